@@ -1,0 +1,81 @@
+"""The `avt` command line.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules are imported only when their subcommand runs, so ``avt --help`` stays instant and a broken
+optional dependency of one command never breaks the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help, longer description)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "generate": (
+        "avt_triplets.commands.generate",
+        "Caption and CLAP-score videos into an audio-visual-text triplet dataset (sharded, resumable).",
+    ),
+    "filter": (
+        "avt_triplets.commands.filter",
+        "Materialise top-k%% / random-k%% subsets (configs) over a generation output.",
+    ),
+    "publish": (
+        "avt_triplets.commands.publish",
+        "Write the dataset card and push a generation output to the Hugging Face Hub.",
+    ),
+    "pretrain": (
+        "training.commands.pretrain",
+        "Pretrain LG-CAV-MAE on triplet datasets (run under `accelerate launch` for multi-GPU).",
+    ),
+    "finetune": (
+        "training.commands.finetune",
+        "Fine-tune an LG-CAV-MAE checkpoint for audio-visual classification with transformers.Trainer.",
+    ),
+    "evaluate": (
+        "eval.commands.evaluate",
+        "Evaluate: audio<->visual(<->text) retrieval recall@K, or classification accuracy / mAP.",
+    ),
+    "demo": (
+        "avt_triplets.commands.demo",
+        "Run the whole pipeline offline on synthetic videos with tiny random-weight models.",
+    ),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser; import the module of ``only`` (the chosen subcommand) alone."""
+    parser = argparse.ArgumentParser(
+        prog="avt",
+        description="avt: audio-visual-text triplet generation and LG-CAV-MAE training/evaluation.",
+    )
+    from avt_triplets import __version__
+
+    parser.add_argument("--version", action="version", version=f"avt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text.replace("%%", "%"),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        if name == only:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+    parser = build_parser(only=chosen)
+    args = parser.parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""The triplet dataset schema (DESIGN.md §3) and the on-disk layout of a generation output.
+
+Every part of the project that reads or writes triplets goes through these names, so the
+schema is defined once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+
+AUDIO_SAMPLING_RATE = 16_000
+FRAME_SHORT_SIDE = 224
+
+# On-disk layout of a generation output (``avt generate --output DIR``):
+#   DIR/README.md                   dataset card; its YAML ``configs`` make ``load_dataset(DIR[, cfg])`` work
+#   DIR/manifest.json               the run's options and input list digest (a rerun must match them)
+#   DIR/data/shard-00000.parquet    triplet rows of shard 0 (written atomically)
+#   DIR/failures/shard-00000.parquet  clips of shard 0 that could not be used: clip_id, video_path, reason, detail
+#   DIR/stats/shard-00000_stats.json  written last and atomically: the shard is done once it exists
+#   DIR/subsets.json                the top-k / random-k configs written by ``avt filter``
+DATA_DIR = "data"
+FAILURES_DIR = "failures"
+STATS_DIR = "stats"
+MANIFEST_FILE = "manifest.json"
+SUBSETS_FILE = "subsets.json"
+CARD_FILE = "README.md"
+
+MEDIA_COLUMNS = ("audio", "frames")
+
+
+def shard_name(index: int) -> str:
+    """File stem of shard ``index``; zero-padded so lexical order is shard order."""
+    return f"shard-{index:05d}"
+
+
+def data_path(root: str | Path, index: int) -> Path:
+    return Path(root) / DATA_DIR / f"{shard_name(index)}.parquet"
+
+
+def failures_path(root: str | Path, index: int) -> Path:
+    return Path(root) / FAILURES_DIR / f"{shard_name(index)}.parquet"
+
+
+def stats_path(root: str | Path, index: int) -> Path:
+    return Path(root) / STATS_DIR / f"{shard_name(index)}_stats.json"
+
+
+def triplet_features(with_media: bool = True) -> datasets.Features:
+    """Features of one triplet row; ``with_media=False`` is the copyright-safe metadata-only export."""
+    columns: dict[str, datasets.features.FeatureType] = {
+        "clip_id": datasets.Value("string"),
+        "video_path": datasets.Value("string"),
+        "start_s": datasets.Value("float32"),
+        "end_s": datasets.Value("float32"),
+    }
+    if with_media:
+        columns["audio"] = datasets.Audio(sampling_rate=AUDIO_SAMPLING_RATE)
+        columns["frames"] = datasets.List(datasets.Image())
+    columns.update(
+        {
+            "frame_times_s": datasets.List(datasets.Value("float32")),
+            "captions": datasets.List(datasets.Value("string")),
+            "caption_scores": datasets.List(datasets.Value("float32")),
+            "caption": datasets.Value("string"),
+            "caption_index": datasets.Value("int32"),
+            "clap_score": datasets.Value("float32"),
+            "text_embedding": datasets.List(datasets.Value("float32")),
+            "labels": datasets.List(datasets.Value("string")),
+        }
+    )
+    return datasets.Features(columns)
+
+
+FAILURE_FEATURES = datasets.Features(
+    {
+        "clip_id": datasets.Value("string"),
+        "video_path": datasets.Value("string"),
+        "reason": datasets.Value("string"),
+        "detail": datasets.Value("string"),
+    }
+)
+
+# Reasons a clip is recorded as a failure instead of a row (counted in stats and the card).
+FAILURE_REASONS = (
+    "unreadable_path",  # missing file, permission denied
+    "not_media",  # not a container FFmpeg recognises (text file, random bytes, zero bytes)
+    "no_audio_stream",
+    "no_video_stream",
+    "undecodable",  # container opens, but decoding fails (truncated, corrupt)
+    "zero_length",  # no audio samples or no frames inside the clip window
+    "caption_failed",  # the captioner failed even at batch size 1
+    "score_failed",  # the scorer failed even at batch size 1
+)
