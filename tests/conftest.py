@@ -1,0 +1,165 @@
+"""Session fixtures shared by every test area: tiny models, synthetic videos and a local Hub.
+
+Isolation from the outside world is set up HERE, at import time, before any test module imports
+``huggingface_hub``/``transformers``/``datasets``: these libraries read ``HF_ENDPOINT``, ``HF_HOME``
+and the offline flags into module constants when first imported. So:
+
+- ``HF_ENDPOINT`` points at a port on 127.0.0.1 reserved now; the ``local_hub`` fixture starts the
+  local Hub server on it (tests/hub_server.py). Nothing can reach huggingface.co.
+- ``HF_HOME``, ``HF_HUB_CACHE``, ``HF_DATASETS_CACHE`` live in a temporary folder removed at exit,
+  so tests never read or write ``~/.cache``; ``HF_TOKEN`` is the local Hub's token, never a real one.
+- ``HF_HUB_DISABLE_XET=1``: the local Hub implements the git-LFS upload protocol, not Xet.
+- The autouse ``hf_offline_env`` fixture switches the libraries to offline mode for every test that
+  does not request ``local_hub``, so a stray hub id fails at once with an offline error.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_TESTS_DIR = Path(__file__).resolve().parent
+
+
+def _load_hub_server():
+    """Import tests/hub_server.py by path (pytest runs with --import-mode=importlib: tests/ is not on sys.path)."""
+    name = "avt_tests_hub_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _TESTS_DIR / "hub_server.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+hub_server = _load_hub_server()
+
+LOCAL_HUB_USER = "avt-tester"
+LOCAL_HUB_TOKEN = "hf_avt_local_hub_token"
+_SANDBOX = Path(tempfile.mkdtemp(prefix="avt-tests-"))
+atexit.register(shutil.rmtree, _SANDBOX, ignore_errors=True)
+_HUB_PORT = hub_server.free_port()
+_HUB_ENDPOINT = f"http://127.0.0.1:{_HUB_PORT}"
+
+_ENV = {
+    "HF_ENDPOINT": _HUB_ENDPOINT,
+    "HF_HOME": str(_SANDBOX / "hf_home"),
+    "HF_HUB_CACHE": str(_SANDBOX / "hf_home" / "hub"),
+    "HF_DATASETS_CACHE": str(_SANDBOX / "hf_home" / "datasets"),
+    "HF_TOKEN": LOCAL_HUB_TOKEN,
+    "HF_HUB_DISABLE_XET": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
+for _key in (
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "HF_TOKEN_PATH",
+    "HUGGINGFACE_HUB_CACHE",
+):
+    os.environ.pop(_key, None)
+os.environ.update(_ENV)
+
+_already_imported = [m for m in ("huggingface_hub", "datasets", "transformers") if m in sys.modules]
+if _already_imported:  # a plugin imported them before us: their constants would point at the real Hub
+    raise RuntimeError(
+        f"{_already_imported} were imported before tests/conftest.py could isolate them from the real Hub"
+    )
+
+
+def _set_offline(monkeypatch: pytest.MonkeyPatch, offline: bool) -> None:
+    """Flip the offline flags the libraries cached at import (and the env, for subprocesses)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    if "datasets.config" in sys.modules:
+        datasets_config = sys.modules["datasets.config"]
+        monkeypatch.setattr(datasets_config, "HF_HUB_OFFLINE", offline)
+        monkeypatch.setattr(datasets_config, "HF_DATASETS_OFFLINE", offline)
+
+
+@pytest.fixture(autouse=True)
+def hf_offline_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Offline mode for every test except those using ``local_hub``; returns whether offline."""
+    offline = "local_hub" not in request.fixturenames
+    _set_offline(monkeypatch, offline)
+    return offline
+
+
+@pytest.fixture(scope="session")
+def local_hub():
+    """The local Hub on ``HF_ENDPOINT``: ``.endpoint``, ``.token``, ``.user`` (namespace), ``.repo_id(name)``."""
+    hub = hub_server.start_local_hub(
+        port=_HUB_PORT, root=_SANDBOX / "local_hub", user=LOCAL_HUB_USER, token=LOCAL_HUB_TOKEN
+    )
+    assert hub.endpoint == os.environ["HF_ENDPOINT"]
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_blip2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a random-weight BLIP-2 (model + Blip2Processor), loadable with from_pretrained."""
+    from avt_triplets.tiny import make_tiny_blip2
+
+    return make_tiny_blip2(tmp_path_factory.mktemp("tiny_blip2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a random-weight LLaVA-1.5-style model + LlavaProcessor with a chat template."""
+    from avt_triplets.tiny import make_tiny_llava
+
+    return make_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))
+
+
+@pytest.fixture(scope="session")
+def tiny_clap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a random-weight transformers ClapModel + ClapProcessor (unfused, rand_trunc)."""
+    from avt_triplets.tiny import make_tiny_clap
+
+    return make_tiny_clap(tmp_path_factory.mktemp("tiny_clap"))
+
+
+@pytest.fixture(scope="session")
+def tiny_msclap(tmp_path_factory: pytest.TempPathFactory):
+    """What ``make_tiny_msclap`` returns (avt_triplets/tiny/msclap.py): a tiny msclap 2023 model on disk."""
+    from avt_triplets.tiny import make_tiny_msclap
+
+    return make_tiny_msclap(tmp_path_factory.mktemp("tiny_msclap"))
+
+
+@pytest.fixture(scope="session")
+def tiny_lgcavmae(tmp_path_factory: pytest.TempPathFactory):
+    """What ``make_tiny_lgcavmae`` returns (avt_triplets/tiny/lgcavmae.py): a tiny LG-CAV-MAE folder."""
+    from avt_triplets.tiny import make_tiny_lgcavmae
+
+    return make_tiny_lgcavmae(tmp_path_factory.mktemp("tiny_lgcavmae"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of ``labels.csv`` (columns video_path,start_s,labels) over a small synthetic video set:
+    4 classes x 2 clips, 4-12 s, H.264 + AAC, two frame sizes. Videos sit next to the CSV."""
+    from avt_triplets.tiny import make_synthetic_videos
+
+    return make_synthetic_videos(
+        tmp_path_factory.mktemp("synthetic_videos"), num_classes=4, clips_per_class=2
+    )

@@ -1,0 +1,102 @@
+"""The local Hub round-trips models and datasets through the real huggingface_hub / transformers /
+datasets clients, by repo id, exactly as a user's push_to_hub + from_pretrained/load_dataset would."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _hub_answered_everything(local_hub):
+    """Fail when a client called a route the local Hub lacks, or the server itself crashed."""
+    yield
+    unhandled, errors = list(local_hub.server.unhandled), list(local_hub.server.errors)
+    local_hub.server.unhandled.clear()
+    local_hub.server.errors.clear()
+    assert not unhandled and not errors, (unhandled, errors)
+
+
+def _unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def test_model_round_trip_by_repo_id(local_hub, tmp_path):
+    import torch
+    from transformers import AutoModel, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
+    model = BertModel(config)
+    repo_id = local_hub.repo_id(_unique("tiny-bert"))
+    model.push_to_hub(repo_id)
+
+    loaded = AutoModel.from_pretrained(repo_id)
+    assert type(loaded) is BertModel
+    original, reloaded = model.state_dict(), loaded.state_dict()
+    assert original.keys() == reloaded.keys()
+    for key in original:
+        torch.testing.assert_close(reloaded[key], original[key], rtol=0, atol=0)
+
+
+def test_upload_lists_and_downloads_files(local_hub, tmp_path):
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    api = HfApi()
+    repo_id = api.create_repo(_unique("files"), repo_type="dataset").repo_id
+    assert repo_id.startswith(f"{local_hub.user}/")
+    folder = tmp_path / "upload"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("hello hub\n")
+    payload = np.random.default_rng(0).bytes(4096)
+    (folder / "sub" / "blob.bin").write_bytes(payload)
+    api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset")
+
+    files = set(api.list_repo_files(repo_id, repo_type="dataset"))
+    assert {"notes.txt", "sub/blob.bin", ".gitattributes"} <= files
+    tree = {entry.path: entry for entry in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True)}
+    assert tree["sub/blob.bin"].lfs is not None and tree["sub/blob.bin"].lfs.size == len(payload)
+    assert tree["notes.txt"].lfs is None
+    with pytest.raises(EntryNotFoundError):
+        list(api.list_repo_tree(repo_id, path_in_repo="missing", repo_type="dataset"))
+
+    downloaded = hf_hub_download(repo_id, "sub/blob.bin", repo_type="dataset", cache_dir=tmp_path / "cache")
+    assert open(downloaded, "rb").read() == payload
+    with pytest.raises(EntryNotFoundError):
+        hf_hub_download(repo_id, "nope.txt", repo_type="dataset", cache_dir=tmp_path / "cache")
+
+
+def test_dataset_round_trip_by_repo_id(local_hub):
+    from datasets import Dataset, load_dataset
+
+    rows = {"clip_id": ["a", "b", "c"], "score": [0.5, 0.25, 0.125], "tags": [["x"], [], ["y", "z"]]}
+    repo_id = local_hub.repo_id(_unique("tiny-ds"))
+    Dataset.from_dict(rows).push_to_hub(repo_id)
+
+    loaded = load_dataset(repo_id, split="train")
+    assert loaded.to_dict() == rows
+
+
+def test_dataset_with_images_round_trip(local_hub):
+    from datasets import Dataset, Features, Image, Value, load_dataset
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, size=(8, 12, 3), dtype=np.uint8) for _ in range(3)]
+    features = Features({"name": Value("string"), "image": Image()})
+    dataset = Dataset.from_dict(
+        {"name": ["p0", "p1", "p2"], "image": [PILImage.fromarray(a) for a in arrays]}, features=features
+    )
+    repo_id = local_hub.repo_id(_unique("tiny-images"))
+    dataset.push_to_hub(repo_id)
+
+    loaded = load_dataset(repo_id, split="train")
+    assert loaded.features["image"] == Image()
+    assert loaded["name"] == ["p0", "p1", "p2"]
+    for array, image in zip(arrays, loaded["image"]):
+        np.testing.assert_array_equal(np.asarray(image), array)  # PNG is lossless
