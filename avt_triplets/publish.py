@@ -1,0 +1,580 @@
+"""Dataset card, metadata-only export and Hub upload of a generation output.
+
+The card is what makes a generation output a *dataset*: its YAML ``configs:`` let
+``load_dataset(DIR)`` / ``load_dataset(DIR, "top30")`` (and the same on the Hub) read the rows with
+no custom code, each subset being a Parquet row filter over the same shards (see
+:mod:`avt_triplets.selection`). Its body records how the triplets were made (captioner, scorer,
+prompt, fps, clip length, seed, package versions), what was lost (failure counts by reason), and
+the ``clap_score`` distribution with the top-k thresholds.
+
+``write_dataset_card`` is called by ``avt generate`` at the end of every run and by ``avt filter``;
+it reads the run's files tolerantly, so a partial output (unfinished shards, no failures yet,
+an older manifest) still gets a correct card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow.parquet as pq
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from avt_triplets import schema, selection
+
+logger = logging.getLogger(__name__)
+
+HISTOGRAM_FILE = "clap_score_hist.png"
+DEFAULT_CONFIG = "all"
+SPLIT = "train"
+# Files of a generation output that belong on the Hub besides the data shards.
+SIDE_FILES = (schema.CARD_FILE, schema.MANIFEST_FILE, schema.SUBSETS_FILE, HISTOGRAM_FILE)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a generation output
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """``manifest.json`` as a dict; ``{}`` when missing or unreadable (the card then says "unknown")."""
+    path = Path(root) / schema.MANIFEST_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        logger.warning("could not read %s: %s", path, error)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{"a.b": value}``; lists and scalars are leaves."""
+    if not isinstance(data, dict):
+        return {prefix: data} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _lookup(flat: dict[str, Any], *names: str, default: Any = None) -> Any:
+    """First value whose dotted key equals, or ends with, one of ``names`` (manifests evolve)."""
+    for name in names:
+        if name in flat and flat[name] not in (None, ""):
+            return flat[name]
+    for name in names:
+        for key, value in flat.items():
+            if key.endswith("." + name) and value not in (None, ""):
+                return value
+    return default
+
+
+@dataclass
+class Provenance:
+    """What the card says about how the triplets were made, read from ``manifest.json``."""
+
+    captioner: str = "unknown"
+    captioner_revision: str = "unknown"
+    caption_prompt: str = "none"
+    scorer: str = "unknown"
+    scorer_revision: str = "unknown"
+    fps: Any = "unknown"
+    clip_seconds: Any = "unknown"
+    seed: Any = "unknown"
+    avt_version: str = "unknown"
+    package_versions: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> Provenance:
+        flat = _flatten(manifest)
+        captioner = _lookup(flat, "captioner", "captioner.name", "captioner_name", "captioner.model")
+        scorer = _lookup(flat, "scorer", "scorer.name", "scorer_name", "scorer.model")
+        versions = _lookup(flat, "package_versions", "versions", default=None)
+        if not isinstance(versions, dict):
+            versions = {
+                key.split(".", 1)[1]: str(value)
+                for key, value in flat.items()
+                if key.startswith(("package_versions.", "versions."))
+            }
+        return cls(
+            captioner=str(captioner if not isinstance(captioner, dict) else captioner.get("name", "unknown"))
+            if captioner is not None
+            else "unknown",
+            captioner_revision=str(
+                _lookup(
+                    flat, "captioner_revision", "captioner.revision", "caption_revision", default="unknown"
+                )
+            ),
+            caption_prompt=str(_lookup(flat, "caption_prompt", "prompt", "captioner.prompt", default="none")),
+            scorer=str(scorer) if scorer is not None else "unknown",
+            scorer_revision=str(_lookup(flat, "scorer_revision", "scorer.revision", default="unknown")),
+            fps=_lookup(flat, "fps", default="unknown"),
+            clip_seconds=_lookup(
+                flat,
+                "clip_seconds",
+                "clip_length",
+                "clip_length_s",
+                "clip_duration",
+                "duration",
+                default="unknown",
+            ),
+            seed=_lookup(flat, "seed", default="unknown"),
+            avt_version=str(_lookup(flat, "avt_version", "version", default="unknown")),
+            package_versions={str(k): str(v) for k, v in versions.items()},
+            options={k: v for k, v in flat.items() if not k.startswith(("package_versions.", "versions."))},
+        )
+
+
+@dataclass
+class RunTotals:
+    """Counts over the finished shards: triplets, failures by reason, and the stats files' sums."""
+
+    shards_done: int = 0
+    shards_pending: int = 0
+    triplets: int = 0
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    stats_sums: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failures_by_reason.values())
+
+    @property
+    def clips(self) -> int:
+        return self.triplets + self.failures
+
+
+def collect_totals(root: str | Path) -> RunTotals:
+    """Aggregate the finished shards: row counts from Parquet metadata, failures by reason from the
+    failures tables (the authoritative record), numeric fields summed over the stats files."""
+    root = Path(root)
+    done, pending = selection.split_done_shards(root)
+    totals = RunTotals(shards_done=len(done), shards_pending=len(pending))
+    reasons: Counter[str] = Counter()
+    sums: Counter[str] = Counter()
+    for data_file in done:
+        index = selection.shard_index(data_file)
+        totals.triplets += pq.read_metadata(data_file).num_rows
+        failures_file = schema.failures_path(root, index)
+        if failures_file.is_file():
+            table = pq.read_table(failures_file, columns=["reason"])
+            reasons.update(str(r) for r in table.column("reason").to_pylist())
+        try:
+            stats = json.loads(schema.stats_path(root, index).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            logger.warning("unreadable stats file for shard %d: %s", index, error)
+            continue
+        for key, value in _flatten(stats).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                sums[key] += value
+    # Keep the schema's order of reasons, then any others the pipeline recorded.
+    ordered = {r: reasons[r] for r in schema.FAILURE_REASONS if reasons.get(r)}
+    ordered.update({r: n for r, n in sorted(reasons.items()) if r not in ordered})
+    totals.failures_by_reason = ordered
+    totals.stats_sums = dict(sums)
+    return totals
+
+
+def data_features(root: str | Path, data_files: Iterable[Path] | None = None) -> datasets.Features | None:
+    """Features of the shards: the ones datasets stored in the Parquet schema, else the schema
+    module's, restricted to the columns present (a metadata-only output has no media)."""
+    files = list(data_files) if data_files is not None else selection.done_shards(root, warn=False)
+    if not files:
+        return None
+    arrow_schema = pq.read_schema(files[0])
+    if arrow_schema.metadata and b"huggingface" in arrow_schema.metadata:
+        return datasets.Features.from_arrow_schema(arrow_schema)
+    reference = schema.triplet_features(with_media=True)
+    inferred = datasets.Features.from_arrow_schema(arrow_schema)
+    return datasets.Features({name: reference.get(name, inferred[name]) for name in arrow_schema.names})
+
+
+# ----------------------------------------------------------------------------------------------
+# Subsets and histogram
+
+
+def refresh_subsets(
+    root: str | Path,
+    top: Iterable[float] | None = None,
+    random: Iterable[float] | None = None,
+    seed: int | None = None,
+) -> selection.SubsetsFile:
+    """Recompute the subsets over the current finished shards and write ``subsets.json``.
+
+    Arguments left as None come from the existing ``subsets.json`` (what ``avt filter`` asked for),
+    else the paper's defaults (top/random 10, 30, 50) and the run's seed.
+    """
+    root = Path(root)
+    previous = selection.read_subsets(root)
+    if seed is None:
+        if previous is not None:
+            seed = previous.seed
+        else:
+            manifest_seed = Provenance.from_manifest(read_manifest(root)).seed
+            seed = int(manifest_seed) if isinstance(manifest_seed, int) else 0
+    top = list(top) if top is not None else (previous.top if previous else list(selection.DEFAULT_TOP))
+    random = (
+        list(random)
+        if random is not None
+        else (previous.random if previous else list(selection.DEFAULT_RANDOM))
+    )
+    subsets = selection.build_subsets(root, top=top, random=random, seed=seed)
+    selection.write_subsets(root, subsets)
+    return subsets
+
+
+def write_histogram(root: str | Path, subsets: selection.SubsetsFile) -> Path:
+    """``clap_score`` histogram with the top-k thresholds as vertical lines (PNG in ``root``)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    root = Path(root)
+    files = [root / f for f in subsets.data_files]
+    scores = selection.read_scores(root, files).table.column(selection.SCORE_COLUMN).to_numpy()
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    try:
+        if len(scores):
+            ax.hist(scores, bins=min(100, max(10, len(scores) // 20)), color="#4C72B0", alpha=0.85)
+        colors = ["#C44E52", "#DD8452", "#55A868", "#8172B3", "#937860"]
+        for i, subset in enumerate(s for s in subsets.subsets if s.kind == "top" and s.size):
+            threshold = subset.threshold[selection.SCORE_COLUMN]
+            ax.axvline(threshold, color=colors[i % len(colors)], linestyle="--", linewidth=1.5)
+            ax.text(
+                threshold,
+                0.98 - 0.08 * i,
+                f" {subset.name}: {threshold:.3f}",
+                transform=ax.get_xaxis_transform(),
+                color=colors[i % len(colors)],
+                va="top",
+                fontsize=8,
+            )
+        ax.set_xlabel("clap_score (CLAP cosine of the chosen caption and the clip's audio)")
+        ax.set_ylabel("clips")
+        ax.set_title(f"clap_score over {len(scores)} clips")
+        fig.tight_layout()
+        path = root / HISTOGRAM_FILE
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# The card
+
+
+def _config_data_files(subsets: selection.SubsetsFile) -> str | list[str]:
+    """A glob when every shard is finished (compact, stays valid), else the exact finished files."""
+    if not subsets.excluded_files and subsets.data_files:
+        return f"{schema.DATA_DIR}/*.parquet"
+    return list(subsets.data_files)
+
+
+def card_configs(subsets: selection.SubsetsFile) -> list[dict[str, Any]]:
+    """The YAML ``configs:`` entries: ``all`` (default) and one Parquet-filter view per subset."""
+
+    def data_files() -> list[dict[str, Any]]:  # a fresh object per config, so the YAML has no aliases
+        return [{"split": SPLIT, "path": _config_data_files(subsets)}]
+
+    configs: list[dict[str, Any]] = [
+        {"config_name": DEFAULT_CONFIG, "data_files": data_files(), "default": True}
+    ]
+    for subset in subsets.subsets:
+        filters = json.loads(json.dumps(subset.filters))
+        configs.append({"config_name": subset.name, "data_files": data_files(), "filters": filters})
+    return configs
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return f"`{text}`" if text and text not in ("unknown", "none") else text
+
+
+def _card_body(
+    root: Path,
+    repo_id: str | None,
+    provenance: Provenance,
+    totals: RunTotals,
+    subsets: selection.SubsetsFile,
+    features: datasets.Features | None,
+) -> str:
+    name = repo_id or root.name
+    load_path = repo_id or str(root)
+    lines = [
+        f"# {name}",
+        "",
+        "Audio-visual-text triplets made with [avt](https://github.com/) following LG-CAV-MAE §2.3: every "
+        "sampled frame of a clip is captioned, every caption is scored against the clip's audio with CLAP, "
+        "and the best-scoring caption is kept with its score (`clap_score`). Subsets `top{k}` keep the k% "
+        "best-scoring clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
+        "",
+        "## Totals",
+        "",
+        "| | count |",
+        "|---|---|",
+        f"| clips processed | {totals.clips} |",
+        f"| triplets (rows) | {totals.triplets} |",
+        f"| failures | {totals.failures} |",
+        f"| finished shards | {totals.shards_done} |",
+    ]
+    if totals.shards_pending:
+        lines.append(f"| unfinished shards (not included) | {totals.shards_pending} |")
+    lines += ["", "### Failures by reason", ""]
+    if totals.failures_by_reason:
+        lines += ["| reason | clips |", "|---|---|"]
+        lines += [f"| `{reason}` | {count} |" for reason, count in totals.failures_by_reason.items()]
+    else:
+        lines.append("No clip failed.")
+    stage_times = {k: v for k, v in totals.stats_sums.items() if "second" in k or k.endswith("_s")}
+    if stage_times:
+        lines += ["", "### Time spent (summed over shards)", "", "| stage | seconds |", "|---|---|"]
+        lines += [f"| `{k}` | {v:.1f} |" for k, v in sorted(stage_times.items())]
+
+    lines += [
+        "",
+        "## How it was made",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| captioner | {_fmt(provenance.captioner)} (revision {_fmt(provenance.captioner_revision)}) |",
+        f"| caption prompt | {_fmt(provenance.caption_prompt)} |",
+        f"| scorer | {_fmt(provenance.scorer)} (revision {_fmt(provenance.scorer_revision)}) |",
+        f"| frames per second | {_fmt(provenance.fps)} |",
+        f"| clip length (s) | {_fmt(provenance.clip_seconds)} |",
+        f"| seed | {_fmt(provenance.seed)} |",
+        f"| avt version | {_fmt(provenance.avt_version)} |",
+    ]
+    if provenance.package_versions:
+        lines += [
+            "",
+            "Package versions: "
+            + ", ".join(f"`{k}=={v}`" for k, v in sorted(provenance.package_versions.items())),
+        ]
+    if provenance.options:
+        lines += [
+            "",
+            "<details><summary>All run options (manifest.json)</summary>",
+            "",
+            "| option | value |",
+            "|---|---|",
+        ]
+        lines += [
+            f"| `{k}` | {_fmt(v)} |" for k, v in sorted(provenance.options.items()) if not isinstance(v, list)
+        ]
+        lines += ["", "</details>"]
+
+    lines += [
+        "",
+        "## Subsets",
+        "",
+        f"Computed over {subsets.total} rows of {len(subsets.data_files)} finished shard(s); random seed "
+        f"{subsets.seed}. Each subset is a row filter over the same Parquet files (see `subsets.json`), "
+        "not a copy of the media.",
+        "",
+        "| config | kind | k (%) | rows | threshold |",
+        "|---|---|---|---|---|",
+        f"| `{DEFAULT_CONFIG}` (default) | all | 100 | {subsets.total} | |",
+    ]
+    for subset in subsets.subsets:
+        if subset.kind == "top" and subset.size:
+            threshold = f"`clap_score` ≥ {subset.threshold[selection.SCORE_COLUMN]:.4f}"
+        elif subset.kind == "random":
+            threshold = f"seed {subset.seed}"
+        else:
+            threshold = ""
+        lines.append(f"| `{subset.name}` | {subset.kind} | {subset.k:g} | {subset.size} | {threshold} |")
+    lines += [
+        "",
+        f"![clap_score histogram with the top-k thresholds]({HISTOGRAM_FILE})",
+        "",
+        "## How to load",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'triplets = load_dataset("{load_path}", split="train")               # every clip',
+        f'top30 = load_dataset("{load_path}", "top30", split="train")         # the 30% best-scoring clips',
+        f'baseline = load_dataset("{load_path}", "random30", split="train")   # a random 30%, same size',
+        "```",
+        "",
+        "Or in process, with the builder shipped with avt: "
+        '`AvtTriplets(data_dir=DIR, config_name="top30").download_and_prepare()`.',
+    ]
+    if features is not None:
+        lines += ["", "## Columns", "", "| column | type |", "|---|---|"]
+        for column, feature in features.items():
+            kind = type(feature).__name__
+            if isinstance(feature, datasets.Value):
+                kind = feature.dtype
+            elif isinstance(feature, datasets.List):
+                inner = feature.feature
+                kind = f"list of {inner.dtype if isinstance(inner, datasets.Value) else type(inner).__name__}"
+            lines.append(f"| `{column}` | {kind} |")
+        if not any(m in features for m in schema.MEDIA_COLUMNS):
+            lines += [
+                "",
+                "This is a **metadata-only** export: `audio` and `frames` were dropped; fetch the source "
+                "videos (`video_path`, `start_s`, `end_s`) to rebuild them.",
+            ]
+    lines += [
+        "",
+        "## License",
+        "",
+        "The captions, scores and embeddings are released under the license in this card's metadata "
+        "(set it before sharing). The audio and frames come from the source videos and keep their licenses.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> Path:
+    """Write ``README.md`` (YAML configs + provenance), ``subsets.json`` and the score histogram.
+
+    Safe to call repeatedly (``avt generate`` calls it after every run): subsets are recomputed over
+    the finished shards with the k values and seed already recorded in ``subsets.json``.
+    """
+    root = Path(root)
+    subsets = refresh_subsets(root)
+    provenance = Provenance.from_manifest(read_manifest(root))
+    totals = collect_totals(root)
+    features = data_features(root, [root / f for f in subsets.data_files])
+    write_histogram(root, subsets)
+
+    card_data = DatasetCardData(
+        license=license,
+        pretty_name=repo_id or root.name,
+        task_categories=["audio-classification", "video-classification", "image-to-text"],
+        tags=["audio-visual", "audio-text", "clap", "captions", "lg-cav-mae", "avt"],
+        size_categories=[_size_category(subsets.total)],
+    )
+    card_data["configs"] = card_configs(subsets)
+    if features is not None:
+        infos = DatasetInfosDict(
+            {entry["config_name"]: datasets.DatasetInfo(features=features) for entry in card_data["configs"]}
+        )
+        infos.to_dataset_card_data(card_data)
+    body = _card_body(root, repo_id, provenance, totals, subsets, features)
+    card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
+    path = root / schema.CARD_FILE
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(str(card), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _size_category(n: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+    bounds += [(10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
+    return next((label for bound, label in bounds if n < bound), "n>1T" if n > 10**12 else "100M<n<1B")
+
+
+# ----------------------------------------------------------------------------------------------
+# Metadata-only export and upload
+
+
+def export_metadata_only(root: str | Path, out_dir: str | Path) -> Path:
+    """Copy a generation output without ``audio`` and ``frames`` (copyright-safe sharing).
+
+    Rows, ids, captions, scores and embeddings are kept; the finished shards are rewritten with the
+    metadata-only features, the side files copied, and the card and subsets regenerated for the copy.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    if out_dir.resolve() == root.resolve():
+        raise ValueError("export_metadata_only needs an output folder different from the input")
+    reference = schema.triplet_features(with_media=False)
+    done = selection.done_shards(root)
+    (out_dir / schema.DATA_DIR).mkdir(parents=True, exist_ok=True)
+    for data_file in done:
+        names = pq.read_schema(data_file).names
+        kept = [n for n in names if n not in schema.MEDIA_COLUMNS]
+        table = pq.read_table(data_file, columns=kept)
+        source = data_features(root, [data_file])
+        features = datasets.Features(
+            {n: (source[n] if source and n in source else reference[n]) for n in kept}
+        )
+        table = table.cast(features.arrow_schema)
+        target = out_dir / schema.DATA_DIR / data_file.name
+        pq.write_table(table, target.with_suffix(".parquet.tmp"))
+        target.with_suffix(".parquet.tmp").replace(target)
+        index = selection.shard_index(data_file)
+        for side in (schema.failures_path(root, index), schema.stats_path(root, index)):
+            if side.is_file():
+                destination = out_dir / side.relative_to(root)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(side, destination)
+    for name in (schema.MANIFEST_FILE, schema.SUBSETS_FILE):
+        if (root / name).is_file():
+            shutil.copy2(root / name, out_dir / name)
+    write_dataset_card(out_dir)
+    return out_dir
+
+
+def upload_patterns(root: str | Path) -> list[str]:
+    """Files to push: the finished shards and their failures / stats, plus the card's side files."""
+    root = Path(root)
+    patterns = list(SIDE_FILES)
+    for data_file in selection.done_shards(root, warn=False):
+        index = selection.shard_index(data_file)
+        for path in (data_file, schema.failures_path(root, index), schema.stats_path(root, index)):
+            if path.is_file():
+                patterns.append(path.relative_to(root).as_posix())
+    return patterns
+
+
+def publish(
+    root: str | Path,
+    repo_id: str,
+    metadata_only: bool = False,
+    private: bool = False,
+    token: str | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Push a generation output (data, card, histogram, subsets) to a Hub dataset repo; returns its URL.
+
+    ``load_dataset(repo_id)`` and ``load_dataset(repo_id, "top30")`` read it back. With
+    ``metadata_only`` the media columns are dropped first (see :func:`export_metadata_only`).
+    """
+    from huggingface_hub import HfApi
+
+    root = Path(root)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    if revision is not None:
+        api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="avt-publish-") as tmp:
+        if metadata_only:
+            folder = export_metadata_only(root, Path(tmp) / "metadata")
+        else:
+            folder = root
+        write_dataset_card(folder, repo_id=repo_id)
+        patterns = upload_patterns(folder)
+        message = commit_message or f"Upload avt triplets{' (metadata only)' if metadata_only else ''}"
+        api.upload_folder(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=folder,
+            allow_patterns=patterns,
+            revision=revision,
+            commit_message=message,
+        )
+    return f"{api.endpoint}/datasets/{repo_id}"

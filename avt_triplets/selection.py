@@ -1,0 +1,393 @@
+"""Choosing captions and clips: the best caption per clip, and top-k% / random-k% subsets.
+
+A subset is a *view* over a generation output, never a copy of its media. It is recorded as a
+Parquet row filter in disjunctive normal form (the ``filters`` argument of ``pyarrow.parquet`` and
+of datasets' Parquet builder), so the dataset card's YAML ``configs:`` can pass it straight to
+``load_dataset(DIR, "top30")`` with no custom code, and the Hub reads it back the same way.
+
+Why filters and not clip-id lists: a filter is a handful of numbers whatever the dataset size.
+
+- ``top{k}``: rank clips by ``clap_score`` descending, ties by ``clip_id`` ascending, keep the first
+  ``n = round_half_up(k% · N)``. With ``t`` the score and ``c`` the clip id of the n-th clip, that set
+  is exactly ``clap_score > t  OR  (clap_score == t AND clip_id <= c)``; ``t`` is the dataset's
+  (1 − k/100) quantile in the "at or above" sense of DESIGN.md §3.
+- ``random{k}``: every row carries ``sample_key``, a uniform float in [0, 1) hashed from its clip id
+  (:func:`sample_key`, written at generation time). The seed picks a start point ``u`` on the
+  circle [0, 1); the sample is the ``n`` clips that follow ``u`` in circular ``sample_key`` order
+  (ties by ``clip_id``). That set is again a two- or three-term filter on (``sample_key``,
+  ``clip_id``), exact and constant-size at any N. Because the key is a hash of the clip id, the
+  sample is independent of content and score; each clip is in it with probability k%, and two
+  seeds give different samples. Outputs without a ``sample_key`` column (older runs) fall back to
+  an exact ``clip_id in [...]`` list, which is fine for small sets and warned about for large ones.
+
+Only shards whose stats file exists (finished shards) take part; the others are left out with a
+warning, and the subset records the exact list of files it was computed over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from avt_triplets import schema
+
+logger = logging.getLogger(__name__)
+
+SCORE_COLUMN = "clap_score"
+ID_COLUMN = "clip_id"
+SAMPLE_KEY_COLUMN = "sample_key"
+SUBSETS_FORMAT_VERSION = 1
+DEFAULT_TOP = (10, 30, 50)
+DEFAULT_RANDOM = (10, 30, 50)
+# Above this many ids an ``in`` list makes the card's YAML heavy; we still write it but warn.
+LARGE_ID_LIST = 20_000
+
+Filters = list[list[list[Any]]]
+
+
+def best_caption(scores: Sequence[float]) -> int:
+    """Index of the highest score; the first one on ties (LG-CAV-MAE §2.3 step 4)."""
+    if len(scores) == 0:
+        raise ValueError("best_caption needs at least one score")
+    values = np.asarray(scores, dtype=np.float64)
+    if np.isnan(values).all():
+        raise ValueError("every caption score is NaN")
+    return int(np.nanargmax(values))
+
+
+def sample_key(clip_id: str) -> float:
+    """Uniform float in [0, 1) hashed from ``clip_id`` (53 bits of BLAKE2b); the random-k% key.
+
+    Stable across runs, machines and Python versions, so random subsets are reproducible.
+    """
+    digest = hashlib.blake2b(clip_id.encode("utf-8"), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 11) / float(1 << 53)
+
+
+def seed_offset(seed: int) -> float:
+    """Start point on the [0, 1) circle for random subsets drawn with ``seed``."""
+    return sample_key(f"avt-random-subset-seed:{int(seed)}")
+
+
+def subset_size(k: float, total: int) -> int:
+    """``round(k% · total)``, halves rounded up, computed exactly (no float surprises)."""
+    if not 0 < k <= 100:
+        raise ValueError(f"k must be a percentage in (0, 100], got {k}")
+    exact = Fraction(str(k)) * total / 100
+    return int(math.floor(exact + Fraction(1, 2)))
+
+
+def subset_name(kind: str, k: float) -> str:
+    """Config name of a subset: ``top30``, ``random10``, ``top2.5``."""
+    k_text = f"{k:g}"
+    return f"{kind}{k_text}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the scores of a generation output
+
+
+def shard_index(data_file: Path) -> int:
+    """Shard number of ``data/shard-00012.parquet``."""
+    return int(data_file.stem.rsplit("-", 1)[-1])
+
+
+def split_done_shards(root: str | Path) -> tuple[list[Path], list[Path]]:
+    """Data files of finished shards (stats file exists) and of unfinished ones, in shard order."""
+    root = Path(root)
+    done: list[Path] = []
+    pending: list[Path] = []
+    for data_file in sorted((root / schema.DATA_DIR).glob("shard-*.parquet")):
+        try:
+            index = shard_index(data_file)
+        except ValueError:
+            pending.append(data_file)
+            continue
+        (done if schema.stats_path(root, index).is_file() else pending).append(data_file)
+    return done, pending
+
+
+def done_shards(root: str | Path, warn: bool = True) -> list[Path]:
+    """Data files of the finished shards; warns about the unfinished ones it leaves out."""
+    done, pending = split_done_shards(root)
+    if pending and warn:
+        names = ", ".join(p.name for p in pending[:5]) + (" ..." if len(pending) > 5 else "")
+        warnings.warn(
+            f"{len(pending)} shard(s) in {Path(root) / schema.DATA_DIR} have no stats file yet (unfinished) "
+            f"and are left out: {names}",
+            stacklevel=2,
+        )
+    return done
+
+
+@dataclass
+class ScoreTable:
+    """``clip_id``, ``clap_score`` and (when present) ``sample_key`` of every finished row."""
+
+    table: pa.Table
+    files: list[Path]
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def has_sample_key(self) -> bool:
+        return SAMPLE_KEY_COLUMN in self.table.column_names
+
+
+def read_scores(root: str | Path, files: Iterable[Path] | None = None) -> ScoreTable:
+    """Read only the id / score / key columns of the finished shards (Parquet column projection).
+
+    At 1M clips this touches a few tens of MB, not the media.
+    """
+    files = done_shards(root) if files is None else [Path(f) for f in files]
+    tables = []
+    for data_file in files:
+        available = set(pq.read_schema(data_file).names)
+        missing = {ID_COLUMN, SCORE_COLUMN} - available
+        if missing:
+            raise ValueError(f"{data_file} lacks column(s) {sorted(missing)}; is it a triplet shard?")
+        columns = [ID_COLUMN, SCORE_COLUMN] + ([SAMPLE_KEY_COLUMN] if SAMPLE_KEY_COLUMN in available else [])
+        tables.append(pq.read_table(data_file, columns=columns))
+    if not tables:
+        empty = pa.table({ID_COLUMN: pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float32())})
+        return ScoreTable(empty, [])
+    if len({tuple(t.column_names) for t in tables}) > 1:
+        # Mixed old/new shards: only some carry sample_key, so random subsets use id lists.
+        tables = [t.select([ID_COLUMN, SCORE_COLUMN]) for t in tables]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    ids = table.column(ID_COLUMN)
+    if pc.count_distinct(ids).as_py() != table.num_rows:
+        raise ValueError(
+            "clip_id is not unique across the finished shards; refusing to rank an ambiguous set"
+        )
+    return ScoreTable(table, files)
+
+
+# ----------------------------------------------------------------------------------------------
+# Subsets
+
+
+@dataclass
+class Subset:
+    """One top-k% or random-k% view: its size, how it was drawn, and the row filter that reads it."""
+
+    name: str
+    kind: str  # "top" | "random"
+    k: float
+    size: int
+    total: int
+    filters: Filters
+    seed: int | None = None
+    threshold: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Subset:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+# A filter that matches no row (an empty subset, e.g. 10% of 4 clips).
+MATCH_NOTHING: Filters = [[[ID_COLUMN, "in", []]]]
+
+
+def _valid_scores(scores: ScoreTable) -> pa.Table:
+    """Rows with a finite score; NaN / null scores cannot be ranked and are left out with a warning."""
+    table = scores.table
+    finite = pc.and_(
+        pc.is_valid(table.column(SCORE_COLUMN)), pc.invert(pc.is_nan(table.column(SCORE_COLUMN)))
+    )
+    finite = pc.fill_null(finite, False)
+    kept = table.filter(finite)
+    if kept.num_rows != table.num_rows:
+        warnings.warn(
+            f"{table.num_rows - kept.num_rows} row(s) have a NaN or missing clap_score and are never selected",
+            stacklevel=3,
+        )
+    return kept
+
+
+def select_top(scores: ScoreTable, k: float) -> Subset:
+    """The top k% by ``clap_score`` (ties by ``clip_id``); exactly ``round(k% · N)`` rows."""
+    table = _valid_scores(scores)
+    total = table.num_rows
+    size = subset_size(k, total)
+    name = subset_name("top", k)
+    if size == 0:
+        return Subset(name, "top", k, 0, total, MATCH_NOTHING)
+    order = pc.sort_indices(table, sort_keys=[(SCORE_COLUMN, "descending"), (ID_COLUMN, "ascending")])
+    last = table.take(order[size - 1 : size])
+    t = float(last.column(SCORE_COLUMN)[0].as_py())
+    c = str(last.column(ID_COLUMN)[0].as_py())
+    filters: Filters = [
+        [[SCORE_COLUMN, ">", t]],
+        [[SCORE_COLUMN, "==", t], [ID_COLUMN, "<=", c]],
+    ]
+    return Subset(name, "top", k, size, total, filters, threshold={SCORE_COLUMN: t, ID_COLUMN: c})
+
+
+def select_random(scores: ScoreTable, k: float, seed: int = 0) -> Subset:
+    """A seeded random k% of the clips, the same size as ``top{k}`` (see the module docstring)."""
+    table = _valid_scores(scores)
+    total = table.num_rows
+    size = subset_size(k, total)
+    name = subset_name("random", k)
+    if size == 0:
+        return Subset(name, "random", k, 0, total, MATCH_NOTHING, seed=seed)
+    if SAMPLE_KEY_COLUMN not in table.column_names:
+        return _select_random_by_ids(table, k, seed, size, name)
+    start = seed_offset(seed)
+    keys = table.column(SAMPLE_KEY_COLUMN)
+    wrapped = pc.less(keys, start)  # clips before the start point come after the wrap
+    ranked = table.append_column("_wrapped", wrapped)
+    order = pc.sort_indices(
+        ranked,
+        sort_keys=[("_wrapped", "ascending"), (SAMPLE_KEY_COLUMN, "ascending"), (ID_COLUMN, "ascending")],
+    )
+    last = table.take(order[size - 1 : size])
+    t = float(last.column(SAMPLE_KEY_COLUMN)[0].as_py())
+    c = str(last.column(ID_COLUMN)[0].as_py())
+    boundary = [[SAMPLE_KEY_COLUMN, "==", t], [ID_COLUMN, "<=", c]]
+    if t >= start:  # the window [start, t] does not wrap
+        filters: Filters = [[[SAMPLE_KEY_COLUMN, ">=", start], [SAMPLE_KEY_COLUMN, "<", t]], boundary]
+    else:  # it wraps: [start, 1) then [0, t]
+        filters = [[[SAMPLE_KEY_COLUMN, ">=", start]], [[SAMPLE_KEY_COLUMN, "<", t]], boundary]
+    threshold = {"start": start, SAMPLE_KEY_COLUMN: t, ID_COLUMN: c}
+    return Subset(name, "random", k, size, total, filters, seed=seed, threshold=threshold)
+
+
+def _select_random_by_ids(table: pa.Table, k: float, seed: int, size: int, name: str) -> Subset:
+    """Fallback for outputs without ``sample_key``: a seeded sample written as an ``in`` list."""
+    if size > LARGE_ID_LIST:
+        warnings.warn(
+            f"{name}: the shards have no '{SAMPLE_KEY_COLUMN}' column, so the subset is stored as a list of "
+            f"{size} clip ids; regenerate with a current avt for a constant-size filter",
+            stacklevel=3,
+        )
+    ids = np.asarray(table.column(ID_COLUMN).to_pylist(), dtype=object)
+    ids.sort()  # the draw must not depend on shard order
+    rng = np.random.default_rng(seed)
+    chosen = sorted(ids[rng.choice(len(ids), size=size, replace=False)].tolist())
+    return Subset(name, "random", k, size, len(ids), [[[ID_COLUMN, "in", chosen]]], seed=seed)
+
+
+def compute_subsets(
+    scores: ScoreTable,
+    top: Iterable[float] = DEFAULT_TOP,
+    random: Iterable[float] = DEFAULT_RANDOM,
+    seed: int = 0,
+) -> list[Subset]:
+    """All requested subsets over one score table, top ones first."""
+    subsets = [select_top(scores, k) for k in sorted(set(top))]
+    subsets += [select_random(scores, k, seed) for k in sorted(set(random))]
+    return subsets
+
+
+def subset_clip_ids(scores: ScoreTable, subset: Subset) -> set[str]:
+    """The clip ids a subset's filter keeps, evaluated by pyarrow exactly as the Parquet loader does."""
+    expression = pq.filters_to_expression(subset.filters)
+    kept = ds.dataset(scores.table).to_table(filter=expression, columns=[ID_COLUMN])
+    return set(kept.column(ID_COLUMN).to_pylist())
+
+
+# ----------------------------------------------------------------------------------------------
+# subsets.json
+
+
+@dataclass
+class SubsetsFile:
+    """Contents of ``subsets.json``: what was asked for, over which files, and the resulting views."""
+
+    seed: int
+    top: list[float]
+    random: list[float]
+    total: int
+    data_files: list[str]  # relative to the output root, the finished shards the subsets cover
+    excluded_files: list[str]
+    subsets: list[Subset]
+    version: int = SUBSETS_FORMAT_VERSION
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["subsets"] = {s.name: s.to_dict() for s in self.subsets}
+        return json.dumps(data, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> SubsetsFile:
+        data = json.loads(text)
+        subsets = [Subset.from_dict(s) for s in data.get("subsets", {}).values()]
+        return cls(
+            seed=int(data.get("seed", 0)),
+            top=list(data.get("top", [])),
+            random=list(data.get("random", [])),
+            total=int(data.get("total", 0)),
+            data_files=list(data.get("data_files", [])),
+            excluded_files=list(data.get("excluded_files", [])),
+            subsets=subsets,
+            version=int(data.get("version", SUBSETS_FORMAT_VERSION)),
+        )
+
+    def get(self, name: str) -> Subset | None:
+        return next((s for s in self.subsets if s.name == name), None)
+
+
+def build_subsets(
+    root: str | Path,
+    top: Iterable[float] = DEFAULT_TOP,
+    random: Iterable[float] = DEFAULT_RANDOM,
+    seed: int = 0,
+) -> SubsetsFile:
+    """Compute the subsets over the finished shards of ``root`` (does not write anything)."""
+    root = Path(root)
+    done, pending = split_done_shards(root)
+    if pending:
+        names = ", ".join(p.name for p in pending[:5]) + (" ..." if len(pending) > 5 else "")
+        warnings.warn(
+            f"{len(pending)} unfinished shard(s) (no stats file) are left out of the subsets: {names}",
+            stacklevel=2,
+        )
+    scores = read_scores(root, done)
+    top, random = sorted(set(top)), sorted(set(random))
+    return SubsetsFile(
+        seed=int(seed),
+        top=top,
+        random=random,
+        total=scores.num_rows,
+        data_files=[p.relative_to(root).as_posix() for p in done],
+        excluded_files=[p.relative_to(root).as_posix() for p in pending],
+        subsets=compute_subsets(scores, top, random, seed),
+    )
+
+
+def write_subsets(root: str | Path, subsets: SubsetsFile) -> Path:
+    """Write ``subsets.json`` atomically."""
+    path = Path(root) / schema.SUBSETS_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(subsets.to_json() + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_subsets(root: str | Path) -> SubsetsFile | None:
+    """``subsets.json`` of ``root``, or None when ``avt filter`` has not run."""
+    path = Path(root) / schema.SUBSETS_FILE
+    if not path.is_file():
+        return None
+    return SubsetsFile.from_json(path.read_text(encoding="utf-8"))
