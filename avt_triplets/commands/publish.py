@@ -1,0 +1,48 @@
+"""`avt publish DIR --repo-id ID`: write the dataset card and push a generation output to the Hub."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("output_dir", metavar="DIR", help="Folder written by `avt generate`.")
+    parser.add_argument(
+        "--repo-id", required=True, help="Hub dataset repository, e.g. `user/vggsound-triplets`."
+    )
+    parser.add_argument(
+        "--metadata-only",
+        action="store_true",
+        help="Drop the `audio` and `frames` columns before pushing (copyright-safe sharing of "
+        "YouTube-derived sets: ids, windows, captions, scores and embeddings only).",
+    )
+    parser.add_argument("--private", action="store_true", help="Create the repository as private.")
+    parser.add_argument(
+        "--token", default=None, help="Hub token; default: the one from `hf auth login` or HF_TOKEN."
+    )
+    parser.add_argument(
+        "--revision", default=None, help="Branch to push to (created if missing); default: main."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from avt_triplets import publish, schema
+
+    root = Path(args.output_dir)
+    if not (root / schema.DATA_DIR).is_dir():
+        print(f"error: {root} has no {schema.DATA_DIR}/ folder; run `avt generate` first")
+        return 2
+    url = publish.publish(
+        root,
+        args.repo_id,
+        metadata_only=args.metadata_only,
+        private=args.private,
+        token=args.token,
+        revision=args.revision,
+    )
+    kind = "metadata-only " if args.metadata_only else ""
+    print(f"pushed {kind}dataset to {url}")
+    print(f'load with: datasets.load_dataset("{args.repo_id}", "top30", split="train")')
+    return 0
