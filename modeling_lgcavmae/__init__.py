@@ -1,0 +1,80 @@
+"""LG-CAV-MAE for transformers: config, models, loss functions, checkpoint conversion.
+
+Importing this package registers the Auto classes (`AutoConfig`, `AutoModel`, `AutoModelForPreTraining`,
+`AutoModelForAudioClassification`) and marks the classes for `register_for_auto_class`, so `save_pretrained` /
+`push_to_hub` write the model files and an `auto_map`, and the result loads with `trust_remote_code=True` even
+where this package is not installed.
+"""
+
+import importlib.util
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForPreTraining,
+)
+
+from .configuration_lgcavmae import LGCavMaeConfig
+from .losses_lgcavmae import (
+    cavmae_contrastive_loss,
+    masked_patch_reconstruction_loss,
+    patchify_audio,
+    patchify_images,
+    text_info_nce_loss,
+    unpatchify_audio,
+    unpatchify_images,
+)
+from .modeling_lgcavmae import (
+    LGCavMaeForAudioVisualClassification,
+    LGCavMaeForAudioVisualClassificationOutput,
+    LGCavMaeForPreTraining,
+    LGCavMaeForPreTrainingOutput,
+    LGCavMaeModel,
+    LGCavMaeModelOutput,
+    LGCavMaePreTrainedModel,
+    build_2d_sincos_position_embedding,
+    random_masking,
+)
+
+if importlib.util.find_spec(f"{__name__}.processing_lgcavmae") is not None:
+    from .processing_lgcavmae import LGCavMaeProcessor
+else:  # pragma: no cover - only while the processor module is being written
+    LGCavMaeProcessor = None
+
+
+def _register_auto_classes() -> None:
+    AutoConfig.register(LGCavMaeConfig.model_type, LGCavMaeConfig, exist_ok=True)
+    AutoModel.register(LGCavMaeConfig, LGCavMaeModel, exist_ok=True)
+    AutoModelForPreTraining.register(LGCavMaeConfig, LGCavMaeForPreTraining, exist_ok=True)
+    AutoModelForAudioClassification.register(
+        LGCavMaeConfig, LGCavMaeForAudioVisualClassification, exist_ok=True
+    )
+    LGCavMaeConfig.register_for_auto_class()
+    LGCavMaeModel.register_for_auto_class("AutoModel")
+    LGCavMaeForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+    LGCavMaeForAudioVisualClassification.register_for_auto_class("AutoModelForAudioClassification")
+
+
+_register_auto_classes()
+
+__all__ = [
+    "LGCavMaeConfig",
+    "LGCavMaeForAudioVisualClassification",
+    "LGCavMaeForAudioVisualClassificationOutput",
+    "LGCavMaeForPreTraining",
+    "LGCavMaeForPreTrainingOutput",
+    "LGCavMaeModel",
+    "LGCavMaeModelOutput",
+    "LGCavMaePreTrainedModel",
+    "LGCavMaeProcessor",
+    "build_2d_sincos_position_embedding",
+    "cavmae_contrastive_loss",
+    "masked_patch_reconstruction_loss",
+    "patchify_audio",
+    "patchify_images",
+    "random_masking",
+    "text_info_nce_loss",
+    "unpatchify_audio",
+    "unpatchify_images",
+]
