@@ -14,10 +14,13 @@ an older manifest) still gets a correct card.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import shutil
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -270,7 +273,9 @@ def write_histogram(root: str | Path, subsets: selection.SubsetsFile) -> Path:
         ax.set_title(f"clap_score over {len(scores)} clips")
         fig.tight_layout()
         path = root / HISTOGRAM_FILE
-        fig.savefig(path)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        _atomic_write(path, buffer.getvalue())
     finally:
         plt.close(fig)
     return path
@@ -446,11 +451,10 @@ def _card_body(
     return "\n".join(lines)
 
 
-def write_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> Path:
-    """Write ``README.md`` (YAML configs + provenance), ``subsets.json`` and the score histogram.
+def render_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> str:
+    """The card's text for ``root``; refreshes ``subsets.json`` and the histogram it refers to.
 
-    Safe to call repeatedly (``avt generate`` calls it after every run): subsets are recomputed over
-    the finished shards with the k values and seed already recorded in ``subsets.json``.
+    ``repo_id`` names the Hub repository in the title and the how-to-load snippet (else the local path).
     """
     root = Path(root)
     subsets = refresh_subsets(root)
@@ -473,12 +477,26 @@ def write_dataset_card(root: str | Path, repo_id: str | None = None, license: st
         )
         infos.to_dataset_card_data(card_data)
     body = _card_body(root, repo_id, provenance, totals, subsets, features)
-    card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
+    return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}"))
+
+
+def write_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> Path:
+    """Write ``README.md`` (YAML configs + provenance), ``subsets.json`` and the score histogram.
+
+    Safe to call repeatedly (``avt generate`` calls it after every run): subsets are recomputed over
+    the finished shards with the k values and seed already recorded in ``subsets.json``.
+    """
+    root = Path(root)
     path = root / schema.CARD_FILE
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(str(card), encoding="utf-8")
-    tmp.replace(path)
+    _atomic_write(path, render_dataset_card(root, repo_id=repo_id, license=license).encode("utf-8"))
     return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write through a uniquely named temporary file, so concurrent writers never see a partial file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def _size_category(n: int) -> str:
@@ -528,16 +546,22 @@ def export_metadata_only(root: str | Path, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def upload_patterns(root: str | Path) -> list[str]:
-    """Files to push: the finished shards and their failures / stats, plus the card's side files."""
+def upload_files(root: str | Path) -> list[str]:
+    """Files to push (relative paths): the finished shards with their failures and stats, and the
+    card's side files. Unfinished shards stay local: the card does not list them."""
     root = Path(root)
-    patterns = list(SIDE_FILES)
+    paths = [name for name in SIDE_FILES if name != schema.CARD_FILE and (root / name).is_file()]
     for data_file in selection.done_shards(root, warn=False):
         index = selection.shard_index(data_file)
         for path in (data_file, schema.failures_path(root, index), schema.stats_path(root, index)):
             if path.is_file():
-                patterns.append(path.relative_to(root).as_posix())
-    return patterns
+                paths.append(path.relative_to(root).as_posix())
+    return paths
+
+
+# Remote folders this module owns: files there that are not part of the new upload are deleted, so a
+# stale shard (e.g. from a previous full upload) is never picked up by the card's ``data/*.parquet``.
+MANAGED_FOLDERS = (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR)
 
 
 def publish(
@@ -551,30 +575,40 @@ def publish(
 ) -> str:
     """Push a generation output (data, card, histogram, subsets) to a Hub dataset repo; returns its URL.
 
+    One commit holds the whole upload, so readers never see a card that disagrees with the shards.
     ``load_dataset(repo_id)`` and ``load_dataset(repo_id, "top30")`` read it back. With
-    ``metadata_only`` the media columns are dropped first (see :func:`export_metadata_only`).
+    ``metadata_only`` the media columns are dropped first (see :func:`export_metadata_only`). The
+    local card is refreshed too; the pushed card names ``repo_id`` in its how-to-load snippet.
     """
-    from huggingface_hub import HfApi
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     root = Path(root)
+    write_dataset_card(root)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     if revision is not None:
         api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="avt-publish-") as tmp:
-        if metadata_only:
-            folder = export_metadata_only(root, Path(tmp) / "metadata")
-        else:
-            folder = root
-        write_dataset_card(folder, repo_id=repo_id)
-        patterns = upload_patterns(folder)
-        message = commit_message or f"Upload avt triplets{' (metadata only)' if metadata_only else ''}"
-        api.upload_folder(
+        folder = export_metadata_only(root, Path(tmp) / "metadata") if metadata_only else root
+        card = render_dataset_card(folder, repo_id=repo_id).encode("utf-8")
+        files = upload_files(folder)
+        operations: list[CommitOperationAdd | CommitOperationDelete] = [
+            CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)) for path in files
+        ]
+        operations.append(CommitOperationAdd(path_in_repo=schema.CARD_FILE, path_or_fileobj=card))
+        remote = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
+        uploaded = set(files)
+        operations += [
+            CommitOperationDelete(path_in_repo=path)
+            for path in remote
+            if path.split("/", 1)[0] in MANAGED_FOLDERS and path not in uploaded
+        ]
+        summary = f"{len(files)} files" + (", metadata only" if metadata_only else "")
+        api.create_commit(
             repo_id=repo_id,
             repo_type="dataset",
-            folder_path=folder,
-            allow_patterns=patterns,
+            operations=operations,
             revision=revision,
-            commit_message=message,
+            commit_message=commit_message or f"Upload avt triplets ({summary})",
         )
     return f"{api.endpoint}/datasets/{repo_id}"

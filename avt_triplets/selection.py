@@ -30,6 +30,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -204,8 +206,9 @@ class Subset:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-# A filter that matches no row (an empty subset, e.g. 10% of 4 clips).
-MATCH_NOTHING: Filters = [[[ID_COLUMN, "in", []]]]
+# A filter that matches no row (an empty subset, e.g. 10% of 4 clips): a contradiction on clip_id
+# (an empty ``in`` list has no type and pyarrow refuses it).
+MATCH_NOTHING: Filters = [[[ID_COLUMN, "==", ""], [ID_COLUMN, "!=", ""]]]
 
 
 def _valid_scores(scores: ScoreTable) -> pa.Table:
@@ -379,7 +382,7 @@ def build_subsets(
 def write_subsets(root: str | Path, subsets: SubsetsFile) -> Path:
     """Write ``subsets.json`` atomically."""
     path = Path(root) / schema.SUBSETS_FILE
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(subsets.to_json() + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
