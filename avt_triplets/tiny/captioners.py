@@ -1,0 +1,225 @@
+"""Tiny random-weight BLIP-2 and LLaVA-1.5 captioners, saved like their Hub checkpoints.
+
+Each folder holds what ``Salesforce/blip2-opt-2.7b`` / ``llava-hf/llava-1.5-7b-hf`` hold
+(config, safetensors weights, generation config, tokenizer, image processor, processor config and,
+for LLaVA, a chat template), with the same special-token layout and image-token handling, so the
+product's loading code (``AutoProcessor`` + ``AutoModelForImageTextToText``) is what loads them.
+Images are 32 px so a caption costs milliseconds on a CPU.
+
+Random weights caption nonsense, but readable nonsense: the vocabulary is a few hundred words, and
+the output-embedding rows of the special tokens are zeroed so greedy decoding emits words (never
+only EOS/padding/image tokens) and captions are never empty.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from avt_triplets.tiny._text import train_word_tokenizer
+
+IMAGE_SIZE = 32
+PATCH_SIZE = 8
+BLIP2_NUM_QUERY_TOKENS = 4
+MAX_NEW_TOKENS = 8
+# Larger than the usual 0.02 so the image, through the tiny towers, visibly changes the caption.
+INIT_STD = 0.3
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] + ' ' }}{% else %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' ' }}{% endfor %}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+def _silence_special_tokens(model, token_ids: list[int]) -> None:
+    """Zero the output rows of special tokens: their logits become 0 while the ~100 word logits
+    are random around 0, so greedy decoding picks a word at every step."""
+    import torch
+
+    with torch.no_grad():
+        model.get_output_embeddings().weight[token_ids] = 0.0
+
+
+def make_tiny_blip2(output_dir: str | Path, seed: int = 0) -> Path:
+    """Write a tiny BLIP-2 (ViT + Q-Former + OPT) with its Blip2Processor to ``output_dir``.
+
+    Mirrors blip2-opt-2.7b: OPT special tokens (``</s>`` is both BOS and EOS), ``<image>`` added to
+    the tokenizer after the vocabulary and used as ``image_token_index``, ``num_query_tokens``
+    image tokens prepended by the processor.
+    """
+    import torch
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        Blip2QFormerConfig,
+        Blip2VisionConfig,
+        BlipImageProcessor,
+        GenerationConfig,
+        OPTConfig,
+        PreTrainedTokenizerFast,
+    )
+
+    output_dir = Path(output_dir)
+    raw = train_word_tokenizer(["<s>", "<pad>", "</s>", "<unk>"], bos_token="</s>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        bos_token="</s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        model_max_length=64,
+    )
+    image_processor = BlipImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
+    processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=BLIP2_NUM_QUERY_TOKENS)
+    image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+
+    vision = Blip2VisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH_SIZE,
+        initializer_range=INIT_STD,
+    )
+    qformer = Blip2QFormerConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        encoder_hidden_size=32,
+        cross_attention_frequency=1,
+        max_position_embeddings=64,
+        initializer_range=INIT_STD,
+    )
+    text = OPTConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        word_embed_proj_dim=32,
+        num_hidden_layers=2,
+        ffn_dim=64,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        init_std=INIT_STD,
+    )
+    config = Blip2Config(
+        vision_config=vision.to_dict(),
+        qformer_config=qformer.to_dict(),
+        text_config=text.to_dict(),
+        num_query_tokens=BLIP2_NUM_QUERY_TOKENS,
+        image_token_index=image_token_id,
+        initializer_range=INIT_STD,
+    )
+    torch.manual_seed(seed)
+    model = Blip2ForConditionalGeneration(config).eval()
+    _silence_special_tokens(model, list(tokenizer.all_special_ids) + [image_token_id])
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=MAX_NEW_TOKENS,
+    )
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    return output_dir
+
+
+def make_tiny_llava(output_dir: str | Path, seed: int = 0) -> Path:
+    """Write a tiny LLaVA-1.5 (CLIP ViT + MLP projector + Llama) with its LlavaProcessor to ``output_dir``.
+
+    Mirrors llava-1.5-7b-hf: Llama special tokens (``<unk>=0, <s>=1, </s>=2``), ``<image>`` and
+    ``<pad>`` added after the vocabulary, left padding, ``vision_feature_select_strategy="default"``
+    (CLS dropped) with ``num_additional_image_tokens=1``, features from layer -2, and a
+    ``USER: <image>\\n... ASSISTANT:`` chat template.
+    """
+    import torch
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        GenerationConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
+
+    output_dir = Path(output_dir)
+    raw = train_word_tokenizer(["<unk>", "<s>", "</s>"], bos_token="<s>", lowercase=True)
+    raw.add_special_tokens(["<image>", "<pad>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        padding_side="left",
+        model_max_length=128,
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=PATCH_SIZE,
+        vision_feature_select_strategy="default",
+        chat_template=LLAVA_CHAT_TEMPLATE,
+        num_additional_image_tokens=1,
+    )
+    image_token_id = tokenizer.convert_tokens_to_ids("<image>")
+    num_image_tokens = (IMAGE_SIZE // PATCH_SIZE) ** 2
+
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        projection_dim=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH_SIZE,
+        initializer_range=INIT_STD,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=INIT_STD,
+    )
+    config = LlavaConfig(
+        vision_config=vision.to_dict(),
+        text_config=text.to_dict(),
+        image_token_index=image_token_id,
+        projector_hidden_act="gelu",
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        image_seq_length=num_image_tokens,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).eval()
+    _silence_special_tokens(model, list(tokenizer.all_special_ids) + [image_token_id])
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=MAX_NEW_TOKENS,
+    )
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    return output_dir
