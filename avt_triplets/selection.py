@@ -227,6 +227,20 @@ def _valid_scores(scores: ScoreTable) -> pa.Table:
     return kept
 
 
+def _nth_in_order(values: np.ndarray, ids: pa.ChunkedArray | pa.Array, n: int) -> tuple[Any, str]:
+    """Value and clip id of the n-th row (1-based) in ascending (value, clip_id) order.
+
+    O(N) with a partition instead of a full sort; only the rows tied with the boundary value are
+    sorted by clip id, so 1M clips take well under a second.
+    """
+    boundary = np.partition(values, n - 1)[n - 1]
+    before = int(np.count_nonzero(values < boundary))
+    tied = np.flatnonzero(values == boundary)
+    tied_ids = ids.take(pa.array(tied))
+    tied_sorted = tied_ids.take(pc.array_sort_indices(tied_ids))
+    return boundary, str(tied_sorted[n - before - 1].as_py())
+
+
 def select_top(scores: ScoreTable, k: float) -> Subset:
     """The top k% by ``clap_score`` (ties by ``clip_id``); exactly ``round(k% · N)`` rows."""
     table = _valid_scores(scores)
@@ -235,10 +249,9 @@ def select_top(scores: ScoreTable, k: float) -> Subset:
     name = subset_name("top", k)
     if size == 0:
         return Subset(name, "top", k, 0, total, MATCH_NOTHING)
-    order = pc.sort_indices(table, sort_keys=[(SCORE_COLUMN, "descending"), (ID_COLUMN, "ascending")])
-    last = table.take(order[size - 1 : size])
-    t = float(last.column(SCORE_COLUMN)[0].as_py())
-    c = str(last.column(ID_COLUMN)[0].as_py())
+    scores32 = table.column(SCORE_COLUMN).to_numpy().astype(np.float32, copy=False)
+    negated, c = _nth_in_order(-scores32, table.column(ID_COLUMN), size)
+    t = float(-negated)
     filters: Filters = [
         [[SCORE_COLUMN, ">", t]],
         [[SCORE_COLUMN, "==", t], [ID_COLUMN, "<=", c]],
@@ -257,16 +270,15 @@ def select_random(scores: ScoreTable, k: float, seed: int = 0) -> Subset:
     if SAMPLE_KEY_COLUMN not in table.column_names:
         return _select_random_by_ids(table, k, seed, size, name)
     start = seed_offset(seed)
-    keys = table.column(SAMPLE_KEY_COLUMN)
-    wrapped = pc.less(keys, start)  # clips before the start point come after the wrap
-    ranked = table.append_column("_wrapped", wrapped)
-    order = pc.sort_indices(
-        ranked,
-        sort_keys=[("_wrapped", "ascending"), (SAMPLE_KEY_COLUMN, "ascending"), (ID_COLUMN, "ascending")],
-    )
-    last = table.take(order[size - 1 : size])
-    t = float(last.column(SAMPLE_KEY_COLUMN)[0].as_py())
-    c = str(last.column(ID_COLUMN)[0].as_py())
+    keys = table.column(SAMPLE_KEY_COLUMN).to_numpy().astype(np.float64, copy=False)
+    ids = table.column(ID_COLUMN)
+    after = keys >= start  # circular order: [start, 1) first, then [0, start)
+    num_after = int(np.count_nonzero(after))
+    if size <= num_after:
+        t, c = _nth_in_order(keys[after], ids.filter(pa.array(after)), size)
+    else:
+        t, c = _nth_in_order(keys[~after], ids.filter(pa.array(~after)), size - num_after)
+    t = float(t)
     boundary = [[SAMPLE_KEY_COLUMN, "==", t], [ID_COLUMN, "<=", c]]
     if t >= start:  # the window [start, t] does not wrap
         filters: Filters = [[[SAMPLE_KEY_COLUMN, ">=", start], [SAMPLE_KEY_COLUMN, "<", t]], boundary]

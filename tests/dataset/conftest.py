@@ -105,7 +105,7 @@ def write_output(
         if done[index]:
             spath = schema.stats_path(root, index)
             spath.parent.mkdir(parents=True, exist_ok=True)
-            stats = {"shard": index, "clips": len(shard) + len(failed), "triplets": len(shard)}
+            stats = {"shard": index, "num_clips": len(shard) + len(failed), "num_triplets": len(shard)}
             stats["seconds"] = {"decode": 1.5, "caption": 2.0}
             spath.write_text(json.dumps(stats))
             scores.update({c: s for c, s in shard})
@@ -119,15 +119,21 @@ def write_output(
 
 
 def default_manifest() -> dict:
+    """Shaped like the pipeline's manifest (nested captioner / scorer records)."""
     return {
-        "captioner": "tiny/blip2-test",
-        "captioner_revision": "abc123",
-        "caption_prompt": "a photo of",
-        "scorer": "msclap:2023",
-        "scorer_revision": "def456",
+        "format": "avt-triplets/1",
+        "avt_version": "0.1.0",
+        "captioner": {
+            "name": "tiny/blip2-test",
+            "revision": "abc123",
+            "prompt": "a photo of",
+            "max_new_tokens": 20,
+        },
+        "scorer": {"name": "msclap:2023", "revision": "def456", "sampling_rate": 44100, "embed_dim": 1024},
         "fps": 1.0,
         "clip_seconds": 10.0,
         "seed": 7,
+        "input": {"source": "videos/", "clips": 44, "digest": "0123abcd"},
         "package_versions": {"transformers": "5.0.0", "datasets": "5.2.0"},
     }
 

@@ -43,6 +43,7 @@ def test_card_records_provenance_failures_and_histogram(small_output):
     assert "| frames per second | 1 |" in text
     assert "| clip length (s) | 10 |" in text
     assert "| seed | `7` |" in text
+    assert "| avt version | `0.1.0` |" in text
     assert "| triplets (rows) | 34 |" in text
     assert "| failures | 3 |" in text  # the unfinished shard's failure is not counted
     assert "| `not_media` | 2 |" in text
@@ -101,10 +102,11 @@ def test_card_tolerates_a_missing_manifest_and_no_failures(tmp_path, helpers):
     assert subsets["seed"] == 0 and subsets["total"] == 10
 
 
-def test_manifest_with_nested_options_is_read():
+def test_manifest_variants_are_read():
     manifest = {
-        "options": {"captioner": {"name": "Salesforce/blip2-opt-2.7b", "revision": "r1"}, "fps": 2},
-        "scorer": {"name": "msclap:2023", "revision": "r2"},
+        "options": {"captioner": "Salesforce/blip2-opt-2.7b", "captioner_revision": "r1", "fps": 2},
+        "scorer": "msclap:2023",
+        "scorer_revision": "r2",
         "versions": {"torch": "2.14"},
         "clip_length_s": 10,
     }
