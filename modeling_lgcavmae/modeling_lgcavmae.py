@@ -849,6 +849,13 @@ class LGCavMaeForAudioVisualClassification(LGCavMaePreTrainedModel):
     def _position_embeddings_trainable(self) -> bool:
         return self.config.classifier_trainable_position_embeddings
 
+    def get_audio_features(self, audio_values: torch.Tensor) -> torch.Tensor:
+        """Retrieval feature from the fine-tuned encoder (official `CAVMAEFT.forward_feat`, mean-pooled)."""
+        return self.cav_mae.get_audio_features(audio_values)
+
+    def get_visual_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.cav_mae.get_visual_features(pixel_values)
+
     def pool(
         self,
         audio_values: torch.Tensor | None,
