@@ -1,0 +1,105 @@
+"""Run a model over items in batches; on failure retry with half the batch, down to one item.
+
+A long generation job must not die because one batch ran out of GPU memory or one input trips a
+model bug: the failing batch is split in two and each half retried, so only the items that fail on
+their own are given up (and recorded by the caller). After an out-of-memory error the batch size
+stays halved for the rest of the run, so the job doesn't pay for the same OOM on every batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Marks an item its model call failed on, even alone; ``error`` says why."""
+
+    error: str
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA/MPS/CPU allocator failures, whichever class the backend raises."""
+    try:
+        import torch
+
+        if isinstance(error, torch.OutOfMemoryError):
+            return True
+    except (ImportError, AttributeError):
+        pass
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+def _release_accelerator_memory() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+class BackoffBatcher(Generic[T, R]):
+    """Calls ``fn(list_of_items) -> list_of_results`` in batches of at most ``batch_size``.
+
+    ``results = batcher(items)`` has one entry per item: ``fn``'s result, or :class:`Failed`.
+    ``batch_size`` shrinks (halves) after an out-of-memory error and stays there.
+    """
+
+    def __init__(self, fn: Callable[[list[T]], Sequence[R]], batch_size: int, name: str):
+        if batch_size < 1:
+            raise ValueError(f"{name} batch size must be >= 1, got {batch_size}")
+        self.fn = fn
+        self.batch_size = batch_size
+        self.name = name
+        self.retries = 0
+
+    def __call__(self, items: Sequence[T]) -> list[R | Failed]:
+        results: list[Any] = [None] * len(items)
+        start = 0
+        while start < len(items):
+            size = min(self.batch_size, len(items) - start)
+            self._run(items, start, size, results)
+            start += size
+        return results
+
+    def _run(self, items: Sequence[T], start: int, size: int, results: list[Any]) -> None:
+        chunk = list(items[start : start + size])
+        try:
+            out = list(self.fn(chunk))
+            if len(out) != len(chunk):
+                raise RuntimeError(f"{self.name} returned {len(out)} results for {len(chunk)} inputs")
+        except Exception as error:  # noqa: BLE001 - any model failure is retried smaller, then recorded
+            _release_accelerator_memory()
+            message = f"{type(error).__name__}: {error}"
+            if size == 1:
+                logger.warning("%s failed on one item, giving it up: %s", self.name, message)
+                results[start] = Failed(message)
+                return
+            self.retries += 1
+            if is_out_of_memory(error):
+                self.batch_size = max(1, min(self.batch_size, size // 2))
+                logger.warning(
+                    "%s ran out of memory on %d items; batch size is now %d", self.name, size, self.batch_size
+                )
+            else:
+                logger.warning(
+                    "%s failed on a batch of %d (%s); retrying in halves", self.name, size, message
+                )
+            position, end = start, start + size
+            while position < end:  # halves, or smaller if an OOM inside shrank the batch size further
+                piece = min(max(1, size // 2), self.batch_size, end - position)
+                self._run(items, position, piece, results)
+                position += piece
+            return
+        results[start : start + size] = out

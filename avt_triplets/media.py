@@ -1,0 +1,441 @@
+"""Probe and decode one clip with PyAV: mono float32 audio at the rates asked for, and RGB frames at ``fps``.
+
+One pass over the container demuxes audio and video together from a single seek to the window start,
+so a clip costs one open, one seek and one sequential decode (no per-frame seeking, no subprocesses,
+no temporary files). Audio is decoded once and fed to one ``av.AudioResampler`` per requested rate
+(16 kHz for the dataset, plus the scorer's own rate, e.g. 44.1 kHz for msclap or 48 kHz for LAION CLAP).
+
+Frame sampling: at ``fps=1`` over a 10 s window the frames are the ones shown at 0, 1, ..., 9 s (the
+first frame whose timestamp is at or after each time). The official CAV-MAE preprocessing takes frame
+``int(i * total / 10)`` for i in 0..9 over the first 10 s, i.e. the same ten one-second steps, so the
+frame count and spacing match; only frames whose index isn't a whole second apart in a variable
+frame-rate video can differ by one frame.
+
+Failures are raised as :class:`MediaError` with one of ``schema.FAILURE_REASONS``, so the pipeline
+records a reason instead of crashing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+from PIL import Image
+
+from avt_triplets.schema import AUDIO_SAMPLING_RATE, FAILURE_REASONS, FRAME_SHORT_SIDE
+
+# A frame timestamp within this many seconds of a sampling time counts as "at" it (float pts rounding).
+_TIME_EPS = 1e-4
+# Decoded data that stops this much short of where the container says it should is a truncated file.
+_TRUNCATION_TOLERANCE_S = 0.5
+
+# Leading bytes of containers FFmpeg reads. Only used to tell a broken media file ("undecodable")
+# from something that never was one ("not_media") when FFmpeg can't even open it.
+_CONTAINER_SIGNATURES: tuple[tuple[int, bytes], ...] = (
+    (4, b"ftyp"),  # MP4 / MOV / M4A / 3GP
+    (4, b"moov"),
+    (4, b"mdat"),
+    (4, b"free"),
+    (4, b"wide"),
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
+    (0, b"RIFF"),  # AVI / WAV
+    (0, b"FLV"),
+    (0, b"OggS"),
+    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
+    (0, b"\x30\x26\xb2\x75"),  # ASF / WMV
+    (0, b"ID3"),
+    (0, b"fLaC"),
+)
+
+
+class MediaError(Exception):
+    """A clip that can't be used; ``reason`` is one of ``schema.FAILURE_REASONS``."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        if reason not in FAILURE_REASONS:
+            raise ValueError(f"unknown failure reason {reason!r}; expected one of {FAILURE_REASONS}")
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+    def __reduce__(self):  # keep reason/detail when sent back from a decode worker process
+        return (type(self), (self.reason, self.detail))
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the container says about a file, before decoding anything."""
+
+    path: str
+    container_format: str
+    duration_s: float | None
+    has_audio: bool
+    has_video: bool
+    width: int | None = None
+    height: int | None = None
+    frame_rate: float | None = None
+    audio_sampling_rate: int | None = None
+    audio_channels: int | None = None
+
+
+@dataclass
+class DecodedClip:
+    """One decoded clip window.
+
+    ``audio[rate]`` is mono float32 in [-1, 1] starting at ``start_s``; ``frame_times_s`` are the
+    picked frames' timestamps relative to ``start_s``; ``end_s`` is where the content really ends
+    (earlier than ``start_s + duration`` for a short video).
+    """
+
+    start_s: float
+    end_s: float
+    audio: dict[int, np.ndarray]
+    frames: list[Image.Image]
+    frame_times_s: list[float] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise MediaError("unreadable_path", f"no such file: {path}")
+    if path.is_dir():
+        raise MediaError("unreadable_path", f"is a directory: {path}")
+    if not os.access(path, os.R_OK):
+        raise MediaError("unreadable_path", f"permission denied: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError("not_media", "empty file (0 bytes)")
+
+
+def _looks_like_media(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    return any(head[offset : offset + len(sig)] == sig for offset, sig in _CONTAINER_SIGNATURES)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    _check_readable(path)
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        raise MediaError("unreadable_path", str(err)) from err
+    except (av.error.FFmpegError, ValueError, OSError, UnicodeDecodeError) as err:
+        # FFmpeg says InvalidData both for a text file and for an MP4 cut before its index: the
+        # file's leading bytes tell the two apart.
+        reason = "undecodable" if _looks_like_media(path) else "not_media"
+        raise MediaError(reason, f"cannot open container: {err}") from err
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    # Cover art in audio files is a one-picture "video" stream; it is not a video.
+    candidates = [
+        s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
+    ]
+    return candidates[0] if candidates else None
+
+
+def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream | None:
+    return container.streams.audio[0] if container.streams.audio else None
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Read the container header only (no decoding). Raises :class:`MediaError`."""
+    path = Path(path)
+    with _open(path) as container:
+        video = _video_stream(container)
+        audio = _audio_stream(container)
+        duration = container.duration / av.time_base if container.duration else None
+        return MediaInfo(
+            path=str(path),
+            container_format=container.format.name,
+            duration_s=duration,
+            has_audio=audio is not None,
+            has_video=video is not None,
+            width=video.codec_context.width if video is not None else None,
+            height=video.codec_context.height if video is not None else None,
+            frame_rate=float(video.average_rate) if video is not None and video.average_rate else None,
+            audio_sampling_rate=audio.codec_context.sample_rate if audio is not None else None,
+            audio_channels=audio.codec_context.channels if audio is not None else None,
+        )
+
+
+def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) with the short side at ``short_side`` and the aspect ratio kept."""
+    if width <= height:
+        return short_side, max(1, round(height * short_side / width))
+    return max(1, round(width * short_side / height)), short_side
+
+
+class _AudioCollector:
+    """Collects the window's decoded audio, then downmixes and resamples it once per rate.
+
+    Decoded frames are kept at the source rate and layout; at the end they are concatenated, the
+    channels averaged (the usual "mono" of librosa and torchaudio; FFmpeg's own stereo->mono
+    matrix scales each channel by 1/sqrt(2) instead, 3 dB louder for in-phase audio; CAV-MAE's
+    ``sox remix 1`` keeps the first channel only) and one ``av.AudioResampler`` per rate converts
+    the mono signal in a single call.
+    """
+
+    def __init__(self, rates: Sequence[int], start_s: float, window_end_s: float):
+        self.rates = tuple(dict.fromkeys(int(r) for r in rates))
+        self.start_s = start_s
+        self.window_end_s = window_end_s
+        self.chunks: list[np.ndarray] = []
+        self.source_rate: int | None = None
+        self.first_time: float | None = None
+        self.content_end_s: float | None = None
+        self.done = False
+
+    def add(self, frame: av.AudioFrame, fallback_time: float) -> None:
+        time = frame.time if frame.time is not None else fallback_time
+        frame_end = time + frame.samples / frame.sample_rate
+        if frame_end <= self.start_s:
+            return
+        if time >= self.window_end_s:
+            self.done = True
+            return
+        if self.source_rate is None:
+            self.source_rate = frame.sample_rate
+            self.first_time = time
+        elif frame.sample_rate != self.source_rate:
+            raise MediaError("undecodable", "audio sampling rate changes inside the clip")
+        self.content_end_s = frame_end
+        samples = frame.to_ndarray()
+        if not frame.format.is_planar:  # interleaved [1, samples * channels] -> [channels, samples]
+            samples = samples.reshape(-1, frame.layout.nb_channels).T
+        self.chunks.append(samples.astype(np.float32, copy=False))
+        if frame_end >= self.window_end_s:
+            self.done = True
+
+    def _mono(self) -> np.ndarray:
+        if not self.chunks:
+            return np.zeros(0, np.float32)
+        if len({c.shape[0] for c in self.chunks}) > 1:  # channel count changed: mix each chunk alone
+            return np.concatenate([c.mean(axis=0, dtype=np.float32) for c in self.chunks])
+        stacked = np.concatenate(self.chunks, axis=1)
+        return stacked[0] if stacked.shape[0] == 1 else stacked.mean(axis=0, dtype=np.float32)
+
+    def _resample(self, mono: np.ndarray, rate: int) -> np.ndarray:
+        if rate == self.source_rate:
+            return mono
+        frame = av.AudioFrame.from_ndarray(mono[None, :], format="flt", layout="mono")
+        frame.sample_rate = self.source_rate
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        out = [f.to_ndarray()[0] for f in resampler.resample(frame)]
+        out += [f.to_ndarray()[0] for f in resampler.resample(None)]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def finish(self, declared_end_s: float | None) -> tuple[dict[int, np.ndarray], float]:
+        """Audio per rate aligned to ``start_s`` (leading gap zero-filled), and where it ends.
+
+        The last AAC frame runs past the media's end (encoder padding), so the end is capped at the
+        container's declared duration when there is one.
+        """
+        if self.first_time is None:
+            return {r: np.zeros(0, np.float32) for r in self.rates}, self.start_s
+        end_s = min(self.content_end_s, self.window_end_s, declared_end_s or math.inf)
+        mono = self._mono()
+        audio = {}
+        for rate in self.rates:
+            samples = self._resample(mono, rate)
+            offset = round((self.start_s - self.first_time) * rate)
+            if offset > 0:
+                samples = samples[offset:]
+            elif offset < 0:  # stream starts a little after the window: keep audio and frames aligned
+                samples = np.concatenate([np.zeros(-offset, np.float32), samples])
+            wanted = max(0, round((end_s - self.start_s) * rate))
+            audio[rate] = np.ascontiguousarray(samples[:wanted], dtype=np.float32)
+        return audio, end_s
+
+
+# One scaler per process: it caches FFmpeg's SwsContext, which costs more than the scaling itself.
+_REFORMATTER = VideoReformatter()
+
+
+class _FramePicker:
+    """Keeps, for each sampling time, the first decoded frame at or after it, resized to RGB."""
+
+    def __init__(self, start_s: float, window_end_s: float, fps: float, short_side: int, frame_step: float):
+        count = max(1, math.ceil((window_end_s - start_s) * fps - 1e-9))
+        self.targets = [start_s + k / fps for k in range(count)]
+        self.window_end_s = window_end_s
+        self.start_s = start_s
+        self.short_side = short_side
+        self.frame_step = frame_step
+        self.frames: list[Image.Image] = []
+        self.times: list[float] = []
+        self.content_end_s: float | None = None
+        self.done = False
+
+    def needs(self, time: float | None) -> bool:
+        """Whether a frame shown at ``time`` may be the pick for the next sampling time.
+
+        A constant-rate video has a frame within one step after every time, so frames further away
+        can be skipped when nothing references them; two steps of margin cover timestamp jitter.
+        """
+        if time is None or len(self.frames) >= len(self.targets):
+            return True
+        target = self.targets[len(self.frames)]
+        return target - _TIME_EPS <= time < target + 2 * self.frame_step or time >= self.window_end_s
+
+    def add(self, frame: av.VideoFrame, time: float, frame_duration: float) -> None:
+        if time >= self.window_end_s:
+            self.done = True
+            return
+        if time + frame_duration <= self.start_s:
+            return
+        self.content_end_s = time + frame_duration
+        image = None
+        while len(self.frames) < len(self.targets) and time >= self.targets[len(self.frames)] - _TIME_EPS:
+            if image is None:
+                width, height = resized_size(frame.width, frame.height, self.short_side)
+                # AREA when shrinking (no aliasing), BICUBIC when enlarging.
+                shrink = width * height < frame.width * frame.height
+                rgb = _REFORMATTER.reformat(
+                    frame, width, height, "rgb24", interpolation="AREA" if shrink else "BICUBIC"
+                )
+                image = Image.fromarray(rgb.to_ndarray())
+            self.frames.append(image)
+            self.times.append(time - self.start_s)
+        if len(self.frames) == len(self.targets):
+            # Every sampling time has its frame: the rest of the window needs no decoding.
+            self.done = True
+
+
+def decode_clip(
+    path: str | os.PathLike,
+    *,
+    start_s: float = 0.0,
+    duration_s: float = 10.0,
+    fps: float = 1.0,
+    sampling_rates: Sequence[int] = (AUDIO_SAMPLING_RATE,),
+    short_side: int = FRAME_SHORT_SIDE,
+    decoder_threads: int = 1,
+    skip_unused_frames: bool = True,
+) -> DecodedClip:
+    """Decode the window ``[start_s, start_s + duration_s)`` of ``path``.
+
+    Returns mono float32 audio at every rate in ``sampling_rates`` and RGB frames at ``fps`` with the
+    short side resized to ``short_side``. A video shorter than the window keeps what it has
+    (``end_s`` says where it really ends). ``decoder_threads=1`` suits one decode per worker
+    process; 0 lets FFmpeg pick. ``skip_unused_frames`` lets the decoder drop frames that no other
+    frame references and that are not near a sampling time (same picked frames, less work).
+    Raises :class:`MediaError` for anything that can't be used.
+    """
+    if duration_s <= 0 or fps <= 0:
+        raise ValueError("duration_s and fps must be positive")
+    path = Path(path)
+    window_end_s = start_s + duration_s
+    container = _open(path)
+    try:
+        video = _video_stream(container)
+        audio = _audio_stream(container)
+        if video is None and audio is None:
+            raise MediaError("not_media", f"no audio or video stream in {container.format.name} container")
+        if video is None:
+            raise MediaError("no_video_stream", f"{container.format.name} container has audio only")
+        if audio is None:
+            raise MediaError("no_audio_stream", f"{container.format.name} container has video only")
+        declared_end_s = container.duration / av.time_base if container.duration else None
+        video_ctx = video.codec_context
+        video_ctx.thread_count = decoder_threads
+        if decoder_threads != 1:
+            video_ctx.thread_type = "AUTO"
+        constant_rate = bool(video.average_rate) and video.average_rate == video.guessed_rate
+        frame_step = 1.0 / float(video.average_rate) if video.average_rate else 1.0 / 25.0
+        skip_unused_frames = skip_unused_frames and constant_rate and decoder_threads == 1
+        video_tb = float(video.time_base) if video.time_base else None
+
+        if start_s > 0:
+            try:  # keyframe at or before the window start; both streams continue from there
+                container.seek(int(start_s * av.time_base), backward=True, any_frame=False)
+            except av.error.FFmpegError:
+                pass  # not seekable: decode from the beginning and skip ahead
+
+        picker = _FramePicker(start_s, window_end_s, fps, short_side, frame_step)
+        collector = _AudioCollector(sampling_rates, start_s, window_end_s)
+        errors: list[str] = []
+        video_count = 0
+        audio_clock = start_s
+        skipping = False
+        try:
+            for packet in container.demux(video, audio):
+                is_video = packet.stream.index == video.index
+                if (picker.done if is_video else collector.done) and packet.size:
+                    if picker.done and collector.done:
+                        break
+                    continue
+                if is_video and skip_unused_frames and packet.size:
+                    packet_time = packet.pts * video_tb if packet.pts is not None and video_tb else None
+                    skip = not packet.is_keyframe and not picker.needs(packet_time)
+                    if skip != skipping:
+                        video_ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+                        skipping = skip
+                try:
+                    frames = packet.decode()
+                except (av.error.InvalidDataError, av.error.EOFError, ValueError) as err:
+                    errors.append(f"{'video' if is_video else 'audio'} packet: {err}")
+                    continue
+                for frame in frames:
+                    if is_video:
+                        time = frame.time if frame.time is not None else video_count * frame_step
+                        duration = (
+                            float(frame.duration * frame.time_base)
+                            if getattr(frame, "duration", None) and frame.time_base
+                            else frame_step
+                        )
+                        video_count += 1
+                        picker.add(frame, time, duration)
+                    else:
+                        collector.add(frame, audio_clock)
+                        audio_clock = (
+                            frame.time if frame.time is not None else audio_clock
+                        ) + frame.samples / frame.sample_rate
+        except (av.error.FFmpegError, ValueError) as err:  # demuxer gave up: truncated or corrupt file
+            errors.append(f"demux: {err}")
+
+        audio_arrays, audio_end_s = collector.finish(declared_end_s)
+        if picker.done and len(picker.frames) == len(picker.targets):
+            # Decoding stopped at the last sampling time; the stream itself says how far it goes.
+            video_end_s = min(window_end_s, declared_end_s or window_end_s)
+        else:
+            video_end_s = min(picker.content_end_s or start_s, window_end_s)
+        has_audio = audio_arrays[collector.rates[0]].size > 0
+        if errors:
+            expected_end = min(window_end_s, declared_end_s) if declared_end_s else window_end_s
+            got_end = max(audio_end_s, video_end_s)
+            if not picker.frames or not has_audio:
+                raise MediaError("undecodable", "; ".join(errors[:3]))
+            if got_end < expected_end - _TRUNCATION_TOLERANCE_S:
+                raise MediaError(
+                    "undecodable",
+                    f"data stops at {got_end:.2f}s of {expected_end:.2f}s (truncated?): {errors[0]}",
+                )
+        if not picker.frames:
+            raise MediaError("zero_length", f"no video frame in [{start_s:g}, {window_end_s:g}) s")
+        if not has_audio:
+            raise MediaError("zero_length", f"no audio samples in [{start_s:g}, {window_end_s:g}) s")
+        return DecodedClip(
+            start_s=float(start_s),
+            end_s=float(max(audio_end_s, video_end_s)),
+            audio=audio_arrays,
+            frames=picker.frames,
+            frame_times_s=picker.times,
+        )
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, ValueError, RuntimeError, OSError) as err:
+        raise MediaError("undecodable", f"{type(err).__name__}: {err}") from err
+    finally:
+        container.close()

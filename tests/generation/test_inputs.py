@@ -1,0 +1,86 @@
+"""Input listing: folders, CSV/JSONL lists, VGGSound rows, clip ids, duplicates, digest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from avt_triplets.inputs import InputListError, inputs_digest, list_video_folder, load_inputs, read_clip_list
+
+
+def _touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_folder_is_recursive_sorted_and_ids_are_relative_paths(tmp_path):
+    for name in ["b/z.mp4", "a.MKV", "b/a.webm", "notes.txt", ".hidden/x.mp4", "c/.x.mp4"]:
+        _touch(tmp_path / name)
+    clips = list_video_folder(tmp_path)
+    assert [c.video_path for c in clips] == ["a.MKV", "b/a.webm", "b/z.mp4"]
+    assert [c.clip_id for c in clips] == ["a", "b/a", "b/z"]
+    assert all(c.start_s == 0.0 and c.labels == () for c in clips)
+    assert clips[0].source == str((tmp_path / "a.MKV").resolve())
+
+
+def test_csv_with_header_start_and_labels(tmp_path):
+    _touch(tmp_path / "v/a.mp4")
+    (tmp_path / "list.csv").write_text("video_path,start_s,labels\nv/a.mp4,0,dog;bark\nv/a.mp4,30,cat\n")
+    clips = read_clip_list(tmp_path / "list.csv")
+    assert [c.clip_id for c in clips] == ["v/a", "v/a_000030"]  # same file, two windows
+    assert [c.start_s for c in clips] == [0.0, 30.0]
+    assert [c.labels for c in clips] == [("dog", "bark"), ("cat",)]
+    assert clips[1].source == str((tmp_path / "v/a.mp4").absolute())
+
+
+def test_jsonl_labels_as_list_or_string(tmp_path):
+    rows = [{"video_path": "a.mp4", "labels": ["x", "y"]}, {"path": "b.mp4", "start": 2.5, "label": "z"}]
+    (tmp_path / "l.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    clips = read_clip_list(tmp_path / "l.jsonl")
+    assert [(c.clip_id, c.start_s, c.labels) for c in clips] == [
+        ("a", 0.0, ("x", "y")),
+        ("b_2.500", 2.5, ("z",)),
+    ]
+
+
+def test_vggsound_rows_map_to_local_files(tmp_path):
+    (tmp_path / "vggsound.csv").write_text('---g-f_I2yQ,1,"people marching",test\nabc,30,dog barking,train\n')
+    clips = read_clip_list(tmp_path / "vggsound.csv", path_template="clips/{ytid}_{start:06d}.mp4")
+    assert [c.clip_id for c in clips] == ["---g-f_I2yQ_000001", "abc_000030"]
+    assert clips[0].video_path == "clips/---g-f_I2yQ_000001.mp4"
+    assert clips[0].labels == ("people marching",)
+    assert clips[1].start_s == 0.0  # downloaded clips already start at the row's start
+    untrimmed = read_clip_list(tmp_path / "vggsound.csv", path_template="{ytid}.mp4", trimmed=False)
+    assert untrimmed[1].start_s == 30.0 and untrimmed[1].video_path == "abc.mp4"
+
+
+def test_duplicates_are_all_reported_up_front(tmp_path):
+    (tmp_path / "l.csv").write_text("video_path\na.mp4\na.mkv\nb.mp4\nb.mp4\nc.mp4\n")
+    with pytest.raises(InputListError) as caught:
+        load_inputs(tmp_path / "l.csv")
+    assert "'a' x2" in str(caught.value) and "'b' x2" in str(caught.value)
+
+
+def test_bad_rows_and_inputs_are_clear_errors(tmp_path):
+    (tmp_path / "l.csv").write_text("video_path,start_s\na.mp4,soon\n")
+    with pytest.raises(InputListError, match="l.csv:2"):
+        read_clip_list(tmp_path / "l.csv")
+    with pytest.raises(InputListError, match="does not exist"):
+        load_inputs(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputListError, match="no clips"):
+        load_inputs(tmp_path / "empty")
+
+
+def test_limit_and_digest(tmp_path):
+    for name in ["a.mp4", "b.mp4", "c.mp4"]:
+        _touch(tmp_path / "in" / name)
+    clips, root = load_inputs(tmp_path / "in", limit=2)
+    assert [c.clip_id for c in clips] == ["a", "b"] and root == tmp_path / "in"
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "in").rename(moved)
+    same, _ = load_inputs(moved, limit=2)
+    assert inputs_digest(same) == inputs_digest(clips)  # absolute location does not matter
+    assert inputs_digest(load_inputs(moved)[0]) != inputs_digest(clips)

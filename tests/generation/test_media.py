@@ -1,0 +1,127 @@
+"""PyAV decoding of one clip: window, rates, frame picking, sizes, typed failures."""
+
+from __future__ import annotations
+
+import fractions
+import pickle
+
+import av
+import numpy as np
+import pytest
+
+from avt_triplets.media import MediaError, decode_clip, probe, resized_size
+from avt_triplets.tiny.videos import SYNTHETIC_CLASSES, write_synthetic_video
+
+
+def _dominant_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
+    return float(np.fft.rfftfreq(samples.size, 1 / rate)[spectrum.argmax()])
+
+
+def _numbered_video(path, seconds: float, fps: int = 25, size=(96, 64)) -> None:
+    """Frame i is uniformly grey at level 8 * (i % 32), so a decoded frame tells its index."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps, options={"crf": "10"})
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        audio = container.add_stream("aac", rate=16_000, layout="mono")
+        for i in range(int(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((size[1], size[0], 3), 8 * (i % 32), np.uint8), format="rgb24"
+            )
+            frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        samples = np.zeros(int(seconds * 16_000), np.float32)
+        for start in range(0, samples.size, 1024):
+            frame = av.AudioFrame.from_ndarray(
+                samples[None, start : start + 1024].copy(), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 16_000, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode():
+            container.mux(packet)
+
+
+@pytest.fixture(scope="module")
+def tone_video(tmp_path_factory):
+    """12 s, 320x240, stereo 44.1 kHz AAC carrying a 500 Hz tone (+ octave)."""
+    path = tmp_path_factory.mktemp("media") / "tone.mp4"
+    cls = next(c for c in SYNTHETIC_CLASSES if c.frequency_hz == 500.0)
+    return write_synthetic_video(path, [cls], duration_s=12.0, size=(320, 240), fps=10)
+
+
+def test_default_window_rates_and_frames(tone_video):
+    clip = decode_clip(tone_video, sampling_rates=(16_000, 48_000))
+    assert (clip.start_s, clip.end_s) == (0.0, 10.0)
+    assert set(clip.audio) == {16_000, 48_000}
+    for rate, samples in clip.audio.items():
+        assert samples.dtype == np.float32 and samples.ndim == 1
+        assert samples.size == 10 * rate
+        assert abs(_dominant_hz(samples, rate) - 500.0) < 2.0
+    assert clip.frame_times_s == pytest.approx([float(k) for k in range(10)])
+    assert all(image.mode == "RGB" and image.size == (299, 224) for image in clip.frames)
+
+
+def test_window_offset_and_short_clip(tone_video):
+    clip = decode_clip(tone_video, start_s=3.0, duration_s=10.0, fps=2)
+    # only 9 s of video are left after 3 s: the clip keeps them and says so
+    assert clip.start_s == 3.0 and clip.end_s == pytest.approx(12.0, abs=0.05)
+    assert clip.audio[16_000].size == pytest.approx(9 * 16_000, abs=16)
+    assert clip.frame_times_s == pytest.approx([k / 2 for k in range(18)])
+
+
+def test_frame_at_or_just_after_each_time(tmp_path):
+    path = tmp_path / "numbered.mp4"
+    _numbered_video(path, seconds=4.0, fps=25)
+    # times 0.1, 0.4, 0.7, ... fall between frames (every 40 ms): the pick is the next frame
+    clip = decode_clip(path, start_s=0.1, duration_s=3.0, fps=10 / 3)
+    for time, image in zip(clip.frame_times_s, clip.frames):
+        wanted = int(np.ceil((0.1 + time) * 25 - 1e-6))
+        level = float(np.asarray(image).mean())
+        assert abs(level - 8 * (wanted % 32)) < 3, (time, level, wanted)
+    expected = [np.ceil((0.1 + k * 0.3) * 25 - 1e-6) / 25 - 0.1 for k in range(10)]
+    assert clip.frame_times_s == pytest.approx(expected, abs=1e-6)
+
+
+def test_skipping_unused_frames_picks_the_same_frames(tone_video):
+    fast = decode_clip(tone_video, start_s=0.55, fps=1.5)
+    full = decode_clip(tone_video, start_s=0.55, fps=1.5, skip_unused_frames=False)
+    assert fast.frame_times_s == full.frame_times_s
+    for a, b in zip(fast.frames, full.frames):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert np.array_equal(fast.audio[16_000], full.audio[16_000])
+
+
+def test_resized_size_keeps_aspect():
+    assert resized_size(320, 240, 224) == (299, 224)
+    assert resized_size(240, 320, 224) == (224, 299)
+    assert resized_size(100, 50, 224) == (448, 224)  # enlarged
+
+
+def test_probe(tone_video):
+    info = probe(tone_video)
+    assert info.has_audio and info.has_video
+    assert (info.width, info.height, info.audio_sampling_rate, info.audio_channels) == (320, 240, 44_100, 2)
+    assert info.duration_s == pytest.approx(12.0, abs=0.1)
+
+
+def test_bad_files_raise_typed_errors(bad_media, tmp_path):
+    seen = {}
+    for name, (path, _reason) in bad_media.items():
+        with pytest.raises(MediaError) as caught:
+            decode_clip(path)
+        seen[name] = caught.value.reason
+        assert caught.value.detail
+    assert seen == {name: reason for name, (_, reason) in bad_media.items()}
+    with pytest.raises(MediaError, match="unreadable_path"):
+        decode_clip(tmp_path)  # a directory
+
+
+def test_media_error_survives_pickling():
+    error = pickle.loads(pickle.dumps(MediaError("zero_length", "no frames")))
+    assert (error.reason, error.detail) == ("zero_length", "no frames")
+    with pytest.raises(ValueError):
+        MediaError("not_a_reason")
