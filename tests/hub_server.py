@@ -91,9 +91,12 @@ class _Repo:
 class HubError(Exception):
     """An HTTP error answered with the Hub's ``X-Error-Code`` header, so the client raises its typed error."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, commit: str | None = None):
+    def __init__(
+        self, status: int, message: str, code: str | None = None, commit: str | None = None, **extra: Any
+    ):
         super().__init__(message)
         self.status, self.message, self.code, self.commit = status, message, code, commit
+        self.extra = extra  # more fields of the JSON error body
 
 
 class HubState:
@@ -133,10 +136,10 @@ class HubState:
             raise HubError(404, f"Repository {repo_id} not found", "RepoNotFound")
         return repo
 
-    def create_repo(self, repo_type: str, repo_id: str, private: bool) -> _Repo:
+    def create_repo(self, repo_type: str, repo_id: str, private: bool, url: str) -> _Repo:
         with self.lock:
             if (repo_type, repo_id) in self.repos:
-                raise HubError(409, "You already created this repo", None)
+                raise HubError(409, f"You already created this {repo_type} repo", url=url)
             repo = _Repo(repo_type, repo_id, private, _now())
             self.repos[(repo_type, repo_id)] = repo
             sha = self.put_blob(_DEFAULT_GITATTRIBUTES)
@@ -297,9 +300,8 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["X-Error-Code"] = err.code
             if err.commit:
                 headers["X-Repo-Commit"] = err.commit
-            self._send(
-                err.status, json.dumps({"error": err.message}).encode(), headers, head=method == "HEAD"
-            )
+            body = json.dumps({"error": err.message, **err.extra}).encode()
+            self._send(err.status, body, headers, head=method == "HEAD")
         except Exception as err:  # a server bug must surface as a 500, not a hung client
             self.server.errors.append(f"{method} {self.path}: {err!r}")
             self._send(500, json.dumps({"error": repr(err)}).encode(), {"X-Error-Message": repr(err)})
@@ -482,8 +484,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(403, f"You don't have the rights to create a repo under {namespace}")
         repo_id = f"{namespace}/{payload['name']}"
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
-        state.create_repo(repo_type, repo_id, private)
         url = f"{self.server.endpoint}/{_URL_PREFIX[repo_type]}{repo_id}"
+        state.create_repo(repo_type, repo_id, private, url)
         self._json(200, {"url": url, "name": repo_id, "id": hashlib.sha1(repo_id.encode()).hexdigest()[:24]})
 
     def _repo_info(self, repo: _Repo, revision: str) -> dict:
@@ -502,6 +504,14 @@ class _Handler(BaseHTTPRequestHandler):
                 sibling["blobId"] = _git_blob_oid(self.server.state.blob_path(entry.sha256).read_bytes())
             siblings.append(sibling)
         author = repo.repo_id.split("/")[0]
+        card_data = None
+        if "README.md" in commit.files:
+            readme = self.server.state.blob_path(commit.files["README.md"].sha256).read_text(errors="replace")
+            match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", readme, flags=re.S)
+            try:
+                card_data = yaml.safe_load(match.group(1)) if match else None
+            except yaml.YAMLError:
+                card_data = None
         return {
             "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
             "id": repo.repo_id,
@@ -517,6 +527,7 @@ class _Handler(BaseHTTPRequestHandler):
             "tags": [],
             "siblings": siblings,
             "usedStorage": sum(e.size for e in commit.files.values()),
+            **({"cardData": card_data} if isinstance(card_data, dict) else {}),
         }
 
     def _preupload(self, repo: _Repo, revision: str, payload: dict) -> None:

@@ -100,3 +100,56 @@ def test_dataset_with_images_round_trip(local_hub):
     assert loaded["name"] == ["p0", "p1", "p2"]
     for array, image in zip(arrays, loaded["image"]):
         np.testing.assert_array_equal(np.asarray(image), array)  # PNG is lossless
+
+
+def test_hub_api_surface_other_parts_rely_on(local_hub, tmp_path):
+    """exist_ok, no-op uploads, model cards, branches, pull requests, deletions, private repos."""
+    from huggingface_hub import HfApi, ModelCard, snapshot_download
+
+    api = HfApi()
+    repo_id = local_hub.repo_id(_unique("surface"))
+    api.create_repo(repo_id)
+    assert api.create_repo(repo_id, exist_ok=True).repo_id == repo_id
+    assert api.repo_exists(repo_id) and not api.repo_exists(repo_id + "-missing")
+
+    card = b"---\nlicense: mit\ntags:\n- avt\n---\n# Tiny\n"
+    api.upload_file(path_or_fileobj=card, path_in_repo="README.md", repo_id=repo_id)
+    weights = bytes(range(256)) * 8
+    api.upload_file(path_or_fileobj=weights, path_in_repo="w/a.bin", repo_id=repo_id)
+    head = api.model_info(repo_id).sha
+    api.upload_file(path_or_fileobj=weights, path_in_repo="w/a.bin", repo_id=repo_id)  # unchanged: no commit
+    assert api.model_info(repo_id).sha == head
+    assert api.model_info(repo_id).card_data.license == "mit"
+    assert ModelCard.load(repo_id).data.tags == ["avt"]
+    with pytest.raises(ValueError, match="Invalid metadata"):
+        api.upload_file(path_or_fileobj=b"---\n[unclosed\n---\n", path_in_repo="README.md", repo_id=repo_id)
+
+    api.create_branch(repo_id, branch="dev")
+    api.upload_file(path_or_fileobj=b"dev", path_in_repo="dev.txt", repo_id=repo_id, revision="dev")
+    assert "dev.txt" in api.list_repo_files(repo_id, revision="dev")
+    assert "dev.txt" not in api.list_repo_files(repo_id)
+    pr = api.upload_file(path_or_fileobj=b"pr", path_in_repo="pr.txt", repo_id=repo_id, create_pr=True)
+    assert pr.pr_revision == "refs/pr/1" and "pr.txt" in api.list_repo_files(repo_id, revision=pr.pr_revision)
+
+    snapshot = snapshot_download(repo_id, cache_dir=tmp_path / "cache")
+    assert (tmp_path / "cache").exists() and open(f"{snapshot}/w/a.bin", "rb").read() == weights
+    assert [c.title for c in api.list_repo_commits(repo_id)][-1] == "initial commit"
+
+    api.delete_file("w/a.bin", repo_id)
+    assert not api.file_exists(repo_id, "w/a.bin") and api.file_exists(repo_id, "README.md")
+    api.delete_repo(repo_id)
+    assert not api.repo_exists(repo_id)
+
+    private_id = local_hub.repo_id(_unique("private"))
+    api.create_repo(private_id, private=True)
+    assert api.model_info(private_id).private
+    assert not HfApi(token=False).repo_exists(private_id)  # anonymous readers don't see it
+
+
+def test_writes_need_the_token(local_hub):
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    with pytest.raises(HfHubHTTPError) as info:
+        HfApi(token="hf_wrong").create_repo(_unique("denied"))
+    assert info.value.response.status_code == 401
