@@ -327,7 +327,7 @@ def _card_body(
     lines = [
         f"# {name}",
         "",
-        "Audio-visual-text triplets made with [avt](https://github.com/) following LG-CAV-MAE §2.3: every "
+        "Audio-visual-text triplets made with `avt generate`, following LG-CAV-MAE §2.3: every "
         "sampled frame of a clip is captioned, every caption is scored against the clip's audio with CLAP, "
         "and the best-scoring caption is kept with its score (`clap_score`). Subsets `top{k}` keep the k% "
         "best-scoring clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",

@@ -25,21 +25,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--top",
         type=_percent,
         nargs="*",
-        default=[10, 30, 50],
+        default=None,
         metavar="K",
         help="Percentages k for the top-k%% configs `top{k}` (highest clap_score, ties by clip_id; "
-        "exactly round(k%% * N) clips).",
+        "exactly round(k%% * N) clips). Default: the ones already in subsets.json, else 10 30 50.",
     )
     parser.add_argument(
         "--random",
         type=_percent,
         nargs="*",
-        default=[10, 30, 50],
+        default=None,
         metavar="K",
         help="Percentages k for the `random{k}` configs: seeded random samples the size of top{k} (the "
-        "paper's baseline).",
+        "paper's baseline). Default: the ones already in subsets.json, else 10 30 50.",
     )
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the random-k%% samples.")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="Seed of the random-k%% samples. Default: the one already in subsets.json, else the "
+        "generation run's seed (manifest.json), else 0.",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -132,3 +132,16 @@ def test_metadata_only_export_drops_media(small_output, helpers, tmp_path):
     assert not list((exported / schema.DATA_DIR).glob("shard-00003*"))  # unfinished shard not exported
     with pytest.raises(ValueError):
         publish.export_metadata_only(small_output.root, small_output.root)
+
+
+def test_outputs_without_sample_key_still_get_exact_random_configs(tmp_path, helpers):
+    pairs = [(f"o{i:02d}", i / 40) for i in range(40)]
+    output = helpers.write_output(tmp_path / "out", [pairs[:20], pairs[20:]], with_key=False)
+    publish.write_dataset_card(output.root)
+    sizes = {}
+    for seed_config in ("random30", "random50"):
+        ds = datasets.load_dataset(
+            str(output.root), seed_config, split="train", cache_dir=str(tmp_path / "c")
+        )
+        sizes[seed_config] = len(set(ds["clip_id"]))
+    assert sizes == {"random30": 12, "random50": 20}

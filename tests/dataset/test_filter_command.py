@@ -51,3 +51,15 @@ def test_filter_rejects_bad_input(tmp_path, capsys):
         cli.main(["filter", str(tmp_path), "--top", "0"])
     with pytest.raises(SystemExit):
         cli.main(["filter", str(tmp_path), "--random", "150"])
+
+
+def test_filter_defaults_keep_what_was_recorded(small_output):
+    root = small_output.root
+    assert cli.main(["filter", str(root), "--top", "30"]) == 0
+    recorded = selection.read_subsets(root)
+    assert recorded.seed == 7  # the generation run's seed from manifest.json
+    assert recorded.top == [30] and recorded.random == [10, 30, 50]
+    assert cli.main(["filter", str(root), "--random", "20", "--seed", "2"]) == 0
+    recorded = selection.read_subsets(root)
+    assert recorded.top == [30] and recorded.random == [20] and recorded.seed == 2
+    assert [s.name for s in recorded.subsets] == ["top30", "random20"]
