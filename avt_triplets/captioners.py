@@ -1,0 +1,191 @@
+"""Image captioners: one caption per video frame (LG-CAV-MAE §2.3 step 2).
+
+One transformers backend covers BLIP-2 (the paper's choice, ``Salesforce/blip2-opt-2.7b``), LLaVA-1.5
+(``llava-hf/llava-1.5-7b-hf``) and any other image-text-to-text model, by Hub id or local folder:
+``AutoProcessor`` + ``AutoModelForImageTextToText``.
+
+Choices that make captions reproducible and comparable:
+
+* greedy decoding (``do_sample=False``, ``num_beams=1``), so a rerun yields the same captions;
+* bf16 on GPU, fp32 on CPU unless ``dtype`` says otherwise;
+* prompts: a model with a chat template (LLaVA) gets the prompt in a user turn with an image placeholder,
+  through the processor's own ``apply_chat_template`` (default prompt :data:`DEFAULT_CHAT_PROMPT`); a model
+  without one (BLIP-2) is prompted with the raw text, and with no prompt at all it does plain captioning;
+* left padding, the layout batched generation with decoder-only language models needs;
+* the prompt tokens are cut from the output before decoding; special tokens and surrounding whitespace go too.
+
+The pipeline owns batching and out-of-memory backoff; :meth:`TransformersCaptioner.caption` runs one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from avt_triplets.revisions import resolve_commit_hash
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_CAPTIONER",
+    "DEFAULT_CHAT_PROMPT",
+    "Captioner",
+    "TransformersCaptioner",
+    "load_captioner",
+]
+
+DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
+DEFAULT_CHAT_PROMPT = "Describe this image in one short sentence."
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    """What the pipeline needs from a captioner."""
+
+    name: str
+    revision: str | None  # resolved Hub commit, None for local folders
+    prompt: str | None  # the prompt actually used (None: plain captioning)
+
+    def caption(self, images: Sequence[Image.Image]) -> list[str]:
+        """One caption per image, for one batch."""
+        ...
+
+
+def _default_device(device: str | torch.device | None) -> torch.device:
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
+    import torch
+
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, str):
+        resolved = getattr(torch, dtype.removeprefix("torch."), None)
+        if not isinstance(resolved, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r} (use e.g. 'bfloat16', 'float16', 'float32')")
+        return resolved
+    return dtype
+
+
+class TransformersCaptioner:
+    """A loaded image-text-to-text model and its processor, captioning greedily."""
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str,
+        revision: str | None,
+        prompt: str | None,
+        max_new_tokens: int = 30,
+    ) -> None:
+        self.model = model.eval()
+        self.processor = processor
+        self.name = name
+        self.revision = revision
+        self.max_new_tokens = max_new_tokens
+        self.uses_chat_template = getattr(processor, "chat_template", None) is not None
+        self.prompt = DEFAULT_CHAT_PROMPT if (prompt is None and self.uses_chat_template) else prompt
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is not None:
+            tokenizer.padding_side = "left"
+        self._prompt_text = self._render_prompt()
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def _render_prompt(self) -> str | None:
+        """The text that goes with every image: the chat-formatted prompt, the raw prompt, or None."""
+        if self.prompt is None:
+            return None
+        if not self.uses_chat_template:
+            return self.prompt
+        conversation = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]},
+        ]
+        return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+    def _inputs(self, images: list[Image.Image]) -> Any:
+        kwargs: dict[str, Any] = {"images": images, "return_tensors": "pt"}
+        if self._prompt_text is not None:
+            kwargs["text"] = [self._prompt_text] * len(images)
+            kwargs["padding"] = True
+        return self.processor(**kwargs).to(self.device, dtype=self.model.dtype)
+
+    def caption(self, images: Sequence[Image.Image]) -> list[str]:
+        import torch
+
+        if len(images) == 0:
+            return []
+        inputs = self._inputs([image.convert("RGB") for image in images])
+        with torch.inference_mode():
+            generated = self.model.generate(
+                **inputs,
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=self.max_new_tokens,
+            )
+        prompt_ids = inputs.get("input_ids")
+        if prompt_ids is not None and generated.shape[1] >= prompt_ids.shape[1]:
+            if torch.equal(generated[:, : prompt_ids.shape[1]], prompt_ids.to(generated.device)):
+                generated = generated[:, prompt_ids.shape[1] :]  # decoder-only: output repeats the prompt
+        texts = self.processor.batch_decode(generated, skip_special_tokens=True)
+        return [" ".join(text.split()) for text in texts]
+
+    def __repr__(self) -> str:
+        return (
+            f"TransformersCaptioner(name={self.name!r}, revision={self.revision!r}, prompt={self.prompt!r})"
+        )
+
+
+def load_captioner(
+    name_or_path: str | os.PathLike,
+    *,
+    prompt: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: Any = None,
+    max_new_tokens: int = 30,
+    revision: str | None = None,
+) -> TransformersCaptioner:
+    """Load an image-text-to-text model (Hub id or local folder) as a greedy captioner.
+
+    ``prompt``: text for chat models (default :data:`DEFAULT_CHAT_PROMPT`) or a prefix for BLIP-2-style models
+    (default: none, plain captioning). ``dtype``: torch dtype or its name; default bf16 on GPU, fp32 on CPU.
+    ``revision``: Hub branch, tag or commit; the resolved commit is recorded as ``captioner.revision``.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    device = _default_device(device)
+    dtype = _resolve_dtype(dtype, device)
+    commit = resolve_commit_hash(name_or_path, revision)
+    load_revision = commit or revision
+    processor = AutoProcessor.from_pretrained(name_or_path, revision=load_revision)
+    model = AutoModelForImageTextToText.from_pretrained(name_or_path, revision=load_revision, dtype=dtype)
+    model.to(device)
+    if getattr(processor, "num_query_tokens", "n/a") is None and hasattr(model.config, "num_query_tokens"):
+        # Older BLIP-2 processor configs lack it; without it a text prompt carries no image tokens and the
+        # image would be silently ignored.
+        processor.num_query_tokens = model.config.num_query_tokens
+    captioner = TransformersCaptioner(
+        model,
+        processor,
+        name=str(name_or_path),
+        revision=commit,
+        prompt=prompt,
+        max_new_tokens=max_new_tokens,
+    )
+    logger.info("loaded %r on %s (%s)", captioner, device, dtype)
+    return captioner

@@ -1,0 +1,309 @@
+"""Microsoft CLAP 2023 (the paper's scorer) through the ``msclap`` package, adapted to this stack.
+
+Loading goes through msclap's own ``CLAPWrapper(model_fp=...)``: its packaged ``config_2023.yml``, its ``CLAP``
+module, ``torch.load`` + ``load_state_dict`` and its GPT-2 tokenizer set-up. What we add, and why:
+
+* **Key check.** msclap loads with ``strict=False``, so a wrong or corrupt file silently leaves random weights.
+  After loading we compare the checkpoint's keys with the model's and raise :class:`MsclapWeightsError` on any
+  missing or unexpected key. Only GPT-2's causal-mask buffers (``attn.bias``, ``attn.masked_bias``), which older
+  transformers saved and transformers 5 no longer has, are allowed as unexpected.
+* **Text model.** msclap branches on the substring "gpt" in the text-model path and pads with ``!``, which must be
+  id 0 (the text embedding is read at the last non-zero token). A local text model is passed as a config override
+  of ``text_model``; we check both conditions instead of failing later.
+* **Tokenisation.** transformers 5 removed ``encode_plus`` (used by msclap's ``preprocess_text``). We tokenise the
+  same string msclap builds (``caption + ' <|endoftext|>'``) with the tokenizer's ``__call__`` and pad with id 0 to
+  ``text_len`` (77). msclap never truncated (a longer caption crashed its collate); we keep the first 76 tokens and
+  the final ``<|endoftext|>``, so the embedding is still read at that token.
+* **Audio.** msclap's file API decodes through torchaudio and crops clips longer than 7 s at a random offset. We
+  call ``clap.audio_encoder`` on 44.1 kHz tensors ourselves: clips shorter than 7 s are repeated to 7 s exactly as
+  msclap does, longer clips are covered by 7 s windows (see :mod:`avt_triplets.scorers`). fp32 throughout.
+* **Import side effects.** Importing msclap switches off all Python warnings and transformers logging for the
+  whole process; we import it inside ``warnings.catch_warnings()`` and restore transformers' verbosity.
+* **Tiny/variant configs.** A ``msclap_config.yml`` next to the weights file overrides keys of the packaged
+  ``config_2023.yml`` (e.g. ``d_proj``, ``transformer_embed_dim``) and may hold an ``htsat`` mapping of
+  ``HTSAT_Swin_Transformer`` arguments (``embed_dim``, ``depths``, ``num_heads``, ``window_size``). msclap builds
+  HTSAT with hard-coded defaults, so those are applied by temporarily binding them to the class msclap
+  instantiates, only while msclap builds the model. The real 2023 weights need no such file.
+
+Weights folder layout accepted by :func:`load_msclap_scorer` (what :func:`avt_triplets.tiny.make_tiny_msclap`
+writes)::
+
+    DIR/CLAP_weights_2023.pth   # {"model": state_dict}, msclap's format
+    DIR/gpt2/                   # optional: text model (config + tokenizer), used when text_model is not given
+    DIR/msclap_config.yml       # optional: overrides of config_2023.yml (+ htsat architecture)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from avt_triplets.revisions import commit_hash_from_cache_path
+from avt_triplets.scorers import WindowedScorer, _default_device
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "HTSAT_ARCHITECTURE_KEYS",
+    "TEXT_MODEL_DIRNAME",
+    "WEIGHTS_FILENAME",
+    "MsclapScorer",
+    "MsclapWeightsError",
+    "load_msclap_scorer",
+    "msclap_config_overrides",
+]
+
+WEIGHTS_FILENAME = "CLAP_weights_2023.pth"
+CONFIG_FILENAME = "msclap_config.yml"
+TEXT_MODEL_DIRNAME = "gpt2"
+HTSAT_ARCHITECTURE_KEYS = frozenset({"embed_dim", "depths", "num_heads", "window_size", "num_classes"})
+SUPPORTED_VERSIONS = ("2023",)
+
+# Buffers older transformers saved in GPT-2 checkpoints (causal mask, masked bias); not weights, absent in v5.
+_BENIGN_UNEXPECTED = re.compile(r"(^|\.)attn\.(bias|masked_bias)$")
+_END_OF_TEXT = " <|endoftext|>"
+
+
+class MsclapWeightsError(ValueError):
+    """The weights file does not match the msclap model (msclap itself would silently load it partially)."""
+
+
+def _import_clap_wrapper() -> type:
+    """msclap's ``CLAPWrapper`` class, imported without its process-wide warning/logging side effects."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    with warnings.catch_warnings():
+        from msclap.CLAPWrapper import CLAPWrapper
+    hf_logging.set_verbosity(verbosity)
+    return CLAPWrapper
+
+
+@contextlib.contextmanager
+def _htsat_architecture(arguments: dict[str, Any] | None) -> Iterator[None]:
+    """While msclap builds its model, build HTSAT with ``arguments`` instead of its hard-coded defaults.
+
+    msclap's ``HTSATWrapper`` ignores its arguments and calls ``HTSAT_Swin_Transformer(config=config)``; its audio
+    module looks the wrapper class up by name, so we bind that name to a subclass for the duration.
+    """
+    if not arguments:
+        yield
+        return
+    unknown = set(arguments) - HTSAT_ARCHITECTURE_KEYS
+    if unknown:
+        raise ValueError(f"unknown htsat keys in {CONFIG_FILENAME}: {sorted(unknown)}")
+    from msclap.models import audio, htsat
+    from torch import nn
+
+    original = audio.HTSATWrapper
+
+    class ConfiguredHTSATWrapper(original):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            nn.Module.__init__(self)
+            self.htsat = htsat.HTSAT_Swin_Transformer(config=htsat.config, **arguments)
+
+    audio.HTSATWrapper = ConfiguredHTSATWrapper
+    try:
+        yield
+    finally:
+        audio.HTSATWrapper = original
+
+
+def msclap_config_overrides(weights_file: Path | None) -> dict[str, Any]:
+    """The overrides in ``msclap_config.yml`` next to ``weights_file`` (empty when there is none)."""
+    if weights_file is None:
+        return {}
+    config_file = weights_file.parent / CONFIG_FILENAME
+    if not config_file.is_file():
+        return {}
+    import yaml
+
+    overrides = yaml.safe_load(config_file.read_text()) or {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{config_file} must be a mapping of config_2023.yml keys")
+    return overrides
+
+
+def _build_wrapper(model_fp: str | None, overrides: dict[str, Any]) -> Any:
+    """Run msclap's own loading path (``CLAPWrapper(model_fp)``) with config overrides applied."""
+    clap_wrapper = _import_clap_wrapper()
+
+    class _ConfiguredCLAPWrapper(clap_wrapper):
+        def read_config_as_args(self, config_path, args=None, is_config_str=False):
+            namespace = super().read_config_as_args(config_path, args, is_config_str)
+            for key, value in overrides.items():
+                if key != "htsat":
+                    setattr(namespace, key, value)
+            return namespace
+
+        def load_clap(self):
+            with _htsat_architecture(overrides.get("htsat")):
+                return super().load_clap()
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="torch.meshgrid", category=UserWarning
+        )  # inside msclap's HTSAT
+        return _ConfiguredCLAPWrapper(model_fp=model_fp, version="2023", use_cuda=False)
+
+
+def _checkpoint_keys(weights_file: Path) -> set[str]:
+    import torch
+
+    try:
+        checkpoint = torch.load(weights_file, map_location="cpu", mmap=True, weights_only=True)
+    except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
+        checkpoint = torch.load(weights_file, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise MsclapWeightsError(
+            f"{weights_file} is not an msclap checkpoint (expected a dict with a 'model' key)"
+        )
+    return set(checkpoint["model"])
+
+
+def verify_loaded_keys(model: torch.nn.Module, weights_file: Path) -> None:
+    """Raise :class:`MsclapWeightsError` unless every model key came from ``weights_file`` and vice versa."""
+    file_keys = _checkpoint_keys(weights_file)
+    model_keys = set(model.state_dict())
+    missing = sorted(model_keys - file_keys)
+    unexpected = sorted(k for k in file_keys - model_keys if not _BENIGN_UNEXPECTED.search(k))
+    if missing or unexpected:
+        lines = [f"msclap weights {weights_file} do not match the model (msclap loads with strict=False):"]
+        if missing:
+            lines.append(f"  {len(missing)} missing key(s), e.g. {missing[:8]}")
+        if unexpected:
+            lines.append(f"  {len(unexpected)} unexpected key(s), e.g. {unexpected[:8]}")
+        lines.append(
+            "Check that the file is CLAP_weights_2023.pth (msclap:2023) and not truncated or edited."
+        )
+        raise MsclapWeightsError("\n".join(lines))
+
+
+class MsclapScorer(WindowedScorer):
+    """msclap CLAP as an :class:`~avt_triplets.scorers.AudioTextScorer` (44.1 kHz audio, 7 s windows)."""
+
+    def __init__(self, wrapper: Any, *, device: torch.device, name: str, revision: str | None) -> None:
+        super().__init__()
+        args = wrapper.args
+        self.wrapper = wrapper  # msclap's CLAPWrapper, for users who want its own API
+        self.model = wrapper.clap.to(device).eval()
+        self.tokenizer = wrapper.tokenizer
+        self.device = device
+        self.name = name
+        self.revision = revision
+        self.embed_dim = int(args.d_proj)
+        self.sampling_rate = int(args.sampling_rate)
+        self.window_samples = int(args.duration * args.sampling_rate)
+        self.text_len = int(args.text_len)
+        self.text_model = str(args.text_model)
+        self.weights_file: Path | None = None  # set by the loader; provenance for the dataset card
+
+    def _fit_window(self, window: np.ndarray) -> np.ndarray:
+        """Repeat a short window to the full length, as msclap's ``load_audio_into_tensor`` does."""
+        if window.shape[0] >= self.window_samples:
+            return window[: self.window_samples]
+        repeats = -(-self.window_samples // window.shape[0])
+        return np.tile(window, repeats)[: self.window_samples]
+
+    def _embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
+        import torch
+
+        batch = torch.from_numpy(np.stack([self._fit_window(w) for w in windows])).to(self.device)
+        with torch.inference_mode():
+            return self.model.audio_encoder(batch)[0]
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """msclap's ``preprocess_text`` without ``encode_plus``: GPT-2 ids + EOS, padded with id 0 to text_len."""
+        import torch
+
+        encoded = self.tokenizer([t + _END_OF_TEXT for t in texts], add_special_tokens=True)["input_ids"]
+        input_ids = torch.zeros((len(texts), self.text_len), dtype=torch.long)
+        attention_mask = torch.zeros((len(texts), self.text_len), dtype=torch.long)
+        for row, ids in enumerate(encoded):
+            if len(ids) > self.text_len:
+                ids = ids[: self.text_len - 1] + ids[-1:]
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention_mask[row, : len(ids)] = 1
+        return {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
+
+    def _embed_texts(self, texts: list[str]) -> torch.Tensor:
+        import torch
+
+        with torch.inference_mode():
+            return self.model.caption_encoder(self.tokenize(texts))
+
+
+def _resolve_weights(weights: str | os.PathLike | None) -> tuple[Path | None, Path | None]:
+    """(weights file, default text-model folder) from a file, a folder, or None (download)."""
+    if weights is None:
+        return None, None
+    path = Path(weights)
+    if path.is_dir():
+        weights_file = path / WEIGHTS_FILENAME
+        if not weights_file.is_file():
+            raise FileNotFoundError(f"{path} has no {WEIGHTS_FILENAME}")
+    elif path.is_file():
+        weights_file = path
+    else:
+        raise FileNotFoundError(f"msclap weights not found: {path}")
+    text_dir = weights_file.parent / TEXT_MODEL_DIRNAME
+    return weights_file, (text_dir if text_dir.is_dir() else None)
+
+
+def load_msclap_scorer(
+    version: str = "2023",
+    *,
+    weights: str | os.PathLike | None = None,
+    text_model: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+) -> MsclapScorer:
+    """Load Microsoft CLAP through msclap's ``model_fp`` path and check that every weight really loaded.
+
+    ``weights``: ``CLAP_weights_2023.pth`` or a folder holding it (see the module docstring); ``None`` lets msclap
+    download ``microsoft/msclap``. ``text_model``: a GPT-2 folder or Hub id whose name contains "gpt"; ``None``
+    means the folder's ``gpt2/`` if present, else msclap's default ``gpt2`` from the Hub.
+    """
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(
+            f"msclap:{version} is not supported; use one of {[f'msclap:{v}' for v in SUPPORTED_VERSIONS]}"
+        )
+    weights_file, bundled_text_model = _resolve_weights(weights)
+    overrides = msclap_config_overrides(weights_file)
+    text_model = text_model if text_model is not None else bundled_text_model
+    if text_model is not None:
+        if "gpt" not in str(text_model):
+            raise ValueError(
+                f"msclap:2023 needs a GPT-2 text model whose path contains 'gpt' (msclap branches on it): "
+                f"{text_model!s}; rename the folder, e.g. to .../gpt2"
+            )
+        overrides["text_model"] = str(text_model)
+
+    wrapper = _build_wrapper(str(weights_file) if weights_file else None, overrides)
+    loaded_from = Path(wrapper.model_fp)
+    verify_loaded_keys(wrapper.clap, loaded_from)
+    if wrapper.tokenizer.pad_token_id != 0:
+        raise ValueError(
+            f"msclap pads GPT-2 text with '!' and reads the embedding at the last non-zero id, so '!' must be "
+            f"token 0; the tokenizer of {wrapper.args.text_model} maps it to {wrapper.tokenizer.pad_token_id}"
+        )
+    scorer = MsclapScorer(
+        wrapper,
+        device=_default_device(device),
+        name=f"msclap:{version}",
+        revision=commit_hash_from_cache_path(loaded_from),
+    )
+    scorer.weights_file = loaded_from
+    logger.info("loaded %r", scorer)
+    return scorer

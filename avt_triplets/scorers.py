@@ -1,0 +1,286 @@
+"""Audio-text scorers: embed a clip's audio and the frame captions in a joint space, score by cosine.
+
+Two backends share one protocol (:class:`AudioTextScorer`):
+
+* ``msclap:2023`` (the paper's choice): Microsoft CLAP 2023 through the ``msclap`` package, 1024-d
+  (see :mod:`avt_triplets.msclap_scorer`);
+* any transformers CLAP id or folder, e.g. ``laion/clap-htsat-unfused``: ``ClapModel`` + ``ClapProcessor``.
+
+**Whole-clip, deterministic audio embeddings.** Both upstream front-ends crop long audio at a *random* offset
+(msclap's file API to 7 s, transformers' ``rand_trunc`` to 10 s; ``fusion`` picks random chunks and even flags a
+random short clip as long), so the same clip would score differently from run to run and part of the clip would
+be ignored. Instead, a clip longer than the backend's window is covered by windows of exactly the window length,
+50 % overlap, the last one aligned to the clip's end (a 10 s clip gives msclap windows at 0 s and 3 s; a 12 s clip
+at 0, 3.5 and 5 s). Each window is embedded, L2-normalised, the windows of a clip are averaged and the mean is
+L2-normalised again. A clip no longer than the window is one window, padded the backend's own way (msclap repeats
+the audio to 7 s; transformers CLAP repeat-pads to 10 s). Scores are therefore a pure function of the audio.
+
+Greedy captions repeat across the frames of a clip and across clips, so text embeddings are cached by string.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from avt_triplets.revisions import resolve_commit_hash
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "AudioTextScorer",
+    "ClapScorer",
+    "load_scorer",
+    "score",
+    "window_starts",
+]
+
+DEFAULT_SCORER = "msclap:2023"
+
+
+@runtime_checkable
+class AudioTextScorer(Protocol):
+    """What the pipeline needs from a scorer (both backends implement it)."""
+
+    name: str
+    revision: str | None
+    embed_dim: int
+    sampling_rate: int  # the rate ``embed_audio`` expects its mono float32 waveforms at
+
+    def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """[B, D] float32, L2-normalised, one row per waveform (whole clip, deterministic)."""
+        ...
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """[N, D] float32, L2-normalised."""
+        ...
+
+
+def score(audio_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """Cosine similarity: [D]×[N, D] → [N], or [B, D]×[N, D] → [B, N]. Inputs need not be normalised."""
+    audio = _l2_normalise(np.asarray(audio_emb, dtype=np.float32))
+    text = _l2_normalise(np.asarray(text_emb, dtype=np.float32))
+    return audio @ text.T
+
+
+def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
+    """Start offsets of windows of ``window`` samples covering ``num_samples`` (last window ends at the end).
+
+    A signal no longer than one window gets the single start 0 (the backend pads it).
+    """
+    if num_samples <= 0:
+        raise ValueError("cannot cover an empty signal")
+    if window <= 0 or hop <= 0:
+        raise ValueError("window and hop must be positive")
+    if num_samples <= window:
+        return [0]
+    last = num_samples - window
+    return [*range(0, last, hop), last]
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False)
+
+
+def _as_mono_float32(waveform: np.ndarray) -> np.ndarray:
+    wave = np.asarray(waveform, dtype=np.float32)
+    if wave.ndim == 2 and 1 in wave.shape:
+        wave = wave.reshape(-1)
+    if wave.ndim != 1:
+        raise ValueError(f"expected a mono waveform (1-D array), got shape {wave.shape}")
+    if wave.size == 0:
+        raise ValueError("empty waveform: nothing to embed")
+    if not np.isfinite(wave).all():
+        raise ValueError("waveform contains NaN or infinite samples")
+    return wave
+
+
+class WindowedScorer:
+    """Shared machinery: whole-clip windowing and averaging, text-embedding cache, batching.
+
+    Subclasses set ``name``, ``revision``, ``embed_dim``, ``sampling_rate``, ``window_samples`` and implement
+    ``_embed_windows`` (a list of 1-D windows, each at most ``window_samples`` long → [W, D] tensor) and
+    ``_embed_texts`` (list of strings → [N, D] tensor).
+    """
+
+    name: str
+    revision: str | None
+    embed_dim: int
+    sampling_rate: int
+    window_samples: int
+    text_cache_size: int = 100_000
+
+    def __init__(self) -> None:
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def hop_samples(self) -> int:
+        return max(1, self.window_samples // 2)
+
+    def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        if len(waveforms) == 0:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        windows: list[np.ndarray] = []
+        owner: list[int] = []
+        for index, waveform in enumerate(waveforms):
+            wave = _as_mono_float32(waveform)
+            for start in window_starts(wave.shape[0], self.window_samples, self.hop_samples):
+                windows.append(wave[start : start + self.window_samples])
+                owner.append(index)
+        window_emb = _l2_normalise(self._to_numpy(self._embed_windows(windows)))
+        sums = np.zeros((len(waveforms), window_emb.shape[1]), dtype=np.float64)
+        np.add.at(sums, np.asarray(owner), window_emb)
+        return _l2_normalise(sums.astype(np.float32))
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        if missing:
+            embeddings = _l2_normalise(self._to_numpy(self._embed_texts(missing)))
+            for text, emb in zip(missing, embeddings):
+                self._text_cache[text] = emb
+        out = np.zeros((len(texts), self.embed_dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row] = self._text_cache[text]
+            self._text_cache.move_to_end(text)
+        while len(self._text_cache) > self.text_cache_size:
+            self._text_cache.popitem(last=False)
+        return out
+
+    def score(self, audio_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+        return score(audio_emb, text_emb)
+
+    @staticmethod
+    def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.detach().float().cpu().numpy()
+
+    def _embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _embed_texts(self, texts: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, revision={self.revision!r}, "
+            f"embed_dim={self.embed_dim}, sampling_rate={self.sampling_rate})"
+        )
+
+
+def _default_device(device: str | torch.device | None) -> torch.device:
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class ClapScorer(WindowedScorer):
+    """transformers CLAP (``ClapModel``): LAION CLAP checkpoints, fused or unfused, fp32.
+
+    Windows are the feature extractor's ``max_length_s`` (10 s for LAION) at its ``sampling_rate`` (48 kHz).
+    No window is longer than that, so ``rand_trunc`` never crops; for ``fusion`` checkpoints ``is_longer`` is
+    set to False for every window, which disables the extractor's random "pretend one clip is long" flag and
+    runs the deterministic global branch.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        device: torch.device,
+        name: str,
+        revision: str | None,
+    ) -> None:
+        super().__init__()
+        self.model = model.to(device).eval()
+        self.processor = processor
+        self.feature_extractor = processor.feature_extractor
+        self.tokenizer = processor.tokenizer
+        self.device = device
+        self.name = name
+        self.revision = revision
+        self.embed_dim = int(model.config.projection_dim)
+        self.sampling_rate = int(self.feature_extractor.sampling_rate)
+        self.window_samples = int(self.feature_extractor.nb_max_samples)
+
+    def _embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
+        import torch
+
+        features = self.feature_extractor(
+            [w.astype(np.float64) for w in windows],
+            sampling_rate=self.sampling_rate,
+            return_tensors="pt",
+        )
+        is_longer = torch.zeros_like(features["is_longer"], dtype=torch.bool)
+        with torch.inference_mode():
+            output = self.model.get_audio_features(
+                input_features=features["input_features"].to(self.device, self.model.dtype),
+                is_longer=is_longer.to(self.device),
+            )
+        return getattr(output, "pooler_output", output)
+
+    def _embed_texts(self, texts: list[str]) -> torch.Tensor:
+        import torch
+
+        tokens = self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            output = self.model.get_text_features(
+                input_ids=tokens["input_ids"], attention_mask=tokens.get("attention_mask")
+            )
+        return getattr(output, "pooler_output", output)
+
+
+def load_clap_scorer(
+    name_or_path: str, *, device: str | torch.device | None = None, revision: str | None = None
+) -> ClapScorer:
+    """A transformers CLAP checkpoint (Hub id or local folder) as a scorer."""
+    from transformers import ClapModel, ClapProcessor
+
+    commit = resolve_commit_hash(name_or_path, revision)
+    load_revision = commit or revision
+    model = ClapModel.from_pretrained(name_or_path, revision=load_revision, dtype="float32")
+    processor = ClapProcessor.from_pretrained(name_or_path, revision=load_revision)
+    return ClapScorer(
+        model,
+        processor,
+        device=_default_device(device),
+        name=str(name_or_path),
+        revision=commit,
+    )
+
+
+def load_scorer(
+    spec: str = DEFAULT_SCORER,
+    *,
+    weights: str | os.PathLike | None = None,
+    text_model: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    revision: str | None = None,
+) -> AudioTextScorer:
+    """Build a scorer from a spec.
+
+    * ``msclap:2023`` (or ``msclap``): Microsoft CLAP 2023. ``weights`` is a ``CLAP_weights_2023.pth`` file or a
+      folder holding one (plus, optionally, a ``gpt2/`` text-model folder and a ``msclap_config.yml``);
+      ``text_model`` a local GPT-2 folder whose path contains "gpt". Without them msclap downloads
+      ``microsoft/msclap`` and ``gpt2`` from the Hub, as its users normally run it.
+    * anything else: a transformers CLAP Hub id or local folder (``weights``/``text_model`` do not apply).
+    """
+    if spec == "msclap" or spec.startswith("msclap:"):
+        from avt_triplets.msclap_scorer import load_msclap_scorer
+
+        version = spec.partition(":")[2] or "2023"
+        return load_msclap_scorer(version, weights=weights, text_model=text_model, device=device)
+    if weights is not None or text_model is not None:
+        raise ValueError(
+            f"--scorer-weights / --scorer-text-model only apply to msclap; {spec!r} is loaded with "
+            "ClapModel.from_pretrained (pass a local folder as the scorer itself instead)"
+        )
+    return load_clap_scorer(spec, device=device, revision=revision)
