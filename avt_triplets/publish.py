@@ -416,13 +416,23 @@ def _card_body(
         "```python",
         "from datasets import load_dataset",
         "",
-        f'triplets = load_dataset("{load_path}", split="train")               # every clip',
-        f'top30 = load_dataset("{load_path}", "top30", split="train")         # the 30% best-scoring clips',
-        f'baseline = load_dataset("{load_path}", "random30", split="train")   # a random 30%, same size',
+        f'triplets = load_dataset("{load_path}", split="train")  # every clip',
+    ]
+    # Show the paper's best setting (30%) when it exists, else the first subset of each kind.
+    names = [s.name for s in subsets.subsets]
+    top = "top30" if "top30" in names else next((n for n in names if n.startswith("top")), None)
+    random = "random30" if "random30" in names else next((n for n in names if n.startswith("random")), None)
+    if top:
+        lines.append(f'{top} = load_dataset("{load_path}", "{top}", split="train")  # the best-scoring clips')
+    if random:
+        lines.append(
+            f'{random} = load_dataset("{load_path}", "{random}", split="train")  # random, same size'
+        )
+    lines += [
         "```",
         "",
         "Or in process, with the builder shipped with avt: "
-        '`AvtTriplets(data_dir=DIR, config_name="top30").download_and_prepare()`.',
+        "`builders.avt_triplets.AvtTriplets(data_dir=DIR, config_name=...)`, then `download_and_prepare()`.",
     ]
     if features is not None:
         lines += ["", "## Columns", "", "| column | type |", "|---|---|"]
