@@ -68,6 +68,9 @@ def triplet_features(with_media: bool = True) -> datasets.Features:
             "clap_score": datasets.Value("float32"),
             "text_embedding": datasets.List(datasets.Value("float32")),
             "labels": datasets.List(datasets.Value("string")),
+            # uniform [0, 1) hash of clip_id: makes the seeded random-k% subsets exact, small row filters
+            # (see avt_triplets.selection.sample_key)
+            "sample_key": datasets.Value("float64"),
         }
     )
     return datasets.Features(columns)
