@@ -22,8 +22,9 @@ module, ``torch.load`` + ``load_state_dict`` and its GPT-2 tokenizer set-up. Wha
 * **Tiny/variant configs.** A ``msclap_config.yml`` next to the weights file overrides keys of the packaged
   ``config_2023.yml`` (e.g. ``d_proj``, ``transformer_embed_dim``) and may hold an ``htsat`` mapping of
   ``HTSAT_Swin_Transformer`` arguments (``embed_dim``, ``depths``, ``num_heads``, ``window_size``). msclap builds
-  HTSAT with hard-coded defaults, so those are applied by temporarily binding them to the class msclap
-  instantiates, only while msclap builds the model. The real 2023 weights need no such file.
+  HTSAT with hard-coded defaults, so while msclap builds the model (only then) the ``HTSATWrapper`` name its
+  audio module instantiates is rebound to a subclass that passes them. The real 2023 weights need no such file;
+  the file is read next to the weights msclap actually loads, downloaded ones included.
 
 Weights folder layout accepted by :func:`load_msclap_scorer` (what :func:`avt_triplets.tiny.make_tiny_msclap`
 writes)::
@@ -121,10 +122,8 @@ def _htsat_architecture(arguments: dict[str, Any] | None) -> Iterator[None]:
         audio.HTSATWrapper = original
 
 
-def msclap_config_overrides(weights_file: Path | None) -> dict[str, Any]:
+def msclap_config_overrides(weights_file: Path) -> dict[str, Any]:
     """The overrides in ``msclap_config.yml`` next to ``weights_file`` (empty when there is none)."""
-    if weights_file is None:
-        return {}
     config_file = weights_file.parent / CONFIG_FILENAME
     if not config_file.is_file():
         return {}
@@ -136,26 +135,31 @@ def msclap_config_overrides(weights_file: Path | None) -> dict[str, Any]:
     return overrides
 
 
-def _build_wrapper(model_fp: str | None, overrides: dict[str, Any]) -> Any:
-    """Run msclap's own loading path (``CLAPWrapper(model_fp)``) with config overrides applied."""
+def _build_wrapper(model_fp: str | None, text_model: str | None) -> Any:
+    """Run msclap's own loading path (``CLAPWrapper(model_fp)``, which downloads when ``model_fp`` is None).
+
+    Overrides are applied once msclap knows its weights file (after a download too): the ``msclap_config.yml``
+    next to it, then ``text_model``.
+    """
     clap_wrapper = _import_clap_wrapper()
 
     class _ConfiguredCLAPWrapper(clap_wrapper):
+        def load_clap(self):
+            self.overrides = msclap_config_overrides(Path(self.model_fp))
+            if text_model is not None:
+                self.overrides["text_model"] = text_model
+            with _htsat_architecture(self.overrides.get("htsat")):
+                return super().load_clap()
+
         def read_config_as_args(self, config_path, args=None, is_config_str=False):
             namespace = super().read_config_as_args(config_path, args, is_config_str)
-            for key, value in overrides.items():
+            for key, value in self.overrides.items():
                 if key != "htsat":
                     setattr(namespace, key, value)
             return namespace
 
-        def load_clap(self):
-            with _htsat_architecture(overrides.get("htsat")):
-                return super().load_clap()
-
     with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="torch.meshgrid", category=UserWarning
-        )  # inside msclap's HTSAT
+        warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)  # in msclap's HTSAT
         return _ConfiguredCLAPWrapper(model_fp=model_fp, version="2023", use_cuda=False)
 
 
@@ -280,17 +284,15 @@ def load_msclap_scorer(
             f"msclap:{version} is not supported; use one of {[f'msclap:{v}' for v in SUPPORTED_VERSIONS]}"
         )
     weights_file, bundled_text_model = _resolve_weights(weights)
-    overrides = msclap_config_overrides(weights_file)
     text_model = text_model if text_model is not None else bundled_text_model
-    if text_model is not None:
-        if "gpt" not in str(text_model):
-            raise ValueError(
-                f"msclap:2023 needs a GPT-2 text model whose path contains 'gpt' (msclap branches on it): "
-                f"{text_model!s}; rename the folder, e.g. to .../gpt2"
-            )
-        overrides["text_model"] = str(text_model)
-
-    wrapper = _build_wrapper(str(weights_file) if weights_file else None, overrides)
+    if text_model is not None and "gpt" not in str(text_model):
+        raise ValueError(
+            f"msclap:2023 needs a GPT-2 text model whose path contains 'gpt' (msclap branches on it): "
+            f"{text_model!s}; rename the folder, e.g. to .../gpt2"
+        )
+    wrapper = _build_wrapper(
+        str(weights_file) if weights_file else None, str(text_model) if text_model is not None else None
+    )
     loaded_from = Path(wrapper.model_fp)
     verify_loaded_keys(wrapper.clap, loaded_from)
     if wrapper.tokenizer.pad_token_id != 0:
