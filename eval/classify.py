@@ -1,0 +1,125 @@
+"""Classification evaluation of a fine-tuned ``LGCavMaeForAudioVisualClassification``.
+
+Like the official fine-tuning script, every clip is scored once per frame index (0..F-1, missing frames falling
+back to the clip's last one); the middle frame gives the single-frame result and the average of the per-frame
+softmax / sigmoid outputs the multi-frame result. The audio fbank is computed once per clip and reused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from eval.classification import average_over_frames, classification_metrics, logits_to_scores
+from eval.features import ClipFrameDataset, autocast_context, make_loader
+from eval.protocol import middle_frame_index
+
+logger = logging.getLogger(__name__)
+AUDIO_ONLY_MODES = ("audio", "missing_visual")
+
+
+def problem_type_of(config: Any) -> str:
+    return config.problem_type or "single_label_classification"
+
+
+def encode_targets(labels: list[list[str] | None], label2id: dict[str, int], multi_label: bool):
+    """Label names -> class indices (single-label) or multi-hot rows; returns (targets, kept row indices, unknown)."""
+    num_classes = len(label2id)
+    kept, targets, unknown = [], [], set()
+    for row, names in enumerate(labels):
+        names = list(names or [])
+        ids = [label2id[n] for n in names if n in label2id]
+        unknown.update(n for n in names if n not in label2id)
+        if not ids:
+            continue
+        kept.append(row)
+        if multi_label:
+            hot = np.zeros(num_classes, dtype=np.float32)
+            hot[ids] = 1.0
+            targets.append(hot)
+        else:
+            targets.append(ids[0])
+    dtype = np.float32 if multi_label else np.int64
+    shape = (0, num_classes) if multi_label else (0,)
+    return (np.asarray(targets, dtype=dtype) if targets else np.zeros(shape, dtype)), kept, sorted(unknown)
+
+
+@dataclass
+class FramePredictions:
+    """Per-frame logits [F, N, C] for the clips that decoded, and each clip's middle frame index."""
+
+    clip_ids: list[str]
+    logits: np.ndarray
+    middle_frame: np.ndarray
+    rows: list[int]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def predict_frames(
+    model: Any,
+    processor: Any,
+    hf_dataset,
+    *,
+    num_frames: int,
+    batch_size: int = 16,
+    device: str = "cpu",
+    precision: str = "fp32",
+    num_workers: int = 0,
+    progress: bool = True,
+) -> FramePredictions:
+    """Logits of every clip for frame indices ``0..num_frames-1`` (one pass if the model ignores images)."""
+    from tqdm.auto import tqdm
+
+    audio_only = getattr(model.config, "classifier_mode", "audio_visual") in AUDIO_ONLY_MODES
+    frame_indices = [0] if audio_only else list(range(num_frames))
+    loader = make_loader(ClipFrameDataset(hf_dataset, frame_indices), batch_size, num_workers)
+    clip_ids, rows, middles, skipped = [], [], [], []
+    logits_per_batch: list[np.ndarray] = []
+    for batch in tqdm(loader, desc="classify", unit="batch", disable=not progress):
+        good = [e for e in batch if e["error"] is None]
+        skipped += [{"clip_id": e["clip_id"], "reason": e["error"]} for e in batch if e["error"] is not None]
+        if not good:
+            continue
+        audio_values = processor(audio=[e["waveform"] for e in good], sampling_rate=16_000)[
+            "audio_values"
+        ].to(device)
+        frame_logits = []
+        for position in range(len(frame_indices)):
+            images = [e["images"][position] for e in good]
+            pixel_values = processor(images=images)["pixel_values"].to(device)
+            with autocast_context(device, precision):
+                logits = model(audio_values=audio_values, pixel_values=pixel_values).logits
+            frame_logits.append(logits.float().cpu().numpy())
+        logits_per_batch.append(np.stack(frame_logits))  # [F, B, C]
+        clip_ids += [e["clip_id"] for e in good]
+        rows += [e["index"] for e in good]
+        middles += [
+            0 if audio_only else min(middle_frame_index(e["num_frames"]), num_frames - 1) for e in good
+        ]
+    if not clip_ids:
+        raise ValueError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
+    return FramePredictions(
+        clip_ids=clip_ids,
+        logits=np.concatenate(logits_per_batch, axis=1),
+        middle_frame=np.asarray(middles),
+        rows=rows,
+        skipped=skipped,
+    )
+
+
+def evaluate_predictions(
+    predictions: FramePredictions, targets: np.ndarray, problem_type: str
+) -> dict[str, Any]:
+    """Single-frame (each clip's middle frame) and multi-frame (averaged outputs) metrics."""
+    clips = np.arange(predictions.logits.shape[1])
+    middle_logits = predictions.logits[predictions.middle_frame, clips]
+    single = classification_metrics(logits_to_scores(middle_logits, problem_type), targets, problem_type)
+    multi = classification_metrics(
+        average_over_frames(predictions.logits, problem_type), targets, problem_type
+    )
+    return {"single_frame": single, "multi_frame": multi}

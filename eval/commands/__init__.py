@@ -1,0 +1,1 @@
+"""`avt evaluate` subcommand."""

@@ -1,0 +1,229 @@
+"""``avt evaluate retrieval|classification``: the paper's evaluations, written as JSON, Markdown and a plot.
+
+Examples::
+
+    avt evaluate retrieval --model runs/lgcavmae --dataset vggsound=data/vgg_test --dataset audioset=data/as_eval
+    avt evaluate classification --model runs/ft_vgg --dataset vggsound=data/vgg_test --output-dir eval_out
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def _add_common(parser: argparse.ArgumentParser, default_batch: int) -> None:
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="[NAME=]PATH_OR_ID",
+        help="Checkpoint folder or Hub id (repeatable: one table row each). NAME labels the row.",
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        required=True,
+        metavar="[NAME=]DIR_OR_ID[:config]",
+        help="Triplet dataset: generation output, save_to_disk folder or Hub id, with an optional config "
+        "(top30, ...). Repeatable: one column group each. NAME labels the columns (e.g. VGGSound).",
+    )
+    parser.add_argument(
+        "--split", default="train", help="Split to evaluate (a generation output has one, 'train')."
+    )
+    parser.add_argument(
+        "--revision", default=None, help="Model revision (branch, tag or commit) for Hub ids."
+    )
+    parser.add_argument("--output-dir", default="eval_results", help="Where the JSON, Markdown and PNG go.")
+    parser.add_argument("--batch-size", type=int, default=default_batch, help="Clips per forward pass.")
+    parser.add_argument(
+        "--device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ..."
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="Autocast precision of the forward passes (the official script used fp16 on GPU).",
+    )
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding clips.")
+    parser.add_argument(
+        "--max-clips", type=int, default=None, help="Evaluate at most this many clips (smoke tests)."
+    )
+    parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+    retrieval = tasks.add_parser(
+        "retrieval",
+        help="Audio->visual / visual->audio (and text->audio / text->visual) recall@1/5/10 and median rank.",
+        description="Retrieval with L2-normalised mean-pooled features of the unmasked modality streams, as the "
+        "official CAV-MAE script; text retrieval uses the stored CLAP caption embeddings and the model's "
+        "projection heads.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common(retrieval, default_batch=32)
+    retrieval.add_argument(
+        "--protocol",
+        choices=("cavmae", "full"),
+        default="cavmae",
+        help="cavmae: a seeded subset of --per-class clips per label (all clips if no labels), middle frame; "
+        "full: every clip.",
+    )
+    retrieval.add_argument("--per-class", type=int, default=5, help="Clips per class in the cavmae protocol.")
+    retrieval.add_argument("--seed", type=int, default=0, help="Seed of the per-class subset.")
+    retrieval.add_argument(
+        "--frame", type=int, default=None, help="Frame index to use instead of the middle frame."
+    )
+    retrieval.add_argument(
+        "--no-text", action="store_true", help="Skip text->audio / text->visual retrieval."
+    )
+    retrieval.add_argument(
+        "--chunk-size",
+        type=int,
+        default=4096,
+        help="Queries per similarity block (memory = chunk x N floats).",
+    )
+    retrieval.add_argument("--max-k", type=int, default=50, help="Largest K of the recall@K curve.")
+    retrieval.set_defaults(task_runner=_run_retrieval)
+
+    classification = tasks.add_parser(
+        "classification",
+        help="Accuracy (single-label) or mAP (multi-label) of a fine-tuned classifier, middle and multi-frame.",
+        description="Scores every clip once per frame index; the middle frame gives the single-frame result and "
+        "the average of per-frame softmax/sigmoid outputs the multi-frame result (official protocol).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common(classification, default_batch=16)
+    classification.add_argument(
+        "--num-frames",
+        type=int,
+        default=None,
+        help="Frame indices to average (default: the most any clip has).",
+    )
+    classification.set_defaults(task_runner=_run_classification)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return args.task_runner(args)
+
+
+def _versions() -> dict[str, str]:
+    import datasets
+    import torch
+    import transformers
+
+    from avt_triplets import __version__
+
+    return {
+        "avt": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+    }
+
+
+def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
+    """Load each model once and evaluate it on every dataset."""
+    from eval.loading import Named, load_eval_dataset, load_model, load_processor, resolve_device
+
+    device = resolve_device(args.device)
+    models = [Named.parse(m) for m in args.model]
+    datasets = [Named.parse(d) for d in args.dataset]
+    loaded = {d.name: load_eval_dataset(d.value, args.split) for d in datasets}
+    entries = []
+    for model_arg in models:
+        model = load_model(model_arg.value, task, device, revision=args.revision)
+        processor = load_processor(model_arg.value, model.config, revision=args.revision)
+        for dataset_arg in datasets:
+            started = time.perf_counter()
+            logger.info("%s: %s on %s", task, model_arg.name, dataset_arg.name)
+            entry = evaluate_one(model, processor, loaded[dataset_arg.name], device, dataset_arg.value)
+            entries.append(
+                {
+                    "model": model_arg.name,
+                    "model_path": model_arg.value,
+                    "dataset": dataset_arg.name,
+                    "dataset_spec": dataset_arg.value,
+                    "split": args.split,
+                    "seconds": round(time.perf_counter() - started, 3),
+                    **entry,
+                }
+            )
+        del model
+    return entries
+
+
+def _run_retrieval(args: argparse.Namespace) -> int:
+    from eval.loading import require_columns
+    from eval.reports import plot_recall_curves, retrieval_markdown, write_json
+    from eval.runs import RetrievalOptions, evaluate_retrieval
+
+    def evaluate_one(model, processor, dataset, device, dataset_name):
+        require_columns(dataset, ["audio", "frames"], "retrieval", dataset_name)
+        options = RetrievalOptions(
+            protocol=args.protocol,
+            per_class=args.per_class,
+            seed=args.seed,
+            frame_index=args.frame,
+            max_clips=args.max_clips,
+            text=not args.no_text,
+            batch_size=args.batch_size,
+            device=device,
+            precision=args.precision,
+            num_workers=args.num_workers,
+            chunk_size=args.chunk_size,
+            max_k=args.max_k,
+            progress=not args.no_progress,
+        )
+        return evaluate_retrieval(model, processor, dataset, options)
+
+    entries = _evaluate_all(args, "retrieval", evaluate_one)
+    output_dir = Path(args.output_dir)
+    markdown = retrieval_markdown(entries)
+    write_json(
+        {"task": "retrieval", "entries": entries, "versions": _versions()}, output_dir / "retrieval.json"
+    )
+    (output_dir / "retrieval.md").write_text(markdown)
+    plot_recall_curves(entries, output_dir / "retrieval_recall_at_k.png")
+    print(markdown)
+    print(
+        f"Reports: {output_dir / 'retrieval.json'}, {output_dir / 'retrieval.md'}, {output_dir / 'retrieval_recall_at_k.png'}"
+    )
+    return 0
+
+
+def _run_classification(args: argparse.Namespace) -> int:
+    from eval.loading import require_columns
+    from eval.reports import classification_markdown, write_json
+    from eval.runs import ClassificationOptions, evaluate_classification
+
+    def evaluate_one(model, processor, dataset, device, dataset_name):
+        require_columns(dataset, ["audio", "frames", "labels"], "classification", dataset_name)
+        options = ClassificationOptions(
+            num_frames=args.num_frames,
+            max_clips=args.max_clips,
+            batch_size=args.batch_size,
+            device=device,
+            precision=args.precision,
+            num_workers=args.num_workers,
+            progress=not args.no_progress,
+        )
+        return evaluate_classification(model, processor, dataset, options)
+
+    entries = _evaluate_all(args, "classification", evaluate_one)
+    output_dir = Path(args.output_dir)
+    markdown = classification_markdown(entries)
+    write_json(
+        {"task": "classification", "entries": entries, "versions": _versions()},
+        output_dir / "classification.json",
+    )
+    (output_dir / "classification.md").write_text(markdown)
+    print(markdown)
+    print(f"Reports: {output_dir / 'classification.json'}, {output_dir / 'classification.md'}")
+    return 0

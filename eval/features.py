@@ -1,0 +1,204 @@
+"""Batched feature extraction from a triplet dataset: one frame per clip, audio once per clip.
+
+Rows are decoded in DataLoader workers (only the chosen frame's JPEG is decoded), turned into model inputs by
+``LGCavMaeProcessor`` and run under ``torch.inference_mode``. A clip whose audio or frame cannot be decoded is
+skipped and recorded with its reason, never substituted: a constant input would distort retrieval ranks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from eval.protocol import middle_frame_index
+from modeling_lgcavmae.processing_lgcavmae import MIN_AUDIO_SAMPLES
+from training.data import decode_audio, decode_frame, undecoded_frames
+
+logger = logging.getLogger(__name__)
+
+
+class ClipFrameDataset(Dataset):
+    """Row ``i`` -> waveform, the frames at ``frame_indices`` (``None`` = middle frame), and extras."""
+
+    def __init__(
+        self, hf_dataset, frame_indices: list[int] | None = None, extra_columns: tuple[str, ...] = ()
+    ):
+        self.data = undecoded_frames(hf_dataset)
+        self.frame_indices = frame_indices
+        self.extra_columns = extra_columns
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.data[int(index)]
+        example: dict[str, Any] = {
+            "index": int(index),
+            "clip_id": row.get("clip_id", str(index)),
+            "error": None,
+        }
+        try:
+            example["waveform"] = decode_audio(row["audio"])
+            if example["waveform"].shape[0] < MIN_AUDIO_SAMPLES:
+                raise ValueError(
+                    f"audio has {example['waveform'].shape[0]} samples, less than one 25 ms window"
+                )
+            frames = row["frames"] or []
+            if not frames:
+                raise ValueError("clip has no frames")
+            # Missing frame indices fall back to the last available frame, like the official loader's fallback.
+            wanted = (
+                self.frame_indices if self.frame_indices is not None else [middle_frame_index(len(frames))]
+            )
+            example["images"] = [decode_frame(frames[min(f, len(frames) - 1)]) for f in wanted]
+            example["num_frames"] = len(frames)
+        except Exception as error:  # noqa: BLE001 - one bad clip must not stop an evaluation
+            example["error"] = f"{type(error).__name__}: {error}"
+        for column in self.extra_columns:
+            example[column] = row.get(column)
+        return example
+
+
+def _collate(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return examples
+
+
+def make_loader(dataset: ClipFrameDataset, batch_size: int, num_workers: int) -> DataLoader:
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
+    )
+
+
+def autocast_context(device: str, precision: str):
+    """fp16 / bf16 autocast (the official script uses fp16 autocast on GPU), or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def feature_encoder(model: Any) -> Any:
+    """The object with ``get_audio_features`` / ``get_visual_features`` (a classifier keeps them in ``cav_mae``)."""
+    if hasattr(model, "get_audio_features"):
+        return model
+    if hasattr(model, "cav_mae"):
+        return model.cav_mae
+    raise TypeError(f"{type(model).__name__} has no get_audio_features / get_visual_features")
+
+
+def supports_text_retrieval(model: Any) -> bool:
+    return hasattr(model, "get_text_aligned_audio_features") and hasattr(
+        model, "get_text_aligned_visual_features"
+    )
+
+
+def text_aligned_features(
+    model: Any,
+    audio_values: torch.Tensor,
+    pixel_values: torch.Tensor,
+    audio: torch.Tensor,
+    visual: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Audio / visual features in the text (CLAP) space.
+
+    ``get_text_aligned_*_features`` is the projection head applied to ``get_*_features``; when the heads are
+    reachable we project the features already computed instead of running the encoders a second time.
+    """
+    audio_head = getattr(model, "audio_text_projection", None)
+    visual_head = getattr(model, "visual_text_projection", None)
+    if audio_head is None or visual_head is None:
+        return model.get_text_aligned_audio_features(audio_values), model.get_text_aligned_visual_features(
+            pixel_values
+        )
+    return audio_head(audio), visual_head(visual)
+
+
+@dataclass
+class RetrievalFeatures:
+    """Features of the clips that decoded, in dataset order; ``skipped`` lists the others with reasons."""
+
+    clip_ids: list[str]
+    audio: np.ndarray
+    visual: np.ndarray
+    text: np.ndarray | None = None
+    audio_in_text_space: np.ndarray | None = None
+    visual_in_text_space: np.ndarray | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def extract_retrieval_features(
+    model: Any,
+    processor: Any,
+    hf_dataset,
+    *,
+    batch_size: int = 32,
+    device: str = "cpu",
+    frame_index: int | None = None,
+    with_text: bool = False,
+    precision: str = "fp32",
+    num_workers: int = 0,
+    progress: bool = True,
+) -> RetrievalFeatures:
+    """Official retrieval features (unmasked modality streams, mean-pooled; not yet normalised) for every clip.
+
+    ``frame_index`` None takes each clip's middle frame (the CAV-MAE protocol); ``with_text`` also returns
+    the stored caption embeddings and the audio / visual features projected into that (CLAP) space.
+    """
+    from tqdm.auto import tqdm
+
+    encoder = feature_encoder(model)
+    extra = ("text_embedding",) if with_text else ()
+    frames = None if frame_index is None else [frame_index]
+    loader = make_loader(ClipFrameDataset(hf_dataset, frames, extra), batch_size, num_workers)
+    clip_ids: list[str] = []
+    skipped: list[dict[str, str]] = []
+    outputs: dict[str, list[np.ndarray]] = {k: [] for k in ("audio", "visual", "text", "audio_t", "visual_t")}
+    for batch in tqdm(loader, desc="features", unit="batch", disable=not progress):
+        good = [e for e in batch if e["error"] is None]
+        skipped += [{"clip_id": e["clip_id"], "reason": e["error"]} for e in batch if e["error"] is not None]
+        if not good:
+            continue
+        inputs = processor(
+            audio=[e["waveform"] for e in good],
+            images=[e["images"][0] for e in good],
+            sampling_rate=16_000,
+            return_tensors="pt",
+        )
+        audio_values = inputs["audio_values"].to(device)
+        pixel_values = inputs["pixel_values"].to(device)
+        with autocast_context(device, precision):
+            audio = encoder.get_audio_features(audio_values)
+            visual = encoder.get_visual_features(pixel_values)
+            if with_text:
+                audio_t, visual_t = text_aligned_features(model, audio_values, pixel_values, audio, visual)
+                outputs["audio_t"].append(audio_t.float().cpu().numpy())
+                outputs["visual_t"].append(visual_t.float().cpu().numpy())
+        outputs["audio"].append(audio.float().cpu().numpy())
+        outputs["visual"].append(visual.float().cpu().numpy())
+        if with_text:
+            outputs["text"].append(np.asarray([e["text_embedding"] for e in good], dtype=np.float32))
+        clip_ids += [e["clip_id"] for e in good]
+    if not clip_ids:
+        raise ValueError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
+    if skipped:
+        logger.warning("%d clip(s) skipped, e.g. %s", len(skipped), skipped[0])
+
+    def stacked(key: str) -> np.ndarray | None:
+        return np.concatenate(outputs[key]) if outputs[key] else None
+
+    return RetrievalFeatures(
+        clip_ids=clip_ids,
+        audio=stacked("audio"),
+        visual=stacked("visual"),
+        text=stacked("text"),
+        audio_in_text_space=stacked("audio_t"),
+        visual_in_text_space=stacked("visual_t"),
+        skipped=skipped,
+    )

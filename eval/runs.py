@@ -1,0 +1,183 @@
+"""One evaluation of one model on one dataset, as a report entry (see ``eval/reports.py``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
+from eval.features import extract_retrieval_features, supports_text_retrieval
+from eval.protocol import per_class_subset
+from eval.retrieval import DEFAULT_KS, paired_ranks, ranking_metrics, recall_curve, retrieval_ranks
+
+logger = logging.getLogger(__name__)
+MAX_SKIPPED_LISTED = 50
+
+
+@dataclass
+class RetrievalOptions:
+    protocol: str = "cavmae"  # "cavmae": per-class subset + middle frame; "full": every clip
+    per_class: int = 5
+    seed: int = 0
+    frame_index: int | None = None  # None = middle frame
+    max_clips: int | None = None
+    text: bool = True
+    batch_size: int = 32
+    device: str = "cpu"
+    precision: str = "fp32"
+    num_workers: int = 0
+    chunk_size: int = 4096
+    max_k: int = 50
+    ks: tuple[int, ...] = DEFAULT_KS
+    progress: bool = True
+
+
+def select_clips(dataset, options: RetrievalOptions) -> tuple[Any, dict[str, Any]]:
+    """Apply the protocol's clip selection; returns the subset and a description for the report."""
+    info: dict[str, Any] = {"protocol": options.protocol, "dataset_size": len(dataset)}
+    if options.protocol == "cavmae":
+        labels = dataset["labels"] if "labels" in dataset.column_names else None
+        if labels is not None and any(labels):
+            indices = per_class_subset(labels, options.per_class, options.seed)
+            dataset = dataset.select(indices)
+            info.update(per_class=options.per_class, seed=options.seed, subset="per_class")
+        else:
+            logger.warning("no labels: the cavmae protocol evaluates every clip (no per-class subset)")
+            info["subset"] = "all (no labels)"
+    elif options.protocol == "full":
+        info["subset"] = "all"
+    else:
+        raise ValueError(f"unknown protocol {options.protocol!r}")
+    if options.max_clips is not None and len(dataset) > options.max_clips:
+        dataset = dataset.select(range(options.max_clips))
+        info["max_clips"] = options.max_clips
+    info["frame"] = "middle" if options.frame_index is None else options.frame_index
+    return dataset, info
+
+
+def _direction_result(ranks: np.ndarray, options: RetrievalOptions) -> tuple[dict[str, float], list[float]]:
+    curve = recall_curve(ranks, min(options.max_k, len(ranks)))
+    return ranking_metrics(ranks, options.ks), [float(v) for v in curve]
+
+
+def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> dict[str, Any]:
+    """Audio<->visual (and text->audio / text->visual) retrieval entry for one model on one dataset."""
+    subset, info = select_clips(dataset, options)
+    with_text = bool(
+        options.text and "text_embedding" in subset.column_names and supports_text_retrieval(model)
+    )
+    if with_text:
+        dims = {len(v) for v in subset.select(range(min(len(subset), 8)))["text_embedding"]}
+        if dims != {model.config.text_embed_dim}:
+            logger.warning(
+                "text embeddings of size %s vs model text_embed_dim %d: no text retrieval",
+                dims,
+                model.config.text_embed_dim,
+            )
+            with_text = False
+    features = extract_retrieval_features(
+        model,
+        processor,
+        subset,
+        batch_size=options.batch_size,
+        device=options.device,
+        frame_index=options.frame_index,
+        with_text=with_text,
+        precision=options.precision,
+        num_workers=options.num_workers,
+        progress=options.progress,
+    )
+    ranks = dict(
+        zip(
+            ("audio_to_visual", "visual_to_audio"),
+            paired_ranks(
+                features.audio, features.visual, chunk_size=options.chunk_size, device=options.device
+            ),
+        )
+    )
+    if with_text:
+        for direction, items in (
+            ("text_to_audio", features.audio_in_text_space),
+            ("text_to_visual", features.visual_in_text_space),
+        ):
+            ranks[direction] = retrieval_ranks(
+                features.text, items, chunk_size=options.chunk_size, device=options.device
+            )
+    metrics, curves = {}, {}
+    for direction, direction_ranks in ranks.items():
+        metrics[direction], curves[direction] = _direction_result(direction_ranks, options)
+    return {
+        "num_clips": len(features.clip_ids),
+        "num_skipped": len(features.skipped),
+        "skipped": features.skipped[:MAX_SKIPPED_LISTED],
+        "selection": info,
+        "metrics": metrics,
+        "recall_curves": curves,
+        "chance_R@1": 1.0 / len(features.clip_ids),
+    }
+
+
+@dataclass
+class ClassificationOptions:
+    num_frames: int | None = None  # None = the most frames any clip has
+    max_clips: int | None = None
+    batch_size: int = 16
+    device: str = "cpu"
+    precision: str = "fp32"
+    num_workers: int = 0
+    progress: bool = True
+
+
+def max_frames_per_clip(dataset) -> int:
+    """The most frames any clip has, read without decoding images when ``frame_times_s`` is there."""
+    if "frame_times_s" in dataset.column_names:
+        counts = [len(t or []) for t in dataset["frame_times_s"]]
+    else:
+        from training.data import undecoded_frames
+
+        counts = [len(f or []) for f in undecoded_frames(dataset)["frames"]]
+    return max(max(counts, default=1), 1)
+
+
+def evaluate_classification(model, processor, dataset, options: ClassificationOptions) -> dict[str, Any]:
+    """Accuracy (single-label) or mAP (multi-label), middle frame and multi-frame, for one dataset."""
+    config = model.config
+    problem_type = problem_type_of(config)
+    multi_label = problem_type == "multi_label_classification"
+    if not config.label2id or len(config.label2id) != config.num_labels:
+        raise ValueError("the model config has no label2id for its classes: cannot map dataset labels")
+    targets, kept, unknown = encode_targets(dataset["labels"], dict(config.label2id), multi_label)
+    if unknown:
+        logger.warning("%d label name(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])
+    if not kept:
+        raise ValueError("no clip has a label the model knows")
+    subset = dataset.select(kept)
+    if options.max_clips is not None and len(subset) > options.max_clips:
+        subset, targets = subset.select(range(options.max_clips)), targets[: options.max_clips]
+    num_frames = options.num_frames or max_frames_per_clip(subset)
+    predictions = predict_frames(
+        model,
+        processor,
+        subset,
+        num_frames=num_frames,
+        batch_size=options.batch_size,
+        device=options.device,
+        precision=options.precision,
+        num_workers=options.num_workers,
+        progress=options.progress,
+    )
+    result = evaluate_predictions(predictions, targets[predictions.rows], problem_type)
+    return {
+        "problem_type": problem_type,
+        "metric": "mAP" if multi_label else "accuracy",
+        "num_clips": len(predictions.clip_ids),
+        "num_skipped": len(predictions.skipped),
+        "num_without_known_label": len(dataset) - len(kept),
+        "skipped": predictions.skipped[:MAX_SKIPPED_LISTED],
+        "num_frames": int(predictions.logits.shape[0]),
+        "classifier_mode": getattr(config, "classifier_mode", None),
+        **result,
+    }
