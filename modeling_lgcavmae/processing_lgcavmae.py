@@ -13,7 +13,7 @@ Both paths reproduce the official CAV-MAE dataloader (``src/dataloader.py``) num
   (floor) than torchvision (round half to even). The official 224x224 frames and the frames written by
   ``avt generate`` (short side 224) are unaffected.
 
-This file imports only transformers, numpy and torch, so it also works as Hub remote code.
+This file imports only transformers, numpy, torch and the config module, so it also works as Hub remote code.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import ASTFeatureExtractor, CLIPImageProcessorPil
+from transformers import ASTFeatureExtractor, AutoProcessor, CLIPImageProcessorPil
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 from transformers.processing_utils import ProcessorMixin
+
+from .configuration_lgcavmae import LGCavMaeConfig
 
 # Official CAV-MAE fbank statistics (AudioSet), used for AudioSet and VGGSound alike.
 CAVMAE_FBANK_MEAN = -5.081
@@ -231,8 +233,9 @@ def add_fbank_noise_and_roll(
     return rolled[0] if single else rolled
 
 
-# Saving then copies this file next to processor_config.json, so `AutoProcessor.from_pretrained(repo,
-# trust_remote_code=True)` works without our package installed.
+# `AutoProcessor.from_pretrained(checkpoint)` finds this class through the checkpoint's config; and saving copies
+# this file next to processor_config.json, so `trust_remote_code=True` works without our package installed.
+AutoProcessor.register(LGCavMaeConfig, LGCavMaeProcessor, exist_ok=True)
 LGCavMaeProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [

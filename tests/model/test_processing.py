@@ -182,3 +182,32 @@ def test_fbank_noise_and_roll_is_a_small_noise_plus_circular_shift():
     assert len(set(shifts)) > 1  # each clip draws its own shift
     single = add_fbank_noise_and_roll(clean[0], torch.Generator().manual_seed(2))
     assert single.shape == (50, 8)
+
+
+def test_auto_processor_loads_it_from_a_model_folder_and_as_remote_code(tmp_path):
+    import subprocess
+    import sys
+
+    from transformers import AutoProcessor
+
+    from modeling_lgcavmae import LGCavMaeConfig
+
+    LGCavMaeConfig(audio_length=512, image_size=96).save_pretrained(tmp_path)
+    LGCavMaeProcessor.from_config(LGCavMaeConfig(audio_length=512, image_size=96)).save_pretrained(tmp_path)
+    loaded = AutoProcessor.from_pretrained(tmp_path)
+    assert type(loaded) is LGCavMaeProcessor and loaded.audio_length == 512
+    # Without our package on the path: the copied processing/config files are the code that runs.
+    script = (
+        "import sys, numpy as np\n"
+        "from transformers import AutoProcessor\n"
+        f"p = AutoProcessor.from_pretrained({str(tmp_path)!r}, trust_remote_code=True)\n"
+        "assert 'modeling_lgcavmae' not in sys.modules, 'our package was imported'\n"
+        "out = p(audio=[np.zeros(16000, dtype=np.float32)], sampling_rate=16000)\n"
+        "print(type(p).__module__, tuple(out['audio_values'].shape))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("(1, 512, 128)")
+    assert "transformers_modules" in result.stdout
