@@ -2,9 +2,9 @@
 
 Every rank of a multi-process run lists the same input and gets the same clips in the same order
 (sorted), so cutting the list into shards needs no coordination. ``clip_id`` (DESIGN.md §3) is the
-video's path relative to the input root without its extension, or ``{ytid}_{start:06d}`` for
-VGGSound/AudioSet-style rows; it must be unique, and duplicates are reported all at once, before any
-work starts.
+video's path relative to the input root without its extension (plus ``_{start:06d}`` when a list
+names the same file with several windows), or ``{ytid}_{start:06d}`` for VGGSound/AudioSet-style
+rows; it must be unique, and duplicates are reported all at once, before any work starts.
 
 List formats (paths relative to the list's folder unless absolute or ``input_root`` is given):
 
@@ -23,7 +23,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 VIDEO_EXTENSIONS = frozenset(
@@ -130,8 +130,6 @@ def _row_to_clip(row: dict, where: str, root: Path, path_template: str, trimmed:
         source = path if path.is_absolute() else root / path
         rel = _relative(source, root)
         clip_id = explicit_id or _without_extension(rel)
-        if explicit_id is None and raw_start is not None and start != 0:
-            clip_id = f"{clip_id}_{_format_start(start)}"
         return ClipSpec(str(clip_id), rel, str(source.absolute()), start, labels)
     ytid = _first(row, _YTID_KEYS)
     if ytid is None:
@@ -203,7 +201,24 @@ def read_clip_list(
     path = Path(list_path)
     root = Path(input_root) if input_root is not None else path.parent
     rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
-    return [_row_to_clip(row, where, root, path_template, trimmed) for where, row in rows]
+    clips = []
+    for where, row in rows:
+        clips.append(
+            (_row_to_clip(row, where, root, path_template, trimmed), _first(row, ("clip_id",)) is not None)
+        )
+    # A file listed with several windows gets one id per window: "{path}_{start:06d}".
+    windows = Counter(clip.video_path for clip, explicit in clips if not explicit)
+    return [
+        replace(clip, clip_id=f"{clip.clip_id}_{_format_start(clip.start_s)}")
+        if not explicit and windows[clip.video_path] > 1 and _first_key_is_path(clip)
+        else clip
+        for clip, explicit in clips
+    ]
+
+
+def _first_key_is_path(clip: ClipSpec) -> bool:
+    """Ids of ytid rows already carry their start."""
+    return clip.clip_id == _without_extension(clip.video_path)
 
 
 def check_unique(clips: Sequence[ClipSpec]) -> None:

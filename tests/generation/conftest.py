@@ -111,11 +111,14 @@ def clap_scorer(tiny_clap):
     return load_scorer(str(tiny_clap), device="cpu")
 
 
-REFERENCE_OPTIONS = {"shard_size": 3, "caption_batch_size": 8, "score_batch_size": 4, "progress": False}
+@pytest.fixture(scope="session")
+def reference_options() -> dict:
+    """Generation options of the reference run (shards of 3 clips, small batches, no progress bar)."""
+    return {"shard_size": 3, "caption_batch_size": 8, "score_batch_size": 4, "progress": False}
 
 
 @pytest.fixture(scope="session")
-def reference_run(gen_inputs, blip2_captioner, clap_scorer, tmp_path_factory) -> Path:
+def reference_run(gen_inputs, blip2_captioner, clap_scorer, reference_options, tmp_path_factory) -> Path:
     """One uninterrupted run over the mixed list (2 decode workers); the rows every other run must match."""
     from avt_triplets.pipeline import generate_triplets
 
@@ -128,7 +131,7 @@ def reference_run(gen_inputs, blip2_captioner, clap_scorer, tmp_path_factory) ->
         num_workers=2,
         rank=0,
         world_size=1,
-        **REFERENCE_OPTIONS,
+        **reference_options,
     )
     assert summary.complete, summary.format()
     return out

@@ -29,7 +29,7 @@ def test_csv_with_header_start_and_labels(tmp_path):
     _touch(tmp_path / "v/a.mp4")
     (tmp_path / "list.csv").write_text("video_path,start_s,labels\nv/a.mp4,0,dog;bark\nv/a.mp4,30,cat\n")
     clips = read_clip_list(tmp_path / "list.csv")
-    assert [c.clip_id for c in clips] == ["v/a", "v/a_000030"]  # same file, two windows
+    assert [c.clip_id for c in clips] == ["v/a_000000", "v/a_000030"]  # same file, two windows
     assert [c.start_s for c in clips] == [0.0, 30.0]
     assert [c.labels for c in clips] == [("dog", "bark"), ("cat",)]
     assert clips[1].source == str((tmp_path / "v/a.mp4").absolute())
@@ -41,7 +41,7 @@ def test_jsonl_labels_as_list_or_string(tmp_path):
     clips = read_clip_list(tmp_path / "l.jsonl")
     assert [(c.clip_id, c.start_s, c.labels) for c in clips] == [
         ("a", 0.0, ("x", "y")),
-        ("b_2.500", 2.5, ("z",)),
+        ("b", 2.5, ("z",)),
     ]
 
 
@@ -56,11 +56,16 @@ def test_vggsound_rows_map_to_local_files(tmp_path):
     assert untrimmed[1].start_s == 30.0 and untrimmed[1].video_path == "abc.mp4"
 
 
+def test_one_window_per_file_keeps_the_plain_path_id(tmp_path):
+    (tmp_path / "l.csv").write_text("video_path,start_s\nv/a.mp4,1.5\nv/b.mp4,0\n")
+    assert [c.clip_id for c in read_clip_list(tmp_path / "l.csv")] == ["v/a", "v/b"]
+
+
 def test_duplicates_are_all_reported_up_front(tmp_path):
     (tmp_path / "l.csv").write_text("video_path\na.mp4\na.mkv\nb.mp4\nb.mp4\nc.mp4\n")
     with pytest.raises(InputListError) as caught:
         load_inputs(tmp_path / "l.csv")
-    assert "'a' x2" in str(caught.value) and "'b' x2" in str(caught.value)
+    assert "'a' x2" in str(caught.value) and "'b_000000' x2" in str(caught.value)  # same file, same window
 
 
 def test_bad_rows_and_inputs_are_clear_errors(tmp_path):

@@ -1,0 +1,243 @@
+"""Decode clips ahead of the models in CPU worker processes, in input order, with bounded prefetch.
+
+A ``torch.utils.data.DataLoader`` over an ``IterableDataset`` runs the workers: worker ``w`` of
+``n`` decodes jobs ``w, w + n, w + 2n, ...`` and the loader hands results back round-robin, so the
+main process receives them exactly in job order while at most ``num_workers * prefetch`` decoded
+clips wait in memory. Workers also do the CPU-side encoding of what gets stored (16 kHz WAV through
+``datasets.Audio``, JPEG frames), so the main process only feeds the GPU and writes.
+
+A decoder that crashes its process (a segfault inside FFmpeg on a hostile file) would normally kill
+the whole loader; here the clip that was being decoded is recorded as ``undecodable`` and the
+loader restarts after it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avt_triplets import schema
+from avt_triplets.inputs import ClipSpec
+from avt_triplets.media import MediaError, decode_clip
+
+logger = logging.getLogger(__name__)
+
+# A loader that keeps crashing is a broken environment, not a bad file: stop after this many.
+MAX_WORKER_CRASHES = 16
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How every clip is decoded and encoded; identical for all workers."""
+
+    fps: float = 1.0
+    clip_seconds: float = 10.0
+    scorer_sampling_rate: int = schema.AUDIO_SAMPLING_RATE
+    short_side: int = schema.FRAME_SHORT_SIDE
+    jpeg_quality: int = 95
+    decoder_threads: int = 1
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """One clip of one shard; ``index`` is its position in this process's job list."""
+
+    index: int
+    shard: int
+    clip: ClipSpec
+
+
+@dataclass
+class DecodedItem:
+    """A decoded clip ready for the models, or the reason it can't be used."""
+
+    job: DecodeJob
+    seconds: float
+    failure: tuple[str, str] | None = None
+    start_s: float = 0.0
+    end_s: float = 0.0
+    frames: list = field(default_factory=list)  # RGB PIL images, what the captioner sees
+    frames_jpeg: list[bytes] = field(default_factory=list)  # what the dataset stores
+    frame_times_s: list[float] = field(default_factory=list)
+    audio_encoded: dict | None = None  # datasets.Audio-encoded 16 kHz mono
+    scorer_audio: np.ndarray | None = None  # mono float32 at the scorer's rate
+
+
+def _jpeg(image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+_AUDIO_FEATURE = None
+
+
+def encode_audio(samples: np.ndarray) -> dict:
+    """16 kHz mono float32 -> the ``{"bytes", "path"}`` dict ``datasets.Audio`` stores (16-bit WAV)."""
+    global _AUDIO_FEATURE
+    if _AUDIO_FEATURE is None:
+        import datasets
+
+        _AUDIO_FEATURE = datasets.Audio(sampling_rate=schema.AUDIO_SAMPLING_RATE)
+    return _AUDIO_FEATURE.encode_example({"array": samples, "sampling_rate": schema.AUDIO_SAMPLING_RATE})
+
+
+def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
+    """Decode and encode one clip; never raises (failures come back as ``item.failure``)."""
+    started = time.perf_counter()
+    try:
+        rates = (schema.AUDIO_SAMPLING_RATE, settings.scorer_sampling_rate)
+        clip = decode_clip(
+            job.clip.source,
+            start_s=job.clip.start_s,
+            duration_s=settings.clip_seconds,
+            fps=settings.fps,
+            sampling_rates=rates,
+            short_side=settings.short_side,
+            decoder_threads=settings.decoder_threads,
+        )
+        item = DecodedItem(
+            job=job,
+            seconds=0.0,
+            start_s=clip.start_s,
+            end_s=clip.end_s,
+            frames=clip.frames,
+            frames_jpeg=[_jpeg(image, settings.jpeg_quality) for image in clip.frames],
+            frame_times_s=clip.frame_times_s,
+            audio_encoded=encode_audio(clip.audio[schema.AUDIO_SAMPLING_RATE]),
+            scorer_audio=clip.audio[settings.scorer_sampling_rate],
+        )
+    except MediaError as error:
+        item = DecodedItem(job=job, seconds=0.0, failure=(error.reason, error.detail))
+    except Exception as error:  # noqa: BLE001 - a clip must never stop the job
+        detail = f"{type(error).__name__}: {error} | {traceback.format_exc(limit=3)}"
+        item = DecodedItem(job=job, seconds=0.0, failure=("undecodable", detail))
+    item.seconds = time.perf_counter() - started
+    return item
+
+
+DecodeFn = Callable[[DecodeJob, DecodeSettings], DecodedItem]
+
+
+def _identity(item):
+    return item
+
+
+def _init_worker(_worker_id: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # parallelism comes from the worker processes themselves
+
+
+def _make_stream(
+    jobs: Sequence[DecodeJob],
+    settings: DecodeSettings,
+    decode_fn: DecodeFn,
+    busy,
+    known: dict[int, DecodedItem],
+):
+    from torch.utils.data import IterableDataset, get_worker_info
+
+    class DecodeStream(IterableDataset):
+        """Worker ``w`` of ``n`` decodes jobs ``w::n``; the loader's round-robin restores job order."""
+
+        def __iter__(self):
+            info = get_worker_info()
+            worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+            if busy is not None:
+                busy[2 * worker] = os.getpid()
+            for position in range(worker, len(jobs), workers):
+                if busy is not None:  # which job this worker is on, to name the culprit if it dies
+                    busy[2 * worker + 1] = jobs[position].index
+                job = jobs[position]
+                yield known[job.index] if job.index in known else decode_fn(job, settings)
+
+    return DecodeStream()
+
+
+_PIDS = re.compile(r"pid\(s\) ([\d, ]+)")
+
+
+def iter_decoded(
+    jobs: Sequence[DecodeJob],
+    settings: DecodeSettings,
+    *,
+    num_workers: int = 0,
+    prefetch: int = 4,
+    decode_fn: DecodeFn = decode_job,
+) -> Iterator[DecodedItem]:
+    """Yield one :class:`DecodedItem` per job, in job order.
+
+    ``num_workers=0`` decodes in this process (handy for debugging and tiny inputs). If a worker
+    process dies, the job it was decoding is yielded as an ``undecodable`` failure and decoding
+    resumes with the next job.
+    """
+    if num_workers <= 0:
+        for job in jobs:
+            yield decode_fn(job, settings)
+        return
+
+    from torch.utils.data import DataLoader
+
+    encode_audio(np.zeros(16, np.float32))  # import the encoder once here; forked workers inherit it
+    remaining = list(jobs)
+    known: dict[int, DecodedItem] = {}  # jobs that crashed a worker: answered without decoding again
+    crashes = 0
+    while remaining:
+        # [pid, job index] per worker, shared with the forked workers.
+        busy = multiprocessing.Array("q", [-1] * (2 * num_workers), lock=False)
+        loader = DataLoader(
+            _make_stream(remaining, settings, decode_fn, busy, known),
+            batch_size=None,
+            num_workers=min(num_workers, len(remaining)),
+            prefetch_factor=prefetch,
+            collate_fn=_identity,
+            worker_init_fn=_init_worker,
+            pin_memory=False,
+        )
+        delivered = 0
+        try:
+            for item in loader:
+                delivered += 1
+                yield item
+            return
+        except RuntimeError as error:
+            if "exited unexpectedly" not in str(error):
+                raise
+            crashes += 1
+            if crashes > MAX_WORKER_CRASHES:
+                raise RuntimeError(f"decode workers crashed {crashes} times; giving up") from error
+            culprit = _crashed_job(remaining, delivered, busy, str(error))
+            logger.warning(
+                "a decode worker died (%s); recording %s as undecodable", error, culprit.clip.clip_id
+            )
+            known[culprit.index] = DecodedItem(
+                job=culprit, seconds=0.0, failure=("undecodable", f"decoder process crashed: {error}")
+            )
+            remaining = remaining[delivered:]  # the restarted loader answers the culprit in its place
+        finally:
+            del loader
+
+
+def _crashed_job(remaining: Sequence[DecodeJob], delivered: int, busy, message: str) -> DecodeJob:
+    """The job the dead worker was decoding: the loader names the dead pids, ``busy`` maps pids to jobs.
+
+    Without that record, blame the next job in line (everything before it was delivered).
+    """
+    match = _PIDS.search(message)
+    dead = {int(pid) for pid in match.group(1).replace(" ", "").split(",") if pid} if match else set()
+    by_index = {job.index: job for job in remaining[delivered:]}
+    for worker in range(len(busy) // 2):
+        pid, index = busy[2 * worker], busy[2 * worker + 1]
+        if pid in dead and index in by_index:
+            return by_index[index]
+    return remaining[delivered]

@@ -1,0 +1,234 @@
+"""Files of a generation output: shards, failures, stats, manifest (layout in ``schema``).
+
+Crash safety comes from the order of writes: a shard's data and failures tables are written to
+hidden temporary files and renamed into place, and its stats file is written last (also by rename).
+A shard counts as done only once its stats file exists, so a process killed at any point leaves
+either a finished shard or one that the next run redoes from scratch, overwriting whatever partial
+files it left. Each shard's rows live in exactly one file, so no clip is ever written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets.arrow_writer import ParquetWriter
+
+from avt_triplets import schema
+
+logger = logging.getLogger(__name__)
+
+_SHARD_FILE = re.compile(r"^shard-(\d+)(?:\.parquet|_stats\.json)$")
+
+
+class IncompatibleOutputError(RuntimeError):
+    """The output folder holds a run made with other options or another input list."""
+
+
+def _temporary(path: Path) -> Path:
+    # Hidden and not ending in .parquet/.json, so no reader (datasets, selection) ever picks it up.
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(
+        path, (json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8")
+    )
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_done(root: Path, index: int) -> bool:
+    return schema.stats_path(root, index).is_file()
+
+
+def remove_temporaries(root: Path, index: int) -> None:
+    """Leftovers of a killed writer of shard ``index`` (any pid)."""
+    name = schema.shard_name(index)
+    for folder in (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR):
+        for tmp in (root / folder).glob(f".{name}*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def existing_shard_indices(root: Path) -> set[int]:
+    found = set()
+    for folder in (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR):
+        if (root / folder).is_dir():
+            for path in (root / folder).iterdir():
+                match = _SHARD_FILE.match(path.name)
+                if match:
+                    found.add(int(match.group(1)))
+    return found
+
+
+def remove_shard(root: Path, index: int) -> None:
+    """Delete every file of shard ``index``, stats first so it never looks done while half-deleted."""
+    schema.stats_path(root, index).unlink(missing_ok=True)
+    schema.data_path(root, index).unlink(missing_ok=True)
+    schema.failures_path(root, index).unlink(missing_ok=True)
+    remove_temporaries(root, index)
+
+
+class ShardWriter:
+    """Streams one shard's rows into Parquet through ``datasets``' own writer, then commits it.
+
+    Rows are encoded with the schema's features and flushed every ``writer_batch_size`` rows (the
+    row-group size ``datasets`` uses for media), so memory doesn't grow with the shard. The files
+    are what ``load_dataset`` reads: the Parquet schema carries the features.
+    """
+
+    def __init__(self, root: Path, index: int, features: datasets.Features | None = None):
+        self.root = root
+        self.index = index
+        self.features = features or schema.triplet_features()
+        self.data_file = schema.data_path(root, index)
+        self.data_file.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = _temporary(self.data_file)
+        self._writer = ParquetWriter(path=str(self._tmp), features=self.features)
+        self.rows = 0
+        self.failures: list[dict[str, str]] = []
+
+    def write_row(self, row: dict[str, Any]) -> None:
+        self._writer.write(self.features.encode_example(row))
+        self.rows += 1
+
+    def copy_rows(self, parquet_file: Path, skip_clip_ids: Iterable[str] = ()) -> None:
+        """Carry the rows of an earlier version of this shard over unchanged (``--retry-failed``)."""
+        skip = set(skip_clip_ids)
+        reader = pq.ParquetFile(parquet_file)
+        for batch in reader.iter_batches(batch_size=self._writer.writer_batch_size or 100):
+            table = pa.Table.from_batches([batch])
+            if skip:
+                keep = [cid not in skip for cid in table.column("clip_id").to_pylist()]
+                table = table.filter(pa.array(keep))
+            if table.num_rows:
+                self._writer.write_table(table)
+                self.rows += table.num_rows
+
+    def add_failure(self, clip_id: str, video_path: str, reason: str, detail: str) -> None:
+        if reason not in schema.FAILURE_REASONS:
+            raise ValueError(f"unknown failure reason {reason!r}")
+        self.failures.append(
+            {"clip_id": clip_id, "video_path": video_path, "reason": reason, "detail": detail}
+        )
+
+    def commit(self, stats: dict[str, Any]) -> None:
+        """Publish data, then failures, then stats (the done marker), each by atomic rename."""
+        self._writer.finalize()
+        self._writer = None
+        failures_file = schema.failures_path(self.root, self.index)
+        failures_file.parent.mkdir(parents=True, exist_ok=True)
+        failures_tmp = _temporary(failures_file)
+        failures_writer = ParquetWriter(path=str(failures_tmp), features=schema.FAILURE_FEATURES)
+        try:
+            for failure in self.failures:
+                failures_writer.write(failure)
+            failures_writer.finalize()
+        finally:
+            failures_writer.close()
+        schema.stats_path(self.root, self.index).unlink(missing_ok=True)  # redoing a done shard
+        os.replace(self._tmp, self.data_file)
+        os.replace(failures_tmp, failures_file)
+        atomic_write_json(schema.stats_path(self.root, self.index), stats)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+
+def read_failures(root: Path, index: int) -> list[dict[str, str]]:
+    path = schema.failures_path(root, index)
+    if not path.is_file():
+        return []
+    return pq.read_table(path).to_pylist()
+
+
+def read_stats(root: Path, index: int) -> dict[str, Any] | None:
+    return read_json(schema.stats_path(root, index))
+
+
+# ----------------------------------------------------------------------------------------------
+# Manifest: what a run's rows depend on; a rerun into the same folder must match it.
+
+# Keys (dotted paths into the manifest) whose values decide the rows; anything else (package
+# versions, worker counts, batch sizes, dates) may differ between the runs that fill one output.
+IDENTITY_KEYS = (
+    "captioner.name",
+    "captioner.revision",
+    "captioner.prompt",
+    "captioner.max_new_tokens",
+    "scorer.name",
+    "scorer.revision",
+    "fps",
+    "clip_seconds",
+    "shard_size",
+    "seed",
+    "audio_sampling_rate",
+    "frame_short_side",
+    "jpeg_quality",
+    "input.clips",
+    "input.digest",
+)
+
+
+def _get(data: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def manifest_differences(old: dict, new: dict, keys: Sequence[str] = IDENTITY_KEYS) -> list[str]:
+    return [
+        f"{key}: {_get(old, key)!r} (existing) != {_get(new, key)!r} (now)"
+        for key in keys
+        if _get(old, key) != _get(new, key)
+    ]
+
+
+def check_or_write_manifest(root: Path, manifest: dict, overwrite: bool) -> dict:
+    """Write ``manifest`` for a new output, or check that an existing output was made the same way."""
+    path = root / schema.MANIFEST_FILE
+    existing = read_json(path) if path.is_file() else None
+    if existing is not None and not overwrite:
+        differences = manifest_differences(existing, manifest)
+        if differences:
+            raise IncompatibleOutputError(
+                f"{root} holds a generation run with other options or another input list:\n  "
+                + "\n  ".join(differences)
+                + "\nUse --overwrite to start over in this folder, or choose another --output."
+            )
+        return existing
+    if existing is None and not overwrite and existing_shard_indices(root):
+        raise IncompatibleOutputError(
+            f"{root} has shard files but no {schema.MANIFEST_FILE}; refusing to mix runs. "
+            "Use --overwrite to start over, or choose another --output."
+        )
+    atomic_write_json(path, manifest)
+    return manifest
