@@ -16,6 +16,8 @@ from transformers import (
 )
 
 from .configuration_lgcavmae import LGCavMaeConfig
+from .convert_cavmae_checkpoint import convert_cavmae_state_dict, load_cavmae_checkpoint
+from .init_from_vitmae import init_from_vitmae
 from .losses_lgcavmae import (
     cavmae_contrastive_loss,
     masked_patch_reconstruction_loss,
@@ -70,6 +72,9 @@ __all__ = [
     "LGCavMaeProcessor",
     "build_2d_sincos_position_embedding",
     "cavmae_contrastive_loss",
+    "convert_cavmae_state_dict",
+    "init_from_vitmae",
+    "load_cavmae_checkpoint",
     "masked_patch_reconstruction_loss",
     "patchify_audio",
     "patchify_images",

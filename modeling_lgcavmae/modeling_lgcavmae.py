@@ -99,9 +99,11 @@ class LGCavMaeForPreTrainingOutput(ModelOutput):
 
 @dataclass
 class LGCavMaeForAudioVisualClassificationOutput(ModelOutput):
+    """`logits` only (besides the loss), so `Trainer.predict` hands `compute_metrics` a plain array; the pooled
+    representation is `model.pool(...)`."""
+
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
-    pooled_output: torch.Tensor | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -903,7 +905,7 @@ class LGCavMaeForAudioVisualClassification(LGCavMaePreTrainedModel):
         pooled = self.pool(audio_values, pixel_values, classifier_mode, **kwargs)
         logits = self.classifier(pooled)
         loss = self.compute_loss(logits, labels) if labels is not None else None
-        output = LGCavMaeForAudioVisualClassificationOutput(loss=loss, logits=logits, pooled_output=pooled)
+        output = LGCavMaeForAudioVisualClassificationOutput(loss=loss, logits=logits)
         return (
             output
             if (return_dict if return_dict is not None else self.config.return_dict)

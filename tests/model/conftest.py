@@ -53,3 +53,14 @@ def lgcavmae_overrides(dims) -> dict:
 @pytest.fixture(scope="session")
 def tiny_overrides(tiny_dims) -> dict:
     return {**lgcavmae_overrides(tiny_dims), "text_embed_dim": 8}
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread():
+    """The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
