@@ -39,7 +39,7 @@ def select_clips(dataset, options: RetrievalOptions) -> tuple[Any, dict[str, Any
     """Apply the protocol's clip selection; returns the subset and a description for the report."""
     info: dict[str, Any] = {"protocol": options.protocol, "dataset_size": len(dataset)}
     if options.protocol == "cavmae":
-        labels = dataset["labels"] if "labels" in dataset.column_names else None
+        labels = list(dataset["labels"]) if "labels" in dataset.column_names else None
         if labels is not None and any(labels):
             indices = per_class_subset(labels, options.per_class, options.seed)
             dataset = dataset.select(indices)
