@@ -329,20 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     model, report = load_cavmae_checkpoint(args.checkpoint, **overrides)
     print(report.summary())
     output_dir = Path(args.output_dir)
+    source = f"Converted from the official CAV-MAE checkpoint `{Path(args.checkpoint).name}`."
     model.save_pretrained(output_dir)
-    write_model_card(
-        output_dir,
-        model,
-        source=f"Converted from the official CAV-MAE checkpoint `{Path(args.checkpoint).name}`.",
-        conversion_report=report.summary(),
-    )
+    write_model_card(output_dir, model, source=source, conversion_report=report.summary())
     print(f"saved {type(model).__name__} to {output_dir}")
     if args.push_to_hub:
-        model.push_to_hub(args.push_to_hub, private=args.private)
-        from huggingface_hub import upload_file
-
-        upload_file(
-            path_or_fileobj=str(output_dir / "README.md"), path_in_repo="README.md", repo_id=args.push_to_hub
+        model.push_to_hub(
+            args.push_to_hub, private=args.private, card_source=source, conversion_report=report.summary()
         )
         print(f"pushed to {args.push_to_hub}")
     return 0

@@ -474,6 +474,32 @@ class LGCavMaePreTrainedModel(PreTrainedModel):
             self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **REMOTE_CODE_AUTO_MAP}
         return super().save_pretrained(save_directory, *args, **kwargs)
 
+    def push_to_hub(
+        self, repo_id: str, *args, card_source: str = "", conversion_report: str | None = None, **kwargs
+    ):
+        """`PreTrainedModel.push_to_hub`, then our generated model card in place of transformers' generic template
+        (a card already written for the repo is kept)."""
+        result = super().push_to_hub(repo_id, *args, **kwargs)
+        from huggingface_hub import HfApi, ModelCard
+
+        token, revision = kwargs.get("token"), kwargs.get("revision")
+        current = ModelCard.load(repo_id, token=token)
+        if "has been automatically generated" in current.content:
+            from .model_card_lgcavmae import render_model_card
+
+            card = render_model_card(
+                self, source=card_source, conversion_report=conversion_report, repo_id=repo_id
+            )
+            HfApi().upload_file(
+                path_or_fileobj=str(card).encode(),
+                path_in_repo="README.md",
+                repo_id=repo_id,
+                token=token,
+                revision=revision,
+                commit_message="Add LG-CAV-MAE model card",
+            )
+        return result
+
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         loaded = super().from_pretrained(*args, **kwargs)
