@@ -149,7 +149,9 @@ def plot_recall_curves(entries: Sequence[dict[str, Any]], path: str | os.PathLik
             label=f"chance (N={num_clips})",
         )
         axis.set_xscale("log")
+        axis.set_xticks([k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if k <= max_k])
         axis.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_xlabel("K")
         axis.set_ylabel("recall@K (%)")
         axis.set_ylim(0, 100)
