@@ -201,7 +201,9 @@ def data_features(root: str | Path, data_files: Iterable[Path] | None = None) ->
         return None
     arrow_schema = pq.read_schema(files[0])
     if arrow_schema.metadata and b"huggingface" in arrow_schema.metadata:
-        return datasets.Features.from_arrow_schema(arrow_schema)
+        stored = datasets.Features.from_arrow_schema(arrow_schema)
+        # the stored metadata may name columns a tool dropped later: keep the columns really present
+        return datasets.Features({name: stored[name] for name in arrow_schema.names if name in stored})
     reference = schema.triplet_features(with_media=True)
     inferred = datasets.Features.from_arrow_schema(arrow_schema)
     return datasets.Features({name: reference.get(name, inferred[name]) for name in arrow_schema.names})

@@ -81,7 +81,9 @@ def write_output(
     shard i without a stats file (unfinished)."""
     done = done if done is not None else [True] * len(shards)
     failures = failures if failures is not None else [[] for _ in shards]
-    features = features_with_key() if with_key else schema.triplet_features()
+    features = features_with_key()
+    if not with_key:  # an output written before the schema had sample_key
+        del features[selection.SAMPLE_KEY_COLUMN]
     scores: dict[str, float] = {}
     pending: set[str] = set()
     failure_counts: dict[str, int] = {}
