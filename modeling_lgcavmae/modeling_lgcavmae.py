@@ -431,6 +431,9 @@ class LGCavMaePreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    # `**kwargs` in forward only carries attention-backend options; without this, Trainer would assume the model
+    # normalises its loss by `num_items_in_batch` and skip its own gradient-accumulation / multi-device scaling.
+    accepts_loss_kwargs = False
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

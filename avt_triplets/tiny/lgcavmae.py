@@ -23,16 +23,19 @@ TINY_LGCAVMAE_CONFIG: dict[str, Any] = {
 }
 
 
-def make_tiny_lgcavmae(output_dir: str | Path, seed: int = 0, **config_overrides: Any) -> Path:
+def make_tiny_lgcavmae(
+    output_dir: str | Path, seed: int = 0, with_processor: bool = True, **config_overrides: Any
+) -> Path:
     """Save a tiny `LGCavMaeForPreTraining` (random weights, fixed seed) to `output_dir` and return the path.
 
     `config_overrides` replace any `LGCavMaeConfig` field, e.g. `text_embed_dim=1024` to match real CLAP embeddings
     or `num_labels=5` for a later classifier. The folder loads with `AutoModelForPreTraining.from_pretrained` after
-    `import modeling_lgcavmae`, or with `trust_remote_code=True` without it.
+    `import modeling_lgcavmae`, or with `trust_remote_code=True` without it. With `with_processor`, the matching
+    `LGCavMaeProcessor` (same `audio_length` / `image_size`) is saved too, so `AutoProcessor` works on the folder.
     """
     import torch
 
-    from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining
+    from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining, LGCavMaeProcessor
 
     config = LGCavMaeConfig(**{**TINY_LGCAVMAE_CONFIG, **config_overrides})
     torch.manual_seed(seed)
@@ -40,6 +43,8 @@ def make_tiny_lgcavmae(output_dir: str | Path, seed: int = 0, **config_overrides
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
+    if with_processor:
+        LGCavMaeProcessor.from_config(config).save_pretrained(output_dir)
     return output_dir
 
 

@@ -125,6 +125,8 @@ def test_trains_under_transformers_trainer(tmp_path):
         disable_tqdm=True,
     )
     trainer = Trainer(model=model, args=args, train_dataset=dataset, eval_dataset=dataset)
+    # Trainer keeps its own loss scaling for gradient accumulation / several devices
+    assert trainer.model_accepts_loss_kwargs is False
     result = trainer.train()
     assert result.global_step == 3 and torch.isfinite(torch.tensor(result.training_loss))
     assert not torch.equal(before, model.classifier.dense.weight.detach())
