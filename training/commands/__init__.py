@@ -1,0 +1,1 @@
+"""Subcommand modules of `avt` for training (each: `add_arguments(parser)`, `run(args) -> int`)."""

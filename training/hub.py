@@ -1,0 +1,57 @@
+"""Pushing training outputs to the Hugging Face Hub with ``huggingface_hub``.
+
+``end`` pushes the final model folder once; ``every_save`` also uploads each checkpoint to
+``checkpoints/step-XXXXXXXX`` in the background as it is written (training does not wait for the upload).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+HubStrategy = Literal["end", "every_save"]
+
+
+class HubPusher:
+    """One model repo, created on first use; uploads are commits made with ``upload_folder``."""
+
+    def __init__(self, repo_id: str, token: str | None = None, private: bool | None = None):
+        from huggingface_hub import HfApi
+
+        self.api = HfApi(token=token)
+        self.repo_id = self.api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        self.pending: list[Future] = []
+
+    def push_checkpoint(self, checkpoint_dir: Path) -> None:
+        future = self.api.upload_folder(
+            repo_id=self.repo_id,
+            folder_path=str(checkpoint_dir),
+            path_in_repo=f"checkpoints/{checkpoint_dir.name}",
+            commit_message=f"Training checkpoint {checkpoint_dir.name}",
+            run_as_future=True,
+        )
+        self.pending.append(future)
+
+    def push_model(self, model_dir: Path, commit_message: str = "LG-CAV-MAE pretraining: final model") -> str:
+        """Upload the final model folder (without local checkpoints and logs); waits for earlier uploads."""
+        self.wait()
+        info = self.api.upload_folder(
+            repo_id=self.repo_id,
+            folder_path=str(model_dir),
+            commit_message=commit_message,
+            ignore_patterns=["checkpoints/*", ".*", "runs/*"],
+        )
+        logger.info("pushed %s to %s", model_dir, self.repo_id)
+        return str(getattr(info, "commit_url", self.repo_id))
+
+    def wait(self) -> None:
+        for future in self.pending:
+            try:
+                future.result()
+            except Exception as error:  # noqa: BLE001 - a failed checkpoint upload must not lose the run
+                logger.error("checkpoint upload to %s failed: %s", self.repo_id, error)
+        self.pending.clear()

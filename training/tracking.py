@@ -1,0 +1,92 @@
+"""Training metrics: running means between log steps, a JSON-lines log and accelerate trackers."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "train_summary.json"
+
+
+def tracker_names(report_to: str | list[str] | None) -> list[str]:
+    """``--report-to`` values -> accelerate ``log_with`` names; wandb only if installed (clear error otherwise)."""
+    if report_to is None:
+        return []
+    names = [report_to] if isinstance(report_to, str) else list(report_to)
+    names = [n for part in names for n in part.split(",") if n and n != "none"]
+    if "wandb" in names:
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            raise ImportError("--report-to wandb: wandb is not installed (pip install wandb)")
+    return names
+
+
+def loggable_config(values: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters as scalars/strings, which TensorBoard's hparams accepts."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, bool | int | float | str) or value is None:
+            out[key] = "" if value is None else value
+        else:
+            out[key] = json.dumps(value, default=str)
+    return out
+
+
+class MetricWindow:
+    """Sums of per-step scalars since the last log, reduced over processes when read."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = defaultdict(float)
+        self.count = 0
+        self.samples = 0
+        self.started = time.perf_counter()
+
+    def add(self, values: dict[str, torch.Tensor | float], samples: int) -> None:
+        for key, value in values.items():
+            self.sums[key] += float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+        self.count += 1
+        self.samples += samples
+
+    def read(self, accelerator) -> dict[str, float]:
+        """Means over the window and over processes, plus global samples/s; then resets."""
+        keys = sorted(self.sums)
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        local = torch.tensor(
+            [self.sums[k] / max(self.count, 1) for k in keys] + [self.samples], dtype=torch.float64
+        )
+        local = local.to(accelerator.device)
+        reduced = accelerator.reduce(local, reduction="sum") if accelerator.num_processes > 1 else local
+        reduced = reduced.cpu().tolist()
+        n = accelerator.num_processes
+        metrics = {k: reduced[i] / n for i, k in enumerate(keys)}
+        metrics["samples_per_second"] = reduced[-1] / elapsed
+        self.__init__()
+        return metrics
+
+
+class JsonlLog:
+    """Append-only ``metrics.jsonl`` (main process), easy to plot or to compare runs with."""
+
+    def __init__(self, output_dir: Path, enabled: bool):
+        self.path = output_dir / METRICS_FILE
+        self.enabled = enabled
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(clean) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
