@@ -6,8 +6,6 @@ Importing this package registers the Auto classes (`AutoConfig`, `AutoModel`, `A
 where this package is not installed.
 """
 
-import importlib.util
-
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -38,11 +36,7 @@ from .modeling_lgcavmae import (
     build_2d_sincos_position_embedding,
     random_masking,
 )
-
-if importlib.util.find_spec(f"{__name__}.processing_lgcavmae") is not None:
-    from .processing_lgcavmae import LGCavMaeProcessor
-else:  # pragma: no cover - only while the processor module is being written
-    LGCavMaeProcessor = None
+from .processing_lgcavmae import LGCavMaeProcessor
 
 
 def _register_auto_classes() -> None:
