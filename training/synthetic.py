@@ -74,12 +74,14 @@ def make_synthetic_triplets(
     seed: int = 0,
     class_seed: int = 0,
     shard_size: int = 256,
+    parity_label: bool = False,
 ) -> Path:
     """Write ``num_classes * clips_per_class`` triplet rows to ``output_dir/data/shard-XXXXX.parquet``.
 
     ``load_dataset(output_dir, split="train")`` reads them back with the triplet schema. Returns the folder.
     ``class_seed`` fixes the classes' text vectors, ``seed`` the clips: two calls with the same ``class_seed``
-    and different ``seed`` give a training set and a held-out set of the same classes.
+    and different ``seed`` give a training set and a held-out set of the same classes. ``parity_label`` adds
+    a second label (``even``/``odd`` class index) to every clip, for multi-label tests.
     """
     import datasets
 
@@ -118,7 +120,7 @@ def make_synthetic_triplets(
                     "caption_index": 0,
                     "clap_score": 0.5,
                     "text_embedding": text.tolist(),
-                    "labels": [f"class_{k}"],
+                    "labels": [f"class_{k}"] + (["even" if k % 2 == 0 else "odd"] if parity_label else []),
                 }
             )
     features = triplet_features(with_media=True)
