@@ -17,12 +17,16 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="avt-demo", help="Folder for everything the demo writes.")
-    parser.add_argument("--num-classes", type=int, default=4, help="Synthetic classes (tone + coloured shape each).")
+    parser.add_argument(
+        "--num-classes", type=int, default=4, help="Synthetic classes (tone + coloured shape each)."
+    )
     parser.add_argument("--clips-per-class", type=int, default=10, help="Synthetic videos per class.")
     parser.add_argument(
-        "--subset", default="top30", help="Subset of the triplets to pretrain on (a config written by `avt filter`)."
+        "--subset",
+        default="top30",
+        help="Subset of the triplets to pretrain on (a config written by `avt filter`).",
     )
-    parser.add_argument("--steps", type=int, default=150, help="Pretraining steps of the tiny LG-CAV-MAE.")
+    parser.add_argument("--steps", type=int, default=60, help="Pretraining steps of the tiny LG-CAV-MAE.")
     parser.add_argument("--batch-size", type=int, default=8, help="Pretraining batch size.")
     parser.add_argument("--overwrite", action="store_true", help="Delete --output-dir first.")
 
