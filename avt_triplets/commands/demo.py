@@ -116,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
     timings["pretrain_s"] = time.perf_counter() - t
 
     t = _step("5/6 reload with transformers' AutoModel")
-    import modeling_lgcavmae  # noqa: F401  (registers the Auto classes)
     from transformers import AutoModel
+
+    import modeling_lgcavmae  # noqa: F401  (registers the Auto classes)
 
     reloaded = AutoModel.from_pretrained(model_dir)
     print(f"AutoModel.from_pretrained({model_dir}) -> {type(reloaded).__name__}")
