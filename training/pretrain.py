@@ -8,6 +8,9 @@ Exact resume: the data order is a seeded permutation per epoch, every random dra
 fbank noise and shift, MAE masks) is seeded by (seed, epoch, index), and ``accelerator.save_state`` keeps
 the model, optimizer, scheduler, progress counters and RNG states, so a run killed and resumed from a
 checkpoint reaches the same weights as an uninterrupted one.
+
+Contrastive negatives come from the global batch of one forward pass (``--contrastive-scope global``) or the
+local one (``per-process``, official); gradient accumulation does not add negatives.
 """
 
 from __future__ import annotations
@@ -182,53 +185,43 @@ def build_train_loader(config: PretrainConfig, hf_dataset, model_config, process
 # --------------------------------------------------------------------------------------------------
 
 
-def pretraining_loss(
-    output, text_embeds, model_config, scope: ContrastiveScope, text_temperature, world: int
-):
-    """Total loss and the scalars to log. Per-process scope (or one process) uses the model's own terms;
-    global scope recomputes the contrastive terms over the all-gathered batch."""
+def pretraining_loss(output, text_embeds, model_config, scope: ContrastiveScope, text_temperature=None):
+    """Total loss ``w_rec (L_rec_a + L_rec_v) + lambda1 L_c + lambda2 (L_a2t + L_v2t)`` and the scalars to log.
+
+    The contrastive terms are recomputed here from the model's pooled and projected embeddings, outside the
+    model's autocast region (so bf16 never rounds the logits), with the model package's loss functions on the
+    local batch (``per-process`` scope, or one process) or over the all-gathered global batch (``global``).
+    """
+    terms = contrastive_terms(
+        output.audio_embeds,
+        output.visual_embeds,
+        output.audio_text_embeds,
+        output.visual_text_embeds,
+        text_embeds,
+        model_config,
+        scope=scope,
+        text_temperature=text_temperature,
+    )
     logs: dict[str, torch.Tensor] = {}
+    loss = torch.zeros((), device=output.audio_embeds.device)
     if output.loss_reconstruction_audio is not None:
         logs["loss_reconstruction_audio"] = output.loss_reconstruction_audio.detach()
         logs["loss_reconstruction_visual"] = output.loss_reconstruction_visual.detach()
-    if scope == "per-process" or world == 1:
-        loss = output.loss
-        named = {
-            "loss_contrastive": output.loss_contrastive,
-            "contrastive_accuracy": output.contrastive_accuracy,
-            "loss_audio_text": output.loss_audio_text,
-            "loss_visual_text": output.loss_visual_text,
-            "audio_text_accuracy": output.audio_text_accuracy,
-            "visual_text_accuracy": output.visual_text_accuracy,
-        }
-    else:
-        terms = contrastive_terms(
-            output.audio_embeds,
-            output.visual_embeds,
-            output.audio_text_embeds,
-            output.visual_text_embeds,
-            text_embeds,
-            model_config,
-            scope=scope,
-            text_temperature=text_temperature,
+        loss = loss + model_config.reconstruction_weight * (
+            output.loss_reconstruction_audio + output.loss_reconstruction_visual
         )
-        loss = 0.0
-        if output.loss_reconstruction_audio is not None:
-            loss = model_config.reconstruction_weight * (
-                output.loss_reconstruction_audio + output.loss_reconstruction_visual
-            )
-        if model_config.contrastive_weight:
-            loss = loss + model_config.contrastive_weight * terms.audio_visual
-        if terms.audio_text is not None and model_config.text_contrastive_weight:
-            loss = loss + model_config.text_contrastive_weight * (terms.audio_text + terms.visual_text)
-        named = {
-            "loss_contrastive": terms.audio_visual,
-            "contrastive_accuracy": terms.audio_visual_accuracy,
-            "loss_audio_text": terms.audio_text,
-            "loss_visual_text": terms.visual_text,
-            "audio_text_accuracy": terms.audio_text_accuracy,
-            "visual_text_accuracy": terms.visual_text_accuracy,
-        }
+    if model_config.contrastive_weight:
+        loss = loss + model_config.contrastive_weight * terms.audio_visual
+    if terms.audio_text is not None and model_config.text_contrastive_weight:
+        loss = loss + model_config.text_contrastive_weight * (terms.audio_text + terms.visual_text)
+    named = {
+        "loss_contrastive": terms.audio_visual,
+        "contrastive_accuracy": terms.audio_visual_accuracy,
+        "loss_audio_text": terms.audio_text,
+        "loss_visual_text": terms.visual_text,
+        "audio_text_accuracy": terms.audio_text_accuracy,
+        "visual_text_accuracy": terms.visual_text_accuracy,
+    }
     logs.update({k: v.detach() for k, v in named.items() if v is not None})
     logs["loss"] = loss.detach()
     return loss, logs
@@ -372,7 +365,6 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
                     unwrapped.config,
                     config.contrastive_scope,
                     unwrapped.text_temperature,
-                    world,
                 )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.max_grad_norm:

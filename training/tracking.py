@@ -45,14 +45,14 @@ class MetricWindow:
 
     def __init__(self):
         self.sums: dict[str, float] = defaultdict(float)
-        self.count = 0
+        self.counts: dict[str, int] = defaultdict(int)  # per key: grad_norm exists on optimizer steps only
         self.samples = 0
         self.started = time.perf_counter()
 
     def add(self, values: dict[str, torch.Tensor | float], samples: int) -> None:
         for key, value in values.items():
             self.sums[key] += float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
-        self.count += 1
+            self.counts[key] += 1
         self.samples += samples
 
     def read(self, accelerator) -> dict[str, float]:
@@ -60,7 +60,7 @@ class MetricWindow:
         keys = sorted(self.sums)
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         local = torch.tensor(
-            [self.sums[k] / max(self.count, 1) for k in keys] + [self.samples], dtype=torch.float64
+            [self.sums[k] / self.counts[k] for k in keys] + [self.samples], dtype=torch.float64
         )
         local = local.to(accelerator.device)
         reduced = accelerator.reduce(local, reduction="sum") if accelerator.num_processes > 1 else local

@@ -46,9 +46,7 @@ def main(out_path: str) -> None:
     for scope in ("global", "per-process"):
         model = accelerator.prepare(copy.deepcopy(reference))
         output = model(**shard)
-        loss, _ = pretraining_loss(
-            output, shard["text_embeds"], config, scope, config.text_temperature, world
-        )
+        loss, _ = pretraining_loss(output, shard["text_embeds"], config, scope, config.text_temperature)
         accelerator.backward(loss)  # DDP averages the gradients over processes
         mean_loss = accelerator.reduce(loss.detach(), reduction="mean")
         grads = {
