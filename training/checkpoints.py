@@ -31,6 +31,13 @@ class TrainingProgress:
     step_in_epoch: int = 0
     samples_seen: int = 0
     decode_failures: int = 0
+    # the data layout the counters refer to; a resume with another one cannot replay the same batches
+    per_device_batch_size: int = 0
+    num_processes: int = 0
+    gradient_accumulation_steps: int = 0
+
+    def layout(self) -> tuple[int, int, int]:
+        return (self.per_device_batch_size, self.num_processes, self.gradient_accumulation_steps)
 
     def state_dict(self) -> dict[str, int]:
         return asdict(self)

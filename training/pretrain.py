@@ -293,7 +293,8 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         decay_gamma=config.lr_decay_gamma,
     )
     per_epoch_schedule = steps_per_epoch_scheduler(config.lr_scheduler)
-    progress = checkpoints.TrainingProgress()
+    layout = (config.per_device_batch_size, accelerator.num_processes, config.gradient_accumulation_steps)
+    progress = checkpoints.TrainingProgress(*(0,) * 5, *layout)
     accelerator.register_for_checkpointing(scheduler, progress)
 
     metrics_log = JsonlLog(output_dir, enabled=accelerator.is_main_process)
@@ -303,6 +304,16 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         logger.info(
             "resumed from %s at step %d (epoch %d)", resume_from, progress.global_step, progress.epoch
         )
+        if progress.layout() != layout:
+            logger.warning(
+                "resuming with (per-device batch, processes, accumulation) %s instead of %s: the run continues "
+                "from the checkpoint, but not with the batches an uninterrupted run would have seen",
+                layout,
+                progress.layout(),
+            )
+            progress.per_device_batch_size, progress.num_processes, progress.gradient_accumulation_steps = (
+                layout
+            )
         if accelerator.is_main_process:  # drop log lines a killed run wrote after this checkpoint
             kept = [r for r in metrics_log.read() if r.get("step", 0) <= progress.global_step]
             metrics_log.path.write_text("".join(json.dumps(r) + "\n" for r in kept))

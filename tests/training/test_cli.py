@@ -116,3 +116,23 @@ def test_pretrain_loop_under_two_processes(tmp_path, fast_tiny_model, synthetic_
     checkpoint = output / "checkpoints" / "step-00000003"
     assert (checkpoint / "random_states_0.pkl").exists() and (checkpoint / "random_states_1.pkl").exists()
     assert (output / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_finetune_cli_runs_and_writes_results(
+    tmp_path, fast_tiny_model, synthetic_train, synthetic_heldout, single_thread
+):
+    output = tmp_path / "ft"
+    code = main(
+        [
+            "finetune", "--model", str(fast_tiny_model), "--dataset", str(synthetic_train),
+            "--eval-dataset", str(synthetic_heldout), "--eval-split", "train", "--output-dir", str(output),
+            "--per-device-batch-size", "16", "--max-steps", "2", "--save-strategy", "no", "--eval-strategy", "no",
+            "--num-workers", "0", "--report-to", "none", "--no-multi-frame-eval", "--freq-mask", "0",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((output / "eval_results.json").read_text())
+    assert results["train"]["epoch"] == pytest.approx(2 / 8) and "accuracy" in results["single_frame"]
+    assert "multi_frame" not in results
+    assert (output / "model.safetensors").exists() and (output / "processor_config.json").exists()

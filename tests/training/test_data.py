@@ -177,3 +177,15 @@ def test_fast_wav_decoding_equals_torchcodec(train_rows):
         writer.writeframes(bytes(range(0, 256)) * 32)
     waveform = decode_audio({"bytes": buffer.getvalue(), "path": None})
     assert waveform.dtype == np.float32 and abs(waveform.shape[0] - 2 * 256 * 32) < 64
+
+
+def test_dataset_by_hub_id_with_config(local_hub, synthetic_heldout):
+    """`--dataset user/repo:config` reads a published triplet dataset (here from the local Hub)."""
+    repo_id = local_hub.repo_id("training-triplets")
+    rows = datasets.load_dataset(str(synthetic_heldout), split="train")
+    rows.select(range(10)).push_to_hub(repo_id, config_name="top30")
+    rows.push_to_hub(repo_id, config_name="all")
+    top = load_triplet_datasets([f"{repo_id}:top30"], ("audio", "frames", "text_embedding"))
+    assert len(top) == 10
+    clip = ClipDataset(top, seed=0)[(0, 0)]
+    assert clip["decode_error"] is None and clip["waveform"].shape == (int(1.3 * 16000),)
