@@ -263,9 +263,10 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         logging.getLogger("training").setLevel(logging.WARNING)
     set_seed(config.seed)
 
-    hf_dataset = load_triplet_datasets(
-        config.datasets, columns=("audio", "frames", "text_embedding"), split=config.dataset_split
-    )
+    with accelerator.main_process_first():  # one process prepares the datasets cache, the others reuse it
+        hf_dataset = load_triplet_datasets(
+            config.datasets, columns=("audio", "frames", "text_embedding"), split=config.dataset_split
+        )
     model, processor = build_model_and_processor(config, _text_embedding_dim(hf_dataset))
     loader, sampler, dataset = build_train_loader(config, hf_dataset, model.config, processor)
 
