@@ -21,13 +21,24 @@ Examples:
 """
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout; appends an option's default unless it is unset or the help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default in (None, False, argparse.SUPPRESS) or action.option_strings == []
+        if unset or "default" in text or action.default is True:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _optional_int(text: str) -> int | None:
     return None if text.lower() in ("none", "0", "") else int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = _HelpFormatter
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
