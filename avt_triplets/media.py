@@ -260,7 +260,18 @@ class _AudioCollector:
 
 
 # One scaler per process: it caches FFmpeg's SwsContext, which costs more than the scaling itself.
-_REFORMATTER = VideoReformatter()
+# A forked decode worker must not reuse its parent's: the context's slice threads don't exist in the
+# child, and scaling would wait on them forever. So the cache is keyed by pid, and scaling is asked
+# for one thread (parallelism comes from worker processes).
+_REFORMATTERS: dict[int, VideoReformatter] = {}
+
+
+def _reformatter() -> VideoReformatter:
+    pid = os.getpid()
+    if pid not in _REFORMATTERS:
+        _REFORMATTERS.clear()
+        _REFORMATTERS[pid] = VideoReformatter()
+    return _REFORMATTERS[pid]
 
 
 class _FramePicker:
@@ -302,8 +313,8 @@ class _FramePicker:
                 width, height = resized_size(frame.width, frame.height, self.short_side)
                 # AREA when shrinking (no aliasing), BICUBIC when enlarging.
                 shrink = width * height < frame.width * frame.height
-                rgb = _REFORMATTER.reformat(
-                    frame, width, height, "rgb24", interpolation="AREA" if shrink else "BICUBIC"
+                rgb = _reformatter().reformat(
+                    frame, width, height, "rgb24", interpolation="AREA" if shrink else "BICUBIC", threads=1
                 )
                 image = Image.fromarray(rgb.to_ndarray())
             self.frames.append(image)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import multiprocessing
 import pickle
 
 import av
@@ -118,6 +119,17 @@ def test_bad_files_raise_typed_errors(bad_media, tmp_path):
     assert seen == {name: reason for name, (_, reason) in bad_media.items()}
     with pytest.raises(MediaError, match="unreadable_path"):
         decode_clip(tmp_path)  # a directory
+
+
+def _frame_count(path: str) -> int:
+    return len(decode_clip(path).frames)
+
+
+def test_decoding_in_a_forked_worker_after_the_parent_decoded(tone_video):
+    # The parent's cached scaler must not be reused by a forked decode worker (its threads are gone).
+    decode_clip(tone_video)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_frame_count, (str(tone_video),)).get(timeout=30) == 10
 
 
 def test_media_error_survives_pickling():

@@ -1,0 +1,173 @@
+"""`avt generate` as users run it: killed with SIGKILL and resumed, two accelerate processes, other backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from avt_triplets import cli, schema
+
+METADATA = ["clip_id", "captions", "caption_scores", "caption", "caption_index", "text_embedding"]
+
+
+def read_rows(root: Path) -> dict[str, dict]:
+    rows: dict[str, dict] = {}
+    for data_file in sorted((root / schema.DATA_DIR).glob("shard-*.parquet")):
+        for row in pq.read_table(data_file, columns=METADATA).to_pylist():
+            assert row["clip_id"] not in rows, f"{row['clip_id']} written twice"
+            rows[row["clip_id"]] = row
+    return rows
+
+
+def read_failure_ids(root: Path) -> list[str]:
+    ids = []
+    for path in sorted((root / schema.FAILURES_DIR).glob("shard-*.parquet")):
+        ids += pq.read_table(path, columns=["clip_id"]).column("clip_id").to_pylist()
+    return sorted(ids)
+
+
+def assert_same_output(actual_root: Path, expected_root: Path) -> None:
+    actual, expected = read_rows(actual_root), read_rows(expected_root)
+    assert sorted(actual) == sorted(expected)
+    for clip_id, row in expected.items():
+        assert actual[clip_id]["captions"] == row["captions"], clip_id
+        assert actual[clip_id]["caption_index"] == row["caption_index"], clip_id
+        np.testing.assert_allclose(actual[clip_id]["caption_scores"], row["caption_scores"], atol=1e-5)
+        np.testing.assert_allclose(actual[clip_id]["text_embedding"], row["text_embedding"], atol=1e-5)
+    assert read_failure_ids(actual_root) == read_failure_ids(expected_root)
+    assert len(list((actual_root / schema.STATS_DIR).glob("*_stats.json"))) == len(
+        list((expected_root / schema.STATS_DIR).glob("*_stats.json"))
+    )
+
+
+def generate_args(
+    inputs: Path, out: Path, captioner: Path, scorer: Path, options: dict, workers: int
+) -> list[str]:
+    return [
+        "generate", str(inputs), "--output", str(out),
+        "--captioner", str(captioner), "--max-new-tokens", "4", "--scorer", str(scorer), "--device", "cpu",
+        "--shard-size", str(options["shard_size"]),
+        "--caption-batch-size", str(options["caption_batch_size"]),
+        "--score-batch-size", str(options["score_batch_size"]),
+        "--num-workers", str(workers), "--no-progress",
+    ]  # fmt: skip
+
+
+def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(
+    reference_run, reference_options, gen_inputs, tiny_blip2, tiny_clap, subprocess_env, tmp_path
+):
+    out = tmp_path / "out"
+    args = generate_args(gen_inputs["csv"], out, tiny_blip2, tiny_clap, reference_options, workers=1)
+    total = len(list((reference_run / schema.STATS_DIR).glob("*_stats.json")))
+    # Every caption batch sleeps a little so the kill lands between shards and inside one.
+    env = {**subprocess_env, "AVT_TEST_CAPTION_DELAY_S": "0.3"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CLI, *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 240
+    done = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        done = len(list((out / schema.STATS_DIR).glob("*_stats.json")))
+        if done >= 2:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, process.stdout.read().decode()[-3000:]
+    os.killpg(process.pid, signal.SIGKILL)  # the process and its decode worker, mid-shard
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    finished = len(list((out / schema.STATS_DIR).glob("*_stats.json")))
+    assert 0 < finished < total, "the kill must land mid-run"
+    assert not (out / schema.CARD_FILE).exists()
+
+    assert cli.main(args) == 0  # the same command resumes
+    assert_same_output(out, reference_run)
+    stats = [json.loads(p.read_text()) for p in sorted((out / schema.STATS_DIR).glob("*_stats.json"))]
+    assert sum(s["num_clips"] for s in stats) == len(gen_inputs["good"]) + len(gen_inputs["bad"])
+    assert (out / schema.CARD_FILE).is_file()
+
+
+# Runs the real CLI with a captioner slowed down by AVT_TEST_CAPTION_DELAY_S seconds per batch.
+_SLOW_CLI = """
+import os, sys, time
+import avt_triplets.captioners as captioners
+original = captioners.TransformersCaptioner.caption
+delay = float(os.environ["AVT_TEST_CAPTION_DELAY_S"])
+def slow(self, images):
+    time.sleep(delay)
+    return original(self, images)
+captioners.TransformersCaptioner.caption = slow
+from avt_triplets.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_two_accelerate_processes_give_the_same_rows_as_one(
+    reference_run, reference_options, gen_inputs, tiny_blip2, tiny_clap, subprocess_env, tmp_path
+):
+    out = tmp_path / "out"
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+        "-m", "avt_triplets.cli",
+    ]  # fmt: skip
+    args = generate_args(gen_inputs["csv"], out, tiny_blip2, tiny_clap, reference_options, workers=0)
+    result = subprocess.run(launch + args, env=subprocess_env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_same_output(out, reference_run)
+    ranks = {}
+    for path in sorted((out / schema.STATS_DIR).glob("*_stats.json")):
+        stats = json.loads(path.read_text())
+        assert stats["world_size"] == 2
+        ranks[stats["shard"]] = stats["rank"]
+    assert ranks == {index: index % 2 for index in ranks}  # shards rank::world, each exactly once
+    assert (out / schema.CARD_FILE).is_file()
+
+
+@pytest.mark.parametrize("backend", ["llava", "msclap"])
+def test_other_backends(
+    backend, reference_options, gen_inputs, blip2_captioner, clap_scorer, request, tmp_path
+):
+    from avt_triplets.captioners import load_captioner
+    from avt_triplets.pipeline import generate_triplets
+    from avt_triplets.scorers import load_scorer
+
+    captioner, scorer = blip2_captioner, clap_scorer
+    if backend == "llava":
+        captioner = load_captioner(request.getfixturevalue("tiny_llava"), device="cpu", max_new_tokens=4)
+    else:
+        scorer = load_scorer("msclap:2023", weights=request.getfixturevalue("tiny_msclap"), device="cpu")
+    summary = generate_triplets(
+        gen_inputs["good_csv"],
+        tmp_path / "out",
+        captioner,
+        scorer,
+        rank=0,
+        world_size=1,
+        num_workers=0,
+        limit=2,
+        **{**reference_options, "shard_size": 2},
+    )
+    assert summary.complete and summary.triplets == 2
+    rows = read_rows(tmp_path / "out")
+    for row in rows.values():
+        assert row["caption_index"] == int(np.argmax(row["caption_scores"]))
+        assert row["caption"] == row["captions"][row["caption_index"]] and row["caption"]
+        assert len(row["text_embedding"]) == scorer.embed_dim
+        assert np.linalg.norm(row["text_embedding"]) == pytest.approx(1.0, abs=1e-4)
+    manifest = json.loads((tmp_path / "out" / schema.MANIFEST_FILE).read_text())
+    assert manifest["captioner"]["name"] == captioner.name and manifest["scorer"]["name"] == scorer.name
+    assert manifest["scorer"]["sampling_rate"] == scorer.sampling_rate
