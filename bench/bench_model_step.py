@@ -1,12 +1,16 @@
 """Benchmark one LG-CAV-MAE pretraining step (forward + backward) and print JSON.
 
-Each variant (attention backend x bf16 autocast x torch.compile) runs in its own fresh process, so peak memory is
-per variant (CUDA: `max_memory_allocated`; CPU: the process's peak RSS, which includes weights and the Python
-runtime). All variants build the same seeded model and batch with fixed masking noise, so their losses are
-comparable: `loss_abs_diff_vs_eager_fp32` is the numerics check.
+Timing: one seeded model and batch (fixed masking noise), the variants (attention backend x bf16 autocast) run
+*interleaved* step by step in one process, so a shared, noisy machine slows them all alike; per variant we report
+the median and the minimum step time. The attention backend is switched on the same weights
+(`config._attn_implementation`), so losses are comparable: `loss_abs_diff_vs_eager_fp32` is the numerics check.
+`--compile` adds `torch.compile` variants (timed the same way, after their compilation warm-up).
 
-    python bench/bench_model_step.py                       # paper config, batch 2, sdpa vs eager (+ bf16)
-    python bench/bench_model_step.py --compile --batch-size 8 --device cuda
+Memory: each variant runs once more in a fresh process (CUDA: `max_memory_allocated`; CPU: how far the process
+RSS rises above its level after the model is built, i.e. activations + gradients); `--no-memory` skips it.
+
+    python bench/bench_model_step.py                        # paper config, batch 2, eager vs sdpa, fp32 + bf16
+    python bench/bench_model_step.py --device cuda --batch-size 32 --compile
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def _parse() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -27,24 +33,21 @@ def _parse() -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch-size", type=int, default=2, help="Clips per step (paper: 48-256 over 4 GPUs)."
     )
-    parser.add_argument("--steps", type=int, default=3, help="Timed steps per variant (median reported).")
+    parser.add_argument("--steps", type=int, default=5, help="Timed steps per variant.")
     parser.add_argument(
-        "--warmup", type=int, default=1, help="Untimed steps first (compilation happens here)."
+        "--warmup", type=int, default=1, help="Untimed steps per variant first (compiles here)."
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when available).")
+    parser.add_argument("--attn", nargs="+", default=["eager", "sdpa"], help="Attention implementations.")
+    parser.add_argument("--no-bf16", action="store_true", help="Skip the bf16-autocast variants.")
     parser.add_argument(
-        "--attn", nargs="+", default=["eager", "sdpa"], help="Attention implementations to compare."
+        "--compile", action="store_true", help="Add torch.compile variants (slow to compile)."
     )
-    parser.add_argument("--bf16", action="store_true", help="Also time each backend under bf16 autocast.")
-    parser.add_argument("--compile", action="store_true", help="Also time torch.compile of each variant.")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default).")
-    parser.add_argument(
-        "--tiny",
-        action="store_true",
-        help="Tiny config instead of the paper config (smoke test of the script).",
-    )
+    parser.add_argument("--no-memory", action="store_true", help="Skip the per-variant peak-memory runs.")
+    parser.add_argument("--tiny", action="store_true", help="Tiny config instead of the paper config.")
     parser.add_argument("--no-text", action="store_true", help="Skip the LG text terms (plain CAV-MAE step).")
-    parser.add_argument("--single", default=None, help=argparse.SUPPRESS)  # internal: one variant, JSON spec
+    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)  # internal: one variant, JSON
     return parser
 
 
@@ -66,143 +69,108 @@ def _config_kwargs(tiny: bool) -> dict:
     }
 
 
-def _run_variant(spec: dict) -> dict:
-    """Time one variant in this process."""
-    import resource
-
+def _setup(options: dict):
+    """Seeded model + batch; returns (model, inputs, device)."""
     import torch
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining
 
-    if spec["threads"]:
-        torch.set_num_threads(spec["threads"])
-    device = torch.device(spec["device"])
+    if options["threads"]:
+        torch.set_num_threads(options["threads"])
+    device = torch.device(options["device"])
     torch.manual_seed(0)
-    config = LGCavMaeConfig(attn_implementation=spec["attn"], **_config_kwargs(spec["tiny"]))
+    config = LGCavMaeConfig(**_config_kwargs(options["tiny"]))
     model = LGCavMaeForPreTraining(config).to(device).train()
     generator = torch.Generator().manual_seed(1)
-    batch = spec["batch_size"]
+    batch = options["batch_size"]
     inputs = {
         "audio_values": torch.randn(batch, config.audio_length, config.num_mel_bins, generator=generator),
         "pixel_values": torch.randn(batch, 3, config.image_size, config.image_size, generator=generator),
         "audio_noise": torch.rand(batch, config.num_audio_patches, generator=generator),
         "visual_noise": torch.rand(batch, config.num_visual_patches, generator=generator),
     }
-    if not spec["no_text"]:
+    if not options["no_text"]:
         inputs["text_embeds"] = torch.randn(batch, config.text_embed_dim, generator=generator)
-    inputs = {key: value.to(device) for key, value in inputs.items()}
-    step_fn = torch.compile(model) if spec["compile"] else model
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec["bf16"])
+    return model, {key: value.to(device) for key, value in inputs.items()}, device
+
+
+def _make_step(model, inputs, device, variant: dict):
+    """A closure running one fwd+bwd of `variant` and returning the loss."""
+    import torch
+
+    forward = torch.compile(model) if variant["compile"] else model
 
     def step() -> float:
+        model.config._attn_implementation = variant["attn"]
         model.zero_grad(set_to_none=True)
-        with autocast:
-            loss = step_fn(**inputs).loss
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=variant["bf16"]):
+            loss = forward(**inputs).loss
         loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize()
         return loss.item()
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(spec["warmup"]):
-        loss = step()
-    warmup_s = time.perf_counter() - start
-    times = []
-    for _ in range(spec["steps"]):
+    return step
+
+
+def _name(variant: dict) -> str:
+    return variant["attn"] + ("+bf16" if variant["bf16"] else "") + ("+compile" if variant["compile"] else "")
+
+
+def _time_interleaved(options: dict, variants: list[dict]) -> dict[str, dict]:
+    model, inputs, device = _setup(options)
+    steps = {_name(v): _make_step(model, inputs, device, v) for v in variants}
+    results = {name: {"times": [], "warmup_s": 0.0} for name in steps}
+    for name, step in steps.items():
         start = time.perf_counter()
-        loss = step()
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    if device.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {
-        "attn_implementation": spec["attn"],
-        "bf16_autocast": spec["bf16"],
-        "torch_compile": spec["compile"],
-        "step_s_median": round(median, 4),
-        "step_s_min": round(min(times), 4),
-        "step_s_all": [round(t, 4) for t in times],
-        "samples_per_s": round(batch / median, 3),
-        "peak_memory_mb": round(peak_mb, 1),
-        "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss",
-        "warmup_s": round(warmup_s, 2),
-        "loss": loss,
-    }
+        for _ in range(options["warmup"]):
+            results[name]["loss"] = step()
+        results[name]["warmup_s"] = round(time.perf_counter() - start, 2)
+    for _ in range(options["steps"]):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            results[name]["loss"] = step()
+            results[name]["times"].append(time.perf_counter() - start)
+    return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse().parse_args(argv)
-    if args.single:
-        print(json.dumps(_run_variant(json.loads(args.single))))
-        return 0
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _memory_probe(options: dict, variant: dict) -> dict:
+    """Memory of warm-up + one step of `variant` in this fresh process.
+
+    CUDA: `max_memory_allocated` (weights, grads, activations). CPU: the rise of the process RSS above its level
+    after building the model, sampled every millisecond by a thread (activations + gradients + workspace; the
+    allocator may keep freed pages, so this is the high-water mark of the step).
+    """
+    import threading
 
     import torch
 
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    variants = [(attn, False, False) for attn in args.attn]
-    if args.bf16:
-        variants += [(attn, True, False) for attn in args.attn]
-    if args.compile:
-        variants += [(attn, bf16, True) for attn, bf16, _ in list(variants)]
-    results = []
-    for attn, bf16, compiled in variants:
-        spec = {
-            "attn": attn,
-            "bf16": bf16,
-            "compile": compiled,
-            "device": device,
-            "batch_size": args.batch_size,
-            "steps": args.steps,
-            "warmup": args.warmup,
-            "threads": args.threads,
-            "tiny": args.tiny,
-            "no_text": args.no_text,
-        }
-        completed = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--single", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-        )
-        if completed.returncode != 0:
-            results.append({**spec, "error": completed.stderr.strip().splitlines()[-1:]})
-            continue
-        results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+    model, inputs, device = _setup(options)
+    step = _make_step(model, inputs, device, variant)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(options["warmup"] + 1):
+            step()
+        return {"peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20, "kind": "cuda_max_allocated"}
+    baseline, peak, done = _rss_mb(), [0.0], threading.Event()
 
-    reference = next(
-        (
-            r
-            for r in results
-            if r.get("attn_implementation") == "eager" and not r["bf16_autocast"] and not r["torch_compile"]
-        ),
-        None,
-    )
-    for result in results:
-        if reference and "loss" in result:
-            result["loss_abs_diff_vs_eager_fp32"] = abs(result["loss"] - reference["loss"])
-            result["speedup_vs_eager_fp32"] = round(reference["step_s_median"] / result["step_s_median"], 3)
-    report = {
-        "benchmark": "lgcavmae_pretraining_step_fwd_bwd",
-        "config": "tiny"
-        if args.tiny
-        else "paper (LGCavMaeConfig defaults: 11+1 layers, 768 wide, decoder 8x512)",
-        "device": device,
-        "device_name": torch.cuda.get_device_name() if device == "cuda" else _cpu_name(),
-        "torch_threads": args.threads or torch.get_num_threads(),
-        "batch_size": args.batch_size,
-        "text_terms": not args.no_text,
-        "torch": torch.__version__,
-        "results": results,
-    }
-    if results and all("step_s_median" in r for r in results):
-        fastest = min(results, key=lambda r: r["step_s_median"])
-        report["fastest"] = {k: fastest[k] for k in ("attn_implementation", "bf16_autocast", "torch_compile")}
-    print(json.dumps(report, indent=2))
-    return 0
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    for _ in range(options["warmup"] + 1):
+        step()
+    done.set()
+    sampler.join()
+    return {"peak_memory_mb": peak[0] - baseline, "kind": "cpu_rss_rise_during_step"}
 
 
 def _cpu_name() -> str:
@@ -214,6 +182,93 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return "cpu"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse().parse_args(argv)
+    import torch
+
+    if args.memory_probe:
+        probe = json.loads(args.memory_probe)
+        print(json.dumps(_memory_probe(probe["options"], probe["variant"])))
+        return 0
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    options = {
+        "device": device,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "threads": args.threads,
+        "tiny": args.tiny,
+        "no_text": args.no_text,
+    }
+    variants = [
+        {"attn": a, "bf16": b, "compile": False}
+        for b in ([False] if args.no_bf16 else [False, True])
+        for a in args.attn
+    ]
+    if args.compile:
+        variants += [{**v, "compile": True} for v in list(variants)]
+    timings = _time_interleaved(options, variants)
+
+    reference = timings.get("eager")
+    results = []
+    for variant in variants:
+        timing = timings[_name(variant)]
+        median = statistics.median(timing["times"])
+        result = {
+            "variant": _name(variant),
+            "attn_implementation": variant["attn"],
+            "bf16_autocast": variant["bf16"],
+            "torch_compile": variant["compile"],
+            "step_s_median": round(median, 4),
+            "step_s_min": round(min(timing["times"]), 4),
+            "samples_per_s": round(args.batch_size / median, 3),
+            "warmup_s": timing["warmup_s"],
+            "loss": timing["loss"],
+        }
+        if reference:
+            result["loss_abs_diff_vs_eager_fp32"] = abs(timing["loss"] - reference["loss"])
+            result["speedup_vs_eager_fp32_median"] = round(statistics.median(reference["times"]) / median, 3)
+            result["speedup_vs_eager_fp32_min"] = round(min(reference["times"]) / min(timing["times"]), 3)
+        if not args.no_memory:
+            probe = json.dumps({"options": options, "variant": variant})
+            completed = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--memory-probe", probe],
+                capture_output=True,
+                text=True,
+            )
+            if completed.returncode == 0:
+                memory = json.loads(completed.stdout.strip().splitlines()[-1])
+                result["peak_memory_mb"] = round(memory["peak_memory_mb"], 1)
+                result["peak_memory_kind"] = memory["kind"]
+            else:
+                result["peak_memory_error"] = completed.stderr.strip().splitlines()[-1:]
+        results.append(result)
+
+    fastest = min(results, key=lambda r: r["step_s_median"])
+    print(
+        json.dumps(
+            {
+                "benchmark": "lgcavmae_pretraining_step_fwd_bwd",
+                "config": "tiny"
+                if args.tiny
+                else "paper (LGCavMaeConfig defaults: 11+1 layers x 768, decoder 8 x 512)",
+                "device": device,
+                "device_name": torch.cuda.get_device_name() if device == "cuda" else _cpu_name(),
+                "torch_threads": args.threads or torch.get_num_threads(),
+                "batch_size": args.batch_size,
+                "timed_steps_per_variant": args.steps,
+                "text_terms": not args.no_text,
+                "torch": torch.__version__,
+                "results": results,
+                "fastest_by_median": fastest["variant"],
+            },
+            indent=2,
+        )
+    )
+    return 0
 
 
 if __name__ == "__main__":
