@@ -136,6 +136,10 @@ def _init_worker(_worker_id: int) -> None:
     import torch
 
     torch.set_num_threads(1)  # parallelism comes from the worker processes themselves
+    try:  # the process feeding the models comes first when cores are short; workers use what is left
+        os.nice(5)
+    except OSError:
+        pass
 
 
 def _make_stream(

@@ -211,9 +211,16 @@ class _AudioCollector:
         elif frame.sample_rate != self.source_rate:
             raise MediaError("undecodable", "audio sampling rate changes inside the clip")
         self.content_end_s = frame_end
-        samples = frame.to_ndarray()
-        if not frame.format.is_planar:  # interleaved [1, samples * channels] -> [channels, samples]
-            samples = samples.reshape(-1, frame.layout.nb_channels).T
+        if frame.format.name == "fltp":  # what AAC/Opus/Vorbis decoders output: read the planes directly
+            samples = np.stack(
+                [np.frombuffer(plane, np.float32, count=frame.samples) for plane in frame.planes]
+            )
+        else:
+            samples = frame.to_ndarray()
+            if not frame.format.is_planar:  # interleaved [1, samples * channels] -> [channels, samples]
+                samples = samples.reshape(-1, frame.layout.nb_channels).T
+            if samples.dtype.kind in "iu":  # integer PCM -> [-1, 1]
+                samples = samples / float(np.iinfo(samples.dtype).max + 1)
         self.chunks.append(samples.astype(np.float32, copy=False))
         if frame_end >= self.window_end_s:
             self.done = True

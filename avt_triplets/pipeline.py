@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import logging
+import math
 import os
 import platform
 import socket
@@ -74,6 +75,19 @@ def default_num_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) // max(1, local_world) - 1))
 
 
+def default_prefetch(options: GenerationOptions, num_workers: int) -> int:
+    """Decoded clips each worker may hold ready.
+
+    The models consume clips in bursts: nothing while a score batch of ``score_batch_size`` clips
+    runs, then a caption batch's worth at once. Workers that may run only a few clips ahead stall
+    during the burst and make the models wait after it, so the queue covers one full cycle
+    (score batch + caption batch + one clip per worker). Memory stays bounded by that, not by N.
+    """
+    frames_per_clip = max(1, math.ceil(options.clip_seconds * options.fps))
+    cycle = options.score_batch_size + math.ceil(options.caption_batch_size / frames_per_clip) + num_workers
+    return max(2, math.ceil(cycle / max(1, num_workers)))
+
+
 @dataclass
 class GenerationOptions:
     """Every knob of a run. Those in ``shards.IDENTITY_KEYS`` must match when resuming an output."""
@@ -82,7 +96,7 @@ class GenerationOptions:
     clip_seconds: float = 10.0
     shard_size: int = 1000
     num_workers: int | None = None  # None: default_num_workers()
-    prefetch: int = 4  # decoded clips queued per worker
+    prefetch: int | None = None  # decoded clips queued per worker; None: enough to cover one batch cycle
     caption_batch_size: int = 32  # images per captioner call
     score_batch_size: int = 64  # clips (audio) or captions (text) per scorer call
     retry_failed: bool = False
@@ -647,7 +661,8 @@ def generate_triplets(
         dynamic_ncols=True,
     )
     processor = ShardProcessor(captioner, scorer, options, progress)
-    items = iter_decoded(jobs, settings, num_workers=num_workers, prefetch=options.prefetch)
+    prefetch = options.prefetch or default_prefetch(options, num_workers)
+    items = iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
     errors: list[str] = []
     try:
         for plan in plans:
@@ -684,6 +699,7 @@ __all__ = [
     "ShardProcessor",
     "build_manifest",
     "default_num_workers",
+    "default_prefetch",
     "generate_triplets",
     "plan_shards",
     "process_state",

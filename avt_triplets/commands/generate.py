@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE  # standard library only: keeps --help fast
+
 DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
 DEFAULT_SCORER = "msclap:2023"
 
@@ -52,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument(
         "--caption-prompt",
         default=None,
-        help="Prompt for chat captioners (e.g. LLaVA), or a text prefix for BLIP-2. Default: the backend's.",
+        help="Prompt for chat captioners (e.g. LLaVA), or a text prefix for BLIP-2. None: the backend's default.",
     )
     models.add_argument(
         "--max-new-tokens",
@@ -63,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument(
         "--dtype",
         default=None,
-        help="Captioner dtype (bfloat16, float16, float32). Default: bfloat16 on GPU, float32 on CPU.",
+        help="Captioner dtype (bfloat16, float16, float32). None: bfloat16 on GPU, float32 on CPU.",
     )
     models.add_argument(
         "--scorer",
@@ -87,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="msclap only: a local GPT-2 folder for its text encoder instead of downloading 'gpt2'.",
     )
     models.add_argument(
-        "--device", default=None, help="Device for the models. Default: this process's accelerate device."
+        "--device", default=None, help="Device for the models. None: this process's accelerate device."
     )
 
     clips = parser.add_argument_group("clips")
@@ -107,13 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     clips.add_argument(
         "--input-root",
         default=None,
-        help="Folder that list paths are relative to. Default: the list file's folder.",
+        help="Folder that list paths are relative to. None: the list file's folder.",
     )
     clips.add_argument(
         "--path-template",
-        default=None,
+        default=DEFAULT_PATH_TEMPLATE,
         help="Local file of a ytid,start row, relative to the input root; fields {ytid}, {start} (int) and "
-        "{start_s} (float). Default: '{ytid}_{start:06d}.mp4'.",
+        "{start_s} (float).",
     )
     clips.add_argument(
         "--untrimmed",
@@ -133,7 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--num-workers",
         type=int,
         default=None,
-        help="CPU decode worker processes per GPU process (0: decode inline). Default: cores per process - 1, at most 8.",
+        help="CPU decode worker processes per GPU process (0: decode inline). None: cores per process - 1, at most 8.",
     )
     run_group.add_argument(
         "--caption-batch-size", type=_positive_int, default=32, help="Frames per captioner call."
@@ -166,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from avt_triplets.captioners import load_captioner
-    from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE, InputListError
+    from avt_triplets.inputs import InputListError
     from avt_triplets.pipeline import GenerationOptions, generate_triplets, process_state
     from avt_triplets.scorers import load_scorer
     from avt_triplets.shards import IncompatibleOutputError
@@ -188,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         limit=args.limit,
         input_root=args.input_root,
-        path_template=args.path_template or DEFAULT_PATH_TEMPLATE,
+        path_template=args.path_template,
         trimmed=not args.untrimmed,
         progress=not args.no_progress,
     )

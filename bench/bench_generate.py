@@ -1,0 +1,284 @@
+"""Generation pipeline benchmark with the tiny models: per-stage time, end-to-end rate, overhead, memory.
+
+Measures, on ``--clips`` synthetic clips (``--seconds`` long, listed from a few distinct files):
+
+* ``models_alone``: the captioner and scorer called directly on already-decoded clips with the
+  pipeline's batch sizes (captions of all frames, audio and unique-caption embeddings): the floor.
+* ``end_to_end``: ``generate_triplets`` from video files to committed Parquet shards (model loading
+  excluded), with ``--num-workers`` decode processes, and its per-stage seconds from the stats files.
+* ``overhead_ratio`` = end-to-end wall time / models-alone time (target <= 1.1: decoding, encoding
+  and writing hide behind the models).
+* ``peak_rss``: the same run in a fresh subprocess for ``--rss-clips`` (default 50 and 500) clips,
+  after a warm-up: the main process's RSS before the run, its peak during the run, and the largest
+  decode worker's peak USS (its own pages, not those shared with the parent). Should be flat in N.
+
+The models get ``--torch-threads`` (default 1) threads so the decode workers have the other cores,
+as they would next to a GPU. Prints JSON.
+
+    python bench/bench_generate.py --clips 40 --seconds 10 --rss-clips 50 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def make_clip_list(folder: Path, clips: int, seconds: float, distinct: int = 6) -> Path:
+    """``clips`` rows over ``distinct`` synthetic files (explicit clip ids), as ``list.csv``."""
+    from avt_triplets.tiny.videos import SYNTHETIC_CLASSES, write_synthetic_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(min(distinct, clips)):
+        cls = SYNTHETIC_CLASSES[i % len(SYNTHETIC_CLASSES)]
+        files.append(
+            write_synthetic_video(folder / f"v{i:02d}.mp4", [cls], duration_s=seconds, fps=25, seed=i).name
+        )
+    path = folder / "list.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["clip_id", "video_path", "labels"])
+        for i in range(clips):
+            writer.writerow([f"clip_{i:06d}", files[i % len(files)], "synthetic"])
+    return path
+
+
+def load_models(workdir: Path, captioner_path: str | None, scorer_path: str | None, max_new_tokens: int):
+    from avt_triplets.captioners import load_captioner
+    from avt_triplets.scorers import load_scorer
+    from avt_triplets.tiny import make_tiny_blip2, make_tiny_clap
+
+    captioner_path = captioner_path or str(make_tiny_blip2(workdir / "tiny_blip2"))
+    scorer_path = scorer_path or str(make_tiny_clap(workdir / "tiny_clap"))
+    captioner = load_captioner(captioner_path, device="cpu", max_new_tokens=max_new_tokens)
+    scorer = load_scorer(scorer_path, device="cpu")
+    return captioner, scorer
+
+
+def models_alone(list_csv: Path, captioner, scorer, caption_batch: int, score_batch: int) -> dict:
+    """Caption + score already-decoded clips with the pipeline's batching, no pipeline around it."""
+    from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job
+    from avt_triplets.inputs import load_inputs
+
+    clips, _ = load_inputs(list_csv)
+    settings = DecodeSettings(scorer_sampling_rate=scorer.sampling_rate)
+    decoded = {}
+    for clip in clips:  # decode each distinct file once; rows reuse them
+        if clip.source not in decoded:
+            decoded[clip.source] = decode_job(DecodeJob(0, 0, clip), settings)
+    items = [decoded[clip.source] for clip in clips]
+    frames = [image for item in items for image in item.frames]
+    started = time.perf_counter()
+    captions = []
+    for i in range(0, len(frames), caption_batch):
+        captions += captioner.caption(frames[i : i + caption_batch])
+    caption_s = time.perf_counter() - started
+    started = time.perf_counter()
+    waves = [item.scorer_audio for item in items]
+    for i in range(0, len(waves), score_batch):
+        scorer.embed_audio(waves[i : i + score_batch])
+    # the pipeline embeds each distinct caption of a score group once
+    texts = []
+    per_clip = [len(item.frames) for item in items]
+    position = 0
+    for i in range(0, len(items), score_batch):
+        count = sum(per_clip[i : i + score_batch])
+        texts += list(dict.fromkeys(captions[position : position + count]))
+        position += count
+    for i in range(0, len(texts), score_batch):
+        scorer.embed_text(texts[i : i + score_batch])
+    score_s = time.perf_counter() - started
+    return {"caption_s": caption_s, "score_s": score_s, "frames": len(frames), "texts": len(texts)}
+
+
+def end_to_end(list_csv: Path, out: Path, captioner, scorer, args, clips: int | None = None) -> dict:
+    from avt_triplets.pipeline import generate_triplets
+
+    started = time.perf_counter()
+    summary = generate_triplets(
+        list_csv,
+        out,
+        captioner,
+        scorer,
+        shard_size=args.shard_size,
+        num_workers=args.num_workers,
+        caption_batch_size=args.caption_batch_size,
+        score_batch_size=args.score_batch_size,
+        progress=False,
+        overwrite=True,
+        rank=0,
+        world_size=1,
+        write_card=False,
+    )
+    wall = time.perf_counter() - started
+    assert summary.triplets == (clips or args.clips), summary.format()
+    return {"wall_s": wall, "seconds": summary.seconds, "clips": summary.clips}
+
+
+class _RssSampler:
+    """Samples this process's RSS and its children's (the decode workers) every 20 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import psutil
+
+        self.process = psutil.Process()
+        self.main_peak = self.worker_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            self.main_peak = max(self.main_peak, self.process.memory_info().rss)
+            for child in self.process.children(recursive=True):
+                try:
+                    self.worker_peak = max(self.worker_peak, child.memory_full_info().uss)
+                except psutil.Error:
+                    pass
+            self._stop.wait(0.02)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def rss_child(args) -> None:
+    """Subprocess mode: one end-to-end run; print the memory it took beyond the loaded models."""
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        list_csv = make_clip_list(tmp / "videos", args.clips, args.seconds)
+        captioner, scorer = load_models(tmp, args.captioner, args.scorer, args.max_new_tokens)
+        end_to_end(make_clip_list(tmp / "warm", 2, 2.0), tmp / "warm_out", captioner, scorer, args, clips=2)
+        import psutil
+
+        before = psutil.Process().memory_info().rss
+        with _RssSampler() as sampler:
+            result = end_to_end(list_csv, tmp / "out", captioner, scorer, args)
+    print(
+        json.dumps(
+            {
+                "clips": args.clips,
+                "main_rss_before_run_mb": round(before / 2**20, 1),
+                "main_peak_rss_during_run_mb": round(sampler.main_peak / 2**20, 1),
+                "main_growth_mb": round((sampler.main_peak - before) / 2**20, 1),
+                "worker_peak_uss_mb": round(sampler.worker_peak / 2**20, 1),
+                "wall_s": round(result["wall_s"], 2),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=40, help="Clips in the timed runs.")
+    parser.add_argument("--seconds", type=float, default=10.0, help="Length of each synthetic clip.")
+    parser.add_argument("--shard-size", type=int, default=20)
+    parser.add_argument("--num-workers", type=int, default=1)
+    parser.add_argument("--caption-batch-size", type=int, default=32)
+    parser.add_argument("--score-batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="Threads for the models (the rest decode)."
+    )
+    parser.add_argument(
+        "--captioner", default=None, help="Captioner folder (default: a tiny BLIP-2 built here)."
+    )
+    parser.add_argument("--scorer", default=None, help="CLAP folder (default: a tiny CLAP built here).")
+    parser.add_argument(
+        "--rss-clips", type=int, nargs="*", default=[50, 500], help="Clip counts of the memory runs."
+    )
+    parser.add_argument("--rss-seconds", type=float, default=2.0, help="Clip length of the memory runs.")
+    parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args)
+        return
+
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        list_csv = make_clip_list(tmp / "videos", args.clips, args.seconds)
+        captioner, scorer = load_models(tmp, args.captioner, args.scorer, args.max_new_tokens)
+        end_to_end(
+            make_clip_list(tmp / "warm", 2, 2.0), tmp / "warm_out", captioner, scorer, args, clips=2
+        )  # warm-up
+        alone = models_alone(list_csv, captioner, scorer, args.caption_batch_size, args.score_batch_size)
+        e2e = end_to_end(list_csv, tmp / "out", captioner, scorer, args)
+
+    rss = []
+    for clips in args.rss_clips:
+        command = [
+            sys.executable,
+            __file__,
+            "--rss-child",
+            "--clips",
+            str(clips),
+            "--seconds",
+            str(args.rss_seconds),
+        ]
+        command += ["--num-workers", str(args.num_workers), "--shard-size", str(args.shard_size)]
+        command += [
+            "--caption-batch-size",
+            str(args.caption_batch_size),
+            "--score-batch-size",
+            str(args.score_batch_size),
+        ]
+        command += ["--max-new-tokens", str(args.max_new_tokens), "--torch-threads", str(args.torch_threads)]
+        for flag, value in (("--captioner", args.captioner), ("--scorer", args.scorer)):
+            if value:
+                command += [flag, value]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        rss.append(json.loads(output.strip().splitlines()[-1]))
+
+    models_s = alone["caption_s"] + alone["score_s"]
+    stage = e2e["seconds"]
+    result = {
+        "benchmark": "generate",
+        "models": "tiny BLIP-2 + tiny transformers CLAP (random weights, CPU)",
+        "clips": args.clips,
+        "clip_seconds": args.seconds,
+        "frames": alone["frames"],
+        "num_workers": args.num_workers,
+        "torch_threads": args.torch_threads,
+        "per_clip_ms": {
+            k: round(1000 * stage.get(k, 0.0) / args.clips, 2)
+            for k in ("decode", "wait", "caption", "score", "write")
+        },
+        "models_alone_per_clip_ms": {
+            "caption": round(1000 * alone["caption_s"] / args.clips, 2),
+            "score": round(1000 * alone["score_s"] / args.clips, 2),
+        },
+        "end_to_end_clips_per_s": round(args.clips / e2e["wall_s"], 3),
+        "models_alone_clips_per_s": round(args.clips / models_s, 3),
+        "overhead_ratio": round(e2e["wall_s"] / models_s, 3),
+        "peak_rss": rss,
+        "load_average": list(os.getloadavg()),
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
