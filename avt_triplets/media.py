@@ -300,12 +300,13 @@ class _FramePicker:
         """Whether a frame shown at ``time`` may be the pick for the next sampling time.
 
         A constant-rate video has a frame within one step after every time, so frames further away
-        can be skipped when nothing references them; two steps of margin cover timestamp jitter.
+        can be skipped when nothing references them (a tenth of a step of margin covers timestamp
+        rounding).
         """
         if time is None or len(self.frames) >= len(self.targets):
             return True
         target = self.targets[len(self.frames)]
-        return target - _TIME_EPS <= time < target + 2 * self.frame_step or time >= self.window_end_s
+        return target - _TIME_EPS <= time < target + 1.1 * self.frame_step or time >= self.window_end_s
 
     def add(self, frame: av.VideoFrame, time: float, frame_duration: float) -> None:
         if time >= self.window_end_s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import math
 import multiprocessing
 import pickle
 
@@ -87,9 +88,41 @@ def test_frame_at_or_just_after_each_time(tmp_path):
     assert clip.frame_times_s == pytest.approx(expected, abs=1e-6)
 
 
-def test_skipping_unused_frames_picks_the_same_frames(tone_video):
-    fast = decode_clip(tone_video, start_s=0.55, fps=1.5)
-    full = decode_clip(tone_video, start_s=0.55, fps=1.5, skip_unused_frames=False)
+@pytest.fixture(scope="module")
+def ntsc_bframes_video(tmp_path_factory):
+    """12 s at 29.97 fps (1/30000 time base) with B-frames: the hard case for exact frame skipping."""
+    path = tmp_path_factory.mktemp("media") / "ntsc.mp4"
+    rate = fractions.Fraction(30000, 1001)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate, options={"preset": "medium", "bf": "3"})
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        audio = container.add_stream("aac", rate=48_000, layout="mono")
+        rng = np.random.default_rng(0)
+        for i in range(int(12 * rate)):
+            image = np.full((120, 160, 3), (i * 7) % 256, np.uint8)
+            image[rng.integers(0, 120), :] = 255  # some motion, so frames differ
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        silence = np.zeros(12 * 48_000, np.float32)
+        for start in range(0, silence.size, 1024):
+            frame = av.AudioFrame.from_ndarray(
+                silence[None, start : start + 1024].copy(), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 48_000, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("start_s, fps", [(0.0, 1.0), (0.37, 1.0), (1.01, 2.5), (0.5, 3.0)])
+def test_skipping_unused_frames_picks_the_same_frames(ntsc_bframes_video, start_s, fps):
+    fast = decode_clip(ntsc_bframes_video, start_s=start_s, fps=fps)
+    full = decode_clip(ntsc_bframes_video, start_s=start_s, fps=fps, skip_unused_frames=False)
+    assert len(fast.frames) == math.ceil(10 * fps)
     assert fast.frame_times_s == full.frame_times_s
     for a, b in zip(fast.frames, full.frames):
         assert np.array_equal(np.asarray(a), np.asarray(b))
