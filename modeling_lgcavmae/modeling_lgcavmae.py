@@ -431,6 +431,7 @@ class LGCavMaePreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    _can_compile_fullgraph = True  # no data-dependent shapes: token counts come from the config
     # `**kwargs` in forward only carries attention-backend options; without this, Trainer would assume the model
     # normalises its loss by `num_items_in_batch` and skip its own gradient-accumulation / multi-device scaling.
     accepts_loss_kwargs = False
