@@ -14,7 +14,6 @@ from transformers import (
 )
 
 from .configuration_lgcavmae import LGCavMaeConfig
-from .convert_cavmae_checkpoint import convert_cavmae_state_dict, load_cavmae_checkpoint
 from .init_from_vitmae import init_from_vitmae
 from .losses_lgcavmae import (
     cavmae_contrastive_loss,
@@ -53,6 +52,21 @@ def _register_auto_classes() -> None:
 
 
 _register_auto_classes()
+
+# Imported on first use, so `python -m modeling_lgcavmae.convert_cavmae_checkpoint` runs the module only once.
+_LAZY = {
+    "convert_cavmae_state_dict": "convert_cavmae_checkpoint",
+    "load_cavmae_checkpoint": "convert_cavmae_checkpoint",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LGCavMaeConfig",
