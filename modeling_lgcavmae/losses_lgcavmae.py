@@ -15,6 +15,11 @@ def _as_scale(temperature: float | torch.Tensor) -> float | torch.Tensor:
     return 1.0 / temperature
 
 
+def _full_precision(reference: torch.Tensor) -> torch.autocast:
+    """Autocast off: under bf16 autocast even `a.float() @ b.float().t()` would run in bf16 and round the logits."""
+    return torch.autocast(device_type=reference.device.type, enabled=False)
+
+
 def cavmae_contrastive_loss(
     audio_embeds: torch.Tensor,
     visual_embeds: torch.Tensor,
@@ -29,9 +34,10 @@ def cavmae_contrastive_loss(
     on `S.T`, like the official `bidirect_contrast=True`. Accuracy is the share of columns whose argmax is the diagonal.
     Computed in float32 so bf16 autocast does not change the loss scale.
     """
-    audio = F.normalize(audio_embeds.float(), dim=-1)
-    visual = F.normalize(visual_embeds.float(), dim=-1)
-    similarity = audio @ visual.t() * _as_scale(temperature)
+    with _full_precision(audio_embeds):
+        audio = F.normalize(audio_embeds.float(), dim=-1)
+        visual = F.normalize(visual_embeds.float(), dim=-1)
+        similarity = audio @ visual.t() * _as_scale(temperature)
     targets = torch.arange(similarity.shape[0], device=similarity.device)
 
     def one_direction(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,9 +65,10 @@ def text_info_nce_loss(
     (default) averages both, CLIP-style; `False` keeps modality-to-text only. Accuracy: share of modality rows (and,
     when bidirectional, text rows) whose argmax is the diagonal.
     """
-    modality = F.normalize(modality_embeds.float(), dim=-1)
-    text = F.normalize(text_embeds.float(), dim=-1)
-    logits = modality @ text.t() * _as_scale(temperature)
+    with _full_precision(modality_embeds):
+        modality = F.normalize(modality_embeds.float(), dim=-1)
+        text = F.normalize(text_embeds.float(), dim=-1)
+        logits = modality @ text.t() * _as_scale(temperature)
     targets = torch.arange(logits.shape[0], device=logits.device)
     loss = F.cross_entropy(logits, targets)
     accuracy = (logits.argmax(dim=1) == targets).float().mean()
