@@ -383,6 +383,7 @@ class ShardProcessor:
                 item = next(items, None)
             if item is None:
                 break
+            counts["items"] += 1
             clock.seconds["decode"] += item.seconds
             if item.failure is not None:
                 self._fail(writer, item, *item.failure, counts=counts)
@@ -557,6 +558,8 @@ def _run_shard(
                 if row["clip_id"] not in retried:
                     writer.add_failure(row["clip_id"], row["video_path"], row["reason"], row["detail"])
         counts = processor.run(items, writer, clock)
+        if counts.get("items", 0) != len(plan.clips):  # never mark a shard done with clips missing
+            raise RuntimeError(f"decoding stopped after {counts.get('items', 0)} of {len(plan.clips)} clips")
         reasons = Counter(f["reason"] for f in writer.failures)
         seconds = dict(clock.seconds)
         if previous:  # a retry adds its time to the shard's earlier time

@@ -179,11 +179,8 @@ def test_retry_failed_rewrites_those_shards_only(
     failures = read_failures(out)
     assert failures == {k: v for k, v in gen_inputs["bad"].items() if k != "bad/missing.mp4"}
     assert (summary.clips, summary.triplets) == (13, 7)
-    # Shards with no failed clips (the first two hold only good videos) were not rewritten.
-    assert all(
-        (out / schema.DATA_DIR / name).stat().st_mtime_ns == mtimes[name]
-        for name in ["shard-00000.parquet", "shard-00001.parquet"]
-    )
+    # A shard with no failed clip (the first holds only good videos) is not rewritten.
+    assert (out / schema.DATA_DIR / "shard-00000.parquet").stat().st_mtime_ns == mtimes["shard-00000.parquet"]
 
 
 class _FlakyCaptioner:
@@ -243,3 +240,32 @@ def test_model_failures_are_recorded_and_the_run_completes(
     assert summary.complete and summary.triplets == 2
     assert summary.failures_by_reason == {"caption_failed": 2, "score_failed": 2}
     assert 1 in captioner.calls  # bisected down to single frames before giving up
+
+
+@pytest.mark.parametrize("how", ["raises", "ends"])
+def test_a_broken_decode_stream_never_commits_a_short_shard(
+    how, monkeypatch, reference_options, gen_inputs, blip2_captioner, clap_scorer, tmp_path
+):
+    import avt_triplets.pipeline as pipeline
+
+    real = pipeline.iter_decoded
+
+    def dies_after_four(*args, **kwargs):
+        for count, item in enumerate(real(*args, **kwargs)):
+            if count == 4:
+                if how == "raises":
+                    raise RuntimeError("decode workers crashed too often (simulated)")
+                return
+            yield item
+
+    monkeypatch.setattr(pipeline, "iter_decoded", dies_after_four)
+    out = tmp_path / "out"
+    options = {**reference_options, "shard_size": 3, "num_workers": 0, "rank": 0, "world_size": 1}
+    summary = generate_triplets(gen_inputs["good_csv"], out, blip2_captioner, clap_scorer, **options)
+    assert summary.shards_done == 1 and len(summary.shard_errors) == 1  # shard 1 got 1 of 3 clips
+    assert not schema.stats_path(out, 1).exists() and not schema.data_path(out, 1).exists()
+
+    monkeypatch.setattr(pipeline, "iter_decoded", real)
+    resumed = generate_triplets(gen_inputs["good_csv"], out, blip2_captioner, clap_scorer, **options)
+    assert resumed.complete and resumed.triplets == len(gen_inputs["good"])
+    assert resumed.processed_this_run == 3
