@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from avt_triplets import schema
 from avt_triplets.inputs import ClipSpec
@@ -142,30 +143,33 @@ def _init_worker(_worker_id: int) -> None:
         pass
 
 
-def _make_stream(
-    jobs: Sequence[DecodeJob],
-    settings: DecodeSettings,
-    decode_fn: DecodeFn,
-    busy,
-    known: dict[int, DecodedItem],
-):
-    from torch.utils.data import IterableDataset, get_worker_info
+class DecodeStream(IterableDataset):
+    """Worker ``w`` of ``n`` decodes jobs ``w::n``; the loader's round-robin restores job order.
 
-    class DecodeStream(IterableDataset):
-        """Worker ``w`` of ``n`` decodes jobs ``w::n``; the loader's round-robin restores job order."""
+    Module-level (not a closure) so it also pickles for the ``spawn`` start method (macOS).
+    ``busy`` holds ``[pid, job index]`` per worker, to name the culprit if a worker dies; ``known``
+    answers jobs that already crashed a worker without decoding them again.
+    """
 
-        def __iter__(self):
-            info = get_worker_info()
-            worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-            if busy is not None:
-                busy[2 * worker] = os.getpid()
-            for position in range(worker, len(jobs), workers):
-                if busy is not None:  # which job this worker is on, to name the culprit if it dies
-                    busy[2 * worker + 1] = jobs[position].index
-                job = jobs[position]
-                yield known[job.index] if job.index in known else decode_fn(job, settings)
+    def __init__(self, jobs: Sequence[DecodeJob], settings: DecodeSettings, decode_fn: DecodeFn, busy, known):
+        self.jobs, self.settings, self.decode_fn, self.busy, self.known = (
+            jobs,
+            settings,
+            decode_fn,
+            busy,
+            known,
+        )
 
-    return DecodeStream()
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if self.busy is not None:
+            self.busy[2 * worker] = os.getpid()
+        for position in range(worker, len(self.jobs), workers):
+            job = self.jobs[position]
+            if self.busy is not None:
+                self.busy[2 * worker + 1] = job.index
+            yield self.known[job.index] if job.index in self.known else self.decode_fn(job, self.settings)
 
 
 _PIDS = re.compile(r"pid\(s\) ([\d, ]+)")
@@ -190,8 +194,6 @@ def iter_decoded(
             yield decode_fn(job, settings)
         return
 
-    from torch.utils.data import DataLoader
-
     encode_audio(np.zeros(16, np.float32))  # import the encoder once here; forked workers inherit it
     remaining = list(jobs)
     known: dict[int, DecodedItem] = {}  # jobs that crashed a worker: answered without decoding again
@@ -200,7 +202,7 @@ def iter_decoded(
         # [pid, job index] per worker, shared with the forked workers.
         busy = multiprocessing.Array("q", [-1] * (2 * num_workers), lock=False)
         loader = DataLoader(
-            _make_stream(remaining, settings, decode_fn, busy, known),
+            DecodeStream(remaining, settings, decode_fn, busy, known),
             batch_size=None,
             num_workers=min(num_workers, len(remaining)),
             prefetch_factor=prefetch,

@@ -30,7 +30,7 @@ import os
 import platform
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -131,6 +131,7 @@ class GenerationSummary:
     wall_seconds: float = 0.0
     shard_errors: list[str] = field(default_factory=list)
     card_path: Path | None = None
+    card_error: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -167,7 +168,9 @@ class GenerationSummary:
                 f"shard errors  {len(self.shard_errors)} (rerun to retry): "
                 + "; ".join(self.shard_errors[:3])
             )
-        if self.card_path is not None:
+        if self.card_error is not None:
+            lines.append(f"card          FAILED ({self.card_error}); rerun `avt filter DIR` to write it")
+        elif self.card_path is not None:
             lines.append(f"card          {self.card_path}")
         elif self.shards_done < self.shards_total:
             lines.append("card          not yet: written by the process that finishes the last shard")
@@ -357,7 +360,7 @@ class ShardProcessor:
         self, items: Iterator[DecodedItem], writer: shards.ShardWriter, clock: _StageClock
     ) -> dict[str, int]:
         counts: Counter[str] = Counter()
-        pending: list[_Clip] = []  # in order, waiting for their captions
+        pending: deque[_Clip] = deque()  # in order, waiting for their captions
         frames: list[tuple[_Clip, int]] = []  # frames not yet captioned
         ready: list[_Clip] = []  # captioned, waiting to be scored
         cbs, sbs = self.options.caption_batch_size, self.options.score_batch_size
@@ -371,7 +374,7 @@ class ShardProcessor:
             for (clip, k), result in zip(batch, results):
                 clip.captions[k] = result if isinstance(result, Failed) else str(result).strip()
             while pending and pending[0].captioned:
-                ready.append(pending.pop(0))
+                ready.append(pending.popleft())
 
         def score(n: int) -> None:
             group = ready[:n]
@@ -691,7 +694,11 @@ def generate_triplets(
         # together both write the same card (atomically), which is harmless.
         from avt_triplets import publish
 
-        summary.card_path = publish.write_dataset_card(root)
+        try:
+            summary.card_path = publish.write_dataset_card(root)
+        except Exception as error:  # noqa: BLE001 - the shards are safe; say what failed, don't crash
+            logger.exception("writing the dataset card failed")
+            summary.card_error = f"{type(error).__name__}: {error}"
     return summary
 
 

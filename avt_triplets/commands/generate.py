@@ -217,4 +217,4 @@ def run(args: argparse.Namespace) -> int:
     if summary.card_path is not None or summary.rank == 0:
         prefix = f"[rank {summary.rank}] " if summary.world_size > 1 else ""
         print(prefix + summary.format().replace("\n", "\n" + prefix))
-    return 1 if summary.shard_errors else 0
+    return 1 if summary.shard_errors or summary.card_error else 0
