@@ -152,7 +152,7 @@ class GenerationSummary:
         lines += [f"  {reason:<20}{count}" for reason, count in self.failures_by_reason.items()]
         per_clip = max(1, self.clips)
         lines.append(
-            "seconds per stage (summed over shards; decode = CPU time in workers, wait = GPU idle on decode)"
+            "seconds per stage, summed over shards (decode runs in the workers, in parallel; wait = models idle for lack of decoded clips)"
         )
         lines += [
             f"  {stage:<8}{self.seconds.get(stage, 0.0):10.1f} s  {1000 * self.seconds.get(stage, 0.0) / per_clip:8.1f} ms/clip"
