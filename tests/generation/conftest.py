@@ -86,14 +86,24 @@ def gen_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with open(good_csv, newline="") as handle:
         good_rows = list(csv.DictReader(handle))
     bad = make_bad_files(root, root / good_rows[0]["video_path"])
+    # Shards of three: [g0 g1 g2] [b0 g3 b1] [b2 g4 b3] [b4 g5 b5] [missing]. The first shard has no
+    # failures, every other but the last has a clip to caption (so a kill can land inside it), and
+    # the missing file sits alone at the end.
+    bad_names = list(bad)
+    order = [("good", 0), ("good", 1), ("good", 2)]
+    for k, good_index in enumerate([3, 4, 5]):
+        order += [("bad", 2 * k), ("good", good_index), ("bad", 2 * k + 1)]
+    order.append(("bad", 6))
     mixed = root / "mixed.csv"
     with open(mixed, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["video_path", "start_s", "labels"])
-        for row in good_rows:
-            writer.writerow([row["video_path"], row["start_s"], row["labels"]])
-        for name in bad:
-            writer.writerow([name, 0, "broken"])
+        for kind, index in order:
+            if kind == "good":
+                row = good_rows[index]
+                writer.writerow([row["video_path"], row["start_s"], row["labels"]])
+            else:
+                writer.writerow([bad_names[index], 0, "broken"])
     return {"csv": mixed, "good_csv": good_csv, "root": root, "good": good_rows, "bad": bad}
 
 
