@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="top30",
         help="Subset of the triplets to pretrain on (a config written by `avt filter`).",
     )
-    parser.add_argument("--steps", type=int, default=60, help="Pretraining steps of the tiny LG-CAV-MAE.")
+    parser.add_argument("--steps", type=int, default=300, help="Pretraining steps of the tiny LG-CAV-MAE.")
     parser.add_argument("--batch-size", type=int, default=8, help="Pretraining batch size.")
     parser.add_argument("--overwrite", action="store_true", help="Delete --output-dir first.")
 
@@ -144,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         return code
     timings["evaluate_s"] = time.perf_counter() - t
 
+    from avt_triplets import selection
+
+    clips = selection.read_scores(triplets).num_rows
+    print(
+        f"(chance level with {clips} clips: R@1 = {100 / clips:.1f}%, R@10 = {min(100.0, 1000 / clips):.1f}%)"
+    )
     print("\n=== avt demo finished")
     print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
     print(f"videos:   {out / 'videos'}")
