@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+
+from training.options import options_from_any
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +82,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_any(cls, value: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> FinetuneConfig:
-        if isinstance(value, cls):
-            return value
-        values = vars(value) if isinstance(value, argparse.Namespace) else dict(value)
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        return options_from_any(cls, value)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import torch
 from training import checkpoints
 from training.losses import ContrastiveScope, contrastive_terms
 from training.optim import SchedulerName
+from training.options import options_from_any
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +85,7 @@ class PretrainConfig:
 
     @classmethod
     def from_any(cls, value: PretrainConfig | argparse.Namespace | dict[str, Any]) -> PretrainConfig:
-        if isinstance(value, cls):
-            return value
-        values = vars(value) if isinstance(value, argparse.Namespace) else dict(value)
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        return options_from_any(cls, value)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from training.commands import HelpFormatter, optional_int
+
 EPILOG = """\
 Defaults reproduce the official CAV-MAE VGGSound fine-tuning (src/run_cavmae_ft.py): Adam (0.95, 0.999, weight
 decay 5e-7), lr 1e-4 with the head at 10x, lr halved every epoch from epoch 2, 10 epochs, batch 48, SpecAugment
@@ -20,24 +22,9 @@ Example:
 """
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's layout; appends an option's default unless it is unset or the help names it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        unset = action.default in (None, False, argparse.SUPPRESS) or action.option_strings == []
-        if unset or "default" in text or action.default is True:
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-def _optional_int(text: str) -> int | None:
-    return None if text.lower() in ("none", "0", "") else int(text)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.formatter_class = _HelpFormatter
+    parser.formatter_class = HelpFormatter
     data = parser.add_argument_group("data and model")
     data.add_argument(
         "--model",
@@ -175,7 +162,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--save-strategy", choices=("no", "steps", "epoch"), default="epoch", help="when to checkpoint"
     )
-    run.add_argument("--save-total-limit", type=_optional_int, help="keep only the newest N checkpoints")
+    run.add_argument("--save-total-limit", type=optional_int, help="keep only the newest N checkpoints")
     run.add_argument(
         "--report-to",
         nargs="+",

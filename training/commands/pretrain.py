@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from training.commands import HelpFormatter, optional_int
+
 EPILOG = """\
 Loss: L = L_rec(audio) + L_rec(visual) + lambda1 * L_c(audio-visual) + lambda2 * (L_audio-text + L_visual-text).
 
@@ -21,24 +23,9 @@ Examples:
 """
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's layout; appends an option's default unless it is unset or the help names it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        unset = action.default in (None, False, argparse.SUPPRESS) or action.option_strings == []
-        if unset or "default" in text or action.default is True:
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-def _optional_int(text: str) -> int | None:
-    return None if text.lower() in ("none", "0", "") else int(text)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.formatter_class = _HelpFormatter
+    parser.formatter_class = HelpFormatter
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
@@ -132,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     optim.add_argument("--num-epochs", type=int, default=25, help="training epochs (official 25)")
     optim.add_argument(
-        "--max-steps", type=_optional_int, help="stop after this many optimizer steps (overrides epochs)"
+        "--max-steps", type=optional_int, help="stop after this many optimizer steps (overrides epochs)"
     )
     optim.add_argument(
         "--lr-scheduler",
@@ -182,13 +169,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--checkpoint-steps",
-        type=_optional_int,
+        type=optional_int,
         default=1000,
         help="save the full training state (accelerator.save_state) every N optimizer steps (0: only at the end)",
     )
     run.add_argument(
         "--checkpoints-total-limit",
-        type=_optional_int,
+        type=optional_int,
         default=None,
         help="keep only the newest N checkpoints",
     )
