@@ -67,6 +67,7 @@ class FinetuneConfig:
     label_smoothing: float = 0.1
     audio_noise: bool = True
     multi_frame_eval: bool = True
+    balanced_sampling: bool = False  # official AS-2M / VGGSound recipes: on; AS-20K: off
     # running
     num_workers: int = 4
     logging_steps: int = 10
@@ -194,10 +195,31 @@ def _trainer_class():
     class LGCavMaeTrainer(Trainer):
         """Trainer with the official optimiser (Adam, head lr x multiplier) and per-epoch step schedule."""
 
-        def __init__(self, *args, finetune_config: FinetuneConfig, eval_data_collator=None, **kwargs):
+        def __init__(
+            self,
+            *args,
+            finetune_config: FinetuneConfig,
+            eval_data_collator=None,
+            train_sample_weights: np.ndarray | None = None,
+            **kwargs,
+        ):
             self.finetune_config = finetune_config
             self.eval_data_collator = eval_data_collator
+            self.train_sample_weights = train_sample_weights
             super().__init__(*args, **kwargs)
+
+        def _get_train_sampler(self, train_dataset=None):
+            """Official balanced sampling when weights are given: draws with replacement, seeded per epoch,
+            identical on every process so accelerate's batch sharding splits one global draw between ranks."""
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            weights = self.train_sample_weights
+            if weights is None or dataset is None or len(weights) != len(dataset):
+                return super()._get_train_sampler(train_dataset)
+            from training.sampling import EpochSeededWeightedSampler
+
+            return EpochSeededWeightedSampler(
+                weights, seed=self.args.seed if self.args.data_seed is None else self.args.data_seed
+            )
 
         def _with_eval_collator(self, build, dataset):
             """Evaluation and prediction batches get the augmentation-free collator, and keep every clip
@@ -284,6 +306,18 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if len(keep) < len(train_data):
         logger.warning("%d training clip(s) without a known label are skipped", len(train_data) - len(keep))
         train_data = train_data.select(keep)
+
+    sample_weights = None
+    if config.balanced_sampling:
+        from training.sampling import official_sample_weights
+
+        sample_weights = official_sample_weights(train_data["labels"], classes.aliases)
+        logger.info(
+            "balanced sampling: %d draws per epoch, weights %.3g..%.3g",
+            len(sample_weights),
+            sample_weights.min(),
+            sample_weights.max(),
+        )
 
     eval_data = None
     if config.eval_split:
@@ -384,6 +418,7 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         # Not `processing_class`: Trainer assumes a processor has a tokenizer. Saved next to the model below.
         compute_metrics=compute_metrics,
         finetune_config=config,
+        train_sample_weights=sample_weights,
     )
     train_result = trainer.train(resume_from_checkpoint=_resume_arg(config.resume))
     trainer.save_model()

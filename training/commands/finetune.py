@@ -13,6 +13,8 @@ decay 5e-7), lr 1e-4 with the head at 10x, lr halved every epoch from epoch 2, 1
 smoothing 0.1 (negatives ls/K, positives 1-ls), fbank noise + shift, a random frame per clip, trainable position
 tables. For AudioSet-20K the official script uses lr 5e-5, --head-lr-multiplier 100, 15 epochs,
 --lr-decay-start-epoch 5, batch 36 (multi-label: BCE and mAP are chosen from the labels or --problem-type).
+The official VGGSound and AudioSet-2M recipes also sample class-balanced: add --balanced-sampling (AudioSet-2M:
+lr 1e-5, --head-lr-multiplier 50, 10 epochs, --lr-decay-start-epoch 2, batch 48).
 
 Evaluation: accuracy (single-label) or mAP (multi-label) on each clip's middle frame, and the official
 multi-frame result (softmax/sigmoid outputs averaged over all frames of a clip) at the end.
@@ -114,6 +116,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     optim.add_argument(
         "--mixed-precision", choices=("no", "bf16", "fp16"), default="no", help="autocast precision"
+    )
+    optim.add_argument(
+        "--balanced-sampling",
+        action="store_true",
+        help="official class-balanced sampling (bal=bal): each epoch draws as many clips as the training set "
+        "holds, with replacement, clip weight = sum over its labels of 1000/(class count + 0.01); the official "
+        "AudioSet-2M and VGGSound recipes use it, AudioSet-20K does not; seeded by --seed, works with "
+        "multi-process (accelerate) runs",
     )
     optim.add_argument(
         "--seed", type=int, default=0, help="seed of initialisation, data order and augmentation"
