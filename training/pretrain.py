@@ -9,6 +9,11 @@ fbank noise and shift, MAE masks) is seeded by (seed, epoch, index), and ``accel
 the model, optimizer, scheduler, progress counters and RNG states, so a run killed and resumed from a
 checkpoint reaches the same weights as an uninterrupted one.
 
+Validation (``--eval-dataset``): after every epoch (and every ``--eval-steps``) the model is evaluated as the
+official loop does (middle frame, no noise, still 75% masking, see ``training/pretrain_eval.py``); the lowest
+eval total loss model is kept in ``best/``. Evaluation restores the RNG states it touches, so a run with
+evaluation trains the same weights as one without.
+
 Contrastive negatives come from the global batch of one forward pass (``--contrastive-scope global``) or the
 local one (``per-process``, official); gradient accumulation does not add negatives.
 """
@@ -34,6 +39,7 @@ from training.optim import SchedulerName
 from training.options import options_from_any
 
 logger = logging.getLogger(__name__)
+BEST_DIR = "best"  # save_pretrained of the lowest eval total loss model (official best_audio_model.pth)
 
 
 @dataclass
@@ -43,6 +49,11 @@ class PretrainConfig:
     datasets: list[str]
     output_dir: str
     dataset_split: str = "train"
+    # validation (official: every epoch, middle frame, no noise, still masked; best/ by lowest eval loss)
+    eval_datasets: list[str] = field(default_factory=list)
+    eval_dataset_split: str = "train"
+    eval_steps: int | None = None
+    eval_batch_size: int | None = None
     # model initialisation (at most one of the three; none = random init of `config_name_or_path` / defaults)
     model_name_or_path: str | None = None
     config_name_or_path: str | None = None
@@ -238,6 +249,7 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
 
     from training.data import load_triplet_datasets
     from training.optim import build_adam, build_scheduler, steps_per_epoch_scheduler, trainable_parameters
+    from training.pretrain_eval import best_eval_loss, build_eval_loader, evaluate_pretraining
     from training.tracking import SUMMARY_FILE, JsonlLog, MetricWindow, loggable_config, tracker_names
 
     config = PretrainConfig.from_any(config)
@@ -264,8 +276,19 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         hf_dataset = load_triplet_datasets(
             config.datasets, columns=("audio", "frames", "text_embedding"), split=config.dataset_split
         )
+        eval_hf_dataset = (
+            load_triplet_datasets(
+                config.eval_datasets,
+                columns=("audio", "frames", "text_embedding"),
+                split=config.eval_dataset_split,
+            )
+            if config.eval_datasets
+            else None
+        )
     model, processor = build_model_and_processor(config, _text_embedding_dim(hf_dataset))
     loader, sampler, dataset = build_train_loader(config, hf_dataset, model.config, processor)
+    if config.eval_steps and eval_hf_dataset is None:
+        raise ValueError("--eval-steps needs --eval-dataset")
 
     optimizer = build_adam(
         trainable_parameters(model),
@@ -275,6 +298,20 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
     )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     unwrapped = accelerator.unwrap_model(model)
+    eval_loader = None
+    if (
+        eval_hf_dataset is not None
+    ):  # prepared after the training loader, which stays dataloader 0 in checkpoints
+        eval_loader = accelerator.prepare(
+            build_eval_loader(
+                eval_hf_dataset,
+                unwrapped.config,
+                processor,
+                batch_size=config.eval_batch_size or config.per_device_batch_size,
+                seed=config.seed,
+                num_workers=config.num_workers,
+            )
+        )
     batches_per_epoch = len(loader)
     steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation_steps)
     total_steps = config.max_steps or config.num_epochs * steps_per_epoch
@@ -296,6 +333,7 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
     accelerator.register_for_checkpointing(scheduler, progress)
 
     metrics_log = JsonlLog(output_dir, enabled=accelerator.is_main_process)
+    best_loss = float("inf")
     resume_from = checkpoints.resolve_resume(config.resume, output_dir)
     if resume_from is not None:
         accelerator.load_state(str(resume_from))
@@ -315,6 +353,7 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         if accelerator.is_main_process:  # drop log lines a killed run wrote after this checkpoint
             kept = [r for r in metrics_log.read() if r.get("step", 0) <= progress.global_step]
             metrics_log.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            best_loss = best_eval_loss(kept)
     elif accelerator.is_main_process:
         metrics_log.path.unlink(missing_ok=True)
 
@@ -344,6 +383,9 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         desc="pretrain",
     )
     window = MetricWindow()
+    best_dir = output_dir / BEST_DIR
+    last_eval: dict[str, float] = {}
+    last_eval_step = -1
     first_window: dict[str, float] | None = None
     last_window: dict[str, float] = {}
     started = time.perf_counter()
@@ -353,6 +395,23 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         path = checkpoints.save_checkpoint(accelerator, output_dir, step, config.checkpoints_total_limit)
         if hub is not None and config.hub_strategy == "every_save":
             hub.push_checkpoint(path)
+
+    def evaluate(step: int, epoch: float) -> None:
+        """Eval losses logged with an ``eval_`` prefix; best/ gets the model when the total loss is lowest."""
+        nonlocal best_loss, last_eval, last_eval_step
+        last_eval = evaluate_pretraining(model, eval_loader, accelerator)
+        last_eval_step = step
+        last_eval["epoch"] = epoch
+        accelerator.log(last_eval, step=step)
+        metrics_log.write({"step": step, **last_eval})
+        logger.info("step %d eval: %s", step, ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()))
+        if last_eval["eval_loss"] < best_loss:
+            best_loss = last_eval["eval_loss"]
+            if accelerator.is_main_process:
+                unwrapped.save_pretrained(best_dir)
+                processor.save_pretrained(best_dir)
+                (best_dir / "eval_results.json").write_text(json.dumps({"step": step, **last_eval}, indent=2))
+        accelerator.wait_for_everyone()
 
     model.train()
     while progress.global_step < total_steps and progress.epoch < num_epochs:
@@ -404,6 +463,8 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
                 bar.set_postfix(
                     loss=f"{metrics['loss']:.4f}", c_acc=f"{metrics.get('contrastive_accuracy', 0):.3f}"
                 )
+            if eval_loader is not None and config.eval_steps and step % config.eval_steps == 0:
+                evaluate(step, epoch + progress.step_in_epoch / steps_per_epoch)
             if config.checkpoint_steps and step % config.checkpoint_steps == 0:
                 save(step)
             if step >= total_steps:
@@ -413,6 +474,10 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
             progress.step_in_epoch = 0
             if per_epoch_schedule:
                 scheduler.step()
+            if eval_loader is not None and last_eval_step != progress.global_step:
+                evaluate(progress.global_step, float(progress.epoch))
+    if eval_loader is not None and last_eval_step != progress.global_step:  # stopped mid-epoch (--max-steps)
+        evaluate(progress.global_step, progress.epoch + progress.step_in_epoch / steps_per_epoch)
     bar.close()
 
     if not (config.checkpoint_steps and progress.global_step % config.checkpoint_steps == 0):
@@ -437,6 +502,10 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
         "first_logged": first_window,
         "last_logged": last_window,
     }
+    if eval_loader is not None:
+        summary["last_eval"] = last_eval
+        summary["best_eval_loss"] = best_loss
+        summary["best_model"] = str(best_dir) if best_dir.exists() else None
     if accelerator.is_main_process:
         unwrapped.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)
@@ -462,6 +531,15 @@ def _format_summary(summary: dict[str, Any], output_dir: Path) -> str:
             f"{k} {v:.4f}" for k, v in last.items() if k.startswith("loss") or k.endswith("accuracy")
         )
         lines.append(f"  last window: {terms}")
+    last_eval = summary.get("last_eval") or {}
+    if last_eval:
+        terms = ", ".join(
+            f"{k} {v:.4f}" for k, v in last_eval.items() if "loss" in k or k.endswith("accuracy")
+        )
+        lines.append(f"  last eval: {terms}")
+        lines.append(
+            f"  best eval loss {summary['best_eval_loss']:.4f}: {summary['best_model']} (from_pretrained)"
+        )
     lines.append(
         f"  model: {output_dir} (from_pretrained), checkpoints: {output_dir / checkpoints.CHECKPOINTS_DIR}"
     )

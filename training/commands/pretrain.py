@@ -16,8 +16,14 @@ global batch. --contrastive-scope per-process is the official CAV-MAE behaviour 
 batch only). Gradient accumulation does NOT add negatives: the negatives of a step are those of one forward
 pass, whatever --gradient-accumulation-steps is.
 
+Validation (--eval-dataset): the official CAV-MAE per-epoch check. Eval clips use the middle frame, no fbank
+noise, and are STILL masked at 75% (masks seeded per clip, so the numbers are comparable between evaluations);
+eval_* losses go to the trackers and metrics.jsonl, and the lowest eval_loss model is saved in OUTPUT_DIR/best/.
+Evaluation draws nothing from the training random streams: a run with it trains the same weights as one without.
+
 Examples:
-  avt pretrain --dataset vggsound-triplets/ --dataset kinetics-triplets/:top30 --output-dir lgcavmae/
+  avt pretrain --dataset vggsound-triplets/ --dataset kinetics-triplets/:top30 --output-dir lgcavmae/ \\
+      --eval-dataset vggsound-triplets-test/
   accelerate launch --num_processes 8 -m avt_triplets.cli pretrain --dataset you/triplets:top30 \\
       --init-from-vitmae facebook/vit-mae-base --mixed-precision bf16 --output-dir lgcavmae/ --resume latest
 """
@@ -38,6 +44,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument(
         "--dataset-split", default="train", help="split to read from every dataset (default: train)"
+    )
+    data.add_argument(
+        "--eval-dataset",
+        dest="eval_datasets",
+        action="append",
+        metavar="DIR_OR_ID[:CONFIG]",
+        help="validation triplets (same syntax as --dataset, repeatable), evaluated after every epoch as the "
+        "official loop does: middle frame, no audio noise, still 75%% masking with masks seeded per clip. Logs "
+        "eval_loss and every term (eval_loss_reconstruction_audio/visual, eval_loss_contrastive, "
+        "eval_contrastive_accuracy, eval_loss_audio_text, eval_loss_visual_text) and keeps the lowest eval_loss "
+        "model in OUTPUT_DIR/best/ (save_pretrained + processor)",
+    )
+    data.add_argument(
+        "--eval-dataset-split", default="train", help="split to read from every eval dataset (default: train)"
+    )
+    data.add_argument(
+        "--eval-steps",
+        type=optional_int,
+        default=None,
+        help="also evaluate every N optimizer steps (default: only at the end of each epoch and of training; "
+        "needs --eval-dataset)",
+    )
+    data.add_argument(
+        "--eval-batch-size",
+        type=optional_int,
+        default=None,
+        help="clips per process and eval batch (default: --per-device-batch-size); the contrastive terms of an "
+        "eval batch use its clips as negatives, so eval losses depend on it (not on the number of processes when "
+        "the eval set is a multiple of it)",
     )
     data.add_argument(
         "--no-audio-noise",
@@ -165,7 +200,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output-dir",
         required=True,
         help="folder for the final model (save_pretrained + processor), checkpoints/, runs/ (TensorBoard), "
-        "metrics.jsonl and train_summary.json",
+        "metrics.jsonl, train_summary.json and best/ (with --eval-dataset)",
     )
     run.add_argument(
         "--checkpoint-steps",
