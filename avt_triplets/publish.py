@@ -269,6 +269,7 @@ def write_histogram(root: str | Path, subsets: selection.SubsetsFile) -> Path:
                 color=colors[i % len(colors)],
                 va="top",
                 fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},  # legible over bars
             )
         ax.set_xlabel("clap_score (CLAP cosine of the chosen caption and the clip's audio)")
         ax.set_ylabel("clips")
