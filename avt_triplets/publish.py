@@ -398,18 +398,13 @@ def _card_body(
         f"{subsets.seed}. Each subset is a row filter over the same Parquet files (see `subsets.json`), "
         "not a copy of the media.",
         "",
-        "| config | kind | k (%) | rows | threshold |",
+        "| config | kind | k (%) | rows | selection |",
         "|---|---|---|---|---|",
         f"| `{DEFAULT_CONFIG}` (default) | all | 100 | {subsets.total} | |",
     ]
     for subset in subsets.subsets:
-        if subset.kind == "top" and subset.size:
-            threshold = f"`clap_score` ≥ {subset.threshold[selection.SCORE_COLUMN]:.4f}"
-        elif subset.kind == "random":
-            threshold = f"seed {subset.seed}"
-        else:
-            threshold = ""
-        lines.append(f"| `{subset.name}` | {subset.kind} | {subset.k:g} | {subset.size} | {threshold} |")
+        rule = subset.describe(ties=False)
+        lines.append(f"| `{subset.name}` | {subset.kind} | {subset.k:g} | {subset.size} | {rule} |")
     lines += [
         "",
         f"![clap_score histogram with the top-k thresholds]({HISTOGRAM_FILE})",

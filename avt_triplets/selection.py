@@ -198,6 +198,15 @@ class Subset:
     seed: int | None = None
     threshold: dict[str, Any] = field(default_factory=dict)
 
+    def describe(self, ties: bool = True) -> str:
+        """How the rows were chosen, for people (the filter command's table and the dataset card)."""
+        if self.kind == "top" and self.size:
+            rule = f"clap_score >= {self.threshold[SCORE_COLUMN]:.4f}"
+            return f"{rule} (ties by clip_id)" if ties else rule
+        if self.kind == "random":
+            return f"seed {self.seed}"
+        return "empty"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -63,13 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(f", {len(subsets.excluded_files)} unfinished shard(s) left out" if subsets.excluded_files else "")
     print(f"{'config':<12} {'rows':>9}  selection")
     for subset in subsets.subsets:
-        if subset.kind == "top" and subset.size:
-            how = f"clap_score >= {subset.threshold['clap_score']:.4f} (ties by clip_id)"
-        elif subset.kind == "random":
-            how = f"seed {subset.seed}"
-        else:
-            how = "empty"
-        print(f"{subset.name:<12} {subset.size:>9}  {how}")
+        print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")
     print(f"wrote {root / schema.SUBSETS_FILE} and {card}")
     print(f'load with: datasets.load_dataset("{root}", "<config>", split="train")')
     return 0
