@@ -22,6 +22,22 @@ TINY_LGCAVMAE_CONFIG: dict[str, Any] = {
     "text_projection_hidden_size": 32,
 }
 
+# Smaller still (8-pixel patches, 32 mel bins, 64 fbank frames) for unit tests that build many models.
+MICRO_LGCAVMAE_CONFIG: dict[str, Any] = {
+    "audio_length": 64,
+    "num_mel_bins": 32,
+    "image_size": 32,
+    "patch_size": 8,
+    "hidden_size": 32,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "num_modality_specific_layers": 1,
+    "decoder_hidden_size": 16,
+    "decoder_num_hidden_layers": 1,
+    "decoder_num_attention_heads": 2,
+    "decoder_intermediate_size": 32,
+}
+
 
 def make_tiny_lgcavmae(
     output_dir: str | Path, seed: int = 0, with_processor: bool = True, **config_overrides: Any
@@ -48,4 +64,4 @@ def make_tiny_lgcavmae(
     return output_dir
 
 
-__all__ = ["TINY_LGCAVMAE_CONFIG", "make_tiny_lgcavmae"]
+__all__ = ["MICRO_LGCAVMAE_CONFIG", "TINY_LGCAVMAE_CONFIG", "make_tiny_lgcavmae"]

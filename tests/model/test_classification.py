@@ -6,23 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from avt_triplets.tiny.lgcavmae import MICRO_LGCAVMAE_CONFIG
 from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForAudioVisualClassification, LGCavMaeForPreTraining
 
-TINY = {
-    "audio_length": 64,
-    "num_mel_bins": 32,
-    "image_size": 32,
-    "patch_size": 8,
-    "hidden_size": 32,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "num_modality_specific_layers": 1,
-    "decoder_hidden_size": 16,
-    "decoder_num_hidden_layers": 1,
-    "decoder_num_attention_heads": 2,
-    "decoder_intermediate_size": 32,
-    "text_embed_dim": 8,
-}
+TINY = {**MICRO_LGCAVMAE_CONFIG, "text_embed_dim": 8}
 
 
 def _classifier(**overrides) -> LGCavMaeForAudioVisualClassification:

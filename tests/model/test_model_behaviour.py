@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from avt_triplets.tiny.lgcavmae import MICRO_LGCAVMAE_CONFIG
 from modeling_lgcavmae import (
     LGCavMaeConfig,
     LGCavMaeForAudioVisualClassification,
@@ -19,19 +20,9 @@ from modeling_lgcavmae import (
 )
 
 TINY = {
-    "audio_length": 64,
-    "num_mel_bins": 32,
-    "image_size": 32,
-    "patch_size": 8,
-    "hidden_size": 32,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "num_modality_specific_layers": 2,
+    **MICRO_LGCAVMAE_CONFIG,
+    "num_modality_specific_layers": 2,  # so layer order matters
     "num_shared_layers": 1,
-    "decoder_hidden_size": 16,
-    "decoder_num_hidden_layers": 1,
-    "decoder_num_attention_heads": 2,
-    "decoder_intermediate_size": 32,
     "text_embed_dim": 12,
     "text_projection_hidden_size": 20,
 }
