@@ -18,29 +18,8 @@ import time
 import numpy as np
 import torch
 
+from eval.official_baseline import official_metrics, official_similarity
 from eval.retrieval import paired_retrieval
-
-
-def official_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The official ``get_sim_mat`` (cosine of each pair in a Python double loop, float64)."""
-    size = a.shape[0]
-    sim = np.empty([size, size])
-    for i in range(size):
-        for j in range(size):
-            sim[i, j] = np.dot(a[i], b[j]) / (np.linalg.norm(a[i]) * np.linalg.norm(b[j]))
-    return sim
-
-
-def official_metrics(sim: np.ndarray) -> dict[str, float]:
-    """The official ``compute_metrics``."""
-    sorted_rows = np.sort(-sim, axis=1)
-    positions = np.where(sorted_rows - np.diag(-sim)[:, None] == 0)[1]
-    return {
-        "R@1": float(np.sum(positions == 0)) / len(positions),
-        "R@5": float(np.sum(positions < 5)) / len(positions),
-        "R@10": float(np.sum(positions < 10)) / len(positions),
-        "MR": float(np.median(positions) + 1),
-    }
 
 
 def main() -> None:
