@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     from avt_triplets import __version__
 
     parser.add_argument("--version", action="version", version=f"avt {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="Show the full traceback of errors that are otherwise reported in one line (or set AVT_DEBUG=1).",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(
@@ -74,7 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(only=chosen)
     args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    from avt_triplets.errors import EXIT_USAGE, UsageError
+
+    try:
+        return int(args._run(args) or 0)
+    except UsageError as error:
+        if args.debug or os.environ.get("AVT_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":
