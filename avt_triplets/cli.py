@@ -68,6 +68,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             description=help_text.replace("%%", "%"),
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
+        # Also accepted after the subcommand (`avt generate ... --debug`); SUPPRESS keeps the top-level value.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         if name == only:
             module = importlib.import_module(module_name)
             module.add_arguments(p)
