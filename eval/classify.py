@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avt_triplets.errors import UsageError
 from eval.classification import average_over_frames, classification_metrics, logits_to_scores
 from eval.features import ClipFrameDataset, autocast_context, make_loader
 from eval.protocol import middle_frame_index
@@ -102,7 +103,7 @@ def predict_frames(
             0 if audio_only else min(middle_frame_index(e["num_frames"]), num_frames - 1) for e in good
         ]
     if not clip_ids:
-        raise ValueError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
+        raise UsageError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
     return FramePredictions(
         clip_ids=clip_ids,
         logits=np.concatenate(logits_per_batch, axis=1),

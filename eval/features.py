@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from avt_triplets.errors import UsageError
 from eval.protocol import middle_frame_index
 from modeling_lgcavmae.processing_lgcavmae import MIN_AUDIO_SAMPLES
 from training.data import decode_audio, decode_frame, undecoded_frames
@@ -186,7 +187,7 @@ def extract_retrieval_features(
             outputs["text"].append(np.asarray([e["text_embedding"] for e in good], dtype=np.float32))
         clip_ids += [e["clip_id"] for e in good]
     if not clip_ids:
-        raise ValueError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
+        raise UsageError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
     if skipped:
         logger.warning("%d clip(s) skipped, e.g. %s", len(skipped), skipped[0])
 

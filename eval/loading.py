@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avt_triplets.errors import UsageError
 from training.data import DatasetSpec
 
 logger = logging.getLogger(__name__)
+CLASSIFIER = "LGCavMaeForAudioVisualClassification"
 
 
 @dataclass(frozen=True)
@@ -52,17 +54,20 @@ def load_eval_dataset(spec_text: str, split: str):
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
-                raise ValueError(f"{spec}: no split {split!r} (has {sorted(loaded)})")
+                raise UsageError(f"{spec}: no split {split!r} (has {sorted(loaded)})")
             loaded = loaded[split]
         return loaded
-    return datasets.load_dataset(spec.path, spec.config, split=split)
+    try:
+        return datasets.load_dataset(spec.path, spec.config, split=split)
+    except FileNotFoundError as error:  # also the Hub's DatasetNotFoundError
+        raise UsageError(f"--dataset {spec}: {error}") from None
 
 
 def require_columns(dataset, columns: list[str], what: str, spec: str) -> None:
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
         hint = " (a metadata-only export has no media)" if {"audio", "frames"} & set(missing) else ""
-        raise ValueError(f"{what} needs column(s) {missing} that dataset {spec} lacks{hint}")
+        raise UsageError(f"{what} needs column(s) {missing} that dataset {spec} lacks{hint}")
 
 
 def load_model(path: str, task: str, device: str, revision: str | None = None) -> Any:
@@ -72,13 +77,21 @@ def load_model(path: str, task: str, device: str, revision: str | None = None) -
 
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
 
-    config = AutoConfig.from_pretrained(path, revision=revision)
+    try:
+        config = AutoConfig.from_pretrained(path, revision=revision)
+    except OSError as error:
+        raise UsageError(f"--model {path}: {str(error).splitlines()[0]}") from None
     architectures = list(getattr(config, "architectures", None) or [])
     if task == "classification":
+        if architectures and CLASSIFIER not in architectures:
+            raise UsageError(
+                f"--model {path} is a {', '.join(architectures)} checkpoint: it has no classifier head to evaluate; "
+                "fine-tune it first (avt finetune) or evaluate it with `avt evaluate retrieval`"
+            )
         auto_class = AutoModelForAudioClassification
     elif "LGCavMaeForPreTraining" in architectures:
         auto_class = AutoModelForPreTraining
-    elif "LGCavMaeForAudioVisualClassification" in architectures:
+    elif CLASSIFIER in architectures:
         auto_class = AutoModelForAudioClassification
     else:
         auto_class = AutoModel
@@ -96,7 +109,7 @@ def load_processor(path: str, config: Any, revision: str | None = None):
     except OSError:  # no processor saved with the checkpoint
         return LGCavMaeProcessor.from_config(config)
     if processor.audio_length != config.audio_length:
-        raise ValueError(
+        raise UsageError(
             f"processor at {path} makes {processor.audio_length} fbank frames but the model expects {config.audio_length}"
         )
     return processor

@@ -81,6 +81,13 @@ def retrieval_markdown(entries: Sequence[dict[str, Any]]) -> str:
     text = retrieval_table(entries, TEXT_DIRECTIONS)
     if text:
         parts += ["", "## Text retrieval in CLAP space (recall@K, %)", "", text]
+    for e in entries:
+        if e.get("omitted_ks"):
+            omitted = ", ".join(f"R@{k}" for k in e["omitted_ks"])
+            parts += [
+                "",
+                f"{e['model']} on {e['dataset']}: {omitted} not reported (only {e['num_clips']} clips).",
+            ]
     parts += ["", "| Model | Dataset | Clips | Skipped | A→V MR | V→A MR |", "|---|---|---:|---:|---:|---:|"]
     for e in entries:
         mr = [e["metrics"].get(d, {}).get("MR") for d in AUDIO_VISUAL_DIRECTIONS]

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from avt_triplets.errors import UsageError
 from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
 from eval.features import extract_retrieval_features, supports_text_retrieval
 from eval.protocol import per_class_subset
@@ -58,9 +59,28 @@ def select_clips(dataset, options: RetrievalOptions) -> tuple[Any, dict[str, Any
     return dataset, info
 
 
-def _direction_result(ranks: np.ndarray, options: RetrievalOptions) -> tuple[dict[str, float], list[float]]:
-    curve = recall_curve(ranks, min(options.max_k, len(ranks)))
-    return ranking_metrics(ranks, options.ks), [float(v) for v in curve]
+def meaningful_ks(ks: tuple[int, ...], num_clips: int) -> tuple[int, ...]:
+    """The K of recall@K that say something about N clips: K < N (recall@K is 100 % for every K >= N)."""
+    if num_clips < 2:
+        raise UsageError(
+            f"retrieval over {num_clips} clip(s) is meaningless (every recall@K is 100 %): evaluate at least 2 clips"
+        )
+    kept = tuple(k for k in ks if k < num_clips)
+    if len(kept) < len(ks):
+        logger.warning(
+            "only %d clips: recall@K is reported for K < %d only (omitted: %s)",
+            num_clips,
+            num_clips,
+            ", ".join(f"R@{k}" for k in ks if k >= num_clips),
+        )
+    return kept
+
+
+def _direction_result(
+    ranks: np.ndarray, ks: tuple[int, ...], max_k: int
+) -> tuple[dict[str, float], list[float]]:
+    curve = recall_curve(ranks, min(max_k, len(ranks) - 1))
+    return ranking_metrics(ranks, ks), [float(v) for v in curve]
 
 
 def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> dict[str, Any]:
@@ -106,11 +126,13 @@ def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> 
             ranks[direction] = retrieval_ranks(
                 features.text, items, chunk_size=options.chunk_size, device=options.device
             )
+    ks = meaningful_ks(options.ks, len(features.clip_ids))
     metrics, curves = {}, {}
     for direction, direction_ranks in ranks.items():
-        metrics[direction], curves[direction] = _direction_result(direction_ranks, options)
+        metrics[direction], curves[direction] = _direction_result(direction_ranks, ks, options.max_k)
     return {
         "num_clips": len(features.clip_ids),
+        "omitted_ks": [k for k in options.ks if k not in ks],
         "num_skipped": len(features.skipped),
         "skipped": features.skipped[:MAX_SKIPPED_LISTED],
         "selection": info,
@@ -148,12 +170,12 @@ def evaluate_classification(model, processor, dataset, options: ClassificationOp
     problem_type = problem_type_of(config)
     multi_label = problem_type == "multi_label_classification"
     if not config.label2id or len(config.label2id) != config.num_labels:
-        raise ValueError("the model config has no label2id for its classes: cannot map dataset labels")
+        raise UsageError("the model config has no label2id for its classes: cannot map dataset labels")
     targets, kept, unknown = encode_targets(dataset["labels"], dict(config.label2id), multi_label)
     if unknown:
         logger.warning("%d label name(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])
     if not kept:
-        raise ValueError("no clip has a label the model knows")
+        raise UsageError("no clip has a label the model knows")
     subset = dataset.select(kept)
     if options.max_clips is not None and len(subset) > options.max_clips:
         subset, targets = subset.select(range(options.max_clips)), targets[: options.max_clips]

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from avt_triplets.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 AUDIO_SAMPLING_RATE = 16_000
@@ -64,7 +66,10 @@ def load_triplet_datasets(
     parts = []
     for raw in specs:
         spec = raw if isinstance(raw, DatasetSpec) else DatasetSpec.parse(raw)
-        ds = datasets.load_dataset(spec.path, spec.config, split=split, cache_dir=cache_dir)
+        try:
+            ds = datasets.load_dataset(spec.path, spec.config, split=split, cache_dir=cache_dir)
+        except FileNotFoundError as error:  # also the Hub's DatasetNotFoundError
+            raise UsageError(f"dataset {spec}: {error}") from None
         missing = [c for c in columns if c not in ds.column_names]
         if missing:
             hint = (
@@ -72,15 +77,15 @@ def load_triplet_datasets(
                 if {"audio", "frames"} & set(missing)
                 else ""
             )
-            raise ValueError(f"dataset {spec} split {split!r} lacks column(s) {missing}{hint}")
+            raise UsageError(f"dataset {spec} split {split!r} lacks column(s) {missing}{hint}")
         parts.append(ds.select_columns(list(columns)))
         logger.info("dataset %s split %s: %d clips", spec, split, len(ds))
     if not parts:
-        raise ValueError("no dataset given")
+        raise UsageError("no dataset given")
     if "text_embedding" in columns:
         dims = {len(p[0]["text_embedding"]) for p in parts if len(p)}
         if len(dims) > 1:
-            raise ValueError(
+            raise UsageError(
                 f"datasets have text embeddings of different sizes {sorted(dims)}: mix one scorer only"
             )
     if len(parts) == 1:
@@ -141,6 +146,27 @@ class EpochShuffleSampler(Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "num_samples": self.num_samples,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take the checkpoint's epoch; another seed or dataset size cannot replay the interrupted run's order."""
+        for key in ("num_samples", "seed", "shuffle"):
+            if state.get(key) != getattr(self, key):
+                logger.warning(
+                    "resuming with sampler %s=%s instead of %s: the run continues, but not in the order an "
+                    "uninterrupted run would have used",
+                    key,
+                    getattr(self, key),
+                    state.get(key),
+                )
+        self.epoch = int(state["epoch"])
 
     def __len__(self) -> int:
         return self.num_samples

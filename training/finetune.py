@@ -21,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from training.options import options_from_any
+from avt_triplets.errors import UsageError
+from training.options import options_from_any, require_non_negative, require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class FinetuneConfig:
     adam_beta2: float = 0.999
     weight_decay: float = 5e-7
     num_epochs: float = 10
-    max_steps: int = -1
+    max_steps: int | None = None  # None: train num_epochs
     lr_scheduler: str = "multistep"
     lr_decay_start_epoch: int = 2
     lr_decay_step_epochs: int = 1
@@ -80,6 +81,19 @@ class FinetuneConfig:
     hub_strategy: str = "end"
     hub_private: bool = False
     hub_token: str | None = None
+
+    def __post_init__(self) -> None:
+        require_positive(
+            self,
+            "per_device_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+            "num_epochs",
+            "max_steps",
+            "logging_steps",
+            "save_total_limit",
+        )
+        require_non_negative(self, "num_workers", "warmup_steps")
 
     @classmethod
     def from_any(cls, value: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> FinetuneConfig:
@@ -115,8 +129,9 @@ class ClassList:
     def from_labels(cls, labels: list[list[str] | None]) -> ClassList:
         names = sorted({label for row in labels for label in (row or [])})
         if not names:
-            raise ValueError(
-                "the training data has no labels (column `labels` is empty): nothing to fine-tune on"
+            raise UsageError(
+                "the training data has no labels (its `labels` column is empty): nothing to fine-tune on; "
+                "generate from a list with a labels column, or pass labelled datasets"
             )
         return cls(names=names, aliases={n: i for i, n in enumerate(names)})
 
@@ -287,10 +302,17 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     from modeling_lgcavmae import LGCavMaeForAudioVisualClassification, LGCavMaeProcessor
     from training.collators import ClassificationCollator
     from training.data import ClipDataset, load_triplet_datasets
+    from training.hub import HubCheckpointCallback
     from training.tracking import tracker_names
 
     config = FinetuneConfig.from_any(config)
     output_dir = Path(config.output_dir)
+    resume_from = resolve_trainer_resume(config.resume, output_dir)
+    hub = None
+    if config.push_to_hub and _is_main_process():
+        from training.hub import HubPusher
+
+        hub = HubPusher(config.push_to_hub, token=config.hub_token, private=config.hub_private or None)
     columns = ("audio", "frames", "labels")
     train_data = load_triplet_datasets(config.datasets, columns=columns, split=config.train_split)
     train_labels = train_data["labels"]
@@ -385,7 +407,7 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         adam_beta1=config.adam_beta1,
         adam_beta2=config.adam_beta2,
         num_train_epochs=config.num_epochs,
-        max_steps=config.max_steps,
+        max_steps=config.max_steps or -1,
         lr_scheduler_type="linear" if config.lr_scheduler == "multistep" else config.lr_scheduler,
         warmup_steps=config.warmup_steps,
         max_grad_norm=config.max_grad_norm,
@@ -402,11 +424,8 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         save_strategy=config.save_strategy,
         save_total_limit=config.save_total_limit,
         report_to=trackers or "none",
-        push_to_hub=bool(config.push_to_hub),
-        hub_model_id=config.push_to_hub,
-        hub_strategy=config.hub_strategy,
-        hub_private_repo=config.hub_private or None,
-        hub_token=config.hub_token,
+        # No hub_* arguments: Trainer pickles TrainingArguments into every checkpoint's training_args.bin, token
+        # included. Pushes go through HubPusher, which hands the token to huggingface_hub only.
     )
     trainer = _trainer_class()(
         model=model,
@@ -419,8 +438,11 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         compute_metrics=compute_metrics,
         finetune_config=config,
         train_sample_weights=sample_weights,
+        callbacks=[HubCheckpointCallback(hub)]
+        if hub is not None and config.hub_strategy == "every_save"
+        else None,
     )
-    train_result = trainer.train(resume_from_checkpoint=_resume_arg(config.resume))
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model()
     if trainer.is_world_process_zero():
         processor.save_pretrained(output_dir)
@@ -435,8 +457,8 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if trainer.is_world_process_zero():
         (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2, default=float))
         print(_format_results(results, output_dir))
-    if config.push_to_hub:
-        trainer.push_to_hub(commit_message="LG-CAV-MAE fine-tuning: final model")
+    if hub is not None:
+        hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
     return output_dir
 
 
@@ -461,10 +483,28 @@ def evaluate_frames(trainer, eval_dataset, problem_type: str, multi_frame: bool 
     return results
 
 
-def _resume_arg(resume: str | None) -> str | bool | None:
+def resolve_trainer_resume(resume: str | None, output_dir: Path) -> str | None:
+    """``latest`` -> the newest ``checkpoint-*`` in ``output_dir`` (None, said in the log, when there is none yet);
+    any other value must be a Trainer checkpoint folder."""
     if not resume:
         return None
-    return True if resume == "latest" else resume
+    if resume == "latest":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        found = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        if found is None:
+            logger.warning("--resume latest: no checkpoint in %s yet, starting fresh", output_dir)
+        return found
+    if not Path(resume).is_dir():
+        raise UsageError(f"--resume {resume}: no such checkpoint folder")
+    return resume
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a launch (``accelerate launch`` / torchrun set RANK), before Trainer sets up distribution."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _strip(metrics: dict[str, float], prefix: str) -> dict[str, float]:

@@ -1,7 +1,8 @@
-"""Pushing training outputs to the Hugging Face Hub with ``huggingface_hub``.
+"""Pushing training outputs to the Hugging Face Hub with ``huggingface_hub``, for both training commands.
 
-``end`` pushes the final model folder once; ``every_save`` also uploads each checkpoint to
-``checkpoints/step-XXXXXXXX`` in the background as it is written (training does not wait for the upload).
+``end`` pushes the final model folder once; ``every_save`` also uploads each checkpoint to ``checkpoints/<name>`` in
+the background as it is written (training does not wait for the upload). The token goes to ``HfApi`` only, never
+into a file (``transformers.Trainer`` would pickle it into every ``training_args.bin``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import logging
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Literal
+
+from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +40,14 @@ class HubPusher:
         self.pending.append(future)
 
     def push_model(self, model_dir: Path, commit_message: str = "LG-CAV-MAE pretraining: final model") -> str:
-        """Upload the final model folder (without local checkpoints and logs); waits for earlier uploads."""
+        """Upload the final model folder (without local checkpoints and TensorBoard logs); waits for earlier
+        uploads."""
         self.wait()
         info = self.api.upload_folder(
             repo_id=self.repo_id,
             folder_path=str(model_dir),
             commit_message=commit_message,
-            ignore_patterns=["checkpoints/*", ".*", "runs/*"],
+            ignore_patterns=["checkpoints/*", "checkpoint-*", ".*", "runs/*"],
         )
         logger.info("pushed %s to %s", model_dir, self.repo_id)
         return str(getattr(info, "commit_url", self.repo_id))
@@ -55,3 +59,14 @@ class HubPusher:
             except Exception as error:  # noqa: BLE001 - a failed checkpoint upload must not lose the run
                 logger.error("checkpoint upload to %s failed: %s", self.repo_id, error)
         self.pending.clear()
+
+
+class HubCheckpointCallback(TrainerCallback):
+    """``every_save`` for ``transformers.Trainer``: each ``checkpoint-N`` it saves is uploaded in the background."""
+
+    def __init__(self, pusher: HubPusher):
+        self.pusher = pusher
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.pusher.push_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}")

@@ -33,10 +33,11 @@ from typing import Any
 
 import torch
 
+from avt_triplets.errors import UsageError
 from training import checkpoints
 from training.losses import ContrastiveScope, contrastive_terms
 from training.optim import SchedulerName
-from training.options import options_from_any
+from training.options import options_from_any, require_non_negative, require_positive
 
 logger = logging.getLogger(__name__)
 BEST_DIR = "best"  # save_pretrained of the lowest eval total loss model (official best_audio_model.pth)
@@ -94,6 +95,29 @@ class PretrainConfig:
     hub_private: bool = False
     hub_token: str | None = None
 
+    def __post_init__(self) -> None:
+        require_positive(
+            self,
+            "per_device_batch_size",
+            "gradient_accumulation_steps",
+            "num_epochs",
+            "max_steps",
+            "eval_steps",
+            "eval_batch_size",
+            "checkpoint_steps",
+            "checkpoints_total_limit",
+            "logging_steps",
+        )
+        require_non_negative(self, "num_workers", "warmup_steps")
+        if self.model_name_or_path and self.init_from_vitmae:
+            raise UsageError("pass only one of --model-name-or-path and --init-from-vitmae")
+        if self.eval_steps and not self.eval_datasets:
+            raise UsageError("--eval-steps needs --eval-dataset")
+        if self.lr_scheduler == "multistep" and self.warmup_steps:
+            raise UsageError(
+                "the official multistep schedule has no warmup; use --lr-scheduler cosine|constant"
+            )
+
     @classmethod
     def from_any(cls, value: PretrainConfig | argparse.Namespace | dict[str, Any]) -> PretrainConfig:
         return options_from_any(cls, value)
@@ -108,19 +132,28 @@ def _text_embedding_dim(dataset) -> int | None:
     return len(dataset[0]["text_embedding"]) if len(dataset) else None
 
 
+def check_one_global_batch(num_clips: int, per_device_batch_size: int, num_processes: int) -> None:
+    """The loader drops incomplete batches (every process needs equal ones for the all-gather; the official
+    loader drops them too), so fewer clips than one global batch would train nothing."""
+    global_batch = per_device_batch_size * num_processes
+    if num_clips < global_batch:
+        raise UsageError(
+            f"the training data has {num_clips} clips, fewer than one batch of {global_batch} "
+            f"(--per-device-batch-size {per_device_batch_size} x {num_processes} process(es)): lower "
+            "--per-device-batch-size or add clips"
+        )
+
+
 def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None):
     """Initialise from a pretrained LG-CAV-MAE (or converted official CAV-MAE) folder / Hub id, from ImageNet
     MAE weights, or randomly from a config (default: the paper's architecture)."""
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining, LGCavMaeProcessor
 
-    chosen = [x for x in (config.model_name_or_path, config.init_from_vitmae) if x]
-    if len(chosen) > 1:
-        raise ValueError("pass only one of --model-name-or-path and --init-from-vitmae")
     if config.model_name_or_path:
         model = LGCavMaeForPreTraining.from_pretrained(config.model_name_or_path)
         if text_embed_dim and model.config.text_embed_dim != text_embed_dim:
-            raise ValueError(
+            raise UsageError(
                 f"the model's text_embed_dim is {model.config.text_embed_dim} but the dataset's text embeddings "
                 f"have {text_embed_dim} values: use triplets scored with the text tower the model was trained with"
             )
@@ -162,11 +195,6 @@ def build_train_loader(config: PretrainConfig, hf_dataset, model_config, process
     from training.data import ClipDataset, EpochShuffleSampler
 
     dataset = ClipDataset(hf_dataset, frame_selection="random", seed=config.seed, with_text=True)
-    if len(dataset) < config.per_device_batch_size:
-        raise ValueError(
-            f"{len(dataset)} clips are fewer than one batch ({config.per_device_batch_size}); the loader drops "
-            "incomplete batches (as the official one does), so nothing would train"
-        )
     sampler = EpochShuffleSampler(len(dataset), seed=config.seed)
     collator = PretrainingCollator(
         processor,
@@ -254,6 +282,7 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
 
     config = PretrainConfig.from_any(config)
     output_dir = Path(config.output_dir)
+    resume_from = checkpoints.resolve_resume(config.resume, output_dir)
     trackers = tracker_names(config.report_to)
     accelerator = Accelerator(
         # Several processes but no CUDA (e.g. `accelerate launch --multi_gpu` on a CPU box, as the tests do):
@@ -285,10 +314,9 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
             if config.eval_datasets
             else None
         )
+    check_one_global_batch(len(hf_dataset), config.per_device_batch_size, accelerator.num_processes)
     model, processor = build_model_and_processor(config, _text_embedding_dim(hf_dataset))
     loader, sampler, dataset = build_train_loader(config, hf_dataset, model.config, processor)
-    if config.eval_steps and eval_hf_dataset is None:
-        raise ValueError("--eval-steps needs --eval-dataset")
 
     optimizer = build_adam(
         trainable_parameters(model),
@@ -330,13 +358,13 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
     per_epoch_schedule = steps_per_epoch_scheduler(config.lr_scheduler)
     layout = (config.per_device_batch_size, accelerator.num_processes, config.gradient_accumulation_steps)
     progress = checkpoints.TrainingProgress(*(0,) * 5, *layout)
-    accelerator.register_for_checkpointing(scheduler, progress)
+    loop_state = {"progress": progress, "scheduler": scheduler, "sampler": sampler}
+    checkpoints.track_loop_state(accelerator, **loop_state)
 
     metrics_log = JsonlLog(output_dir, enabled=accelerator.is_main_process)
     best_loss = float("inf")
-    resume_from = checkpoints.resolve_resume(config.resume, output_dir)
     if resume_from is not None:
-        accelerator.load_state(str(resume_from))
+        checkpoints.load_checkpoint(accelerator, resume_from, **loop_state)
         logger.info(
             "resumed from %s at step %d (epoch %d)", resume_from, progress.global_step, progress.epoch
         )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from avt_triplets.errors import UsageError
 from training.augment import apply_specaugment, normalised_fbank_value
 from training.collators import ClassificationCollator, PretrainingCollator, label_targets, mix_waveforms
 from training.data import ClipDataset, DatasetSpec, EpochShuffleSampler, load_triplet_datasets
@@ -44,7 +45,7 @@ def test_load_concatenates_and_rejects_metadata_only(synthetic_train, synthetic_
     metadata_only = tmp_path / "meta"
     rows = datasets.load_dataset(str(synthetic_heldout), split="train").remove_columns(["audio", "frames"])
     rows.to_parquet(str(metadata_only / "data" / "shard-00000.parquet"))
-    with pytest.raises(ValueError, match="metadata-only"):
+    with pytest.raises(UsageError, match="metadata-only"):
         load_triplet_datasets([str(metadata_only)], ("audio", "frames", "text_embedding"))
 
 

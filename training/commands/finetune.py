@@ -96,9 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--weight-decay", type=float, default=5e-7, help="Adam (coupled) weight decay, all weights"
     )
     optim.add_argument("--num-epochs", type=float, default=10, help="training epochs")
-    optim.add_argument(
-        "--max-steps", type=int, default=-1, help="stop after N optimizer steps (overrides epochs)"
-    )
+    optim.add_argument("--max-steps", type=int, help="stop after N optimizer steps (overrides epochs)")
     optim.add_argument(
         "--lr-scheduler",
         default="multistep",
@@ -185,9 +183,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--push-to-hub", metavar="REPO_ID", help="push the fine-tuned model to this Hub repo")
     run.add_argument(
         "--hub-strategy",
-        choices=("end", "every_save", "checkpoint", "all_checkpoints"),
+        choices=("end", "every_save"),
         default="end",
-        help="transformers.Trainer hub strategy",
+        help="end: push the final model once; every_save: also upload each checkpoint (background) as saved",
     )
     run.add_argument("--hub-private", action="store_true", help="create the Hub repo as private")
     run.add_argument("--hub-token", help="Hub token (default: the logged-in token / HF_TOKEN)")

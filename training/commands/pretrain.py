@@ -154,7 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     optim.add_argument("--num-epochs", type=int, default=25, help="training epochs (official 25)")
     optim.add_argument(
-        "--max-steps", type=optional_int, help="stop after this many optimizer steps (overrides epochs)"
+        "--max-steps", type=int, help="stop after this many optimizer steps (overrides epochs)"
     )
     optim.add_argument(
         "--lr-scheduler",
