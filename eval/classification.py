@@ -33,12 +33,26 @@ def logits_to_scores(logits: np.ndarray, problem_type: ProblemType) -> np.ndarra
     return _sigmoid(logits) if problem_type == "multi_label_classification" else _softmax(logits)
 
 
+def average_per_clip(logits: np.ndarray, clip_of_row: np.ndarray, problem_type: ProblemType) -> np.ndarray:
+    """[R, C] logits of single frames, row ``r`` from clip ``clip_of_row[r]`` -> [N, C] per-clip mean of the softmax
+    (single-label) or sigmoid (multi-label) outputs: the official multi-frame result. Clips may have different
+    frame counts."""
+    scores = logits_to_scores(logits, problem_type)
+    clip_of_row = np.asarray(clip_of_row)
+    num_clips = int(clip_of_row.max()) + 1
+    sums = np.zeros((num_clips, scores.shape[1]))
+    np.add.at(sums, clip_of_row, scores)
+    return sums / np.bincount(clip_of_row, minlength=num_clips)[:, None]
+
+
 def average_over_frames(logits_per_frame: np.ndarray, problem_type: ProblemType) -> np.ndarray:
-    """[F, N, C] per-frame logits -> [N, C] scores averaged over the F frames (official multi-frame result)."""
+    """[F, N, C] per-frame logits (every clip scored at the same F frame indices) -> [N, C] averaged scores."""
     logits_per_frame = np.asarray(logits_per_frame)
     if logits_per_frame.ndim != 3:
         raise ValueError(f"expected [frames, clips, classes] logits, got shape {logits_per_frame.shape}")
-    return logits_to_scores(logits_per_frame, problem_type).mean(axis=0)
+    frames, clips, classes = logits_per_frame.shape
+    clip_of_row = np.tile(np.arange(clips), frames)
+    return average_per_clip(logits_per_frame.reshape(frames * clips, classes), clip_of_row, problem_type)
 
 
 def accuracy(scores: np.ndarray, targets: np.ndarray) -> float:

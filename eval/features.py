@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from avt_data.rows import decode_audio, decode_frame, undecoded_frames
 from avt_triplets.errors import UsageError
 from eval.protocol import middle_frame_index
 from modeling_lgcavmae.processing_lgcavmae import MIN_AUDIO_SAMPLES
-from training.data import decode_audio, decode_frame, undecoded_frames
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avt_data.rows import DatasetSpec
 from avt_triplets.errors import UsageError
-from training.data import DatasetSpec
 
 logger = logging.getLogger(__name__)
 CLASSIFIER = "LGCavMaeForAudioVisualClassification"

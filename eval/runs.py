@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from avt_data.rows import frame_counts
 from avt_triplets.errors import UsageError
 from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
 from eval.features import extract_retrieval_features, supports_text_retrieval
@@ -154,14 +155,8 @@ class ClassificationOptions:
 
 
 def max_frames_per_clip(dataset) -> int:
-    """The most frames any clip has, read without decoding images when ``frame_times_s`` is there."""
-    if "frame_times_s" in dataset.column_names:
-        counts = [len(t or []) for t in dataset["frame_times_s"]]
-    else:
-        from training.data import undecoded_frames
-
-        counts = [len(f or []) for f in undecoded_frames(dataset)["frames"]]
-    return max(max(counts, default=1), 1)
+    """The most frames any clip has (list lengths read from Arrow, no image decoded)."""
+    return max(max(frame_counts(dataset), default=1), 1)
 
 
 def evaluate_classification(model, processor, dataset, options: ClassificationOptions) -> dict[str, Any]:

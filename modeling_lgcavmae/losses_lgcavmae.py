@@ -1,14 +1,21 @@
 """Loss math of LG-CAV-MAE as pure functions.
 
-The model's forward calls exactly these functions, so a distributed training loop can call them again on
-all-gathered embeddings (global-batch negatives) and get the same math, and a test can check that equality.
-Patch helpers live here too because the reconstruction targets must use the token order of the embeddings.
+``contrastive_terms`` decides which contrastive terms a configuration computes and with which temperatures; it takes
+the two InfoNCE functions as arguments, so the model's forward runs it with the in-batch ones below and a distributed
+training loss (``training.losses.PretrainingLoss``) with all-gathering ones, over the same choices.
+``pretraining_objective`` weighs the terms into the total loss for both. Patch helpers live here too because the
+reconstruction targets must use the token order of the embeddings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+
+InfoNCE = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 def _as_scale(temperature: float | torch.Tensor) -> float | torch.Tensor:
@@ -78,6 +85,79 @@ def text_info_nce_loss(
     return loss, accuracy
 
 
+@dataclass
+class ContrastiveTerms:
+    """Unweighted contrastive terms of one batch: scalar float32 losses (with gradients) and accuracies (detached
+    float32 fractions in [0, 1]); a term is None when the configuration skips it (zero weight, no text embeddings)."""
+
+    audio_visual: torch.Tensor | None = None
+    audio_visual_accuracy: torch.Tensor | None = None
+    audio_text: torch.Tensor | None = None
+    visual_text: torch.Tensor | None = None
+    audio_text_accuracy: torch.Tensor | None = None
+    visual_text_accuracy: torch.Tensor | None = None
+
+
+def contrastive_terms(
+    config,
+    audio_embeds: torch.Tensor,
+    visual_embeds: torch.Tensor,
+    audio_text_embeds: torch.Tensor | None = None,
+    visual_text_embeds: torch.Tensor | None = None,
+    text_embeds: torch.Tensor | None = None,
+    text_temperature: float | torch.Tensor | None = None,
+    audio_visual_loss: InfoNCE = cavmae_contrastive_loss,
+    text_loss: InfoNCE = text_info_nce_loss,
+) -> ContrastiveTerms:
+    """The contrastive terms ``config`` (an `LGCavMaeConfig`) asks for, from pooled `[N, hidden_size]` and projected
+    `[N, text_embed_dim]` embeddings.
+
+    The audio-visual term is computed when `contrastive_weight != 0`; the audio-text and visual-text terms when
+    `text_contrastive_weight != 0` and `text_embeds` are given. `text_temperature` overrides the config's (a learnt
+    one). The loss functions default to the in-batch ones; pass gathering ones for global-batch negatives.
+    """
+    terms = ContrastiveTerms()
+    if config.contrastive_weight != 0:
+        loss, accuracy = audio_visual_loss(
+            audio_embeds, visual_embeds, config.contrastive_temperature, config.contrastive_bidirectional
+        )
+        terms.audio_visual, terms.audio_visual_accuracy = loss, accuracy.detach()
+    if text_embeds is not None and config.text_contrastive_weight != 0:
+        if text_embeds.shape != (audio_embeds.shape[0], config.text_embed_dim):
+            raise ValueError(
+                f"text_embeds must have shape [{audio_embeds.shape[0]}, {config.text_embed_dim}], "
+                f"got {tuple(text_embeds.shape)}."
+            )
+        temperature = config.text_temperature if text_temperature is None else text_temperature
+        bidirectional = config.text_loss_bidirectional
+        terms.audio_text, a2t_accuracy = text_loss(audio_text_embeds, text_embeds, temperature, bidirectional)
+        terms.visual_text, v2t_accuracy = text_loss(
+            visual_text_embeds, text_embeds, temperature, bidirectional
+        )
+        terms.audio_text_accuracy, terms.visual_text_accuracy = a2t_accuracy.detach(), v2t_accuracy.detach()
+    return terms
+
+
+def pretraining_objective(
+    config,
+    loss_reconstruction_audio: torch.Tensor | None,
+    loss_reconstruction_visual: torch.Tensor | None,
+    terms: ContrastiveTerms,
+) -> torch.Tensor | None:
+    """`reconstruction_weight * (L_rec_a + L_rec_v) + contrastive_weight * L_c + text_contrastive_weight * (L_a2t +
+    L_v2t)` over the terms that were computed; None when none was."""
+    weighted = []
+    if loss_reconstruction_audio is not None:
+        weighted.append(
+            config.reconstruction_weight * (loss_reconstruction_audio + loss_reconstruction_visual)
+        )
+    if terms.audio_visual is not None:
+        weighted.append(config.contrastive_weight * terms.audio_visual)
+    if terms.audio_text is not None:
+        weighted.append(config.text_contrastive_weight * (terms.audio_text + terms.visual_text))
+    return sum(weighted[1:], weighted[0]) if weighted else None
+
+
 def masked_patch_reconstruction_loss(
     predictions: torch.Tensor,
     target_patches: torch.Tensor,
@@ -136,10 +216,13 @@ def unpatchify_images(
 
 
 __all__ = [
+    "ContrastiveTerms",
     "cavmae_contrastive_loss",
+    "contrastive_terms",
     "masked_patch_reconstruction_loss",
     "patchify_audio",
     "patchify_images",
+    "pretraining_objective",
     "text_info_nce_loss",
     "unpatchify_audio",
     "unpatchify_images",

@@ -1,7 +1,7 @@
 """LG-CAV-MAE: CAV-MAE (Gong et al., ICLR 2023) with language guidance (Ishikawa et al., Interspeech 2025).
 
-The CAV-MAE part reproduces the official `CAVMAE` / `CAVMAEFT` numerics (see `docs` and the converter); the names
-follow transformers' conventions (ViTMAE for masking and the decoder, CLAP for contrastive outputs). Every place
+The CAV-MAE part reproduces the official `CAVMAE` / `CAVMAEFT` numerics (`FAITHFULNESS.md` lists what is verified and
+how; `docs/architecture.md` places the model in the project); the names follow transformers' conventions (ViTMAE for masking and the decoder, CLAP for contrastive outputs). Every place
 where the official code does something non-obvious carries a comment saying so.
 """
 
@@ -23,11 +23,12 @@ from transformers.utils import ModelOutput
 
 from .configuration_lgcavmae import LGCavMaeConfig
 from .losses_lgcavmae import (
-    cavmae_contrastive_loss,
+    ContrastiveTerms,
+    contrastive_terms,
     masked_patch_reconstruction_loss,
     patchify_audio,
     patchify_images,
-    text_info_nce_loss,
+    pretraining_objective,
     unpatchify_audio,
     unpatchify_images,
 )
@@ -37,17 +38,31 @@ from .losses_lgcavmae import (
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+# Shapes: B clips, L_a = num_audio_patches, L_v = num_visual_patches, l_a / l_v the visible (kept) token counts when
+# masked (otherwise l_a = L_a, l_v = L_v), D = hidden_size, T = text_embed_dim, p = patch_size, C = num_channels.
+# "model dtype" is the parameters' dtype (float32 unless loaded otherwise; bfloat16 inside a bf16 autocast region);
+# losses and accuracies are float32 scalars whatever the model dtype.
+
+
 @dataclass
 class LGCavMaeModelOutput(ModelOutput):
     """Encoder outputs.
 
-    last_hidden_state: joint stream (audio tokens then visual tokens) after the shared layers with unified norms and
-        the final `layernorm`; `None` unless both modalities are given.
-    audio_last_hidden_state / visual_last_hidden_state: each modality stream through the shared layers with its own
-        norms and its final norm (the stream the contrastive loss and retrieval use).
-    audio_embeds / visual_embeds: their token means (over visible tokens when masked), before L2 normalisation.
-    mask_audio / mask_visual: 1 for removed tokens, in the original token order; `None` without masking.
-    ids_restore_audio / ids_restore_visual: argsort of the shuffle, to put decoder tokens back in order.
+    Args:
+        last_hidden_state (`[B, l_a + l_v, D]`, model dtype): the joint stream, audio tokens then visual tokens, after
+            the shared layers with unified norms and the final `layernorm`; `None` unless both modalities are given.
+        audio_last_hidden_state (`[B, l_a, D]`, model dtype): the audio stream through the shared layers with the
+            audio norms and `audio_layernorm` (what the contrastive loss and retrieval use).
+        visual_last_hidden_state (`[B, l_v, D]`, model dtype): the visual counterpart.
+        audio_embeds (`[B, D]`, model dtype): mean of `audio_last_hidden_state` over its (visible) tokens, before L2
+            normalisation.
+        visual_embeds (`[B, D]`, model dtype): the visual counterpart.
+        mask_audio (`[B, L_a]`, model dtype): 1 for removed tokens, 0 for kept ones, in the original token order;
+            `None` without masking.
+        mask_visual (`[B, L_v]`, model dtype): the visual counterpart.
+        ids_restore_audio (`[B, L_a]`, int64): argsort of the shuffle, puts decoder tokens back in order; `None`
+            without masking.
+        ids_restore_visual (`[B, L_v]`, int64): the visual counterpart.
     """
 
     last_hidden_state: torch.Tensor | None = None
@@ -63,17 +78,34 @@ class LGCavMaeModelOutput(ModelOutput):
 
 @dataclass
 class LGCavMaeForPreTrainingOutput(ModelOutput):
-    """Pretraining outputs. Loss terms that were not computed (no `text_embeds`, zero weight, `return_loss=False`)
-    are `None`.
+    """Pretraining outputs. A term that was not computed (zero weight, no `text_embeds`, `return_loss=False`,
+    `return_contrastive_loss=False`) is `None`.
 
-    loss: `reconstruction_weight * (L_rec_a + L_rec_v) + contrastive_weight * L_c
-        + text_contrastive_weight * (L_a2t + L_v2t)`.
-    loss_contrastive: the audio-visual InfoNCE, *unweighted* (the official code returns it weighted).
-    contrastive_accuracy: official `c_acc`.
-    audio_embeds / visual_embeds: pooled visible-token means used by the contrastive loss, before normalisation.
-    audio_text_embeds / visual_text_embeds: those embeddings projected into the text space.
-    reconstruction_audio / reconstruction_visual: decoder predictions per patch, `[B, L, p*p]` and `[B, L, p*p*C]`,
-        in token order (see `unpatchify_audio` / `unpatchify_visual`).
+    Args:
+        loss (`[]`, float32): `reconstruction_weight * (L_rec_a + L_rec_v) + contrastive_weight * L_c +
+            text_contrastive_weight * (L_a2t + L_v2t)`.
+        loss_reconstruction_audio (`[]`, float32): MAE loss of the audio patches, masked patches only.
+        loss_reconstruction_visual (`[]`, float32): the visual counterpart.
+        loss_contrastive (`[]`, float32): the audio-visual InfoNCE, *unweighted* (the official code returns it
+            weighted).
+        loss_audio_text (`[]`, float32): InfoNCE between projected audio embeddings and `text_embeds`.
+        loss_visual_text (`[]`, float32): the visual counterpart.
+        contrastive_accuracy (`[]`, float32): share of clips whose audio-visual arg-max is the right clip (official
+            `c_acc`).
+        audio_text_accuracy (`[]`, float32): the same for audio-text (both directions averaged when bidirectional).
+        visual_text_accuracy (`[]`, float32): the same for visual-text.
+        mask_audio (`[B, L_a]`, model dtype): 1 for masked tokens, in token order.
+        mask_visual (`[B, L_v]`, model dtype): the visual counterpart.
+        ids_restore_audio (`[B, L_a]`, int64): argsort of the audio shuffle.
+        ids_restore_visual (`[B, L_v]`, int64): argsort of the visual shuffle.
+        audio_embeds (`[B, D]`, model dtype): mean of the visible audio tokens, as the contrastive loss sees them,
+            before normalisation.
+        visual_embeds (`[B, D]`, model dtype): the visual counterpart.
+        audio_text_embeds (`[B, T]`, model dtype): `audio_embeds` projected into the text space.
+        visual_text_embeds (`[B, T]`, model dtype): `visual_embeds` projected into the text space.
+        reconstruction_audio (`[B, L_a, p*p]`, model dtype): decoder prediction of every audio patch, in token order
+            (`unpatchify_audio` turns it into a spectrogram).
+        reconstruction_visual (`[B, L_v, p*p*C]`, model dtype): the visual counterpart (`unpatchify_visual`).
     """
 
     loss: torch.Tensor | None = None
@@ -99,8 +131,13 @@ class LGCavMaeForPreTrainingOutput(ModelOutput):
 
 @dataclass
 class LGCavMaeForAudioVisualClassificationOutput(ModelOutput):
-    """`logits` only (besides the loss), so `Trainer.predict` hands `compute_metrics` a plain array; the pooled
-    representation is `model.pool(...)`."""
+    """Classification outputs: `logits` only besides the loss, so `Trainer.predict` hands `compute_metrics` a plain
+    array (the pooled representation is `model.pool(...)`).
+
+    Args:
+        loss (`[]`, float32): cross-entropy, BCE-with-logits or MSE per `problem_type`; `None` without `labels`.
+        logits (`[B, num_labels]`, model dtype): the head's scores before softmax / sigmoid.
+    """
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
@@ -737,31 +774,20 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
         c = self.config
         return unpatchify_images(patches, c.patch_size, c.num_channels, c.image_size, c.image_size)
 
-    # -- forward ----------------------------------------------------------------------------------------------------
+    # -- forward: the official forward_encoder / forward_decoder / forward_mae_loss / forward_contrastive steps ------
 
-    def forward(
+    def forward_encoder(
         self,
         audio_values: torch.Tensor,
         pixel_values: torch.Tensor,
-        text_embeds: torch.Tensor | None = None,
         audio_noise: torch.Tensor | None = None,
         visual_noise: torch.Tensor | None = None,
-        return_loss: bool = True,
         mask_ratio_audio: float | None = None,
         mask_ratio_visual: float | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> LGCavMaeForPreTrainingOutput | tuple:
-        """One pretraining step's forward.
-
-        audio_values `[B, audio_length, num_mel_bins]`, pixel_values `[B, C, image_size, image_size]`, text_embeds
-        `[B, text_embed_dim]` (optional: without it the text terms are skipped). `audio_noise` `[B, L_a]` and
-        `visual_noise` `[B, L_v]` fix the masking (smaller noise = kept); otherwise it is drawn from the global RNG,
-        audio first, like the official code. Contrastive terms use this batch's in-batch negatives; for global-batch
-        negatives call `cavmae_contrastive_loss` / `text_info_nce_loss` on gathered `audio_embeds` etc.
-        """
-        config = self.config
-        encoded = self.cav_mae(
+    ) -> LGCavMaeModelOutput:
+        """Masked encoding of both modalities: visible tokens, joint stream, pooled embeddings, masks."""
+        return self.cav_mae(
             audio_values,
             pixel_values,
             audio_noise=audio_noise,
@@ -772,80 +798,125 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
             return_dict=True,
             **kwargs,
         )
-        audio_embeds, visual_embeds = encoded.audio_embeds, encoded.visual_embeds
-        audio_text_embeds = self.audio_text_projection(audio_embeds)
-        visual_text_embeds = self.visual_text_projection(visual_embeds)
 
+    def forward_decoder(self, encoded: LGCavMaeModelOutput, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-patch predictions `[B, L_a, p*p]` and `[B, L_v, p*p*C]` of every token, masked ones included."""
+        num_visible_audio = encoded.audio_last_hidden_state.shape[1]
+        return self.decoder(
+            encoded.last_hidden_state,
+            encoded.ids_restore_audio,
+            encoded.ids_restore_visual,
+            num_visible_audio,
+            **kwargs,
+        )
+
+    def forward_mae_loss(
+        self,
+        audio_values: torch.Tensor,
+        pixel_values: torch.Tensor,
+        reconstruction_audio: torch.Tensor,
+        reconstruction_visual: torch.Tensor,
+        encoded: LGCavMaeModelOutput,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """MAE losses of the audio and the visual reconstruction, over masked patches only."""
+        norm_pix_loss = self.config.norm_pix_loss
+        loss_audio = masked_patch_reconstruction_loss(
+            reconstruction_audio, self.patchify_audio(audio_values), encoded.mask_audio, norm_pix_loss
+        )
+        loss_visual = masked_patch_reconstruction_loss(
+            reconstruction_visual, self.patchify_visual(pixel_values), encoded.mask_visual, norm_pix_loss
+        )
+        return loss_audio, loss_visual
+
+    def forward_contrastive(
+        self,
+        audio_embeds: torch.Tensor,
+        visual_embeds: torch.Tensor,
+        audio_text_embeds: torch.Tensor,
+        visual_text_embeds: torch.Tensor,
+        text_embeds: torch.Tensor | None,
+    ) -> ContrastiveTerms:
+        """Audio-visual and audio/visual-text InfoNCE with this batch's negatives (one process). A distributed loop
+        computes the same terms over the global batch instead (`training.losses.PretrainingLoss`)."""
+        return contrastive_terms(
+            self.config,
+            audio_embeds,
+            visual_embeds,
+            audio_text_embeds,
+            visual_text_embeds,
+            text_embeds,
+            text_temperature=self.text_temperature,
+        )
+
+    def forward(
+        self,
+        audio_values: torch.Tensor,
+        pixel_values: torch.Tensor,
+        text_embeds: torch.Tensor | None = None,
+        audio_noise: torch.Tensor | None = None,
+        visual_noise: torch.Tensor | None = None,
+        return_loss: bool = True,
+        return_contrastive_loss: bool = True,
+        mask_ratio_audio: float | None = None,
+        mask_ratio_visual: float | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> LGCavMaeForPreTrainingOutput | tuple:
+        """One pretraining step's forward.
+
+        audio_values `[B, audio_length, num_mel_bins]`, pixel_values `[B, C, image_size, image_size]`, text_embeds
+        `[B, text_embed_dim]` (optional: without it the text terms are skipped). `audio_noise` `[B, L_a]` and
+        `visual_noise` `[B, L_v]` fix the masking (smaller noise = kept); otherwise it is drawn from the global RNG,
+        audio first, like the official code. `return_contrastive_loss=False` returns the embeddings and the
+        reconstruction losses but leaves the contrastive terms (and so `loss`) to the caller, as a loop with
+        global-batch negatives does.
+        """
+        config = self.config
+        encoded = self.forward_encoder(
+            audio_values,
+            pixel_values,
+            audio_noise,
+            visual_noise,
+            mask_ratio_audio,
+            mask_ratio_visual,
+            **kwargs,
+        )
+        audio_text_embeds = self.audio_text_projection(encoded.audio_embeds)
+        visual_text_embeds = self.visual_text_projection(encoded.visual_embeds)
         reconstruction_audio = reconstruction_visual = None
         if config.reconstruction_weight != 0 or not return_loss:
-            num_visible_audio = encoded.audio_last_hidden_state.shape[1]
-            reconstruction_audio, reconstruction_visual = self.decoder(
-                encoded.last_hidden_state,
-                encoded.ids_restore_audio,
-                encoded.ids_restore_visual,
-                num_visible_audio,
-                **kwargs,
+            reconstruction_audio, reconstruction_visual = self.forward_decoder(encoded, **kwargs)
+        loss = loss_rec_a = loss_rec_v = None
+        terms = ContrastiveTerms()
+        if return_loss and config.reconstruction_weight != 0:
+            loss_rec_a, loss_rec_v = self.forward_mae_loss(
+                audio_values, pixel_values, reconstruction_audio, reconstruction_visual, encoded
             )
-
-        loss = loss_rec_a = loss_rec_v = loss_c = c_acc = None
-        loss_a2t = loss_v2t = acc_a2t = acc_v2t = None
-        if return_loss:
-            terms = []
-            if config.reconstruction_weight != 0:
-                loss_rec_a = masked_patch_reconstruction_loss(
-                    reconstruction_audio,
-                    self.patchify_audio(audio_values),
-                    encoded.mask_audio,
-                    config.norm_pix_loss,
-                )
-                loss_rec_v = masked_patch_reconstruction_loss(
-                    reconstruction_visual,
-                    self.patchify_visual(pixel_values),
-                    encoded.mask_visual,
-                    config.norm_pix_loss,
-                )
-                terms.append(config.reconstruction_weight * (loss_rec_a + loss_rec_v))
-            if config.contrastive_weight != 0:
-                loss_c, c_acc = cavmae_contrastive_loss(
-                    audio_embeds,
-                    visual_embeds,
-                    config.contrastive_temperature,
-                    config.contrastive_bidirectional,
-                )
-                terms.append(config.contrastive_weight * loss_c)
-            if text_embeds is not None and config.text_contrastive_weight != 0:
-                if text_embeds.shape != (audio_embeds.shape[0], config.text_embed_dim):
-                    raise ValueError(
-                        f"text_embeds must have shape [{audio_embeds.shape[0]}, {config.text_embed_dim}], "
-                        f"got {tuple(text_embeds.shape)}."
-                    )
-                temperature = self.text_temperature
-                bidirectional = config.text_loss_bidirectional
-                loss_a2t, acc_a2t = text_info_nce_loss(
-                    audio_text_embeds, text_embeds, temperature, bidirectional
-                )
-                loss_v2t, acc_v2t = text_info_nce_loss(
-                    visual_text_embeds, text_embeds, temperature, bidirectional
-                )
-                terms.append(config.text_contrastive_weight * (loss_a2t + loss_v2t))
-            loss = sum(terms[1:], terms[0]) if terms else None
-
+        if return_loss and return_contrastive_loss:
+            terms = self.forward_contrastive(
+                encoded.audio_embeds,
+                encoded.visual_embeds,
+                audio_text_embeds,
+                visual_text_embeds,
+                text_embeds,
+            )
+            loss = pretraining_objective(config, loss_rec_a, loss_rec_v, terms)
         output = LGCavMaeForPreTrainingOutput(
             loss=loss,
             loss_reconstruction_audio=loss_rec_a,
             loss_reconstruction_visual=loss_rec_v,
-            loss_contrastive=loss_c,
-            loss_audio_text=loss_a2t,
-            loss_visual_text=loss_v2t,
-            contrastive_accuracy=c_acc,
-            audio_text_accuracy=acc_a2t,
-            visual_text_accuracy=acc_v2t,
+            loss_contrastive=terms.audio_visual,
+            loss_audio_text=terms.audio_text,
+            loss_visual_text=terms.visual_text,
+            contrastive_accuracy=terms.audio_visual_accuracy,
+            audio_text_accuracy=terms.audio_text_accuracy,
+            visual_text_accuracy=terms.visual_text_accuracy,
             mask_audio=encoded.mask_audio,
             mask_visual=encoded.mask_visual,
             ids_restore_audio=encoded.ids_restore_audio,
             ids_restore_visual=encoded.ids_restore_visual,
-            audio_embeds=audio_embeds,
-            visual_embeds=visual_embeds,
+            audio_embeds=encoded.audio_embeds,
+            visual_embeds=encoded.visual_embeds,
             audio_text_embeds=audio_text_embeds,
             visual_text_embeds=visual_text_embeds,
             reconstruction_audio=reconstruction_audio,

@@ -24,7 +24,7 @@ import pickle
 import re
 import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,11 +50,14 @@ class Stateful(Protocol):
 
 
 @dataclass
-class TrainingProgress:
-    """Where the loop is; saved in ``training_state.json`` so it resumes too.
+class TrainState:
+    """Where a training loop is: saved in every checkpoint's ``training_state.json``, so a resumed run continues from
+    exactly there.
 
     ``step_in_epoch`` counts optimizer steps already taken in ``epoch``: a resumed run skips
-    ``step_in_epoch * gradient_accumulation_steps`` batches of that epoch's (seeded) order.
+    ``step_in_epoch * gradient_accumulation_steps`` batches of that epoch's (seeded) order. The layout fields are
+    what those counters refer to; a resume with another layout cannot replay the same batches. ``best_eval_loss`` and
+    ``last_eval_step`` keep the best-model bookkeeping, and keep a resumed run from evaluating a step twice.
     """
 
     global_step: int = 0
@@ -62,20 +65,22 @@ class TrainingProgress:
     step_in_epoch: int = 0
     samples_seen: int = 0
     decode_failures: int = 0
-    # the data layout the counters refer to; a resume with another one cannot replay the same batches
     per_device_batch_size: int = 0
     num_processes: int = 0
     gradient_accumulation_steps: int = 0
+    best_eval_loss: float | None = None
+    last_eval_step: int = -1
 
     def layout(self) -> tuple[int, int, int]:
         return (self.per_device_batch_size, self.num_processes, self.gradient_accumulation_steps)
 
-    def state_dict(self) -> dict[str, int]:
+    def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        for key, value in state.items():
-            setattr(self, key, int(value))
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for field in fields(self):
+            if field.name in state:
+                setattr(self, field.name, state[field.name])
 
 
 def checkpoint_name(step: int) -> str:

@@ -1,5 +1,9 @@
 """Triplet datasets for training: loading, seeded sampling and per-clip decoding.
 
+The interface the loops use: ``load_triplet_datasets`` (specs -> one dataset of the needed columns),
+``ClipDataset`` / ``FrameExpandedDataset`` (index or ``(index, epoch)`` key -> decoded example) and
+``EpochShuffleSampler``. How rows are read stays behind it; decoding one row is ``avt_data.rows``.
+
 Every random choice made for a sample (which frame, the fbank noise and shift, the MAE masks, the mixup
 partner) is drawn from a generator seeded by ``(seed, epoch, index)``. The sampler yields ``(index, epoch)``
 keys, so a sample's augmentation does not depend on which DataLoader worker decodes it or on how many
@@ -10,43 +14,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from avt_data.rows import DatasetSpec, decode_audio, decode_frame, frame_counts, undecoded_media
 from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
-AUDIO_SAMPLING_RATE = 16_000
 FrameSelection = Literal["random", "middle"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Dataset specs and loading
+# Loading
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One ``--dataset DIR_OR_ID[:config]`` argument."""
-
-    path: str
-    config: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> DatasetSpec:
-        """Split ``DIR_OR_ID[:config]``; the config is the part after the last ``:`` when it has no ``/``."""
-        head, sep, tail = text.rpartition(":")
-        if sep and head and tail and "/" not in tail and "\\" not in tail:
-            return cls(path=head, config=tail)
-        return cls(path=text, config=None)
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.config}" if self.config else self.path
 
 
 def load_triplet_datasets(
@@ -95,28 +79,6 @@ def load_triplet_datasets(
     return datasets.concatenate_datasets(parts)
 
 
-def undecoded_frames(dataset):
-    """Cast ``frames`` so rows carry encoded JPEGs: a training sample decodes only the one frame it uses."""
-    import datasets
-
-    if "frames" not in dataset.column_names:
-        return dataset
-    return dataset.cast_column("frames", datasets.List(datasets.Image(decode=False)))
-
-
-def undecoded_media(dataset):
-    """Frames and audio left encoded in rows: decoding happens in ``ClipDataset``, where a broken file
-    becomes a recorded substitution instead of an exception while reading the row."""
-    import datasets
-
-    dataset = undecoded_frames(dataset)
-    if "audio" in dataset.column_names:
-        dataset = dataset.cast_column(
-            "audio", datasets.Audio(sampling_rate=AUDIO_SAMPLING_RATE, decode=False)
-        )
-    return dataset
-
-
 # --------------------------------------------------------------------------------------------------
 # Seeded sampling
 # --------------------------------------------------------------------------------------------------
@@ -125,10 +87,6 @@ def undecoded_media(dataset):
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator of one sample's augmentation in one epoch: a pure function of its arguments."""
     return np.random.default_rng((seed, epoch, index))
-
-
-def torch_generator(rng: np.random.Generator) -> torch.Generator:
-    return torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
 
 
 class EpochShuffleSampler(Sampler):
@@ -185,70 +143,6 @@ class EpochShuffleSampler(Sampler):
 # --------------------------------------------------------------------------------------------------
 # Decoding one clip
 # --------------------------------------------------------------------------------------------------
-
-
-def decode_audio(value: Any) -> np.ndarray:
-    """Mono float32 waveform at 16 kHz from a ``datasets.Audio`` value: decoded (torchcodec decoder or
-    ``{"array", "sampling_rate"}``) or still encoded (``{"bytes", "path"}``, decoded and resampled here).
-
-    The first channel is kept, as the official preprocessing does (``sox ... remix 1``).
-    """
-    if isinstance(value, dict) and "array" not in value:
-        fast = _decode_pcm_wav(value.get("bytes"))
-        if fast is not None:
-            return fast
-        import datasets
-
-        value = datasets.Audio(sampling_rate=AUDIO_SAMPLING_RATE).decode_example(value)
-    if isinstance(value, dict) and "array" in value:
-        array = np.asarray(value["array"], dtype=np.float32)
-        rate = value.get("sampling_rate", AUDIO_SAMPLING_RATE)
-    else:  # torchcodec AudioDecoder (datasets >= 4)
-        samples = value.get_all_samples()
-        array = samples.data.numpy().astype(np.float32, copy=False)
-        rate = samples.sample_rate
-    if rate != AUDIO_SAMPLING_RATE:
-        raise ValueError(f"audio at {rate} Hz; the dataset's Audio feature must resample to 16 kHz")
-    if array.ndim == 2:
-        array = array[0]
-    if array.size == 0:
-        raise ValueError("empty audio")
-    return array
-
-
-def _decode_pcm_wav(data: bytes | None) -> np.ndarray | None:
-    """First channel of a 16 kHz PCM WAV (what ``avt generate`` stores) with the standard library's ``wave``.
-
-    Opening a torchcodec decoder costs ~13 ms per clip (FFmpeg probing), 15x the whole decode here; any other
-    format or rate returns None and goes through ``datasets``/torchcodec. Scaling matches FFmpeg's (x / 2^(b-1)).
-    """
-    if not data or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None
-    import io
-    import wave
-
-    try:
-        with wave.open(io.BytesIO(data)) as reader:
-            width, channels, rate = reader.getsampwidth(), reader.getnchannels(), reader.getframerate()
-            if rate != AUDIO_SAMPLING_RATE or width not in (2, 4):
-                return None
-            frames = reader.readframes(reader.getnframes())
-    except (wave.Error, EOFError):
-        return None
-    dtype = np.int16 if width == 2 else np.int32
-    samples = np.frombuffer(frames, dtype=f"<i{width}").reshape(-1, channels)[:, 0]
-    waveform = samples.astype(np.float32) / float(np.iinfo(dtype).max + 1)
-    if waveform.size == 0:
-        raise ValueError("empty audio")
-    return waveform
-
-
-def decode_frame(value: Any):
-    """PIL RGB image from an encoded ``datasets.Image`` value (or an already decoded image)."""
-    import datasets
-
-    image = value if hasattr(value, "convert") else datasets.Image().decode_example(value)
-    return image.convert("RGB")
 
 
 def frame_index(num_frames: int, selection: FrameSelection | int, rng: np.random.Generator) -> int:
@@ -336,18 +230,6 @@ class ClipDataset(Dataset):
         # One seed for everything the collator draws for this sample (noise, masks, SpecAugment).
         example["seed"] = int(rng.integers(0, 2**63 - 1))
         return example
-
-
-def frame_counts(hf_dataset, batch_size: int = 1024) -> list[int]:
-    """Frames per clip, read as Arrow list lengths (the JPEG bytes are not copied into Python)."""
-    import pyarrow.compute as pc
-
-    frames = hf_dataset.select_columns(["frames"]).with_format("arrow")
-    counts: list[int] = []
-    for batch in frames.iter(batch_size=batch_size):
-        lengths = pc.list_value_length(batch.column("frames")).fill_null(0)
-        counts.extend(lengths.to_pylist())
-    return counts
 
 
 class FrameExpandedDataset(Dataset):

@@ -6,6 +6,9 @@ one); the head is new. Official recipe (``src/run_cavmae_ft.py``, ``src/traintes
 position tables, SpecAugment (freq 48 / time 192), mixup 0.5 with lambda ~ Beta(10, 10) on audio and image,
 label smoothing 0.1, fbank noise + shift, a random frame per clip; evaluation on the middle frame and on the
 average of the per-frame outputs (multi-frame). Accuracy for single-label data, mAP for multi-label data.
+
+``finetune`` reads as: data (classes, problem type, sampling weights) -> classifier -> ``LGCavMaeTrainer``
+(``training/finetune_trainer.py``) -> train -> save -> evaluate.
 """
 
 from __future__ import annotations
@@ -14,94 +17,27 @@ import argparse
 import csv
 import json
 import logging
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from avt_triplets.errors import UsageError
-from training.options import options_from_any, require_non_negative, require_positive
+from eval.classification import classification_metrics, logits_to_scores
+from training.finetune_config import FinetuneConfig
+from training.hub import HubCheckpointCallback, HubPusher
 
 logger = logging.getLogger(__name__)
+COLUMNS = ("audio", "frames", "labels")
 
-ProblemType = Literal["auto", "single_label_classification", "multi_label_classification"]
-
-
-@dataclass
-class FinetuneConfig:
-    """Every option of ``avt finetune``."""
-
-    model_name_or_path: str
-    datasets: list[str]
-    output_dir: str
-    train_split: str = "train"
-    eval_datasets: list[str] | None = None  # default: the training datasets
-    eval_split: str | None = "test"
-    label_csv: str | None = None
-    problem_type: ProblemType = "auto"
-    classifier_mode: str = "audio_visual"
-    # optimisation (defaults: official VGGSound fine-tuning)
-    per_device_batch_size: int = 48
-    per_device_eval_batch_size: int = 48
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 1e-4
-    head_lr_multiplier: float = 10.0
-    adam_beta1: float = 0.95
-    adam_beta2: float = 0.999
-    weight_decay: float = 5e-7
-    num_epochs: float = 10
-    max_steps: int | None = None  # None: train num_epochs
-    lr_scheduler: str = "multistep"
-    lr_decay_start_epoch: int = 2
-    lr_decay_step_epochs: int = 1
-    lr_decay_gamma: float = 0.5
-    warmup_steps: int = 0
-    max_grad_norm: float = 0.0
-    mixed_precision: str = "no"
-    seed: int = 0
-    # augmentation (official fine-tuning values)
-    freq_mask: int = 48
-    time_mask: int = 192
-    mixup: float = 0.5
-    label_smoothing: float = 0.1
-    audio_noise: bool = True
-    multi_frame_eval: bool = True
-    balanced_sampling: bool = False  # official AS-2M / VGGSound recipes: on; AS-20K: off
-    # running
-    num_workers: int = 4
-    logging_steps: int = 10
-    eval_strategy: str = "epoch"
-    save_strategy: str = "epoch"
-    save_total_limit: int | None = None
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
-    resume: str | None = None
-    push_to_hub: str | None = None
-    hub_strategy: str = "end"
-    hub_private: bool = False
-    hub_token: str | None = None
-
-    def __post_init__(self) -> None:
-        require_positive(
-            self,
-            "per_device_batch_size",
-            "per_device_eval_batch_size",
-            "gradient_accumulation_steps",
-            "num_epochs",
-            "max_steps",
-            "logging_steps",
-            "save_total_limit",
-        )
-        require_non_negative(self, "num_workers", "warmup_steps")
-
-    @classmethod
-    def from_any(cls, value: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> FinetuneConfig:
-        return options_from_any(cls, value)
+__all__ = ["ClassList", "FinetuneConfig", "finetune"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Classes
+# Classes and metrics
 # --------------------------------------------------------------------------------------------------
 
 
@@ -118,7 +54,7 @@ class ClassList:
         with open(path, newline="") as handle:
             rows = sorted(csv.DictReader(handle), key=lambda r: int(r["index"]))
         if [int(r["index"]) for r in rows] != list(range(len(rows))):
-            raise ValueError(f"{path}: the index column must be 0..N-1")
+            raise UsageError(f"--label-csv {path}: the index column must be 0..N-1")
         aliases: dict[str, int] = {}
         for row in rows:
             for key in (row["mid"], row["display_name"]):
@@ -159,201 +95,114 @@ def labelled_rows(labels: list[list[str] | None], classes: ClassList) -> tuple[l
     return keep, unknown
 
 
-# --------------------------------------------------------------------------------------------------
-# Metrics
-# --------------------------------------------------------------------------------------------------
-
-
 def metrics_from_logits(logits: np.ndarray, targets: np.ndarray, problem_type: str) -> dict[str, float]:
     """Official metric of the problem: accuracy (single-label) or mAP (multi-label), from ``eval.classification``."""
-    from eval.classification import classification_metrics, logits_to_scores
-
     scores = logits_to_scores(logits, problem_type)
     metrics = classification_metrics(scores, (targets > 0.5).astype(np.float32), problem_type)
     return {k: float(v) for k, v in metrics.items()}
 
 
-def multi_frame_scores(logits: np.ndarray, clip_of_row: np.ndarray, problem_type: str) -> np.ndarray:
-    """Average per-frame softmax (single-label) or sigmoid (multi-label) outputs per clip, as the official
-    multi-frame evaluation does; clips may have different frame counts."""
-    from eval.classification import logits_to_scores
-
-    scores = logits_to_scores(logits, problem_type)
-    num_clips = int(clip_of_row.max()) + 1
-    sums = np.zeros((num_clips, scores.shape[1]))
-    np.add.at(sums, clip_of_row, scores)
-    counts = np.bincount(clip_of_row, minlength=num_clips)[:, None]
-    return sums / counts
-
-
 # --------------------------------------------------------------------------------------------------
-# Trainer
+# The run
 # --------------------------------------------------------------------------------------------------
-
-
-def official_step_lambda(steps_per_epoch: float, start_epoch: int, step_epochs: int, gamma: float):
-    """lr factor per optimizer step equal to the official ``MultiStepLR`` stepped once per epoch."""
-    from training.optim import official_milestones
-
-    milestones = np.asarray(official_milestones(start_epoch, step_epochs, 0))
-
-    def factor(step: int) -> float:
-        completed_epochs = int(step // max(steps_per_epoch, 1e-9))
-        return float(gamma ** int((milestones <= completed_epochs).sum()))
-
-    return factor
-
-
-def _trainer_class():
-    from transformers import Trainer
-
-    class LGCavMaeTrainer(Trainer):
-        """Trainer with the official optimiser (Adam, head lr x multiplier) and per-epoch step schedule."""
-
-        def __init__(
-            self,
-            *args,
-            finetune_config: FinetuneConfig,
-            eval_data_collator=None,
-            train_sample_weights: np.ndarray | None = None,
-            **kwargs,
-        ):
-            self.finetune_config = finetune_config
-            self.eval_data_collator = eval_data_collator
-            self.train_sample_weights = train_sample_weights
-            super().__init__(*args, **kwargs)
-
-        def _get_train_sampler(self, train_dataset=None):
-            """Official balanced sampling when weights are given: draws with replacement, seeded per epoch,
-            identical on every process so accelerate's batch sharding splits one global draw between ranks."""
-            dataset = self.train_dataset if train_dataset is None else train_dataset
-            weights = self.train_sample_weights
-            if weights is None or dataset is None or len(weights) != len(dataset):
-                return super()._get_train_sampler(train_dataset)
-            from training.sampling import EpochSeededWeightedSampler
-
-            return EpochSeededWeightedSampler(
-                weights, seed=self.args.seed if self.args.data_seed is None else self.args.data_seed
-            )
-
-        def _with_eval_collator(self, build, dataset):
-            """Evaluation and prediction batches get the augmentation-free collator, and keep every clip
-            (`dataloader_drop_last` is for training only, like the official loaders)."""
-            train_collator, drop_last = self.data_collator, self.args.dataloader_drop_last
-            self.data_collator = self.eval_data_collator or train_collator
-            self.args.dataloader_drop_last = False
-            try:
-                return build(dataset)
-            finally:
-                self.data_collator, self.args.dataloader_drop_last = train_collator, drop_last
-
-        def get_eval_dataloader(self, eval_dataset=None):
-            return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
-
-        def get_test_dataloader(self, test_dataset):
-            return self._with_eval_collator(super().get_test_dataloader, test_dataset)
-
-        def create_optimizer(self, model=None):
-            if self.optimizer is None:
-                from training.optim import build_adam
-
-                model = model or self.model
-                c = self.finetune_config
-                head = [
-                    p for n, p in model.named_parameters() if n.startswith("classifier.") and p.requires_grad
-                ]
-                base = [
-                    p
-                    for n, p in model.named_parameters()
-                    if not n.startswith("classifier.") and p.requires_grad
-                ]
-                self.optimizer = build_adam(
-                    [{"params": base}, {"params": head, "lr": c.learning_rate * c.head_lr_multiplier}],
-                    lr=c.learning_rate,
-                    betas=(c.adam_beta1, c.adam_beta2),
-                    weight_decay=c.weight_decay,
-                )
-            return self.optimizer
-
-        def create_scheduler(self, num_training_steps: int, optimizer=None):
-            c = self.finetune_config
-            if self.lr_scheduler is None and c.lr_scheduler == "multistep":
-                epochs = self.args.num_train_epochs if self.args.max_steps <= 0 else None
-                steps_per_epoch = num_training_steps / epochs if epochs else self._steps_per_epoch()
-                factor = official_step_lambda(
-                    steps_per_epoch, c.lr_decay_start_epoch, c.lr_decay_step_epochs, c.lr_decay_gamma
-                )
-                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)
-                return self.lr_scheduler
-            return super().create_scheduler(num_training_steps, optimizer)
-
-        def _steps_per_epoch(self) -> float:
-            batches = len(self.get_train_dataloader())
-            return max(batches // self.args.gradient_accumulation_steps, 1)
-
-    return LGCavMaeTrainer
 
 
 def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Fine-tune and evaluate; returns the output folder (model, processor, ``eval_results.json``)."""
-    from transformers import TrainingArguments
-
-    import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
-    from modeling_lgcavmae import LGCavMaeForAudioVisualClassification, LGCavMaeProcessor
-    from training.collators import ClassificationCollator
-    from training.data import ClipDataset, load_triplet_datasets
-    from training.hub import HubCheckpointCallback
-    from training.tracking import tracker_names
-
     config = FinetuneConfig.from_any(config)
     output_dir = Path(config.output_dir)
     resume_from = resolve_trainer_resume(config.resume, output_dir)
-    hub = None
-    if config.push_to_hub and _is_main_process():
-        from training.hub import HubPusher
+    hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
+    data = load_finetune_data(config)
+    model, processor = build_classifier(config, data.classes, data.problem_type)
+    trainer = build_trainer(config, data, model, processor, hub)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model()
+    results: dict[str, Any] = {
+        "problem_type": data.problem_type,
+        "num_classes": len(data.classes),
+        "train_clips": len(trainer.train_dataset),
+        "train": train_result.metrics,
+    }
+    if trainer.eval_dataset is not None:
+        results.update(
+            evaluate_frames(trainer, trainer.eval_dataset, data.problem_type, config.multi_frame_eval)
+        )
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(output_dir)
+        (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2, default=float))
+        print(_format_results(results, output_dir))
+    if hub is not None:
+        hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
+    return output_dir
 
-        hub = HubPusher(config.push_to_hub, token=config.hub_token, private=config.hub_private or None)
-    columns = ("audio", "frames", "labels")
-    train_data = load_triplet_datasets(config.datasets, columns=columns, split=config.train_split)
-    train_labels = train_data["labels"]
-    classes = (
-        ClassList.from_csv(config.label_csv) if config.label_csv else ClassList.from_labels(train_labels)
-    )
-    problem_type = infer_problem_type(train_labels) if config.problem_type == "auto" else config.problem_type
-    keep, unknown = labelled_rows(train_labels, classes)
+
+@dataclass
+class FinetuneData:
+    """The labelled rows to train and evaluate on, their classes, and the balanced-sampling weights."""
+
+    train: Any
+    eval: Any | None
+    classes: ClassList
+    problem_type: str
+    sample_weights: np.ndarray | None = None
+
+
+def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
+    """Training rows with a known label (others skipped, said), the class list and the problem type; the eval
+    split when it exists."""
+    from training.data import load_triplet_datasets
+
+    train = load_triplet_datasets(config.datasets, columns=COLUMNS, split=config.train_split)
+    labels = train["labels"]
+    classes = ClassList.from_csv(config.label_csv) if config.label_csv else ClassList.from_labels(labels)
+    problem_type = infer_problem_type(labels) if config.problem_type == "auto" else config.problem_type
+    keep, unknown = labelled_rows(labels, classes)
     if unknown:
         logger.warning(
             "%d label(s) not in the class list are ignored, e.g. %s", len(unknown), sorted(unknown)[:5]
         )
-    if len(keep) < len(train_data):
-        logger.warning("%d training clip(s) without a known label are skipped", len(train_data) - len(keep))
-        train_data = train_data.select(keep)
-
-    sample_weights = None
+    if len(keep) < len(train):
+        logger.warning("%d training clip(s) without a known label are skipped", len(train) - len(keep))
+        train = train.select(keep)
+    data = FinetuneData(train, load_eval_data(config, classes), classes, problem_type)
     if config.balanced_sampling:
         from training.sampling import official_sample_weights
 
-        sample_weights = official_sample_weights(train_data["labels"], classes.aliases)
+        data.sample_weights = official_sample_weights(train["labels"], classes.aliases)
+        weights = data.sample_weights
         logger.info(
             "balanced sampling: %d draws per epoch, weights %.3g..%.3g",
-            len(sample_weights),
-            sample_weights.min(),
-            sample_weights.max(),
+            len(weights),
+            weights.min(),
+            weights.max(),
         )
+    return data
 
-    eval_data = None
-    if config.eval_split:
-        try:
-            eval_data = load_triplet_datasets(
-                config.eval_datasets or config.datasets, columns=columns, split=config.eval_split
-            )
-        except (ValueError, KeyError) as error:  # typically: no such split
-            logger.warning("no evaluation (%s split): %s", config.eval_split, error)
-        if eval_data is not None:
-            eval_keep, _ = labelled_rows(eval_data["labels"], classes)
-            eval_data = eval_data.select(eval_keep)
 
-    label2id = dict(classes.aliases)
+def load_eval_data(config: FinetuneConfig, classes: ClassList):
+    """The eval split's rows with a known label; None without ``--eval-split`` or when the split does not exist."""
+    from training.data import load_triplet_datasets
+
+    if not config.eval_split:
+        return None
+    try:
+        held_out = load_triplet_datasets(
+            config.eval_datasets or config.datasets, columns=COLUMNS, split=config.eval_split
+        )
+    except (ValueError, KeyError) as error:  # typically: no such split
+        logger.warning("no evaluation (%s split): %s", config.eval_split, error)
+        return None
+    keep, _ = labelled_rows(held_out["labels"], classes)
+    return held_out.select(keep)
+
+
+def build_classifier(config: FinetuneConfig, classes: ClassList, problem_type: str):
+    """The pretrained encoder with a new head for ``classes``, trainable position tables (official ``tr_pos``), and
+    the processor saved with the checkpoint (or one built from its config)."""
+    import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
+    from modeling_lgcavmae import LGCavMaeForAudioVisualClassification, LGCavMaeProcessor
+
     model = LGCavMaeForAudioVisualClassification.from_pretrained(
         config.model_name_or_path,
         num_labels=len(classes),
@@ -363,20 +212,32 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         classifier_mode=config.classifier_mode,
         ignore_mismatched_sizes=True,  # a fine-tuned checkpoint with another class count gets a new head
     )
-    model.cav_mae.set_position_embeddings_trainable(True)  # official fine-tuning: tr_pos=True
+    model.cav_mae.set_position_embeddings_trainable(True)
     try:
         processor = LGCavMaeProcessor.from_pretrained(config.model_name_or_path)
     except (OSError, ValueError, TypeError):
         processor = LGCavMaeProcessor.from_config(model.config)
+    return model, processor
 
+
+def build_trainer(config: FinetuneConfig, data: FinetuneData, model, processor, hub: HubPusher | None):
+    """Datasets (random frame + mixup for training, middle frame for eval), collators and ``LGCavMaeTrainer``."""
+    from training.collators import ClassificationCollator
+    from training.data import ClipDataset
+    from training.finetune_trainer import LGCavMaeTrainer
+
+    label2id = dict(data.classes.aliases)
     train_dataset = ClipDataset(
-        train_data,
+        data.train,
         frame_selection="random",
         seed=config.seed,
         with_text=False,
         with_labels=True,
         mixup=config.mixup,
     )
+    eval_dataset = None
+    if data.eval is not None and len(data.eval):
+        eval_dataset = ClipDataset(data.eval, frame_selection="middle", with_text=False, with_labels=True)
     train_collator = ClassificationCollator(
         processor,
         label2id,
@@ -385,20 +246,39 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         time_mask=config.time_mask,
         audio_noise_augment=config.audio_noise,
     )
-    eval_collator = ClassificationCollator(processor, label2id)
-    eval_dataset = None
-    if eval_data is not None and len(eval_data):
-        eval_dataset = ClipDataset(eval_data, frame_selection="middle", with_text=False, with_labels=True)
 
     def compute_metrics(prediction) -> dict[str, float]:
-        logits = (
-            prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        )
-        return metrics_from_logits(np.asarray(logits), np.asarray(prediction.label_ids), problem_type)
+        logits = prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        return metrics_from_logits(np.asarray(logits), np.asarray(prediction.label_ids), data.problem_type)
 
-    trackers = tracker_names(config.report_to)
-    args = TrainingArguments(
-        output_dir=str(output_dir),
+    return LGCavMaeTrainer(
+        model=model,
+        args=training_arguments(config, evaluate=eval_dataset is not None),
+        data_collator=train_collator,
+        eval_data_collator=ClassificationCollator(processor, label2id),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        # Not `processing_class`: Trainer assumes a processor has a tokenizer; finetune saves it next to the model.
+        compute_metrics=compute_metrics,
+        finetune_config=config,
+        train_sample_weights=data.sample_weights,
+        callbacks=[HubCheckpointCallback(hub)]
+        if hub is not None and config.hub_strategy == "every_save"
+        else None,
+    )
+
+
+def training_arguments(config: FinetuneConfig, evaluate: bool):
+    """``TrainingArguments`` of the run. No hub_* arguments: Trainer pickles them into every checkpoint's
+    ``training_args.bin``, token included; pushes go through ``HubPusher``, which hands the token to
+    ``huggingface_hub`` only."""
+    from transformers import TrainingArguments
+
+    from training.tracking import tracker_names
+
+    return TrainingArguments(
+        output_dir=config.output_dir,
         per_device_train_batch_size=config.per_device_batch_size,
         per_device_eval_batch_size=config.per_device_eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -420,52 +300,17 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         remove_unused_columns=False,  # our datasets return decoded clips, not model columns
         label_names=["labels"],
         logging_steps=config.logging_steps,
-        eval_strategy=config.eval_strategy if eval_dataset is not None else "no",
+        eval_strategy=config.eval_strategy if evaluate else "no",
         save_strategy=config.save_strategy,
         save_total_limit=config.save_total_limit,
-        report_to=trackers or "none",
-        # No hub_* arguments: Trainer pickles TrainingArguments into every checkpoint's training_args.bin, token
-        # included. Pushes go through HubPusher, which hands the token to huggingface_hub only.
+        report_to=tracker_names(config.report_to) or "none",
     )
-    trainer = _trainer_class()(
-        model=model,
-        args=args,
-        data_collator=train_collator,
-        eval_data_collator=eval_collator,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        # Not `processing_class`: Trainer assumes a processor has a tokenizer. Saved next to the model below.
-        compute_metrics=compute_metrics,
-        finetune_config=config,
-        train_sample_weights=sample_weights,
-        callbacks=[HubCheckpointCallback(hub)]
-        if hub is not None and config.hub_strategy == "every_save"
-        else None,
-    )
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model()
-    if trainer.is_world_process_zero():
-        processor.save_pretrained(output_dir)
-    results: dict[str, Any] = {
-        "problem_type": problem_type,
-        "num_classes": len(classes),
-        "train_clips": len(train_dataset),
-        "train": train_result.metrics,
-    }
-    if eval_dataset is not None:
-        results.update(evaluate_frames(trainer, eval_dataset, problem_type, config.multi_frame_eval))
-    if trainer.is_world_process_zero():
-        (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2, default=float))
-        print(_format_results(results, output_dir))
-    if hub is not None:
-        hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
-    return output_dir
 
 
 def evaluate_frames(trainer, eval_dataset, problem_type: str, multi_frame: bool = True) -> dict[str, Any]:
     """Middle-frame metrics (``trainer.evaluate``) and, unless the model ignores images, the official
     multi-frame metrics: every frame of every clip predicted, softmax/sigmoid outputs averaged per clip."""
-    from eval.classification import classification_metrics
+    from eval.classification import average_per_clip, classification_metrics
     from training.data import FrameExpandedDataset
 
     results = {"single_frame": _strip(trainer.evaluate(eval_dataset, metric_key_prefix="eval"), "eval_")}
@@ -474,7 +319,7 @@ def evaluate_frames(trainer, eval_dataset, problem_type: str, multi_frame: bool 
         frames = FrameExpandedDataset(eval_dataset)
         output = trainer.predict(frames, metric_key_prefix="multi_frame")
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        scores = multi_frame_scores(np.asarray(logits), frames.clip_of_row, problem_type)
+        scores = average_per_clip(np.asarray(logits), frames.clip_of_row, problem_type)
         label_ids = np.asarray(output.label_ids)
         targets = np.zeros_like(scores)
         np.maximum.at(targets, frames.clip_of_row, (label_ids > 0.5).astype(scores.dtype))
@@ -498,13 +343,6 @@ def resolve_trainer_resume(resume: str | None, output_dir: Path) -> str | None:
     if not Path(resume).is_dir():
         raise UsageError(f"--resume {resume}: no such checkpoint folder")
     return resume
-
-
-def _is_main_process() -> bool:
-    """Rank 0 of a launch (``accelerate launch`` / torchrun set RANK), before Trainer sets up distribution."""
-    import os
-
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _strip(metrics: dict[str, float], prefix: str) -> dict[str, float]:

@@ -10,13 +10,10 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Literal
 
 from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
-
-HubStrategy = Literal["end", "every_save"]
 
 
 class HubPusher:
@@ -28,6 +25,15 @@ class HubPusher:
         self.api = HfApi(token=token)
         self.repo_id = self.api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         self.pending: list[Future] = []
+
+    @classmethod
+    def from_options(cls, options, is_main_process: bool) -> HubPusher | None:
+        """The pusher of a training command's ``--push-to-hub`` / ``--hub-token`` / ``--hub-private`` on the main
+        process (None elsewhere or without a repo). The repo is created now, so a bad token or name stops the run
+        before any training."""
+        if not (options.push_to_hub and is_main_process):
+            return None
+        return cls(options.push_to_hub, token=options.hub_token, private=options.hub_private or None)
 
     def push_checkpoint(self, checkpoint_dir: Path) -> None:
         future = self.api.upload_folder(

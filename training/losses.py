@@ -1,29 +1,27 @@
-"""Contrastive terms over the global batch under several processes (open_clip's local-loss semantics).
+"""The pretraining loss object: every LG-CAV-MAE term, with the contrastive ones over the global batch.
 
-Every process all-gathers the embeddings *with gradients* (``torch.distributed.nn.functional.all_gather``;
-``accelerator.gather`` has no autograd) and computes the loss of its *own rows* against *all columns*.
-The mean of the per-process losses, which DDP's gradient averaging optimises, is then exactly the loss of
-one process holding the whole global batch (the math of ``modeling_lgcavmae.losses_lgcavmae``), at a cost
-of ``local x global`` logits per process instead of ``global x global``.
+``PretrainingLoss`` is open_clip's ``ClipLoss`` for LG-CAV-MAE: it knows the distribution (rank, world size) and,
+under several processes with ``scope="global"``, all-gathers the embeddings *with gradients*
+(``torch.distributed.nn.functional.all_gather``; ``accelerator.gather`` has no autograd) and computes the loss of its
+*own rows* against *all columns*. The mean of the per-process losses, which DDP's gradient averaging optimises, is
+then exactly the loss of one process holding the whole global batch (the math of ``modeling_lgcavmae``), at a cost of
+``local x global`` logits per process instead of ``global x global``. Which terms exist and how they are weighed is
+decided once, in ``modeling_lgcavmae.losses_lgcavmae`` (``contrastive_terms``, ``pretraining_objective``), for the
+model's own forward and for this object.
 
-Gradient accumulation does not add negatives: the negatives are the global batch of one forward pass,
-``per_device_batch_size x num_processes``.
-
-``scope="per-process"`` keeps the official CAV-MAE behaviour (negatives from the local batch only) and calls
-the model package's loss functions directly; so does a single process, where both scopes coincide.
+``scope="per-process"`` keeps the official CAV-MAE behaviour (negatives from the local batch only) with the model
+package's in-batch functions; so does a single process, where both scopes coincide.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-ContrastiveScope = Literal["global", "per-process"]
+from training.pretrain_config import ContrastiveScope
 
 
 def distributed_world() -> tuple[int, int]:
@@ -72,7 +70,7 @@ def global_cavmae_contrastive_loss(
     process's visual rows against all gathered audio. ``bidirectional`` averages it with audio rows against
     all visual. Returns ``(loss, accuracy)`` over this process's rows.
     """
-    rank, world = distributed_world()
+    rank, _ = distributed_world()
     audio = F.normalize(audio_embeds.float(), dim=-1)
     visual = F.normalize(visual_embeds.float(), dim=-1)
     audio_all, visual_all = gather_with_grad(audio), gather_with_grad(visual)
@@ -96,7 +94,7 @@ def global_text_info_nce_loss(
     Modality-to-text: local modality rows against all gathered texts; text-to-modality: local text rows
     against all gathered modality embeddings; averaged when ``bidirectional`` (CLIP-style).
     """
-    rank, world = distributed_world()
+    rank, _ = distributed_world()
     modality = F.normalize(modality_embeds.float(), dim=-1)
     text = F.normalize(text_embeds.float(), dim=-1)
     targets = _local_targets(modality.shape[0], rank, modality.device)
@@ -108,52 +106,57 @@ def global_text_info_nce_loss(
     return loss, accuracy
 
 
-@dataclass
-class ContrastiveTerms:
-    """Unweighted contrastive terms of one step (losses carry gradients, accuracies are detached)."""
+class PretrainingLoss:
+    """Total LG-CAV-MAE loss of one step and the scalars to log, from a forward run with
+    ``return_contrastive_loss=False`` (the model's reconstruction terms plus its pooled / projected embeddings).
 
-    audio_visual: torch.Tensor
-    audio_visual_accuracy: torch.Tensor
-    audio_text: torch.Tensor | None = None
-    visual_text: torch.Tensor | None = None
-    audio_text_accuracy: torch.Tensor | None = None
-    visual_text_accuracy: torch.Tensor | None = None
-
-
-def contrastive_terms(
-    audio_embeds: torch.Tensor,
-    visual_embeds: torch.Tensor,
-    audio_text_embeds: torch.Tensor | None,
-    visual_text_embeds: torch.Tensor | None,
-    text_embeds: torch.Tensor | None,
-    config,
-    scope: ContrastiveScope = "global",
-    text_temperature: float | torch.Tensor | None = None,
-) -> ContrastiveTerms:
-    """All contrastive terms of LG-CAV-MAE from the pooled / projected embeddings of one forward pass.
-
-    ``config`` supplies the temperatures and directions (``LGCavMaeConfig``); ``text_temperature`` overrides
-    the config's when the model learns it.
+    The contrastive terms are computed here, outside the model's autocast region (bf16 never rounds the logits), over
+    the all-gathered global batch (``global`` under several processes) or the local one.
     """
-    from modeling_lgcavmae.losses_lgcavmae import cavmae_contrastive_loss, text_info_nce_loss
 
-    _, world = distributed_world()
-    use_global = scope == "global" and world > 1
-    av_loss = global_cavmae_contrastive_loss if use_global else cavmae_contrastive_loss
-    text_loss = global_text_info_nce_loss if use_global else text_info_nce_loss
-    loss, accuracy = av_loss(
-        audio_embeds,
-        visual_embeds,
-        temperature=config.contrastive_temperature,
-        bidirectional=config.contrastive_bidirectional,
-    )
-    terms = ContrastiveTerms(audio_visual=loss, audio_visual_accuracy=accuracy.detach())
-    if text_embeds is not None and audio_text_embeds is not None and visual_text_embeds is not None:
-        temperature = config.text_temperature if text_temperature is None else text_temperature
-        bidirectional = config.text_loss_bidirectional
-        terms.audio_text, a2t_accuracy = text_loss(audio_text_embeds, text_embeds, temperature, bidirectional)
-        terms.visual_text, v2t_accuracy = text_loss(
-            visual_text_embeds, text_embeds, temperature, bidirectional
+    def __init__(self, model_config, scope: ContrastiveScope = "global", world_size: int | None = None):
+        self.config = model_config
+        self.scope = scope
+        self.world_size = distributed_world()[1] if world_size is None else world_size
+
+    @property
+    def gathers(self) -> bool:
+        return self.scope == "global" and self.world_size > 1
+
+    def __call__(
+        self, output, text_embeds=None, text_temperature=None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        from modeling_lgcavmae.losses_lgcavmae import contrastive_terms, pretraining_objective
+
+        functions = (
+            {"audio_visual_loss": global_cavmae_contrastive_loss, "text_loss": global_text_info_nce_loss}
+            if self.gathers
+            else {}
         )
-        terms.audio_text_accuracy, terms.visual_text_accuracy = a2t_accuracy.detach(), v2t_accuracy.detach()
-    return terms
+        terms = contrastive_terms(
+            self.config,
+            output.audio_embeds,
+            output.visual_embeds,
+            output.audio_text_embeds,
+            output.visual_text_embeds,
+            text_embeds,
+            text_temperature,
+            **functions,
+        )
+        loss = pretraining_objective(
+            self.config, output.loss_reconstruction_audio, output.loss_reconstruction_visual, terms
+        )
+        if loss is None:
+            raise ValueError("every pretraining loss weight is 0: nothing to train")
+        named = {
+            "loss_reconstruction_audio": output.loss_reconstruction_audio,
+            "loss_reconstruction_visual": output.loss_reconstruction_visual,
+            "loss_contrastive": terms.audio_visual,
+            "contrastive_accuracy": terms.audio_visual_accuracy,
+            "loss_audio_text": terms.audio_text,
+            "loss_visual_text": terms.visual_text,
+            "audio_text_accuracy": terms.audio_text_accuracy,
+            "visual_text_accuracy": terms.visual_text_accuracy,
+            "loss": loss,
+        }
+        return loss, {k: v.detach() for k, v in named.items() if v is not None}

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 import torch
 
-SchedulerName = Literal["multistep", "cosine", "constant"]
+from training.pretrain_config import SchedulerName
 
 # Official CAV-MAE: Adam (not AdamW), betas (0.95, 0.999), weight decay 5e-7.
 OFFICIAL_BETAS = (0.95, 0.999)

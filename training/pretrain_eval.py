@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from training.losses import ContrastiveScope
+from training.losses import ContrastiveScope, PretrainingLoss
 
 EVAL_PREFIX = "eval_"
 EVAL_EPOCH = 0  # every evaluation draws the masks of this pseudo-epoch: the same masks each time
@@ -94,14 +93,12 @@ def evaluate_pretraining(
 
     Contrastive negatives are the clips of one eval batch (``per-process``, as the official per-GPU eval).
     accelerate hands whole batches to processes, so the eval batches, and the numbers, are the same on any
-    number of processes; ``global`` would mix in the padding clips of another process's last batch.
-    Checked with 2 CPU processes: identical to one process when the eval set is a multiple of the eval batch
-    size. Otherwise accelerate completes the short last batch with repeated clips: their rows are dropped,
-    but they sit in that one batch's means (a small, deterministic difference).
+    number of processes when the eval set is a multiple of the eval batch size; ``global`` would mix in the padding
+    clips of another process's last batch. Otherwise accelerate completes the short last batch with repeated clips:
+    their rows are dropped, but they sit in that one batch's means (a small, deterministic difference).
     """
-    from training.pretrain import pretraining_loss
-
     unwrapped = accelerator.unwrap_model(model)
+    loss_fn = PretrainingLoss(unwrapped.config, scope)
     was_training = model.training
     model.eval()
     rows: dict[str, list[torch.Tensor]] = {}
@@ -110,10 +107,8 @@ def evaluate_pretraining(
             for batch in loader:
                 batch.pop("decode_failed", None)
                 size = batch["audio_values"].shape[0]
-                output = model(**batch)
-                _, logs = pretraining_loss(
-                    output, batch.get("text_embeds"), unwrapped.config, scope, unwrapped.text_temperature
-                )
+                output = model(**batch, return_contrastive_loss=False)
+                _, logs = loss_fn(output, batch.get("text_embeds"), unwrapped.text_temperature)
                 for key, value in logs.items():
                     per_clip = value.float().reshape(()).expand(size).to(accelerator.device)
                     rows.setdefault(key, []).append(accelerator.gather_for_metrics(per_clip))
@@ -122,9 +117,3 @@ def evaluate_pretraining(
     return {
         f"{prefix}{key}": torch.cat(values).double().mean().item() for key, values in sorted(rows.items())
     }
-
-
-def best_eval_loss(records: list[dict[str, Any]], key: str = f"{EVAL_PREFIX}loss") -> float:
-    """Lowest eval loss among logged records (restores the best-model bookkeeping on resume)."""
-    values = [r[key] for r in records if key in r]
-    return min(values) if values else float("inf")

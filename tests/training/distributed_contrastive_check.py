@@ -20,7 +20,7 @@ def main(out_path: str) -> None:
     from accelerate import Accelerator
 
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining
-    from training.pretrain import pretraining_loss
+    from training.losses import PretrainingLoss
 
     accelerator = Accelerator(cpu=True)
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -46,7 +46,7 @@ def main(out_path: str) -> None:
     for scope in ("global", "per-process"):
         model = accelerator.prepare(copy.deepcopy(reference))
         output = model(**shard)
-        loss, _ = pretraining_loss(output, shard["text_embeds"], config, scope, config.text_temperature)
+        loss, _ = PretrainingLoss(config, scope)(output, shard["text_embeds"], config.text_temperature)
         accelerator.backward(loss)  # DDP averages the gradients over processes
         mean_loss = accelerator.reduce(loss.detach(), reduction="mean")
         grads = {

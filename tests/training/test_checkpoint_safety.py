@@ -50,7 +50,7 @@ def checkpoint(tmp_path_factory, fast_tiny_model, synthetic_train):
 def test_checkpoint_keeps_the_loop_state_as_json_and_no_custom_pickle(checkpoint):
     assert not list(checkpoint.glob("custom_checkpoint_*"))
     state = json.loads((checkpoint / "training_state.json").read_text())
-    assert state["progress"]["global_step"] == 2 and state["progress"]["per_device_batch_size"] == 16
+    assert state["train_state"]["global_step"] == 2 and state["train_state"]["per_device_batch_size"] == 16
     assert state["sampler"] == {"num_samples": 128, "seed": 0, "shuffle": True, "epoch": 0}
     assert state["scheduler"]["last_epoch"] == 0 and "__counter__" in state["scheduler"]["milestones"]
 
@@ -70,7 +70,7 @@ def _plant(checkpoint, tmp_path, name, *, legacy=False):
     if legacy:  # the layout of avt 0.1.0: scheduler and progress pickled by accelerate
         state = json.loads((folder / "training_state.json").read_text())
         (folder / "training_state.json").unlink()
-        torch.save(state["progress"], folder / "custom_checkpoint_1.pkl")
+        torch.save(state["train_state"], folder / "custom_checkpoint_1.pkl")
     torch.save({"state": Payload(marker)}, folder / name)
     return folder, marker
 

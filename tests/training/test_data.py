@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from avt_data.rows import DatasetSpec
 from avt_triplets.errors import UsageError
 from training.augment import apply_specaugment, normalised_fbank_value
 from training.collators import ClassificationCollator, PretrainingCollator, label_targets, mix_waveforms
-from training.data import ClipDataset, DatasetSpec, EpochShuffleSampler, load_triplet_datasets
+from training.data import ClipDataset, EpochShuffleSampler, load_triplet_datasets
 
 # (0 - (-5.081)) / 4.4849: what a masked (zero) raw fbank bin becomes after the official normalisation
 OFFICIAL_ZERO = 5.081 / 4.4849
@@ -165,7 +166,7 @@ def test_fast_wav_decoding_equals_torchcodec(train_rows):
 
     from torchcodec.decoders import AudioDecoder
 
-    from training.data import decode_audio
+    from avt_data.rows import decode_audio
 
     encoded = train_rows.cast_column("audio", datasets.Audio(decode=False))[:4]["audio"]
     for value in encoded:

@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
+from eval.classification import average_per_clip
 from training.finetune import (
     ClassList,
     FinetuneConfig,
     finetune,
     infer_problem_type,
     metrics_from_logits,
-    multi_frame_scores,
-    official_step_lambda,
 )
+from training.finetune_trainer import official_step_lambda
 
 
 def _config(model, train, heldout, output_dir, **overrides) -> FinetuneConfig:
@@ -104,7 +104,7 @@ def test_metrics_and_multi_frame_averaging_are_the_official_ones():
     # Two clips with 2 and 1 frames; single-label accuracy from averaged softmax outputs.
     logits = np.array([[4.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
     clip_of_row = np.array([0, 0, 1])
-    scores = multi_frame_scores(logits, clip_of_row, "single_label_classification")
+    scores = average_per_clip(logits, clip_of_row, "single_label_classification")
     softmax = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     np.testing.assert_allclose(scores, [(softmax[0] + softmax[1]) / 2, softmax[2]])
     targets = np.array([[1.0, 0.0], [1.0, 0.0]])

@@ -54,7 +54,9 @@ def test_finetune_without_labels(tmp_path, capsys, unlabelled, fast_tiny_model):
 
 
 def test_pretrain_batch_larger_than_the_dataset(tmp_path, capsys, synthetic_train, fast_tiny_model):
-    code = main(_pretrain(synthetic_train, fast_tiny_model, tmp_path / "pt", "--per-device-batch-size", "200"))
+    code = main(
+        _pretrain(synthetic_train, fast_tiny_model, tmp_path / "pt", "--per-device-batch-size", "200")
+    )
     assert code == 2
     _one_error_line(capsys, "128 clips", "--per-device-batch-size 200")
 
@@ -93,7 +95,11 @@ def test_resume_latest_without_checkpoint_says_it_starts_fresh(
     output = tmp_path / "out"
     argv = build(synthetic_train, fast_tiny_model, output, "--resume", "latest", "--max-steps", "1")
     argv += ["--per-device-batch-size", "16"]
-    argv += ["--checkpoint-steps", "0"] if argv[0] == "pretrain" else ["--save-strategy", "no", "--freq-mask", "0"]
+    argv += (
+        ["--checkpoint-steps", "0"]
+        if argv[0] == "pretrain"
+        else ["--save-strategy", "no", "--freq-mask", "0"]
+    )
     with caplog.at_level(logging.WARNING):
         assert main(argv) == 0
     assert any("no checkpoint" in r.message and "starting fresh" in r.message for r in caplog.records)

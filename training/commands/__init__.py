@@ -14,8 +14,3 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if unset or "default" in text or action.default is True:
             return text
         return f"{text} (default: %(default)s)"
-
-
-def optional_int(text: str) -> int | None:
-    """`none`, `0` or empty turn an integer option off."""
-    return None if text.lower() in ("none", "0", "") else int(text)

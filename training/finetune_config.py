@@ -1,0 +1,165 @@
+"""Every option of ``avt finetune``: the ``FinetuneConfig`` dataclass is the Python API and the command line.
+
+Defaults are the official CAV-MAE VGGSound fine-tuning recipe (``src/run_cavmae_ft.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from training.options import (
+    HUB,
+    HubOptions,
+    MixedPrecision,
+    option,
+    optional_int,
+    optional_str,
+    options_from_any,
+    require_non_negative,
+    require_positive,
+)
+
+ProblemType = Literal["auto", "single_label_classification", "multi_label_classification"]
+ClassifierMode = Literal["audio_visual", "audio", "visual", "missing_visual", "missing_audio"]
+EvalStrategy = Literal["no", "steps", "epoch"]
+
+DATA = "data and model"
+OPTIM = "optimisation (defaults: official VGGSound fine-tuning)"
+AUG = "augmentation (official fine-tuning values; 0 turns one off)"
+RUN = "running, checkpoints and logging"
+GROUPS = (DATA, OPTIM, AUG, RUN, HUB)
+
+
+@dataclass
+class FinetuneConfig(HubOptions):
+    """Every option of ``avt finetune``; the command line is generated from these fields."""
+
+    model_name_or_path: str = option(
+        flag="--model",
+        aliases=("--model-name-or-path",),
+        group=DATA,
+        help="pretrained LG-CAV-MAE folder or Hub id (ours, or an official CAV-MAE checkpoint after conversion); "
+        "a new classification head is initialised",
+    )
+    datasets: list[str] = option(
+        flag="--dataset",
+        metavar="DIR_OR_ID[:CONFIG]",
+        group=DATA,
+        help="labelled triplet dataset(s) (a `labels` column); repeat to concatenate",
+    )
+    output_dir: str = option(group=RUN, help="folder for checkpoints, the final model and eval_results.json")
+    train_split: str = option("train", group=DATA, help="split to train on")
+    eval_datasets: list[str] | None = option(
+        None,
+        flag="--eval-dataset",
+        metavar="DIR_OR_ID[:CONFIG]",
+        group=DATA,
+        help="dataset(s) to evaluate on (default: the training datasets, --eval-split)",
+    )
+    eval_split: str | None = option(
+        "test",
+        type=optional_str,
+        group=DATA,
+        help="evaluation split ('none' to skip evaluation; skipped if missing)",
+    )
+    label_csv: str | None = option(
+        None,
+        group=DATA,
+        help="class list as the official CSV `index,mid,display_name` (labels may be mids or display names); "
+        "default: the sorted labels found in the training data",
+    )
+    problem_type: ProblemType = option(
+        "auto",
+        group=DATA,
+        help="auto: multi-label if any training clip has several labels (AudioSet), else single-label (VGGSound)",
+    )
+    classifier_mode: ClassifierMode = option(
+        "audio_visual",
+        group=DATA,
+        help="which stream the head sees (official modes: multimodal, audioonly, videoonly, missing-modality)",
+    )
+    per_device_batch_size: int = option(48, group=OPTIM, help="training clips per device and step")
+    per_device_eval_batch_size: int = option(48, group=OPTIM, help="evaluation clips per device")
+    gradient_accumulation_steps: int = option(1, group=OPTIM, help="passes per optimizer step")
+    learning_rate: float = option(1e-4, group=OPTIM, help="Adam lr of the pretrained weights")
+    head_lr_multiplier: float = option(
+        10.0,
+        group=OPTIM,
+        help="the new head's lr is learning-rate x this (official: 10 VGGSound, 100 AudioSet-20K, 50 AudioSet-2M)",
+    )
+    adam_beta1: float = option(0.95, group=OPTIM, help="Adam beta1 (official 0.95)")
+    adam_beta2: float = option(0.999, group=OPTIM, help="Adam beta2 (official 0.999)")
+    weight_decay: float = option(5e-7, group=OPTIM, help="Adam (coupled) weight decay, all weights")
+    num_epochs: float = option(10, group=OPTIM, help="training epochs")
+    max_steps: int | None = option(None, group=OPTIM, help="stop after N optimizer steps (overrides epochs)")
+    lr_scheduler: str = option(
+        "multistep",
+        group=OPTIM,
+        help="multistep (official: x gamma every --lr-decay-step-epochs from --lr-decay-start-epoch) or any "
+        "transformers scheduler name (cosine, linear, constant_with_warmup, ...)",
+    )
+    lr_decay_start_epoch: int = option(2, group=OPTIM, help="multistep: first decay epoch")
+    lr_decay_step_epochs: int = option(1, group=OPTIM, help="multistep: epochs between decays")
+    lr_decay_gamma: float = option(0.5, group=OPTIM, help="multistep: decay factor")
+    warmup_steps: int = option(0, group=OPTIM, help="warmup steps (transformers schedulers only)")
+    max_grad_norm: float = option(0.0, group=OPTIM, help="gradient clipping (0: off, as official)")
+    mixed_precision: MixedPrecision = option("no", group=OPTIM, help="autocast precision")
+    balanced_sampling: bool = option(
+        False,
+        group=OPTIM,
+        help="official class-balanced sampling (bal=bal): each epoch draws as many clips as the training set "
+        "holds, with replacement, clip weight = sum over its labels of 1000/(class count + 0.01); the official "
+        "AudioSet-2M and VGGSound recipes use it, AudioSet-20K does not; seeded by --seed, works with "
+        "multi-process (accelerate) runs",
+    )
+    seed: int = option(0, group=OPTIM, help="seed of initialisation, data order and augmentation")
+    freq_mask: int = option(48, group=AUG, help="SpecAugment frequency mask width (torchaudio)")
+    time_mask: int = option(192, group=AUG, help="SpecAugment time mask width (torchaudio)")
+    mixup: float = option(
+        0.5,
+        group=AUG,
+        help="probability of mixing a clip with a random other one (audio waveform, image and labels, "
+        "lambda ~ Beta(10, 10))",
+    )
+    label_smoothing: float = option(
+        0.1, group=AUG, help="official smoothing: negatives get ls/K, positives are set to 1-ls"
+    )
+    audio_noise: bool = option(True, group=AUG, help="turn off the fbank noise + random circular time shift")
+    multi_frame_eval: bool = option(
+        True, group=AUG, help="skip the final multi-frame evaluation (every frame of every clip)"
+    )
+    num_workers: int = option(4, group=RUN, help="DataLoader workers decoding clips")
+    logging_steps: int = option(10, group=RUN, help="log every N optimizer steps")
+    eval_strategy: EvalStrategy = option("epoch", group=RUN, help="when to evaluate")
+    save_strategy: EvalStrategy = option("epoch", group=RUN, help="when to checkpoint")
+    save_total_limit: int | None = option(
+        None, type=optional_int, group=RUN, help="keep only the newest N checkpoints"
+    )
+    report_to: list[str] = option(
+        ["tensorboard"], nargs="+", group=RUN, help="trackers: tensorboard, wandb (if installed), none"
+    )
+    resume: str | None = option(
+        None,
+        metavar="latest|PATH",
+        group=RUN,
+        help="resume a Trainer checkpoint (latest: newest in --output-dir, starting fresh if there is none)",
+    )
+
+    def __post_init__(self) -> None:
+        require_positive(
+            self,
+            "per_device_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+            "num_epochs",
+            "max_steps",
+            "logging_steps",
+            "save_total_limit",
+        )
+        require_non_negative(self, "num_workers", "warmup_steps")
+
+    @classmethod
+    def from_any(cls, value: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> FinetuneConfig:
+        return options_from_any(cls, value)
