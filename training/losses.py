@@ -15,6 +15,7 @@ package's in-batch functions; so does a single process, where both scopes coinci
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import torch
@@ -63,14 +64,15 @@ def global_cavmae_contrastive_loss(
     visual_embeds: torch.Tensor,
     temperature: float | torch.Tensor = 0.05,
     bidirectional: bool = False,
+    rank: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CAV-MAE's audio-visual InfoNCE (``cavmae_contrastive_loss``) with global-batch negatives.
 
     The official single direction is, for each *visual* sample, a softmax over the *audio* index: here each
     process's visual rows against all gathered audio. ``bidirectional`` averages it with audio rows against
-    all visual. Returns ``(loss, accuracy)`` over this process's rows.
+    all visual. Returns ``(loss, accuracy)`` over this process's rows; ``rank`` defaults to this process's.
     """
-    rank, _ = distributed_world()
+    rank = distributed_world()[0] if rank is None else rank
     audio = F.normalize(audio_embeds.float(), dim=-1)
     visual = F.normalize(visual_embeds.float(), dim=-1)
     audio_all, visual_all = gather_with_grad(audio), gather_with_grad(visual)
@@ -88,13 +90,14 @@ def global_text_info_nce_loss(
     text_embeds: torch.Tensor,
     temperature: float | torch.Tensor = 0.05,
     bidirectional: bool = True,
+    rank: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The audio/visual-to-text InfoNCE (``text_info_nce_loss``) with global-batch negatives.
 
     Modality-to-text: local modality rows against all gathered texts; text-to-modality: local text rows
     against all gathered modality embeddings; averaged when ``bidirectional`` (CLIP-style).
     """
-    rank, _ = distributed_world()
+    rank = distributed_world()[0] if rank is None else rank
     modality = F.normalize(modality_embeds.float(), dim=-1)
     text = F.normalize(text_embeds.float(), dim=-1)
     targets = _local_targets(modality.shape[0], rank, modality.device)
@@ -114,10 +117,10 @@ class PretrainingLoss:
     the all-gathered global batch (``global`` under several processes) or the local one.
     """
 
-    def __init__(self, model_config, scope: ContrastiveScope = "global", world_size: int | None = None):
+    def __init__(self, model_config, scope: ContrastiveScope = "global"):
         self.config = model_config
         self.scope = scope
-        self.world_size = distributed_world()[1] if world_size is None else world_size
+        self.rank, self.world_size = distributed_world()
 
     @property
     def gathers(self) -> bool:
@@ -128,11 +131,10 @@ class PretrainingLoss:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         from modeling_lgcavmae.losses_lgcavmae import contrastive_terms, pretraining_objective
 
-        functions = (
-            {"audio_visual_loss": global_cavmae_contrastive_loss, "text_loss": global_text_info_nce_loss}
-            if self.gathers
-            else {}
-        )
+        functions = {}
+        if self.gathers:
+            functions["audio_visual_loss"] = functools.partial(global_cavmae_contrastive_loss, rank=self.rank)
+            functions["text_loss"] = functools.partial(global_text_info_nce_loss, rank=self.rank)
         terms = contrastive_terms(
             self.config,
             output.audio_embeds,
