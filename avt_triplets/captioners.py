@@ -96,6 +96,7 @@ class TransformersCaptioner:
         self.name = name
         self.revision = revision
         self.max_new_tokens = max_new_tokens
+        self.generate_kwargs: dict[str, Any] = {}  # extra generate() options (caption_compile)
         self.uses_chat_template = getattr(processor, "chat_template", None) is not None
         self.prompt = DEFAULT_CHAT_PROMPT if (prompt is None and self.uses_chat_template) else prompt
         tokenizer = getattr(processor, "tokenizer", None)
@@ -137,6 +138,7 @@ class TransformersCaptioner:
                 do_sample=False,
                 num_beams=1,
                 max_new_tokens=self.max_new_tokens,
+                **self.generate_kwargs,
             )
         prompt_ids = inputs.get("input_ids")
         if prompt_ids is not None and generated.shape[1] >= prompt_ids.shape[1]:

@@ -46,6 +46,7 @@ class DecodeSettings:
     short_side: int = schema.FRAME_SHORT_SIDE
     jpeg_quality: int = 95
     decoder_threads: int = 1
+    video_hwaccel: str | None = None  # FFmpeg hardware device for video, checked by media.usable_hwaccel
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
             sampling_rates=rates,
             short_side=settings.short_side,
             decoder_threads=settings.decoder_threads,
+            hwaccel=settings.video_hwaccel,
         )
         item = DecodedItem(
             job=job,
@@ -209,6 +211,8 @@ def iter_decoded(
             collate_fn=_identity,
             worker_init_fn=_init_worker,
             pin_memory=False,
+            # A forked child can't use the CUDA driver its parent initialised: hardware decoders need fresh workers.
+            multiprocessing_context="spawn" if settings.video_hwaccel else None,
         )
         delivered = 0
         try:

@@ -17,6 +17,7 @@ records a reason instead of crashing.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -25,10 +26,14 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel, hwdevices_available
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
+from avt_triplets.errors import UsageError
 from avt_triplets.schema import AUDIO_SAMPLING_RATE, FAILURE_REASONS, FRAME_SHORT_SIDE
+
+logger = logging.getLogger(__name__)
 
 # A frame timestamp within this many seconds of a sampling time counts as "at" it (float pts rounding).
 _TIME_EPS = 1e-4
@@ -124,8 +129,26 @@ def _looks_like_media(path: Path) -> bool:
     return any(head[offset : offset + len(sig)] == sig for offset, sig in _CONTAINER_SIGNATURES)
 
 
-def _open(path: Path) -> av.container.InputContainer:
+# (process, device) pairs whose failure to open a file was already logged as a warning.
+_HWACCEL_WARNED: set[tuple[int, str]] = set()
+
+
+def _open(path: Path, hwaccel: str | None = None) -> av.container.InputContainer:
     _check_readable(path)
+    if hwaccel is not None:
+        try:  # the device decodes what it can; FFmpeg falls back to software for codecs it can't
+            accel = HWAccel(hwaccel, allow_software_fallback=True)
+            return av.open(str(path), mode="r", metadata_errors="ignore", hwaccel=accel)
+        except (av.error.FFmpegError, NotImplementedError, ValueError, OSError) as err:
+            log = logger.debug if (os.getpid(), hwaccel) in _HWACCEL_WARNED else logger.warning
+            _HWACCEL_WARNED.add((os.getpid(), hwaccel))
+            log(
+                "%s decoding failed to open %s (%s: %s): decoding on CPU",
+                hwaccel,
+                path,
+                type(err).__name__,
+                err,
+            )
     try:
         return av.open(str(path), mode="r", metadata_errors="ignore")
     except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
@@ -175,6 +198,33 @@ def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     if width <= height:
         return short_side, max(1, round(height * short_side / width))
     return max(1, round(width * short_side / height)), short_side
+
+
+def usable_hwaccel(device_type: str | None) -> str | None:
+    """``device_type`` if FFmpeg can decode video on it here, else None with the reason logged (a warning).
+
+    Hardware decoding (``"cuda"``: NVDEC) is optional and off by default: for short clips sampled at 1 fps the
+    CPU workers usually keep up, and the decoder's output is the same frames. A name this FFmpeg build does
+    not know is a usage error; a known device that can't be opened (no GPU, no driver) is
+    not: decoding falls back to the CPU.
+    """
+    if device_type is None:
+        return None
+    known = hwdevices_available()
+    if device_type not in known:
+        raise UsageError(f"unknown hardware video decoder {device_type!r}; this FFmpeg build has {known}")
+    try:
+        HWAccel(device_type).create(av.Codec("h264", "r"))
+    except (av.error.FFmpegError, NotImplementedError, ValueError, OSError) as err:
+        logger.warning(
+            "%s video decoding unavailable (%s: %s; no device or driver visible to FFmpeg?): decoding on CPU",
+            device_type,
+            type(err).__name__,
+            err,
+        )
+        return None
+    logger.info("decoding video with %s (FFmpeg hwaccel; software fall-back per codec)", device_type)
+    return device_type
 
 
 class _AudioCollector:
@@ -342,6 +392,7 @@ def decode_clip(
     short_side: int = FRAME_SHORT_SIDE,
     decoder_threads: int = 1,
     skip_unused_frames: bool = True,
+    hwaccel: str | None = None,
 ) -> DecodedClip:
     """Decode the window ``[start_s, start_s + duration_s)`` of ``path``.
 
@@ -350,13 +401,14 @@ def decode_clip(
     (``end_s`` says where it really ends). ``decoder_threads=1`` suits one decode per worker
     process; 0 lets FFmpeg pick. ``skip_unused_frames`` lets the decoder drop frames that no other
     frame references and that are not near a sampling time (same picked frames, less work).
-    Raises :class:`MediaError` for anything that can't be used.
+    ``hwaccel``: an FFmpeg hardware device type (e.g. ``"cuda"``) checked by :func:`usable_hwaccel`; a file
+    the device can't open is decoded on the CPU. Raises :class:`MediaError` for anything that can't be used.
     """
     if duration_s <= 0 or fps <= 0:
         raise ValueError("duration_s and fps must be positive")
     path = Path(path)
     window_end_s = start_s + duration_s
-    container = _open(path)
+    container = _open(path, hwaccel)
     try:
         video = _video_stream(container)
         audio = _audio_stream(container)

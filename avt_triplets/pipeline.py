@@ -43,6 +43,7 @@ from avt_triplets import schema, selection, shards
 from avt_triplets.batching import BackoffBatcher, Failed
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE, ClipSpec, inputs_digest, load_inputs
+from avt_triplets.media import usable_hwaccel
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class GenerationOptions:
     trimmed: bool = True
     jpeg_quality: int = 95
     decoder_threads: int = 1
+    video_hwaccel: str | None = None  # e.g. "cuda"; CPU fall-back (media.usable_hwaccel)
     progress: bool = True
     write_card: bool = True
     rank: int | None = None  # None: from accelerate.PartialState()
@@ -676,6 +678,7 @@ def generate_triplets(
         scorer_sampling_rate=int(scorer.sampling_rate),
         jpeg_quality=options.jpeg_quality,
         decoder_threads=options.decoder_threads,
+        video_hwaccel=usable_hwaccel(options.video_hwaccel),
     )
     num_workers = default_num_workers() if options.num_workers is None else options.num_workers
     logger.info(

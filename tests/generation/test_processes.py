@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from avt_triplets import cli, schema
+from avt_triplets import caption_compile, cli, schema
 
 METADATA = ["clip_id", "captions", "caption_scores", "caption", "caption_index", "text_embedding"]
 
@@ -184,3 +185,30 @@ def test_other_backends(
     manifest = json.loads((tmp_path / "out" / schema.MANIFEST_FILE).read_text())
     assert manifest["captioner"]["name"] == captioner.name and manifest["scorer"]["name"] == scorer.name
     assert manifest["scorer"]["sampling_rate"] == scorer.sampling_rate
+
+
+def test_cli_options_reach_the_decoder_and_the_captioner(
+    gen_inputs, tiny_blip2, tiny_clap, reference_options, tmp_path, monkeypatch, caplog
+):
+    """`avt generate --video-hwaccel cuda --caption-compile` writes the rows of a plain run."""
+    options = {**reference_options, "shard_size": 2}
+    plain = generate_args(gen_inputs["good_csv"], tmp_path / "plain", tiny_blip2, tiny_clap, options, 0)
+    assert cli.main([*plain, "--limit", "2"]) == 0
+
+    compiled = []
+    real_compile = caption_compile.compile_captioner
+
+    def spy(captioner, **kwargs):
+        compiled.append(captioner.name)
+        return real_compile(captioner, **kwargs)
+
+    monkeypatch.setattr(caption_compile, "compile_captioner", spy)
+    # inductor builds C++ kernels for minutes on CPU; aot_eager traces the same graphs
+    monkeypatch.setattr(caption_compile, "DEFAULT_BACKEND", "aot_eager")
+    caplog.set_level(logging.INFO)
+    args = generate_args(gen_inputs["good_csv"], tmp_path / "gpu", tiny_blip2, tiny_clap, options, 0)
+    assert cli.main([*args, "--limit", "2", "--video-hwaccel", "cuda", "--caption-compile"]) == 0
+    assert compiled == [str(tiny_blip2)]
+    assert "static KV cache + torch.compile (aot_eager)" in caplog.text
+    assert "cuda video decoding unavailable" in caplog.text or "decoding video with cuda" in caplog.text
+    assert_same_output(tmp_path / "gpu", tmp_path / "plain")
