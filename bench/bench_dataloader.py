@@ -18,18 +18,8 @@ import time
 from pathlib import Path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--clips", type=int, default=64, help="rows in the synthetic dataset")
-    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch")
-    parser.add_argument(
-        "--workers", type=int, nargs="+", default=[1, 2], help="DataLoader worker counts to time"
-    )
-    parser.add_argument("--epochs", type=int, default=2, help="passes over the data per timing")
-    args = parser.parse_args()
-
+def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = None, epochs: int = 2) -> dict:
+    """The benchmark's JSON as a dict (also called by ``bench/gpu_suite.py``)."""
     import datasets
     import torch
     from torch.utils.data import DataLoader
@@ -39,6 +29,8 @@ def main() -> None:
     from training.data import ClipDataset, EpochShuffleSampler
     from training.synthetic import make_synthetic_triplets
 
+    args = argparse.Namespace(clips=clips, batch_size=batch_size, workers=workers or [1, 2], epochs=epochs)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what each DataLoader worker process gets in practice
     config = LGCavMaeConfig()  # paper sizes: 1024 x 128 fbank, 224 x 224 image, 512 + 196 patches
     processor = LGCavMaeProcessor.from_config(config)
@@ -112,7 +104,22 @@ def main() -> None:
         "cpu_count": __import__("os").cpu_count(),
         "torch_threads_per_process": torch.get_num_threads(),
     }
-    print(json.dumps(result, indent=2))
+    torch.set_num_threads(threads)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clips", type=int, default=64, help="rows in the synthetic dataset")
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="DataLoader worker counts to time"
+    )
+    parser.add_argument("--epochs", type=int, default=2, help="passes over the data per timing")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.clips, args.batch_size, args.workers, args.epochs), indent=2))
 
 
 if __name__ == "__main__":

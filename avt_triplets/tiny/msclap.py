@@ -55,6 +55,31 @@ def _tiny_gpt2_tokenizer():
 
 def make_tiny_msclap(output_dir: str | Path, *, seed: int = 0) -> Path:
     """Write a tiny random msclap 2023 model to ``output_dir`` and return the folder."""
+    overrides = {
+        "transformer_embed_dim": TINY_TEXT_WIDTH,
+        "out_emb": TINY_HTSAT_OUT,
+        "d_proj": TINY_EMBED_DIM,
+        "htsat": TINY_HTSAT,
+    }
+    text_sizes = {"n_positions": 128, "n_embd": TINY_TEXT_WIDTH, "n_layer": 2, "n_head": 2}
+    return _write_random_msclap(output_dir, overrides, text_sizes, seed=seed)
+
+
+def make_random_msclap_2023(output_dir: str | Path, *, seed: int = 0) -> Path:
+    """Write msclap 2023 at its full size (HTSAT-base + GPT-2 124M, 1024-d projections) with random weights.
+
+    For throughput benchmarks on machines that can't download the released weights: no ``msclap_config.yml``,
+    so msclap builds its packaged ``config_2023.yml`` architecture. The text model is GPT-2's published size
+    (vocabulary 50257) behind the tiny byte-level tokenizer; captions are padded to 77 tokens either way.
+    """
+    text_sizes = {"vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12}
+    return _write_random_msclap(output_dir, None, text_sizes, seed=seed)
+
+
+def _write_random_msclap(
+    output_dir: str | Path, overrides: dict | None, text_sizes: dict, *, seed: int
+) -> Path:
+    """msclap's own ``CLAP`` built from its packaged 2023 config plus ``overrides``, saved as the loader reads it."""
     import torch
     import yaml
     from transformers import GPT2Config, GPT2Model
@@ -70,27 +95,18 @@ def make_tiny_msclap(output_dir: str | Path, *, seed: int = 0) -> Path:
     output_dir = Path(output_dir)
     text_dir = output_dir / TEXT_MODEL_DIRNAME
     text_dir.mkdir(parents=True, exist_ok=True)
-    overrides = {
-        "transformer_embed_dim": TINY_TEXT_WIDTH,
-        "out_emb": TINY_HTSAT_OUT,
-        "d_proj": TINY_EMBED_DIM,
-        "htsat": TINY_HTSAT,
-    }
-    (output_dir / CONFIG_FILENAME).write_text(
-        "# Tiny test model: overrides of msclap's configs/config_2023.yml, read by avt_triplets.msclap_scorer.\n"
-        + yaml.safe_dump(overrides, sort_keys=False)
-    )
+    if overrides:
+        (output_dir / CONFIG_FILENAME).write_text(
+            "# Tiny test model: overrides of msclap's configs/config_2023.yml, read by avt_triplets.msclap_scorer.\n"
+            + yaml.safe_dump(overrides, sort_keys=False)
+        )
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         tokenizer = _tiny_gpt2_tokenizer()
         tokenizer.save_pretrained(text_dir)
         text_config = GPT2Config(
-            vocab_size=len(tokenizer),
-            n_positions=128,
-            n_embd=TINY_TEXT_WIDTH,
-            n_layer=2,
-            n_head=2,
+            **{"vocab_size": len(tokenizer), **text_sizes},
             bos_token_id=tokenizer.eos_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
@@ -103,10 +119,10 @@ def make_tiny_msclap(output_dir: str | Path, *, seed: int = 0) -> Path:
 
         packaged = Path(msclap.__file__).parent / "configs" / "config_2023.yml"
         args = argparse.Namespace(**yaml.safe_load(packaged.read_text()))
-        for key, value in overrides.items():
+        for key, value in (overrides or {}).items():
             if key != "htsat":
                 setattr(args, key, value)
-        with _htsat_architecture(TINY_HTSAT), warnings.catch_warnings():
+        with _htsat_architecture((overrides or {}).get("htsat")), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
             model = CLAP(
                 audioenc_name=args.audioenc_name,
