@@ -35,6 +35,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "training.commands.finetune",
         "Fine-tune an LG-CAV-MAE checkpoint for audio-visual classification with transformers.Trainer.",
     ),
+    "pretrain-slava": (
+        "training.commands.pretrain_slava",
+        "Train SLAVA (frozen CLIP + CLAP towers, trained projections) on triplets; a cheap trimodal baseline.",
+    ),
     "evaluate": (
         "eval.commands.evaluate",
         "Evaluate: audio<->visual(<->text) retrieval recall@K, or classification accuracy / mAP.",

@@ -14,6 +14,7 @@ _BUILDERS = {
     "make_tiny_blip2": "avt_triplets.tiny.captioners",
     "make_tiny_llava": "avt_triplets.tiny.captioners",
     "make_tiny_clap": "avt_triplets.tiny.clap",
+    "make_tiny_clip": "avt_triplets.tiny.clip",
     "make_tiny_msclap": "avt_triplets.tiny.msclap",
     "make_synthetic_videos": "avt_triplets.tiny.videos",
     "make_tiny_lgcavmae": "avt_triplets.tiny.lgcavmae",

@@ -1,0 +1,69 @@
+"""Which caption column feeds each SLAVA caption kind (audio, visual, audio-visual), per row.
+
+Our triplets carry one chosen caption per clip (`caption`: a frame caption picked for agreeing with the audio); it
+is the audio-visual caption. Datasets with modality-specific columns (`audio_caption`, `visual_caption`,
+`av_caption`, each a string or a list of strings, as AVCaps provides) use them. A kind whose column is missing or
+empty for a row falls back to the audio-visual caption, then to `caption`; see docs/slava.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+CAPTION_KINDS: tuple[str, ...] = ("av", "audio", "visual")
+CAPTION_CHAINS: dict[str, tuple[str, ...]] = {
+    "av": ("av_caption", "caption"),
+    "audio": ("audio_caption", "av_caption", "caption"),
+    "visual": ("visual_caption", "av_caption", "caption"),
+}
+CAPTION_COLUMNS: tuple[str, ...] = ("caption", "av_caption", "audio_caption", "visual_caption")
+
+
+def as_caption_list(value: Any) -> list[str]:
+    """A caption cell (string, list of strings or None) as a list of non-empty strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(v) for v in value if v is not None and str(v).strip()]
+
+
+def present_caption_columns(column_names: Iterable[str]) -> list[str]:
+    names = set(column_names)
+    return [c for c in CAPTION_COLUMNS if c in names]
+
+
+def caption_sources(column_names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Per kind, the columns of this dataset tried in order; a dataset without any caption column is an error."""
+    present = set(present_caption_columns(column_names))
+    if not present:
+        raise ValueError(
+            f"the dataset has none of the caption columns {list(CAPTION_COLUMNS)}; SLAVA trains on captions"
+        )
+    return {kind: tuple(c for c in chain if c in present) for kind, chain in CAPTION_CHAINS.items()}
+
+
+def row_captions(row: dict[str, Any], sources: dict[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The captions of each kind for one row: the first non-empty column of the kind's chain."""
+    out: dict[str, list[str]] = {}
+    for kind, columns in sources.items():
+        out[kind] = next((c for c in (as_caption_list(row.get(col)) for col in columns) if c), [])
+    return out
+
+
+def describe_sources(sources: dict[str, Sequence[str]]) -> dict[str, str]:
+    """`{kind: column}` as used when every row has the first column (for logs and the run summary)."""
+    return {kind: (columns[0] if columns else "none") for kind, columns in sources.items()}
+
+
+__all__ = [
+    "CAPTION_CHAINS",
+    "CAPTION_COLUMNS",
+    "CAPTION_KINDS",
+    "as_caption_list",
+    "caption_sources",
+    "describe_sources",
+    "present_caption_columns",
+    "row_captions",
+]
