@@ -52,7 +52,7 @@ def test_rows_against_gathered_columns_equal_the_global_batch():
         for rank in (0, 1):
             rows = {m: v[rank * 4 : (rank + 1) * 4] for m, v in leaves.items()}
             everything = {m: F.normalize(v, dim=-1) for m, v in leaves.items()}
-            gather = None if local else (lambda t, e=everything: e[_modality_of(t, rows, everything)])
+            gather = None if local else (lambda t, e=everything, r=rows: e[_modality_of(t, r)])
             loss, _ = slava_loss(rows, terms, 14.0, gather=gather, offset=0 if local else rank * 4)
             losses.append(loss)
         mean = (losses[0] + losses[1]) / 2
@@ -67,7 +67,7 @@ def test_rows_against_gathered_columns_equal_the_global_batch():
     assert abs(float(local_mean) - float(global_loss)) > 1e-3
 
 
-def _modality_of(normalised_rows: torch.Tensor, rows: dict, everything: dict) -> str:
+def _modality_of(normalised_rows: torch.Tensor, rows: dict) -> str:
     """Which modality a normalised local shard belongs to (the stand-in gather returns that modality's columns)."""
     for modality, value in rows.items():
         if torch.equal(F.normalize(value, dim=-1), normalised_rows):
