@@ -175,3 +175,21 @@ def test_config_rejects_unknown_variant_and_backend():
     with pytest.raises(invalid, match="audio_backend"):
         SlavaConfig(audio_backend="wav2vec")
     assert SlavaConfig(vision_model_name_or_path="x/clip").text_model_name_or_path == "x/clip"
+
+
+def test_msclap_audio_tower_option(tiny_clip, tiny_msclap, tmp_path):
+    """Microsoft CLAP 2023's HTSAT as the audio tower: 7 s windows at 44.1 kHz, reloads with identical embeddings."""
+    model = SlavaModel.from_towers(
+        str(tiny_clip), str(tiny_msclap), audio_backend="msclap", projection_dim=16
+    )
+    assert (model.config.audio_sampling_rate, model.config.audio_window_seconds) == (44_100, 7.0)
+    inputs = model.get_processor().audio(
+        [np.zeros(16_000 * 2, np.float32) + 0.1, np.ones(16_000 * 12, np.float32)]
+    )
+    assert inputs["audio_values"].shape == (2, 3, 7 * 44_100)  # 12 s: windows at 0, 3.5 and 5 s
+    model.save_pretrained(tmp_path / "slava")
+    reloaded = AutoModel.from_pretrained(tmp_path / "slava")
+    with torch.no_grad():
+        expected = model.get_audio_features(**inputs)
+        assert torch.equal(reloaded.get_audio_features(**inputs), expected)
+    assert not any(p.requires_grad for p in reloaded.towers.audio.parameters())
