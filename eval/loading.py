@@ -76,12 +76,17 @@ def load_model(path: str, task: str, device: str, revision: str | None = None) -
     from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
 
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
+    import modeling_slava  # noqa: F401
 
     try:
         config = AutoConfig.from_pretrained(path, revision=revision)
     except OSError as error:
         raise UsageError(f"--model {path}: {str(error).splitlines()[0]}") from None
     architectures = list(getattr(config, "architectures", None) or [])
+    if config.model_type == "slava" and task != "retrieval":
+        from avt_triplets.errors import UsageError
+
+        raise UsageError(f"{path} is a SLAVA checkpoint: it supports `avt evaluate retrieval` only")
     if task == "classification":
         if architectures and CLASSIFIER not in architectures:
             raise UsageError(
@@ -104,6 +109,10 @@ def load_processor(path: str, config: Any, revision: str | None = None):
     """The processor saved with the model, or one built from its config (same audio length / image size)."""
     from modeling_lgcavmae import LGCavMaeProcessor
 
+    if config.model_type == "slava":  # the towers' own processors, named by the checkpoint
+        from modeling_slava import SlavaProcessor
+
+        return SlavaProcessor.from_config(config)
     try:
         processor = LGCavMaeProcessor.from_pretrained(path, revision=revision)
     except OSError:  # no processor saved with the checkpoint

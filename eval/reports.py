@@ -80,7 +80,12 @@ def retrieval_markdown(entries: Sequence[dict[str, Any]]) -> str:
     parts = ["## Audio-visual retrieval (recall@K, %)", "", retrieval_table(entries, AUDIO_VISUAL_DIRECTIONS)]
     text = retrieval_table(entries, TEXT_DIRECTIONS)
     if text:
-        parts += ["", "## Text retrieval in CLAP space (recall@K, %)", "", text]
+        parts += [
+            "",
+            "## Text retrieval (recall@K, %; LG-CAV-MAE: CLAP caption embeddings, SLAVA: its CLIP text tower)",
+            "",
+            text,
+        ]
     for e in entries:
         if e.get("omitted_ks"):
             omitted = ", ".join(f"R@{k}" for k in e["omitted_ks"])

@@ -89,6 +89,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Queries per similarity block (memory = chunk x N floats).",
     )
     retrieval.add_argument("--max-k", type=int, default=50, help="Largest K of the recall@K curve.")
+    retrieval.add_argument(
+        "--report",
+        choices=("avcaps",),
+        action="append",
+        default=[],
+        help="Extra tables: avcaps adds SLAVA's Table II layout (rows = retrieval tasks, columns = models, "
+        "recall@10), with audio/visual-caption tasks when the dataset has those columns.",
+    )
     retrieval.set_defaults(task_runner=_run_retrieval)
 
     classification = tasks.add_parser(
@@ -163,6 +171,7 @@ def _run_retrieval(args: argparse.Namespace) -> int:
     from eval.loading import require_columns
     from eval.reports import plot_recall_curves, retrieval_markdown, write_json
     from eval.runs import RetrievalOptions, evaluate_retrieval
+    from eval.slava_retrieval import evaluate_slava_retrieval, is_slava
 
     def evaluate_one(model, processor, dataset, device, dataset_name):
         require_columns(dataset, ["audio", "frames"], "retrieval", dataset_name)
@@ -181,11 +190,17 @@ def _run_retrieval(args: argparse.Namespace) -> int:
             max_k=args.max_k,
             progress=not args.no_progress,
         )
+        if is_slava(model):  # frozen CLIP / CLAP towers + projections: its own feature path, same entry
+            return evaluate_slava_retrieval(model, processor, dataset, options)
         return evaluate_retrieval(model, processor, dataset, options)
 
     entries = _evaluate_all(args, "retrieval", evaluate_one)
     output_dir = Path(args.output_dir)
     markdown = retrieval_markdown(entries)
+    if "avcaps" in args.report:
+        from eval.avcaps_report import avcaps_table
+
+        markdown += "\n" + avcaps_table(entries)
     write_json(
         {"task": "retrieval", "entries": entries, "versions": _versions()}, output_dir / "retrieval.json"
     )
