@@ -73,8 +73,12 @@ def run(options: dict, name: str) -> tuple[dict, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=32, help="clips in the synthetic dataset (multiple of 8)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--clips", type=int, default=32, help="clips in the synthetic dataset (multiple of 8)"
+    )
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per step")
     parser.add_argument("--size", choices=("base", "tiny"), default="base", help="paper-sized or test towers")
@@ -93,7 +97,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        clip, clap = make_base_towers(root) if base else (make_tiny_clip(root / "clip"), make_tiny_clap(root / "clap"))
+        clip, clap = (
+            make_base_towers(root) if base else (make_tiny_clip(root / "clip"), make_tiny_clap(root / "clap"))
+        )
         build_s = time.perf_counter() - started
         data = make_synthetic_triplets(
             root / "triplets", num_classes=8, clips_per_class=max(args.clips // 8, 1),
@@ -121,7 +127,11 @@ def main() -> None:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "tower_build_and_save_s": round(build_s, 2),
-        "first_run": {"wall_s": round(first_wall, 2), "extraction_s": extraction, "training_s": first["training_seconds"]},
+        "first_run": {
+            "wall_s": round(first_wall, 2),
+            "extraction_s": extraction,
+            "training_s": first["training_seconds"],
+        },
         "rerun_with_cache": {
             "wall_s": round(second_wall, 2),
             "reused": sum(s["reused"] for s in second["feature_cache"]),
