@@ -60,9 +60,14 @@ def batch_recipes(variant: str, stage: int = 1) -> tuple[tuple[str, tuple[str, .
     return _RECIPES[(variant, stage)]
 
 
-def modalities_of(terms: tuple[str, ...]) -> set[str]:
-    """The modalities (`audio`, `visual`, `text`) a set of terms reads."""
-    return {modality for term in terms for modality in TERMS[term]}
+MODALITIES: tuple[str, ...] = ("audio", "visual", "text")
+
+
+def modalities_of(terms: tuple[str, ...]) -> tuple[str, ...]:
+    """The modalities a set of terms reads, always in the order `audio, visual, text`: the gathers of a training
+    step are collectives, so every process must issue them in the same order (a set's order varies per process)."""
+    used = {modality for term in terms for modality in TERMS[term]}
+    return tuple(m for m in MODALITIES if m in used)
 
 
 def symmetric_info_nce(

@@ -163,3 +163,39 @@ def synthetic_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_synthetic_videos(
         tmp_path_factory.mktemp("synthetic_videos"), num_classes=4, clips_per_class=2
     )
+
+
+# Class-correlated synthetic triplets (training/synthetic.py) small enough for CPU learning checks: 1.3 s of audio,
+# 48 x 48 frames, 8 classes.
+SYNTHETIC = {"seconds": 1.3, "frame_size": 48, "num_classes": 8}
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: on 2 shared cores, 2 threads per process thrash (10x slower steps)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def synthetic_train(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """128 clips, 8 classes."""
+    from training.synthetic import make_synthetic_triplets
+
+    return make_synthetic_triplets(
+        tmp_path_factory.mktemp("triplets_train"), clips_per_class=16, seed=1, **SYNTHETIC
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_heldout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48 other clips of the same 8 classes."""
+    from training.synthetic import make_synthetic_triplets
+
+    return make_synthetic_triplets(
+        tmp_path_factory.mktemp("triplets_heldout"), clips_per_class=6, seed=2, **SYNTHETIC
+    )

@@ -32,13 +32,13 @@ def _heldout_with_caption_columns(heldout, folder):
 
 
 def test_evaluate_retrieval_works_for_slava_next_to_lgcavmae(
-    tmp_path, train_options, slava_heldout, tiny_lgcavmae, single_thread, capsys
+    tmp_path, train_options, synthetic_heldout, tiny_lgcavmae, single_thread, capsys
 ):
     from modeling_slava import SlavaModel
     from training.slava.train import pretrain_slava
 
     output = pretrain_slava({**train_options, "output_dir": str(tmp_path / "slava"), "num_epochs": 30})
-    dataset = _heldout_with_caption_columns(slava_heldout, tmp_path / "heldout_captions")
+    dataset = _heldout_with_caption_columns(synthetic_heldout, tmp_path / "heldout_captions")
     code = main(
         ["evaluate", "retrieval", "--model", f"SLAVA={output}", "--model", f"LG-CAV-MAE={tiny_lgcavmae}",
          "--dataset", f"synthetic={dataset}", "--protocol", "full", "--report", "avcaps", "--no-progress",
@@ -63,8 +63,10 @@ def test_evaluate_retrieval_works_for_slava_next_to_lgcavmae(
 
     # The evaluation path (decode, towers, projections) gives what the training cache gives.
     summary = json.loads((output / "train_summary.json").read_text())
-    directory = next(s["directory"] for s in summary["feature_cache"] if s["dataset"] == str(slava_heldout))
-    ids = [str(c) for c in datasets.load_dataset(str(slava_heldout), split="train")["clip_id"]]
+    directory = next(
+        s["directory"] for s in summary["feature_cache"] if s["dataset"] == str(synthetic_heldout)
+    )
+    ids = [str(c) for c in datasets.load_dataset(str(synthetic_heldout), split="train")["clip_id"]]
     table = assemble(ids, read_parts(Path(directory)))
     model = SlavaModel.from_pretrained(output, load_towers=False)
     with torch.no_grad():
@@ -84,7 +86,7 @@ def test_evaluate_retrieval_works_for_slava_next_to_lgcavmae(
     assert not lines["Visual ← audio-visual captions"].rstrip(" |").endswith("–")
 
 
-def test_slava_checkpoints_do_not_classify(tmp_path, train_options, slava_heldout, single_thread, capsys):
+def test_slava_checkpoints_do_not_classify(tmp_path, train_options, synthetic_heldout, single_thread, capsys):
     from training.slava.train import pretrain_slava
 
     output = pretrain_slava(
@@ -97,7 +99,7 @@ def test_slava_checkpoints_do_not_classify(tmp_path, train_options, slava_heldou
             "--model",
             str(output),
             "--dataset",
-            str(slava_heldout),
+            str(synthetic_heldout),
             "--output-dir",
             str(tmp_path / "e"),
         ]

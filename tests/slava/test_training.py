@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -44,7 +45,7 @@ def heldout_recall_at_10(model, summary: dict, heldout: Path) -> dict[str, float
 
 @pytest.mark.parametrize("variant", ["a&v", "av", "av+avloss", "audioclip", "wav2clip"])
 def test_each_variant_learns_cross_modal_retrieval(
-    variant, tmp_path, train_options, slava_heldout, single_thread
+    variant, tmp_path, train_options, synthetic_heldout, single_thread
 ):
     from modeling_slava import SlavaModel
     from training.slava.train import pretrain_slava
@@ -55,14 +56,14 @@ def test_each_variant_learns_cross_modal_retrieval(
     summary = json.loads((output / "train_summary.json").read_text())
     chance = 10 / summary["eval_clips"]
     trained = heldout_recall_at_10(
-        SlavaModel.from_pretrained(output, load_towers=False), summary, slava_heldout
+        SlavaModel.from_pretrained(output, load_towers=False), summary, synthetic_heldout
     )
     untrained = heldout_recall_at_10(
         SlavaModel.from_towers(
             train_options["vision_model"], train_options["audio_model"], projection_dim=16
         ),
         summary,
-        slava_heldout,
+        synthetic_heldout,
     )
     print(f"{variant}: held-out R@10 {trained} (untrained {untrained}, chance {chance:.3f})")
     assert untrained["A->V"] < 1.7 * chance, "an untrained model should be near chance"
@@ -123,7 +124,7 @@ def test_feature_cache_is_reused_and_invalidated_by_a_changed_tower(tmp_path, tr
     assert len(towers_files) == 2
 
 
-def test_cached_rows_follow_their_captions(tmp_path, train_options, slava_heldout, single_thread):
+def test_cached_rows_follow_their_captions(tmp_path, train_options, synthetic_heldout, single_thread):
     """A row whose caption changed is extracted again; the others are reused."""
     import datasets
 
@@ -131,7 +132,7 @@ def test_cached_rows_follow_their_captions(tmp_path, train_options, slava_heldou
 
     folder = tmp_path / "edited"
     (folder / "data").mkdir(parents=True)
-    rows = datasets.load_dataset(str(slava_heldout), split="train")
+    rows = datasets.load_dataset(str(synthetic_heldout), split="train")
     options = {**train_options, "datasets": [str(folder)], "eval_datasets": [], "per_device_batch_size": 8}
     options.update(feature_cache_dir=str(tmp_path / "cache"), max_steps=1)
     rows.to_parquet(str(folder / "data" / "shard-00000.parquet"))
@@ -162,7 +163,7 @@ def test_two_processes_train_what_one_process_trains_on_the_global_batch(
     ]  # fmt: skip
     single = pretrain_slava(
         {**train_options, "eval_datasets": [], "output_dir": str(tmp_path / "one"), "per_device_batch_size": 16,
-         "max_steps": 12, "seed": 3, "weight_decay": 0.1, "feature_cache_dir": str(tmp_path / "cache1")}
+         "max_steps": 12, "seed": 3, "weight_decay": 0.1}
     )  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     command = [
@@ -176,13 +177,26 @@ def test_two_processes_train_what_one_process_trains_on_the_global_batch(
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "two" / "train_summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["global_batch_size"] == 16 and summary["steps"] == 12
-    # both processes extracted their half of the missing clips into the shared cache
+    # both processes extracted their half of the clips into one cache; the rows equal one process's
     assert sum(s["extracted"] for s in summary["feature_cache"]) == 128
+    single_summary = json.loads((single / "train_summary.json").read_text())
+    tables = [_table(s["feature_cache"][0]) for s in (summary, single_summary)]
+    for name in ("audio", "visual"):
+        assert np.array_equal(getattr(tables[0], name), getattr(tables[1], name))
     one, two = load_file(single / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
     start = load_file(_initial_weights(train_options, tmp_path))
     for key in one:
         assert not torch.allclose(one[key], start[key]), f"{key} did not train"
-        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(two[key], one[key], rtol=0, atol=1e-6)
+
+
+def _table(stats: dict):
+    import datasets
+
+    from training.slava.cache import assemble, read_parts
+
+    clip_ids = [str(c) for c in datasets.load_dataset(stats["dataset"], split="train")["clip_id"]]
+    return assemble(clip_ids, read_parts(Path(stats["directory"])))
 
 
 def _initial_weights(train_options, tmp_path) -> Path:
