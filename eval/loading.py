@@ -84,8 +84,6 @@ def load_model(path: str, task: str, device: str, revision: str | None = None) -
         raise UsageError(f"--model {path}: {str(error).splitlines()[0]}") from None
     architectures = list(getattr(config, "architectures", None) or [])
     if config.model_type == "slava" and task != "retrieval":
-        from avt_triplets.errors import UsageError
-
         raise UsageError(f"{path} is a SLAVA checkpoint: it supports `avt evaluate retrieval` only")
     if task == "classification":
         if architectures and CLASSIFIER not in architectures:

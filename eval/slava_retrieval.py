@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from eval.retrieval import paired_ranks, ranking_metrics, recall_curve, retrieval_ranks
-from eval.runs import MAX_SKIPPED_LISTED, RetrievalOptions, select_clips
-from training.slava.captions import caption_sources
-from training.slava.extract import iterate_tower_features
+from avt_data.captions import caption_sources
+from avt_data.slava_clips import iterate_tower_features
+from eval.retrieval import paired_ranks, retrieval_ranks
+from eval.runs import MAX_SKIPPED_LISTED, RetrievalOptions, _direction_result, meaningful_ks, select_clips
 
 logger = logging.getLogger(__name__)
 
@@ -104,15 +104,17 @@ def evaluate_slava_retrieval(model, processor, dataset, options: RetrievalOption
                 ranks[name] = retrieval_ranks(
                     queries, items, targets, chunk_size=options.chunk_size, device=options.device
                 )
+    ks = meaningful_ks(options.ks, len(clip_ids))
+    max_k = min(
+        options.max_k, len(clip_ids) - 1
+    )  # curves up to K = clips - 1, whatever the number of queries
     metrics, curves = {}, {}
     for direction, direction_ranks in ranks.items():
-        metrics[direction] = ranking_metrics(direction_ranks, options.ks)
-        curves[direction] = [
-            float(v) for v in recall_curve(direction_ranks, min(options.max_k, len(clip_ids)))
-        ]
+        metrics[direction], curves[direction] = _direction_result(direction_ranks, ks, max_k)
     return {
         "model_kind": "slava",
         "num_clips": len(clip_ids),
+        "omitted_ks": [k for k in options.ks if k not in ks],
         "num_skipped": len(skipped),
         "skipped": skipped[:MAX_SKIPPED_LISTED],
         "selection": info,

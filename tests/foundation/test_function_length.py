@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CHECKED = ("avt_data", "builders", "eval", "modeling_lgcavmae", "training")
+CHECKED = ("avt_data", "builders", "eval", "modeling_lgcavmae", "modeling_slava", "training")
 MAX_LINES = 80
 
 

@@ -1,2 +1,3 @@
-"""SLAVA training: frozen-tower feature cache (`cache`, `features`, `extract`), caption kinds (`captions`), training
-tensors (`data`), loop parts (`parts`) and the accelerate loop (`train.pretrain_slava`)."""
+"""SLAVA training: the frozen-tower feature cache (`cache`, `features`), training tensors (`data`), options
+(`config`), loop parts (`parts`) and the accelerate loop (`train.pretrain_slava`). Clip decoding and caption kinds,
+shared with evaluation, live in `avt_data`."""

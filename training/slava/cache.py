@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from training.slava.captions import CAPTION_KINDS, present_caption_columns, row_captions
+from avt_data.captions import CAPTION_KINDS, present_caption_columns, row_captions
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def dataset_key(path: str, split: str) -> str:
 
 def row_digests(hf_dataset, sources: dict[str, Any]) -> list[str]:
     """One digest per row from its source window, frame count and captions (media bytes are not read)."""
-    from training.data import frame_counts
+    from avt_data.rows import frame_counts
 
     names = set(hf_dataset.column_names)
     meta_columns = [c for c in ("video_path", "start_s", "end_s") if c in names]

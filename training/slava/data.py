@@ -13,8 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from avt_data.captions import CAPTION_KINDS
 from training.slava.cache import FeatureTable
-from training.slava.captions import CAPTION_KINDS
 
 
 def _concatenate(tables: list[FeatureTable]):

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avt_data.captions import caption_sources, describe_sources
+from avt_data.slava_clips import iterate_tower_features
 from training.slava.cache import (
     FeatureTable,
     assemble,
@@ -19,8 +21,6 @@ from training.slava.cache import (
     towers_identity,
     write_part,
 )
-from training.slava.captions import caption_sources, describe_sources
-from training.slava.extract import iterate_tower_features
 
 logger = logging.getLogger(__name__)
 

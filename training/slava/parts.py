@@ -55,7 +55,7 @@ def load_tables(config, specs, split, model, processor, cache, accelerator):
     """One `FeatureTable` per dataset spec, from the cache (extracting what is missing)."""
     import datasets
 
-    from training.data import DatasetSpec
+    from avt_data.rows import DatasetSpec
     from training.slava.features import ExtractionOptions
 
     options = ExtractionOptions(

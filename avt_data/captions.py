@@ -1,4 +1,4 @@
-"""Which caption column feeds each SLAVA caption kind (audio, visual, audio-visual), per row.
+"""Caption columns of a triplet dataset and the caption kind (audio, visual, audio-visual) each feeds, per row.
 
 Our triplets carry one chosen caption per clip (`caption`: a frame caption picked for agreeing with the audio); it
 is the audio-visual caption. Datasets with modality-specific columns (`audio_caption`, `visual_caption`,

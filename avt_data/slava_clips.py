@@ -1,4 +1,6 @@
-"""Frozen-tower features of triplet clips: every frame, the whole audio, every caption of each kind.
+"""SLAVA's view of triplet clips: every frame, the whole audio, every caption of each kind, through a model's frozen
+towers. Shared by the training feature cache (`training/slava/`) and evaluation (`eval/slava_retrieval.py`); the
+model is only called (`get_*_tower_features`), never imported.
 
 Rows are decoded and turned into tower inputs by `SlavaProcessor` inside DataLoader workers; the towers run in the
 calling process under `torch.inference_mode`. A clip whose audio or frames cannot be decoded, or that has no
@@ -15,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from training.data import decode_audio, decode_frame, undecoded_media
-from training.slava.captions import CAPTION_KINDS, present_caption_columns, row_captions
+from avt_data.captions import CAPTION_KINDS, present_caption_columns, row_captions
+from avt_data.rows import decode_audio, decode_frame, undecoded_media
 
 logger = logging.getLogger(__name__)
 
