@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from avt_triplets.errors import UsageError
+
 CAPTION_KINDS: tuple[str, ...] = ("av", "audio", "visual")
 CAPTION_CHAINS: dict[str, tuple[str, ...]] = {
     "av": ("av_caption", "caption"),
@@ -38,7 +40,7 @@ def caption_sources(column_names: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """Per kind, the columns of this dataset tried in order; a dataset without any caption column is an error."""
     present = set(present_caption_columns(column_names))
     if not present:
-        raise ValueError(
+        raise UsageError(
             f"the dataset has none of the caption columns {list(CAPTION_COLUMNS)}; SLAVA trains on captions"
         )
     return {kind: tuple(c for c in chain if c in present) for kind, chain in CAPTION_CHAINS.items()}

@@ -17,6 +17,7 @@ import torch
 
 from avt_data.captions import caption_sources
 from avt_data.slava_clips import iterate_tower_features
+from avt_triplets.errors import UsageError
 from eval.retrieval import paired_ranks, retrieval_ranks
 from eval.runs import MAX_SKIPPED_LISTED, RetrievalOptions, _direction_result, meaningful_ks, select_clips
 
@@ -64,7 +65,7 @@ def _collect(model, processor, subset, options: RetrievalOptions):
             texts[kind].append(features)
             owners[kind] += [clip] * len(features)
     if not clip_ids:
-        raise ValueError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
+        raise UsageError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
 
     def project(method: str, rows: list[np.ndarray]) -> torch.Tensor:
         stacked = torch.from_numpy(np.concatenate(rows) if rows[0].ndim == 2 else np.stack(rows))

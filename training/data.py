@@ -38,12 +38,13 @@ def load_triplet_datasets(
     columns: Sequence[str],
     split: str = "train",
     cache_dir: str | None = None,
+    optional_columns: Sequence[str] = (),
 ):
     """Load each dataset (local generation output or Hub repo id) and concatenate them.
 
-    Only ``columns`` are kept, so datasets that differ in optional columns still concatenate; a dataset
-    missing a needed column (for example a metadata-only export without ``audio``/``frames``) is a clear
-    error naming it.
+    Only ``columns`` (and those of ``optional_columns`` a dataset has) are kept, so datasets that differ in other
+    columns still concatenate; a dataset missing a needed column (for example a metadata-only export without
+    ``audio``/``frames``) is a clear error naming it.
     """
     import datasets
 
@@ -62,7 +63,7 @@ def load_triplet_datasets(
                 else ""
             )
             raise UsageError(f"dataset {spec} split {split!r} lacks column(s) {missing}{hint}")
-        parts.append(ds.select_columns(list(columns)))
+        parts.append(ds.select_columns([*columns, *(c for c in optional_columns if c in ds.column_names)]))
         logger.info("dataset %s split %s: %d clips", spec, split, len(ds))
     if not parts:
         raise UsageError("no dataset given")

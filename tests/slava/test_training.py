@@ -240,3 +240,21 @@ def test_too_few_clips_is_a_usage_error(tmp_path, train_options, capsys):
     )  # fmt: skip
     assert code == 2
     assert "fewer than one global batch" in capsys.readouterr().err
+
+
+def test_unusable_datasets_stop_with_one_error_line(tmp_path, train_options, synthetic_heldout, capsys):
+    import datasets
+
+    rows = datasets.load_dataset(str(synthetic_heldout), split="train")
+    (tmp_path / "uncaptioned" / "data").mkdir(parents=True)
+    rows.remove_columns(["caption", "captions"]).to_parquet(
+        str(tmp_path / "uncaptioned/data/shard-00000.parquet")
+    )
+    common = ["--vision-model", train_options["vision_model"], "--audio-model", train_options["audio_model"],
+              "--output-dir", str(tmp_path / "run"), "--num-workers", "0", "--report-to", "none", "--no-progress"]  # fmt: skip
+    assert main(["pretrain-slava", "--dataset", str(tmp_path / "uncaptioned"), *common]) == 2
+    assert "none of the caption columns" in capsys.readouterr().err
+    assert main(["pretrain-slava", "--dataset", str(tmp_path / "missing"), *common]) == 2
+    assert "error: dataset" in capsys.readouterr().err
+    assert main(["pretrain-slava", "--dataset", str(synthetic_heldout), "--learning-rate", "0", *common]) == 2
+    assert "--learning-rate must be positive" in capsys.readouterr().err

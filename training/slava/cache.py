@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from avt_data.captions import CAPTION_KINDS, present_caption_columns, row_captions
+from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def assemble(clip_ids: list[str], rows: dict[str, dict[str, Any]]) -> FeatureTab
     """Stack cached rows in dataset order into arrays."""
     good = [rows[c] for c in clip_ids if rows[c]["error"] is None]
     if not good:
-        raise ValueError(
+        raise UsageError(
             f"no clip of {len(clip_ids)} has features (first error: {rows[clip_ids[0]]['error']})"
         )
     dims = {name: len(good[0][name]) for name in ("audio", "visual")}

@@ -11,6 +11,7 @@ from typing import Any
 
 from avt_data.captions import caption_sources, describe_sources
 from avt_data.slava_clips import iterate_tower_features
+from avt_triplets.errors import UsageError
 from training.slava.cache import (
     FeatureTable,
     assemble,
@@ -50,10 +51,10 @@ class FeatureCache:
         """Features of every row of `hf_dataset` in order; missing or stale rows are extracted (this process takes
         every `world`-th of them) and written as parts, then `barrier()` waits for the other processes."""
         if "clip_id" not in hf_dataset.column_names:
-            raise ValueError(f"dataset {path} has no clip_id column: the feature cache is keyed by it")
+            raise UsageError(f"dataset {path} has no clip_id column: the feature cache is keyed by it")
         clip_ids = [str(c) for c in hf_dataset["clip_id"]]
         if len(set(clip_ids)) != len(clip_ids):
-            raise ValueError(f"dataset {path} has duplicate clip ids; clip_id must be unique")
+            raise UsageError(f"dataset {path} has duplicate clip ids; clip_id must be unique")
         sources = caption_sources(hf_dataset.column_names)
         directory = self.directory / dataset_key(path, split)
         digests = row_digests(hf_dataset, sources)

@@ -53,9 +53,9 @@ def build_model(config: SlavaPretrainConfig, dtype: torch.dtype):
 
 def load_tables(config, specs, split, model, processor, cache, accelerator):
     """One `FeatureTable` per dataset spec, from the cache (extracting what is missing)."""
-    import datasets
-
+    from avt_data.captions import CAPTION_COLUMNS
     from avt_data.rows import DatasetSpec
+    from training.data import load_triplet_datasets
     from training.slava.features import ExtractionOptions
 
     options = ExtractionOptions(
@@ -65,7 +65,12 @@ def load_tables(config, specs, split, model, processor, cache, accelerator):
     for text in specs:
         spec = DatasetSpec.parse(text)
         with accelerator.main_process_first():
-            hf_dataset = datasets.load_dataset(spec.path, spec.config, split=split)
+            hf_dataset = load_triplet_datasets(
+                [spec],
+                columns=("clip_id", "audio", "frames"),
+                split=split,
+                optional_columns=("video_path", "start_s", "end_s", *CAPTION_COLUMNS),
+            )
         table = cache.features(
             model,
             processor,
@@ -76,9 +81,8 @@ def load_tables(config, specs, split, model, processor, cache, accelerator):
             options,
             accelerator.wait_for_everyone,
         )
-        logger.info(
-            "features of %s: %s", text, {k: v for k, v in table.stats.items() if k != "failed_examples"}
-        )
+        stats = {k: v for k, v in table.stats.items() if k != "failed_examples"}
+        logger.info("features of %s: %s", text, stats)
         tables.append(table)
     return tables
 
