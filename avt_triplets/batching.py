@@ -1,9 +1,17 @@
 """Run a model over items in batches; on failure retry with half the batch, down to one item.
 
-A long generation job must not die because one batch ran out of GPU memory or one input trips a
-model bug: the failing batch is split in two and each half retried, so only the items that fail on
-their own are given up (and recorded by the caller). After an out-of-memory error the batch size
-stays halved for the rest of the run, so the job doesn't pay for the same OOM on every batch.
+A long generation job must not die because one batch ran out of GPU memory or holds one unusable input:
+the failing batch is split in two and each half retried, so only the items that fail on their own are given
+up (and recorded by the caller). What happens to an item that fails alone depends on why:
+
+- out of memory, or the model raised :class:`InputRejected` (this input can't be used): the item becomes a
+  :class:`Failed` result and the job goes on;
+- anything else: the model itself is broken, and going on would only record every clip as failed, so
+  :class:`ModelFailure` is raised and the caller stops the run.
+
+After an out-of-memory error the batch size stays halved until :meth:`BackoffBatcher.reset`, so the job
+doesn't pay for the same OOM on every batch. The pipeline resets it at every shard: a shard's batches then
+never depend on what happened in an earlier shard (see :mod:`avt_triplets.pipeline`).
 """
 
 from __future__ import annotations
@@ -17,6 +25,21 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class InputRejected(ValueError):
+    """Raised by a model for an input it cannot use (empty or non-finite audio, ...): recorded, not fatal."""
+
+
+class ModelFailure(RuntimeError):
+    """A model failed on a single item for a reason other than memory: the model, not the data, is broken.
+
+    ``index`` is the position of that item in the list the batcher was called with.
+    """
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
 
 
 @dataclass(frozen=True)
@@ -53,16 +76,21 @@ class BackoffBatcher(Generic[T, R]):
     """Calls ``fn(list_of_items) -> list_of_results`` in batches of at most ``batch_size``.
 
     ``results = batcher(items)`` has one entry per item: ``fn``'s result, or :class:`Failed`.
-    ``batch_size`` shrinks (halves) after an out-of-memory error and stays there.
+    ``batch_size`` shrinks (halves) after an out-of-memory error and stays there until :meth:`reset`.
     """
 
     def __init__(self, fn: Callable[[list[T]], Sequence[R]], batch_size: int, name: str):
         if batch_size < 1:
             raise ValueError(f"{name} batch size must be >= 1, got {batch_size}")
         self.fn = fn
+        self.initial_batch_size = batch_size
         self.batch_size = batch_size
         self.name = name
         self.retries = 0
+
+    def reset(self) -> None:
+        """Back to the configured batch size (forget earlier out-of-memory errors)."""
+        self.batch_size = self.initial_batch_size
 
     def __call__(self, items: Sequence[T]) -> list[R | Failed]:
         results: list[Any] = [None] * len(items)
@@ -83,6 +111,8 @@ class BackoffBatcher(Generic[T, R]):
             _release_accelerator_memory()
             message = f"{type(error).__name__}: {error}"
             if size == 1:
+                if not (is_out_of_memory(error) or isinstance(error, InputRejected)):
+                    raise ModelFailure(f"{self.name} failed on a single item: {message}", start) from error
                 logger.warning("%s failed on one item, giving it up: %s", self.name, message)
                 results[start] = Failed(message)
                 return

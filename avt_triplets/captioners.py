@@ -12,7 +12,12 @@ Choices that make captions reproducible and comparable:
   through the processor's own ``apply_chat_template`` (default prompt :data:`DEFAULT_CHAT_PROMPT`); a model
   without one (BLIP-2) is prompted with the raw text, and with no prompt at all it does plain captioning;
 * left padding, the layout batched generation with decoder-only language models needs;
-* the prompt tokens are cut from the output before decoding; special tokens and surrounding whitespace go too.
+* the prompt tokens are cut from the output before decoding; special tokens and surrounding whitespace go too;
+* captions read as transformers 4.x printed them: when the tokenizer asks for ``clean_up_tokenization_spaces``
+  (BLIP-2's OPT tokenizer does), its ``clean_up_tokenization`` is applied ("a dog, it's happy.", not
+  "a dog , it 's happy ."), which transformers 5 skips for BPE tokenizers;
+* checkpoints saved by transformers 4.x get the fields transformers 5 needs filled in
+  (:mod:`avt_triplets.legacy_checkpoints`), with a warning naming each.
 
 The pipeline owns batching and out-of-memory backoff; :meth:`TransformersCaptioner.caption` runs one batch.
 """
@@ -24,7 +29,10 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from avt_triplets.revisions import resolve_commit_hash
+from avt_triplets.errors import UsageError
+from avt_triplets.legacy_checkpoints import fill_missing_fields
+from avt_triplets.options import DEFAULT_CAPTIONER, DEFAULT_MAX_NEW_TOKENS
+from avt_triplets.revisions import loading_failed, local_digest, require_model_source, resolve_commit_hash
 
 if TYPE_CHECKING:
     import torch
@@ -37,10 +45,10 @@ __all__ = [
     "DEFAULT_CHAT_PROMPT",
     "Captioner",
     "TransformersCaptioner",
+    "check_captioner_options",
     "load_captioner",
 ]
 
-DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
 DEFAULT_CHAT_PROMPT = "Describe this image in one short sentence."
 
 
@@ -73,9 +81,15 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
     if isinstance(dtype, str):
         resolved = getattr(torch, dtype.removeprefix("torch."), None)
         if not isinstance(resolved, torch.dtype):
-            raise ValueError(f"unknown dtype {dtype!r} (use e.g. 'bfloat16', 'float16', 'float32')")
+            raise UsageError(f"--dtype: unknown dtype {dtype!r} (use e.g. 'bfloat16', 'float16', 'float32')")
         return resolved
     return dtype
+
+
+def check_captioner_options(name_or_path: str | os.PathLike, dtype: Any = None) -> None:
+    """Raise :class:`UsageError` for captioner options that cannot work, before anything is loaded."""
+    require_model_source(name_or_path, "--captioner")
+    _resolve_dtype(dtype, _default_device("cpu"))
 
 
 class TransformersCaptioner:
@@ -89,12 +103,15 @@ class TransformersCaptioner:
         name: str,
         revision: str | None,
         prompt: str | None,
-        max_new_tokens: int = 30,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        weights_digest: str | None = None,
     ) -> None:
         self.model = model.eval()
         self.processor = processor
         self.name = name
         self.revision = revision
+        self.weights_digest = weights_digest  # content of a local checkpoint; None for Hub models
+        self.dtype = str(model.dtype).removeprefix("torch.")
         self.max_new_tokens = max_new_tokens
         self.generate_kwargs: dict[str, Any] = {}  # extra generate() options (caption_compile)
         self.uses_chat_template = getattr(processor, "chat_template", None) is not None
@@ -102,6 +119,7 @@ class TransformersCaptioner:
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is not None:
             tokenizer.padding_side = "left"
+        self.clean_up_spaces = bool(getattr(tokenizer, "clean_up_tokenization_spaces", False))
         self._prompt_text = self._render_prompt()
 
     @property
@@ -144,7 +162,14 @@ class TransformersCaptioner:
         if prompt_ids is not None and generated.shape[1] >= prompt_ids.shape[1]:
             if torch.equal(generated[:, : prompt_ids.shape[1]], prompt_ids.to(generated.device)):
                 generated = generated[:, prompt_ids.shape[1] :]  # decoder-only: output repeats the prompt
-        texts = self.processor.batch_decode(generated, skip_special_tokens=True)
+        return self._decode(generated)
+
+    def _decode(self, generated: torch.Tensor) -> list[str]:
+        texts = self.processor.batch_decode(
+            generated, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        if self.clean_up_spaces:
+            texts = [self.processor.tokenizer.clean_up_tokenization(text) for text in texts]
         return [" ".join(text.split()) for text in texts]
 
     def __repr__(self) -> str:
@@ -159,7 +184,7 @@ def load_captioner(
     prompt: str | None = None,
     device: str | torch.device | None = None,
     dtype: Any = None,
-    max_new_tokens: int = 30,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     revision: str | None = None,
 ) -> TransformersCaptioner:
     """Load an image-text-to-text model (Hub id or local folder) as a greedy captioner.
@@ -167,20 +192,29 @@ def load_captioner(
     ``prompt``: text for chat models (default :data:`DEFAULT_CHAT_PROMPT`) or a prefix for BLIP-2-style models
     (default: none, plain captioning). ``dtype``: torch dtype or its name; default bf16 on GPU, fp32 on CPU.
     ``revision``: Hub branch, tag or commit; the resolved commit is recorded as ``captioner.revision``.
+    A local path that does not exist, or a model that cannot be loaded, is a
+    :class:`~avt_triplets.errors.UsageError`.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    require_model_source(name_or_path, "--captioner")
     device = _default_device(device)
     dtype = _resolve_dtype(dtype, device)
     commit = resolve_commit_hash(name_or_path, revision)
     load_revision = commit or revision
-    processor = AutoProcessor.from_pretrained(name_or_path, revision=load_revision)
-    model = AutoModelForImageTextToText.from_pretrained(name_or_path, revision=load_revision, dtype=dtype)
+    try:
+        processor = AutoProcessor.from_pretrained(name_or_path, revision=load_revision)
+        model = AutoModelForImageTextToText.from_pretrained(name_or_path, revision=load_revision, dtype=dtype)
+    except OSError as error:
+        raise loading_failed("the captioner", name_or_path, error) from error
     model.to(device)
-    if getattr(processor, "num_query_tokens", "n/a") is None and hasattr(model.config, "num_query_tokens"):
-        # Older BLIP-2 processor configs lack it; without it a text prompt carries no image tokens and the
-        # image would be silently ignored.
-        processor.num_query_tokens = model.config.num_query_tokens
+    filled = fill_missing_fields(model, processor)
+    if filled:
+        logger.warning(
+            "%s was saved by transformers 4.x; filled what transformers 5 needs: %s",
+            name_or_path,
+            "; ".join(filled),
+        )
     captioner = TransformersCaptioner(
         model,
         processor,
@@ -188,6 +222,7 @@ def load_captioner(
         revision=commit,
         prompt=prompt,
         max_new_tokens=max_new_tokens,
+        weights_digest=local_digest(name_or_path),
     )
     logger.info("loaded %r on %s (%s)", captioner, device, dtype)
     return captioner

@@ -86,15 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(only=chosen)
     args = parser.parse_args(argv)
-    from avt_triplets.errors import EXIT_USAGE, UsageError
+    args._argv = argv  # what the user typed, for "rerun the same command to resume" messages
+    from avt_triplets.errors import EXIT_FAILURE, EXIT_USAGE, RunAborted, UsageError
 
     try:
         return int(args._run(args) or 0)
-    except UsageError as error:
+    except (UsageError, RunAborted) as error:
         if args.debug or os.environ.get("AVT_DEBUG", "") not in ("", "0"):
             raise
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILURE
 
 
 if __name__ == "__main__":

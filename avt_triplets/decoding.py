@@ -9,15 +9,24 @@ clips wait in memory. Workers also do the CPU-side encoding of what gets stored 
 A decoder that crashes its process (a segfault inside FFmpeg on a hostile file) would normally kill
 the whole loader; here the clip that was being decoded is recorded as ``undecodable`` and the
 loader restarts after it.
+
+Workers never outlive the process they decode for: on Linux the kernel kills them when it dies
+(``prctl(PR_SET_PDEATHSIG)``, effective even after a ``kill -9``, which would otherwise leave them blocked
+on a full queue, holding their memory); elsewhere they stop before their next clip once their parent is
+gone. They ignore Ctrl-C: the process feeding the models handles it and shuts them down.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 import logging
 import multiprocessing
 import os
 import re
+import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 # A loader that keeps crashing is a broken environment, not a bad file: stop after this many.
 MAX_WORKER_CRASHES = 16
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -135,9 +145,22 @@ def _identity(item):
     return item
 
 
-def _init_worker(_worker_id: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux); exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc symbol: the per-clip check below still applies
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def _init_worker(_worker_id: int, parent_pid: int) -> None:
     import torch
 
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     torch.set_num_threads(1)  # parallelism comes from the worker processes themselves
     try:  # the process feeding the models comes first when cores are short; workers use what is left
         os.nice(5)
@@ -150,7 +173,8 @@ class DecodeStream(IterableDataset):
 
     Module-level (not a closure) so it also pickles for the ``spawn`` start method (macOS).
     ``busy`` holds ``[pid, job index]`` per worker, to name the culprit if a worker dies; ``known``
-    answers jobs that already crashed a worker without decoding them again.
+    answers jobs that already crashed a worker without decoding them again. A worker whose parent
+    (``parent_pid``) is gone stops before its next job.
     """
 
     def __init__(self, jobs: Sequence[DecodeJob], settings: DecodeSettings, decode_fn: DecodeFn, busy, known):
@@ -161,6 +185,7 @@ class DecodeStream(IterableDataset):
             busy,
             known,
         )
+        self.parent_pid = os.getpid()
 
     def __iter__(self):
         info = get_worker_info()
@@ -168,6 +193,8 @@ class DecodeStream(IterableDataset):
         if self.busy is not None:
             self.busy[2 * worker] = os.getpid()
         for position in range(worker, len(self.jobs), workers):
+            if info is not None and os.getppid() != self.parent_pid:
+                return  # orphaned: nobody reads what we decode
             job = self.jobs[position]
             if self.busy is not None:
                 self.busy[2 * worker + 1] = job.index
@@ -209,7 +236,7 @@ def iter_decoded(
             num_workers=min(num_workers, len(remaining)),
             prefetch_factor=prefetch,
             collate_fn=_identity,
-            worker_init_fn=_init_worker,
+            worker_init_fn=functools.partial(_init_worker, parent_pid=os.getpid()),
             pin_memory=False,
             # A forked child can't use the CUDA driver its parent initialised: hardware decoders need fresh workers.
             multiprocessing_context="spawn" if settings.video_hwaccel else None,

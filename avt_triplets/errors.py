@@ -1,19 +1,34 @@
-"""The one exception type for mistakes a user can fix, shared by every `avt` subcommand.
+"""The exception types every `avt` subcommand shares for problems it reports in one line.
 
-``avt`` turns a :class:`UsageError` into a single ``error: ...`` line and exit code 2 (no traceback),
-so commands raise it for bad options, unusable inputs, missing folders or unreachable services and
-let everything else (our bugs) surface as tracebacks. ``--debug`` or ``AVT_DEBUG=1`` shows the
-traceback of a usage error too.
+``avt`` turns them into a single ``error: ...`` line (no traceback):
+
+- :class:`UsageError` (exit code 2): a mistake the user can fix in the options, inputs, folders or
+  environment (bad option, unusable input, missing folder, unreachable service), found before work starts.
+- :class:`RunAborted` (exit code 1): a run that could not go on, e.g. a model failing on a test input or
+  on a single item, or a full disk; what was finished stays valid and the message says how to resume.
+
+Everything else (our bugs) surfaces as a traceback. ``--debug`` or ``AVT_DEBUG=1`` shows the traceback of
+these errors too.
 """
 
 from __future__ import annotations
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
 
 
 class UsageError(Exception):
     """A problem with the user's options, inputs or environment, explained in one line."""
 
 
-__all__ = ["EXIT_FAILURE", "EXIT_USAGE", "UsageError"]
+class RunAborted(Exception):
+    """A run that could not go on (a broken model, a full disk); ``resumable`` when finished work was kept
+    and rerunning the same command resumes it (the command line then says how)."""
+
+    def __init__(self, message: str, resumable: bool = False):
+        super().__init__(message)
+        self.resumable = resumable
+
+
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_USAGE", "RunAborted", "UsageError"]

@@ -6,13 +6,17 @@ video's path relative to the input root without its extension (plus ``_{start:06
 names the same file with several windows), or ``{ytid}_{start:06d}`` for VGGSound/AudioSet-style
 rows; it must be unique, and duplicates are reported all at once, before any work starts.
 
-List formats (paths relative to the list's folder unless absolute or ``input_root`` is given):
+List formats (paths relative to the list's folder, or to ``input_root`` when given):
 
 - CSV with a header: ``video_path`` (or ``path``), optional ``start_s`` (or ``start``), optional
   ``labels`` (``;``-separated), optional ``clip_id``; or ``ytid`` (or ``youtube_id``) + ``start`` rows
   whose files are found through ``path_template``.
 - Headerless CSV in VGGSound's own layout: ``ytid,start,label[,split]``.
 - JSONL: one object per line with the same keys; ``labels`` may be a list or a ``;``-separated string.
+
+A dataset may be published, so the paths it records (``video_path`` and the ``clip_id`` made from it) are
+always relative to the input root: a listed file outside the root is an error unless the caller allows
+absolute paths (``allow_absolute_paths``), which then appear in the dataset as they are.
 """
 
 from __future__ import annotations
@@ -20,11 +24,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+from avt_triplets.errors import UsageError
+
+logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts", ".wmv", ".3gp", ".ogv"}
@@ -39,7 +49,7 @@ _LABEL_KEYS = ("labels", "label", "positive_labels")
 _YTID_KEYS = ("ytid", "youtube_id", "YTID", "video_id")
 
 
-class InputListError(ValueError):
+class InputListError(UsageError, ValueError):
     """The input can't be turned into a clip list (bad row, duplicate clip ids, nothing found)."""
 
 
@@ -61,11 +71,41 @@ class ClipSpec:
         return {**asdict(self), "labels": list(self.labels)}
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:  # outside the root: keep the full path
-        return path.as_posix()
+@dataclass(frozen=True)
+class InputSet:
+    """What an input (folder or list) holds: its clips in order, the root their paths are relative to,
+    what the user passed, and (for a folder) the files skipped because they are not videos."""
+
+    clips: list[ClipSpec]
+    root: Path
+    source: str
+    skipped: tuple[str, ...] = ()
+
+
+def _relative_to(path: Path, root: Path) -> str | None:
+    """``path`` relative to ``root`` (as written, else with symlinks resolved), or None when outside."""
+    for real in (False, True):
+        inner = path.resolve() if real else Path(os.path.normpath(path.absolute()))
+        outer = root.resolve() if real else Path(os.path.normpath(root.absolute()))
+        try:
+            return inner.relative_to(outer).as_posix()
+        except ValueError:
+            continue
+    return None
+
+
+def _recorded_path(path: Path, root: Path, where: str, allow_absolute: bool) -> str:
+    """The path the dataset records for ``path``: relative to the root; absolute only when allowed."""
+    relative = _relative_to(path, root)
+    if relative is not None:
+        return relative
+    if allow_absolute:
+        return Path(os.path.normpath(path.absolute())).as_posix()
+    raise InputListError(
+        f"{where}: {path} is outside the input root {root}; clip ids and video paths are stored relative to "
+        "it so that a published dataset never holds this machine's folders. Pass --input-root with a folder "
+        "that holds every video, or --allow-absolute-paths to store absolute paths."
+    )
 
 
 def _without_extension(relative_path: str) -> str:
@@ -75,23 +115,27 @@ def _without_extension(relative_path: str) -> str:
 
 def list_video_folder(
     folder: str | os.PathLike, extensions: Iterable[str] = VIDEO_EXTENSIONS
-) -> list[ClipSpec]:
-    """Every video under ``folder`` (recursively, hidden files and folders skipped), sorted by path."""
+) -> tuple[list[ClipSpec], list[str]]:
+    """Every video under ``folder`` (recursively, hidden files and folders left out), sorted by path, and
+    the other files (not a video extension: ``.txt``, an audio-only ``.m4a``), skipped, relative and sorted."""
     root = Path(folder)
     wanted = {e.lower() for e in extensions}
-    clips = []
+    clips, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if name.startswith(".") or Path(name).suffix.lower() not in wanted:
+            if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             rel = path.relative_to(root).as_posix()
+            if path.suffix.lower() not in wanted:
+                skipped.append(rel)
+                continue
             clips.append(
                 ClipSpec(clip_id=_without_extension(rel), video_path=rel, source=str(path.resolve()))
             )
     clips.sort(key=lambda c: c.video_path)
-    return clips
+    return clips, sorted(skipped)
 
 
 def _first(row: dict, keys: Sequence[str]):
@@ -114,21 +158,30 @@ def _format_start(start: float) -> str:
     return f"{int(start):06d}" if float(start).is_integer() else f"{start:.3f}"
 
 
-def _row_to_clip(row: dict, where: str, root: Path, path_template: str, trimmed: bool) -> ClipSpec:
+def _parse_start(row: dict, where: str) -> float:
     raw_start = _first(row, _START_KEYS)
     try:
         start = float(raw_start) if raw_start is not None else 0.0
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         raise InputListError(f"{where}: start {raw_start!r} is not a number") from err
+    if not math.isfinite(start):
+        raise InputListError(f"{where}: start {raw_start!r} is not a finite number of seconds")
     if start < 0:
         raise InputListError(f"{where}: negative start {start}")
+    return start
+
+
+def _row_to_clip(
+    row: dict, where: str, root: Path, path_template: str, trimmed: bool, allow_absolute: bool = False
+) -> ClipSpec:
+    start = _parse_start(row, where)
     labels = _parse_labels(_first(row, _LABEL_KEYS))
     explicit_id = _first(row, ("clip_id",))
     path_value = _first(row, _PATH_KEYS)
     if path_value is not None:
         path = Path(str(path_value))
         source = path if path.is_absolute() else root / path
-        rel = _relative(source, root)
+        rel = _recorded_path(source, root, where, allow_absolute)
         clip_id = explicit_id or _without_extension(rel)
         return ClipSpec(str(clip_id), rel, str(source.absolute()), start, labels)
     ytid = _first(row, _YTID_KEYS)
@@ -141,9 +194,8 @@ def _row_to_clip(row: dict, where: str, root: Path, path_template: str, trimmed:
     source = Path(rel) if Path(rel).is_absolute() else root / rel
     clip_id = explicit_id or f"{ytid}_{_format_start(start)}"
     # A downloaded VGGSound/AudioSet clip already starts at the row's start: decode it from 0.
-    return ClipSpec(
-        str(clip_id), _relative(source, root), str(source.absolute()), 0.0 if trimmed else start, labels
-    )
+    rel = _recorded_path(source, root, where, allow_absolute)
+    return ClipSpec(str(clip_id), rel, str(source.absolute()), 0.0 if trimmed else start, labels)
 
 
 def _read_csv_rows(path: Path) -> Iterable[tuple[str, dict]]:
@@ -192,20 +244,21 @@ def read_clip_list(
     input_root: str | os.PathLike | None = None,
     path_template: str = DEFAULT_PATH_TEMPLATE,
     trimmed: bool = True,
+    allow_absolute_paths: bool = False,
 ) -> list[ClipSpec]:
     """Clips of a CSV/TSV/JSONL list, in the list's order. See the module docstring for formats.
 
     ``trimmed``: ``ytid,start`` rows point at files that already start at ``start`` (the usual
     downloaded clips); set it False for full-length videos so the window is cut at ``start``.
+    ``allow_absolute_paths``: accept files outside the input root, recorded with their absolute path.
     """
     path = Path(list_path)
     root = Path(input_root) if input_root is not None else path.parent
     rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
     clips = []
     for where, row in rows:
-        clips.append(
-            (_row_to_clip(row, where, root, path_template, trimmed), _first(row, ("clip_id",)) is not None)
-        )
+        clip = _row_to_clip(row, where, root, path_template, trimmed, allow_absolute_paths)
+        clips.append((clip, _first(row, ("clip_id",)) is not None))
     # A file listed with several windows gets one id per window: "{path}_{start:06d}".
     windows = Counter(clip.video_path for clip, explicit in clips if not explicit)
     return [
@@ -238,15 +291,28 @@ def load_inputs(
     path_template: str = DEFAULT_PATH_TEMPLATE,
     trimmed: bool = True,
     limit: int | None = None,
-) -> tuple[list[ClipSpec], Path]:
-    """The clips of ``source`` (a folder or a list file) and the input root paths are relative to."""
+    allow_absolute_paths: bool = False,
+) -> InputSet:
+    """The clips of ``source`` (a folder or a list file), the root their paths are relative to, and the
+    files a folder input skipped (each logged at INFO level)."""
     path = Path(source)
+    skipped: list[str] = []
     if path.is_dir():
-        clips = list_video_folder(path)
+        clips, skipped = list_video_folder(path)
         root = path
+        for name in skipped:
+            logger.info("skipped %s: not a video file (extension not in %s)", name, sorted(VIDEO_EXTENSIONS))
     elif path.is_file() and path.suffix.lower() in LIST_EXTENSIONS:
-        clips = read_clip_list(path, input_root=input_root, path_template=path_template, trimmed=trimmed)
         root = Path(input_root) if input_root is not None else path.parent
+        if input_root is not None and not root.is_dir():
+            raise InputListError(f"--input-root {root} is not a folder")
+        clips = read_clip_list(
+            path,
+            input_root=root,
+            path_template=path_template,
+            trimmed=trimmed,
+            allow_absolute_paths=allow_absolute_paths,
+        )
     elif path.is_file():
         raise InputListError(
             f"{path} is neither a folder nor a list ({', '.join(sorted(LIST_EXTENSIONS))}); "
@@ -257,9 +323,10 @@ def load_inputs(
     if limit is not None:
         clips = clips[: max(0, limit)]
     if not clips:
-        raise InputListError(f"no clips found in {path}")
+        hint = f" ({len(skipped)} files skipped: not video files)" if skipped else ""
+        raise InputListError(f"no clips found in {path}{hint}")
     check_unique(clips)
-    return clips, root
+    return InputSet(clips=clips, root=root, source=str(source), skipped=tuple(skipped))
 
 
 def inputs_digest(clips: Sequence[ClipSpec]) -> str:

@@ -47,8 +47,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avt_triplets.revisions import commit_hash_from_cache_path
-from avt_triplets.scorers import WindowedScorer, _default_device
+from avt_triplets.revisions import (
+    commit_hash_from_cache_path,
+    content_digest,
+    local_digest,
+    resolve_commit_hash,
+)
+from avt_triplets.scorers import MSCLAP_VERSIONS, WindowedScorer, _default_device
 
 if TYPE_CHECKING:
     import torch
@@ -70,7 +75,6 @@ WEIGHTS_FILENAME = "CLAP_weights_2023.pth"
 CONFIG_FILENAME = "msclap_config.yml"
 TEXT_MODEL_DIRNAME = "gpt2"
 HTSAT_ARCHITECTURE_KEYS = frozenset({"embed_dim", "depths", "num_heads", "window_size", "num_classes"})
-SUPPORTED_VERSIONS = ("2023",)
 
 # Buffers older transformers saved in GPT-2 checkpoints (causal mask, masked bias); not weights, absent in v5.
 _BENIGN_UNEXPECTED = re.compile(r"(^|\.)attn\.(bias|masked_bias)$")
@@ -199,7 +203,6 @@ class MsclapScorer(WindowedScorer):
     """msclap CLAP as an :class:`~avt_triplets.scorers.AudioTextScorer` (44.1 kHz audio, 7 s windows)."""
 
     def __init__(self, wrapper: Any, *, device: torch.device, name: str, revision: str | None) -> None:
-        super().__init__()
         args = wrapper.args
         self.wrapper = wrapper  # msclap's CLAPWrapper, for users who want its own API
         self.model = wrapper.clap.to(device).eval()
@@ -212,6 +215,8 @@ class MsclapScorer(WindowedScorer):
         self.window_samples = int(args.duration * args.sampling_rate)
         self.text_len = int(args.text_len)
         self.text_model = str(args.text_model)
+        self.text_model_revision = resolve_commit_hash(self.text_model)  # Hub text model; None when local
+        self.text_model_digest = local_digest(self.text_model)  # local text model; None on the Hub
         self.weights_file: Path | None = None  # set by the loader; provenance for the dataset card
 
     def _fit_window(self, window: np.ndarray) -> np.ndarray:
@@ -279,9 +284,9 @@ def load_msclap_scorer(
     download ``microsoft/msclap``. ``text_model``: a GPT-2 folder or Hub id whose name contains "gpt"; ``None``
     means the folder's ``gpt2/`` if present, else msclap's default ``gpt2`` from the Hub.
     """
-    if version not in SUPPORTED_VERSIONS:
+    if version not in MSCLAP_VERSIONS:
         raise ValueError(
-            f"msclap:{version} is not supported; use one of {[f'msclap:{v}' for v in SUPPORTED_VERSIONS]}"
+            f"msclap:{version} is not supported; use one of {[f'msclap:{v}' for v in MSCLAP_VERSIONS]}"
         )
     weights_file, bundled_text_model = _resolve_weights(weights)
     text_model = text_model if text_model is not None else bundled_text_model
@@ -307,5 +312,8 @@ def load_msclap_scorer(
         revision=commit_hash_from_cache_path(loaded_from),
     )
     scorer.weights_file = loaded_from
+    if scorer.revision is None:  # local weights: their content (and the config next to them) identifies them
+        config_file = loaded_from.parent / CONFIG_FILENAME
+        scorer.weights_digest = content_digest(loaded_from, *([config_file] if config_file.is_file() else []))
     logger.info("loaded %r", scorer)
     return scorer

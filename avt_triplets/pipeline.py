@@ -1,4 +1,4 @@
-"""Sharded, resumable, batched triplet generation (LG-CAV-MAE §2.3; DESIGN.md §3, §5).
+"""Sharded, resumable, batched triplet generation (LG-CAV-MAE §2.3; see docs/architecture.md).
 
 ``generate_triplets(input, output_dir, captioner, scorer)`` turns videos into one row per clip:
 frames captioned by ``captioner``, every caption scored against the clip's audio by ``scorer``, the
@@ -14,41 +14,51 @@ How it scales (the video2dataset pattern):
   share nothing but the filesystem and never wait for each other; whichever finishes last (sees every
   shard done) writes the dataset card.
 - CPU workers decode ahead (:mod:`avt_triplets.decoding`) while this process captions frames in
-  batches of ``caption_batch_size`` images and scores in batches of ``score_batch_size``; batches are
-  formed within a shard, so a shard's rows don't depend on the number of processes or on resumes.
-- A model failure on a batch is retried with half the batch down to one item
-  (:mod:`avt_triplets.batching`); what still fails is recorded (``caption_failed``/``score_failed``).
+  batches of ``caption_batch_size`` images and scores in batches of ``score_batch_size``.
+- Bit-exact resume: float results of a batched model call depend on what else is in the batch, so every
+  batch is formed from one shard's clips only, at boundaries fixed by the shard's content, and nothing
+  crosses a shard boundary: a batch size halved by an out-of-memory error and the text-embedding cache both
+  start afresh with every shard. A resumed run (which redoes whole shards) therefore writes the same bytes
+  as an uninterrupted one, whatever the number of processes.
+- Before any clip is decoded, both models run on a synthetic frame and clip
+  (:func:`avt_triplets.preflight.check_models`). A model failure on a batch is retried with half the batch
+  down to one item (:mod:`avt_triplets.batching`); an item that still runs out of memory, or that the model
+  rejects, is recorded (``caption_failed``/``score_failed``); any other failure on a single item means the
+  model is broken and stops the run (:class:`~avt_triplets.errors.RunAborted`), keeping the finished shards.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import itertools
 import logging
 import math
 import os
-import platform
 import socket
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from avt_triplets import schema, selection, shards
-from avt_triplets.batching import BackoffBatcher, Failed
+from avt_triplets.batching import BackoffBatcher, Failed, ModelFailure
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
-from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE, ClipSpec, inputs_digest, load_inputs
-from avt_triplets.media import usable_hwaccel
+from avt_triplets.errors import RunAborted
+from avt_triplets.inputs import ClipSpec, InputSet
+from avt_triplets.manifest import build_manifest, check_or_write_manifest
+from avt_triplets.options import GenerationOptions
+from avt_triplets.preflight import check_models, check_run
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("decode", "wait", "caption", "score", "write")
-_VERSIONED_PACKAGES = ("avt", "torch", "transformers", "datasets", "accelerate", "av", "msclap", "numpy")
+# Failure reasons that mean the clip decoded fine but a model gave up on it.
+MODEL_FAILURE_REASONS = ("caption_failed", "score_failed")
 
 
 class Captioner(Protocol):
@@ -90,33 +100,6 @@ def default_prefetch(options: GenerationOptions, num_workers: int) -> int:
 
 
 @dataclass
-class GenerationOptions:
-    """Every knob of a run. Those in ``shards.IDENTITY_KEYS`` must match when resuming an output."""
-
-    fps: float = 1.0
-    clip_seconds: float = 10.0
-    shard_size: int = 1000
-    num_workers: int | None = None  # None: default_num_workers()
-    prefetch: int | None = None  # decoded clips queued per worker; None: enough to cover one batch cycle
-    caption_batch_size: int = 32  # images per captioner call
-    score_batch_size: int = 64  # clips (audio) or captions (text) per scorer call
-    retry_failed: bool = False
-    overwrite: bool = False
-    seed: int = 0
-    limit: int | None = None
-    input_root: str | None = None
-    path_template: str = DEFAULT_PATH_TEMPLATE
-    trimmed: bool = True
-    jpeg_quality: int = 95
-    decoder_threads: int = 1
-    video_hwaccel: str | None = None  # e.g. "cuda"; CPU fall-back (media.usable_hwaccel)
-    progress: bool = True
-    write_card: bool = True
-    rank: int | None = None  # None: from accelerate.PartialState()
-    world_size: int | None = None
-
-
-@dataclass
 class GenerationSummary:
     """Totals over every finished shard of an output (not just this process's), plus this run's work."""
 
@@ -134,6 +117,7 @@ class GenerationSummary:
     shard_errors: list[str] = field(default_factory=list)
     card_path: Path | None = None
     card_error: str | None = None
+    skipped_inputs: tuple[str, ...] = ()  # files of a folder input that are not videos
 
     @property
     def complete(self) -> bool:
@@ -142,6 +126,17 @@ class GenerationSummary:
     @property
     def failures(self) -> int:
         return sum(self.failures_by_reason.values())
+
+    @property
+    def empty_result(self) -> str | None:
+        """Why a run that processed clips produced no triplet at all (None when it produced some)."""
+        if self.triplets or not self.clips:
+            return None
+        model_failed = sum(self.failures_by_reason.get(r, 0) for r in MODEL_FAILURE_REASONS)
+        reasons = ", ".join(f"{r} {n}" for r, n in self.failures_by_reason.items())
+        if model_failed:
+            return f"no triplets: the models failed on all {model_failed} decodable clip(s) ({reasons})"
+        return f"no triplets: none of the {self.clips} clip(s) could be decoded ({reasons})"
 
     def format(self) -> str:
         lines = [
@@ -152,6 +147,10 @@ class GenerationSummary:
             f"failures      {self.failures}",
         ]
         lines += [f"  {reason:<20}{count}" for reason, count in self.failures_by_reason.items()]
+        if self.skipped_inputs:
+            lines.append(
+                f"skipped       {len(self.skipped_inputs)} files: not video files (--log-level INFO lists them)"
+            )
         per_clip = max(1, self.clips)
         lines.append(
             "seconds per stage, summed over shards (decode runs in the workers, in parallel; wait = models idle for lack of decoded clips)"
@@ -244,60 +243,6 @@ def _my_work(
     return plans
 
 
-def _package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def build_manifest(
-    captioner: Captioner,
-    scorer: AudioTextScorer,
-    options: GenerationOptions,
-    clips: Sequence[ClipSpec],
-    source: str,
-    num_shards: int,
-) -> dict[str, Any]:
-    from avt_triplets import __version__
-
-    return {
-        "format": "avt-triplets/1",
-        "avt_version": __version__,
-        "captioner": {
-            "name": getattr(captioner, "name", type(captioner).__name__),
-            "revision": getattr(captioner, "revision", None),
-            "prompt": getattr(captioner, "prompt", None),
-            "max_new_tokens": getattr(captioner, "max_new_tokens", None),
-        },
-        "scorer": {
-            "name": getattr(scorer, "name", type(scorer).__name__),
-            "revision": getattr(scorer, "revision", None),
-            "sampling_rate": int(scorer.sampling_rate),
-            "embed_dim": int(getattr(scorer, "embed_dim", 0) or 0),
-        },
-        "fps": float(options.fps),
-        "clip_seconds": float(options.clip_seconds),
-        "shard_size": int(options.shard_size),
-        "seed": int(options.seed),
-        "audio_sampling_rate": schema.AUDIO_SAMPLING_RATE,
-        "frame_short_side": schema.FRAME_SHORT_SIDE,
-        "jpeg_quality": int(options.jpeg_quality),
-        "input": {
-            "source": source,
-            "clips": len(clips),
-            "digest": inputs_digest(clips),
-            "limit": options.limit,
-        },
-        "num_shards": num_shards,
-        "package_versions": _package_versions(),
-        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
-
-
 # ----------------------------------------------------------------------------------------------
 # One shard
 
@@ -335,8 +280,20 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def _call(batcher: BackoffBatcher, items: list, describe) -> list:
+    """``batcher(items)``; a :class:`ModelFailure` names the item it failed on (``describe(index)``)."""
+    try:
+        return batcher(items)
+    except ModelFailure as error:
+        raise ModelFailure(f"{error} ({describe(error.index)})", error.index) from error
+
+
 class ShardProcessor:
-    """Captions, scores and writes the clips of one shard as they arrive from the decoders."""
+    """Captions, scores and writes the clips of one shard as they arrive from the decoders.
+
+    Every call of :meth:`run` starts from the same state (configured batch sizes, no cached text
+    embeddings), so a shard's rows do not depend on the shards processed before it in this process.
+    """
 
     def __init__(
         self, captioner: Captioner, scorer: AudioTextScorer, options: GenerationOptions, progress=None
@@ -357,10 +314,18 @@ class ShardProcessor:
             options.score_batch_size,
             "scorer (text)",
         )
+        self.text_embeddings: dict[str, np.ndarray] = {}  # this shard's: greedy captions repeat a lot
+
+    def start_shard(self) -> None:
+        """Forget what an earlier shard left behind: a batch size halved by an OOM, cached embeddings."""
+        for batcher in (self.caption_batcher, self.audio_batcher, self.text_batcher):
+            batcher.reset()
+        self.text_embeddings.clear()
 
     def run(
         self, items: Iterator[DecodedItem], writer: shards.ShardWriter, clock: _StageClock
     ) -> dict[str, int]:
+        self.start_shard()
         counts: Counter[str] = Counter()
         pending: deque[_Clip] = deque()  # in order, waiting for their captions
         frames: list[tuple[_Clip, int]] = []  # frames not yet captioned
@@ -371,7 +336,11 @@ class ShardProcessor:
             batch = frames[:n]
             del frames[:n]
             with clock.timed("caption"):
-                results = self.caption_batcher([clip.item.frames[k] for clip, k in batch])
+                results = _call(
+                    self.caption_batcher,
+                    [clip.item.frames[k] for clip, k in batch],
+                    lambda i: f"frame {batch[i][1]} of clip {batch[i][0].item.job.clip.clip_id}",
+                )
             counts["captioned_frames"] += len(batch)
             for (clip, k), result in zip(batch, results):
                 clip.captions[k] = result if isinstance(result, Failed) else str(result).strip()
@@ -431,9 +400,16 @@ class ShardProcessor:
         if not usable:
             return
         with clock.timed("score"):
-            audio = self.audio_batcher([clip.item.scorer_audio for clip in usable])
-            texts = list(dict.fromkeys(c for clip in usable for c in clip.captions))
-            text_results = dict(zip(texts, self.text_batcher(texts)))
+            audio = _call(
+                self.audio_batcher,
+                [clip.item.scorer_audio for clip in usable],
+                lambda i: f"audio of clip {usable[i].item.job.clip.clip_id}",
+            )
+            cache = self.text_embeddings
+            texts = [t for t in dict.fromkeys(c for clip in usable for c in clip.captions) if t not in cache]
+            embedded = dict(zip(texts, _call(self.text_batcher, texts, lambda i: f"caption {texts[i]!r}")))
+        cache.update({t: e for t, e in embedded.items() if not isinstance(e, Failed)})
+        text_results = {c: cache.get(c, embedded.get(c)) for clip in usable for c in clip.captions}
         counts["scored_texts"] += len(texts)
         for clip, audio_embedding in zip(usable, audio):
             if isinstance(audio_embedding, Failed):
@@ -528,12 +504,13 @@ def _prepare_output(root: Path, rank: int, world: int, overwrite: bool) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if not overwrite:
         return
-    # Each process clears only the shards it owns, so no process ever deletes another's fresh work.
+    # Each process clears only the shards it owns, so no process ever deletes another's fresh work. The
+    # manifest stays until the new one replaces it, so the folder always reads as an avt output.
     for index in shards.existing_shard_indices(root):
         if index % world == rank:
             shards.remove_shard(root, index)
     if rank == 0:
-        for name in (schema.CARD_FILE, schema.SUBSETS_FILE, schema.MANIFEST_FILE):
+        for name in (schema.CARD_FILE, schema.SUBSETS_FILE):
             (root / name).unlink(missing_ok=True)
 
 
@@ -623,52 +600,26 @@ class ProvisionalCard:
         self.next_write = now + self.cost_factor * (time.perf_counter() - now)
 
 
-def generate_triplets(
-    inputs: str | os.PathLike | Sequence[ClipSpec],
-    output_dir: str | os.PathLike,
-    captioner: Captioner,
-    scorer: AudioTextScorer,
-    options: GenerationOptions | None = None,
-    **overrides: Any,
-) -> GenerationSummary:
-    """Generate (or resume) the triplet dataset of ``inputs`` into ``output_dir``.
+def _is_disk_full(error: BaseException) -> bool:
+    if not isinstance(error, OSError):
+        return False
+    return error.errno in (errno.ENOSPC, errno.EDQUOT) or "no space left" in str(error).lower()
 
-    ``inputs`` is a folder of videos, a CSV/JSONL list (see :mod:`avt_triplets.inputs`) or a list of
-    :class:`ClipSpec`. ``options`` (or keyword overrides of its fields) set everything else. Returns
-    the totals over all finished shards; the summary is complete (and the card written) when this
-    process finished the last shard.
-    """
-    options = replace(options or GenerationOptions(), **overrides)
-    if options.shard_size < 1:
-        raise ValueError("shard_size must be >= 1")
-    wall_start = time.perf_counter()
-    root = Path(output_dir)
-    if isinstance(inputs, str | os.PathLike):
-        clips, _input_root = load_inputs(
-            inputs,
-            input_root=options.input_root,
-            path_template=options.path_template,
-            trimmed=options.trimmed,
-            limit=options.limit,
-        )
-        source = str(inputs)
-    else:
-        from avt_triplets.inputs import check_unique
 
-        clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
-        check_unique(clips)
-        source = "<clip list>"
-    all_shards = plan_shards(clips, options.shard_size)
-    rank, world, is_main = _resolve_rank(options)
+def _stopped(root: Path, plan: ShardPlan, total: int, cause: str) -> RunAborted:
+    """The error that stops a run in ``plan``'s shard: what happened, what is kept, how to go on."""
+    done = summarize(root, total).shards_done
+    return RunAborted(
+        f"{cause}. {done} of {total} shards are finished in {root} and stay valid (shard {plan.index}, "
+        "in progress, was dropped); fix the cause and rerun the same command to resume",
+        resumable=True,
+    )
 
-    _prepare_output(root, rank, world, options.overwrite)
-    manifest = build_manifest(captioner, scorer, options, clips, source, len(all_shards))
-    shards.check_or_write_manifest(root, manifest, options.overwrite)
-    card = ProvisionalCard(root) if options.write_card and is_main else None
-    if card is not None:
-        card.refresh(force=True)
 
-    plans = _my_work(root, all_shards, rank, world, options.retry_failed)
+def _decode_stream(
+    plans: list[ShardPlan], options: GenerationOptions, scorer: AudioTextScorer, rank: int, world: int
+) -> tuple[Iterator[DecodedItem], int]:
+    """Decoded clips of every planned shard, in order, and their number."""
     jobs: list[DecodeJob] = []
     for plan in plans:
         jobs.extend(DecodeJob(len(jobs), plan.index, clip) for clip in plan.clips)
@@ -678,63 +629,135 @@ def generate_triplets(
         scorer_sampling_rate=int(scorer.sampling_rate),
         jpeg_quality=options.jpeg_quality,
         decoder_threads=options.decoder_threads,
-        video_hwaccel=usable_hwaccel(options.video_hwaccel),
     )
     num_workers = default_num_workers() if options.num_workers is None else options.num_workers
     logger.info(
-        "rank %d/%d: %d of %d shards to process (%d clips), %d decode workers",
+        "rank %d/%d: %d shards to process (%d clips), %d decode workers",
         rank,
         world,
         len(plans),
-        len(all_shards),
         len(jobs),
         num_workers,
     )
+    prefetch = options.prefetch or default_prefetch(options, num_workers)
+    return iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch), len(jobs)
 
+
+def _run_plans(
+    plans: list[ShardPlan],
+    root: Path,
+    processor: ShardProcessor,
+    items: Iterator[DecodedItem],
+    context: tuple[GenerationOptions, int, int, int],
+    card: ProvisionalCard | None,
+) -> list[str]:
+    """Run every planned shard; returns the errors of shards that failed on their own (they stay unfinished).
+
+    A broken model or a full disk would fail every following shard too: they stop the run instead.
+    """
+    options, rank, world, total = context
+    errors: list[str] = []
+    for plan in plans:
+        shard_items = itertools.islice(items, len(plan.clips))
+        try:
+            _run_shard(processor, plan, shard_items, root, options, rank, world)
+        except ModelFailure as error:
+            raise _stopped(
+                root, plan, total, f"stopped: a model failed on a single item ({error})"
+            ) from error
+        except OSError as error:
+            if _is_disk_full(error):
+                raise _stopped(
+                    root, plan, total, f"stopped: no space left on the device ({error})"
+                ) from error
+            errors.append(_shard_error(plan, error, shard_items))
+        except Exception as error:  # noqa: BLE001 - one broken shard must not stop the others
+            errors.append(_shard_error(plan, error, shard_items))
+        else:
+            if card is not None:
+                card.refresh()
+    return errors
+
+
+def _shard_error(plan: ShardPlan, error: BaseException, shard_items: Iterator[DecodedItem]) -> str:
+    logger.error("shard %d failed; it stays unfinished (rerun to retry)", plan.index, exc_info=error)
+    for _ in shard_items:  # skip its remaining clips, keep the stream aligned
+        pass
+    return f"shard {plan.index}: {type(error).__name__}: {error}"
+
+
+def _write_final_card(root: Path, summary: GenerationSummary) -> None:
+    """The last process to finish sees every shard done and writes the card; if two finish together both
+    write the same card (atomically), which is harmless."""
+    if summary.shards_done != summary.shards_total:
+        return
+    from avt_triplets import publish
+
+    try:
+        summary.card_path = publish.write_dataset_card(root)
+    except Exception as error:  # noqa: BLE001 - the shards are safe; say what failed, don't crash
+        logger.exception("writing the dataset card failed")
+        summary.card_error = f"{type(error).__name__}: {error}"
+
+
+def generate_triplets(
+    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
+    output_dir: str | os.PathLike,
+    captioner: Captioner,
+    scorer: AudioTextScorer,
+    options: GenerationOptions | None = None,
+    **overrides: Any,
+) -> GenerationSummary:
+    """Generate (or resume) the triplet dataset of ``inputs`` into ``output_dir``.
+
+    ``inputs`` is a folder of videos, a CSV/JSONL list (see :mod:`avt_triplets.inputs`), an
+    :class:`InputSet` already loaded, or a list of :class:`ClipSpec`. ``options`` (or keyword overrides of
+    its fields) set everything else. Returns the totals over all finished shards; the summary is complete
+    (and the card written) when this process finished the last shard. Raises
+    :class:`~avt_triplets.errors.UsageError` for unusable inputs, output folders or options (before any
+    work) and :class:`~avt_triplets.errors.RunAborted` when a model is broken or the disk is full.
+    """
     from tqdm.auto import tqdm
 
+    options = replace(options or GenerationOptions(), **overrides)
+    wall_start = time.perf_counter()
+    input_set = check_run(inputs, output_dir, options)
+    root = Path(output_dir)
+    all_shards = plan_shards(input_set.clips, options.shard_size)
+    rank, world, is_main = _resolve_rank(options)
+    _prepare_output(root, rank, world, options.overwrite)
+    manifest = build_manifest(captioner, scorer, options, input_set, len(all_shards))
+    check_or_write_manifest(root, manifest, options.overwrite)
+    card = ProvisionalCard(root) if options.write_card and is_main else None
+    if card is not None:
+        card.refresh(force=True)
+
+    plans = _my_work(root, all_shards, rank, world, options.retry_failed)
+    if plans:
+        check_models(captioner, scorer, options.clip_seconds)
+    items, num_jobs = _decode_stream(plans, options, scorer, rank, world)
     progress = tqdm(
-        total=len(jobs),
+        total=num_jobs,
         unit="clip",
         desc="generate" if world == 1 else f"generate (rank {rank})",
         disable=not (options.progress and is_main),
         dynamic_ncols=True,
     )
     processor = ShardProcessor(captioner, scorer, options, progress)
-    prefetch = options.prefetch or default_prefetch(options, num_workers)
-    items = iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
-    errors: list[str] = []
     try:
-        for plan in plans:
-            shard_items = itertools.islice(items, len(plan.clips))
-            try:
-                _run_shard(processor, plan, shard_items, root, options, rank, world)
-                if card is not None:
-                    card.refresh()
-            except Exception as error:  # noqa: BLE001 - one broken shard must not stop the others
-                logger.exception("shard %d failed; it stays unfinished (rerun to retry)", plan.index)
-                errors.append(f"shard {plan.index}: {type(error).__name__}: {error}")
-                for _ in shard_items:  # skip its remaining clips, keep the stream aligned
-                    pass
+        errors = _run_plans(plans, root, processor, items, (options, rank, world, len(all_shards)), card)
     finally:
         progress.close()
         items.close()
 
     summary = summarize(root, len(all_shards))
-    summary.processed_this_run = len(jobs)
+    summary.processed_this_run = num_jobs
     summary.rank, summary.world_size = rank, world
     summary.wall_seconds = time.perf_counter() - wall_start
     summary.shard_errors = errors
-    if options.write_card and summary.shards_done == summary.shards_total:
-        # The last process to finish sees every shard done and writes the card; if two finish
-        # together both write the same card (atomically), which is harmless.
-        from avt_triplets import publish
-
-        try:
-            summary.card_path = publish.write_dataset_card(root)
-        except Exception as error:  # noqa: BLE001 - the shards are safe; say what failed, don't crash
-            logger.exception("writing the dataset card failed")
-            summary.card_error = f"{type(error).__name__}: {error}"
+    summary.skipped_inputs = input_set.skipped
+    if options.write_card:
+        _write_final_card(root, summary)
     return summary
 
 
@@ -743,7 +766,6 @@ __all__ = [
     "GenerationSummary",
     "ShardPlan",
     "ShardProcessor",
-    "build_manifest",
     "default_num_workers",
     "default_prefetch",
     "generate_triplets",

@@ -14,15 +14,14 @@ an older manifest) still gets a correct card.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
-import os
 import shutil
 import tempfile
-import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,8 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from avt_triplets import schema, selection
+from avt_triplets.atomic import atomic_write_bytes
+from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -213,16 +214,29 @@ def data_features(root: str | Path, data_files: Iterable[Path] | None = None) ->
 # Subsets and histogram
 
 
-def refresh_subsets(
+def _requested(
+    given: Iterable[float] | None, recorded: list[float] | None, default: Iterable[float], replace: bool
+) -> list[float]:
+    """The k values of one kind: the recorded ones plus those given now (only those given, with ``replace``)."""
+    if replace:
+        return sorted(set(given or ()))
+    if given is None:
+        return list(recorded) if recorded is not None else list(default)
+    return sorted(set(recorded or ()) | set(given))
+
+
+def plan_subsets(
     root: str | Path,
     top: Iterable[float] | None = None,
     random: Iterable[float] | None = None,
     seed: int | None = None,
+    replace: bool = False,
 ) -> selection.SubsetsFile:
-    """Recompute the subsets over the current finished shards and write ``subsets.json``.
+    """The subsets over the current finished shards, without writing anything.
 
-    Arguments left as None come from the existing ``subsets.json`` (what ``avt filter`` asked for),
-    else the paper's defaults (top/random 10, 30, 50) and the run's seed.
+    The k values given are added to those already in ``subsets.json`` (with ``replace``: they are the only
+    ones); a kind never recorded starts from the paper's defaults (top/random 10, 30, 50). ``seed`` None
+    keeps the recorded seed, else the run's seed from the manifest.
     """
     root = Path(root)
     previous = selection.read_subsets(root)
@@ -232,13 +246,20 @@ def refresh_subsets(
         else:
             manifest_seed = Provenance.from_manifest(read_manifest(root)).seed
             seed = int(manifest_seed) if isinstance(manifest_seed, int) else 0
-    top = list(top) if top is not None else (previous.top if previous else list(selection.DEFAULT_TOP))
-    random = (
-        list(random)
-        if random is not None
-        else (previous.random if previous else list(selection.DEFAULT_RANDOM))
-    )
-    subsets = selection.build_subsets(root, top=top, random=random, seed=seed)
+    top = _requested(top, previous.top if previous else None, selection.DEFAULT_TOP, replace)
+    random = _requested(random, previous.random if previous else None, selection.DEFAULT_RANDOM, replace)
+    return selection.build_subsets(root, top=top, random=random, seed=seed)
+
+
+def refresh_subsets(
+    root: str | Path,
+    top: Iterable[float] | None = None,
+    random: Iterable[float] | None = None,
+    seed: int | None = None,
+    replace: bool = False,
+) -> selection.SubsetsFile:
+    """Recompute the subsets over the current finished shards (see :func:`plan_subsets`), write ``subsets.json``."""
+    subsets = plan_subsets(root, top=top, random=random, seed=seed, replace=replace)
     selection.write_subsets(root, subsets)
     return subsets
 
@@ -278,7 +299,7 @@ def write_histogram(root: str | Path, subsets: selection.SubsetsFile) -> Path:
         path = root / HISTOGRAM_FILE
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
-        _atomic_write(path, buffer.getvalue())
+        atomic_write_bytes(path, buffer.getvalue())
     finally:
         plt.close(fig)
     return path
@@ -305,6 +326,8 @@ def card_configs(subsets: selection.SubsetsFile) -> list[dict[str, Any]]:
         {"config_name": DEFAULT_CONFIG, "data_files": data_files(), "default": True}
     ]
     for subset in subsets.subsets:
+        if not subset.size:  # e.g. top10 of 4 clips: a config load_dataset could not read
+            continue
         filters = json.loads(json.dumps(subset.filters))
         configs.append({"config_name": subset.name, "data_files": data_files(), "filters": filters})
     return configs
@@ -496,15 +519,8 @@ def write_dataset_card(root: str | Path, repo_id: str | None = None, license: st
     """
     root = Path(root)
     path = root / schema.CARD_FILE
-    _atomic_write(path, render_dataset_card(root, repo_id=repo_id, license=license).encode("utf-8"))
+    atomic_write_bytes(path, render_dataset_card(root, repo_id=repo_id, license=license).encode("utf-8"))
     return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write through a uniquely named temporary file, so concurrent writers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _size_category(n: int) -> str:
@@ -591,11 +607,13 @@ def publish(
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     root = Path(root)
-    write_dataset_card(root)
     api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    if revision is not None:
-        api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+    with _hub_errors(api.endpoint, "nothing was pushed and the local files are unchanged"):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        remote = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
+    write_dataset_card(root)
     with tempfile.TemporaryDirectory(prefix="avt-publish-") as tmp:
         folder = export_metadata_only(root, Path(tmp) / "metadata") if metadata_only else root
         card = render_dataset_card(folder, repo_id=repo_id).encode("utf-8")
@@ -604,7 +622,6 @@ def publish(
             CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)) for path in files
         ]
         operations.append(CommitOperationAdd(path_in_repo=schema.CARD_FILE, path_or_fileobj=card))
-        remote = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
         uploaded = set(files)
         operations += [
             CommitOperationDelete(path_in_repo=path)
@@ -612,11 +629,38 @@ def publish(
             if path.split("/", 1)[0] in MANAGED_FOLDERS and path not in uploaded
         ]
         summary = f"{len(files)} files" + (", metadata only" if metadata_only else "")
-        api.create_commit(
-            repo_id=repo_id,
-            repo_type="dataset",
-            operations=operations,
-            revision=revision,
-            commit_message=commit_message or f"Upload avt triplets ({summary})",
-        )
+        with _hub_errors(api.endpoint, "nothing was pushed (the local card and subsets were refreshed)"):
+            api.create_commit(
+                repo_id=repo_id,
+                repo_type="dataset",
+                operations=operations,
+                revision=revision,
+                commit_message=commit_message or f"Upload avt triplets ({summary})",
+            )
     return f"{api.endpoint}/datasets/{repo_id}"
+
+
+_NETWORK_ERRORS = ("TransportError", "ConnectionError", "Timeout", "TimeoutException")
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Connection refused, DNS failure, timeout, offline mode: whatever the HTTP client calls them."""
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    return any(cls.__name__ in _NETWORK_ERRORS for cls in type(error).__mro__)
+
+
+@contextlib.contextmanager
+def _hub_errors(endpoint: str, consequence: str) -> Iterator[None]:
+    """Turn an unreachable or refusing Hub into one :class:`UsageError` line saying what happened locally."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        yield
+    except HfHubHTTPError as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UsageError(f"the Hub at {endpoint} refused the upload ({first}); {consequence}") from error
+    except Exception as error:
+        if not _unreachable(error):
+            raise
+        raise UsageError(f"the Hub at {endpoint} could not be reached ({error}); {consequence}") from error

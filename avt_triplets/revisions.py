@@ -1,18 +1,31 @@
-"""Resolve the Hub commit a model was loaded from, for the provenance in the dataset card.
+"""Where a model came from, so a dataset card can say it and a resumed run can insist on it.
 
-A branch name such as ``main`` moves; the commit hash does not. Loaders resolve the revision once, load every
-file from that commit, and record it. Local folders have no commit: they resolve to ``None``.
+- Hub models: the commit a branch or tag resolved to (a branch such as ``main`` moves; a commit does not).
+  Loaders resolve the revision once, load every file from that commit and record it.
+- Local folders and files: a content digest (names, sizes and SHA-256 of every file), so resuming an output
+  with other weights in the same place is caught. Hashing a multi-GB checkpoint takes seconds to minutes, so
+  file hashes are cached by (path, size, mtime, inode) under ``$HF_HOME/avt`` and computed once.
+- Names that look like local paths but do not exist are reported as such, not as malformed Hub ids.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from avt_triplets.atomic import atomic_write_json
+from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
 _COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
+_CACHED_FILE_BYTES = 1 << 20  # smaller files are rehashed each time: cheaper than a cache entry
+_CHUNK = 1 << 22
 
 
 def resolve_commit_hash(name_or_path: str | os.PathLike, revision: str | None = None) -> str | None:
@@ -45,3 +58,98 @@ def commit_hash_from_cache_path(path: str | os.PathLike) -> str | None:
         if parent == "snapshots" and _COMMIT_HASH.match(child):
             return child
     return None
+
+
+def looks_like_local_path(name: str) -> bool:
+    """Paths, not Hub ids: absolute, ``./``, ``~``, or more than one ``/`` (ids are ``name`` or ``owner/name``)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or name.endswith("/") or "\\" in name
+
+
+def require_model_source(name_or_path: str | os.PathLike, what: str) -> None:
+    """Raise :class:`UsageError` when ``name_or_path`` names a local path that does not exist."""
+    name = os.fspath(name_or_path)
+    if not os.path.exists(os.path.expanduser(name)) and looks_like_local_path(name):
+        raise UsageError(f"{what} {name}: no such file or folder")
+
+
+def loading_failed(what: str, name_or_path: str | os.PathLike, error: BaseException) -> UsageError:
+    """The one-line error for a model that could not be loaded from a local folder or the Hub."""
+    name = os.fspath(name_or_path)
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    where = "the local folder" if os.path.exists(name) else "the Hub (or its local cache)"
+    return UsageError(f"could not load {what} {name!r} from {where}: {first}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Content digests of local files
+
+
+def _cache_file() -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME) / "avt" / "file-digests.json"
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files_of(paths: Iterable[Path]) -> list[tuple[str, Path]]:
+    """(name recorded in the digest, file) for files and, recursively, non-hidden files of folders."""
+    found = []
+    for path in paths:
+        if path.is_file():
+            found.append((path.name, path))
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if not name.startswith("."):
+                    file = Path(dirpath) / name
+                    found.append((file.relative_to(path).as_posix(), file))
+    return found
+
+
+def content_digest(*paths: str | os.PathLike) -> str:
+    """SHA-256 over the names, sizes and SHA-256 of every file of ``paths`` (files or folders).
+
+    Large files' hashes are cached by (resolved path, size, mtime, inode): a resume re-reads nothing unless a
+    file changed, and any change of content, size or time is hashed again.
+    """
+    cache_file = _cache_file()
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    changed = False
+    digest = hashlib.sha256()
+    for name, file in _files_of(Path(p) for p in paths):
+        stat = file.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        key = str(file.resolve())
+        entry = cache.get(key) if stat.st_size >= _CACHED_FILE_BYTES else None
+        if isinstance(entry, dict) and entry.get("stamp") == stamp:
+            file_hash = entry["sha256"]
+        else:
+            file_hash = _hash_file(file)
+            if stat.st_size >= _CACHED_FILE_BYTES:
+                cache[key] = {"stamp": stamp, "sha256": file_hash}
+                changed = True
+        digest.update(json.dumps([name, stat.st_size, file_hash]).encode("utf-8") + b"\n")
+    if changed:
+        try:
+            atomic_write_json(cache_file, cache)
+        except OSError as error:  # a read-only home only costs rehashing next time
+            logger.warning("could not update the digest cache %s: %s", cache_file, error)
+    return digest.hexdigest()
+
+
+def local_digest(name_or_path: str | os.PathLike | None) -> str | None:
+    """:func:`content_digest` of a local file or folder; None for Hub ids (their commit identifies them)."""
+    if name_or_path is None or not os.path.exists(name_or_path):
+        return None
+    return content_digest(name_or_path)

@@ -24,6 +24,8 @@ DATA_DIR = "data"
 FAILURES_DIR = "failures"
 STATS_DIR = "stats"
 MANIFEST_FILE = "manifest.json"
+# ``format`` of manifest.json; a folder whose manifest carries it is an avt output avt may write into.
+MANIFEST_FORMAT = "avt-triplets/1"
 SUBSETS_FILE = "subsets.json"
 CARD_FILE = "README.md"
 

@@ -15,19 +15,28 @@ at 0, 3.5 and 5 s). Each window is embedded, L2-normalised, the windows of a cli
 L2-normalised again. A clip no longer than the window is one window, padded the backend's own way (msclap repeats
 the audio to 7 s; transformers CLAP repeat-pads to 10 s). Scores are therefore a pure function of the audio.
 
-Greedy captions repeat across the frames of a clip and across clips, so text embeddings are cached by string.
+Embeddings are a pure function of the inputs of one call: nothing is cached across calls, so a caller that
+fixes its batches (the pipeline does, per shard) gets the same numbers in any process. Duplicate texts within a
+call are embedded once.
 """
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from avt_triplets.revisions import resolve_commit_hash
+from avt_triplets.batching import InputRejected
+from avt_triplets.errors import UsageError
+from avt_triplets.options import DEFAULT_SCORER
+from avt_triplets.revisions import (
+    loading_failed,
+    local_digest,
+    require_model_source,
+    resolve_commit_hash,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -35,12 +44,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AudioTextScorer",
     "ClapScorer",
+    "check_scorer_options",
     "load_scorer",
     "score",
     "window_starts",
 ]
 
-DEFAULT_SCORER = "msclap:2023"
+MSCLAP_VERSIONS = ("2023",)
 
 
 @runtime_checkable
@@ -93,20 +103,21 @@ def _as_mono_float32(waveform: np.ndarray) -> np.ndarray:
     if wave.ndim == 2 and 1 in wave.shape:
         wave = wave.reshape(-1)
     if wave.ndim != 1:
-        raise ValueError(f"expected a mono waveform (1-D array), got shape {wave.shape}")
+        raise InputRejected(f"expected a mono waveform (1-D array), got shape {wave.shape}")
     if wave.size == 0:
-        raise ValueError("empty waveform: nothing to embed")
+        raise InputRejected("empty waveform: nothing to embed")
     if not np.isfinite(wave).all():
-        raise ValueError("waveform contains NaN or infinite samples")
+        raise InputRejected("waveform contains NaN or infinite samples")
     return wave
 
 
 class WindowedScorer:
-    """Shared machinery: whole-clip windowing and averaging, text-embedding cache, batching.
+    """Shared machinery: whole-clip windowing and averaging, duplicate texts embedded once.
 
     Subclasses set ``name``, ``revision``, ``embed_dim``, ``sampling_rate``, ``window_samples`` and implement
     ``_embed_windows`` (a list of 1-D windows, each at most ``window_samples`` long → [W, D] tensor) and
-    ``_embed_texts`` (list of strings → [N, D] tensor).
+    ``_embed_texts`` (list of strings → [N, D] tensor). ``weights_digest`` (local weights) and ``dtype`` are
+    recorded in the run's manifest.
     """
 
     name: str
@@ -114,10 +125,8 @@ class WindowedScorer:
     embed_dim: int
     sampling_rate: int
     window_samples: int
-    text_cache_size: int = 100_000
-
-    def __init__(self) -> None:
-        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+    weights_digest: str | None = None
+    dtype: str = "float32"
 
     @property
     def hop_samples(self) -> int:
@@ -140,18 +149,12 @@ class WindowedScorer:
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         texts = [str(t) for t in texts]
-        missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
-        if missing:
-            embeddings = _l2_normalise(self._to_numpy(self._embed_texts(missing)))
-            for text, emb in zip(missing, embeddings):
-                self._text_cache[text] = emb
-        out = np.zeros((len(texts), self.embed_dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row] = self._text_cache[text]
-            self._text_cache.move_to_end(text)
-        while len(self._text_cache) > self.text_cache_size:
-            self._text_cache.popitem(last=False)
-        return out
+        if not texts:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        unique = list(dict.fromkeys(texts))
+        embeddings = _l2_normalise(self._to_numpy(self._embed_texts(unique)))
+        row_of = {text: row for row, text in enumerate(unique)}
+        return embeddings[[row_of[text] for text in texts]]
 
     def score(self, audio_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
         return score(audio_emb, text_emb)
@@ -199,7 +202,6 @@ class ClapScorer(WindowedScorer):
         name: str,
         revision: str | None,
     ) -> None:
-        super().__init__()
         self.model = model.to(device).eval()
         self.processor = processor
         self.feature_extractor = processor.feature_extractor
@@ -244,17 +246,56 @@ def load_clap_scorer(
     """A transformers CLAP checkpoint (Hub id or local folder) as a scorer."""
     from transformers import ClapModel, ClapProcessor
 
+    require_model_source(name_or_path, "--scorer")
     commit = resolve_commit_hash(name_or_path, revision)
     load_revision = commit or revision
-    model = ClapModel.from_pretrained(name_or_path, revision=load_revision, dtype="float32")
-    processor = ClapProcessor.from_pretrained(name_or_path, revision=load_revision)
-    return ClapScorer(
+    try:
+        model = ClapModel.from_pretrained(name_or_path, revision=load_revision, dtype="float32")
+        processor = ClapProcessor.from_pretrained(name_or_path, revision=load_revision)
+    except OSError as error:
+        raise loading_failed("the scorer", name_or_path, error) from error
+    scorer = ClapScorer(
         model,
         processor,
         device=_default_device(device),
         name=str(name_or_path),
         revision=commit,
     )
+    scorer.weights_digest = local_digest(name_or_path)
+    return scorer
+
+
+def _msclap_version(spec: str) -> str | None:
+    """``"2023"`` for ``msclap:2023`` (or bare ``msclap``), None when ``spec`` is not an msclap spec."""
+    if spec != "msclap" and not spec.startswith("msclap:"):
+        return None
+    return spec.partition(":")[2] or "2023"
+
+
+def check_scorer_options(
+    spec: str,
+    weights: str | os.PathLike | None = None,
+    text_model: str | os.PathLike | None = None,
+) -> None:
+    """Raise :class:`UsageError` for a scorer spec or msclap-only option that cannot work (nothing loaded)."""
+    version = _msclap_version(spec)
+    if version is None:
+        if weights is not None or text_model is not None:
+            raise UsageError(
+                f"--scorer-weights / --scorer-text-model only apply to msclap; {spec!r} is loaded with "
+                "ClapModel.from_pretrained (pass a local folder as the scorer itself instead)"
+            )
+        require_model_source(spec, "--scorer")
+        return
+    if version not in MSCLAP_VERSIONS:
+        raise UsageError(
+            f"--scorer {spec}: msclap:{version} is not supported; use one of "
+            f"{[f'msclap:{v}' for v in MSCLAP_VERSIONS]} or a transformers CLAP id/folder"
+        )
+    if weights is not None and not os.path.exists(weights):
+        raise UsageError(f"--scorer-weights {weights}: no such file or folder")
+    if text_model is not None:
+        require_model_source(text_model, "--scorer-text-model")
 
 
 def load_scorer(
@@ -272,15 +313,13 @@ def load_scorer(
       ``text_model`` a local GPT-2 folder whose path contains "gpt". Without them msclap downloads
       ``microsoft/msclap`` and ``gpt2`` from the Hub, as its users normally run it.
     * anything else: a transformers CLAP Hub id or local folder (``weights``/``text_model`` do not apply).
+
+    Options that cannot work raise :class:`~avt_triplets.errors.UsageError` before anything is loaded.
     """
-    if spec == "msclap" or spec.startswith("msclap:"):
+    check_scorer_options(spec, weights, text_model)
+    version = _msclap_version(spec)
+    if version is not None:
         from avt_triplets.msclap_scorer import load_msclap_scorer
 
-        version = spec.partition(":")[2] or "2023"
         return load_msclap_scorer(version, weights=weights, text_model=text_model, device=device)
-    if weights is not None or text_model is not None:
-        raise ValueError(
-            f"--scorer-weights / --scorer-text-model only apply to msclap; {spec!r} is loaded with "
-            "ClapModel.from_pretrained (pass a local folder as the scorer itself instead)"
-        )
     return load_clap_scorer(spec, device=device, revision=revision)

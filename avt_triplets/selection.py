@@ -30,8 +30,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,6 +44,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from avt_triplets import schema
+from avt_triplets.atomic import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -402,11 +401,7 @@ def build_subsets(
 
 def write_subsets(root: str | Path, subsets: SubsetsFile) -> Path:
     """Write ``subsets.json`` atomically."""
-    path = Path(root) / schema.SUBSETS_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(subsets.to_json() + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(Path(root) / schema.SUBSETS_FILE, (subsets.to_json() + "\n").encode("utf-8"))
 
 
 def read_subsets(root: str | Path) -> SubsetsFile | None:

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +23,11 @@ import pyarrow.parquet as pq
 from datasets.arrow_writer import ParquetWriter
 
 from avt_triplets import schema
+from avt_triplets.atomic import atomic_write_json, temporary_path
 
 logger = logging.getLogger(__name__)
 
 _SHARD_FILE = re.compile(r"^shard-(\d+)(?:\.parquet|_stats\.json)$")
-
-
-class IncompatibleOutputError(RuntimeError):
-    """The output folder holds a run made with other options or another input list."""
-
-
-def _temporary(path: Path) -> Path:
-    # Hidden and not ending in .parquet/.json, so no reader (datasets, selection) ever picks it up.
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(
-        path, (json.dumps(data, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8")
-    )
 
 
 def read_json(path: Path) -> dict | None:
@@ -106,7 +82,7 @@ class ShardWriter:
         self.features = features or schema.triplet_features()
         self.data_file = schema.data_path(root, index)
         self.data_file.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _temporary(self.data_file)
+        self._tmp = temporary_path(self.data_file)
         self._writer = ParquetWriter(path=str(self._tmp), features=self.features)
         self.rows = 0
         self.failures: list[dict[str, str]] = []
@@ -141,7 +117,7 @@ class ShardWriter:
         self._writer = None
         failures_file = schema.failures_path(self.root, self.index)
         failures_file.parent.mkdir(parents=True, exist_ok=True)
-        failures_tmp = _temporary(failures_file)
+        failures_tmp = temporary_path(failures_file)
         failures_writer = ParquetWriter(path=str(failures_tmp), features=schema.FAILURE_FEATURES)
         try:
             for failure in self.failures:
@@ -155,10 +131,14 @@ class ShardWriter:
         atomic_write_json(schema.stats_path(self.root, self.index), stats)
 
     def abort(self) -> None:
+        """Drop the shard in progress: close the writer and delete every temporary file of this shard."""
         if self._writer is not None:
-            self._writer.close()
+            try:
+                self._writer.close()
+            except OSError:  # e.g. the disk is full: the file is deleted next anyway
+                pass
             self._writer = None
-        self._tmp.unlink(missing_ok=True)
+        remove_temporaries(self.root, self.index)
 
 
 def read_failures(root: Path, index: int) -> list[dict[str, str]]:
@@ -170,65 +150,3 @@ def read_failures(root: Path, index: int) -> list[dict[str, str]]:
 
 def read_stats(root: Path, index: int) -> dict[str, Any] | None:
     return read_json(schema.stats_path(root, index))
-
-
-# ----------------------------------------------------------------------------------------------
-# Manifest: what a run's rows depend on; a rerun into the same folder must match it.
-
-# Keys (dotted paths into the manifest) whose values decide the rows; anything else (package
-# versions, worker counts, batch sizes, dates) may differ between the runs that fill one output.
-IDENTITY_KEYS = (
-    "captioner.name",
-    "captioner.revision",
-    "captioner.prompt",
-    "captioner.max_new_tokens",
-    "scorer.name",
-    "scorer.revision",
-    "fps",
-    "clip_seconds",
-    "shard_size",
-    "seed",
-    "audio_sampling_rate",
-    "frame_short_side",
-    "jpeg_quality",
-    "input.clips",
-    "input.digest",
-)
-
-
-def _get(data: dict, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(data, dict):
-            return None
-        data = data.get(part)
-    return data
-
-
-def manifest_differences(old: dict, new: dict, keys: Sequence[str] = IDENTITY_KEYS) -> list[str]:
-    return [
-        f"{key}: {_get(old, key)!r} (existing) != {_get(new, key)!r} (now)"
-        for key in keys
-        if _get(old, key) != _get(new, key)
-    ]
-
-
-def check_or_write_manifest(root: Path, manifest: dict, overwrite: bool) -> dict:
-    """Write ``manifest`` for a new output, or check that an existing output was made the same way."""
-    path = root / schema.MANIFEST_FILE
-    existing = read_json(path) if path.is_file() else None
-    if existing is not None and not overwrite:
-        differences = manifest_differences(existing, manifest)
-        if differences:
-            raise IncompatibleOutputError(
-                f"{root} holds a generation run with other options or another input list:\n  "
-                + "\n  ".join(differences)
-                + "\nUse --overwrite to start over in this folder, or choose another --output."
-            )
-        return existing
-    if existing is None and not overwrite and existing_shard_indices(root):
-        raise IncompatibleOutputError(
-            f"{root} has shard files but no {schema.MANIFEST_FILE}; refusing to mix runs. "
-            "Use --overwrite to start over, or choose another --output."
-        )
-    atomic_write_json(path, manifest)
-    return manifest

@@ -72,7 +72,7 @@ def models_alone(list_csv: Path, captioner, scorer, caption_batch: int, score_ba
     from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job
     from avt_triplets.inputs import load_inputs
 
-    clips, _ = load_inputs(list_csv)
+    clips = load_inputs(list_csv).clips
     settings = DecodeSettings(scorer_sampling_rate=scorer.sampling_rate)
     decoded = {}
     started = time.perf_counter()

@@ -2,7 +2,9 @@
 
 Reads only the ``clip_id`` / ``clap_score`` / ``sample_key`` columns of the finished shards, writes
 ``subsets.json`` and regenerates the dataset card so that ``load_dataset(DIR, "top30")`` reads the
-subset. Nothing is copied: each subset is a row filter over the same Parquet shards.
+subset. Nothing is copied: each subset is a row filter over the same Parquet shards. The configs given
+are added to the ones already there (``--replace`` keeps only the given ones); a k that selects no row
+is refused, since ``load_dataset`` could not read such a config.
 """
 
 from __future__ import annotations
@@ -19,25 +21,31 @@ def _percent(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "output_dir", metavar="DIR", help="Folder written by `avt generate` (data/, stats/, ...)."
+        "output_dir", metavar="DIR", help="Folder written by `avt generate` (manifest.json, data/, ...)."
     )
     parser.add_argument(
         "--top",
         type=_percent,
-        nargs="*",
+        nargs="+",
         default=None,
         metavar="K",
         help="Percentages k for the top-k%% configs `top{k}` (highest clap_score, ties by clip_id; "
-        "exactly round(k%% * N) clips). Default: the ones already in subsets.json, else 10 30 50.",
+        "exactly round(k%% * N) clips), added to the ones already in subsets.json (else to none; the "
+        "defaults 10 30 50 apply when neither is given).",
     )
     parser.add_argument(
         "--random",
         type=_percent,
-        nargs="*",
+        nargs="+",
         default=None,
         metavar="K",
         help="Percentages k for the `random{k}` configs: seeded random samples the size of top{k} (the "
-        "paper's baseline). Default: the ones already in subsets.json, else 10 30 50.",
+        "paper's baseline), added like --top.",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="Keep only the configs given now: drop every other top/random config (a kind not given gets none).",
     )
     parser.add_argument(
         "--seed",
@@ -48,19 +56,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _unfinished_note(root, subsets) -> str | None:
+    """How many shards of the run are not finished (never started ones included), or None."""
+    from avt_triplets import publish
+
+    total = publish.read_manifest(root).get("num_shards")
+    done = len(subsets.data_files)
+    missing = int(total) - done if isinstance(total, int) else len(subsets.excluded_files)
+    if missing <= 0:
+        return None
+    of_total = f" of {total}" if isinstance(total, int) else ""
+    return (
+        f"warning: {missing}{of_total} shard(s) are not finished; the configs cover the {done} finished ones "
+        "(rerun the same `avt generate` command to finish the run, then `avt filter` again)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    import sys
+    import warnings
 
-    from avt_triplets import publish, schema
+    from avt_triplets import publish, schema, selection
+    from avt_triplets.errors import UsageError
+    from avt_triplets.output_folder import require_avt_output
 
-    root = Path(args.output_dir)
-    if not (root / schema.DATA_DIR).is_dir():
-        print(f"error: {root} has no {schema.DATA_DIR}/ folder; run `avt generate` first")
-        return 2
-    subsets = publish.refresh_subsets(root, top=args.top, random=args.random, seed=args.seed)
-    card = publish.write_dataset_card(root)
-    print(f"{subsets.total} clips in {len(subsets.data_files)} finished shard(s)", end="")
-    print(f", {len(subsets.excluded_files)} unfinished shard(s) left out" if subsets.excluded_files else "")
+    root = require_avt_output(args.output_dir)
+    if args.replace and args.top is None and args.random is None:
+        raise UsageError("--replace keeps only the configs given with --top / --random, and none were given")
+    with warnings.catch_warnings():  # unfinished shards are reported once, below
+        warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
+        subsets = publish.plan_subsets(
+            root, top=args.top, random=args.random, seed=args.seed, replace=args.replace
+        )
+    asked = [selection.subset_name("top", k) for k in args.top or ()]
+    asked += [selection.subset_name("random", k) for k in args.random or ()]
+    empty = [s.name for s in subsets.subsets if s.name in asked and not s.size]
+    if empty:
+        raise UsageError(
+            f"{', '.join(empty)} would select no row of the {subsets.total} finished clips; use a larger k "
+            "(nothing was written)"
+        )
+    note = _unfinished_note(root, subsets)
+    if note:
+        print(note, file=sys.stderr)
+    selection.write_subsets(root, subsets)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
+        card = publish.write_dataset_card(root)
+    print(f"{subsets.total} clips in {len(subsets.data_files)} finished shard(s)")
     print(f"{'config':<12} {'rows':>9}  selection")
     for subset in subsets.subsets:
         print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")

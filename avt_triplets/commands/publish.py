@@ -1,4 +1,8 @@
-"""`avt publish DIR --repo-id ID`: write the dataset card and push a generation output to the Hub."""
+"""`avt publish DIR --repo-id ID`: write the dataset card and push a generation output to the Hub.
+
+The token (``--token``, ``HF_TOKEN`` or ``hf auth login``) goes to ``huggingface_hub`` only: it is never
+written to a file or a log. An unreachable Hub is one ``error:`` line saying that nothing was pushed.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from avt_triplets import publish
+    from avt_triplets.output_folder import require_avt_output
 
-    from avt_triplets import publish, schema
-
-    root = Path(args.output_dir)
-    if not (root / schema.DATA_DIR).is_dir():
-        print(f"error: {root} has no {schema.DATA_DIR}/ folder; run `avt generate` first")
-        return 2
+    root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
     url = publish.publish(
         root,
         args.repo_id,

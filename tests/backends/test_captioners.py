@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from avt_triplets.errors import UsageError
 from avt_triplets.captioners import DEFAULT_CHAT_PROMPT, Captioner, load_captioner
 
 
@@ -101,5 +102,5 @@ def test_custom_chat_prompt_and_dtype(tiny_llava: Path):
 
 
 def test_unknown_dtype_is_a_clear_error(tiny_blip2: Path):
-    with pytest.raises(ValueError, match="unknown dtype"):
+    with pytest.raises(UsageError, match="unknown dtype"):
         load_captioner(str(tiny_blip2), dtype="float99")

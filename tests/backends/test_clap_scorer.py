@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import ClapConfig, ClapModel, ClapProcessor
 
+from avt_triplets.errors import UsageError
 from avt_triplets.scorers import AudioTextScorer, ClapScorer, load_scorer, window_starts
 
 
@@ -115,7 +116,7 @@ def test_text_embeddings_and_cosine(scorer):
 
 
 def test_msclap_only_options_are_refused_for_transformers_clap(tiny_clap: Path):
-    with pytest.raises(ValueError, match="only apply to msclap"):
+    with pytest.raises(UsageError, match="only apply to msclap"):
         load_scorer(str(tiny_clap), weights="x.pth")
 
 

@@ -176,10 +176,12 @@ def test_long_caption_keeps_end_of_text_token(scorer):
     assert tokens["input_ids"][0, -1].item() == eos
 
 
-def test_text_cache_returns_identical_rows(scorer):
+def test_duplicate_texts_in_a_call_get_identical_rows(scorer):
     embeddings = scorer.embed_text(["a bird chirping", "a car engine", "a bird chirping"])
     np.testing.assert_array_equal(embeddings[0], embeddings[2])
-    np.testing.assert_allclose(scorer.embed_text(["a bird chirping"])[0], embeddings[0], atol=0)
+    # Alone, the text goes through the model in another batch: equal up to float rounding only, which is
+    # why the pipeline fixes its batches per shard instead of caching across them.
+    np.testing.assert_allclose(scorer.embed_text(["a bird chirping"])[0], embeddings[0], atol=1e-6)
     assert scorer.embed_text([]).shape == (0, scorer.embed_dim)
 
 

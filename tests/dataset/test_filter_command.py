@@ -16,8 +16,9 @@ def test_filter_writes_subsets_and_configs(small_output, helpers, tmp_path, caps
     root = small_output.root
     argv = ["filter", str(root), "--top", "20", "50", "--random", "20", "--seed", "3"]
     assert cli.main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "top20" in printed and "random20" in printed and "1 unfinished shard(s) left out" in printed
+    captured = capsys.readouterr()
+    assert "top20" in captured.out and "random20" in captured.out
+    assert "warning: 1 shard(s) are not finished" in captured.err
     subsets = json.loads((root / schema.SUBSETS_FILE).read_text())
     assert subsets["seed"] == 3 and subsets["top"] == [20, 50] and subsets["random"] == [20]
     assert subsets["total"] == 34
@@ -46,7 +47,7 @@ def test_filter_writes_subsets_and_configs(small_output, helpers, tmp_path, caps
 
 def test_filter_rejects_bad_input(tmp_path, capsys):
     assert cli.main(["filter", str(tmp_path)]) == 2
-    assert "avt generate" in capsys.readouterr().out
+    assert "avt generate" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["filter", str(tmp_path), "--top", "0"])
     with pytest.raises(SystemExit):
@@ -61,5 +62,8 @@ def test_filter_defaults_keep_what_was_recorded(small_output):
     assert recorded.top == [30] and recorded.random == [10, 30, 50]
     assert cli.main(["filter", str(root), "--random", "20", "--seed", "2"]) == 0
     recorded = selection.read_subsets(root)
-    assert recorded.top == [30] and recorded.random == [20] and recorded.seed == 2
-    assert [s.name for s in recorded.subsets] == ["top30", "random20"]
+    assert recorded.top == [30] and recorded.random == [10, 20, 30, 50] and recorded.seed == 2
+    assert cli.main(["filter", str(root), "--replace", "--random", "20"]) == 0
+    recorded = selection.read_subsets(root)
+    assert recorded.top == [] and recorded.random == [20] and recorded.seed == 2
+    assert [s.name for s in recorded.subsets] == ["random20"]

@@ -18,8 +18,9 @@ def _touch(path):
 def test_folder_is_recursive_sorted_and_ids_are_relative_paths(tmp_path):
     for name in ["b/z.mp4", "a.MKV", "b/a.webm", "notes.txt", ".hidden/x.mp4", "c/.x.mp4"]:
         _touch(tmp_path / name)
-    clips = list_video_folder(tmp_path)
+    clips, skipped = list_video_folder(tmp_path)
     assert [c.video_path for c in clips] == ["a.MKV", "b/a.webm", "b/z.mp4"]
+    assert skipped == ["notes.txt"]  # hidden files and folders are neither clips nor "skipped"
     assert [c.clip_id for c in clips] == ["a", "b/a", "b/z"]
     assert all(c.start_s == 0.0 and c.labels == () for c in clips)
     assert clips[0].source == str((tmp_path / "a.MKV").resolve())
@@ -82,10 +83,11 @@ def test_bad_rows_and_inputs_are_clear_errors(tmp_path):
 def test_limit_and_digest(tmp_path):
     for name in ["a.mp4", "b.mp4", "c.mp4"]:
         _touch(tmp_path / "in" / name)
-    clips, root = load_inputs(tmp_path / "in", limit=2)
-    assert [c.clip_id for c in clips] == ["a", "b"] and root == tmp_path / "in"
+    inputs = load_inputs(tmp_path / "in", limit=2)
+    clips = inputs.clips
+    assert [c.clip_id for c in clips] == ["a", "b"] and inputs.root == tmp_path / "in"
     moved = tmp_path / "elsewhere"
     (tmp_path / "in").rename(moved)
-    same, _ = load_inputs(moved, limit=2)
+    same = load_inputs(moved, limit=2).clips
     assert inputs_digest(same) == inputs_digest(clips)  # absolute location does not matter
-    assert inputs_digest(load_inputs(moved)[0]) != inputs_digest(clips)
+    assert inputs_digest(load_inputs(moved).clips) != inputs_digest(clips)

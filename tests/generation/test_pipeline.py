@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from avt_triplets import schema
+from avt_triplets.batching import InputRejected
 from avt_triplets.media import decode_clip
 from avt_triplets.pipeline import generate_triplets, summarize
-from avt_triplets.shards import IncompatibleOutputError
+from avt_triplets.manifest import IncompatibleOutputError
 
 METADATA = ["clip_id", "video_path", "start_s", "end_s", "frame_times_s", "captions", "caption_scores"]
 METADATA += ["caption", "caption_index", "clap_score", "text_embedding", "labels"]
@@ -198,7 +199,7 @@ class _FlakyCaptioner:
 
 
 class _FlakyScorer:
-    """The tiny CLAP, except that audio shorter than 2.5 s makes ``embed_audio`` raise."""
+    """The tiny CLAP, except that it rejects audio shorter than 2.5 s (a clip it cannot use)."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -207,7 +208,7 @@ class _FlakyScorer:
 
     def embed_audio(self, waveforms):
         if any(w.size < 2.5 * self.sampling_rate for w in waveforms):
-            raise ValueError("audio too short (simulated)")
+            raise InputRejected("audio too short (simulated)")
         return self.inner.embed_audio(waveforms)
 
     def embed_text(self, texts):

@@ -1,0 +1,187 @@
+"""The manifest of a generation output: everything a row depends on, so a rerun can never mix runs.
+
+``manifest.json`` records the models (name, resolved Hub commit or a digest of the local weights, dtype,
+prompt, msclap's text model), the options that decide a row (fps, clip length, shard size, seed, JPEG
+quality) and a digest of the input list. Resuming into an output whose manifest differs on any of
+:data:`IDENTITY_KEYS` is refused with the list of differences; package versions, batch sizes and worker
+counts may differ between the runs that fill one output, since they do not change a row.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from avt_triplets import schema
+from avt_triplets.atomic import atomic_write_json
+from avt_triplets.errors import UsageError
+from avt_triplets.inputs import InputSet, inputs_digest
+from avt_triplets.options import GenerationOptions
+from avt_triplets.shards import read_json
+
+_VERSIONED_PACKAGES = ("avt", "torch", "transformers", "datasets", "accelerate", "av", "msclap", "numpy")
+
+
+class IncompatibleOutputError(UsageError, RuntimeError):
+    """The output folder holds a run made with other options, models or another input list."""
+
+
+# Keys (dotted paths into the manifest) whose values decide the rows; anything else (package
+# versions, worker counts, batch sizes, dates) may differ between the runs that fill one output.
+IDENTITY_KEYS = (
+    "captioner.name",
+    "captioner.revision",
+    "captioner.weights_digest",
+    "captioner.dtype",
+    "captioner.prompt",
+    "captioner.max_new_tokens",
+    "scorer.name",
+    "scorer.revision",
+    "scorer.weights_digest",
+    "scorer.dtype",
+    "scorer.text_model",
+    "scorer.text_model_revision",
+    "scorer.text_model_digest",
+    "fps",
+    "clip_seconds",
+    "shard_size",
+    "seed",
+    "audio_sampling_rate",
+    "frame_short_side",
+    "jpeg_quality",
+    "input.clips",
+    "input.digest",
+)
+# The keys known before any model is loaded: checked first, so a wrong rerun fails in seconds.
+RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if not k.startswith(("captioner.", "scorer.")))
+
+
+def _get(data: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _recorded(data: dict, dotted: str) -> bool:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        data = data.get(part) if isinstance(data, dict) else None
+    return isinstance(data, dict) and last in data
+
+
+def manifest_differences(old: dict, new: dict, keys: Sequence[str] = IDENTITY_KEYS) -> list[str]:
+    """One line per identity key whose value differs between an output's manifest and this run."""
+    return [
+        f"{key}: {_get(old, key)!r} (existing) != {_get(new, key)!r} (now)"
+        if _recorded(old, key)
+        else f"{key}: not recorded by the avt that started this output, {_get(new, key)!r} now"
+        for key in keys
+        if _get(old, key) != _get(new, key)
+    ]
+
+
+def check_manifest(root: Path, manifest: dict, keys: Sequence[str] = IDENTITY_KEYS) -> dict | None:
+    """The existing manifest of ``root`` (None for a new output); raises when a row-deciding key differs."""
+    path = root / schema.MANIFEST_FILE
+    existing = read_json(path) if path.is_file() else None
+    if existing is not None:
+        differences = manifest_differences(existing, manifest, keys)
+        if differences:
+            raise IncompatibleOutputError(
+                f"{root} holds a generation run whose rows would differ from this run's: "
+                + "; ".join(differences)
+                + ". Use --overwrite to start over in this folder, or choose another --output."
+            )
+    return existing
+
+
+def check_or_write_manifest(root: Path, manifest: dict, overwrite: bool) -> dict:
+    """Write ``manifest`` for a new output, or check that an existing output was made the same way."""
+    existing = None if overwrite else check_manifest(root, manifest)
+    if existing is not None:
+        return existing
+    atomic_write_json(root / schema.MANIFEST_FILE, manifest)
+    return manifest
+
+
+# ----------------------------------------------------------------------------------------------
+# Building
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def run_manifest(options: GenerationOptions, inputs: InputSet, num_shards: int) -> dict[str, Any]:
+    """The part of the manifest known before any model is loaded."""
+    from avt_triplets import __version__
+
+    return {
+        "format": schema.MANIFEST_FORMAT,
+        "avt_version": __version__,
+        "fps": float(options.fps),
+        "clip_seconds": float(options.clip_seconds),
+        "shard_size": int(options.shard_size),
+        "seed": int(options.seed),
+        "audio_sampling_rate": schema.AUDIO_SAMPLING_RATE,
+        "frame_short_side": schema.FRAME_SHORT_SIDE,
+        "jpeg_quality": int(options.jpeg_quality),
+        "input": {
+            "source": inputs.source,
+            "clips": len(inputs.clips),
+            "digest": inputs_digest(inputs.clips),
+            "limit": options.limit,
+        },
+        "num_shards": num_shards,
+        "package_versions": _package_versions(),
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def models_manifest(captioner: Any, scorer: Any) -> dict[str, Any]:
+    """What identifies the loaded models; attributes a model does not have are recorded as None."""
+    return {
+        "captioner": {
+            "name": getattr(captioner, "name", type(captioner).__name__),
+            "revision": getattr(captioner, "revision", None),
+            "weights_digest": getattr(captioner, "weights_digest", None),
+            "dtype": getattr(captioner, "dtype", None),
+            "prompt": getattr(captioner, "prompt", None),
+            "max_new_tokens": getattr(captioner, "max_new_tokens", None),
+        },
+        "scorer": {
+            "name": getattr(scorer, "name", type(scorer).__name__),
+            "revision": getattr(scorer, "revision", None),
+            "weights_digest": getattr(scorer, "weights_digest", None),
+            "dtype": getattr(scorer, "dtype", None),
+            "text_model": getattr(scorer, "text_model", None),
+            "text_model_revision": getattr(scorer, "text_model_revision", None),
+            "text_model_digest": getattr(scorer, "text_model_digest", None),
+            "sampling_rate": int(scorer.sampling_rate),
+            "embed_dim": int(getattr(scorer, "embed_dim", 0) or 0),
+        },
+    }
+
+
+def build_manifest(
+    captioner: Any, scorer: Any, options: GenerationOptions, inputs: InputSet, num_shards: int
+) -> dict[str, Any]:
+    """The whole manifest of a run with these models, options and inputs."""
+    manifest = run_manifest(options, inputs, num_shards)
+    return {
+        **{k: manifest[k] for k in ("format", "avt_version")},
+        **models_manifest(captioner, scorer),
+        **manifest,
+    }

@@ -1,0 +1,77 @@
+"""Which folders avt writes into: a new or empty folder, or a generation output it wrote itself.
+
+A generation output is recognised by its ``manifest.json`` (``format: avt-triplets/...``). Anything else, a
+user's README or another project's ``data/`` folder, is never written to, and a folder avt cannot write to is
+reported up front. The commands run these checks before loading any model, so a wrong ``--output`` or
+``DIR`` costs seconds, not a model load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from avt_triplets import schema
+from avt_triplets.errors import UsageError
+
+
+def is_avt_output(root: str | os.PathLike) -> bool:
+    """True when ``root`` holds a manifest written by ``avt generate``."""
+    try:
+        manifest = json.loads((Path(root) / schema.MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("avt-triplets/")
+
+
+def _foreign_entries(root: Path) -> list[str]:
+    """Entries of ``root`` other than avt's own in-flight temporaries (``.name.<pid>...tmp``)."""
+    return sorted(e.name for e in root.iterdir() if not (e.name.startswith(".") and e.name.endswith(".tmp")))
+
+
+def check_writable(root: Path) -> None:
+    """Create ``root`` if needed and prove a file can be written in it, or raise :class:`UsageError`."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=root, prefix=".avt-write-check-", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise UsageError(f"cannot write to {root}: {error.strerror or error}") from error
+
+
+def check_generation_output(root: str | os.PathLike) -> Path:
+    """The folder ``avt generate`` may write into: new, empty, or an avt output; created and writable."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--output {root} is a file, not a folder")
+    if root.is_dir() and not is_avt_output(root):
+        entries = _foreign_entries(root)
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise UsageError(
+                f"--output {root} is not empty ({shown}) and is not an avt generation output (no avt "
+                f"{schema.MANIFEST_FILE}); avt writes only into a new or empty folder or one it wrote itself, "
+                "so nothing of yours is overwritten. Choose another --output."
+            )
+    check_writable(root)
+    return root
+
+
+def require_avt_output(root: str | os.PathLike) -> Path:
+    """A generation output that ``avt filter`` / ``avt publish`` may rewrite (card, subsets), writable."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder; run `avt generate --output {root}` first")
+    if not is_avt_output(root):
+        raise UsageError(
+            f"{root} is not an avt generation output (no avt {schema.MANIFEST_FILE}); run `avt generate` "
+            "first. avt only rewrites the card of folders it wrote itself."
+        )
+    check_writable(root)
+    return root
+
+
+__all__ = ["check_generation_output", "check_writable", "is_avt_output", "require_avt_output"]

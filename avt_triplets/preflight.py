@@ -1,0 +1,149 @@
+"""What a generation run checks before it spends GPU time, so mistakes cost seconds, not a model load.
+
+1. :func:`check_run`, before any model loads: the options, the input (a folder or list that yields clips,
+   finite start times, paths inside the input root), the output folder (new, empty or an avt output,
+   writable) and, when resuming, the options recorded in its manifest. Problems are
+   :class:`~avt_triplets.errors.UsageError`\\ s.
+2. :func:`check_models`, after the models load and before any video is decoded: the captioner captions one
+   synthetic frame and the scorer embeds one synthetic clip and that caption. A model that fails here would
+   fail on every clip, so the run stops with :class:`~avt_triplets.errors.RunAborted` naming the model and
+   the exception, instead of recording every clip as failed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avt_triplets import manifest, output_folder
+from avt_triplets.errors import RunAborted, UsageError
+from avt_triplets.inputs import ClipSpec, InputSet, check_unique, load_inputs
+from avt_triplets.options import GenerationOptions
+
+# Options that must be >= 1 / >= 0 when set; the command line enforces the same through its parsers.
+_AT_LEAST_ONE = (
+    "shard_size",
+    "caption_batch_size",
+    "score_batch_size",
+    "limit",
+    "prefetch",
+    "decoder_threads",
+)
+_AT_LEAST_ZERO = ("num_workers",)
+
+
+def check_options(options: GenerationOptions) -> None:
+    """Raise :class:`UsageError` for option values no run can use."""
+    known = {f.name for f in fields(options)}
+    for name in (*_AT_LEAST_ONE, *_AT_LEAST_ZERO):
+        value = getattr(options, name) if name in known else None
+        minimum = 1 if name in _AT_LEAST_ONE else 0
+        if value is not None and value < minimum:
+            raise UsageError(f"{name} must be >= {minimum}, got {value}")
+    for name in ("fps", "clip_seconds"):
+        value = getattr(options, name)
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{name} must be a finite number > 0, got {value}")
+    if not 1 <= options.jpeg_quality <= 100:
+        raise UsageError(f"jpeg_quality must be in [1, 100], got {options.jpeg_quality}")
+
+
+def resolve_inputs(
+    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet, options: GenerationOptions
+) -> InputSet:
+    """The clips of a folder, a list file, an already loaded :class:`InputSet` or a list of clip specs."""
+    if isinstance(inputs, InputSet):
+        return inputs
+    if isinstance(inputs, str | os.PathLike):
+        return load_inputs(
+            inputs,
+            input_root=options.input_root,
+            path_template=options.path_template,
+            trimmed=options.trimmed,
+            limit=options.limit,
+            allow_absolute_paths=options.allow_absolute_paths,
+        )
+    clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
+    check_unique(clips)
+    return InputSet(clips=clips, root=Path.cwd(), source="<clip list>")
+
+
+def check_run(
+    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
+    output_dir: str | os.PathLike,
+    options: GenerationOptions,
+) -> InputSet:
+    """Everything about a run that can be checked without its models; returns the input's clips.
+
+    Creates ``output_dir`` when it does not exist (after checking it may write there).
+    """
+    check_options(options)
+    input_set = resolve_inputs(inputs, options)
+    root = output_folder.check_generation_output(output_dir)
+    if not options.overwrite:
+        num_shards = math.ceil(len(input_set.clips) / options.shard_size)
+        planned = manifest.run_manifest(options, input_set, num_shards)
+        manifest.check_manifest(root, planned, manifest.RUN_IDENTITY_KEYS)
+    return input_set
+
+
+def synthetic_frame(size: int = 224) -> Any:
+    """An RGB gradient with a square in it: a frame any captioner can take."""
+    from PIL import Image
+
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    pixels = np.stack(
+        [np.add.outer(ramp, ramp) / 2, np.tile(ramp, (size, 1)), np.tile(ramp[:, None], (1, size))], -1
+    )
+    pixels[size // 4 : size // 2, size // 4 : size // 2] = (230, 40, 40)
+    return Image.fromarray(pixels.astype(np.uint8), "RGB")
+
+
+def synthetic_audio(sampling_rate: int, seconds: float) -> np.ndarray:
+    """A 440 Hz tone with a little noise, mono float32: audio any scorer can take."""
+    t = np.arange(max(1, round(sampling_rate * seconds))) / sampling_rate
+    noise = np.random.default_rng(0).standard_normal(t.size)
+    return (0.2 * np.sin(2 * np.pi * 440.0 * t) + 0.01 * noise).astype(np.float32)
+
+
+def _abort(role: str, model: Any, error: BaseException) -> RunAborted:
+    name = getattr(model, "name", type(model).__name__)
+    return RunAborted(
+        f"the {role} {name!r} fails on a synthetic test input, before any video was decoded: "
+        f"{type(error).__name__}: {error}"
+    )
+
+
+def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
+    """Caption one synthetic frame and score one synthetic clip; :class:`RunAborted` if a model fails."""
+    try:
+        captions = list(captioner.caption([synthetic_frame()]))
+        if len(captions) != 1 or not isinstance(captions[0], str):
+            raise ValueError(f"expected one caption string for one image, got {captions!r}")
+    except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run
+        raise _abort("captioner", captioner, error) from error
+    try:
+        audio = np.asarray(scorer.embed_audio([synthetic_audio(int(scorer.sampling_rate), clip_seconds)]))
+        text = np.asarray(scorer.embed_text([captions[0] or "a test caption"]))
+        if audio.shape[0] != 1 or text.shape[0] != 1 or audio.shape[-1] != text.shape[-1]:
+            raise ValueError(f"embedding shapes do not match: audio {audio.shape}, text {text.shape}")
+        if not (np.isfinite(audio).all() and np.isfinite(text).all()):
+            raise ValueError("embeddings are not finite")
+    except Exception as error:  # noqa: BLE001 - any failure means the scorer can't run
+        raise _abort("scorer", scorer, error) from error
+
+
+__all__ = [
+    "check_models",
+    "check_options",
+    "check_run",
+    "resolve_inputs",
+    "synthetic_audio",
+    "synthetic_frame",
+]
