@@ -13,7 +13,7 @@ loader restarts after it.
 Workers never outlive the process they decode for: on Linux the kernel kills them when it dies
 (``prctl(PR_SET_PDEATHSIG)``, effective even after a ``kill -9``, which would otherwise leave them blocked
 on a full queue, holding their memory); elsewhere they stop before their next clip once their parent is
-gone. They ignore Ctrl-C: the process feeding the models handles it and shuts them down.
+gone. They ignore Ctrl-C and SIGTERM: the process feeding the models handles those and shuts them down.
 """
 
 from __future__ import annotations
@@ -160,7 +160,10 @@ def _init_worker(_worker_id: int, parent_pid: int) -> None:
     import torch
 
     die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Ctrl-C and a scheduler's SIGTERM reach the whole process group: the parent handles them (it drops the
+    # shard in flight and shuts the workers down); a worker dying first would read as a decoder crash.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     torch.set_num_threads(1)  # parallelism comes from the worker processes themselves
     try:  # the process feeding the models comes first when cores are short; workers use what is left
         os.nice(5)

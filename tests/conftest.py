@@ -199,3 +199,35 @@ def synthetic_heldout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_synthetic_triplets(
         tmp_path_factory.mktemp("triplets_heldout"), clips_per_class=6, seed=2, **SYNTHETIC
     )
+
+
+@pytest.fixture
+def make_read_only():
+    """``make_read_only(folder)``: nothing can be created in ``folder`` until the test ends.
+
+    chmod for ordinary users; root ignores permissions, so as root the folder is made immutable with
+    ``chattr +i``. Skips only where neither works (then no read-only folder can exist here at all).
+    """
+    import subprocess
+
+    undo = []
+
+    def make(folder: Path) -> Path:
+        folder = Path(folder)
+        if os.geteuid() == 0:
+            if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(folder)]).returncode == 0:
+                undo.append(lambda: subprocess.run(["chattr", "-i", str(folder)], check=False))
+        else:
+            mode = folder.stat().st_mode
+            folder.chmod(0o555)
+            undo.append(lambda: folder.chmod(mode))
+        try:
+            (folder / ".write-probe").touch()
+        except OSError:
+            return folder
+        (folder / ".write-probe").unlink()
+        pytest.skip("this machine cannot make a read-only folder")
+
+    yield make
+    for step in reversed(undo):
+        step()

@@ -67,3 +67,60 @@ def test_filter_defaults_keep_what_was_recorded(small_output):
     recorded = selection.read_subsets(root)
     assert recorded.top == [] and recorded.random == [20] and recorded.seed == 2
     assert [s.name for s in recorded.subsets] == ["random20"]
+
+
+def test_new_configs_are_added_to_the_existing_ones_unless_replace(small_output, capsys):
+    """Issue 8.4: `avt filter --top 100` keeps top10/30/50 (what `avt generate` recorded)."""
+    root = small_output.root
+    assert cli.main(["filter", str(root)]) == 0  # what the end of `avt generate` records: the defaults
+    assert cli.main(["filter", str(root), "--top", "100"]) == 0
+    recorded = selection.read_subsets(root)
+    assert recorded.top == [10, 30, 50, 100] and recorded.random == [10, 30, 50]
+    card = (root / schema.CARD_FILE).read_text()
+    assert "config_name: top10" in card and "config_name: top100" in card
+    assert cli.main(["filter", str(root), "--replace", "--top", "100"]) == 0
+    recorded = selection.read_subsets(root)
+    assert (
+        recorded.top == [100] and recorded.random == [] and [s.name for s in recorded.subsets] == ["top100"]
+    )
+    with pytest.raises(SystemExit):  # a bare --top used to drop every top config silently
+        cli.main(["filter", str(root), "--top"])
+    assert cli.main(["filter", str(root), "--replace"]) == 2
+    assert "none were given" in capsys.readouterr().err
+
+
+def test_a_k_that_selects_no_row_is_refused(helpers, tmp_path, capsys):
+    output = helpers.write_output(tmp_path / "out", [[("a", 0.1), ("b", 0.2), ("c", 0.3), ("d", 0.4)]])
+    assert cli.main(["filter", str(output.root), "--top", "50"]) == 0
+    before = (output.root / schema.SUBSETS_FILE).read_bytes()
+    assert cli.main(["filter", str(output.root), "--top", "10", "--random", "5"]) == 2
+    assert "top10, random5 would select no row of the 4 finished clips" in capsys.readouterr().err
+    assert (output.root / schema.SUBSETS_FILE).read_bytes() == before  # nothing was written
+    # Recorded defaults that are empty on so few clips never become configs load_dataset cannot read.
+    card = (output.root / schema.CARD_FILE).read_text()
+    assert "config_name: top50" in card and "config_name: top10" not in card
+
+
+def test_filter_on_an_unfinished_run_says_how_many_shards_are_missing(helpers, tmp_path, capsys):
+    shards = [[(f"s{i}_{j}", 0.1 * j) for j in range(4)] for i in range(4)]
+    manifest = {**helpers.default_manifest(), "num_shards": 6}  # 2 shards never started, 1 unfinished
+    output = helpers.write_output(tmp_path / "out", shards, done=[True, True, True, False], manifest=manifest)
+    assert cli.main(["filter", str(output.root), "--top", "50"]) == 0
+    assert "warning: 3 of 6 shard(s) are not finished" in capsys.readouterr().err
+
+
+def test_filter_never_rewrites_a_folder_avt_did_not_write(tmp_path, capsys):
+    """Issue 8.2: a folder with a data/ subfolder is not enough; only a folder with an avt manifest."""
+    theirs = tmp_path / "project"
+    (theirs / "data").mkdir(parents=True)
+    (theirs / "README.md").write_text("# my project\n")
+    assert cli.main(["filter", str(theirs), "--top", "30"]) == 2
+    assert "not an avt generation output" in capsys.readouterr().err
+    assert (theirs / "README.md").read_text() == "# my project\n"
+    assert sorted(p.name for p in theirs.iterdir()) == ["README.md", "data"]
+
+
+def test_filter_on_a_read_only_output_is_a_usage_error(small_output, make_read_only, capsys):
+    make_read_only(small_output.root)
+    assert cli.main(["filter", str(small_output.root), "--top", "30"]) == 2
+    assert f"cannot write to {small_output.root}" in capsys.readouterr().err

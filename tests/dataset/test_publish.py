@@ -89,3 +89,63 @@ def test_republish_removes_shards_that_are_no_longer_published(local_hub, small_
     assert set(everything["clip_id"]) == set(small_output.scores) - dropped
     top30 = datasets.load_dataset(repo_id, "top30", split="train", cache_dir=str(tmp_path / "cache"))
     assert len(top30) == selection.subset_size(30, len(everything))
+
+
+def _files(root) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_publish_without_network_is_one_line_and_changes_nothing(offline, small_output, monkeypatch, capsys):
+    """Issue 8.12: no 72-line httpx traceback; the user learns that nothing was pushed or changed."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    before = _files(small_output.root)
+    assert (
+        cli.main(["publish", str(small_output.root), "--repo-id", "someone/triplets", "--token", "hf_x"]) == 2
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: the Hub at http://127.0.0.1:9 could not be reached"
+    )
+    assert lines[0].endswith("nothing was pushed and the local files are unchanged")
+    assert _files(small_output.root) == before
+
+
+def test_publish_refuses_folders_avt_did_not_write_or_cannot_write(
+    tmp_path, small_output, make_read_only, capsys
+):
+    theirs = tmp_path / "project"
+    (theirs / "data").mkdir(parents=True)
+    (theirs / "README.md").write_text("# mine\n")
+    assert cli.main(["publish", str(theirs), "--repo-id", "someone/x"]) == 2
+    assert "not an avt generation output" in capsys.readouterr().err
+    assert (theirs / "README.md").read_text() == "# mine\n"
+    make_read_only(small_output.root)
+    assert cli.main(["publish", str(small_output.root), "--repo-id", "someone/x"]) == 2
+    assert "cannot write to" in capsys.readouterr().err
+
+
+def test_the_token_reaches_no_file_and_no_output(local_hub, small_output, capfd):
+    """Issue 8.9: the token goes to huggingface_hub only (compare the finetune leak through training_args.bin)."""
+    repo_id = local_hub.repo_id("triplets-token")
+    argv = [
+        "publish",
+        str(small_output.root),
+        "--repo-id",
+        repo_id,
+        "--token",
+        local_hub.token,
+        "--metadata-only",
+    ]
+    assert cli.main(argv) == 0
+    captured = capfd.readouterr()
+    assert local_hub.token not in captured.out + captured.err
+    written = _files(small_output.root)
+    assert written and all(local_hub.token.encode() not in data for data in written.values())
+    remote = HfApi(token=local_hub.token)
+    for path in remote.list_repo_files(repo_id, repo_type="dataset"):
+        data = open(remote.hf_hub_download(repo_id, path, repo_type="dataset"), "rb").read()
+        assert local_hub.token.encode() not in data, path

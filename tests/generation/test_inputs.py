@@ -91,3 +91,50 @@ def test_limit_and_digest(tmp_path):
     same = load_inputs(moved, limit=2).clips
     assert inputs_digest(same) == inputs_digest(clips)  # absolute location does not matter
     assert inputs_digest(load_inputs(moved).clips) != inputs_digest(clips)
+
+
+def test_paths_are_stored_relative_to_the_input_root_never_absolute(tmp_path):
+    """Issue 8.5: clip ids and video paths never carry this machine's folders."""
+    inside = _touch(tmp_path / "lists" / "v" / "a.mp4")
+    outside = _touch(tmp_path / "elsewhere" / "b.mp4")
+    listing = tmp_path / "lists" / "l.csv"
+    listing.write_text(f"video_path\n{inside}\n{outside}\n")
+    with pytest.raises(InputListError, match=r"l\.csv:3: .*b\.mp4 is outside the input root"):
+        read_clip_list(listing)
+    (tmp_path / "lists" / "up.csv").write_text("video_path\n../elsewhere/b.mp4\n")
+    with pytest.raises(InputListError, match="outside the input root"):
+        read_clip_list(tmp_path / "lists" / "up.csv")
+
+    clips = read_clip_list(listing, input_root=tmp_path)  # a root holding both
+    assert [(c.clip_id, c.video_path) for c in clips] == [
+        ("lists/v/a", "lists/v/a.mp4"),
+        ("elsewhere/b", "elsewhere/b.mp4"),
+    ]
+    assert clips[1].source == str(outside)
+
+    allowed = read_clip_list(listing, allow_absolute_paths=True)
+    assert allowed[0].video_path == "v/a.mp4" and allowed[1].video_path == str(outside)
+    inputs = load_inputs(listing, input_root=tmp_path)
+    assert not any(str(tmp_path) in c.clip_id + c.video_path for c in inputs.clips)
+
+
+@pytest.mark.parametrize("start", ["nan", "inf", "-inf", "-1", "NaN"])
+def test_non_finite_or_negative_starts_are_errors_naming_the_line(start, tmp_path):
+    (tmp_path / "l.csv").write_text(f"video_path,start_s\na.mp4,0\nb.mp4,{start}\n")
+    with pytest.raises(InputListError, match=r"l\.csv:3: .*start"):
+        read_clip_list(tmp_path / "l.csv")
+    (tmp_path / "l.jsonl").write_text('{"video_path": "a.mp4"}\n{"video_path": "b.mp4", "start_s": NaN}\n')
+    with pytest.raises(InputListError, match=r"l\.jsonl:2: .*not a finite number"):
+        read_clip_list(tmp_path / "l.jsonl")
+
+
+def test_a_folder_input_reports_the_files_it_skipped(tmp_path):
+    for name in ["a.mp4", "sound.m4a", "notes.txt", ".DS_Store", "sub/b.mkv", "sub/readme.md"]:
+        _touch(tmp_path / name)
+    inputs = load_inputs(tmp_path)
+    assert [c.video_path for c in inputs.clips] == ["a.mp4", "sub/b.mkv"]
+    assert inputs.skipped == ("notes.txt", "sound.m4a", "sub/readme.md")
+    (tmp_path / "only_audio").mkdir()
+    _touch(tmp_path / "only_audio" / "x.m4a")
+    with pytest.raises(InputListError, match=r"no clips found .*\(1 files skipped: not video files\)"):
+        load_inputs(tmp_path / "only_audio")

@@ -12,9 +12,9 @@ import pytest
 
 from avt_triplets import schema
 from avt_triplets.batching import InputRejected
+from avt_triplets.manifest import IncompatibleOutputError
 from avt_triplets.media import decode_clip
 from avt_triplets.pipeline import generate_triplets, summarize
-from avt_triplets.manifest import IncompatibleOutputError
 
 METADATA = ["clip_id", "video_path", "start_s", "end_s", "frame_times_s", "captions", "caption_scores"]
 METADATA += ["caption", "caption_index", "clap_score", "text_embedding", "labels"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -212,3 +214,112 @@ def test_cli_options_reach_the_decoder_and_the_captioner(
     assert "static KV cache + torch.compile (aot_eager)" in caplog.text
     assert "cuda video decoding unavailable" in caplog.text or "decoding video with cuda" in caplog.text
     assert_same_output(tmp_path / "gpu", tmp_path / "plain")
+
+
+def _children(pid: int) -> set[int]:
+    """Child processes of ``pid`` (Linux /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; it only waits to be reaped
+
+
+def _start_slow_generate(args, env, log: Path, delay_s: float) -> subprocess.Popen:
+    """The real CLI in its own session, with every caption batch slowed down (see _SLOW_CLI)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CLI, *args],
+        env={**env, "AVT_TEST_CAPTION_DELAY_S": str(delay_s)},
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_until(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# Decodes the list with two workers for a consumer as slow as a busy GPU: the workers fill their queues.
+_SLOW_CONSUMER = """
+import sys, time
+from avt_triplets.decoding import DecodeJob, DecodeSettings, iter_decoded
+from avt_triplets.inputs import read_clip_list
+clips = read_clip_list(sys.argv[1])
+jobs = [DecodeJob(i, 0, clip) for i, clip in enumerate(clips)]
+for item in iter_decoded(jobs, DecodeSettings(clip_seconds=2.0), num_workers=2, prefetch=2):
+    print("decoded", item.job.clip.clip_id, flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_decode_workers_exit_when_the_parent_is_killed(gen_inputs, subprocess_env, tmp_path):
+    """Issue 8.10: `kill -9` of `avt generate` used to leave its decode workers running for minutes."""
+    log = tmp_path / "log"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CONSUMER, str(gen_inputs["good_csv"])],
+        env=subprocess_env,
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    workers: set[int] = set()
+    try:
+        _wait_until(lambda: "decoded" in log.read_text() or process.poll() is not None, 120, "a decoded clip")
+        time.sleep(0.5)  # the workers go on decoding until their queues are full, then block
+        workers = _children(process.pid)
+        assert len(workers) == 2 and process.poll() is None, log.read_text()[-3000:]
+        os.kill(process.pid, signal.SIGKILL)  # the parent only, as `kill -9 PID` does
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not [w for w in workers if _alive(w)], "decode workers outlived their parent"
+    finally:
+        for pid in [process.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_prints_how_to_resume(
+    stop, gen_inputs, reference_options, tiny_blip2, tiny_clap, subprocess_env, tmp_path
+):
+    """Issue 8.11: one line saying what is finished and the command to resume; no traceback, no .tmp."""
+    out = tmp_path / "out"
+    args = generate_args(gen_inputs["csv"], out, tiny_blip2, tiny_clap, reference_options, workers=1)
+    log = tmp_path / "log"
+    process = _start_slow_generate(args, subprocess_env, log, delay_s=0.5)
+    try:
+        stats = lambda: len(list((out / schema.STATS_DIR).glob("*_stats.json")))  # noqa: E731
+        _wait_until(lambda: stats() >= 1 or process.poll() is not None, 240, "a finished shard")
+        assert process.poll() is None, log.read_text()[-3000:]
+        os.killpg(process.pid, stop)  # a terminal's Ctrl-C (or a scheduler) signals the whole group
+        process.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    output = log.read_text()
+    assert process.returncode == 130, output[-3000:]
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.startswith("interrupted:")]
+    assert len(lines) == 1, output[-3000:]
+    done = stats()
+    assert f"interrupted: {done} of 5 shards are finished in {out}" in lines[0] and 1 <= done < 5
+    assert not list(out.rglob("*.tmp"))
+    # The printed command is the same command, which resumes to the uninterrupted rows (see the SIGKILL test).
+    assert shlex.split(lines[0].split("resume with: ", 1)[1]) == ["avt", *args]

@@ -1,0 +1,252 @@
+"""`avt generate` as a user meets it: what it refuses before any model loads, and how a run that cannot go on
+ends (issue 8 items 2, 6, 11-14; issue 13 item 5)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from avt_triplets import cli, schema
+
+
+def generate_argv(inputs, out, *extra: str) -> list[str]:
+    return [
+        "generate", str(inputs), "--output", str(out), "--device", "cpu", "--max-new-tokens", "4",
+        "--shard-size", "2", "--caption-batch-size", "8", "--score-batch-size", "4", "--num-workers", "0",
+        "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def one_error_line(stderr: str) -> str:
+    """The command's whole complaint: exactly one line, starting with ``error:``, no traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def temporaries(root: Path) -> list[str]:
+    return [p.name for p in root.rglob("*.tmp")]
+
+
+@pytest.fixture
+def no_model_loads(monkeypatch):
+    """Any model load fails the test: what is checked here must be checked before the models load."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the inputs and options were checked")
+
+    monkeypatch.setattr("avt_triplets.captioners.load_captioner", refuse)
+    monkeypatch.setattr("avt_triplets.scorers.load_scorer", refuse)
+
+
+@pytest.fixture
+def session_models(monkeypatch, blip2_captioner, clap_scorer):
+    """``use(captioner=None, scorer=None)``: `avt generate` gets these models instead of loading its own."""
+
+    def use(captioner=None, scorer=None):
+        monkeypatch.setattr(
+            "avt_triplets.captioners.load_captioner", lambda *a, **k: captioner or blip2_captioner
+        )
+        monkeypatch.setattr("avt_triplets.scorers.load_scorer", lambda *a, **k: scorer or clap_scorer)
+
+    return use
+
+
+# ----------------------------------------------------------------------------------------------
+# Refused before any model loads
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_avt_did_not_write_is_never_written_to(
+    overwrite, gen_inputs, no_model_loads, tmp_path, capsys
+):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("my own notes\n")
+    (mine / "data").mkdir()
+    (mine / "data" / "table.csv").write_text("a,b\n")
+    before = files_under(mine)
+    extra = ("--overwrite",) if overwrite else ()
+    assert cli.main(generate_argv(gen_inputs["good_csv"], mine, *extra)) == 2
+    assert "not empty" in one_error_line(capsys.readouterr().err)
+    assert files_under(mine) == before and sorted(p.name for p in mine.iterdir()) == ["README.md", "data"]
+
+
+def test_a_read_only_output_folder_is_a_usage_error(
+    gen_inputs, no_model_loads, make_read_only, tmp_path, capsys
+):
+    (tmp_path / "out").mkdir()
+    out = make_read_only(tmp_path / "out")
+    assert cli.main(generate_argv(gen_inputs["good_csv"], out)) == 2
+    assert f"cannot write to {out}" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "models, message",
+    [
+        (
+            ["--captioner", "/nonexistent/blip2-checkpoint"],
+            "--captioner /nonexistent/blip2-checkpoint: no such",
+        ),
+        (["--scorer", "msclap:2022"], "msclap:2022 is not supported"),
+        (["--scorer", "{tiny_clap}", "--scorer-weights", "{tiny_clap}"], "only apply to msclap"),
+        (["--scorer-weights", "/nonexistent/CLAP_weights_2023.pth"], "--scorer-weights /nonexistent"),
+        (["--dtype", "float99"], "unknown dtype 'float99'"),
+    ],
+)
+def test_unusable_model_options_are_one_line_errors(
+    models, message, gen_inputs, tiny_blip2, tiny_clap, no_model_loads, tmp_path, capsys
+):
+    models = [m.format(tiny_clap=tiny_clap) for m in models]
+    argv = generate_argv(gen_inputs["good_csv"], tmp_path / "out", "--captioner", str(tiny_blip2), *models)
+    assert cli.main(argv) == 2
+    assert message in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()  # checked before the output folder is even created
+
+
+def test_inputs_are_checked_before_the_models_load(gen_inputs, no_model_loads, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert cli.main(generate_argv(tmp_path / "empty", tmp_path / "out")) == 2
+    assert "no clips found" in one_error_line(capsys.readouterr().err)
+
+    good = gen_inputs["good"][0]
+    for bad_start in ("nan", "inf", "-2"):
+        listing = tmp_path / f"clips_{bad_start}.csv"
+        video = gen_inputs["root"] / good["video_path"]
+        listing.write_text(f"video_path,start_s\n{video},0\n{video},{bad_start}\n")
+        argv = generate_argv(listing, tmp_path / "out", "--input-root", str(gen_inputs["root"]))
+        assert cli.main(argv) == 2
+        assert f"{listing.name}:3" in one_error_line(capsys.readouterr().err)
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(generate_argv(gen_inputs["good_csv"], tmp_path / "out", "--num-workers", "-1"))
+    assert exited.value.code == 2 and "must be >= 0" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_the_option_dataclasses_defaults():
+    from avt_triplets.options import GenerationOptions, ModelOptions
+
+    parser = cli.build_parser(only="generate")
+    args = parser.parse_args(["generate", "videos/", "--output", "out"])
+    for options in (GenerationOptions, ModelOptions):
+        for field in dataclasses.fields(options):
+            if "cli" in field.metadata:
+                assert getattr(args, field.name) == field.default, field.name
+    flags = {a.dest for a in parser._subparsers._group_actions[0].choices["generate"]._actions}
+    library_only = {"prefetch", "jpeg_quality", "decoder_threads", "write_card", "rank", "world_size"}
+    assert {f.name for f in dataclasses.fields(GenerationOptions)} - flags == library_only
+    assert {f.name for f in dataclasses.fields(ModelOptions)} <= flags
+    assert isinstance(args, argparse.Namespace) and args.progress is True and args.trimmed is True
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs that cannot go on
+
+
+class _KernelCrashCaptioner:
+    """The tiny BLIP-2, except that the frames of the 256x144 videos (398 px wide) crash it: not memory."""
+
+    def __init__(
+        self, inner, error: type[BaseException] = RuntimeError, message: str = "CUBLAS kernel crashed"
+    ):
+        self.inner, self.name, self.revision, self.prompt = inner, "crashy-blip2", None, None
+        self.error, self.message = error, message
+
+    def caption(self, images):
+        if any(image.width > 350 for image in images):
+            raise self.error(self.message)
+        return self.inner.caption(images)
+
+
+class _OutOfMemoryCaptioner:
+    """Captions the preflight's square frame, runs out of memory on every real frame."""
+
+    name, revision, prompt = "oom-captioner", None, None
+
+    def caption(self, images):
+        if any(image.width != image.height for image in images):
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return ["a test caption"] * len(images)
+
+
+def test_a_model_failing_on_one_item_stops_the_run_and_says_how_to_resume(
+    gen_inputs, blip2_captioner, session_models, tmp_path, capsys
+):
+    session_models(captioner=_KernelCrashCaptioner(blip2_captioner))
+    out = tmp_path / "out"
+    argv = generate_argv(gen_inputs["good_csv"], out)
+    assert cli.main(argv) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "captioner failed on a single item: RuntimeError: CUBLAS kernel crashed" in line
+    assert "clip " in line and "1 of 3 shards are finished" in line
+    assert line.endswith("resume with: avt " + " ".join(argv))
+    assert schema.stats_path(out, 0).is_file() and not schema.stats_path(out, 1).exists()
+    assert not schema.data_path(out, 1).exists() and temporaries(out) == []
+
+
+def test_zero_triplets_from_decodable_clips_is_not_a_success(gen_inputs, session_models, tmp_path, capsys):
+    session_models(captioner=_OutOfMemoryCaptioner())
+    assert cli.main(generate_argv(gen_inputs["good_csv"], tmp_path / "out")) == 1
+    captured = capsys.readouterr()
+    assert "triplets      0" in captured.out
+    assert "no triplets: the models failed on all 6 decodable clip(s) (caption_failed 6)" in captured.err
+
+
+def test_a_full_disk_stops_with_a_clear_message_and_leaves_no_temporaries(
+    gen_inputs, session_models, monkeypatch, tmp_path, capsys
+):
+    from avt_triplets.shards import ShardWriter
+
+    real_write = ShardWriter.write_row
+
+    def write_row(self, row):
+        if self.index == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, row)
+
+    monkeypatch.setattr(ShardWriter, "write_row", write_row)
+    session_models()
+    out = tmp_path / "out"
+    assert cli.main(generate_argv(gen_inputs["good_csv"], out)) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "no space left on the device" in line and "1 of 3 shards are finished" in line
+    assert temporaries(out) == [] and not schema.stats_path(out, 1).exists()
+
+
+def test_a_folder_input_counts_and_lists_what_it_skipped(
+    gen_inputs, session_models, tmp_path, capsys, caplog
+):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(gen_inputs["root"] / gen_inputs["good"][0]["video_path"], videos / "clip.mp4")
+    (videos / "notes.txt").write_text("not a video\n")
+    shutil.copy(gen_inputs["root"] / "bad/audio_only.mp4", videos / "sound.m4a")
+    session_models()
+    with caplog.at_level(logging.INFO, logger="avt_triplets.inputs"):
+        assert cli.main(generate_argv(videos, tmp_path / "out", "--log-level", "INFO")) == 0
+    assert "skipped       2 files: not video files" in capsys.readouterr().out
+    skipped = [r.getMessage() for r in caplog.records if r.name == "avt_triplets.inputs"]
+    assert any(m.startswith("skipped notes.txt") for m in skipped) and any("sound.m4a" in m for m in skipped)
+    assert schema.stats_path(tmp_path / "out", 0).is_file()  # the one video made a finished shard
+
+
+def test_no_token_reaches_a_file_or_the_log(gen_inputs, session_models, monkeypatch, tmp_path, capfd):
+    secret = "hf_avtSecretTokenThatMustNeverBeWritten0123"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    session_models()
+    out = tmp_path / "out"
+    assert cli.main(generate_argv(gen_inputs["good_csv"], out, "--limit", "2", "--log-level", "DEBUG")) == 0
+    captured = capfd.readouterr()
+    assert secret not in captured.out + captured.err
+    assert all(secret.encode() not in data for data in files_under(out).values())
+    assert files_under(out)  # the run wrote its files
