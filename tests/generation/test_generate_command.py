@@ -7,7 +7,10 @@ import argparse
 import dataclasses
 import errno
 import logging
+import os
+import shlex
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -250,3 +253,43 @@ def test_no_token_reaches_a_file_or_the_log(gen_inputs, session_models, monkeypa
     assert secret not in captured.out + captured.err
     assert all(secret.encode() not in data for data in files_under(out).values())
     assert files_under(out)  # the run wrote its files
+
+
+class _StoppedByScheduler:
+    """The tiny BLIP-2, until a batch of shard 1: then the process gets SIGTERM, as from `scancel` or `kill`."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.revision, self.prompt = inner, inner.name, inner.revision, inner.prompt
+        self.calls = 0
+
+    def caption(self, images):
+        self.calls += 1
+        if self.calls == 6:  # the first call is the preflight; shard 0 takes calls 2-4
+            os.kill(os.getpid(), signal.SIGTERM)
+        return self.inner.caption(images)
+
+
+def test_sigterm_drops_the_shard_in_flight_and_prints_how_to_resume(
+    gen_inputs, blip2_captioner, session_models, tmp_path, capsys
+):
+    """Issue 8.11 for SIGTERM (Ctrl-C runs in a real process group in test_processes.py)."""
+    session_models(captioner=_StoppedByScheduler(blip2_captioner))
+    out = tmp_path / "out"
+    argv = generate_argv(gen_inputs["good_csv"], out, "--caption-batch-size", "2")
+
+    def unhandled(signum, frame):  # without avt's own handler, SIGTERM would end this test session
+        raise AssertionError("avt generate did not handle SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        assert cli.main(argv) == 130
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # avt put the caller's handler back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    done = len(list((out / schema.STATS_DIR).glob("*_stats.json")))
+    assert line.startswith(f"interrupted: {done} of 3 shards are finished in {out}") and 1 <= done < 3
+    assert shlex.split(line.split("resume with: ", 1)[1]) == ["avt", *argv]
+    assert temporaries(out) == []
