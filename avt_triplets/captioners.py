@@ -29,6 +29,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from avt_triplets.devices import default_device
 from avt_triplets.errors import UsageError
 from avt_triplets.legacy_checkpoints import fill_missing_fields
 from avt_triplets.options import DEFAULT_CAPTIONER, DEFAULT_MAX_NEW_TOKENS
@@ -65,14 +66,6 @@ class Captioner(Protocol):
         ...
 
 
-def _default_device(device: str | torch.device | None) -> torch.device:
-    import torch
-
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
     import torch
 
@@ -89,7 +82,7 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
 def check_captioner_options(name_or_path: str | os.PathLike, dtype: Any = None) -> None:
     """Raise :class:`UsageError` for captioner options that cannot work, before anything is loaded."""
     require_model_source(name_or_path, "--captioner")
-    _resolve_dtype(dtype, _default_device("cpu"))
+    _resolve_dtype(dtype, default_device("cpu"))
 
 
 class TransformersCaptioner:
@@ -198,7 +191,7 @@ def load_captioner(
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     require_model_source(name_or_path, "--captioner")
-    device = _default_device(device)
+    device = default_device(device)
     dtype = _resolve_dtype(dtype, device)
     commit = resolve_commit_hash(name_or_path, revision)
     load_revision = commit or revision

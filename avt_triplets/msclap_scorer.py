@@ -47,13 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from avt_triplets.devices import default_device
 from avt_triplets.revisions import (
     commit_hash_from_cache_path,
     content_digest,
     local_digest,
     resolve_commit_hash,
 )
-from avt_triplets.scorers import MSCLAP_VERSIONS, WindowedScorer, _default_device
+from avt_triplets.windowed_scorer import WindowedScorer
 
 if TYPE_CHECKING:
     import torch
@@ -65,6 +66,7 @@ __all__ = [
     "HTSAT_ARCHITECTURE_KEYS",
     "TEXT_MODEL_DIRNAME",
     "WEIGHTS_FILENAME",
+    "MSCLAP_VERSIONS",
     "MsclapScorer",
     "MsclapWeightsError",
     "load_msclap_scorer",
@@ -75,6 +77,7 @@ WEIGHTS_FILENAME = "CLAP_weights_2023.pth"
 CONFIG_FILENAME = "msclap_config.yml"
 TEXT_MODEL_DIRNAME = "gpt2"
 HTSAT_ARCHITECTURE_KEYS = frozenset({"embed_dim", "depths", "num_heads", "window_size", "num_classes"})
+MSCLAP_VERSIONS = ("2023",)
 
 # Buffers older transformers saved in GPT-2 checkpoints (causal mask, masked bias); not weights, absent in v5.
 _BENIGN_UNEXPECTED = re.compile(r"(^|\.)attn\.(bias|masked_bias)$")
@@ -307,7 +310,7 @@ def load_msclap_scorer(
         )
     scorer = MsclapScorer(
         wrapper,
-        device=_default_device(device),
+        device=default_device(device),
         name=f"msclap:{version}",
         revision=commit_hash_from_cache_path(loaded_from),
     )

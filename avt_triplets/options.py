@@ -1,134 +1,133 @@
 """Every setting of a generation run, with its default, its help and its `avt generate` flag, in one place.
 
 ``GenerationOptions`` is what :func:`avt_triplets.pipeline.generate_triplets` takes; ``ModelOptions`` says which
-captioner and scorer `avt generate` loads. Fields made with :func:`~avt_triplets.cli_fields.cli_field` are the
-command's options (see :mod:`avt_triplets.commands.generate`); the others are for library users and tests.
-Standard library only, so ``avt generate --help`` stays fast.
+captioner and scorer `avt generate` loads. Fields declared with :func:`~avt_triplets.dataclass_cli.option` are
+the command's options (see :mod:`avt_triplets.commands.generate`); the others are for library users and tests.
+Values no run can use raise :class:`~avt_triplets.errors.UsageError` when the dataclass is built, so they are
+refused before any model loads. Light imports only, so ``avt generate --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from avt_triplets.cli_fields import cli_field, non_negative_int, positive_float, positive_int
+from avt_triplets.dataclass_cli import option, require_non_negative, require_positive
+from avt_triplets.errors import UsageError
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
 DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
 DEFAULT_SCORER = "msclap:2023"
 DEFAULT_MAX_NEW_TOKENS = 30
+MODELS, CLIPS, RUN = "models", "clips", "run"
 
 
 @dataclass
 class ModelOptions:
     """The models of a run: what `avt generate` loads before any clip is decoded."""
 
-    captioner: str = cli_field(
+    captioner: str = option(
         DEFAULT_CAPTIONER,
-        "Image captioner: any image-text-to-text Hub id or local folder (BLIP-2, LLaVA-1.5, ...).",
-        group="models",
+        group=MODELS,
+        help="Image captioner: any image-text-to-text Hub id or local folder (BLIP-2, LLaVA-1.5, ...).",
     )
-    captioner_revision: str | None = cli_field(
-        None, "Hub branch, tag or commit of --captioner.", group="models"
+    captioner_revision: str | None = option(
+        None, group=MODELS, help="Hub branch, tag or commit of --captioner."
     )
-    caption_prompt: str | None = cli_field(
+    caption_prompt: str | None = option(
         None,
-        "Prompt for chat captioners (e.g. LLaVA), or a text prefix for BLIP-2. None: the backend's default.",
-        group="models",
+        group=MODELS,
+        help="Prompt for chat captioners (e.g. LLaVA), or a text prefix for BLIP-2. None: the backend's default.",
     )
-    max_new_tokens: int = cli_field(
-        DEFAULT_MAX_NEW_TOKENS,
-        "Longest caption, in tokens (greedy decoding).",
-        group="models",
-        type=positive_int,
+    max_new_tokens: int = option(
+        DEFAULT_MAX_NEW_TOKENS, group=MODELS, help="Longest caption, in tokens (greedy decoding)."
     )
-    dtype: str | None = cli_field(
+    dtype: str | None = option(
         None,
-        "Captioner dtype (bfloat16, float16, float32). None: bfloat16 on GPU, float32 on CPU.",
-        group="models",
+        group=MODELS,
+        help="Captioner dtype (bfloat16, float16, float32). None: bfloat16 on GPU, float32 on CPU.",
     )
-    scorer: str = cli_field(
+    scorer: str = option(
         DEFAULT_SCORER,
-        "Audio-text scorer: 'msclap:2023' (the paper's Microsoft CLAP) or a transformers CLAP id/folder "
+        group=MODELS,
+        help="Audio-text scorer: 'msclap:2023' (the paper's Microsoft CLAP) or a transformers CLAP id/folder "
         "such as laion/clap-htsat-unfused.",
-        group="models",
     )
-    scorer_revision: str | None = cli_field(
-        None, "Hub branch, tag or commit of a transformers CLAP --scorer.", group="models"
+    scorer_revision: str | None = option(
+        None, group=MODELS, help="Hub branch, tag or commit of a transformers CLAP --scorer."
     )
-    scorer_weights: str | None = cli_field(
+    scorer_weights: str | None = option(
         None,
-        "msclap only: a local CLAP_weights_2023.pth (or a folder holding it) instead of downloading it.",
-        group="models",
+        group=MODELS,
         metavar="PATH",
+        help="msclap only: a local CLAP_weights_2023.pth (or a folder holding it) instead of downloading it.",
     )
-    scorer_text_model: str | None = cli_field(
+    scorer_text_model: str | None = option(
         None,
-        "msclap only: a local GPT-2 folder for its text encoder instead of downloading 'gpt2'.",
-        group="models",
+        group=MODELS,
         metavar="PATH",
+        help="msclap only: a local GPT-2 folder for its text encoder instead of downloading 'gpt2'.",
     )
-    device: str | None = cli_field(
-        None, "Device for the models. None: this process's accelerate device.", group="models"
+    device: str | None = option(
+        None, group=MODELS, help="Device for the models. None: this process's accelerate device."
     )
+
+    def __post_init__(self) -> None:
+        require_positive(self, "max_new_tokens")
 
 
 @dataclass
 class GenerationOptions:
-    """Every knob of a run. Those in ``shards.IDENTITY_KEYS`` must match when resuming an output."""
+    """Every knob of a run. Those in ``manifest.IDENTITY_KEYS`` must match when resuming an output."""
 
-    fps: float = cli_field(1.0, "Frames captioned per second of clip.", group="clips", type=positive_float)
-    clip_seconds: float = cli_field(
-        10.0, "Clip length from each start_s.", group="clips", type=positive_float
+    fps: float = option(1.0, group=CLIPS, help="Frames captioned per second of clip.")
+    clip_seconds: float = option(10.0, group=CLIPS, help="Clip length from each start_s.")
+    limit: int | None = option(
+        None, group=CLIPS, metavar="N", help="Only the first N clips of the (sorted) input."
     )
-    limit: int | None = cli_field(
-        None, "Only the first N clips of the (sorted) input.", group="clips", type=positive_int, metavar="N"
-    )
-    input_root: str | None = cli_field(
+    input_root: str | None = option(
         None,
-        "Folder that list paths are relative to (clip ids and video paths are stored relative to it). "
+        group=CLIPS,
+        help="Folder that list paths are relative to (clip ids and video paths are stored relative to it). "
         "None: the list file's folder.",
-        group="clips",
     )
-    allow_absolute_paths: bool = cli_field(
+    allow_absolute_paths: bool = option(
         False,
-        "Accept list paths outside --input-root and store them as absolute paths (they then appear in "
+        group=CLIPS,
+        help="Accept list paths outside --input-root and store them as absolute paths (they then appear in "
         "clip_id and video_path of the dataset, which may be published).",
-        group="clips",
     )
-    path_template: str = cli_field(
+    path_template: str = option(
         DEFAULT_PATH_TEMPLATE,
-        "Local file of a ytid,start row, relative to the input root; fields {ytid}, {start} (int) and "
+        group=CLIPS,
+        help="Local file of a ytid,start row, relative to the input root; fields {ytid}, {start} (int) and "
         "{start_s} (float).",
-        group="clips",
     )
-    trimmed: bool = cli_field(
+    trimmed: bool = option(
         True,
-        "ytid,start rows point at full-length videos: cut the window at start (default: files are "
-        "already-trimmed clips, decoded from 0).",
-        group="clips",
+        group=CLIPS,
         flag="--untrimmed",
+        help="ytid,start rows point at full-length videos: cut the window at start (default: files are "
+        "already-trimmed clips, decoded from 0).",
     )
-    shard_size: int = cli_field(
-        1000, "Clips per output shard (the unit of resuming).", group="run", type=positive_int
-    )
-    num_workers: int | None = cli_field(
+    shard_size: int = option(1000, group=RUN, help="Clips per output shard (the unit of resuming).")
+    num_workers: int | None = option(
         None,
-        "CPU decode worker processes per GPU process (0: decode inline). None: cores per process - 1, at most 8.",
-        group="run",
-        type=non_negative_int,
+        group=RUN,
+        help="CPU decode worker processes per GPU process (0: decode inline). None: cores per process - 1, at most 8.",
     )
-    caption_batch_size: int = cli_field(32, "Frames per captioner call.", group="run", type=positive_int)
-    score_batch_size: int = cli_field(
-        64, "Clips (audio) or captions (text) per scorer call.", group="run", type=positive_int
+    caption_batch_size: int = option(32, group=RUN, help="Frames per captioner call.")
+    score_batch_size: int = option(64, group=RUN, help="Clips (audio) or captions (text) per scorer call.")
+    retry_failed: bool = option(
+        False, group=RUN, help="Also rerun clips recorded in finished shards' failure tables."
     )
-    retry_failed: bool = cli_field(
-        False, "Also rerun clips recorded in finished shards' failure tables.", group="run"
+    overwrite: bool = option(
+        False,
+        group=RUN,
+        help="Delete an existing output's shards and start over (only in a folder avt wrote).",
     )
-    overwrite: bool = cli_field(
-        False, "Delete an existing output's shards and start over (only in a folder avt wrote).", group="run"
-    )
-    seed: int = cli_field(0, "Seed (per shard: seed + shard index) for any sampling.", group="run", type=int)
-    progress: bool = cli_field(True, "No progress bar.", group="run", flag="--no-progress")
+    seed: int = option(0, group=RUN, help="Seed (per shard: seed + shard index) for any sampling.")
+    progress: bool = option(True, group=RUN, help="No progress bar.")
     # Library-only settings.
     prefetch: int | None = None  # decoded clips queued per worker; None: enough to cover one batch cycle
     jpeg_quality: int = 95
@@ -136,6 +135,18 @@ class GenerationOptions:
     write_card: bool = True
     rank: int | None = None  # None: from accelerate.PartialState()
     world_size: int | None = None
+
+    def __post_init__(self) -> None:
+        require_positive(self, "fps", "clip_seconds", "shard_size", "caption_batch_size", "score_batch_size")
+        require_positive(self, "limit", "prefetch", "decoder_threads")
+        require_non_negative(self, "num_workers")
+        for name in ("fps", "clip_seconds"):
+            if not math.isfinite(getattr(self, name)):
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}"
+                )
+        if not 1 <= self.jpeg_quality <= 100:
+            raise UsageError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
 
 
 __all__ = [

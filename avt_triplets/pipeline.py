@@ -41,43 +41,27 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from avt_triplets import schema, selection, shards
 from avt_triplets.batching import BackoffBatcher, Failed, ModelFailure
+from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
 from avt_triplets.errors import RunAborted
 from avt_triplets.inputs import ClipSpec, InputSet
 from avt_triplets.manifest import build_manifest, check_or_write_manifest
 from avt_triplets.options import GenerationOptions
 from avt_triplets.preflight import check_models, check_run
+from avt_triplets.scorers import AudioTextScorer
+from avt_triplets.windowed_scorer import l2_normalise
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("decode", "wait", "caption", "score", "write")
 # Failure reasons that mean the clip decoded fine but a model gave up on it.
 MODEL_FAILURE_REASONS = ("caption_failed", "score_failed")
-
-
-class Captioner(Protocol):
-    name: str
-    revision: str | None
-    prompt: str | None
-
-    def caption(self, images: list) -> list[str]: ...
-
-
-class AudioTextScorer(Protocol):
-    name: str
-    revision: str | None
-    sampling_rate: int
-    embed_dim: int
-
-    def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
-
-    def embed_text(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def default_num_workers() -> int:
@@ -274,12 +258,6 @@ class _Clip:
         return all(c is not None for c in self.captions)
 
 
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
-
 def _call(batcher: BackoffBatcher, items: list, describe) -> list:
     """``batcher(items)``; a :class:`ModelFailure` names the item it failed on (``describe(index)``)."""
     try:
@@ -421,8 +399,8 @@ class ShardProcessor:
             if text_failed is not None:
                 self._fail(writer, clip.item, "score_failed", f"text: {text_failed.error}", counts)
                 continue
-            text_embeddings = _l2_normalise(np.stack([text_results[c] for c in clip.captions]))
-            scores = text_embeddings @ _l2_normalise(audio_embedding)
+            text_embeddings = l2_normalise(np.stack([text_results[c] for c in clip.captions]))
+            scores = text_embeddings @ l2_normalise(audio_embedding)
             try:
                 best = selection.best_caption(scores.tolist())
             except ValueError as error:  # every score NaN

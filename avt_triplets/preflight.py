@@ -1,9 +1,9 @@
 """What a generation run checks before it spends GPU time, so mistakes cost seconds, not a model load.
 
-1. :func:`check_run`, before any model loads: the options, the input (a folder or list that yields clips,
-   finite start times, paths inside the input root), the output folder (new, empty or an avt output,
-   writable) and, when resuming, the options recorded in its manifest. Problems are
-   :class:`~avt_triplets.errors.UsageError`\\ s.
+1. :func:`check_run`, before any model loads (the options checked their own values when built): the input
+   (a folder or list that yields clips, finite start times, paths inside the input root), the output folder
+   (new, empty or an avt output, writable) and, when resuming, the options recorded in its manifest.
+   Problems are :class:`~avt_triplets.errors.UsageError`\\ s.
 2. :func:`check_models`, after the models load and before any video is decoded: the captioner captions one
    synthetic frame and the scorer embeds one synthetic clip and that caption. A model that fails here would
    fail on every clip, so the run stops with :class:`~avt_triplets.errors.RunAborted` naming the model and
@@ -15,43 +15,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from avt_triplets import manifest, output_folder
-from avt_triplets.errors import RunAborted, UsageError
+from avt_triplets.errors import RunAborted
 from avt_triplets.inputs import ClipSpec, InputSet, check_unique, load_inputs
 from avt_triplets.options import GenerationOptions
-
-# Options that must be >= 1 / >= 0 when set; the command line enforces the same through its parsers.
-_AT_LEAST_ONE = (
-    "shard_size",
-    "caption_batch_size",
-    "score_batch_size",
-    "limit",
-    "prefetch",
-    "decoder_threads",
-)
-_AT_LEAST_ZERO = ("num_workers",)
-
-
-def check_options(options: GenerationOptions) -> None:
-    """Raise :class:`UsageError` for option values no run can use."""
-    known = {f.name for f in fields(options)}
-    for name in (*_AT_LEAST_ONE, *_AT_LEAST_ZERO):
-        value = getattr(options, name) if name in known else None
-        minimum = 1 if name in _AT_LEAST_ONE else 0
-        if value is not None and value < minimum:
-            raise UsageError(f"{name} must be >= {minimum}, got {value}")
-    for name in ("fps", "clip_seconds"):
-        value = getattr(options, name)
-        if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"{name} must be a finite number > 0, got {value}")
-    if not 1 <= options.jpeg_quality <= 100:
-        raise UsageError(f"jpeg_quality must be in [1, 100], got {options.jpeg_quality}")
 
 
 def resolve_inputs(
@@ -83,7 +55,6 @@ def check_run(
 
     Creates ``output_dir`` when it does not exist (after checking it may write there).
     """
-    check_options(options)
     input_set = resolve_inputs(inputs, options)
     root = output_folder.check_generation_output(output_dir)
     if not options.overwrite:
@@ -141,7 +112,6 @@ def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
 
 __all__ = [
     "check_models",
-    "check_options",
     "check_run",
     "resolve_inputs",
     "synthetic_audio",

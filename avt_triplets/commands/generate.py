@@ -6,7 +6,7 @@ On a CPU-only machine the same launch works with ``--device cpu`` (gloo). Note t
 ``accelerate launch --cpu --num_processes N`` starts one process unless given an MPI hostfile.
 
 The options are the fields of :class:`~avt_triplets.options.ModelOptions` and
-:class:`~avt_triplets.options.GenerationOptions` (flags, defaults and help live there). Everything that can
+:class:`~avt_triplets.options.GenerationOptions` (flags, defaults, help and checks live there). Everything that can
 be checked without the models (input, output folder, options, model paths) is checked before they load.
 Ctrl-C or SIGTERM drops the shard in flight and prints one line saying what is finished and how to resume.
 Heavy libraries are imported inside :func:`run` so ``avt --help`` stays fast.
@@ -21,8 +21,8 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from avt_triplets.cli_fields import add_dataclass_arguments, dataclass_from_args
-from avt_triplets.options import GenerationOptions, ModelOptions  # standard library only
+from avt_triplets.dataclass_cli import add_options, options_from_any
+from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="Output folder: new, empty, or an earlier `avt generate` output (a rerun resumes it).",
     )
-    groups = add_dataclass_arguments(parser, ModelOptions)
-    add_dataclass_arguments(parser, GenerationOptions, groups)
-    groups["run"].add_argument(
+    groups = add_options(parser, ModelOptions, (MODELS, CLIPS, RUN))
+    add_options(parser, GenerationOptions, made=groups)
+    groups[RUN].add_argument(
         "--log-level",
         default="WARNING",
         help="Python logging level (DEBUG lists every failed clip, INFO the files a folder input skipped).",
@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    models = dataclass_from_args(ModelOptions, args)
-    options = dataclass_from_args(GenerationOptions, args)
+    models = options_from_any(ModelOptions, args)
+    options = options_from_any(GenerationOptions, args)
     _check_model_options(models)  # everything that can be checked before a model loads
     inputs = check_run(args.input, args.output, options)
     with _sigterm_as_interrupt():
