@@ -1,4 +1,4 @@
-"""Files of a generation output: shards, failures, stats, manifest (layout in ``schema``).
+"""Files of a generation output: shards, failures and stats (layout in ``schema``; the manifest in ``manifest``).
 
 Crash safety comes from the order of writes: a shard's data and failures tables are written to
 hidden temporary files and renamed into place, and its stats file is written last (also by rename).
