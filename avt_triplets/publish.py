@@ -251,15 +251,10 @@ def plan_subsets(
     return selection.build_subsets(root, top=top, random=random, seed=seed)
 
 
-def refresh_subsets(
-    root: str | Path,
-    top: Iterable[float] | None = None,
-    random: Iterable[float] | None = None,
-    seed: int | None = None,
-    replace: bool = False,
-) -> selection.SubsetsFile:
-    """Recompute the subsets over the current finished shards (see :func:`plan_subsets`), write ``subsets.json``."""
-    subsets = plan_subsets(root, top=top, random=random, seed=seed, replace=replace)
+def refresh_subsets(root: str | Path, **requested: Any) -> selection.SubsetsFile:
+    """Recompute the subsets over the current finished shards and write ``subsets.json``; ``requested`` are
+    :func:`plan_subsets`'s ``top``, ``random``, ``seed`` and ``replace``."""
+    subsets = plan_subsets(root, **requested)
     selection.write_subsets(root, subsets)
     return subsets
 

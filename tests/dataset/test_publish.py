@@ -131,16 +131,9 @@ def test_publish_refuses_folders_avt_did_not_write_or_cannot_write(
 def test_the_token_reaches_no_file_and_no_output(local_hub, small_output, capfd):
     """Issue 8.9: the token goes to huggingface_hub only (compare the finetune leak through training_args.bin)."""
     repo_id = local_hub.repo_id("triplets-token")
-    argv = [
-        "publish",
-        str(small_output.root),
-        "--repo-id",
-        repo_id,
-        "--token",
-        local_hub.token,
-        "--metadata-only",
-    ]
-    assert cli.main(argv) == 0
+    assert (
+        cli.main(["publish", str(small_output.root), "--repo-id", repo_id, "--token", local_hub.token]) == 0
+    )
     captured = capfd.readouterr()
     assert local_hub.token not in captured.out + captured.err
     written = _files(small_output.root)
