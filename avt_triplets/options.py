@@ -9,6 +9,7 @@ refused before any model loads. Light imports only, so ``avt generate --help`` s
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 
@@ -20,6 +21,17 @@ DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
 DEFAULT_SCORER = "msclap:2023"
 DEFAULT_MAX_NEW_TOKENS = 30
 MODELS, CLIPS, RUN = "models", "clips", "run"
+
+
+def hwaccel_device(text: str) -> str:
+    """``--video-hwaccel``: a hardware device type this FFmpeg build knows (whether it opens is checked later)."""
+    from av.codec.hwaccel import hwdevices_available
+
+    if text not in hwdevices_available():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a hardware decoder of this FFmpeg: {hwdevices_available()}"
+        )
+    return text
 
 
 @dataclass
@@ -46,6 +58,12 @@ class ModelOptions:
         None,
         group=MODELS,
         help="Captioner dtype (bfloat16, float16, float32). None: bfloat16 on GPU, float32 on CPU.",
+    )
+    caption_compile: bool = option(
+        False,
+        group=MODELS,
+        help="Decode captions with a static KV cache and a torch.compile'd step (CUDA graphs on GPU): faster "
+        "after a warm-up of tens of seconds per batch size; same captions.",
     )
     scorer: str = option(
         DEFAULT_SCORER,
@@ -115,6 +133,14 @@ class GenerationOptions:
         None,
         group=RUN,
         help="CPU decode worker processes per GPU process (0: decode inline). None: cores per process - 1, at most 8.",
+    )
+    video_hwaccel: str | None = option(
+        None,
+        group=RUN,
+        metavar="DEVICE",
+        type=hwaccel_device,
+        help="Decode video on a hardware decoder, e.g. 'cuda' (NVDEC); falls back to the CPU with a warning "
+        "when the device can't be opened. Default: CPU decoding.",
     )
     caption_batch_size: int = option(32, group=RUN, help="Frames per captioner call.")
     score_batch_size: int = option(64, group=RUN, help="Clips (audio) or captions (text) per scorer call.")

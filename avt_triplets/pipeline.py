@@ -52,6 +52,7 @@ from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_d
 from avt_triplets.errors import RunAborted
 from avt_triplets.inputs import ClipSpec, InputSet
 from avt_triplets.manifest import build_manifest, check_or_write_manifest
+from avt_triplets.media import usable_hwaccel
 from avt_triplets.options import GenerationOptions
 from avt_triplets.preflight import check_models, check_run
 from avt_triplets.scorers import AudioTextScorer
@@ -607,6 +608,7 @@ def _decode_stream(
         scorer_sampling_rate=int(scorer.sampling_rate),
         jpeg_quality=options.jpeg_quality,
         decoder_threads=options.decoder_threads,
+        video_hwaccel=usable_hwaccel(options.video_hwaccel),
     )
     num_workers = default_num_workers() if options.num_workers is None else options.num_workers
     logger.info(

@@ -92,6 +92,10 @@ def _load_models(models: ModelOptions):
         max_new_tokens=models.max_new_tokens,
         revision=models.captioner_revision,
     )
+    if models.caption_compile:
+        from avt_triplets.caption_compile import compile_captioner
+
+        compile_captioner(captioner)
     scorer = load_scorer(
         models.scorer,
         weights=models.scorer_weights,

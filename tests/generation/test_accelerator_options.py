@@ -75,7 +75,7 @@ def test_decode_workers_get_the_hwaccel_in_fresh_processes(gen_inputs, monkeypat
         return real_loader(*args, **kwargs)
 
     monkeypatch.setattr(decoding, "DataLoader", recording_loader)
-    clips, _ = load_inputs(gen_inputs["good_csv"])
+    clips = load_inputs(gen_inputs["good_csv"]).clips
     jobs = [DecodeJob(i, 0, clip) for i, clip in enumerate(clips[:2])]
     settings = DecodeSettings(clip_seconds=2.0, video_hwaccel="cuda")
     items = list(iter_decoded(jobs, settings, num_workers=1, decode_fn=decode_job))
