@@ -118,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
     )
     models = options_from_any(ModelOptions, args)
     options = options_from_any(GenerationOptions, args)
-    _check_model_options(models)  # everything that can be checked before a model loads
-    inputs = check_run(args.input, args.output, options)
     with _sigterm_as_interrupt():
         try:
+            _check_model_options(models)  # everything that can be checked before a model loads
+            inputs = check_run(args.input, args.output, options)
             captioner, scorer = _load_models(models)
             summary = generate_triplets(inputs, args.output, captioner, scorer, options)
         except KeyboardInterrupt:
