@@ -10,8 +10,8 @@ up (and recorded by the caller). What happens to an item that fails alone depend
   :class:`ModelFailure` is raised and the caller stops the run.
 
 After an out-of-memory error the batch size stays halved until :meth:`BackoffBatcher.reset`, so the job
-doesn't pay for the same OOM on every batch. The pipeline resets it at every shard: a shard's batches then
-never depend on what happened in an earlier shard (see :mod:`avt_triplets.pipeline`).
+doesn't pay for the same OOM on every batch. The worker resets it at every chunk: a chunk's batches then
+never depend on what happened in an earlier chunk (see :mod:`avt_triplets.stages.worker`).
 """
 
 from __future__ import annotations

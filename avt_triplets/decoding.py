@@ -77,7 +77,7 @@ class DecodedItem:
     failure: tuple[str, str] | None = None
     start_s: float = 0.0
     end_s: float = 0.0
-    frames: list = field(default_factory=list)  # RGB PIL images, what the captioner sees
+    frames: list[np.ndarray] = field(default_factory=list)  # RGB uint8 (H, W, 3), what the captioner sees
     frames_jpeg: list[bytes] = field(default_factory=list)  # what the dataset stores
     frame_times_s: list[float] = field(default_factory=list)
     audio_encoded: dict | None = None  # datasets.Audio-encoded 16 kHz mono
@@ -123,7 +123,7 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
             seconds=0.0,
             start_s=clip.start_s,
             end_s=clip.end_s,
-            frames=clip.frames,
+            frames=[np.asarray(image) for image in clip.frames],  # arrays move between processes cheaply
             frames_jpeg=[_jpeg(image, settings.jpeg_quality) for image in clip.frames],
             frame_times_s=clip.frame_times_s,
             audio_encoded=encode_audio(clip.audio[schema.AUDIO_SAMPLING_RATE]),

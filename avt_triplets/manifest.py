@@ -179,9 +179,10 @@ def build_manifest(
     captioner: Any, scorer: Any, options: GenerationOptions, inputs: InputSet, num_shards: int
 ) -> dict[str, Any]:
     """The whole manifest of a run with these models, options and inputs."""
-    manifest = run_manifest(options, inputs, num_shards)
-    return {
-        **{k: manifest[k] for k in ("format", "avt_version")},
-        **models_manifest(captioner, scorer),
-        **manifest,
-    }
+    return with_models(run_manifest(options, inputs, num_shards), models_manifest(captioner, scorer))
+
+
+def with_models(run: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+    """A run's manifest (:func:`run_manifest`) with its models' records (:func:`models_manifest`), wherever
+    those were loaded (in this process, or in the actors of the ``ray`` distributor)."""
+    return {**{k: run[k] for k in ("format", "avt_version")}, **models, **run}

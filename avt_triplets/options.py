@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from avt_triplets.dataclass_cli import option, require_non_negative, require_positive
 from avt_triplets.errors import UsageError
@@ -129,6 +130,20 @@ class GenerationOptions:
         "already-trimmed clips, decoded from 0).",
     )
     shard_size: int = option(1000, group=RUN, help="Clips per output shard (the unit of resuming).")
+    chunk_size: int = option(
+        64,
+        group=RUN,
+        help="Clips per unit of model work inside a shard. Batches never cross a chunk, so rows are the same "
+        "whichever process or distributor computes them; the ray distributor schedules, retries and resumes "
+        "chunks. Large enough to fill --score-batch-size.",
+    )
+    distributor: Literal["auto", "local", "accelerate"] = option(
+        "auto",
+        group=RUN,
+        help="Where the work runs: 'local' (this process + --num-workers decode processes), 'accelerate' "
+        "(each process of `accelerate launch`/torchrun takes shards rank::world). auto: accelerate when "
+        "launched with several processes, else local.",
+    )
     num_workers: int | None = option(
         None,
         group=RUN,
@@ -163,7 +178,9 @@ class GenerationOptions:
     world_size: int | None = None
 
     def __post_init__(self) -> None:
-        require_positive(self, "fps", "clip_seconds", "shard_size", "caption_batch_size", "score_batch_size")
+        require_positive(
+            self, "fps", "clip_seconds", "shard_size", "chunk_size", "caption_batch_size", "score_batch_size"
+        )
         require_positive(self, "limit", "prefetch", "decoder_threads")
         require_non_negative(self, "num_workers")
         for name in ("fps", "clip_seconds"):

@@ -20,7 +20,6 @@ import json
 import logging
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from avt_triplets import schema, selection
 from avt_triplets.atomic import atomic_write_bytes
 from avt_triplets.errors import UsageError
+from avt_triplets.shards import RunTotals, collect_totals, flatten
 
 logger = logging.getLogger(__name__)
 
@@ -59,20 +59,6 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         logger.warning("could not read %s: %s", path, error)
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as ``{"a.b": value}``; lists and scalars are leaves."""
-    if not isinstance(data, dict):
-        return {prefix: data} if prefix else {}
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name))
-        else:
-            flat[name] = value
-    return flat
 
 
 def _lookup(flat: dict[str, Any], *names: str, default: Any = None) -> Any:
@@ -105,7 +91,7 @@ class Provenance:
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Provenance:
-        flat = _flatten(manifest)
+        flat = flatten(manifest)
         captioner = _lookup(flat, "captioner", "captioner.name", "captioner_name", "captioner.model")
         scorer = _lookup(flat, "scorer", "scorer.name", "scorer_name", "scorer.model")
         versions = _lookup(flat, "package_versions", "versions", default=None)
@@ -142,56 +128,6 @@ class Provenance:
             package_versions={str(k): str(v) for k, v in versions.items()},
             options={k: v for k, v in flat.items() if not k.startswith(("package_versions.", "versions."))},
         )
-
-
-@dataclass
-class RunTotals:
-    """Counts over the finished shards: triplets, failures by reason, and the stats files' sums."""
-
-    shards_done: int = 0
-    shards_pending: int = 0
-    triplets: int = 0
-    failures_by_reason: dict[str, int] = field(default_factory=dict)
-    stats_sums: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def failures(self) -> int:
-        return sum(self.failures_by_reason.values())
-
-    @property
-    def clips(self) -> int:
-        return self.triplets + self.failures
-
-
-def collect_totals(root: str | Path) -> RunTotals:
-    """Aggregate the finished shards: row counts from Parquet metadata, failures by reason from the
-    failures tables (the authoritative record), numeric fields summed over the stats files."""
-    root = Path(root)
-    done, pending = selection.split_done_shards(root)
-    totals = RunTotals(shards_done=len(done), shards_pending=len(pending))
-    reasons: Counter[str] = Counter()
-    sums: Counter[str] = Counter()
-    for data_file in done:
-        index = selection.shard_index(data_file)
-        totals.triplets += pq.read_metadata(data_file).num_rows
-        failures_file = schema.failures_path(root, index)
-        if failures_file.is_file():
-            table = pq.read_table(failures_file, columns=["reason"])
-            reasons.update(str(r) for r in table.column("reason").to_pylist())
-        try:
-            stats = json.loads(schema.stats_path(root, index).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            logger.warning("unreadable stats file for shard %d: %s", index, error)
-            continue
-        for key, value in _flatten(stats).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                sums[key] += value
-    # Keep the schema's order of reasons, then any others the pipeline recorded.
-    ordered = {r: reasons[r] for r in schema.FAILURE_REASONS if reasons.get(r)}
-    ordered.update({r: n for r, n in sorted(reasons.items()) if r not in ordered})
-    totals.failures_by_reason = ordered
-    totals.stats_sums = dict(sums)
-    return totals
 
 
 def data_features(root: str | Path, data_files: Iterable[Path] | None = None) -> datasets.Features | None:

@@ -16,7 +16,7 @@ L2-normalised again. A clip no longer than the window is one window, padded the 
 the audio to 7 s; transformers CLAP repeat-pads to 10 s). Scores are therefore a pure function of the audio.
 
 Embeddings are a pure function of the inputs of one call: nothing is cached across calls, so a caller that
-fixes its batches (the pipeline does, per shard) gets the same numbers in any process. Duplicate texts within a
+fixes its batches (the worker does, per chunk) gets the same numbers in any process. Duplicate texts within a
 call are embedded once.
 """
 

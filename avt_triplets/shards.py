@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from avt_triplets.atomic import atomic_write_json, temporary_path
 logger = logging.getLogger(__name__)
 
 _SHARD_FILE = re.compile(r"^shard-(\d+)(?:\.parquet|_stats\.json)$")
+_STATS_FILE = re.compile(r"^shard-(\d+)_stats\.json$")
 
 
 def read_json(path: Path) -> dict | None:
@@ -39,6 +42,14 @@ def read_json(path: Path) -> dict | None:
 
 def is_done(root: Path, index: int) -> bool:
     return schema.stats_path(root, index).is_file()
+
+
+def done_shard_indices(root: Path) -> set[int]:
+    """Indices of the finished shards (those with a stats file), from one listing of the stats folder."""
+    folder = Path(root) / schema.STATS_DIR
+    if not folder.is_dir():
+        return set()
+    return {int(m.group(1)) for m in map(_STATS_FILE.match, (p.name for p in folder.iterdir())) if m}
 
 
 def remove_temporaries(root: Path, index: int) -> None:
@@ -150,3 +161,87 @@ def read_failures(root: Path, index: int) -> list[dict[str, str]]:
 
 def read_stats(root: Path, index: int) -> dict[str, Any] | None:
     return read_json(schema.stats_path(root, index))
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{"a.b": value}``; lists and scalars are leaves."""
+    if not isinstance(data, dict):
+        return {prefix: data} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+@dataclass
+class RunTotals:
+    """Totals over the finished shards of an output: the one count behind the run summary and the card.
+
+    A shard is finished once its stats file exists (it is written last); ``shards_pending`` counts the
+    shards that were started (a data file exists) but are not finished.
+    """
+
+    shards_total: int | None = None  # the run's shard count from the manifest (None: unknown)
+    shards_done: int = 0
+    shards_pending: int = 0
+    triplets: int = 0
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage, summed over shards
+    stats_sums: dict[str, float] = field(default_factory=dict)  # every numeric stats field, summed
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failures_by_reason.values())
+
+    @property
+    def clips(self) -> int:
+        return self.triplets + self.failures
+
+
+def _shard_counts(root: Path, index: int, stats: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """Triplets and failures by reason of one finished shard: from its stats file, or (stats written by
+    other tools) from the data file's metadata and the failures table."""
+    triplets = stats.get("num_triplets")
+    if triplets is None:
+        triplets = pq.read_metadata(schema.data_path(root, index)).num_rows
+    reasons = stats.get("failures_by_reason")
+    if reasons is None:
+        reasons = Counter(str(row["reason"]) for row in read_failures(root, index))
+    return int(triplets), {str(k): int(v) for k, v in reasons.items()}
+
+
+def collect_totals(root: str | os.PathLike) -> RunTotals:
+    """Sum the stats files of every finished shard of ``root`` (one listing, one read per finished shard)."""
+    root = Path(root)
+    manifest = read_json(root / schema.MANIFEST_FILE) or {}
+    total = manifest.get("num_shards")
+    done = done_shard_indices(root)
+    started = existing_shard_indices(root)
+    totals = RunTotals(shards_total=int(total) if isinstance(total, int) else None)
+    reasons: Counter[str] = Counter()
+    sums: Counter[str] = Counter()
+    for index in sorted(done):
+        stats = read_stats(root, index)
+        if stats is None:
+            logger.warning("unreadable stats file for shard %d", index)
+            continue
+        totals.shards_done += 1
+        triplets, by_reason = _shard_counts(root, index, stats)
+        totals.triplets += triplets
+        reasons.update(by_reason)
+        for key, value in flatten(stats).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                sums[key] += value
+    totals.shards_pending = sum(1 for index in started - done if schema.data_path(root, index).is_file())
+    # The schema's order of reasons, then any others.
+    totals.failures_by_reason = {r: reasons[r] for r in schema.FAILURE_REASONS if reasons.get(r)}
+    totals.failures_by_reason.update(
+        {r: n for r, n in sorted(reasons.items()) if r not in schema.FAILURE_REASONS}
+    )
+    totals.stats_sums = dict(sums)
+    totals.seconds = {k.removeprefix("seconds."): v for k, v in sums.items() if k.startswith("seconds.")}
+    return totals

@@ -69,6 +69,8 @@ def load_models(workdir: Path, captioner_path: str | None, scorer_path: str | No
 
 def models_alone(list_csv: Path, captioner, scorer, caption_batch: int, score_batch: int) -> dict:
     """Caption + score already-decoded clips with the pipeline's batching, no pipeline around it."""
+    from PIL import Image
+
     from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job
     from avt_triplets.inputs import load_inputs
 
@@ -81,7 +83,7 @@ def models_alone(list_csv: Path, captioner, scorer, caption_batch: int, score_ba
             decoded[clip.source] = decode_job(DecodeJob(0, 0, clip), settings)
     decode_s_per_clip = (time.perf_counter() - started) / len(decoded)
     items = [decoded[clip.source] for clip in clips]
-    frames = [image for item in items for image in item.frames]
+    frames = [Image.fromarray(array) for item in items for array in item.frames]
     started = time.perf_counter()
     captions = []
     for i in range(0, len(frames), caption_batch):

@@ -68,50 +68,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _check_model_options(models: ModelOptions) -> None:
-    """Model options that cannot work (missing local paths, unknown scorer or dtype), before anything loads."""
-    from avt_triplets.captioners import check_captioner_options
-    from avt_triplets.scorers import check_scorer_options
-
-    check_captioner_options(models.captioner, models.dtype)
-    check_scorer_options(models.scorer, models.scorer_weights, models.scorer_text_model)
-
-
-def _load_models(models: ModelOptions):
-    """The captioner and scorer on this process's device."""
-    from avt_triplets.captioners import load_captioner
-    from avt_triplets.pipeline import process_state
-    from avt_triplets.scorers import load_scorer
-
-    device = models.device or process_state(models.device).device
-    captioner = load_captioner(
-        models.captioner,
-        prompt=models.caption_prompt,
-        device=device,
-        dtype=models.dtype,
-        max_new_tokens=models.max_new_tokens,
-        revision=models.captioner_revision,
-    )
-    if models.caption_compile:
-        from avt_triplets.caption_compile import compile_captioner
-
-        compile_captioner(captioner)
-    scorer = load_scorer(
-        models.scorer,
-        weights=models.scorer_weights,
-        text_model=models.scorer_text_model,
-        device=device,
-        revision=models.scorer_revision,
-    )
-    return captioner, scorer
-
-
 def run(args: argparse.Namespace) -> int:
     import logging
 
     from avt_triplets.errors import EXIT_INTERRUPTED, RunAborted
-    from avt_triplets.pipeline import generate_triplets, summarize
+    from avt_triplets.models import check_model_options
+    from avt_triplets.pipeline import generate_triplets
     from avt_triplets.preflight import check_run
+    from avt_triplets.summary import summarize
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -120,10 +84,9 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_any(GenerationOptions, args)
     with _sigterm_as_interrupt():
         try:
-            _check_model_options(models)  # everything that can be checked before a model loads
+            check_model_options(models)  # everything that can be checked before a model loads
             inputs = check_run(args.input, args.output, options)
-            captioner, scorer = _load_models(models)
-            summary = generate_triplets(inputs, args.output, captioner, scorer, options)
+            summary = generate_triplets(inputs, args.output, options=options, models=models)
         except KeyboardInterrupt:
             done = summarize(args.output)
             print(

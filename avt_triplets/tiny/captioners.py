@@ -43,6 +43,26 @@ def _silence_special_tokens(model, token_ids: list[int]) -> None:
         model.get_output_embeddings().weight[token_ids] = 0.0
 
 
+def _save_tiny(model_class, config, tokenizer, processor, output_dir: Path, seed: int) -> Path:
+    """Build ``model_class(config)`` from ``seed``, silence the special tokens, set greedy generation, save it all."""
+    import torch
+    from transformers import GenerationConfig
+
+    torch.manual_seed(seed)
+    model = model_class(config).eval()
+    image_token_id = config.image_token_index
+    _silence_special_tokens(model, list(tokenizer.all_special_ids) + [image_token_id])
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=MAX_NEW_TOKENS,
+    )
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    return output_dir
+
+
 def make_tiny_blip2(output_dir: str | Path, seed: int = 0) -> Path:
     """Write a tiny BLIP-2 (ViT + Q-Former + OPT) with its Blip2Processor to ``output_dir``.
 
@@ -50,7 +70,6 @@ def make_tiny_blip2(output_dir: str | Path, seed: int = 0) -> Path:
     the tokenizer after the vocabulary and used as ``image_token_index``, ``num_query_tokens``
     image tokens prepended by the processor.
     """
-    import torch
     from transformers import (
         Blip2Config,
         Blip2ForConditionalGeneration,
@@ -58,7 +77,6 @@ def make_tiny_blip2(output_dir: str | Path, seed: int = 0) -> Path:
         Blip2QFormerConfig,
         Blip2VisionConfig,
         BlipImageProcessor,
-        GenerationConfig,
         OPTConfig,
         PreTrainedTokenizerFast,
     )
@@ -118,18 +136,7 @@ def make_tiny_blip2(output_dir: str | Path, seed: int = 0) -> Path:
         image_token_index=image_token_id,
         initializer_range=INIT_STD,
     )
-    torch.manual_seed(seed)
-    model = Blip2ForConditionalGeneration(config).eval()
-    _silence_special_tokens(model, list(tokenizer.all_special_ids) + [image_token_id])
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=MAX_NEW_TOKENS,
-    )
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    return output_dir
+    return _save_tiny(Blip2ForConditionalGeneration, config, tokenizer, processor, output_dir, seed)
 
 
 def make_tiny_llava(output_dir: str | Path, seed: int = 0) -> Path:
@@ -140,11 +147,9 @@ def make_tiny_llava(output_dir: str | Path, seed: int = 0) -> Path:
     (CLS dropped) with ``num_additional_image_tokens=1``, features from layer -2, and a
     ``USER: <image>\\n... ASSISTANT:`` chat template.
     """
-    import torch
     from transformers import (
         CLIPImageProcessor,
         CLIPVisionConfig,
-        GenerationConfig,
         LlamaConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
@@ -211,15 +216,4 @@ def make_tiny_llava(output_dir: str | Path, seed: int = 0) -> Path:
         vision_feature_layer=-2,
         image_seq_length=num_image_tokens,
     )
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config).eval()
-    _silence_special_tokens(model, list(tokenizer.all_special_ids) + [image_token_id])
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=MAX_NEW_TOKENS,
-    )
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    return output_dir
+    return _save_tiny(LlavaForConditionalGeneration, config, tokenizer, processor, output_dir, seed)

@@ -247,7 +247,7 @@ def test_model_failures_are_recorded_and_the_run_completes(
 def test_a_broken_decode_stream_never_commits_a_short_shard(
     how, monkeypatch, reference_options, gen_inputs, blip2_captioner, clap_scorer, tmp_path
 ):
-    import avt_triplets.pipeline as pipeline
+    import avt_triplets.distributors.local as pipeline
 
     real = pipeline.iter_decoded
 

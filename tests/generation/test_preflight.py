@@ -32,7 +32,7 @@ class _BrokenScorer:
 def test_a_broken_model_stops_the_run_before_any_clip_is_decoded(
     broken, gen_inputs, blip2_captioner, clap_scorer, monkeypatch, tmp_path
 ):
-    import avt_triplets.pipeline as pipeline
+    import avt_triplets.distributors.local as pipeline
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("clips were decoded for a run whose model is broken")

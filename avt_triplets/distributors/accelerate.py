@@ -1,0 +1,73 @@
+"""The ``accelerate`` distributor: the processes of ``accelerate launch`` (or ``torchrun``, SLURM) each run the
+``local`` distributor on shards ``rank::world_size``.
+
+The assignment is static: processes never wait for each other and share nothing but the output folder;
+whichever finishes last (sees every shard done) writes the dataset card. A rerun of the same command (with any
+number of processes, or another distributor) skips the finished shards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from avt_triplets.captioners import Captioner
+from avt_triplets.distributors.local import LocalDistributor
+from avt_triplets.scorers import AudioTextScorer
+
+logger = logging.getLogger(__name__)
+
+
+def process_state(device: str | None = None):
+    """accelerate's ``PartialState`` for this process, on CPU when no GPU is used.
+
+    ``PartialState(cpu=True)`` is what makes a CPU-only ``accelerate launch --multi_gpu`` /
+    ``torchrun`` start gloo instead of silently treating every process as rank 0 of 1.
+    """
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    cpu = (
+        parse_flag_from_env("ACCELERATE_USE_CPU")
+        or (device is not None and str(device).startswith("cpu"))
+        or not torch.cuda.is_available()
+    )
+    return PartialState(cpu=cpu)
+
+
+def launched_world_size() -> int:
+    """The number of processes a launcher (accelerate, torchrun, SLURM via torchrun) started; 1 if none."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def resolve_rank() -> tuple[int, int, bool]:
+    """(rank, world size, is local main process) from accelerate's launcher.
+
+    Shards only need a rank and a world size, no process group; if accelerate sees one process while the
+    launcher's environment says otherwise, the environment wins, so processes never all act as rank 0 and write
+    the same shards.
+    """
+    state = process_state()
+    rank, world, local_main = state.process_index, state.num_processes, state.is_local_main_process
+    env_world = launched_world_size()
+    if world == 1 and env_world > 1:
+        rank, world = int(os.environ.get("RANK", "0")), env_world
+        local_main = int(os.environ.get("LOCAL_RANK", "0")) == 0
+        logger.warning(
+            "accelerate reports one process but WORLD_SIZE=%d: using RANK=%d from the launcher", world, rank
+        )
+    return rank, world, local_main
+
+
+class AccelerateDistributor(LocalDistributor):
+    """This process's share (``rank::world_size``) of a launcher's processes, each a ``local`` distributor."""
+
+    name = "accelerate"
+
+    def __init__(self, captioner: Captioner, scorer: AudioTextScorer):
+        rank, world, local_main = resolve_rank()
+        super().__init__(captioner, scorer, rank=rank, world_size=world, is_main=local_main)
+
+
+__all__ = ["AccelerateDistributor", "launched_world_size", "process_state", "resolve_rank"]

@@ -1,0 +1,82 @@
+"""What every distributor offers the switchboard (:mod:`avt_triplets.pipeline`), and the errors they share.
+
+A distributor decides where the stages run; it never re-implements one. The switchboard asks it which shards
+this process is responsible for (:meth:`Distributor.shard_indices`), what identifies its models (for the
+manifest), to test the models before any clip is decoded, and finally to run the pending shard plans.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from avt_triplets import shards
+from avt_triplets.errors import RunAborted
+from avt_triplets.options import GenerationOptions
+from avt_triplets.stages.reader import ShardPlan
+from avt_triplets.stages.writer import ProvisionalCard
+
+
+@dataclass
+class Work:
+    """The shards a distributor is to run, and where their files go."""
+
+    root: Path
+    options: GenerationOptions
+    plans: list[ShardPlan]
+    num_shards: int  # of the whole run, for messages
+    card: ProvisionalCard | None = None  # refreshed after each finished shard (main process only)
+
+    @property
+    def clips(self) -> int:
+        return sum(len(plan.clips) for plan in self.plans)
+
+
+@dataclass
+class RunReport:
+    """What a distributor did: clips it processed, and the errors of shards that failed on their own (they
+    stay unfinished; a rerun retries them)."""
+
+    processed: int = 0
+    shard_errors: list[str] = field(default_factory=list)
+
+
+class Distributor(Protocol):
+    name: str
+    rank: int
+    world_size: int
+    is_main: bool  # writes the provisional card and clears the card on --overwrite
+
+    def shard_indices(self, num_shards: int) -> range: ...
+
+    def owns(self, index: int) -> bool: ...
+
+    def models_manifest(self) -> dict[str, Any]: ...
+
+    def check_models(self, options: GenerationOptions) -> None: ...
+
+    def run(self, work: Work) -> RunReport: ...
+
+    def close(self) -> None: ...
+
+
+def is_disk_full(error: BaseException) -> bool:
+    if not isinstance(error, OSError):
+        return False
+    return error.errno in (errno.ENOSPC, errno.EDQUOT) or "no space left" in str(error).lower()
+
+
+def stopped(work: Work, shard: int | None, cause: str) -> RunAborted:
+    """The error that stops a run: what happened, what is kept, how to go on."""
+    done = shards.collect_totals(work.root).shards_done
+    in_flight = f" (shard {shard}, in progress, was dropped)" if shard is not None else ""
+    return RunAborted(
+        f"{cause}. {done} of {work.num_shards} shards are finished in {work.root} and stay valid{in_flight}; "
+        "fix the cause and rerun the same command to resume",
+        resumable=True,
+    )
+
+
+__all__ = ["Distributor", "RunReport", "Work", "is_disk_full", "stopped"]

@@ -1,0 +1,206 @@
+"""The ``local`` distributor: this process holds the models; CPU worker processes decode ahead of them.
+
+Decode workers (:mod:`avt_triplets.decoding`) decode every planned clip in order with bounded prefetch; this
+process cuts the stream into the plans' chunks, runs the worker stage on each chunk
+(:class:`~avt_triplets.stages.worker.ChunkWorker`) and streams the results into the writer stage, one shard
+at a time. Process ``rank`` of ``world_size`` takes shards ``rank::world_size`` (the ``accelerate``
+distributor sets those from the launcher), so processes share nothing but the output folder.
+
+A shard that fails on its own (a bug, an unreadable file) is reported and stays unfinished; a model failure
+or a full disk would fail every following shard too, so they stop the run (:class:`RunAborted`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from avt_triplets import manifest, preflight
+from avt_triplets.batching import ModelFailure
+from avt_triplets.captioners import Captioner
+from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
+from avt_triplets.distributors.base import RunReport, Work, is_disk_full, stopped
+from avt_triplets.media import usable_hwaccel
+from avt_triplets.options import GenerationOptions
+from avt_triplets.scorers import AudioTextScorer
+from avt_triplets.stages.reader import ShardPlan
+from avt_triplets.stages.worker import ChunkResult, ChunkWorker, StageClock
+from avt_triplets.stages.writer import WriterIdentity, write_shard
+
+logger = logging.getLogger(__name__)
+
+
+def default_num_workers() -> int:
+    """CPU cores per process on this node, minus one for the process feeding the GPU, at most 8."""
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(0, min(8, (os.cpu_count() or 1) // max(1, local_world) - 1))
+
+
+def default_prefetch(options: GenerationOptions, num_workers: int) -> int:
+    """Decoded clips each worker may hold ready.
+
+    The models take a whole chunk at once and then work on it for a while; workers that may run only a few
+    clips ahead would stall meanwhile and make the models wait for the next chunk. So the queue covers one
+    chunk plus one clip per worker; memory stays bounded by that, not by the input's size.
+    """
+    chunk = min(options.chunk_size, options.shard_size)
+    return max(2, math.ceil((chunk + num_workers) / max(1, num_workers)))
+
+
+def decode_settings(options: GenerationOptions, scorer_sampling_rate: int) -> DecodeSettings:
+    """How every clip of a run is decoded (the same for every distributor)."""
+    return DecodeSettings(
+        fps=options.fps,
+        clip_seconds=options.clip_seconds,
+        scorer_sampling_rate=int(scorer_sampling_rate),
+        jpeg_quality=options.jpeg_quality,
+        decoder_threads=options.decoder_threads,
+        video_hwaccel=usable_hwaccel(options.video_hwaccel),
+    )
+
+
+class LocalDistributor:
+    """One process with the models and its decode workers; shards ``rank::world_size``."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        captioner: Captioner,
+        scorer: AudioTextScorer,
+        rank: int = 0,
+        world_size: int = 1,
+        is_main: bool | None = None,
+    ):
+        self.captioner, self.scorer = captioner, scorer
+        self.rank, self.world_size = rank, world_size
+        self.is_main = rank == 0 if is_main is None else is_main
+
+    def shard_indices(self, num_shards: int) -> range:
+        return range(self.rank, num_shards, self.world_size)
+
+    def owns(self, index: int) -> bool:
+        return index % self.world_size == self.rank
+
+    def models_manifest(self) -> dict[str, Any]:
+        return manifest.models_manifest(self.captioner, self.scorer)
+
+    def check_models(self, options: GenerationOptions) -> None:
+        preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
+
+    def close(self) -> None:
+        pass
+
+    def progress_label(self) -> str:
+        return "generate" if self.world_size == 1 else f"generate (rank {self.rank})"
+
+    def run(self, work: Work) -> RunReport:
+        from tqdm.auto import tqdm
+
+        items = self._decode_stream(work)
+        progress = tqdm(
+            total=work.clips,
+            unit="clip",
+            desc=self.progress_label(),
+            disable=not (work.options.progress and self.is_main),
+            dynamic_ncols=True,
+        )
+        try:
+            errors = self._run_plans(work, items, _Progress(progress))
+        finally:
+            progress.close()
+            items.close()
+        return RunReport(processed=work.clips, shard_errors=errors)
+
+    def _decode_stream(self, work: Work) -> Iterator[DecodedItem]:
+        """Decoded clips of every planned shard, in order."""
+        jobs: list[DecodeJob] = []
+        for plan in work.plans:
+            jobs.extend(DecodeJob(len(jobs), plan.index, clip) for clip in plan.clips)
+        options = work.options
+        num_workers = default_num_workers() if options.num_workers is None else options.num_workers
+        logger.info(
+            "%s %d/%d: %d shards to process (%d clips), %d decode workers",
+            self.name,
+            self.rank,
+            self.world_size,
+            len(work.plans),
+            len(jobs),
+            num_workers,
+        )
+        prefetch = options.prefetch or default_prefetch(options, num_workers)
+        settings = decode_settings(options, self.scorer.sampling_rate)
+        return iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
+
+    def _run_plans(self, work: Work, items: Iterator[DecodedItem], progress: _Progress) -> list[str]:
+        """Run every planned shard; returns the errors of shards that failed on their own."""
+        worker = ChunkWorker(self.captioner, self.scorer, work.options)
+        identity = WriterIdentity(self.name, self.rank, self.world_size)
+        errors: list[str] = []
+        for plan in work.plans:
+            shard_items = itertools.islice(items, len(plan.clips))
+            results = _chunk_results(plan, shard_items, worker, work.options.chunk_size, progress)
+            try:
+                write_shard(work.root, plan, results, identity)
+            except ModelFailure as error:
+                raise stopped(
+                    work, plan.index, f"stopped: a model failed on a single item ({error})"
+                ) from error
+            except OSError as error:
+                if is_disk_full(error):
+                    raise stopped(
+                        work, plan.index, f"stopped: no space left on the device ({error})"
+                    ) from error
+                errors.append(_shard_error(plan, error, shard_items))
+            except Exception as error:  # noqa: BLE001 - one broken shard must not stop the others
+                errors.append(_shard_error(plan, error, shard_items))
+            else:
+                if work.card is not None:
+                    work.card.refresh()
+        return errors
+
+
+class _Progress:
+    """The progress bar, advanced by whole chunks, with the run's failed clips as a postfix."""
+
+    def __init__(self, bar):
+        self.bar, self.failed = bar, 0
+
+    def add(self, result: ChunkResult) -> None:
+        self.failed += len(result.failures)
+        self.bar.update(result.clips)
+        self.bar.set_postfix(failed=self.failed, refresh=False)
+
+
+def _chunk_results(
+    plan: ShardPlan, items: Iterator[DecodedItem], worker: ChunkWorker, chunk_size: int, progress: _Progress
+) -> Iterator[ChunkResult]:
+    """The worker's result for each chunk of ``plan``, taking the chunk's clips from the decode stream.
+
+    Stops early if the stream ends (the writer then refuses to commit the shard); the time spent waiting for
+    decoded clips is the ``wait`` stage.
+    """
+    for chunk in plan.chunks(chunk_size):
+        clock = StageClock()
+        with clock.timed("wait"):
+            chunk_items = list(itertools.islice(items, len(chunk.clips)))
+        if len(chunk_items) < len(chunk.clips):
+            return
+        result = worker(chunk, chunk_items)
+        result.seconds = {**result.seconds, "wait": clock.seconds["wait"]}
+        progress.add(result)
+        yield result
+
+
+def _shard_error(plan: ShardPlan, error: BaseException, shard_items: Iterator[DecodedItem]) -> str:
+    logger.error("shard %d failed; it stays unfinished (rerun to retry)", plan.index, exc_info=error)
+    for _ in shard_items:  # skip its remaining clips, keep the stream aligned
+        pass
+    return f"shard {plan.index}: {type(error).__name__}: {error}"
+
+
+__all__ = ["LocalDistributor", "decode_settings", "default_num_workers", "default_prefetch"]

@@ -1,0 +1,56 @@
+"""Loading the captioner and scorer of a run from :class:`~avt_triplets.options.ModelOptions`.
+
+`avt generate` loads them in its own process for the ``local`` and ``accelerate`` distributors; the ``ray``
+distributor loads them inside each captioner / scorer actor, on the GPU share Ray gave it.
+"""
+
+from __future__ import annotations
+
+from avt_triplets import captioners, scorers
+from avt_triplets.captioners import Captioner
+from avt_triplets.options import ModelOptions
+from avt_triplets.scorers import AudioTextScorer
+
+
+def check_model_options(models: ModelOptions) -> None:
+    """Model options that cannot work (missing local paths, unknown scorer or dtype), before anything loads."""
+    captioners.check_captioner_options(models.captioner, models.dtype)
+    scorers.check_scorer_options(models.scorer, models.scorer_weights, models.scorer_text_model)
+
+
+def load_captioner_from(models: ModelOptions, device) -> Captioner:
+    captioner = captioners.load_captioner(
+        models.captioner,
+        prompt=models.caption_prompt,
+        device=device,
+        dtype=models.dtype,
+        max_new_tokens=models.max_new_tokens,
+        revision=models.captioner_revision,
+    )
+    if models.caption_compile:
+        from avt_triplets.caption_compile import compile_captioner
+
+        compile_captioner(captioner)
+    return captioner
+
+
+def load_scorer_from(models: ModelOptions, device) -> AudioTextScorer:
+    return scorers.load_scorer(
+        models.scorer,
+        weights=models.scorer_weights,
+        text_model=models.scorer_text_model,
+        device=device,
+        revision=models.scorer_revision,
+    )
+
+
+def load_models(models: ModelOptions, device=None) -> tuple[Captioner, AudioTextScorer]:
+    """The captioner and scorer on ``device`` (default: ``models.device``, else this process's accelerate device)."""
+    if device is None:
+        from avt_triplets.distributors.accelerate import process_state
+
+        device = models.device or process_state(models.device).device
+    return load_captioner_from(models, device), load_scorer_from(models, device)
+
+
+__all__ = ["check_model_options", "load_captioner_from", "load_models", "load_scorer_from"]

@@ -1,0 +1,92 @@
+"""The reader stage: INPUT -> clip specs -> shards -> chunks, and what is left to do (the resume scan).
+
+The input (a folder or a list, :mod:`avt_triplets.inputs`) becomes clip specs in a fixed order, cut into
+shards of ``shard_size`` clips and each shard into chunks of ``chunk_size`` clips:
+
+- a **shard** is the unit of completion: its rows live in one file and it is done once its stats file exists
+  (:mod:`avt_triplets.shards`), so a rerun skips it;
+- a **chunk** is the unit of model work: the worker forms its batches inside one chunk only, so a chunk's
+  rows are the same whichever process, node or distributor computes them, and whatever ran before.
+
+Positions cut both, never content or timing, so every process of a run (and every later run) gets the same
+shards and chunks without talking to the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from avt_triplets import schema, shards
+from avt_triplets.inputs import ClipSpec
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive clips of one shard's plan, starting at position ``start`` of the plan's clips."""
+
+    shard: int
+    start: int
+    clips: tuple[ClipSpec, ...]
+
+    @property
+    def key(self) -> str:
+        """A name for this chunk's files: shard, position and a digest of its clip ids, so the parts of a
+        different plan (a ``--retry-failed`` run, another ``--chunk-size``) are never taken for this one."""
+        digest = hashlib.sha256("\n".join(c.clip_id for c in self.clips).encode("utf-8")).hexdigest()[:12]
+        return f"{schema.shard_name(self.shard)}-{self.start:06d}-{len(self.clips):06d}-{digest}"
+
+
+def chunk_seed(run_seed: int, shard: int, start: int) -> int:
+    """``run_seed + shard`` for a shard's first chunk, a different seed for each later chunk; < 2**32."""
+    return (run_seed + shard + 1_000_003 * start) % 2**32
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """Work on one shard in this run: all its clips, or (``retry``) only its failed ones."""
+
+    index: int
+    clips: tuple[ClipSpec, ...]
+    retry: bool = False
+
+    def chunks(self, chunk_size: int) -> list[Chunk]:
+        """The plan's clips in chunks of ``chunk_size`` (the last one may be shorter)."""
+        return [
+            Chunk(self.index, start, self.clips[start : start + chunk_size])
+            for start in range(0, len(self.clips), chunk_size)
+        ]
+
+
+def plan_shards(clips: Sequence[ClipSpec], shard_size: int) -> list[tuple[ClipSpec, ...]]:
+    """The input's clips cut into shards of ``shard_size`` (the last one may be shorter)."""
+    return [tuple(clips[i : i + shard_size]) for i in range(0, len(clips), shard_size)]
+
+
+def pending_work(
+    root: Path,
+    all_shards: Sequence[tuple[ClipSpec, ...]],
+    shard_indices: Iterable[int],
+    retry_failed: bool,
+) -> list[ShardPlan]:
+    """The shards among ``shard_indices`` that are not done, and (``retry_failed``) the failed clips of done ones.
+
+    Done shards are found by listing the stats folder once, so the scan costs one listing, not a look-up per
+    shard (which matters on object stores and at millions of clips).
+    """
+    done = shards.done_shard_indices(root)
+    plans = []
+    for index in shard_indices:
+        clips = all_shards[index]
+        if index not in done:
+            plans.append(ShardPlan(index, clips))
+        elif retry_failed:
+            failed = {row["clip_id"] for row in shards.read_failures(root, index)}
+            if failed:
+                plans.append(ShardPlan(index, tuple(c for c in clips if c.clip_id in failed), retry=True))
+    return plans
+
+
+__all__ = ["Chunk", "ShardPlan", "chunk_seed", "pending_work", "plan_shards"]

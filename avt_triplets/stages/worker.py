@@ -1,0 +1,296 @@
+"""The worker stage: one chunk of decoded clips -> captions -> scores -> best caption -> rows or failures.
+
+This is the only code that calls the models, and every distributor runs it unchanged: the ``local`` and
+``accelerate`` distributors call :class:`ChunkWorker` in the process that holds the models, the ``ray``
+distributor runs :class:`CaptionStep` in captioner actors and :class:`ScoreStep` in scorer actors.
+
+Bit-exact rows: the float results of a batched model call depend on what else is in the batch, so batches are
+formed inside one chunk only (:mod:`avt_triplets.stages.reader`), at positions fixed by the chunk's content:
+caption batches are runs of ``caption_batch_size`` frames of the chunk's decodable clips in order, score
+batches runs of ``score_batch_size`` of those clips. Everything else that could carry over starts afresh with
+every chunk: a batch size halved by an out-of-memory error (:meth:`BackoffBatcher.reset`), the cache of
+caption embeddings, the random seed. A chunk's rows are therefore the same whichever process, node or
+distributor computes them, and a resumed shard equals an uninterrupted one byte for byte.
+
+Failures: a clip that did not decode arrives with its reason; a frame or clip the model gives up on even
+alone (out of memory, :class:`~avt_triplets.batching.InputRejected`) becomes ``caption_failed`` /
+``score_failed``; any other failure on a single item raises :class:`~avt_triplets.batching.ModelFailure`,
+which stops the run (the model is broken, going on would only record every clip as failed).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from avt_triplets import selection
+from avt_triplets.batching import BackoffBatcher, Failed, ModelFailure
+from avt_triplets.captioners import Captioner
+from avt_triplets.decoding import DecodedItem
+from avt_triplets.options import GenerationOptions
+from avt_triplets.scorers import AudioTextScorer
+from avt_triplets.stages.reader import Chunk, chunk_seed
+from avt_triplets.windowed_scorer import l2_normalise
+
+logger = logging.getLogger(__name__)
+
+# Where the time of a shard goes, in the stats files and the summary. ``decode`` runs in the decode workers,
+# in parallel; ``wait`` is the models idle for lack of decoded clips.
+STAGES = ("decode", "wait", "caption", "score", "write")
+
+
+class StageClock:
+    """Seconds per stage, added up over ``with clock.timed(stage):`` blocks."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+
+    @contextmanager
+    def timed(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+
+def failure_record(item: DecodedItem, reason: str, detail: str) -> dict[str, str]:
+    """A row of the failures table for ``item``'s clip."""
+    clip = item.job.clip
+    logger.debug("clip %s failed: %s: %s", clip.clip_id, reason, detail)
+    return {"clip_id": clip.clip_id, "video_path": clip.video_path, "reason": reason, "detail": detail}
+
+
+@dataclass
+class CaptionedChunk:
+    """A chunk after the captioner: its decoded clips (in order) and, for each decodable one, a caption or
+    :class:`Failed` per frame (None for a clip that did not decode)."""
+
+    chunk: Chunk
+    items: list[DecodedItem]
+    captions: list[list[str | Failed] | None]
+    seconds: dict[str, float]
+    captioned_frames: int
+
+    def without_frames(self) -> CaptionedChunk:
+        """The same chunk without the decoded pixels, which nothing after the captioner needs (less to move)."""
+        return replace(self, items=[replace(item, frames=[]) for item in self.items])
+
+
+@dataclass
+class ChunkResult:
+    """What a chunk became: triplet rows and failure records, each in the chunk's clip order."""
+
+    chunk: Chunk
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    captioned_frames: int = 0
+    scored_texts: int = 0
+
+    @property
+    def clips(self) -> int:
+        return len(self.rows) + len(self.failures)
+
+
+def call_batched(batcher: BackoffBatcher, items: Sequence, describe: Callable[[int], str]) -> list:
+    """``batcher(items)``; a :class:`ModelFailure` names the item it failed on (``describe(index)``)."""
+    try:
+        return batcher(items)
+    except ModelFailure as error:
+        raise ModelFailure(f"{error} ({describe(error.index)})", error.index) from error
+
+
+class _Images(Sequence):
+    """Frames as the captioner takes them (PIL images), made from the decoded arrays one batch at a time."""
+
+    def __init__(self, arrays: list[np.ndarray]):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index):
+        from PIL import Image
+
+        if isinstance(index, slice):
+            return [Image.fromarray(array) for array in self.arrays[index]]
+        return Image.fromarray(self.arrays[index])
+
+
+class CaptionStep:
+    """Captions every frame of a chunk's decodable clips, in batches of ``batch_size`` frames."""
+
+    def __init__(self, captioner: Captioner, batch_size: int, seed: int = 0):
+        self.batcher = BackoffBatcher(captioner.caption, batch_size, "captioner")
+        self.seed = seed
+
+    def __call__(self, chunk: Chunk, items: Sequence[DecodedItem]) -> CaptionedChunk:
+        from accelerate.utils import set_seed
+
+        self.batcher.reset()
+        set_seed(chunk_seed(self.seed, chunk.shard, chunk.start))  # sampling captioners repeat anywhere
+        frames = [
+            (i, k) for i, item in enumerate(items) if item.failure is None for k in range(len(item.frames))
+        ]
+        started = time.perf_counter()
+        results = call_batched(
+            self.batcher,
+            _Images([items[i].frames[k] for i, k in frames]),
+            lambda j: f"frame {frames[j][1]} of clip {items[frames[j][0]].job.clip.clip_id}",
+        )
+        seconds = {"decode": sum(item.seconds for item in items), "caption": time.perf_counter() - started}
+        captions: list[list[Any] | None] = [
+            None if item.failure is not None else [None] * len(item.frames) for item in items
+        ]
+        for (i, k), result in zip(frames, results):
+            captions[i][k] = result if isinstance(result, Failed) else str(result).strip()
+        return CaptionedChunk(chunk, list(items), captions, seconds, len(frames))
+
+
+class ScoreStep:
+    """Scores every caption of a captioned chunk against its clip's audio, keeps the best, makes the rows.
+
+    Clips are scored in runs of ``batch_size`` decodable clips; within a chunk each distinct caption is
+    embedded once (greedy captions repeat a lot).
+    """
+
+    def __init__(self, scorer: AudioTextScorer, batch_size: int):
+        self.batch_size = batch_size
+        self.audio_batcher = BackoffBatcher(
+            lambda waves: list(np.asarray(scorer.embed_audio(waves))), batch_size, "scorer (audio)"
+        )
+        self.text_batcher = BackoffBatcher(
+            lambda texts: list(np.asarray(scorer.embed_text(texts))), batch_size, "scorer (text)"
+        )
+
+    def __call__(self, captioned: CaptionedChunk) -> ChunkResult:
+        self.audio_batcher.reset()
+        self.text_batcher.reset()
+        started = time.perf_counter()
+        outcomes: list[dict | None] = [None] * len(captioned.items)
+        decodable = []
+        for i, item in enumerate(captioned.items):
+            if item.failure is not None:
+                outcomes[i] = {"failure": failure_record(item, *item.failure)}
+            else:
+                decodable.append(i)
+        cache: dict[str, np.ndarray] = {}  # this chunk's caption embeddings
+        scored_texts = 0
+        for start in range(0, len(decodable), self.batch_size):
+            group = decodable[start : start + self.batch_size]
+            scored_texts += self._score_group(captioned, group, cache, outcomes)
+        result = ChunkResult(
+            captioned.chunk, captioned_frames=captioned.captioned_frames, scored_texts=scored_texts
+        )
+        for outcome in outcomes:
+            (result.failures if "failure" in outcome else result.rows).append(
+                outcome.get("failure") or outcome
+            )
+        result.seconds = {**captioned.seconds, "score": time.perf_counter() - started}
+        return result
+
+    def _score_group(
+        self, captioned: CaptionedChunk, group: list[int], cache: dict[str, np.ndarray], outcomes: list
+    ) -> int:
+        """Score the clips at positions ``group``; fills their ``outcomes``; returns how many texts it embedded."""
+        items, captions = captioned.items, captioned.captions
+        usable = []
+        for i in group:
+            failed = next((c for c in captions[i] if isinstance(c, Failed)), None)
+            if failed is not None:
+                outcomes[i] = {"failure": failure_record(items[i], "caption_failed", failed.error)}
+            else:
+                usable.append(i)
+        if not usable:
+            return 0
+        audio = call_batched(
+            self.audio_batcher,
+            [items[i].scorer_audio for i in usable],
+            lambda j: f"audio of clip {items[usable[j]].job.clip.clip_id}",
+        )
+        texts = [t for t in dict.fromkeys(c for i in usable for c in captions[i]) if t not in cache]
+        embedded = dict(zip(texts, call_batched(self.text_batcher, texts, lambda j: f"caption {texts[j]!r}")))
+        cache.update({t: e for t, e in embedded.items() if not isinstance(e, Failed)})
+        for i, audio_embedding in zip(usable, audio):
+            outcomes[i] = _best_caption_row(items[i], captions[i], audio_embedding, cache, embedded)
+        return len(texts)
+
+
+def _best_caption_row(
+    item: DecodedItem,
+    captions: list[str],
+    audio_embedding: np.ndarray | Failed,
+    cache: dict[str, np.ndarray],
+    embedded: dict[str, np.ndarray | Failed],
+) -> dict[str, Any]:
+    """The row of one scored clip, or ``{"failure": record}`` when its audio, a caption or every score failed."""
+    if isinstance(audio_embedding, Failed):
+        return {"failure": failure_record(item, "score_failed", f"audio: {audio_embedding.error}")}
+    text_results = [cache.get(c, embedded.get(c)) for c in captions]
+    text_failed = next((r for r in text_results if isinstance(r, Failed)), None)
+    if text_failed is not None:
+        return {"failure": failure_record(item, "score_failed", f"text: {text_failed.error}")}
+    text_embeddings = l2_normalise(np.stack(text_results))
+    scores = text_embeddings @ l2_normalise(audio_embedding)
+    try:
+        best = selection.best_caption(scores.tolist())
+    except ValueError as error:  # every score NaN
+        return {"failure": failure_record(item, "score_failed", str(error))}
+    return triplet_row(item, captions, scores, best, text_embeddings[best])
+
+
+def triplet_row(
+    item: DecodedItem, captions: list[str], scores: np.ndarray, best: int, text_embedding: np.ndarray
+) -> dict[str, Any]:
+    """One dataset row (``schema.triplet_features``), media already encoded by the decode workers."""
+    spec = item.job.clip
+    return {
+        "clip_id": spec.clip_id,
+        "video_path": spec.video_path,
+        "start_s": item.start_s,
+        "end_s": item.end_s,
+        "audio": item.audio_encoded,
+        "frames": [{"bytes": data, "path": None} for data in item.frames_jpeg],
+        "frame_times_s": item.frame_times_s,
+        "captions": list(captions),
+        "caption_scores": scores.astype(np.float32).tolist(),
+        "caption": captions[best],
+        "caption_index": best,
+        "clap_score": float(scores[best]),
+        "text_embedding": text_embedding.astype(np.float32).tolist(),
+        "labels": list(spec.labels),
+        "sample_key": selection.sample_key(spec.clip_id),
+    }
+
+
+class ChunkWorker:
+    """Both steps in one process: what the ``local`` and ``accelerate`` distributors run per chunk."""
+
+    def __init__(self, captioner: Captioner, scorer: AudioTextScorer, options: GenerationOptions):
+        self.caption = CaptionStep(captioner, options.caption_batch_size, options.seed)
+        self.score = ScoreStep(scorer, options.score_batch_size)
+
+    def __call__(self, chunk: Chunk, items: Sequence[DecodedItem]) -> ChunkResult:
+        return self.score(self.caption(chunk, items))
+
+
+__all__ = [
+    "STAGES",
+    "CaptionStep",
+    "CaptionedChunk",
+    "ChunkResult",
+    "ChunkWorker",
+    "ScoreStep",
+    "StageClock",
+    "call_batched",
+    "failure_record",
+    "triplet_row",
+]

@@ -1,0 +1,183 @@
+"""The writer stage: a shard's files (data, failures, stats last), the output folder, and the dataset card.
+
+Crash safety comes from the order of writes (:mod:`avt_triplets.shards`): a shard's rows and failures are
+published first, its stats file last, and a shard counts as done only once that exists. :func:`write_shard`
+takes a shard's chunk results as they come (from the worker in this process, or read back from the part
+files other machines wrote), so every distributor commits shards with the same code and the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from avt_triplets import publish, schema, shards
+from avt_triplets.stages.reader import ShardPlan
+from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriterIdentity:
+    """Who wrote a shard, recorded in its stats: the distributor, and the process's rank among ``world_size``."""
+
+    distributor: str = "local"
+    rank: int = 0
+    world_size: int = 1
+
+
+def prepare_output(root: Path, owns: Callable[[int], bool], is_main: bool, overwrite: bool) -> None:
+    """Create ``root``; with ``overwrite``, delete the shards this process owns (and, on the main process,
+    the card and subsets). No process ever deletes another's fresh work, and the manifest stays until the new
+    one replaces it, so the folder always reads as an avt output."""
+    root.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        return
+    for index in shards.existing_shard_indices(root):
+        if owns(index):
+            shards.remove_shard(root, index)
+    if is_main:
+        for name in (schema.CARD_FILE, schema.SUBSETS_FILE):
+            (root / name).unlink(missing_ok=True)
+
+
+def _carry_over(writer: shards.ShardWriter, root: Path, plan: ShardPlan) -> None:
+    """A ``--retry-failed`` plan keeps the shard's earlier rows and the failures it does not retry."""
+    retried = {c.clip_id for c in plan.clips}
+    writer.copy_rows(schema.data_path(root, plan.index), skip_clip_ids=retried)
+    for row in shards.read_failures(root, plan.index):
+        if row["clip_id"] not in retried:
+            writer.add_failure(row["clip_id"], row["video_path"], row["reason"], row["detail"])
+
+
+def shard_stats(
+    plan: ShardPlan,
+    writer: shards.ShardWriter,
+    counts: Counter[str],
+    seconds: Counter[str],
+    started: _dt.datetime,
+    identity: WriterIdentity,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The stats file of a shard; a retry adds its time and model calls to the shard's earlier ones."""
+    previous = previous or {}
+    for stage, value in previous.get("seconds", {}).items():
+        seconds[stage] += float(value)
+    reasons = Counter(f["reason"] for f in writer.failures)
+    return {
+        "shard": plan.index,
+        "num_clips": writer.rows + len(writer.failures),
+        "num_triplets": writer.rows,
+        "num_failures": len(writer.failures),
+        "failures_by_reason": {r: reasons[r] for r in schema.FAILURE_REASONS if reasons.get(r)},
+        "seconds": {stage: round(seconds.get(stage, 0.0), 4) for stage in STAGES},
+        "captioned_frames": counts["captioned_frames"] + previous.get("captioned_frames", 0),
+        "scored_texts": counts["scored_texts"] + previous.get("scored_texts", 0),
+        "retried_clips": len(plan.clips) if plan.retry else 0,
+        "distributor": identity.distributor,
+        "rank": identity.rank,
+        "world_size": identity.world_size,
+        "host": socket.gethostname(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_shard(
+    root: Path,
+    plan: ShardPlan,
+    results: Iterable[ChunkResult],
+    identity: WriterIdentity,
+    clock: StageClock | None = None,
+) -> dict[str, Any]:
+    """Write shard ``plan.index`` from its chunk results (in chunk order) and commit it; returns its stats.
+
+    ``results`` may be a generator that runs the models: rows are streamed to disk chunk by chunk. Unless
+    every clip of the plan arrived, nothing is committed (a shard is never marked done with clips missing);
+    on any error the shard's temporaries are removed and the error propagates.
+    """
+    clock = clock or StageClock()
+    started = _dt.datetime.now(_dt.UTC)
+    shards.remove_temporaries(root, plan.index)
+    writer = shards.ShardWriter(root, plan.index)
+    previous = shards.read_stats(root, plan.index) if plan.retry else None
+    counts: Counter[str] = Counter()
+    try:
+        if plan.retry:
+            with clock.timed("write"):
+                _carry_over(writer, root, plan)
+        clips = 0
+        for result in results:
+            with clock.timed("write"):
+                for row in result.rows:
+                    writer.write_row(row)
+            for failure in result.failures:
+                writer.add_failure(**failure)
+            clips += result.clips
+            counts.update(captioned_frames=result.captioned_frames, scored_texts=result.scored_texts)
+            clock.seconds.update(result.seconds)
+        if clips != len(plan.clips):
+            raise RuntimeError(f"decoding stopped after {clips} of {len(plan.clips)} clips")
+        stats = shard_stats(plan, writer, counts, clock.seconds, started, identity, previous)
+        with clock.timed("write"):
+            writer.commit(stats)
+        return stats
+    except BaseException:
+        writer.abort()
+        raise
+
+
+class ProvisionalCard:
+    """Keeps a card in place while a run is under way.
+
+    Without a card, ``load_dataset(root)`` infers the format from whatever files exist (``manifest.json``
+    included). The provisional card lists the shards finished so far; it is rewritten after a shard
+    finishes, but at most once per ``20 x`` the last write's duration, so at 1M clips (seconds per write) it
+    costs well under 5 % of the run. The final card (:func:`write_final_card`, or ``avt filter``) lists them all.
+    """
+
+    def __init__(self, root: Path, cost_factor: float = 20.0):
+        self.root = root
+        self.cost_factor = cost_factor
+        self.next_write = 0.0
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now < self.next_write:
+            return
+        try:
+            publish.write_dataset_card(self.root)
+        except Exception:  # noqa: BLE001 - a card is a convenience; the shards are what matter
+            logger.exception("writing the provisional dataset card failed")
+        self.next_write = now + self.cost_factor * (time.perf_counter() - now)
+
+
+def write_final_card(root: Path) -> tuple[Path | None, str | None]:
+    """Write the card over every shard: ``(path, None)``, or ``(None, why)`` when writing failed.
+
+    Called by a process that saw every shard done; if two finish together both write the same card
+    (atomically), which is harmless.
+    """
+    try:
+        return publish.write_dataset_card(root), None
+    except Exception as error:  # noqa: BLE001 - the shards are safe; say what failed, don't crash
+        logger.exception("writing the dataset card failed")
+        return None, f"{type(error).__name__}: {error}"
+
+
+__all__ = [
+    "ProvisionalCard",
+    "WriterIdentity",
+    "prepare_output",
+    "shard_stats",
+    "write_final_card",
+    "write_shard",
+]

@@ -1,0 +1,119 @@
+"""The stats summary printed at the end of every `avt generate` run: totals over every finished shard of the
+output (not just this process's, read through :func:`avt_triplets.shards.collect_totals`) plus this run's work."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avt_triplets import shards
+from avt_triplets.stages.worker import STAGES
+
+# Failure reasons that mean the clip decoded fine but a model gave up on it.
+MODEL_FAILURE_REASONS = ("caption_failed", "score_failed")
+
+
+@dataclass
+class GenerationSummary:
+    """Totals over every finished shard of an output (not just this process's), plus this run's work."""
+
+    output_dir: Path
+    shards_total: int
+    shards_done: int
+    clips: int
+    triplets: int
+    failures_by_reason: dict[str, int]
+    seconds: dict[str, float]
+    processed_this_run: int = 0
+    distributor: str = "local"
+    rank: int = 0
+    world_size: int = 1
+    wall_seconds: float = 0.0
+    shard_errors: list[str] = field(default_factory=list)
+    card_path: Path | None = None
+    card_error: str | None = None
+    skipped_inputs: tuple[str, ...] = ()  # files of a folder input that are not videos
+
+    @property
+    def complete(self) -> bool:
+        return self.shards_done == self.shards_total and not self.shard_errors
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failures_by_reason.values())
+
+    @property
+    def empty_result(self) -> str | None:
+        """Why a run that processed clips produced no triplet at all (None when it produced some)."""
+        if self.triplets or not self.clips:
+            return None
+        model_failed = sum(self.failures_by_reason.get(r, 0) for r in MODEL_FAILURE_REASONS)
+        reasons = ", ".join(f"{r} {n}" for r, n in self.failures_by_reason.items())
+        if model_failed:
+            return f"no triplets: the models failed on all {model_failed} decodable clip(s) ({reasons})"
+        return f"no triplets: none of the {self.clips} clip(s) could be decoded ({reasons})"
+
+    def format(self) -> str:
+        lines = [
+            f"output        {self.output_dir}",
+            f"shards        {self.shards_done}/{self.shards_total} done",
+            f"clips         {self.clips}",
+            f"triplets      {self.triplets}",
+            f"failures      {self.failures}",
+        ]
+        lines += [f"  {reason:<20}{count}" for reason, count in self.failures_by_reason.items()]
+        if self.skipped_inputs:
+            lines.append(
+                f"skipped       {len(self.skipped_inputs)} files: not video files (--log-level INFO lists them)"
+            )
+        lines += self._stage_lines()
+        if self.processed_this_run:
+            rate = self.processed_this_run / max(self.wall_seconds, 1e-9)
+            lines.append(
+                f"this run      {self.processed_this_run} clips in {self.wall_seconds:.1f} s ({rate:.2f} clips/s, "
+                f"{self.distributor} distributor)"
+            )
+        if self.shard_errors:
+            lines.append(
+                f"shard errors  {len(self.shard_errors)} (rerun to retry): "
+                + "; ".join(self.shard_errors[:3])
+            )
+        if self.card_error is not None:
+            lines.append(f"card          FAILED ({self.card_error}); rerun `avt filter DIR` to write it")
+        elif self.card_path is not None:
+            lines.append(f"card          {self.card_path}")
+        elif self.shards_done < self.shards_total:
+            lines.append("card          not yet: written by the process that finishes the last shard")
+        return "\n".join(lines)
+
+    def _stage_lines(self) -> list[str]:
+        per_clip = max(1, self.clips)
+        lines = [
+            "seconds per stage, summed over shards (decode runs in the workers, in parallel; wait = models idle "
+            "for lack of decoded clips)"
+        ]
+        for stage in STAGES:
+            value = self.seconds.get(stage, 0.0)
+            lines.append(f"  {stage:<8}{value:10.1f} s  {1000 * value / per_clip:8.1f} ms/clip")
+        return lines
+
+
+def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) -> GenerationSummary:
+    """The totals of every finished shard of ``output_dir``; ``shards_total`` defaults to the manifest's count."""
+    root = Path(output_dir)
+    totals = shards.collect_totals(root)
+    if shards_total is None:
+        shards_total = totals.shards_total if totals.shards_total is not None else totals.shards_done
+    return GenerationSummary(
+        output_dir=root,
+        shards_total=shards_total,
+        shards_done=totals.shards_done,
+        clips=totals.clips,
+        triplets=totals.triplets,
+        failures_by_reason=totals.failures_by_reason,
+        seconds=totals.seconds,
+    )
+
+
+__all__ = ["MODEL_FAILURE_REASONS", "GenerationSummary", "summarize"]
