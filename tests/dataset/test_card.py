@@ -151,10 +151,16 @@ def test_the_run_summary_and_the_card_count_the_same_finished_shards(small_outpu
     """Issue 13 item 4: one sum over the finished shards (stats file present) behind both reports."""
     from avt_triplets.summary import summarize
 
-    schema.stats_path(small_output.root, 4).write_text('{"num_triplets": 0}')  # stats with no data: still done
+    schema.stats_path(small_output.root, 4).write_text(
+        '{"num_triplets": 0}'
+    )  # stats with no data: still done
     summary = summarize(small_output.root, shards_total=5)
     text = publish.write_dataset_card(small_output.root).read_text()
     assert (summary.shards_done, summary.triplets, summary.failures) == (4, 34, 3)
     assert summary.failures_by_reason == {"not_media": 2, "no_audio_stream": 1}
-    assert "| finished shards | 4 |" in text and "| triplets (rows) | 34 |" in text and "| failures | 3 |" in text
+    assert (
+        "| finished shards | 4 |" in text
+        and "| triplets (rows) | 34 |" in text
+        and "| failures | 3 |" in text
+    )
     assert summary.seconds["decode"] == 4.5  # the stats files' stage times, summed
