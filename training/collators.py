@@ -159,7 +159,7 @@ class ClassificationCollator:
         from modeling_lgcavmae.processing_lgcavmae import add_fbank_noise_and_roll
 
         waveforms, targets = [], []
-        num_classes = len(self.label2id)
+        num_classes = max(self.label2id.values(), default=-1) + 1  # label2id may hold aliases (mid and name)
         for example in examples:
             positives = self.label_ids(example["labels"])
             waveform = example["waveform"]

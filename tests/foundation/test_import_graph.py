@@ -19,6 +19,7 @@ PRODUCT_PACKAGES = {
     "eval",
     "modeling_lgcavmae",
     "modeling_slava",
+    "recipes",
     "training",
 }
 # Cycles that are known and being removed elsewhere; any other cycle fails the test.
