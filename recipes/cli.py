@@ -29,7 +29,7 @@ its GPU-hour estimate. Hyperparameters, GPU-hours and where we differ from the p
 """
 
 _DEFAULT_MODELS = Models()
-# (option, help); paths. Folders of videos or CSV/JSONL lists, read as `avt generate` reads them.
+# (option, help): paths. Folders of videos or CSV/JSONL lists, read as `avt generate` reads them.
 DATA_OPTIONS = (
     ("--vggsound", "VGGSound train clips, or VGGSound's own CSV (ytid,start,label,split) for both splits"),
     ("--vggsound-test", "VGGSound test clips (when --vggsound has no split column)"),
@@ -41,6 +41,7 @@ DATA_OPTIONS = (
     ("--audioset-root", "folder the AudioSet lists' paths are relative to"),
     ("--audioset-labels", "AudioSet's class_labels_indices.csv (index,mid,display_name)"),
 )
+# (option, default, help): each option is the ``Models`` field of the same name.
 MODEL_OPTIONS = (
     ("--blip2", _DEFAULT_MODELS.blip2, "BLIP-2 captioner (default: %(default)s)"),
     ("--llava", _DEFAULT_MODELS.llava, "LLaVA-1.5 captioner, Table 2 (default: %(default)s)"),
@@ -94,10 +95,14 @@ def sources_from_args(args: argparse.Namespace, work_dir: Path) -> Sources:
     return Sources(inputs=inputs, audioset_labels=args.audioset_labels)
 
 
+def _dest(option: str) -> str:
+    return option.removeprefix("--").replace("-", "_")
+
+
 def make_plan(args: argparse.Namespace) -> Plan:
     work_dir = args.work_dir.absolute()
     if args.tiny:
-        given = [option for option, _ in DATA_OPTIONS if getattr(args, option[2:].replace("-", "_"))]
+        given = [option for option, _ in DATA_OPTIONS if getattr(args, _dest(option))]
         if given:
             raise UsageError(f"--tiny makes its own synthetic data: drop {', '.join(given)}")
         from recipes.tiny import make_tiny_models, make_tiny_sources
@@ -105,13 +110,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         sources = make_tiny_sources(work_dir / "tiny" / "inputs")
         models = make_tiny_models(work_dir / "tiny" / "models")
         return Plan(work_dir, args.gpus, TINY, sources, models, args.max_batch_per_gpu)
-    models = Models(
-        blip2=args.blip2,
-        llava=args.llava,
-        scorer_weights=args.scorer_weights,
-        scorer_text_model=args.scorer_text_model,
-        vitmae=args.vitmae,
-    )
+    models = Models(**{_dest(option): getattr(args, _dest(option)) for option, _, _ in MODEL_OPTIONS})
     sources = sources_from_args(args, work_dir)
     return Plan(work_dir, args.gpus, PAPER, sources, models, args.max_batch_per_gpu)
 
