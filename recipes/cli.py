@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from avt_triplets.errors import EXIT_FAILURE, EXIT_USAGE, RunAborted, UsageError
+from avt_triplets.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, RunAborted, UsageError
 from recipes import tables
 from recipes.experiments import Plan
 from recipes.inputs import DataInput, Models, Sources, vggsound_inputs
@@ -134,6 +134,9 @@ def run_recipes(
     args = build_parser(description or recipes[0].__doc__ or "", prog).parse_args(argv)
     try:
         plan, built, summary = _plan_and_run(recipes, args)
+    except KeyboardInterrupt:
+        print("interrupted: finished steps are kept; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (UsageError, RunAborted) as error:
         if os.environ.get("AVT_DEBUG", "") not in ("", "0"):
             raise

@@ -159,7 +159,7 @@ class Plan:
         s = self.settings
         argv = ["filter", str(self._path(output)), "--top", *(str(k) for k in s.top_k if k != 100)]
         argv += ["--random", *(str(k) for k in s.random_k), "--seed", "0"]
-        self.steps.append(Step(f"{output}#subsets", tuple(argv), title=f"filter {output}"))
+        self.steps.append(Step(f"{output}/subsets.json", tuple(argv), title=f"filter {output}"))
         return self._path(output)
 
     def _labelled_models(self) -> list[str]:

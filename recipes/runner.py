@@ -4,8 +4,9 @@ A step is one `avt` command line that writes one folder under the work directory
 recipes asking for the same folder share the step (the VGGSound + Kinetics top-30 % model of Tables 3, 4, 5 and 6
 is pretrained once), and asking for it with two different command lines is an error, never a silent overwrite.
 
-A finished step leaves a marker (``WORK/.recipe-steps/<folder>.json``) holding its command, so a rerun of any recipe
-skips it. A step cut short is simply run again: every command it uses resumes on its own (`avt generate` keeps its
+A finished step leaves a marker (``WORK/.recipe-steps/<folder>.json``) holding its command (paths under the work
+directory written relative to it, so a moved work directory stays valid), and a rerun of any recipe skips a step whose
+marker and output both exist; an output deleted by hand is made again. A step cut short is simply run again: every command it uses resumes on its own (`avt generate` keeps its
 finished shards, `avt pretrain` / `avt finetune` get ``--resume latest``). The options that only follow the number of
 GPUs (per-device batch size, workers) are kept apart (``Step.layout``), so a finished step stays finished when the
 recipe is rerun on another machine.
@@ -30,11 +31,12 @@ from typing import TextIO
 from avt_triplets.errors import RunAborted, UsageError
 
 MARKER_DIR = ".recipe-steps"
+WORK = "$WORK"  # the work directory in recorded commands
 
 
 @dataclass(frozen=True)
 class Step:
-    """One `avt` command writing ``output`` (a folder relative to the work directory)."""
+    """One `avt` command writing ``output`` (a file or folder relative to the work directory)."""
 
     output: str
     argv: tuple[str, ...]  # subcommand first; what the step's result depends on
@@ -101,16 +103,21 @@ class Runner:
     def marker(self, step: Step) -> Path:
         return self.work_dir / MARKER_DIR / (step.output.replace("/", "__") + ".json")
 
+    def portable(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` with the work directory written as ``$WORK`` (what markers record and compare)."""
+        root = str(self.work_dir)
+        return [WORK + arg[len(root) :] if arg.startswith(root) else arg for arg in argv]
+
     def is_done(self, step: Step) -> bool:
-        """Finished earlier with the same command; finished with another command is an error."""
+        """Finished earlier with the same command and its output still there; another command is an error."""
         path = self.marker(step)
-        if not path.exists():
+        if not path.exists() or not (self.work_dir / step.output).exists():
             return False
-        recorded = tuple(json.loads(path.read_text())["argv"])
-        if recorded != step.argv:
+        recorded = json.loads(path.read_text())["argv"]
+        if recorded != self.portable(step.argv):
             raise UsageError(
                 f"{self.work_dir / step.output} was made by another command:\n  {shlex.join(recorded)}\n"
-                f"this recipe needs:\n  {shlex.join(step.argv)}\n"
+                f"this recipe needs:\n  {shlex.join(self.portable(step.argv))}\n"
                 f"delete {self.work_dir / step.output} and {path} to redo it, or use another --work-dir"
             )
         return True
@@ -118,7 +125,12 @@ class Runner:
     def _mark_done(self, step: Step, seconds: float) -> None:
         path = self.marker(step)
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"argv": list(step.argv), "layout": list(step.layout), "gpus": self.gpus, "seconds": seconds}
+        record = {
+            "argv": self.portable(step.argv),
+            "layout": list(step.layout),
+            "gpus": self.gpus,
+            "seconds": seconds,
+        }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(path)

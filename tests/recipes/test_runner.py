@@ -43,23 +43,43 @@ def test_dry_run_prints_accelerate_launch_for_distributed_steps_and_runs_nothing
 
 
 def test_a_finished_step_is_skipped_a_changed_one_refused_a_failed_one_not_marked(tmp_path):
-    """Real child processes: `avt --version` succeeds, `avt filter` of a missing folder fails."""
+    """Real child processes: `avt --version` succeeds (its "output" folder is made here: it writes none), `avt
+    filter` of a missing folder fails."""
     out = io.StringIO()
     runner = Runner(tmp_path, out=out)
-    ok = Step("data/version", ("--version",), ("--debug",))
+    ok = Step("data/version", ("--version", "--debug"), ("--debug",))
+    (tmp_path / "data" / "version").mkdir(parents=True)
     assert runner.run([ok]).ran == [ok]
     marker = json.loads(runner.marker(ok).read_text())
-    assert marker["argv"] == ["--version"] and marker["layout"] == ["--debug"]
+    assert marker["argv"] == ["--version", "--debug"] and marker["layout"] == ["--debug"]
 
-    relaid = Step("data/version", ("--version",))  # other GPU layout, same step: still finished
+    relaid = Step("data/version", ("--version", "--debug"))  # another GPU layout, same step: still finished
     assert runner.run([relaid]).skipped == [relaid]
     with pytest.raises(UsageError, match="made by another command"):
-        runner.run([Step("data/version", ("--version", "--debug"))])
+        runner.run([Step("data/version", ("--version",))])
 
     broken = Step("data/broken", ("filter", str(tmp_path / "missing")))
     with pytest.raises(RunAborted, match="step data/broken failed"):
         runner.run([broken])
     assert not runner.marker(broken).exists()
+
+
+def test_markers_survive_a_moved_work_dir_and_a_deleted_output_is_made_again(tmp_path):
+    first = tmp_path / "first"
+    runner = Runner(first, out=io.StringIO())
+    step = Step("eval/x", ("--version", "--debug", str(first / "eval" / "x")))
+    (first / "eval" / "x").mkdir(parents=True)
+    runner.run([step])
+    assert json.loads(runner.marker(step).read_text())["argv"][-1] == "$WORK/eval/x"
+
+    moved = tmp_path / "moved"
+    first.rename(moved)
+    again = Runner(moved, out=io.StringIO())
+    assert again.run([Step("eval/x", ("--version", "--debug", str(moved / "eval" / "x")))]).skipped
+
+    (moved / "eval" / "x").rmdir()
+    rerun = again.run([Step("eval/x", ("--version", "--debug", str(moved / "eval" / "x")))])
+    assert len(rerun.ran) == 1
 
 
 def test_in_process_runs_need_one_device(tmp_path):
