@@ -59,10 +59,14 @@ def test_recipe_prints_its_table_with_every_cell_a_number(tiny_recipes, name):
     import importlib
 
     work_dir, runs = tiny_recipes
+    assert runs["all"].returncode == 0, runs["all"].stderr[-3000:]
     run = runs[name]
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "$ avt" not in run.stdout  # every step of this recipe was one of `all`'s, finished and unchanged
     module = importlib.import_module(RECIPES[name])
-    header, rows = printed_table(run.stdout, module.TITLE.split(":")[0])
+    title = module.TITLE.split(":")[0]
+    assert printed_table(run.stdout, title) == printed_table(runs["all"].stdout, title)
+    header, rows = printed_table(run.stdout, title)
     labels, num_columns = LAYOUT[name]
     assert [row[0] for row in rows] == labels
     assert len(header) == num_columns + 1 and all(len(row) == num_columns + 1 for row in rows)
@@ -123,11 +127,15 @@ def test_each_model_was_trained_as_its_row_says(tiny_recipes):
 
 
 @pytest.mark.slow
-def test_a_rerun_skips_every_finished_step(tiny_recipes, recipe_process):
+def test_a_rerun_skips_every_finished_step_and_remakes_a_deleted_one(tiny_recipes, recipe_process):
+    import shutil
+
     work_dir, runs = tiny_recipes
+    steps = [line for line in runs["table5"].stdout.splitlines() if re.match(r"^\[\d+/\d+\] ", line)]
+    assert len(steps) == 10 and all("done earlier, skipped" in line for line in steps)
+
+    shutil.rmtree(work_dir / "eval" / "retrieval" / MAIN)
     again = recipe_process(RECIPES["table5"], work_dir)
     assert again.returncode == 0, again.stderr[-3000:]
-    steps = [line for line in again.stdout.splitlines() if re.match(r"^\[\d+/\d+\] ", line)]
-    assert steps and all(line.endswith(")") and "done earlier, skipped" in line for line in steps)
-    assert "$ avt" not in again.stdout
+    assert again.stdout.count("$ avt") == 1 and f"$ avt evaluate retrieval --model {MAIN}=" in again.stdout
     assert printed_table(again.stdout, "Table 5") == printed_table(runs["table5"].stdout, "Table 5")
