@@ -21,9 +21,8 @@ from recipes.runner import Step
 from recipes.settings import NOMINAL_CLIPS, FinetuneRecipe, Settings, gpu_hours, split_batch
 from recipes.tables import Outcome
 
-SHORT_NAMES = {"vggsound-train": "vs", "kinetics": "k"}
-LABELS = {"vs": "VS", "k": "K"}
-CAPTIONER_KINDS = ("blip2", "llava")
+# Pretraining datasets: (folder name part, table label).
+DATA_NAMES = {"vggsound-train": ("vs", "VS"), "kinetics": ("k", "K")}
 TASKS = {"vggsound": ("vggsound-train", "vggsound-test"), "audioset": ("audioset-20k", "audioset-eval")}
 RETRIEVAL_SETS = {"VGGSound": "vggsound-test", "AudioSet": "audioset-eval"}
 # Steps run phase by phase, so every dataset exists (and every input problem shows) before any training starts.
@@ -32,9 +31,9 @@ PHASES = ("generate", "filter", "pretrain", "finetune", "evaluate")
 # ---- Labelled sets: THE one place to switch to packaging without captions ------------------------------------------
 # Fine-tuning and evaluation sets need audio, frames and labels only. Until `avt generate` can package clips without
 # captioning them (issue 10 §2), they are generated like triplets, captioned and scored by the pretraining captioner
-# (correct, but real runs spend GPU time on captions nobody reads: ~0.3 GPU-h for AudioSet-20K + eval). When §2 lands,
-# set LABELLED_SETS_WITHOUT_CAPTIONS = True and make `_labelled_models` return its options (e.g. ["--captioner",
-# "none"]), and pass AudioSet's class list to `avt generate` too (its `--label-csv`) if §2 maps mids to names there.
+# (correct, but real runs spend ~0.4 GPU-h on captions nobody reads, docs/reproduce.md). When §2 lands, set
+# LABELLED_SETS_WITHOUT_CAPTIONS = True; `_labelled_models` then asks for `--captioner none` (adjust there if §2 spells
+# it otherwise, and add AudioSet's class list, `--label-csv`, if §2 maps mids to names at generation).
 LABELLED_SETS_WITHOUT_CAPTIONS = False
 
 
@@ -48,13 +47,13 @@ class PretrainSpec:
 
     @property
     def name(self) -> str:
-        data = "+".join(SHORT_NAMES[d] + (f"-{c}" if c else "") for d, c in self.parts)
+        data = "+".join(DATA_NAMES[d][0] + (f"-{c}" if c else "") for d, c in self.parts)
         return f"{data}.{self.captioner}.l2-{self.lambda2:g}"
 
     @property
     def data_label(self) -> str:
         """E.g. ``VS + K top30`` (``K (all)`` for every clip of K alone)."""
-        names = [LABELS[SHORT_NAMES[d]] + (f" {c}" if c else "") for d, c in self.parts]
+        names = [DATA_NAMES[d][1] + (f" {c}" if c else "") for d, c in self.parts]
         return names[0] + " (all)" if len(names) == 1 and self.parts[0][1] is None else " + ".join(names)
 
 
@@ -163,6 +162,9 @@ class Plan:
         return self._path(output)
 
     def _labelled_models(self) -> list[str]:
+        """How labelled sets are packaged (see LABELLED_SETS_WITHOUT_CAPTIONS)."""
+        if LABELLED_SETS_WITHOUT_CAPTIONS:
+            return ["--captioner", "none"]
         return ["--captioner", self.models.blip2, *self._scorer_args()]
 
     def labelled(self, dataset: str) -> Path:
