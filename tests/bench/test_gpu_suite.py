@@ -101,5 +101,8 @@ def test_a_failing_and_a_hanging_part_do_not_stop_the_others(tmp_path):
         and parts["dataloader"]["results"]["samples_per_s_per_worker"] > 0
     )
     assert doc["complete"] is False and completed.returncode == 1
-    # the hanging part was stopped at its share of the box (15/40 of 40 s after the start) plus the grace
-    assert parts["scorer"]["started_s"] < 15 and time.time() - started < 40
+    # The hanging part was stopped at its share of the box and the suite kept its own 40 s box (measured from
+    # its start, so interpreter start-up on a loaded machine does not count); the wall-clock bound only proves
+    # nothing waited for the hang (it would sleep for minutes).
+    assert parts["scorer"]["started_s"] < 15 and doc["elapsed_s"] <= 40 + 2
+    assert time.time() - started < 120
