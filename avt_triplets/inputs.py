@@ -11,8 +11,16 @@ List formats (paths relative to the list's folder, or to ``input_root`` when giv
 - CSV with a header: ``video_path`` (or ``path``), optional ``start_s`` (or ``start``), optional
   ``labels`` (``;``-separated), optional ``clip_id``; or ``ytid`` (or ``youtube_id``) + ``start`` rows
   whose files are found through ``path_template``.
-- Headerless CSV in VGGSound's own layout: ``ytid,start,label[,split]``.
+- Headerless CSV in VGGSound's own layout: ``ytid,start,label[,split]`` (labels holding commas are quoted).
+- AudioSet's segment lists (``balanced_train_segments.csv``, ``eval_segments.csv``, ...): ``#`` comment lines,
+  the last of which is the header ``# YTID, start_seconds, end_seconds, positive_labels``, then rows such as
+  ``--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"`` (``positive_labels`` separated by commas).
 - JSONL: one object per line with the same keys; ``labels`` may be a list or a ``;``-separated string.
+
+A ``split`` column (VGGSound's ``train``/``test``) is honoured: ``split="test"`` keeps the rows of that split,
+and a list holding several splits must be given one (or ``all``), so a test set never slips into a training
+set unnoticed. AudioSet has no split column: its split is the file. Labels can be mapped onto a class list
+(``index,mid,display_name``, :mod:`avt_triplets.labels`): AudioSet's ontology ids become display names.
 
 A dataset may be published, so the paths it records (``video_path`` and the ``clip_id`` made from it) are
 always relative to the input root: a listed file outside the root is an error unless the caller allows
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -33,6 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from avt_triplets.errors import UsageError
+from avt_triplets.labels import ClassTable, read_class_table, unknown_labels
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +55,14 @@ DEFAULT_PATH_TEMPLATE = "{ytid}_{start:06d}.mp4"
 
 _PATH_KEYS = ("video_path", "path", "file", "filename")
 _START_KEYS = ("start_s", "start", "start_seconds", "start_time")
-_LABEL_KEYS = ("labels", "label", "positive_labels")
+_LABEL_KEYS = ("labels", "label")
+_COMMA_LABEL_KEYS = ("positive_labels",)  # AudioSet: ontology ids separated by commas inside one quoted cell
 _YTID_KEYS = ("ytid", "youtube_id", "YTID", "video_id")
+_SPLIT_KEYS = ("split",)
+_HEADER_KEYS = frozenset(
+    {*_PATH_KEYS, *_START_KEYS, *_LABEL_KEYS, *_COMMA_LABEL_KEYS, *_YTID_KEYS, *_SPLIT_KEYS, "clip_id"}
+)
+ALL_SPLITS = "all"  # ``--split all``: every row of a list that holds several splits
 
 
 class InputListError(UsageError, ValueError):
@@ -146,12 +162,20 @@ def _first(row: dict, keys: Sequence[str]):
     return None
 
 
-def _parse_labels(value) -> tuple[str, ...]:
+def _parse_labels(value, separator: str = ";") -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list | tuple):
         return tuple(str(v).strip() for v in value if str(v).strip())
-    return tuple(part.strip() for part in str(value).split(";") if part.strip())
+    return tuple(part.strip() for part in str(value).split(separator) if part.strip())
+
+
+def _row_labels(row: dict) -> tuple[str, ...]:
+    """A row's labels: AudioSet's comma-separated ``positive_labels``, else ``labels``/``label`` (``;``)."""
+    audioset = _first(row, _COMMA_LABEL_KEYS)
+    if audioset is not None:
+        return _parse_labels(audioset, ",")
+    return _parse_labels(_first(row, _LABEL_KEYS))
 
 
 def _format_start(start: float) -> str:
@@ -175,7 +199,7 @@ def _row_to_clip(
     row: dict, where: str, root: Path, path_template: str, trimmed: bool, allow_absolute: bool = False
 ) -> ClipSpec:
     start = _parse_start(row, where)
-    labels = _parse_labels(_first(row, _LABEL_KEYS))
+    labels = _row_labels(row)
     explicit_id = _first(row, ("clip_id",))
     path_value = _first(row, _PATH_KEYS)
     if path_value is not None:
@@ -198,30 +222,54 @@ def _row_to_clip(
     return ClipSpec(str(clip_id), rel, str(source.absolute()), 0.0 if trimmed else start, labels)
 
 
+class _UncommentedLines:
+    """The lines of a list file without ``#`` comment lines (kept in ``comments``); ``number`` is the file's line
+    number of the last line handed out, for messages."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.number = 0
+        self.comments: list[str] = []
+
+    def __iter__(self):
+        for number, line in enumerate(self.handle, start=1):
+            self.number = number
+            stripped = line.lstrip()
+            if stripped.startswith("#"):
+                self.comments.append(stripped[1:])
+                continue
+            yield line
+
+
+def _header(cells: Sequence[str]) -> list[str] | None:
+    """``cells`` as column names when they name at least one column we know, else None."""
+    names = [cell.strip() for cell in cells]
+    return names if any(name in _HEADER_KEYS for name in names) else None
+
+
 def _read_csv_rows(path: Path) -> Iterable[tuple[str, dict]]:
     with open(path, newline="", encoding="utf-8") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        reader = csv.reader(handle, delimiter=delimiter, skipinitialspace=True)
+        lines = _UncommentedLines(handle)
+        reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
         first = next(reader, None)
         if first is None:
             return
-        known = {*_PATH_KEYS, *_START_KEYS, *_LABEL_KEYS, *_YTID_KEYS, "clip_id"}
-        if any(cell.strip() in known for cell in first):
-            header = [cell.strip() for cell in first]
-            rows = reader
-            offset = 2
-        else:  # VGGSound's own csv: ytid,start,label[,split], no header
-            if len(first) < 2 or not sample:
+        header = _header(first)
+        rows: Iterable[list[str]] = reader
+        if header is None:
+            rows = itertools.chain([first], reader)
+            # AudioSet: the last comment line before the rows is the header ("# YTID, start_seconds, ...")
+            commented = next(csv.reader(lines.comments[-1:], skipinitialspace=True), None)
+            header = _header(commented) if commented else None
+        if header is None:  # VGGSound's own csv: ytid,start,label[,split], no header
+            if len(first) < 2:
                 raise InputListError(f"{path}: no header and not ytid,start,label rows")
             header = ["ytid", "start", "label", "split"][: max(len(first), 2)]
-            rows = [first, *reader]
-            offset = 1
-        for number, cells in enumerate(rows, start=offset):
+        for cells in rows:
             if not cells or all(not c.strip() for c in cells):
                 continue
-            yield f"{path}:{number}", dict(zip(header, (c.strip() for c in cells)))
+            yield f"{path}:{lines.number}", dict(zip(header, (c.strip() for c in cells)))
 
 
 def _read_jsonl_rows(path: Path) -> Iterable[tuple[str, dict]]:
@@ -245,20 +293,34 @@ def read_clip_list(
     path_template: str = DEFAULT_PATH_TEMPLATE,
     trimmed: bool = True,
     allow_absolute_paths: bool = False,
+    split: str | None = None,
+    classes: ClassTable | None = None,
 ) -> list[ClipSpec]:
     """Clips of a CSV/TSV/JSONL list, in the list's order. See the module docstring for formats.
 
     ``trimmed``: ``ytid,start`` rows point at files that already start at ``start`` (the usual
     downloaded clips); set it False for full-length videos so the window is cut at ``start``.
     ``allow_absolute_paths``: accept files outside the input root, recorded with their absolute path.
+    ``split``: keep the rows whose ``split`` column has this value (:data:`ALL_SPLITS`: every row); a list
+    holding several splits needs one. ``classes``: store every label as its display name in this class list
+    (a label that is neither an id nor a name of it is an error).
     """
     path = Path(list_path)
     root = Path(input_root) if input_root is not None else path.parent
     rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
     clips = []
+    splits: Counter[str | None] = Counter()
     for where, row in rows:
+        row_split = _first(row, _SPLIT_KEYS)
+        splits[row_split] += 1
+        if split not in (None, ALL_SPLITS) and row_split != split:
+            continue
         clip = _row_to_clip(row, where, root, path_template, trimmed, allow_absolute_paths)
         clips.append((clip, _first(row, ("clip_id",)) is not None))
+    _check_split(path, split, splits)
+    if classes is not None:
+        clips = [(replace(clip, labels=_class_names(clip.labels, classes)), e) for clip, e in clips]
+        _check_labels(path, [clip for clip, _ in clips], classes)
     # A file listed with several windows gets one id per window: "{path}_{start:06d}".
     windows = Counter(clip.video_path for clip, explicit in clips if not explicit)
     return [
@@ -267,6 +329,48 @@ def read_clip_list(
         else clip
         for clip, explicit in clips
     ]
+
+
+def _describe_splits(splits: Counter[str | None]) -> str:
+    return ", ".join(f"{name} ({count} rows)" for name, count in sorted(splits.items()) if name is not None)
+
+
+def _check_split(path: Path, split: str | None, splits: Counter[str | None]) -> None:
+    """The split asked for exists; without one, the list holds at most one split."""
+    named = {name for name in splits if name is not None}
+    if split is None:
+        if len(named) > 1:
+            raise InputListError(
+                f"{path} holds the splits {_describe_splits(splits)}: pass --split NAME to make one output per "
+                f"split (fine-tuning and evaluation sets stay apart), or --split {ALL_SPLITS} to keep every row"
+            )
+        return
+    if split == ALL_SPLITS:
+        return
+    if not named:
+        raise InputListError(
+            f"--split {split}: {path} has no split column (AudioSet's split is the file: pass "
+            "balanced_train_segments.csv or eval_segments.csv instead)"
+        )
+    if not splits.get(split):
+        raise InputListError(
+            f"--split {split}: no row of {path} has that split; it has {_describe_splits(splits)}"
+        )
+
+
+def _class_names(labels: tuple[str, ...], classes: ClassTable) -> tuple[str, ...]:
+    """Labels as display names (unknown ones kept as they are, for :func:`_check_labels` to report)."""
+    return tuple(classes.display_name(label) or label for label in labels)
+
+
+def _check_labels(path: Path, clips: Sequence[ClipSpec], classes: ClassTable) -> None:
+    unknown = unknown_labels((label for clip in clips for label in clip.labels), classes)
+    if unknown:
+        shown = ", ".join(repr(label) for label in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        raise InputListError(
+            f"{path}: {len(unknown)} label(s) are neither an id nor a display name of the --label-csv class "
+            f"list ({len(classes)} classes): {shown}"
+        )
 
 
 def _first_key_is_path(clip: ClipSpec) -> bool:
@@ -292,11 +396,18 @@ def load_inputs(
     trimmed: bool = True,
     limit: int | None = None,
     allow_absolute_paths: bool = False,
+    split: str | None = None,
+    label_csv: str | os.PathLike | None = None,
 ) -> InputSet:
     """The clips of ``source`` (a folder or a list file), the root their paths are relative to, and the
-    files a folder input skipped (each logged at INFO level)."""
+    files a folder input skipped (each logged at INFO level). ``split`` and ``label_csv`` apply to lists
+    (see :func:`read_clip_list`)."""
     path = Path(source)
     skipped: list[str] = []
+    classes = read_class_table(label_csv) if label_csv is not None else None
+    if path.is_dir() and (split is not None or classes is not None):
+        given = "--split" if split is not None else "--label-csv"
+        raise InputListError(f"{given} applies to a list of clips (CSV/JSONL), but {path} is a folder")
     if path.is_dir():
         clips, skipped = list_video_folder(path)
         root = path
@@ -312,6 +423,8 @@ def load_inputs(
             path_template=path_template,
             trimmed=trimmed,
             allow_absolute_paths=allow_absolute_paths,
+            split=split,
+            classes=classes,
         )
     elif path.is_file():
         raise InputListError(

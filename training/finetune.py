@@ -14,7 +14,6 @@ average of the per-frame outputs (multi-frame). Accuracy for single-label data, 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from avt_triplets.errors import UsageError
+from avt_triplets.labels import read_class_table
 from eval.classification import classification_metrics, logits_to_scores
 from training.finetune_config import FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
@@ -50,16 +50,10 @@ class ClassList:
 
     @classmethod
     def from_csv(cls, path: str | Path) -> ClassList:
-        """Official ``index,mid,display_name`` CSV; dataset labels may be mids or display names."""
-        with open(path, newline="") as handle:
-            rows = sorted(csv.DictReader(handle), key=lambda r: int(r["index"]))
-        if [int(r["index"]) for r in rows] != list(range(len(rows))):
-            raise UsageError(f"--label-csv {path}: the index column must be 0..N-1")
-        aliases: dict[str, int] = {}
-        for row in rows:
-            for key in (row["mid"], row["display_name"]):
-                aliases.setdefault(key, int(row["index"]))
-        return cls(names=[r["display_name"] for r in rows], aliases=aliases)
+        """Official ``index,mid,display_name`` CSV (``avt_triplets.labels``, which ``avt generate --label-csv``
+        reads too); dataset labels may be mids or display names."""
+        table = read_class_table(path)
+        return cls(names=list(table.names), aliases=dict(table.index))
 
     @classmethod
     def from_labels(cls, labels: list[list[str] | None]) -> ClassList:

@@ -48,12 +48,16 @@ def test_jsonl_labels_as_list_or_string(tmp_path):
 
 def test_vggsound_rows_map_to_local_files(tmp_path):
     (tmp_path / "vggsound.csv").write_text('---g-f_I2yQ,1,"people marching",test\nabc,30,dog barking,train\n')
-    clips = read_clip_list(tmp_path / "vggsound.csv", path_template="clips/{ytid}_{start:06d}.mp4")
+    clips = read_clip_list(
+        tmp_path / "vggsound.csv", path_template="clips/{ytid}_{start:06d}.mp4", split="all"
+    )
     assert [c.clip_id for c in clips] == ["---g-f_I2yQ_000001", "abc_000030"]
     assert clips[0].video_path == "clips/---g-f_I2yQ_000001.mp4"
     assert clips[0].labels == ("people marching",)
     assert clips[1].start_s == 0.0  # downloaded clips already start at the row's start
-    untrimmed = read_clip_list(tmp_path / "vggsound.csv", path_template="{ytid}.mp4", trimmed=False)
+    untrimmed = read_clip_list(
+        tmp_path / "vggsound.csv", path_template="{ytid}.mp4", trimmed=False, split="all"
+    )
     assert untrimmed[1].start_s == 30.0 and untrimmed[1].video_path == "abc.mp4"
 
 
