@@ -17,7 +17,8 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": (
         "avt_triplets.commands.generate",
-        "Caption and CLAP-score videos into an audio-visual-text triplet dataset (sharded, resumable).",
+        "Caption and CLAP-score videos into an audio-visual-text triplet dataset, or store labelled clips "
+        "without models (--captioner none); sharded, resumable.",
     ),
     "filter": (
         "avt_triplets.commands.filter",

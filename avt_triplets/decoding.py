@@ -57,6 +57,7 @@ class DecodeSettings:
     jpeg_quality: int = 95
     decoder_threads: int = 1
     video_hwaccel: str | None = None  # FFmpeg hardware device for video, checked by media.usable_hwaccel
+    model_inputs: bool = True  # False (`--captioner none`): only what is stored, no pixels or scorer audio
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,12 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
             seconds=0.0,
             start_s=clip.start_s,
             end_s=clip.end_s,
-            frames=[np.asarray(image) for image in clip.frames],  # arrays move between processes cheaply
+            # arrays move between processes cheaply; nothing to move when no model will see them
+            frames=[np.asarray(image) for image in clip.frames] if settings.model_inputs else [],
             frames_jpeg=[_jpeg(image, settings.jpeg_quality) for image in clip.frames],
             frame_times_s=clip.frame_times_s,
             audio_encoded=encode_audio(clip.audio[schema.AUDIO_SAMPLING_RATE]),
-            scorer_audio=clip.audio[settings.scorer_sampling_rate],
+            scorer_audio=clip.audio[settings.scorer_sampling_rate] if settings.model_inputs else None,
         )
     except MediaError as error:
         item = DecodedItem(job=job, seconds=0.0, failure=(error.reason, error.detail))

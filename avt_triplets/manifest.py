@@ -33,6 +33,7 @@ class IncompatibleOutputError(UsageError, RuntimeError):
 # Keys (dotted paths into the manifest) whose values decide the rows; anything else (package
 # versions, worker counts, batch sizes, dates) may differ between the runs that fill one output.
 IDENTITY_KEYS = (
+    "captioned",
     "captioner.name",
     "captioner.revision",
     "captioner.weights_digest",
@@ -58,6 +59,8 @@ IDENTITY_KEYS = (
 )
 # The keys known before any model is loaded: checked first, so a wrong rerun fails in seconds.
 RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if not k.startswith(("captioner.", "scorer.")))
+# Identity keys added after the first manifests, with the value every older manifest implies.
+IMPLIED_BEFORE_RECORDED = {"captioned": True}  # `--captioner none` came later: older outputs are captioned
 
 
 def _get(data: dict, dotted: str) -> Any:
@@ -75,15 +78,29 @@ def _recorded(data: dict, dotted: str) -> bool:
     return isinstance(data, dict) and last in data
 
 
+def _recorded_value(data: dict, dotted: str) -> Any:
+    """The manifest's value of ``dotted``, or the one an older manifest that predates the key implies."""
+    if not _recorded(data, dotted) and dotted in IMPLIED_BEFORE_RECORDED:
+        return IMPLIED_BEFORE_RECORDED[dotted]
+    return _get(data, dotted)
+
+
 def manifest_differences(old: dict, new: dict, keys: Sequence[str] = IDENTITY_KEYS) -> list[str]:
     """One line per identity key whose value differs between an output's manifest and this run."""
     return [
-        f"{key}: {_get(old, key)!r} (existing) != {_get(new, key)!r} (now)"
-        if _recorded(old, key)
+        f"{key}: {_recorded_value(old, key)!r} (existing) != {_get(new, key)!r} (now)"
+        if _recorded(old, key) or key in IMPLIED_BEFORE_RECORDED
         else f"{key}: not recorded by the avt that started this output, {_get(new, key)!r} now"
         for key in keys
-        if _get(old, key) != _get(new, key)
+        if _recorded_value(old, key) != _get(new, key)
     ]
+
+
+def _captions_hint(old: dict) -> str:
+    """Why a captioned output and a `--captioner none` run can't share a folder."""
+    if _recorded_value(old, "captioned"):
+        return " (this output holds captioned triplets; a --captioner none run writes labelled clips only)"
+    return " (this output was made with --captioner none: labelled clips without captions)"
 
 
 def check_manifest(root: Path, manifest: dict, keys: Sequence[str] = IDENTITY_KEYS) -> dict | None:
@@ -93,8 +110,9 @@ def check_manifest(root: Path, manifest: dict, keys: Sequence[str] = IDENTITY_KE
     if existing is not None:
         differences = manifest_differences(existing, manifest, keys)
         if differences:
+            hint = _captions_hint(existing) if any(d.startswith("captioned:") for d in differences) else ""
             raise IncompatibleOutputError(
-                f"{root} holds a generation run whose rows would differ from this run's: "
+                f"{root} holds a generation run whose rows would differ from this run's{hint}: "
                 + "; ".join(differences)
                 + ". Use --overwrite to start over in this folder, or choose another --output."
             )
@@ -124,13 +142,17 @@ def _package_versions() -> dict[str, str]:
     return versions
 
 
-def run_manifest(options: GenerationOptions, inputs: InputSet, num_shards: int) -> dict[str, Any]:
-    """The part of the manifest known before any model is loaded."""
+def run_manifest(
+    options: GenerationOptions, inputs: InputSet, num_shards: int, captioned: bool = True
+) -> dict[str, Any]:
+    """The part of the manifest known before any model is loaded; ``captioned`` False for ``--captioner none``
+    (the rows then have no caption columns, and ``captioner`` / ``scorer`` are recorded as null)."""
     from avt_triplets import __version__
 
     return {
         "format": schema.MANIFEST_FORMAT,
         "avt_version": __version__,
+        "captioned": bool(captioned),
         "fps": float(options.fps),
         "clip_seconds": float(options.clip_seconds),
         "shard_size": int(options.shard_size),
@@ -143,6 +165,8 @@ def run_manifest(options: GenerationOptions, inputs: InputSet, num_shards: int) 
             "clips": len(inputs.clips),
             "digest": inputs_digest(inputs.clips),
             "limit": options.limit,
+            "split": options.split,
+            "label_csv": Path(options.label_csv).name if options.label_csv else None,
         },
         "num_shards": num_shards,
         "package_versions": _package_versions(),
@@ -151,7 +175,10 @@ def run_manifest(options: GenerationOptions, inputs: InputSet, num_shards: int) 
 
 
 def models_manifest(captioner: Any, scorer: Any) -> dict[str, Any]:
-    """What identifies the loaded models; attributes a model does not have are recorded as None."""
+    """What identifies the loaded models; attributes a model does not have are recorded as None, and a run
+    without models (``--captioner none``) records ``captioner`` and ``scorer`` as None."""
+    if captioner is None and scorer is None:
+        return {"captioner": None, "scorer": None}
     return {
         "captioner": {
             "name": getattr(captioner, "name", type(captioner).__name__),

@@ -10,6 +10,7 @@ refused before any model loads. Light imports only, so ``avt generate --help`` s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +21,9 @@ from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
 DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
 DEFAULT_SCORER = "msclap:2023"
+NO_CAPTIONER = "none"  # ``--captioner none``: package clips with their labels, no model loaded
+# ModelOptions fields that still mean something without models (the others must keep their defaults then).
+_USED_WITHOUT_MODELS = ("captioner",)
 DEFAULT_MAX_NEW_TOKENS = 30
 MODELS, CLIPS, RUN = "models", "clips", "run"
 
@@ -42,7 +46,10 @@ class ModelOptions:
     captioner: str = option(
         DEFAULT_CAPTIONER,
         group=MODELS,
-        help="Image captioner: any image-text-to-text Hub id or local folder (BLIP-2, LLaVA-1.5, ...).",
+        help="Image captioner: any image-text-to-text Hub id or local folder (BLIP-2, LLaVA-1.5, ...). "
+        "'none': no captions and no models at all: clips are decoded and stored with their labels only (for "
+        "fine-tuning and evaluation sets such as VGGSound or AudioSet); the caption columns are then absent "
+        "and the other model options must stay unset.",
     )
     captioner_revision: str | None = option(
         None, group=MODELS, help="Hub branch, tag or commit of --captioner."
@@ -93,6 +100,26 @@ class ModelOptions:
 
     def __post_init__(self) -> None:
         require_positive(self, "max_new_tokens")
+        if self.labels_only:
+            self._refuse_model_settings()
+
+    @property
+    def labels_only(self) -> bool:
+        """``--captioner none``: no captioner, no scorer; rows carry media and labels only."""
+        return self.captioner.strip().lower() == NO_CAPTIONER
+
+    def _refuse_model_settings(self) -> None:
+        """A model setting given with ``--captioner none`` would be silently ignored: refuse it instead."""
+        given = [
+            f"--{f.name.replace('_', '-')}"
+            for f in dataclasses.fields(self)
+            if f.name not in _USED_WITHOUT_MODELS and getattr(self, f.name) != f.default
+        ]
+        if given:
+            raise UsageError(
+                f"--captioner {NO_CAPTIONER} loads no model, so {', '.join(given)} would have no effect; drop "
+                f"{'it' if len(given) == 1 else 'them'}"
+            )
 
 
 @dataclass
@@ -121,6 +148,23 @@ class GenerationOptions:
         group=CLIPS,
         help="Local file of a ytid,start row, relative to the input root; fields {ytid}, {start} (int) and "
         "{start_s} (float).",
+    )
+    split: str | None = option(
+        None,
+        group=CLIPS,
+        metavar="NAME",
+        help="Keep the list rows whose split column has this value (VGGSound: train or test); 'all' keeps "
+        "every row. Required when the list holds several splits, so each split becomes its own output. "
+        "AudioSet lists have no split column: their split is the file (balanced_train_segments.csv, "
+        "eval_segments.csv).",
+    )
+    label_csv: str | None = option(
+        None,
+        group=CLIPS,
+        metavar="CSV",
+        help="Class list 'index,mid,display_name' (AudioSet's class_labels_indices.csv): labels that are ids "
+        "(AudioSet's /m/09x0r) are stored as display names (Speech); a label that is neither an id nor a name "
+        "of the list is an error. Default: labels are stored as the list gives them.",
     )
     trimmed: bool = option(
         True,
@@ -196,6 +240,7 @@ __all__ = [
     "DEFAULT_CAPTIONER",
     "DEFAULT_MAX_NEW_TOKENS",
     "DEFAULT_SCORER",
+    "NO_CAPTIONER",
     "GenerationOptions",
     "ModelOptions",
 ]

@@ -16,6 +16,9 @@ Whichever distributor runs, the output is the same contract (docs/architecture.m
 stats file exists, and a rerun with any distributor skips finished shards. Before any clip is decoded the
 inputs, output folder and options are checked (:func:`~avt_triplets.preflight.check_run`) and the models run
 on a synthetic frame and clip (:func:`~avt_triplets.preflight.check_models`).
+
+``ModelOptions(captioner="none")`` (``avt generate --captioner none``) loads no model at all: the distributor
+runs the model-free worker stage and the rows are labelled clips without caption columns.
 """
 
 from __future__ import annotations
@@ -47,14 +50,15 @@ def pick_distributor(
     models: ModelOptions | None,
 ) -> Distributor:
     """The distributor ``options.distributor`` names (``auto``: accelerate when launched with several
-    processes, else local), with its models: the ones given, else loaded from ``models``."""
+    processes, else local), with its models: the ones given, else loaded from ``models`` (none for
+    ``--captioner none``)."""
     from avt_triplets.distributors.accelerate import AccelerateDistributor, launched_world_size
     from avt_triplets.distributors.local import LocalDistributor
 
     kind = options.distributor
     if kind == "auto":
         kind = "accelerate" if options.rank is None and launched_world_size() > 1 else "local"
-    if captioner is None or scorer is None:
+    if (captioner is None or scorer is None) and not labels_only(captioner, scorer, models):
         if models is None:
             raise UsageError("generate_triplets needs a captioner and a scorer, or ModelOptions to load them")
         from avt_triplets.models import load_models
@@ -67,6 +71,13 @@ def pick_distributor(
     return LocalDistributor(captioner, scorer)
 
 
+def labels_only(
+    captioner: Captioner | None, scorer: AudioTextScorer | None, models: ModelOptions | None
+) -> bool:
+    """A run without models: none given, and ``models`` says ``--captioner none``."""
+    return captioner is None and scorer is None and models is not None and models.labels_only
+
+
 def _run(
     distributor: Distributor, input_set: InputSet, root: Path, options: GenerationOptions
 ) -> tuple[RunReport, int]:
@@ -74,7 +85,7 @@ def _run(
     the run's shard count."""
     all_shards = plan_shards(input_set.clips, options.shard_size)
     prepare_output(root, distributor.owns, distributor.rank == 0, options.overwrite)
-    run_manifest = manifest.run_manifest(options, input_set, len(all_shards))
+    run_manifest = manifest.run_manifest(options, input_set, len(all_shards), distributor.captioned)
     whole = manifest.with_models(run_manifest, distributor.models_manifest())
     manifest.check_or_write_manifest(root, whole, options.overwrite)
     card = ProvisionalCard(root) if options.write_card and distributor.is_main else None
@@ -101,7 +112,8 @@ def generate_triplets(
 
     ``inputs`` is a folder of videos, a CSV/JSONL list (see :mod:`avt_triplets.inputs`), an :class:`InputSet`
     already loaded, or a list of :class:`ClipSpec`. The models are ``captioner`` and ``scorer`` when given,
-    else loaded from ``models`` (after the inputs and output folder were checked). ``options`` (or keyword
+    else loaded from ``models`` (after the inputs and output folder were checked); ``models.captioner`` "none"
+    stores the clips with their labels and loads no model. ``options`` (or keyword
     overrides of its fields) set everything else. Returns the totals over all finished shards; the summary is
     complete (and the card written) when this process saw the last shard finish. Raises
     :class:`~avt_triplets.errors.UsageError` for unusable inputs, output folders or options (before any work)
@@ -109,7 +121,7 @@ def generate_triplets(
     """
     options = replace(options or GenerationOptions(), **overrides)
     wall_start = time.perf_counter()
-    input_set = check_run(inputs, output_dir, options)
+    input_set = check_run(inputs, output_dir, options, captioned=not labels_only(captioner, scorer, models))
     root = Path(output_dir)
     distributor = pick_distributor(options, captioner, scorer, models)
     try:
@@ -128,4 +140,11 @@ def generate_triplets(
     return summary
 
 
-__all__ = ["GenerationOptions", "GenerationSummary", "generate_triplets", "pick_distributor", "summarize"]
+__all__ = [
+    "GenerationOptions",
+    "GenerationSummary",
+    "generate_triplets",
+    "labels_only",
+    "pick_distributor",
+    "summarize",
+]

@@ -40,6 +40,8 @@ def resolve_inputs(
             trimmed=options.trimmed,
             limit=options.limit,
             allow_absolute_paths=options.allow_absolute_paths,
+            split=options.split,
+            label_csv=options.label_csv,
         )
     clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
     check_unique(clips)
@@ -50,16 +52,20 @@ def check_run(
     inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
     output_dir: str | os.PathLike,
     options: GenerationOptions,
+    *,
+    captioned: bool = True,
 ) -> InputSet:
     """Everything about a run that can be checked without its models; returns the input's clips.
 
-    Creates ``output_dir`` when it does not exist (after checking it may write there).
+    ``captioned`` is False for a ``--captioner none`` run (so resuming a captioned output with it, or the
+    reverse, is refused here, before any model loads). Creates ``output_dir`` when it does not exist (after
+    checking it may write there).
     """
     input_set = resolve_inputs(inputs, options)
     root = output_folder.check_generation_output(output_dir)
     if not options.overwrite:
         num_shards = math.ceil(len(input_set.clips) / options.shard_size)
-        planned = manifest.run_manifest(options, input_set, num_shards)
+        planned = manifest.run_manifest(options, input_set, num_shards, captioned=captioned)
         manifest.check_manifest(root, planned, manifest.RUN_IDENTITY_KEYS)
     return input_set
 

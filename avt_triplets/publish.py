@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,8 +172,10 @@ def plan_subsets(
     """The subsets over the current finished shards, without writing anything.
 
     The k values given are added to those already in ``subsets.json`` (with ``replace``: they are the only
-    ones); a kind never recorded starts from the paper's defaults (top/random 10, 30, 50). ``seed`` None
-    keeps the recorded seed, else the run's seed from the manifest.
+    ones); a kind never recorded starts from the paper's defaults (top/random 10, 30, 50), or from none in a
+    labelled-only output (``--captioner none``), whose top-k requests raise
+    :class:`~avt_triplets.selection.NoScoresError`. ``seed`` None keeps the recorded seed, else the run's seed
+    from the manifest.
     """
     root = Path(root)
     previous = selection.read_subsets(root)
@@ -182,8 +185,11 @@ def plan_subsets(
         else:
             manifest_seed = Provenance.from_manifest(read_manifest(root)).seed
             seed = int(manifest_seed) if isinstance(manifest_seed, int) else 0
-    top = _requested(top, previous.top if previous else None, selection.DEFAULT_TOP, replace)
-    random = _requested(random, previous.random if previous else None, selection.DEFAULT_RANDOM, replace)
+    # A labelled-only output has no scores: no top-k (asking for one is an error), no default random-k.
+    captioned = is_captioned(root)
+    default_top, default_random = (selection.DEFAULT_TOP, selection.DEFAULT_RANDOM) if captioned else ((), ())
+    top = _requested(top, previous.top if previous else None, default_top, replace)
+    random = _requested(random, previous.random if previous else None, default_random, replace)
     return selection.build_subsets(root, top=top, random=random, seed=seed)
 
 
@@ -271,30 +277,85 @@ def _fmt(value: Any) -> str:
     return f"`{text}`" if text and text not in ("unknown", "none") else text
 
 
-def _card_body(
-    root: Path,
-    repo_id: str | None,
-    provenance: Provenance,
-    totals: RunTotals,
-    subsets: selection.SubsetsFile,
-    features: datasets.Features | None,
-) -> str:
-    name = repo_id or root.name
-    load_path = repo_id or str(root)
-    lines = [
-        f"# {name}",
-        "",
+@dataclass
+class LabelStats:
+    """How the rows are labelled: rows with at least one label, and clips per label."""
+
+    labelled_rows: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, files: Iterable[Path]) -> LabelStats:
+        """From the ``labels`` column alone (Parquet column projection: no media is read)."""
+        import pyarrow.compute as pc
+
+        stats, counts = cls(), Counter()
+        for path in files:
+            if "labels" not in pq.read_schema(path).names:
+                continue
+            column = pq.read_table(path, columns=["labels"]).column("labels")
+            stats.labelled_rows += int(
+                pc.sum(pc.greater(pc.fill_null(pc.list_value_length(column), 0), 0)).as_py() or 0
+            )
+            flat = pc.list_flatten(column)
+            if len(flat):
+                for item in pc.value_counts(flat).to_pylist():
+                    counts[item["values"]] += int(item["counts"])
+        stats.counts = dict(counts.most_common())
+        return stats
+
+
+@dataclass
+class CardContent:
+    """Everything the card's body says, read once from the output."""
+
+    root: Path
+    repo_id: str | None
+    provenance: Provenance
+    totals: RunTotals
+    subsets: selection.SubsetsFile
+    features: datasets.Features | None
+    captioned: bool
+    labels: LabelStats
+
+    @property
+    def load_path(self) -> str:
+        return self.repo_id or str(self.root)
+
+
+def is_captioned(root: str | Path, data_files: Iterable[Path] | None = None) -> bool:
+    """Whether an output holds captioned triplets: its finished shards' columns say, else its manifest
+    (False for ``avt generate --captioner none``)."""
+    files = list(data_files) if data_files is not None else selection.done_shards(root, warn=False)
+    if files:
+        return schema.has_captions(pq.read_schema(files[0]).names)
+    return bool(read_manifest(root).get("captioned", True))
+
+
+def _intro(card: CardContent) -> list[str]:
+    if not card.captioned:
+        return [
+            "Labelled audio-visual clips stored with `avt generate --captioner none`: each clip's audio, frames "
+            "and labels, for fine-tuning and evaluation. No model ran, so there are no captions: the columns "
+            f"{', '.join(f'`{c}`' for c in schema.CAPTION_COLUMNS)} are absent (not empty), there is no "
+            "`clap_score` to rank clips by, and `avt filter` makes `random{k}` subsets only.",
+        ]
+    return [
         "Audio-visual-text triplets made with `avt generate`, following LG-CAV-MAE §2.3: every "
         "sampled frame of a clip is captioned, every caption is scored against the clip's audio with CLAP, "
         "and the best-scoring caption is kept with its score (`clap_score`). Subsets `top{k}` keep the k% "
         "best-scoring clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
-        "",
+    ]
+
+
+def _totals_section(totals: RunTotals, captioned: bool) -> list[str]:
+    lines = [
         "## Totals",
         "",
         "| | count |",
         "|---|---|",
         f"| clips processed | {totals.clips} |",
-        f"| triplets (rows) | {totals.triplets} |",
+        f"| {'triplets' if captioned else 'labelled clips'} (rows) | {totals.triplets} |",
         f"| failures | {totals.failures} |",
         f"| finished shards | {totals.shards_done} |",
     ]
@@ -306,46 +367,71 @@ def _card_body(
         lines += [f"| `{reason}` | {count} |" for reason, count in totals.failures_by_reason.items()]
     else:
         lines.append("No clip failed.")
-    stage_times = {k: v for k, v in totals.stats_sums.items() if "second" in k or k.endswith("_s")}
+    model_stages = () if captioned else ("seconds.caption", "seconds.score")  # no model ran
+    stage_times = {
+        k: v
+        for k, v in totals.stats_sums.items()
+        if ("second" in k or k.endswith("_s")) and k not in model_stages
+    }
     if stage_times:
         lines += ["", "### Time spent (summed over shards)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| `{k}` | {v:.1f} |" for k, v in sorted(stage_times.items())]
+    return lines
 
-    lines += [
+
+def _labels_section(labels: LabelStats, rows: int, shown: int = 20) -> list[str]:
+    """Rows with labels, the number of distinct labels and the most frequent ones."""
+    if not labels.counts:
+        return ["## Labels", "", "No row has a label."]
+    lines = [
+        "## Labels",
         "",
+        f"{labels.labelled_rows} of {rows} rows have at least one label; {len(labels.counts)} distinct labels.",
+        "",
+        "| label | clips |",
+        "|---|---|",
+    ]
+    lines += [f"| {_fmt(label)} | {count} |" for label, count in list(labels.counts.items())[:shown]]
+    if len(labels.counts) > shown:
+        lines.append(f"| ({len(labels.counts) - shown} more) | |")
+    return lines
+
+
+def _provenance_section(provenance: Provenance, captioned: bool) -> list[str]:
+    if captioned:
+        models = [
+            f"| captioner | {_fmt(provenance.captioner)} (revision {_fmt(provenance.captioner_revision)}) |",
+            f"| caption prompt | {_fmt(provenance.caption_prompt)} |",
+            f"| scorer | {_fmt(provenance.scorer)} (revision {_fmt(provenance.scorer_revision)}) |",
+        ]
+    else:
+        models = ["| models | none (`--captioner none`) |"]
+    lines = [
         "## How it was made",
         "",
         "| | |",
         "|---|---|",
-        f"| captioner | {_fmt(provenance.captioner)} (revision {_fmt(provenance.captioner_revision)}) |",
-        f"| caption prompt | {_fmt(provenance.caption_prompt)} |",
-        f"| scorer | {_fmt(provenance.scorer)} (revision {_fmt(provenance.scorer_revision)}) |",
+        *models,
         f"| frames per second | {_fmt(provenance.fps)} |",
         f"| clip length (s) | {_fmt(provenance.clip_seconds)} |",
         f"| seed | {_fmt(provenance.seed)} |",
         f"| avt version | {_fmt(provenance.avt_version)} |",
     ]
     if provenance.package_versions:
-        lines += [
-            "",
-            "Package versions: "
-            + ", ".join(f"`{k}=={v}`" for k, v in sorted(provenance.package_versions.items())),
-        ]
+        versions = ", ".join(f"`{k}=={v}`" for k, v in sorted(provenance.package_versions.items()))
+        lines += ["", "Package versions: " + versions]
     if provenance.options:
-        lines += [
-            "",
-            "<details><summary>All run options (manifest.json)</summary>",
-            "",
-            "| option | value |",
-            "|---|---|",
-        ]
+        lines += ["", "<details><summary>All run options (manifest.json)</summary>", ""]
+        lines += ["| option | value |", "|---|---|"]
         lines += [
             f"| `{k}` | {_fmt(v)} |" for k, v in sorted(provenance.options.items()) if not isinstance(v, list)
         ]
         lines += ["", "</details>"]
+    return lines
 
-    lines += [
-        "",
+
+def _subsets_section(subsets: selection.SubsetsFile, captioned: bool) -> list[str]:
+    lines = [
         "## Subsets",
         "",
         f"Computed over {subsets.total} rows of {len(subsets.data_files)} finished shard(s); random seed "
@@ -359,16 +445,24 @@ def _card_body(
     for subset in subsets.subsets:
         rule = subset.describe(ties=False)
         lines.append(f"| `{subset.name}` | {subset.kind} | {subset.k:g} | {subset.size} | {rule} |")
-    lines += [
-        "",
-        f"![clap_score histogram with the top-k thresholds]({HISTOGRAM_FILE})",
-        "",
+    if captioned:
+        lines += ["", f"![clap_score histogram with the top-k thresholds]({HISTOGRAM_FILE})"]
+    else:
+        lines += [
+            "",
+            "Without scores there are no `top{k}` subsets; `avt filter DIR --random K` adds `random{K}`.",
+        ]
+    return lines
+
+
+def _load_section(subsets: selection.SubsetsFile, load_path: str, captioned: bool) -> list[str]:
+    lines = [
         "## How to load",
         "",
         "```python",
         "from datasets import load_dataset",
         "",
-        f'triplets = load_dataset("{load_path}", split="train")  # every clip',
+        f'{"triplets" if captioned else "clips"} = load_dataset("{load_path}", split="train")  # every clip',
     ]
     # Show the paper's best setting (30%) when it exists, else the first subset of each kind.
     names = [s.name for s in subsets.subsets]
@@ -378,68 +472,100 @@ def _card_body(
         lines.append(f'{top} = load_dataset("{load_path}", "{top}", split="train")  # the best-scoring clips')
     if random:
         lines.append(
-            f'{random} = load_dataset("{load_path}", "{random}", split="train")  # random, same size'
+            f'{random} = load_dataset("{load_path}", "{random}", split="train")  # random'
+            + (", same size" if captioned else "")
         )
-    lines += [
+    return lines + [
         "```",
         "",
         "Or in process, with the builder shipped with avt: "
         "`builders.avt_triplets.AvtTriplets(data_dir=DIR, config_name=...)`, then `download_and_prepare()`.",
     ]
-    if features is not None:
-        lines += ["", "## Columns", "", "| column | type |", "|---|---|"]
-        for column, feature in features.items():
-            kind = type(feature).__name__
-            if isinstance(feature, datasets.Value):
-                kind = feature.dtype
-            elif isinstance(feature, datasets.List):
-                inner = feature.feature
-                kind = f"list of {inner.dtype if isinstance(inner, datasets.Value) else type(inner).__name__}"
-            lines.append(f"| `{column}` | {kind} |")
-        if not any(m in features for m in schema.MEDIA_COLUMNS):
-            lines += [
-                "",
-                "This is a **metadata-only** export: `audio` and `frames` were dropped; fetch the source "
-                "videos (`video_path`, `start_s`, `end_s`) to rebuild them.",
-            ]
-    lines += [
-        "",
-        "## License",
-        "",
-        "The captions, scores and embeddings are released under the license in this card's metadata "
-        "(set it before sharing). The audio and frames come from the source videos and keep their licenses.",
-        "",
+
+
+def _columns_section(features: datasets.Features) -> list[str]:
+    lines = ["## Columns", "", "| column | type |", "|---|---|"]
+    for column, feature in features.items():
+        kind = type(feature).__name__
+        if isinstance(feature, datasets.Value):
+            kind = feature.dtype
+        elif isinstance(feature, datasets.List):
+            inner = feature.feature
+            kind = f"list of {inner.dtype if isinstance(inner, datasets.Value) else type(inner).__name__}"
+        lines.append(f"| `{column}` | {kind} |")
+    if not any(m in features for m in schema.MEDIA_COLUMNS):
+        lines += [
+            "",
+            "This is a **metadata-only** export: `audio` and `frames` were dropped; fetch the source "
+            "videos (`video_path`, `start_s`, `end_s`) to rebuild them.",
+        ]
+    return lines
+
+
+def _card_body(card: CardContent) -> str:
+    sections = [
+        [f"# {card.repo_id or card.root.name}", "", *_intro(card)],
+        _totals_section(card.totals, card.captioned),
+        _labels_section(card.labels, card.subsets.total) if card.labels.counts or not card.captioned else [],
+        _provenance_section(card.provenance, card.captioned),
+        _subsets_section(card.subsets, card.captioned),
+        _load_section(card.subsets, card.load_path, card.captioned),
+        _columns_section(card.features) if card.features is not None else [],
+        [
+            "## License",
+            "",
+            f"The {'captions, scores and embeddings' if card.captioned else 'labels'} are released under the "
+            "license in this card's metadata (set it before sharing). The audio and frames come from the source "
+            "videos and keep their licenses.",
+        ],
     ]
-    return "\n".join(lines)
+    return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
 
 def render_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> str:
-    """The card's text for ``root``; refreshes ``subsets.json`` and the histogram it refers to.
+    """The card's text for ``root``; refreshes ``subsets.json`` and the histogram it refers to (a labelled-only
+    output has no scores, hence no histogram).
 
     ``repo_id`` names the Hub repository in the title and the how-to-load snippet (else the local path).
     """
     root = Path(root)
     subsets = refresh_subsets(root)
-    provenance = Provenance.from_manifest(read_manifest(root))
-    totals = collect_totals(root)
-    features = data_features(root, [root / f for f in subsets.data_files])
-    write_histogram(root, subsets)
+    files = [root / f for f in subsets.data_files]
+    card = CardContent(
+        root=root,
+        repo_id=repo_id,
+        provenance=Provenance.from_manifest(read_manifest(root)),
+        totals=collect_totals(root),
+        subsets=subsets,
+        features=data_features(root, files),
+        captioned=is_captioned(root, files),
+        labels=LabelStats.read(files),
+    )
+    if card.captioned:
+        write_histogram(root, subsets)
+    else:
+        (root / HISTOGRAM_FILE).unlink(missing_ok=True)  # a stale one of an earlier, captioned run
 
     card_data = DatasetCardData(
         license=license,
         pretty_name=repo_id or root.name,
-        task_categories=["audio-classification", "video-classification", "image-to-text"],
-        tags=["audio-visual", "audio-text", "clap", "captions", "lg-cav-mae", "avt"],
+        task_categories=["audio-classification", "video-classification"]
+        + (["image-to-text"] if card.captioned else []),
+        tags=["audio-visual"]
+        + (["audio-text", "clap", "captions"] if card.captioned else ["labelled"])
+        + ["lg-cav-mae", "avt"],
         size_categories=[_size_category(subsets.total)],
     )
     card_data["configs"] = card_configs(subsets)
-    if features is not None:
+    if card.features is not None:
         infos = DatasetInfosDict(
-            {entry["config_name"]: datasets.DatasetInfo(features=features) for entry in card_data["configs"]}
+            {
+                entry["config_name"]: datasets.DatasetInfo(features=card.features)
+                for entry in card_data["configs"]
+            }
         )
         infos.to_dataset_card_data(card_data)
-    body = _card_body(root, repo_id, provenance, totals, subsets, features)
-    return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}"))
+    return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{_card_body(card)}"))
 
 
 def write_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> Path:

@@ -30,6 +30,14 @@ SUBSETS_FILE = "subsets.json"
 CARD_FILE = "README.md"
 
 MEDIA_COLUMNS = ("audio", "frames")
+# What captioning and scoring add to a row; absent (not null) in a `--captioner none` output, so a column that
+# exists always holds data and readers test for a column, never for nulls in it.
+CAPTION_COLUMNS = ("captions", "caption_scores", "caption", "caption_index", "clap_score", "text_embedding")
+
+
+def has_captions(column_names) -> bool:
+    """Whether rows with these columns are captioned triplets (False: labelled clips of `--captioner none`)."""
+    return "clap_score" in set(column_names)
 
 
 def shard_name(index: int) -> str:
@@ -49,8 +57,9 @@ def stats_path(root: str | Path, index: int) -> Path:
     return Path(root) / STATS_DIR / f"{shard_name(index)}_stats.json"
 
 
-def triplet_features(with_media: bool = True) -> datasets.Features:
-    """Features of one triplet row; ``with_media=False`` is the copyright-safe metadata-only export."""
+def triplet_features(with_media: bool = True, with_captions: bool = True) -> datasets.Features:
+    """Features of one triplet row; ``with_media=False`` is the copyright-safe metadata-only export,
+    ``with_captions=False`` a labelled-only output (``avt generate --captioner none``: no ``CAPTION_COLUMNS``)."""
     columns: dict[str, datasets.features.FeatureType] = {
         "clip_id": datasets.Value("string"),
         "video_path": datasets.Value("string"),
@@ -75,6 +84,8 @@ def triplet_features(with_media: bool = True) -> datasets.Features:
             "sample_key": datasets.Value("float64"),
         }
     )
+    if not with_captions:
+        columns = {name: feature for name, feature in columns.items() if name not in CAPTION_COLUMNS}
     return datasets.Features(columns)
 
 

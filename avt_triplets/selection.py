@@ -22,6 +22,10 @@ Why filters and not clip-id lists: a filter is a handful of numbers whatever the
 
 Only shards whose stats file exists (finished shards) take part; the others are left out with a
 warning, and the subset records the exact list of files it was computed over.
+
+A labelled-only output (``avt generate --captioner none``) has no ``clap_score``: nothing ranks its clips, so
+``top{k}`` is refused (:class:`NoScoresError`), while ``random{k}`` (keyed on ``sample_key`` alone) still works,
+e.g. to draw a fixed-size, seeded training subset of a labelled set.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import pyarrow.parquet as pq
 
 from avt_triplets import schema
 from avt_triplets.atomic import atomic_write_bytes
+from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -135,9 +140,14 @@ def done_shards(root: str | Path, warn: bool = True) -> list[Path]:
     return done
 
 
+class NoScoresError(UsageError, ValueError):
+    """A top-k subset asked of rows without ``clap_score`` (a ``--captioner none`` output)."""
+
+
 @dataclass
 class ScoreTable:
-    """``clip_id``, ``clap_score`` and (when present) ``sample_key`` of every finished row."""
+    """``clip_id``, ``clap_score`` (absent in a labelled-only output) and, when present, ``sample_key`` of
+    every finished row."""
 
     table: pa.Table
     files: list[Path]
@@ -150,27 +160,34 @@ class ScoreTable:
     def has_sample_key(self) -> bool:
         return SAMPLE_KEY_COLUMN in self.table.column_names
 
+    @property
+    def has_scores(self) -> bool:
+        return SCORE_COLUMN in self.table.column_names
+
 
 def read_scores(root: str | Path, files: Iterable[Path] | None = None) -> ScoreTable:
     """Read only the id / score / key columns of the finished shards (Parquet column projection).
 
-    At 1M clips this touches a few tens of MB, not the media.
+    At 1M clips this touches a few tens of MB, not the media. Shards without ``clap_score`` (all of them, in
+    a ``--captioner none`` output) give a table without it.
     """
     files = done_shards(root) if files is None else [Path(f) for f in files]
     tables = []
     for data_file in files:
         available = set(pq.read_schema(data_file).names)
-        missing = {ID_COLUMN, SCORE_COLUMN} - available
-        if missing:
-            raise ValueError(f"{data_file} lacks column(s) {sorted(missing)}; is it a triplet shard?")
-        columns = [ID_COLUMN, SCORE_COLUMN] + ([SAMPLE_KEY_COLUMN] if SAMPLE_KEY_COLUMN in available else [])
-        tables.append(pq.read_table(data_file, columns=columns))
+        if ID_COLUMN not in available:
+            raise ValueError(f"{data_file} lacks the column {ID_COLUMN!r}; is it a triplet shard?")
+        wanted = (ID_COLUMN, SCORE_COLUMN, SAMPLE_KEY_COLUMN)
+        tables.append(pq.read_table(data_file, columns=[c for c in wanted if c in available]))
     if not tables:
         empty = pa.table({ID_COLUMN: pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float32())})
         return ScoreTable(empty, [])
     if len({tuple(t.column_names) for t in tables}) > 1:
         # Mixed old/new shards: only some carry sample_key, so random subsets use id lists.
-        tables = [t.select([ID_COLUMN, SCORE_COLUMN]) for t in tables]
+        common = [c for c in tables[0].column_names if all(c in t.column_names for t in tables)]
+        if SCORE_COLUMN not in common and any(SCORE_COLUMN in t.column_names for t in tables):
+            raise ValueError("some finished shards have clap_score and others do not: a mixed output")
+        tables = [t.select([c for c in common if c != SAMPLE_KEY_COLUMN]) for t in tables]
     table = pa.concat_tables(tables, promote_options="permissive")
     ids = table.column(ID_COLUMN)
     if pc.count_distinct(ids).as_py() != table.num_rows:
@@ -220,8 +237,11 @@ MATCH_NOTHING: Filters = [[[ID_COLUMN, "==", ""], [ID_COLUMN, "!=", ""]]]
 
 
 def _valid_scores(scores: ScoreTable) -> pa.Table:
-    """Rows with a finite score; NaN / null scores cannot be ranked and are left out with a warning."""
+    """Rows with a finite score; NaN / null scores cannot be ranked and are left out with a warning. Rows of
+    a labelled-only output (no scores at all) are all valid for random subsets."""
     table = scores.table
+    if not scores.has_scores:
+        return table
     finite = pc.and_(
         pc.is_valid(table.column(SCORE_COLUMN)), pc.invert(pc.is_nan(table.column(SCORE_COLUMN)))
     )
@@ -251,6 +271,11 @@ def _nth_in_order(values: np.ndarray, ids: pa.ChunkedArray | pa.Array, n: int) -
 
 def select_top(scores: ScoreTable, k: float) -> Subset:
     """The top k% by ``clap_score`` (ties by ``clip_id``); exactly ``round(k% · N)`` rows."""
+    if not scores.has_scores:
+        raise NoScoresError(
+            f"top{k:g} ranks clips by clap_score, and these rows have none (made with `avt generate "
+            "--captioner none`: labelled clips without captions); random-k subsets still work (--random K)"
+        )
     table = _valid_scores(scores)
     total = table.num_rows
     size = subset_size(k, total)

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avt_triplets import shards
+from avt_triplets import schema, shards
 from avt_triplets.stages.worker import STAGES
 
 # Failure reasons that mean the clip decoded fine but a model gave up on it.
@@ -34,6 +34,7 @@ class GenerationSummary:
     card_path: Path | None = None
     card_error: str | None = None
     skipped_inputs: tuple[str, ...] = ()  # files of a folder input that are not videos
+    captioned: bool = True  # False: `--captioner none` (rows are labelled clips, no model ran)
 
     @property
     def complete(self) -> bool:
@@ -50,16 +51,18 @@ class GenerationSummary:
             return None
         model_failed = sum(self.failures_by_reason.get(r, 0) for r in MODEL_FAILURE_REASONS)
         reasons = ", ".join(f"{r} {n}" for r, n in self.failures_by_reason.items())
+        what = "triplets" if self.captioned else "rows"
         if model_failed:
-            return f"no triplets: the models failed on all {model_failed} decodable clip(s) ({reasons})"
-        return f"no triplets: none of the {self.clips} clip(s) could be decoded ({reasons})"
+            return f"no {what}: the models failed on all {model_failed} decodable clip(s) ({reasons})"
+        return f"no {what}: none of the {self.clips} clip(s) could be decoded ({reasons})"
 
     def format(self) -> str:
+        rows = f"triplets      {self.triplets}" if self.captioned else f"rows          {self.triplets}"
         lines = [
             f"output        {self.output_dir}",
             f"shards        {self.shards_done}/{self.shards_total} done",
             f"clips         {self.clips}",
-            f"triplets      {self.triplets}",
+            rows + ("" if self.captioned else "  (labelled clips, no captions: --captioner none)"),
             f"failures      {self.failures}",
         ]
         lines += [f"  {reason:<20}{count}" for reason, count in self.failures_by_reason.items()]
@@ -89,11 +92,12 @@ class GenerationSummary:
 
     def _stage_lines(self) -> list[str]:
         per_clip = max(1, self.clips)
+        waiting = "models" if self.captioned else "writer"
         lines = [
-            "seconds per stage, summed over shards (decode runs in the workers, in parallel; wait = models idle "
-            "for lack of decoded clips)"
+            "seconds per stage, summed over shards (decode runs in the workers, in parallel; wait = "
+            f"{waiting} idle for lack of decoded clips)"
         ]
-        for stage in STAGES:
+        for stage in STAGES if self.captioned else [s for s in STAGES if s not in ("caption", "score")]:
             value = self.seconds.get(stage, 0.0)
             lines.append(f"  {stage:<8}{value:10.1f} s  {1000 * value / per_clip:8.1f} ms/clip")
         return lines
@@ -105,6 +109,7 @@ def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) ->
     totals = shards.collect_totals(root)
     if shards_total is None:
         shards_total = totals.shards_total if totals.shards_total is not None else totals.shards_done
+    manifest = shards.read_json(root / schema.MANIFEST_FILE) or {}
     return GenerationSummary(
         output_dir=root,
         shards_total=shards_total,
@@ -113,6 +118,7 @@ def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) ->
         triplets=totals.triplets,
         failures_by_reason=totals.failures_by_reason,
         seconds=totals.seconds,
+        captioned=bool(manifest.get("captioned", True)),
     )
 
 

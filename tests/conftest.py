@@ -165,6 +165,36 @@ def synthetic_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def label_lists(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Synthetic clips named like downloaded YouTube clips (``{ytid}_{start:06d}.mp4``, 2 s, 4 classes: 8 train
+    and 4 test) listed as the real files list them (avt_triplets/tiny/label_lists.py): ``vggsound`` (both
+    splits, no header), AudioSet's ``balanced_train`` / ``eval`` segment lists (comment header, spaces after
+    commas, quoted ids; two clips of each carry a second label) and its ``class_labels`` CSV; ``clips`` per split."""
+    from avt_triplets.tiny.label_lists import (
+        make_youtube_clips,
+        write_audioset_segments,
+        write_class_labels_indices,
+        write_vggsound_csv,
+    )
+
+    root = tmp_path_factory.mktemp("label_lists")
+    clips = make_youtube_clips(root / "clips", {"train": 8, "test": 4}, num_classes=4)
+    train = [c for c in clips if c.split == "train"]
+    test = [c for c in clips if c.split == "test"]
+    second = {clip.ytid: [4 + i % 2] for i, clip in enumerate(clips) if i % 4 == 1}
+    return {
+        "root": root / "clips",
+        "clips": {"train": train, "test": test},
+        "vggsound": write_vggsound_csv(root / "clips" / "vggsound.csv", clips),
+        "balanced_train": write_audioset_segments(
+            root / "clips" / "balanced_train_segments.csv", train, second
+        ),
+        "eval": write_audioset_segments(root / "clips" / "eval_segments.csv", test, second),
+        "class_labels": write_class_labels_indices(root / "class_labels_indices.csv"),
+    }
+
+
 # Class-correlated synthetic triplets (training/synthetic.py) small enough for CPU learning checks: 1.3 s of audio,
 # 48 x 48 frames, 8 classes.
 SYNTHETIC = {"seconds": 1.3, "frame_size": 48, "num_classes": 8}

@@ -24,13 +24,37 @@ from collections.abc import Iterator
 from avt_triplets.dataclass_cli import add_options, options_from_any
 from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
 
+EPILOG = """\
+examples:
+  avt generate videos/ -o triplets/
+      caption every frame (BLIP-2), score the captions against the audio (msclap 2023), keep the best
+  avt generate vggsound.csv --split test --captioner none -o vggsound-test/
+      labelled clips without captions and without any model (a fine-tuning or evaluation set); files are
+      found as {ytid}_{start:06d}.mp4 next to the list (--path-template, --input-root)
+  avt generate eval_segments.csv --label-csv class_labels_indices.csv --captioner none -o audioset-eval/
+      AudioSet: the split is the file; ids such as /m/09x0r are stored as their display names
+
+A --captioner none output has no caption columns (captions, caption_scores, caption, caption_index, clap_score,
+text_embedding): `avt finetune` and `avt evaluate` read it; `avt filter` makes random-k subsets of it, not top-k.
+Rerun the same command to resume; finished shards are kept.
+"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The examples keep their layout; options show their defaults."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = _HelpFormatter
     parser.add_argument(
         "input",
         metavar="INPUT",
-        help="A folder of videos (searched recursively) or a CSV/JSONL list with video_path[,start_s][,labels] "
-        "(labels ';'-separated), or VGGSound-style ytid,start,label rows (see --path-template).",
+        help="A folder of videos (searched recursively); a CSV/JSONL list with video_path[,start_s][,labels] "
+        "(labels ';'-separated)[,split]; VGGSound's vggsound.csv (ytid,start,label,split rows, no header); or an "
+        "AudioSet segment list (# comment lines, then YTID, start_seconds, end_seconds, positive_labels). Rows "
+        "with a YouTube id name their files with --path-template; --split picks a split, --label-csv maps "
+        "AudioSet ids to names.",
     )
     parser.add_argument(
         "--output",
@@ -84,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_any(GenerationOptions, args)
     with _sigterm_as_interrupt():
         try:
-            check_model_options(models)  # everything that can be checked before a model loads
-            inputs = check_run(args.input, args.output, options)
+            if not models.labels_only:
+                check_model_options(models)  # everything that can be checked before a model loads
+            inputs = check_run(args.input, args.output, options, captioned=not models.labels_only)
             summary = generate_triplets(inputs, args.output, options=options, models=models)
         except KeyboardInterrupt:
             done = summarize(args.output)

@@ -65,7 +65,7 @@ class AccelerateDistributor(LocalDistributor):
 
     name = "accelerate"
 
-    def __init__(self, captioner: Captioner, scorer: AudioTextScorer):
+    def __init__(self, captioner: Captioner | None, scorer: AudioTextScorer | None):
         rank, world, local_main = resolve_rank()
         super().__init__(captioner, scorer, rank=rank, world_size=world, is_main=local_main)
 

@@ -1,5 +1,8 @@
 """The ``local`` distributor: this process holds the models; CPU worker processes decode ahead of them.
 
+Without models (``--captioner none``: captioner and scorer None) the same distributor runs the model-free
+worker stage (:class:`~avt_triplets.stages.worker.PackStep`) on the decoded clips.
+
 Decode workers (:mod:`avt_triplets.decoding`) decode every planned clip in order with bounded prefetch; this
 process cuts the stream into the plans' chunks, runs the worker stage on each chunk
 (:class:`~avt_triplets.stages.worker.ChunkWorker`) and streams the results into the writer stage, one shard
@@ -19,7 +22,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from avt_triplets import manifest, preflight
+from avt_triplets import manifest, preflight, schema
 from avt_triplets.batching import ModelFailure
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
@@ -28,7 +31,7 @@ from avt_triplets.media import usable_hwaccel
 from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
 from avt_triplets.stages.reader import ShardPlan
-from avt_triplets.stages.worker import ChunkResult, ChunkWorker, StageClock
+from avt_triplets.stages.worker import ChunkResult, ChunkWorker, PackStep, StageClock, chunk_worker
 from avt_triplets.stages.writer import WriterIdentity, write_shard
 
 logger = logging.getLogger(__name__)
@@ -51,12 +54,14 @@ def default_prefetch(options: GenerationOptions, num_workers: int) -> int:
     return max(2, math.ceil((chunk + num_workers) / max(1, num_workers)))
 
 
-def decode_settings(options: GenerationOptions, scorer_sampling_rate: int) -> DecodeSettings:
-    """How every clip of a run is decoded (the same for every distributor)."""
+def decode_settings(options: GenerationOptions, scorer_sampling_rate: int | None) -> DecodeSettings:
+    """How every clip of a run is decoded (the same for every distributor); ``scorer_sampling_rate`` None: no
+    model will see the clips, so only what the dataset stores is made."""
     return DecodeSettings(
         fps=options.fps,
         clip_seconds=options.clip_seconds,
-        scorer_sampling_rate=int(scorer_sampling_rate),
+        scorer_sampling_rate=int(scorer_sampling_rate or schema.AUDIO_SAMPLING_RATE),
+        model_inputs=scorer_sampling_rate is not None,
         jpeg_quality=options.jpeg_quality,
         decoder_threads=options.decoder_threads,
         video_hwaccel=usable_hwaccel(options.video_hwaccel),
@@ -64,14 +69,15 @@ def decode_settings(options: GenerationOptions, scorer_sampling_rate: int) -> De
 
 
 class LocalDistributor:
-    """One process with the models and its decode workers; shards ``rank::world_size``."""
+    """One process with the models (or none: ``--captioner none``) and its decode workers; shards
+    ``rank::world_size``."""
 
     name = "local"
 
     def __init__(
         self,
-        captioner: Captioner,
-        scorer: AudioTextScorer,
+        captioner: Captioner | None,
+        scorer: AudioTextScorer | None,
         rank: int = 0,
         world_size: int = 1,
         is_main: bool | None = None,
@@ -89,8 +95,13 @@ class LocalDistributor:
     def models_manifest(self) -> dict[str, Any]:
         return manifest.models_manifest(self.captioner, self.scorer)
 
+    @property
+    def captioned(self) -> bool:
+        return self.captioner is not None
+
     def check_models(self, options: GenerationOptions) -> None:
-        preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
+        if self.captioned:
+            preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
 
     def close(self) -> None:
         pass
@@ -133,19 +144,19 @@ class LocalDistributor:
             num_workers,
         )
         prefetch = options.prefetch or default_prefetch(options, num_workers)
-        settings = decode_settings(options, self.scorer.sampling_rate)
+        settings = decode_settings(options, self.scorer.sampling_rate if self.scorer is not None else None)
         return iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
 
     def _run_plans(self, work: Work, items: Iterator[DecodedItem], progress: _Progress) -> list[str]:
         """Run every planned shard; returns the errors of shards that failed on their own."""
-        worker = ChunkWorker(self.captioner, self.scorer, work.options)
+        worker = chunk_worker(self.captioner, self.scorer, work.options)
         identity = WriterIdentity(self.name, self.rank, self.world_size)
         errors: list[str] = []
         for plan in work.plans:
             shard_items = itertools.islice(items, len(plan.clips))
             results = _chunk_results(plan, shard_items, worker, work.options.chunk_size, progress)
             try:
-                write_shard(work.root, plan, results, identity)
+                write_shard(work.root, plan, results, identity, captioned=worker.captioned)
             except ModelFailure as error:
                 raise stopped(
                     work, plan.index, f"stopped: a model failed on a single item ({error})"
@@ -177,7 +188,11 @@ class _Progress:
 
 
 def _chunk_results(
-    plan: ShardPlan, items: Iterator[DecodedItem], worker: ChunkWorker, chunk_size: int, progress: _Progress
+    plan: ShardPlan,
+    items: Iterator[DecodedItem],
+    worker: ChunkWorker | PackStep,
+    chunk_size: int,
+    progress: _Progress,
 ) -> Iterator[ChunkResult]:
     """The worker's result for each chunk of ``plan``, taking the chunk's clips from the decode stream.
 

@@ -4,6 +4,11 @@ This is the only code that calls the models, and every distributor runs it uncha
 ``accelerate`` distributors call :class:`ChunkWorker` in the process that holds the models, the ``ray``
 distributor runs :class:`CaptionStep` in captioner actors and :class:`ScoreStep` in scorer actors.
 
+Without models (``avt generate --captioner none``) the stage is :class:`PackStep`: a chunk of decoded clips
+-> rows of media and labels (no caption columns, ``row_features(captioned=False)``) or failures. It takes and
+returns what :class:`ChunkWorker` does, needs no GPU and holds no state, so a distributor runs it wherever it
+decodes (:func:`chunk_worker` picks the variant).
+
 Bit-exact rows: the float results of a batched model call depend on what else is in the batch, so batches are
 formed inside one chunk only (:mod:`avt_triplets.stages.reader`), at positions fixed by the chunk's content:
 caption batches are runs of ``caption_batch_size`` frames of the chunk's decodable clips in order, score
@@ -30,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from avt_triplets import selection
+from avt_triplets import schema, selection
 from avt_triplets.batching import BackoffBatcher, Failed, ModelFailure
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem
@@ -247,10 +252,9 @@ def _best_caption_row(
     return triplet_row(item, captions, scores, best, text_embeddings[best])
 
 
-def triplet_row(
-    item: DecodedItem, captions: list[str], scores: np.ndarray, best: int, text_embedding: np.ndarray
-) -> dict[str, Any]:
-    """One dataset row (``schema.triplet_features``), media already encoded by the decode workers."""
+def clip_row(item: DecodedItem) -> dict[str, Any]:
+    """What every row holds whether captioned or not: the clip, its media (already encoded by the decode
+    workers) and its labels."""
     spec = item.job.clip
     return {
         "clip_id": spec.clip_id,
@@ -260,19 +264,35 @@ def triplet_row(
         "audio": item.audio_encoded,
         "frames": [{"bytes": data, "path": None} for data in item.frames_jpeg],
         "frame_times_s": item.frame_times_s,
+        "labels": list(spec.labels),
+        "sample_key": selection.sample_key(spec.clip_id),
+    }
+
+
+def triplet_row(
+    item: DecodedItem, captions: list[str], scores: np.ndarray, best: int, text_embedding: np.ndarray
+) -> dict[str, Any]:
+    """One triplet row (``schema.triplet_features``): the clip's row plus its captions, scores and best caption."""
+    return {
+        **clip_row(item),
         "captions": list(captions),
         "caption_scores": scores.astype(np.float32).tolist(),
         "caption": captions[best],
         "caption_index": best,
         "clap_score": float(scores[best]),
         "text_embedding": text_embedding.astype(np.float32).tolist(),
-        "labels": list(spec.labels),
-        "sample_key": selection.sample_key(spec.clip_id),
     }
+
+
+def row_features(captioned: bool = True):
+    """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``)."""
+    return schema.triplet_features(with_captions=captioned)
 
 
 class ChunkWorker:
     """Both steps in one process: what the ``local`` and ``accelerate`` distributors run per chunk."""
+
+    captioned = True
 
     def __init__(self, captioner: Captioner, scorer: AudioTextScorer, options: GenerationOptions):
         self.caption = CaptionStep(captioner, options.caption_batch_size, options.seed)
@@ -282,15 +302,43 @@ class ChunkWorker:
         return self.score(self.caption(chunk, items))
 
 
+class PackStep:
+    """The worker stage without models (``--captioner none``): decoded clips -> labelled rows or failures."""
+
+    captioned = False
+
+    def __call__(self, chunk: Chunk, items: Sequence[DecodedItem]) -> ChunkResult:
+        result = ChunkResult(chunk, seconds={"decode": sum(item.seconds for item in items)})
+        for item in items:
+            if item.failure is not None:
+                result.failures.append(failure_record(item, *item.failure))
+            else:
+                result.rows.append(clip_row(item))
+        return result
+
+
+def chunk_worker(
+    captioner: Captioner | None, scorer: AudioTextScorer | None, options: GenerationOptions
+) -> ChunkWorker | PackStep:
+    """The worker stage for these models: :class:`ChunkWorker`, or :class:`PackStep` when there are none."""
+    if captioner is None and scorer is None:
+        return PackStep()
+    return ChunkWorker(captioner, scorer, options)
+
+
 __all__ = [
     "STAGES",
     "CaptionStep",
     "CaptionedChunk",
     "ChunkResult",
     "ChunkWorker",
+    "PackStep",
     "ScoreStep",
     "StageClock",
     "call_batched",
+    "chunk_worker",
+    "clip_row",
     "failure_record",
+    "row_features",
     "triplet_row",
 ]

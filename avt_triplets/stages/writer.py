@@ -20,7 +20,7 @@ from typing import Any
 
 from avt_triplets import publish, schema, shards
 from avt_triplets.stages.reader import ShardPlan
-from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock
+from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock, row_features
 
 logger = logging.getLogger(__name__)
 
@@ -97,17 +97,19 @@ def write_shard(
     results: Iterable[ChunkResult],
     identity: WriterIdentity,
     clock: StageClock | None = None,
+    captioned: bool = True,
 ) -> dict[str, Any]:
     """Write shard ``plan.index`` from its chunk results (in chunk order) and commit it; returns its stats.
 
     ``results`` may be a generator that runs the models: rows are streamed to disk chunk by chunk. Unless
     every clip of the plan arrived, nothing is committed (a shard is never marked done with clips missing);
-    on any error the shard's temporaries are removed and the error propagates.
+    on any error the shard's temporaries are removed and the error propagates. ``captioned`` False writes
+    labelled clips (``--captioner none``: no caption columns).
     """
     clock = clock or StageClock()
     started = _dt.datetime.now(_dt.UTC)
     shards.remove_temporaries(root, plan.index)
-    writer = shards.ShardWriter(root, plan.index)
+    writer = shards.ShardWriter(root, plan.index, row_features(captioned))
     previous = shards.read_stats(root, plan.index) if plan.retry else None
     counts: Counter[str] = Counter()
     try:

@@ -26,7 +26,7 @@ CHECKED = (
 MAX_LINES = 80
 # package -> {"path:function": lines today}
 KNOWN_LONG = {
-    "avt_triplets": {"commands/demo.py:run": 121, "media.py:decode_clip": 128, "publish.py:_card_body": 140},
+    "avt_triplets": {"commands/demo.py:run": 121, "media.py:decode_clip": 128},
 }
 
 
