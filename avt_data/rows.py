@@ -2,7 +2,9 @@
 
 ``DatasetSpec`` is the ``DIR_OR_ID[:config]`` argument of every command that reads triplets. The decoders turn one
 row's encoded media (16 kHz WAV audio, JPEG frames, as ``avt generate`` writes them) into a waveform and images,
-decoding only what a sample uses.
+decoding only what a sample uses. Not every dataset has every column: a metadata-only export has no media, a
+labelled-only output (``avt generate --captioner none``) no caption columns; :func:`missing_columns_hint` says
+which kind a dataset lacking columns is.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from avt_triplets.schema import AUDIO_SAMPLING_RATE
+from avt_triplets.schema import AUDIO_SAMPLING_RATE, CAPTION_COLUMNS, MEDIA_COLUMNS, has_captions
+
+TEXT_EMBEDDING_COLUMN = "text_embedding"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,24 @@ class DatasetSpec:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.config}" if self.config else self.path
+
+
+def has_text_embeddings(column_names) -> bool:
+    """Whether rows carry the CLAP text embedding of their caption (text losses, text retrieval)."""
+    return TEXT_EMBEDDING_COLUMN in set(column_names)
+
+
+def missing_columns_hint(missing, column_names) -> str:
+    """Why a dataset may lack ``missing`` columns, as a parenthesised hint ('' when there is nothing to say)."""
+    missing = set(missing)
+    if missing & set(MEDIA_COLUMNS):
+        return " (a metadata-only export has no media: fetch the videos or use the full output)"
+    if missing & set(CAPTION_COLUMNS) and not has_captions(column_names):
+        return (
+            " (a labelled-only output of `avt generate --captioner none` has no captions: it serves fine-tuning "
+            "and evaluation; pretraining with text needs captioned triplets)"
+        )
+    return ""
 
 
 def undecoded_frames(dataset):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avt_data.rows import DatasetSpec
+from avt_data.rows import DatasetSpec, missing_columns_hint
 from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def load_eval_dataset(spec_text: str, split: str):
 def require_columns(dataset, columns: list[str], what: str, spec: str) -> None:
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
-        hint = " (a metadata-only export has no media)" if {"audio", "frames"} & set(missing) else ""
+        hint = missing_columns_hint(missing, dataset.column_names)
         raise UsageError(f"{what} needs column(s) {missing} that dataset {spec} lacks{hint}")
 
 

@@ -93,6 +93,8 @@ def retrieval_markdown(entries: Sequence[dict[str, Any]]) -> str:
                 "",
                 f"{e['model']} on {e['dataset']}: {omitted} not reported (only {e['num_clips']} clips).",
             ]
+        for note in e.get("notes", []):
+            parts += ["", f"{e['model']} on {e['dataset']}: {note}."]
     parts += ["", "| Model | Dataset | Clips | Skipped | A→V MR | V→A MR |", "|---|---|---:|---:|---:|---:|"]
     for e in entries:
         mr = [e["metrics"].get(d, {}).get("MR") for d in AUDIO_VISUAL_DIRECTIONS]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from avt_data.rows import frame_counts
+from avt_data.rows import frame_counts, has_text_embeddings
 from avt_triplets.errors import UsageError
 from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
 from eval.features import extract_retrieval_features, supports_text_retrieval
@@ -84,21 +84,31 @@ def _direction_result(
     return ranking_metrics(ranks, ks), [float(v) for v in curve]
 
 
+def text_retrieval_note(model, subset) -> str | None:
+    """Why text->audio / text->visual retrieval cannot run on ``subset`` (None: it can)."""
+    if not has_text_embeddings(subset.column_names):
+        return (
+            "no text retrieval: the dataset has no text_embedding column (a labelled-only output of "
+            "`avt generate --captioner none`, or not made by avt generate); audio<->visual retrieval only"
+        )
+    if not supports_text_retrieval(model):
+        return "no text retrieval: the model has no text projection heads"
+    dims = {len(v) for v in subset.select(range(min(len(subset), 8)))["text_embedding"]}
+    if dims != {model.config.text_embed_dim}:
+        return (
+            f"no text retrieval: the dataset's text embeddings have {sorted(dims)} values, the model's "
+            f"text_embed_dim is {model.config.text_embed_dim} (a different CLAP text tower)"
+        )
+    return None
+
+
 def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> dict[str, Any]:
     """Audio<->visual (and text->audio / text->visual) retrieval entry for one model on one dataset."""
     subset, info = select_clips(dataset, options)
-    with_text = bool(
-        options.text and "text_embedding" in subset.column_names and supports_text_retrieval(model)
-    )
-    if with_text:
-        dims = {len(v) for v in subset.select(range(min(len(subset), 8)))["text_embedding"]}
-        if dims != {model.config.text_embed_dim}:
-            logger.warning(
-                "text embeddings of size %s vs model text_embed_dim %d: no text retrieval",
-                dims,
-                model.config.text_embed_dim,
-            )
-            with_text = False
+    text_note = text_retrieval_note(model, subset) if options.text else None
+    with_text = options.text and text_note is None
+    if text_note is not None:
+        logger.warning("%s", text_note)
     features = extract_retrieval_features(
         model,
         processor,
@@ -137,6 +147,7 @@ def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> 
         "num_skipped": len(features.skipped),
         "skipped": features.skipped[:MAX_SKIPPED_LISTED],
         "selection": info,
+        "notes": [text_note] if text_note else [],
         "metrics": metrics,
         "recall_curves": curves,
         "chance_R@1": 1.0 / len(features.clip_ids),

@@ -20,7 +20,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from avt_data.rows import DatasetSpec, decode_audio, decode_frame, frame_counts, undecoded_media
+from avt_data.rows import (
+    DatasetSpec,
+    decode_audio,
+    decode_frame,
+    frame_counts,
+    missing_columns_hint,
+    undecoded_media,
+)
 from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -57,11 +64,7 @@ def load_triplet_datasets(
             raise UsageError(f"dataset {spec}: {error}") from None
         missing = [c for c in columns if c not in ds.column_names]
         if missing:
-            hint = (
-                " (a metadata-only export has no media: training needs the audio and frames)"
-                if {"audio", "frames"} & set(missing)
-                else ""
-            )
+            hint = missing_columns_hint(missing, ds.column_names)
             raise UsageError(f"dataset {spec} split {split!r} lacks column(s) {missing}{hint}")
         parts.append(ds.select_columns([*columns, *(c for c in optional_columns if c in ds.column_names)]))
         logger.info("dataset %s split %s: %d clips", spec, split, len(ds))
