@@ -185,6 +185,11 @@ def load_eval_data(config: FinetuneConfig, classes: ClassList):
             config.eval_datasets or config.datasets, columns=COLUMNS, split=config.eval_split
         )
     except (ValueError, KeyError) as error:  # typically: no such split
+        if config.eval_datasets:  # named for evaluation: skipping it silently would hide the mistake
+            raise UsageError(
+                f"--eval-dataset {', '.join(config.eval_datasets)}: no {config.eval_split!r} split ({error}); an "
+                "`avt generate` output has one split, 'train': pass --eval-split train"
+            ) from None
         logger.warning("no evaluation (%s split): %s", config.eval_split, error)
         return None
     keep, _ = labelled_rows(held_out["labels"], classes)

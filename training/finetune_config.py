@@ -62,7 +62,8 @@ class FinetuneConfig(HubOptions):
         "test",
         type=optional_str,
         group=DATA,
-        help="evaluation split ('none' to skip evaluation; skipped if missing)",
+        help="evaluation split ('none' to skip evaluation; skipped if the training datasets lack it, an error if "
+        "--eval-dataset does; an `avt generate` output's only split is 'train')",
     )
     label_csv: str | None = option(
         None,

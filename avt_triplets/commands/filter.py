@@ -4,7 +4,8 @@ Reads only the ``clip_id`` / ``clap_score`` / ``sample_key`` columns of the fini
 ``subsets.json`` and regenerates the dataset card so that ``load_dataset(DIR, "top30")`` reads the
 subset. Nothing is copied: each subset is a row filter over the same Parquet shards. The configs given
 are added to the ones already there (``--replace`` keeps only the given ones); a k that selects no row
-is refused, since ``load_dataset`` could not read such a config.
+is refused, since ``load_dataset`` could not read such a config. A labelled-only output (``avt generate
+--captioner none``) has no scores: top-k is refused there with the reason, random-k works.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="Percentages k for the top-k%% configs `top{k}` (highest clap_score, ties by clip_id; "
         "exactly round(k%% * N) clips), added to the ones already in subsets.json (else to none; the "
-        "defaults 10 30 50 apply when neither is given).",
+        "defaults 10 30 50 apply when neither is given). Refused for a `--captioner none` output, which has "
+        "no clap_score.",
     )
     parser.add_argument(
         "--random",
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="K",
         help="Percentages k for the `random{k}` configs: seeded random samples the size of top{k} (the "
-        "paper's baseline), added like --top.",
+        "paper's baseline), added like --top. They also work on a `--captioner none` output (no defaults there).",
     )
     parser.add_argument(
         "--replace",

@@ -99,6 +99,16 @@ def test_labelled_outputs_finetune_and_evaluate(
     )
 
 
+def test_an_eval_dataset_without_the_eval_split_is_an_error_not_a_silent_skip(
+    labelled_sets, fast_tiny_model, tmp_path, capsys
+):
+    train, test = labelled_sets["vggsound"]
+    argv = ["finetune", "--model", str(fast_tiny_model), "--dataset", str(train), "--eval-dataset", str(test)]
+    assert avt_main([*argv, "--output-dir", str(tmp_path), "--max-steps", "1", "--report-to", "none"]) == 2
+    error = capsys.readouterr().err
+    assert "no 'test' split" in error and "pass --eval-split train" in error
+
+
 def test_pretraining_with_text_names_why_a_labelled_output_cannot_serve(
     labelled_sets, fast_tiny_model, tmp_path, capsys
 ):
