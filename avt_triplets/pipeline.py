@@ -79,13 +79,13 @@ def labels_only(
 
 
 def _run(
-    distributor: Distributor, input_set: InputSet, root: Path, options: GenerationOptions
+    distributor: Distributor, input_set: InputSet, root: Path, options: GenerationOptions, captioned: bool
 ) -> tuple[RunReport, int]:
     """Output folder, manifest and card, then the pending shards of this distributor; returns its report and
     the run's shard count."""
     all_shards = plan_shards(input_set.clips, options.shard_size)
     prepare_output(root, distributor.owns, distributor.rank == 0, options.overwrite)
-    run_manifest = manifest.run_manifest(options, input_set, len(all_shards), distributor.captioned)
+    run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
     whole = manifest.with_models(run_manifest, distributor.models_manifest())
     manifest.check_or_write_manifest(root, whole, options.overwrite)
     card = ProvisionalCard(root) if options.write_card and distributor.is_main else None
@@ -121,11 +121,12 @@ def generate_triplets(
     """
     options = replace(options or GenerationOptions(), **overrides)
     wall_start = time.perf_counter()
-    input_set = check_run(inputs, output_dir, options, captioned=not labels_only(captioner, scorer, models))
+    captioned = not labels_only(captioner, scorer, models)
+    input_set = check_run(inputs, output_dir, options, captioned=captioned)
     root = Path(output_dir)
     distributor = pick_distributor(options, captioner, scorer, models)
     try:
-        report, num_shards = _run(distributor, input_set, root, options)
+        report, num_shards = _run(distributor, input_set, root, options, captioned)
     finally:
         distributor.close()
     summary = summarize(root, num_shards)

@@ -48,7 +48,6 @@ class Distributor(Protocol):
     rank: int
     world_size: int
     is_main: bool  # writes the provisional card and clears the card on --overwrite
-    captioned: bool  # False: a `--captioner none` run (no models; labelled clips without caption columns)
 
     def shard_indices(self, num_shards: int) -> range: ...
 

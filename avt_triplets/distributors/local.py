@@ -95,12 +95,8 @@ class LocalDistributor:
     def models_manifest(self) -> dict[str, Any]:
         return manifest.models_manifest(self.captioner, self.scorer)
 
-    @property
-    def captioned(self) -> bool:
-        return self.captioner is not None
-
     def check_models(self, options: GenerationOptions) -> None:
-        if self.captioned:
+        if self.captioner is not None:  # None: `--captioner none`, nothing to check
             preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
 
     def close(self) -> None:
