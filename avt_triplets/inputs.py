@@ -331,6 +331,14 @@ def read_clip_list(
     ]
 
 
+def split_counts(list_path: str | os.PathLike) -> Counter[str | None]:
+    """Rows per value of a list's split column (None counts rows without one): which splits ``--split`` can
+    pick. Only the list is read, no video is looked at."""
+    path = Path(list_path)
+    rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
+    return Counter(_first(row, _SPLIT_KEYS) for _, row in rows)
+
+
 def _describe_splits(splits: Counter[str | None]) -> str:
     return ", ".join(f"{name} ({count} rows)" for name, count in sorted(splits.items()) if name is not None)
 

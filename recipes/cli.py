@@ -80,9 +80,7 @@ def build_parser(description: str, prog: str | None = None) -> argparse.Argument
 def sources_from_args(args: argparse.Namespace, work_dir: Path) -> Sources:
     inputs: dict[str, DataInput] = {}
     if args.vggsound:
-        inputs.update(
-            vggsound_inputs(args.vggsound, args.vggsound_test, args.vggsound_root, work_dir / "lists")
-        )
+        inputs.update(vggsound_inputs(args.vggsound, args.vggsound_test, args.vggsound_root))
     elif args.vggsound_test:
         inputs["vggsound-test"] = DataInput(args.vggsound_test, args.vggsound_root)
     for name, path, root in (

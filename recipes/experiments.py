@@ -28,13 +28,11 @@ RETRIEVAL_SETS = {"VGGSound": "vggsound-test", "AudioSet": "audioset-eval"}
 # Steps run phase by phase, so every dataset exists (and every input problem shows) before any training starts.
 PHASES = ("generate", "filter", "pretrain", "finetune", "evaluate")
 
-# ---- Labelled sets: THE one place to switch to packaging without captions ------------------------------------------
-# Fine-tuning and evaluation sets need audio, frames and labels only. Until `avt generate` can package clips without
-# captioning them (issue 10 §2), they are generated like triplets, captioned and scored by the pretraining captioner
-# (correct, but real runs spend ~0.4 GPU-h on captions nobody reads, docs/reproduce.md). When §2 lands, set
-# LABELLED_SETS_WITHOUT_CAPTIONS = True; `_labelled_models` then asks for `--captioner none` (adjust there if §2 spells
-# it otherwise, and add AudioSet's class list, `--label-csv`, if §2 maps mids to names at generation).
-LABELLED_SETS_WITHOUT_CAPTIONS = False
+# ---- Labelled sets: THE one place to switch how they are packaged ------------------------------------------------
+# Fine-tuning and evaluation sets need audio, frames and labels only: `avt generate --captioner none` stores them
+# without loading any model (issue 10 §2). False generates them like triplets (captioned and scored by the
+# pretraining captioner: correct, but ~0.4 GPU-h of captions nobody reads on real data, docs/reproduce.md).
+LABELLED_SETS_WITHOUT_CAPTIONS = True
 
 
 @dataclass(frozen=True)

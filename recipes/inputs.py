@@ -2,17 +2,17 @@
 
 Each dataset is a folder of videos or a CSV/JSONL list that `avt generate` reads (see `avt generate --help`), plus
 the folder its paths are relative to. VGGSound's own CSV (``ytid,start,label,split``) may be passed once for both
-splits: the recipe writes the train and test rows to two lists in the work directory, so no test clip is ever
-pretrained or fine-tuned on.
+splits: `avt generate --split train` / `--split test` then read one split each, so no test clip is ever pretrained
+or fine-tuned on.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from avt_triplets.errors import UsageError
+from avt_triplets.inputs import LIST_EXTENSIONS, split_counts
 
 # The datasets a recipe may need, with the option that names each.
 DATASET_OPTIONS = {
@@ -30,15 +30,17 @@ class DataInput:
 
     path: Path
     root: Path | None = None
+    split: str | None = None  # the rows of this split of a list with a split column (`avt generate --split`)
 
     def generate_args(self) -> list[str]:
-        return [str(self.path), *(["--input-root", str(self.root)] if self.root else [])]
+        root = ["--input-root", str(self.root)] if self.root else []
+        return [str(self.path), *root, *(["--split", self.split] if self.split else [])]
 
     def count(self) -> int:
         """Clips in the input (the list's rows or the folder's videos), checked the way `avt generate` will."""
         from avt_triplets.inputs import load_inputs
 
-        return len(load_inputs(self.path, input_root=self.root).clips)
+        return len(load_inputs(self.path, input_root=self.root, split=self.split).clips)
 
 
 @dataclass(frozen=True)
@@ -75,60 +77,26 @@ class Sources:
             raise UsageError(f"this recipe needs {', '.join(missing)}: pass {options} (or --tiny)")
 
 
-def split_column(path: Path) -> int | None:
-    """Index of the split column of a VGGSound-style CSV: a ``split`` header, or the 4th column of the headerless
-    ``ytid,start,label,split`` file; None when there is none."""
-    if path.suffix.lower() != ".csv":
+def _split_to_pick(path: Path, split: str) -> str | None:
+    """``split`` when ``path`` is a list holding several splits (`avt generate --split` then picks its rows),
+    else None (a folder, or a list of one split)."""
+    if not path.is_file() or path.suffix.lower() not in LIST_EXTENSIONS:
         return None
-    with open(path, newline="", encoding="utf-8") as handle:
-        first = next(csv.reader(handle, skipinitialspace=True), None)
-    if not first:
-        return None
-    cells = [cell.strip() for cell in first]
-    if "split" in cells:
-        return cells.index("split")
-    known = {"video_path", "path", "ytid", "youtube_id", "start", "start_s", "labels", "label"}
-    return 3 if len(cells) >= 4 and not known & set(cells) else None
+    return split if len({name for name in split_counts(path) if name is not None}) > 1 else None
 
 
-def write_split(path: Path, split: str, output: Path) -> Path:
-    """Write the rows of ``split`` (and the header, if any) of a CSV with a split column to ``output``.
-
-    The one place where the recipes cut VGGSound's CSV into splits: when `avt generate` honours the split column
-    itself (issue 10 §2), pass it its split option here instead of a filtered copy.
-    """
-    column = split_column(path)
-    if column is None:
-        raise UsageError(f"{path} has no split column (ytid,start,label,split or a 'split' header)")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    kept = 0
-    with open(path, newline="", encoding="utf-8") as src, open(output, "w", newline="") as dst:
-        reader, writer = csv.reader(src, skipinitialspace=True), csv.writer(dst)
-        for number, cells in enumerate(reader):
-            has_header = number == 0 and "split" in [c.strip() for c in cells]
-            if has_header or (len(cells) > column and cells[column].strip() == split):
-                writer.writerow(cells)
-                kept += not has_header
-    if not kept:
-        raise UsageError(f"{path}: no row has split {split!r}")
-    return output
-
-
-def vggsound_inputs(
-    vggsound: Path, vggsound_test: Path | None, root: Path | None, lists_dir: Path
-) -> dict[str, DataInput]:
-    """VGGSound's train and test inputs: two inputs, or one CSV with a split column cut in two."""
+def vggsound_inputs(vggsound: Path, vggsound_test: Path | None, root: Path | None) -> dict[str, DataInput]:
+    """VGGSound's train and test inputs: two inputs, or one CSV whose split column `avt generate --split` reads."""
     root = root or (vggsound.parent if vggsound.is_file() else None)
     if vggsound_test is not None:
-        return {"vggsound-train": DataInput(vggsound, root), "vggsound-test": DataInput(vggsound_test, root)}
-    if vggsound.is_file() and split_column(vggsound) is not None:
         return {
-            f"vggsound-{split}": DataInput(
-                write_split(vggsound, split, lists_dir / f"vggsound-{split}.csv"), root
-            )
-            for split in ("train", "test")
+            "vggsound-train": DataInput(vggsound, root, _split_to_pick(vggsound, "train")),
+            "vggsound-test": DataInput(vggsound_test, root, _split_to_pick(vggsound_test, "test")),
         }
-    return {"vggsound-train": DataInput(vggsound, root)}
+    train = DataInput(vggsound, root, _split_to_pick(vggsound, "train"))
+    if train.split is None:
+        return {"vggsound-train": train}
+    return {"vggsound-train": train, "vggsound-test": DataInput(vggsound, root, "test")}
 
 
 __all__ = [
@@ -136,7 +104,5 @@ __all__ = [
     "DataInput",
     "Models",
     "Sources",
-    "split_column",
     "vggsound_inputs",
-    "write_split",
 ]

@@ -11,7 +11,7 @@ from avt_triplets.errors import UsageError
 from recipes import RECIPES
 from recipes.cli import run_recipes
 from recipes.experiments import Plan, options
-from recipes.inputs import Models, Sources, split_column, vggsound_inputs
+from recipes.inputs import Models, Sources, vggsound_inputs
 from recipes.settings import CLIPS_PER_GPU_HOUR, NOMINAL_CLIPS, PAPER, split_batch
 
 
@@ -80,10 +80,9 @@ def test_dry_run_on_eight_gpus_prints_the_papers_commands(tmp_path, user_data, c
     assert evaluate and all(line.startswith("  avt evaluate retrieval") for line in evaluate)
     assert all("--protocol cavmae --per-class 5" in line for line in evaluate)
     generate = [line for line in commands if " generate " in line]
-    assert any(
-        "lists/vggsound-train.csv --input-root" in line for line in generate
-    )  # the split column honoured
-    assert any("lists/vggsound-test.csv" in line for line in generate)
+    # the split column honoured: each split is its own output, read by `avt generate --split`
+    assert any("--split train --output" in line and "vggsound-train.blip2" in line for line in generate)
+    assert any("--split test --output" in line and "vggsound-test.labelled" in line for line in generate)
     assert "note:" not in out
     assert not (tmp_path / "w" / ".recipe-steps").exists()
 
@@ -114,28 +113,28 @@ def test_batch_is_split_over_gpus_and_accumulation(tmp_path, user_data, capsys):
     assert "note: pretraining: global batch 128 (16 GPU(s)) instead of the paper's 120" in out
 
 
-def test_vggsound_csv_is_cut_by_its_split_column(tmp_path):
+def test_vggsound_csv_splits_are_picked_by_avt_generate_split(tmp_path):
     headerless = _csv(
         tmp_path / "v.csv", [["a", "1", "x", "train"], ["b", "2", "y", "test"], ["c", "3", "y", "train"]]
     )
-    inputs = vggsound_inputs(headerless, None, None, tmp_path / "lists")
-    assert inputs["vggsound-train"].path.read_text().split() == ["a,1,x,train", "c,3,y,train"]
-    assert inputs["vggsound-test"].path.read_text().split() == ["b,2,y,test"]
-    assert inputs["vggsound-train"].root == tmp_path  # paths stay relative to the original list's folder
-    assert inputs["vggsound-train"].count() == 2
+    inputs = vggsound_inputs(headerless, None, None)
+    train, test = inputs["vggsound-train"], inputs["vggsound-test"]
+    assert (train.path, train.split, test.path, test.split) == (headerless, "train", headerless, "test")
+    assert train.generate_args() == [str(headerless), "--input-root", str(tmp_path), "--split", "train"]
+    assert (train.count(), test.count()) == (2, 1)  # read the way `avt generate` reads them
 
     with_header = _csv(
         tmp_path / "h.csv",
         [["a.mp4", "x", "test"], ["b.mp4", "y", "train"]],
         ["video_path", "labels", "split"],
     )
-    assert split_column(with_header) == 2
-    test = vggsound_inputs(with_header, None, None, tmp_path / "lists2")["vggsound-test"]
-    assert test.path.read_text().split() == ["video_path,labels,split", "a.mp4,x,test"]
+    assert vggsound_inputs(with_header, None, None)["vggsound-test"].count() == 1
+    # a list of both splits given as the training list alone still gives its train rows only
+    assert vggsound_inputs(with_header, tmp_path / "other.csv", None)["vggsound-train"].split == "train"
 
     plain = _csv(tmp_path / "p.csv", [["a.mp4", "x"]], ["video_path", "labels"])
-    assert split_column(plain) is None
-    assert set(vggsound_inputs(plain, None, None, tmp_path / "lists3")) == {"vggsound-train"}
+    only = vggsound_inputs(plain, None, None)
+    assert set(only) == {"vggsound-train"} and only["vggsound-train"].split is None
 
 
 def test_missing_data_stops_before_anything_runs(tmp_path, capsys):
