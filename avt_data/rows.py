@@ -146,6 +146,8 @@ def frame_counts(hf_dataset, batch_size: int = 1024) -> list[int]:
     """Frames per clip, read as Arrow list lengths (the JPEG bytes are not copied into Python)."""
     import pyarrow.compute as pc
 
+    if hasattr(hf_dataset, "list_lengths"):  # read in place (avt_data.parquet_rows.ParquetTriplets)
+        return hf_dataset.list_lengths("frames")
     frames = hf_dataset.select_columns(["frames"]).with_format("arrow")
     counts: list[int] = []
     for batch in frames.iter(batch_size=batch_size):

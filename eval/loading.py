@@ -45,8 +45,11 @@ def resolve_device(device: str) -> str:
 
 
 def load_eval_dataset(spec_text: str, split: str):
-    """A triplet dataset: a generation output, a ``save_to_disk`` folder, or a Hub repo id, with an optional config."""
+    """A triplet dataset: a generation output, a ``save_to_disk`` folder, a Hub repo id or an fsspec URL, with an
+    optional config. Parquet is read in place (``avt_data.parquet_rows``), never copied into the datasets cache."""
     import datasets
+
+    from avt_data.parquet_rows import load_triplets
 
     spec = DatasetSpec.parse(spec_text)
     path = Path(spec.path)
@@ -57,10 +60,7 @@ def load_eval_dataset(spec_text: str, split: str):
                 raise UsageError(f"{spec}: no split {split!r} (has {sorted(loaded)})")
             loaded = loaded[split]
         return loaded
-    try:
-        return datasets.load_dataset(spec.path, spec.config, split=split)
-    except FileNotFoundError as error:  # also the Hub's DatasetNotFoundError
-        raise UsageError(f"--dataset {spec}: {error}") from None
+    return load_triplets([spec_text], columns=None, split=split)
 
 
 def require_columns(dataset, columns: list[str], what: str, spec: str) -> None:

@@ -20,15 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from avt_data.rows import (
-    DatasetSpec,
-    decode_audio,
-    decode_frame,
-    frame_counts,
-    missing_columns_hint,
-    undecoded_media,
-)
-from avt_triplets.errors import UsageError
+from avt_data.rows import DatasetSpec, decode_audio, decode_frame, frame_counts, undecoded_media
 
 logger = logging.getLogger(__name__)
 
@@ -47,40 +39,16 @@ def load_triplet_datasets(
     cache_dir: str | None = None,
     optional_columns: Sequence[str] = (),
 ):
-    """Load each dataset (local generation output or Hub repo id) and concatenate them.
+    """The datasets (folders, Hub ids or fsspec URLs, each with an optional config) concatenated, keeping
+    ``columns`` and the ``optional_columns`` every dataset has. Parquet is read in place
+    (``avt_data.parquet_rows.ParquetTriplets``: nothing copied into the ``datasets`` cache); other formats go
+    through the cache. A dataset missing a needed column (e.g. a metadata-only export without
+    ``audio``/``frames``) is a clear error naming it."""
+    from avt_data.parquet_rows import load_triplets
 
-    Only ``columns`` (and those of ``optional_columns`` a dataset has) are kept, so datasets that differ in other
-    columns still concatenate; a dataset missing a needed column (for example a metadata-only export without
-    ``audio``/``frames``) is a clear error naming it.
-    """
-    import datasets
-
-    parts = []
-    for raw in specs:
-        spec = raw if isinstance(raw, DatasetSpec) else DatasetSpec.parse(raw)
-        try:
-            ds = datasets.load_dataset(spec.path, spec.config, split=split, cache_dir=cache_dir)
-        except FileNotFoundError as error:  # also the Hub's DatasetNotFoundError
-            raise UsageError(f"dataset {spec}: {error}") from None
-        missing = [c for c in columns if c not in ds.column_names]
-        if missing:
-            hint = missing_columns_hint(missing, ds.column_names)
-            raise UsageError(f"dataset {spec} split {split!r} lacks column(s) {missing}{hint}")
-        parts.append(ds.select_columns([*columns, *(c for c in optional_columns if c in ds.column_names)]))
-        logger.info("dataset %s split %s: %d clips", spec, split, len(ds))
-    if not parts:
-        raise UsageError("no dataset given")
-    if "text_embedding" in columns:
-        dims = {len(p[0]["text_embedding"]) for p in parts if len(p)}
-        if len(dims) > 1:
-            raise UsageError(
-                f"datasets have text embeddings of different sizes {sorted(dims)}: mix one scorer only"
-            )
-    if len(parts) == 1:
-        return parts[0]
-    # Features can differ in irrelevant details (e.g. a List vs Sequence of float32): align them to the first.
-    parts = [parts[0]] + [p.cast(parts[0].features) for p in parts[1:]]
-    return datasets.concatenate_datasets(parts)
+    return load_triplets(
+        [str(s) for s in specs], columns, split=split, cache_dir=cache_dir, optional_columns=optional_columns
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,12 +189,26 @@ class ClipDataset(Dataset):
             example["labels"] = list(row["labels"] or [])
         return example
 
+    def __getitems__(self, keys: list) -> list[dict[str, Any]]:
+        """A batch (the DataLoader's batched fetch): rows read in place first fetch the batch's row groups
+        together (``ParquetTriplets.prefetch``), mixup partners included."""
+        prefetch = getattr(self.data, "prefetch", None)
+        if prefetch is not None:
+            rows = [int(k[0]) if isinstance(k, tuple | list) else int(k) for k in keys]
+            rows += [int(k[2]) for k in keys if isinstance(k, tuple | list) and len(k) > 2]
+            prefetch(rows)
+        return [self[key] for key in keys]
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, rng = self.rng_for(key)
         example = self.decode_row(index, rng)
         if self.mixup and rng.random() < self.mixup:
             # Official mixup: a uniformly random partner clip, lambda ~ Beta(10, 10) for audio, image and labels.
-            partner = self.decode_row(int(rng.integers(len(self))), rng)
+            # A block-shuffled order names the partner in the key (a clip of the same shuffle window).
+            partner_index = int(rng.integers(len(self)))
+            if isinstance(key, tuple | list) and len(key) > 2:
+                partner_index = int(key[2])
+            partner = self.decode_row(partner_index, rng)
             example["mix_lambda"] = float(rng.beta(self.mixup_alpha, self.mixup_alpha))
             example["mix_waveform"] = partner["waveform"]
             example["mix_image"] = partner["image"]

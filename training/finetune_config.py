@@ -47,7 +47,8 @@ class FinetuneConfig(HubOptions):
         flag="--dataset",
         metavar="DIR_OR_ID[:CONFIG]",
         group=DATA,
-        help="labelled triplet dataset(s) (a `labels` column); repeat to concatenate",
+        help="labelled triplet dataset(s) (a `labels` column): a folder, Hub id or fsspec URL (s3://...), read in "
+        "place; repeat to concatenate",
     )
     output_dir: str = option(group=RUN, help="folder for checkpoints, the final model and eval_results.json")
     train_split: str = option("train", group=DATA, help="split to train on")
@@ -132,6 +133,12 @@ class FinetuneConfig(HubOptions):
         True, group=AUG, help="skip the final multi-frame evaluation (every frame of every clip)"
     )
     num_workers: int = option(4, group=RUN, help="DataLoader workers decoding clips")
+    shuffle_window: int = option(
+        512,
+        group=RUN,
+        help="clips mixed together by each reader of the block-shuffled order (datasets are read in place, "
+        "row group by row group; rounded to whole batches; mixup partners come from the same window)",
+    )
     logging_steps: int = option(10, group=RUN, help="log every N optimizer steps")
     eval_strategy: EvalStrategy = option("epoch", group=RUN, help="when to evaluate")
     save_strategy: EvalStrategy = option("epoch", group=RUN, help="when to checkpoint")
@@ -158,6 +165,7 @@ class FinetuneConfig(HubOptions):
             "max_steps",
             "logging_steps",
             "save_total_limit",
+            "shuffle_window",
         )
         require_non_negative(self, "num_workers", "warmup_steps")
 

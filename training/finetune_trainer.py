@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from transformers import Trainer
 
+from avt_data.block_sampler import sampler_for_rows
+from avt_data.parquet_rows import ParquetTriplets
 from training import sampling
 from training.finetune_config import FinetuneConfig
 from training.optim import build_adam, official_milestones
@@ -41,9 +43,21 @@ class LGCavMaeTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         """Official balanced sampling when weights are given: draws with replacement, seeded per epoch,
-        identical on every process so accelerate's batch sharding splits one global draw between ranks."""
+        identical on every process so accelerate's batch sharding splits one global draw between ranks.
+        Triplets read in place get the block-shuffled order (uniform or weighted draws; mixup partners from the
+        same shuffle window), see ``avt_data/block_sampler.py``."""
         dataset = self.train_dataset if train_dataset is None else train_dataset
         weights = self.train_sample_weights
+        if isinstance(getattr(dataset, "data", None), ParquetTriplets):
+            return sampler_for_rows(
+                dataset.data,
+                self.args.per_device_train_batch_size,
+                seed=self.args.seed if self.args.data_seed is None else self.args.data_seed,
+                lanes=self.args.world_size * max(self.args.dataloader_num_workers, 1),
+                window=self.finetune_config.shuffle_window,
+                weights=weights if weights is not None and len(weights) == len(dataset) else None,
+                partners=bool(dataset.mixup),
+            )
         if weights is None or dataset is None or len(weights) != len(dataset):
             return super()._get_train_sampler(train_dataset)
         return sampling.EpochSeededWeightedSampler(

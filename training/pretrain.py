@@ -76,7 +76,9 @@ def setup(config: PretrainConfig) -> PretrainRun:
     train_data, eval_data = load_data(config, accelerator)
     check_one_global_batch(len(train_data), config.per_device_batch_size, accelerator.num_processes)
     model, processor = build_model_and_processor(config, text_embedding_dim(train_data))
-    loader, sampler = build_train_loader(config, train_data, model.config, processor)
+    loader, sampler = build_train_loader(
+        config, train_data, model.config, processor, accelerator.num_processes
+    )
     optimizer = build_adam(
         trainable_parameters(model),
         lr=config.learning_rate,
@@ -156,7 +158,8 @@ def make_accelerator(config: PretrainConfig):
 
 
 def load_data(config: PretrainConfig, accelerator):
-    """Training and (optional) eval triplets; one process prepares the datasets cache, the others reuse it."""
+    """Training and (optional) eval triplets, read in place (a dataset not in Parquet is copied into the datasets
+    cache by one process, the others reuse the copy)."""
     from training.data import load_triplet_datasets
 
     with accelerator.main_process_first():
@@ -228,15 +231,30 @@ def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None
     return model, processor
 
 
-def build_train_loader(config: PretrainConfig, hf_dataset, model_config, processor):
-    """Seeded loader over the concatenated datasets; returns (loader, sampler)."""
+def build_train_loader(config: PretrainConfig, hf_dataset, model_config, processor, num_processes: int = 1):
+    """Seeded loader over the concatenated datasets; returns (loader, sampler).
+
+    Triplets read in place get the block-shuffled order, one reader lane per process x DataLoader worker
+    (``avt_data/block_sampler.py``); a dataset in the ``datasets`` cache a full permutation per epoch.
+    """
     from torch.utils.data import DataLoader
 
+    from avt_data.block_sampler import sampler_for_rows
+    from avt_data.parquet_rows import ParquetTriplets
     from training.collators import PretrainingCollator
     from training.data import ClipDataset, EpochShuffleSampler
 
     dataset = ClipDataset(hf_dataset, frame_selection="random", seed=config.seed, with_text=True)
-    sampler = EpochShuffleSampler(len(dataset), seed=config.seed)
+    if isinstance(dataset.data, ParquetTriplets):
+        sampler = sampler_for_rows(
+            dataset.data,
+            config.per_device_batch_size,
+            seed=config.seed,
+            lanes=num_processes * max(config.num_workers, 1),
+            window=config.shuffle_window,
+        )
+    else:
+        sampler = EpochShuffleSampler(len(dataset), seed=config.seed)
     collator = PretrainingCollator(
         processor,
         audio_noise_augment=config.audio_noise,

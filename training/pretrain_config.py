@@ -41,8 +41,10 @@ class PretrainConfig(HubOptions):
         flag="--dataset",
         metavar="DIR_OR_ID[:CONFIG]",
         group=DATA,
-        help="triplet dataset: a local `avt generate` output folder or a Hub dataset id, optionally with a config "
-        "(top10/top30/top50/random30/...). Repeat to concatenate (paper's best: VGGSound all + Kinetics top30).",
+        help="triplet dataset: a local `avt generate` output folder, a Hub dataset id or an fsspec URL (s3://..., "
+        "credentials and endpoint from the environment, e.g. FSSPEC_S3_ENDPOINT_URL), optionally with a config "
+        "(top10/top30/top50/random30/...), read in place (no copy in the datasets cache). Repeat to concatenate "
+        "(paper's best: VGGSound all + Kinetics top30).",
     )
     output_dir: str = option(
         group=RUN,
@@ -86,6 +88,14 @@ class PretrainConfig(HubOptions):
         4,
         group=DATA,
         help="DataLoader worker processes per training process decoding audio/frames (official: 32)",
+    )
+    shuffle_window: int = option(
+        512,
+        group=DATA,
+        help="clips mixed together by each reader: datasets are read in place, row group by row group, in a "
+        "random row-group order, and every window of this many clips is shuffled (rounded to whole batches; "
+        "each DataLoader worker holds one window of encoded clips in memory, ~0.5 MB each at paper size). "
+        "Larger = closer to a full permutation",
     )
     model_name_or_path: str | None = option(
         None,
@@ -204,6 +214,7 @@ class PretrainConfig(HubOptions):
             "checkpoint_steps",
             "checkpoints_total_limit",
             "logging_steps",
+            "shuffle_window",
         )
         require_non_negative(self, "num_workers", "warmup_steps")
         if self.model_name_or_path and self.init_from_vitmae:

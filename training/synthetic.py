@@ -86,47 +86,16 @@ def make_synthetic_triplets(
     import datasets
 
     from avt_triplets.schema import data_path, triplet_features
-    from avt_triplets.selection import sample_key
 
     class_vectors = np.random.default_rng(class_seed).standard_normal((num_classes, text_dim))
     rng = np.random.default_rng((class_seed, seed))
-    rows = []
-    for k in range(num_classes):
-        for i in range(clips_per_class):
-            margin = frame_size // 4
-            start = rng.integers(margin, frame_size - margin, size=2)
-            drift = rng.integers(-3, 4, size=2)
-            frames = [
-                {
-                    "bytes": _frame_jpeg(k, num_classes, frame_size, rng, tuple(start + j * drift)),
-                    "path": None,
-                }
-                for j in range(frames_per_clip)
-            ]
-            text = class_vectors[k] + text_noise * rng.standard_normal(text_dim)
-            text = (text / np.linalg.norm(text)).astype(np.float32)
-            rows.append(
-                {
-                    "clip_id": f"class{k:02d}/clip{i:03d}",
-                    "video_path": f"class{k:02d}/clip{i:03d}.mp4",
-                    "start_s": 0.0,
-                    "end_s": float(seconds),
-                    "audio": {"array": _tone(k, num_classes, seconds, rng), "sampling_rate": SAMPLING_RATE},
-                    "frames": frames,
-                    "frame_times_s": [float(j) for j in range(frames_per_clip)],
-                    "captions": [f"a {'circle' if k % 2 == 0 else 'square'} of colour {k}"] * frames_per_clip,
-                    "caption_scores": [0.5] * frames_per_clip,
-                    "caption": f"a {'circle' if k % 2 == 0 else 'square'} of colour {k}",
-                    "caption_index": 0,
-                    "clap_score": 0.5,
-                    "text_embedding": text.tolist(),
-                    "labels": [f"class_{k}"] + (["even" if k % 2 == 0 else "odd"] if parity_label else []),
-                }
-            )
+    shape = (seconds, frames_per_clip, frame_size, text_noise, parity_label)
+    rows = [
+        _synthetic_row(k, i, num_classes, class_vectors, rng, *shape)
+        for k in range(num_classes)
+        for i in range(clips_per_class)
+    ]
     features = triplet_features(with_media=True)
-    for row in rows:  # columns the schema may add later (e.g. sample_key) are filled if we know them
-        if "sample_key" in features:
-            row["sample_key"] = sample_key(row["clip_id"])
     order = rng.permutation(len(rows))
     rows = [rows[i] for i in order]
     output_dir = Path(output_dir)
@@ -135,4 +104,86 @@ def make_synthetic_triplets(
         path = data_path(output_dir, shard)
         path.parent.mkdir(parents=True, exist_ok=True)
         part.to_parquet(str(path))
+    return output_dir
+
+
+def _synthetic_row(
+    k: int,
+    i: int,
+    num_classes: int,
+    class_vectors: np.ndarray,
+    rng: np.random.Generator,
+    seconds: float,
+    frames_per_clip: int,
+    frame_size: int,
+    text_noise: float,
+    parity_label: bool,
+) -> dict:
+    """Clip ``i`` of class ``k`` as a triplet row (draws from ``rng`` in a fixed order: datasets stay the same)."""
+    from avt_triplets.selection import sample_key
+
+    margin = frame_size // 4
+    start = rng.integers(margin, frame_size - margin, size=2)
+    drift = rng.integers(-3, 4, size=2)
+    frames = [
+        {"bytes": _frame_jpeg(k, num_classes, frame_size, rng, tuple(start + j * drift)), "path": None}
+        for j in range(frames_per_clip)
+    ]
+    text = class_vectors[k] + text_noise * rng.standard_normal(class_vectors.shape[1])
+    text = (text / np.linalg.norm(text)).astype(np.float32)
+    caption = f"a {'circle' if k % 2 == 0 else 'square'} of colour {k}"
+    clip_id = f"class{k:02d}/clip{i:03d}"
+    return {
+        "clip_id": clip_id,
+        "video_path": f"{clip_id}.mp4",
+        "start_s": 0.0,
+        "end_s": float(seconds),
+        "audio": {"array": _tone(k, num_classes, seconds, rng), "sampling_rate": SAMPLING_RATE},
+        "frames": frames,
+        "frame_times_s": [float(j) for j in range(frames_per_clip)],
+        "captions": [caption] * frames_per_clip,
+        "caption_scores": [0.5] * frames_per_clip,
+        "caption": caption,
+        "caption_index": 0,
+        "clap_score": 0.5,
+        "text_embedding": text.tolist(),
+        "labels": [f"class_{k}"] + (["even" if k % 2 == 0 else "odd"] if parity_label else []),
+        "sample_key": sample_key(clip_id),
+    }
+
+
+def write_generation_output(
+    output_dir: str | Path,
+    num_clips: int,
+    num_classes: int = 8,
+    seconds: float = 10.0,
+    frames_per_clip: int = 10,
+    frame_size: int = 224,
+    text_dim: int = 1024,
+    shard_size: int = 256,
+    seed: int = 0,
+) -> Path:
+    """``num_clips`` synthetic clips written as ``avt generate`` writes them: through its shard writer (its
+    Parquet row-group size), with stats files and a dataset card whose configs (top/random 10, 30, 50) are row
+    filters. Clips come class by class, as a generation over a class-per-folder input (Kinetics) gives them;
+    scores spread so the top-k configs are real selections. Rows are streamed: memory stays one row group.
+    """
+    from avt_triplets import publish
+    from avt_triplets.shards import ShardWriter
+
+    output_dir = Path(output_dir)
+    class_vectors = np.random.default_rng(0).standard_normal((num_classes, text_dim))
+    rng = np.random.default_rng(seed)
+    per_class = -(-num_clips // num_classes)
+    clips = [(k, i) for k in range(num_classes) for i in range(per_class)][:num_clips]
+    for shard, start in enumerate(range(0, len(clips), shard_size)):
+        writer = ShardWriter(output_dir, shard)
+        for k, i in clips[start : start + shard_size]:
+            row = _synthetic_row(
+                k, i, num_classes, class_vectors, rng, seconds, frames_per_clip, frame_size, 0.3, False
+            )
+            row["clap_score"] = float(rng.uniform(0.0, 0.6))
+            writer.write_row(row)
+        writer.commit({"clips_written": writer.rows})
+    publish.write_dataset_card(output_dir)
     return output_dir

@@ -98,20 +98,21 @@ def _imbalanced_triplets(tmp_path, common: int, rare: int):
 def test_finetune_balanced_sampling_oversamples_rare_class(
     tmp_path, monkeypatch, fast_tiny_model, single_thread
 ):
-    import training.sampling
+    import avt_data.block_sampler
     from training.finetune import FinetuneConfig, finetune
 
     common, rare = 15, 1
     data = _imbalanced_triplets(tmp_path, common=common, rare=rare)
     drawn: list[list[int]] = []
 
-    class RecordingSampler(EpochSeededWeightedSampler):
+    # The dataset is read in place, so the weighted draws come from the block-shuffled sampler.
+    class RecordingSampler(avt_data.block_sampler.BlockShuffleSampler):
         def __iter__(self):
-            order = list(super().__iter__())
-            drawn.append(order)
-            yield from order
+            keys = list(super().__iter__())
+            drawn.append([key[0] for key in keys])
+            yield from keys
 
-    monkeypatch.setattr(training.sampling, "EpochSeededWeightedSampler", RecordingSampler)
+    monkeypatch.setattr(avt_data.block_sampler, "BlockShuffleSampler", RecordingSampler)
     config = FinetuneConfig(
         model_name_or_path=str(fast_tiny_model),
         datasets=[str(data)],

@@ -1,0 +1,64 @@
+"""Triplets through the ``datasets`` cache: ``load_dataset`` writes an Arrow copy of every dataset, then reads it.
+
+Only for data that is not Parquet (``avt_data.parquet_rows`` reads Parquet in place) and for the benchmark's
+"today's path"; the copy costs disk (about twice the Parquet size) and time before the first step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from avt_data.rows import DatasetSpec
+from avt_triplets.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+
+def load_through_datasets_cache(
+    specs: Sequence[str | DatasetSpec],
+    columns: Sequence[str] | None,
+    split: str = "train",
+    cache_dir: str | None = None,
+    optional_columns: Sequence[str] = (),
+):
+    """Load each dataset (folder or Hub repo id) with ``load_dataset`` and concatenate them.
+
+    Only ``columns`` (all when None) and those of ``optional_columns`` a dataset has are kept, so datasets that
+    differ in other columns still concatenate; a dataset missing a needed column (for example a metadata-only
+    export without ``audio``/``frames``) is a clear error naming it.
+    """
+    import datasets
+
+    parts = []
+    for raw in specs:
+        spec = raw if isinstance(raw, DatasetSpec) else DatasetSpec.parse(raw)
+        try:
+            ds = datasets.load_dataset(spec.path, spec.config, split=split, cache_dir=cache_dir)
+        except FileNotFoundError as error:  # also the Hub's DatasetNotFoundError
+            raise UsageError(f"dataset {spec}: {error}") from None
+        missing = [c for c in columns or () if c not in ds.column_names]
+        if missing:
+            hint = (
+                " (a metadata-only export has no media: training needs the audio and frames)"
+                if {"audio", "frames"} & set(missing)
+                else ""
+            )
+            raise UsageError(f"dataset {spec} split {split!r} lacks column(s) {missing}{hint}")
+        if columns is not None:
+            ds = ds.select_columns([*columns, *(c for c in optional_columns if c in ds.column_names)])
+        parts.append(ds)
+        logger.info("dataset %s split %s: %d clips", spec, split, len(ds))
+    if not parts:
+        raise UsageError("no dataset given")
+    if columns is not None and "text_embedding" in columns:
+        dims = {len(p[0]["text_embedding"]) for p in parts if len(p)}
+        if len(dims) > 1:
+            raise UsageError(
+                f"datasets have text embeddings of different sizes {sorted(dims)}: mix one scorer only"
+            )
+    if len(parts) == 1:
+        return parts[0]
+    # Features can differ in irrelevant details (e.g. a List vs Sequence of float32): align them to the first.
+    parts = [parts[0]] + [p.cast(parts[0].features) for p in parts[1:]]
+    return datasets.concatenate_datasets(parts)
