@@ -1,8 +1,9 @@
 """Pretraining input pipeline throughput: samples/s per DataLoader worker (decode + fbank + image + noise).
 
 Clips are paper-sized: 10 s of 16 kHz audio and 10 JPEG frames of 224x224 per row, in the generation-output
-Parquet layout; the collator produces the full-size model inputs (1024 x 128 fbank, 224 x 224 image, MAE
-mask noise). Per-stage times come from one process; the DataLoader figures from real worker processes.
+Parquet layout, read in place as training reads them (``avt_data.parquet_rows``, block-shuffled order); the
+collator produces the full-size model inputs (1024 x 128 fbank, 224 x 224 image, MAE mask noise). Per-stage
+times come from one process; the DataLoader figures from real worker processes.
 A GPU step of the base model takes about 0.1-0.2 s for 30 clips, so ~150-300 samples/s per GPU must be fed.
 
     .venv/bin/python bench/bench_dataloader.py [--clips 64] [--workers 1 2] [--batch-size 16]
@@ -20,13 +21,14 @@ from pathlib import Path
 
 def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = None, epochs: int = 2) -> dict:
     """The benchmark's JSON as a dict (also called by ``bench/gpu_suite.py``)."""
-    import datasets
     import torch
     from torch.utils.data import DataLoader
 
+    from avt_data.block_sampler import sampler_for_rows
+    from avt_data.parquet_rows import load_triplets
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeProcessor
     from training.collators import PretrainingCollator
-    from training.data import ClipDataset, EpochShuffleSampler
+    from training.data import ClipDataset
     from training.synthetic import make_synthetic_triplets
 
     args = argparse.Namespace(clips=clips, batch_size=batch_size, workers=workers or [1, 2], epochs=epochs)
@@ -44,7 +46,7 @@ def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = N
             frame_size=224,
             text_dim=config.text_embed_dim,
         )
-        rows = datasets.load_dataset(str(root), split="train")
+        rows = load_triplets([str(root)], columns=("audio", "frames", "text_embedding"))  # read in place
         clips = ClipDataset(rows, frame_selection="random", seed=0)
         collator = PretrainingCollator(processor, True, config.num_audio_patches, config.num_visual_patches)
 
@@ -64,7 +66,7 @@ def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = N
 
         loaders = {}
         for workers in args.workers:
-            sampler = EpochShuffleSampler(len(clips), seed=0)
+            sampler = sampler_for_rows(rows, args.batch_size, seed=0, lanes=workers, window=512)
             loader = DataLoader(
                 clips,
                 batch_size=args.batch_size,
