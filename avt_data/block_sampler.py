@@ -98,6 +98,32 @@ class BlockShuffleSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def next_window_rows(self, epoch: int, row: int) -> np.ndarray:
+        """Rows of the window that follows the one holding ``row`` in the same lane: what that lane's reader needs
+        next (``ParquetTriplets`` reads them ahead). Empty for the last window, and for the evaluation tail."""
+        if getattr(self, "_plan", (None,))[0] != epoch:
+            order, _ = self.epoch_order(epoch)
+            positions = np.full(len(self.block_ids), -1, dtype=np.int64)
+            positions[order] = np.arange(len(order))
+            self._plan = (epoch, order, positions)
+        _, order, positions = self._plan
+        batch, lanes = self.batch_size, self.lanes
+        num_batches = len(self.block_ids) // batch
+        position = positions[row]
+        if position < 0 or position >= num_batches * batch:
+            return np.zeros(0, dtype=np.int64)
+        lane, batch_in_lane = (position // batch) % lanes, (position // batch) // lanes
+        per_window = self.window // batch
+        first = (batch_in_lane // per_window + 1) * per_window
+        batches = np.arange(first, first + per_window) * lanes + lane
+        batches = batches[batches < num_batches]
+        return order[(batches[:, None] * batch + np.arange(batch)).reshape(-1)]
+
+    def __getstate__(self) -> dict[str, Any]:  # the cached plan is rebuilt where it is needed
+        state = self.__dict__.copy()
+        state.pop("_plan", None)
+        return state
+
     def state_dict(self) -> dict[str, int]:
         return {
             "num_rows": len(self.block_ids),
@@ -128,8 +154,9 @@ class BlockShuffleSampler(Sampler):
         return (count // self.batch_size) * self.batch_size if self.drop_last else count
 
     def cache_rows(self, max_block_rows: int) -> int:
-        """Rows a reader must keep to read each row group once: one window plus the row groups on its edges."""
-        return self.window + 2 * max_block_rows
+        """Rows a reader keeps to read each row group once: the current window and the next one (read ahead)
+        plus the row groups on their edges."""
+        return 2 * self.window + 2 * max_block_rows
 
     def epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Row indices of the epoch in order, and each one's mixup partner (or None)."""
@@ -206,14 +233,16 @@ def sampler_for_rows(
     weights: np.ndarray | None = None,
     partners: bool = False,
 ) -> BlockShuffleSampler:
-    """The training order for ``rows`` read in place, with the reader's cache sized so every row group of a
-    shuffle window is read once."""
+    """The training order for ``rows`` read in place. The rows get it as their read plan (each reader reads its
+    next window ahead) and a cache that holds the current and the next window, so every row group of a window
+    is read once."""
     block_ids = rows.block_ids()
     sampler = BlockShuffleSampler(
         block_ids, batch_size, seed=seed, lanes=lanes, window=window, weights=weights, partners=partners
     )
     largest_block = int(np.bincount(block_ids).max()) if len(block_ids) else 0
     rows.cache_rows = max(rows.cache_rows, sampler.cache_rows(largest_block))
+    rows.read_plan = sampler
     return sampler
 
 

@@ -28,7 +28,9 @@ from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
-PREFETCH_THREADS = 8  # files read at once when a batch needs several row groups (object-store latency)
+# Files read at once when a batch waits for several row groups (object-store latency). Reading ahead uses one
+# thread: it has a whole window of decoding to finish, and concurrent reads cost more CPU (page-fault contention).
+PREFETCH_THREADS = 8
 DEFAULT_CACHE_ROWS = 256  # in-order reading needs two row groups; training raises it to a window
 MAX_OPEN_FILES = 16
 
@@ -49,6 +51,9 @@ class ParquetTriplets:
         cache_rows: int = DEFAULT_CACHE_ROWS,
     ):
         self.index = index
+        # the order rows will be read in, if known (set by avt_data.block_sampler.sampler_for_rows): lets a reader
+        # read the next shuffle window ahead; any object with ``next_window_rows(epoch, row)``
+        self.read_plan = None
         self._columns = list(columns) if columns is not None else list(index.column_names)
         self._rows = None if rows is None else np.asarray(rows, dtype=np.int64)
         self.cache_rows = cache_rows
@@ -61,16 +66,18 @@ class ParquetTriplets:
         self._cache: OrderedDict[int, pa.Table] = OrderedDict()
         self._cached_rows = 0
         self._files: OrderedDict[int, Any] = OrderedDict()
-        self._pool = None
+        self._pools: dict[bool, Any] = {}  # own_files (read-ahead) -> its executor
+        self._pending: dict[int, Any] = {}  # block -> Future of a read in flight (list of (block, table))
         self.reads: dict[int, int] = {}
 
     def _check_process(self) -> None:
         if self._pid != os.getpid():  # a forked DataLoader worker: never share handles or cached tables
             self._reset()
+            reuse_arrow_memory_in_worker()
 
     def __getstate__(self) -> dict[str, Any]:  # spawned workers get the index, not the cache
         state = self.__dict__.copy()
-        for key in ("_cache", "_files", "_pool", "reads"):
+        for key in ("_cache", "_files", "_pools", "_pending", "reads"):
             state.pop(key, None)
         return state
 
@@ -183,7 +190,11 @@ class ParquetTriplets:
 
     def _read_kept(self, parquet, block: int, columns: Sequence[str]) -> pa.Table:
         """The kept rows of one row group of the open file ``parquet`` (no shared state: thread-safe)."""
-        table = parquet.read_row_group(int(self.index.block_row_group[block]), columns=list(columns))
+        # One thread per read: pyarrow's own threads cost 2-5x the CPU for a few large binary columns, and reads
+        # run in parallel across files already (prefetch and read-ahead threads).
+        table = parquet.read_row_group(
+            int(self.index.block_row_group[block]), columns=list(columns), use_threads=False
+        )
         start, end = self.index.block_starts[block], self.index.block_starts[block + 1]
         offsets = self.index.row_offsets[start:end]
         if len(offsets) != table.num_rows or offsets[-1] != len(offsets) - 1:
@@ -205,6 +216,7 @@ class ParquetTriplets:
 
     def _block_table(self, block: int) -> pa.Table:
         self._check_process()
+        self._harvest(block)
         table = self._cache.get(block)
         if table is None:
             table = self._read_block(block, self._columns)
@@ -212,33 +224,90 @@ class ParquetTriplets:
         self._cache.move_to_end(block)
         return table
 
-    def prefetch(self, positions: Sequence[int]) -> None:
-        """Read the missing row groups of these rows (one batch) at once, one thread per file: on an object
-        store a batch that starts a shuffle window pays one request latency, not one per row group."""
+    def prefetch(self, positions: Sequence[int], epoch: int | None = None) -> None:
+        """Read the missing row groups of these rows (one batch) at once, one thread per file, so a batch that
+        starts a shuffle window pays one request latency, not one per row group; with a read plan and the
+        batch's ``epoch``, also start reading the next window of this reader in the background."""
         self._check_process()
         wanted = np.asarray(positions, dtype=np.int64)
-        base = wanted if self._rows is None else self._rows[wanted]
-        missing = [int(b) for b in np.unique(self.index.blocks_of(base)) if int(b) not in self._cache]
-        if len(missing) < 2:
-            return
-        by_file: dict[int, list[int]] = {}
-        for block in missing:
-            by_file.setdefault(int(self.index.block_file[block]), []).append(block)
-        jobs = [(self._parquet_file(f), blocks) for f, blocks in by_file.items()]  # opened here, read there
-        if self._pool is None:
+        blocks = [int(b) for b in np.unique(self.index.blocks_of(self._base(wanted)))]
+        self._harvest()
+        missing = [b for b in blocks if b not in self._cache and b not in self._pending]
+        if len(missing) > 1:
+            self._submit_reads(missing, own_files=False)
+        for block in blocks:
+            self._harvest(block)
+        if epoch is not None and self.read_plan is not None and len(wanted):
+            ahead = self._base(
+                np.asarray(self.read_plan.next_window_rows(epoch, int(wanted[0])), dtype=np.int64)
+            )
+            coming = [int(b) for b in np.unique(self.index.blocks_of(ahead))]
+            coming = [b for b in coming if b not in self._cache and b not in self._pending]
+            if coming:
+                self._submit_reads(coming, own_files=True)
+
+    def _base(self, positions: np.ndarray) -> np.ndarray:
+        return positions if self._rows is None else self._rows[positions]
+
+    def _submit_reads(self, blocks: list[int], own_files: bool) -> None:
+        """Read ``blocks`` in a thread pool, one task per file. Background read-ahead (``own_files``: its own file
+        handles, one thread); a batch's prefetch reuses this process's handles, as its caller waits for them."""
+        pool = self._pools.get(own_files)
+        if pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="parquet-prefetch")
+            threads = 1 if own_files else PREFETCH_THREADS
+            pool = self._pools[own_files] = ThreadPoolExecutor(threads, thread_name_prefix="parquet-read")
+        by_file: dict[int, list[int]] = {}
+        for block in blocks:
+            by_file.setdefault(int(self.index.block_file[block]), []).append(block)
         columns = list(self._columns)
+        for file_number, file_blocks in by_file.items():
+            handle = None if own_files else self._parquet_file(file_number)
+            future = pool.submit(self._read_file_blocks, file_number, handle, file_blocks, columns)
+            for block in file_blocks:
+                self._pending[block] = future
 
-        def read(job) -> list[tuple[int, pa.Table]]:
-            parquet, blocks = job
-            return [(block, self._read_kept(parquet, block, columns)) for block in blocks]
+    def _read_file_blocks(self, file_number: int, handle, blocks: list[int], columns: list[str]):
+        """Runs in a pool thread: touches no shared state but the file handle its caller gave it."""
+        if handle is None:
+            handle = open_parquet(self.index.files[file_number], self.index.storage_options[file_number])
+        return [(block, self._read_kept(handle, block, columns)) for block in blocks]
 
-        for results in self._pool.map(read, jobs):
-            for block, table in results:
-                self.reads[block] = self.reads.get(block, 0) + 1
-                self._store(block, table)
+    def _harvest(self, block: int | None = None) -> None:
+        """Move finished reads into the cache, first waiting for ``block``'s when it is in flight."""
+        if block is not None and block in self._pending:
+            self._pending[block].result()
+        finished = {id(f): f for f in self._pending.values() if f.done()}
+        for future in finished.values():
+            for done_block, table in future.result():
+                self._pending.pop(done_block, None)
+                self.reads[done_block] = self.reads.get(done_block, 0) + 1
+                self._store(done_block, table)
+
+
+_ARROW_MEMORY_SET_FOR: int | None = None
+
+
+def reuse_arrow_memory_in_worker() -> None:
+    """In a DataLoader worker process, let Arrow keep freed memory for reuse (jemalloc, no decay).
+
+    A reader frees a window's row groups and allocates the next window's: with the default allocator each 16 MB
+    column buffer is a fresh mapping, and its page faults cost about as much CPU as the read itself. Reusing the
+    freed pages keeps the worker's memory at its peak (two windows), which it reaches anyway. Only worker
+    processes (the loader's own) are changed; pyarrow builds without jemalloc keep their default.
+    """
+    global _ARROW_MEMORY_SET_FOR
+    from torch.utils.data import get_worker_info
+
+    if _ARROW_MEMORY_SET_FOR == os.getpid() or get_worker_info() is None:
+        return
+    _ARROW_MEMORY_SET_FOR = os.getpid()
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+        pa.jemalloc_set_decay_ms(-1)
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        logger.debug("pyarrow has no jemalloc: Arrow keeps its default allocator")
 
 
 def open_parquet_triplets(

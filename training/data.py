@@ -191,12 +191,15 @@ class ClipDataset(Dataset):
 
     def __getitems__(self, keys: list) -> list[dict[str, Any]]:
         """A batch (the DataLoader's batched fetch): rows read in place first fetch the batch's row groups
-        together (``ParquetTriplets.prefetch``), mixup partners included."""
+        together (``ParquetTriplets.prefetch``), mixup partners included, and start reading the next window."""
         prefetch = getattr(self.data, "prefetch", None)
-        if prefetch is not None:
-            rows = [int(k[0]) if isinstance(k, tuple | list) else int(k) for k in keys]
-            rows += [int(k[2]) for k in keys if isinstance(k, tuple | list) and len(k) > 2]
-            prefetch(rows)
+        if prefetch is not None and keys:
+            keyed = isinstance(keys[0], tuple | list)
+            rows = [int(k[0]) if keyed else int(k) for k in keys]
+            rows += [int(k[2]) for k in keys if keyed and len(k) > 2]
+            prefetch(
+                rows, epoch=int(keys[0][1]) if keyed else None
+            )  # with the epoch: reads the next window ahead
         return [self[key] for key in keys]
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:

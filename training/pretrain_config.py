@@ -94,7 +94,8 @@ class PretrainConfig(HubOptions):
         group=DATA,
         help="clips mixed together by each reader: datasets are read in place, row group by row group, in a "
         "random row-group order, and every window of this many clips is shuffled (rounded to whole batches; "
-        "each DataLoader worker holds one window of encoded clips in memory, ~0.5 MB each at paper size). "
+        "each DataLoader worker holds two windows of encoded clips in memory, the next one read ahead, ~0.5 MB "
+        "per clip at paper size). "
         "Larger = closer to a full permutation",
     )
     model_name_or_path: str | None = option(

@@ -350,3 +350,25 @@ def test_a_batch_reads_its_row_groups_together(generation_output):
     assert [e["index"] for e in examples] == picked and all(e["decode_error"] is None for e in examples)
     assert examples[2]["waveform"].shape == clips[(picked[2], 0)]["waveform"].shape  # served from the cache
     assert set(rows.reads.values()) == {1}
+
+
+def test_the_next_window_is_read_ahead_and_every_row_group_once(generation_output):
+    from avt_data.block_sampler import sampler_for_rows
+
+    rows = open_parquet_triplets([str(generation_output)], columns=["clip_id"])
+    sampler = sampler_for_rows(rows, 5, seed=4, lanes=1, window=15)
+    keys = list(sampler)
+    blocks = rows.block_ids()
+    assert sorted(sampler.next_window_rows(0, keys[3][0]).tolist()) == sorted(k[0] for k in keys[15:30])
+    rows.prefetch([k[0] for k in keys[:5]], epoch=0)
+    for future in list(rows._pending.values()):
+        future.result()  # the background read of window 1
+    rows[keys[0][0]]  # any access moves finished reads into the cache
+    assert set(rows.reads) >= set(blocks[[k[0] for k in keys[15:30]]].tolist())
+    for start in range(
+        5, len(keys), 5
+    ):  # the rest of the epoch, batch by batch, as a DataLoader worker reads
+        batch = [k[0] for k in keys[start : start + 5]]
+        rows.prefetch(batch, epoch=0)
+        assert [rows[i]["clip_id"] for i in batch] == [rows.select([i])["clip_id"][0] for i in batch]
+    assert sorted(rows.reads) == sorted(set(blocks.tolist())) and set(rows.reads.values()) == {1}
