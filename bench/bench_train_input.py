@@ -29,7 +29,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PATHS = ("datasets_cache", "in_place")
+PATHS = (
+    "in_place",
+    "datasets_cache",
+)  # in place first: the other one's 2x-size copy is still being written back
 COLUMNS = ("audio", "frames", "text_embedding")
 
 
@@ -135,6 +138,7 @@ def warm_page_cache(folder: Path) -> None:
 def run_in_subprocess(path: str, root: Path, cache: Path, args: argparse.Namespace) -> dict:
     if path == "in_place":
         warm_page_cache(root / "data")
+    os.sync()  # no case pays for the writeback of an earlier one's files
     command = [
         sys.executable, __file__, "--case", path, "--root", str(root), "--workers", str(args.workers),
         "--batch-size", str(args.batch_size), "--batches", str(args.batches), "--windows", str(args.windows[0]),
