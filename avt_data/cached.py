@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from avt_data.rows import DatasetSpec
+from avt_data.rows import DatasetSpec, require_columns
 from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -37,14 +37,7 @@ def load_through_datasets_cache(
             ds = datasets.load_dataset(spec.path, spec.config, split=split, cache_dir=cache_dir)
         except FileNotFoundError as error:  # also the Hub's DatasetNotFoundError
             raise UsageError(f"dataset {spec}: {error}") from None
-        missing = [c for c in columns or () if c not in ds.column_names]
-        if missing:
-            hint = (
-                " (a metadata-only export has no media: training needs the audio and frames)"
-                if {"audio", "frames"} & set(missing)
-                else ""
-            )
-            raise UsageError(f"dataset {spec} split {split!r} lacks column(s) {missing}{hint}")
+        require_columns(f"{spec} split {split!r}", ds.column_names, columns or ())
         if columns is not None:
             ds = ds.select_columns([*columns, *(c for c in optional_columns if c in ds.column_names)])
         parts.append(ds)

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 
-from avt_data.rows import DatasetSpec
+from avt_data.rows import DatasetSpec, require_columns
 from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -258,14 +258,7 @@ def build_index(source: ParquetSource, columns: list[str] | tuple[str, ...] | No
     if not scans:
         raise UsageError(f"dataset {source.name}: no data file")
     common = [c for c in scans[0].column_names if all(c in s.column_names for s in scans)]
-    missing = [c for c in (columns or []) if c not in common]
-    if missing:
-        hint = (
-            " (a metadata-only export has no media: training needs the audio and frames)"
-            if {"audio", "frames"} & set(missing)
-            else ""
-        )
-        raise UsageError(f"dataset {source.name} lacks column(s) {missing}{hint}")
+    require_columns(source.name, common, columns or ())
     block_file, block_row_group, block_file_row, counts, offsets = [], [], [], [], []
     for file_number, scan in enumerate(scans):
         starts = np.concatenate([[0], np.cumsum(scan.row_group_sizes)]).astype(np.int64)

@@ -9,11 +9,13 @@ which kind a dataset lacking columns is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from avt_triplets.errors import UsageError
 from avt_triplets.schema import AUDIO_SAMPLING_RATE, CAPTION_COLUMNS, MEDIA_COLUMNS, has_captions
 
 TEXT_EMBEDDING_COLUMN = "text_embedding"
@@ -54,6 +56,15 @@ def missing_columns_hint(missing, column_names) -> str:
             "and evaluation; pretraining with text needs captioned triplets)"
         )
     return ""
+
+
+def require_columns(dataset: str, available: Sequence[str], columns: Sequence[str]) -> None:
+    """Stop with one clear line when ``dataset`` lacks a needed column, saying why it may (``missing_columns_hint``)."""
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise UsageError(
+            f"dataset {dataset} lacks column(s) {missing}{missing_columns_hint(missing, available)}"
+        )
 
 
 def undecoded_frames(dataset):
