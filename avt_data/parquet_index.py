@@ -39,6 +39,11 @@ class NotParquetError(ValueError):
     """The dataset's data files are not Parquet: it can only be read through the ``datasets`` cache."""
 
 
+class NoSuchSplitError(UsageError, ValueError):
+    """The dataset has no such split: a usage error, and a ``ValueError`` as ``datasets``' own "Unknown split" is,
+    so callers that treat a missing optional split (fine-tuning's eval split) keep working."""
+
+
 @dataclass(frozen=True)
 class ParquetSource:
     """One ``--dataset`` argument resolved: its Parquet files (paths or URLs) and its config's row filter."""
@@ -80,7 +85,7 @@ def _resolve_with_datasets(spec: DatasetSpec, split: str, options: dict[str, Any
         raise UsageError(f"dataset {spec}: {error}") from None
     data_files = builder.config.data_files or {}
     if split not in data_files:
-        raise UsageError(f"dataset {spec} has no split {split!r} (has {sorted(data_files)})")
+        raise NoSuchSplitError(f"dataset {spec} has no split {split!r} (has {sorted(data_files)})")
     return list(data_files[split]), getattr(builder.config, "filters", None)
 
 
@@ -115,7 +120,7 @@ def _resolve_url(spec: DatasetSpec, split: str, options: dict[str, Any]):
         patterns = get_data_patterns(root, download_config=download_config)
     data_files = DataFilesDict.from_patterns(patterns, base_path=root, download_config=download_config)
     if split not in data_files:
-        raise UsageError(f"dataset {spec} has no split {split!r} (has {sorted(data_files)})")
+        raise NoSuchSplitError(f"dataset {spec} has no split {split!r} (has {sorted(data_files)})")
     return list(data_files[split]), filters
 
 

@@ -372,3 +372,12 @@ def test_the_next_window_is_read_ahead_and_every_row_group_once(generation_outpu
         rows.prefetch(batch, epoch=0)
         assert [rows[i]["clip_id"] for i in batch] == [rows.select([i])["clip_id"][0] for i in batch]
     assert sorted(rows.reads) == sorted(set(blocks.tolist())) and set(rows.reads.values()) == {1}
+
+
+def test_a_missing_split_is_a_usage_error_that_optional_splits_can_skip(generation_output):
+    from avt_data.parquet_index import NoSuchSplitError
+
+    for spec in (str(generation_output), f"file://{generation_output}:top30"):
+        with pytest.raises(NoSuchSplitError, match="has no split 'test'") as caught:
+            open_parquet_triplets([spec], columns=["clip_id"], split="test")
+        assert isinstance(caught.value, UsageError) and isinstance(caught.value, ValueError)
