@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from avt_data.rows import missing_columns_hint
 from avt_triplets.errors import UsageError
 
 CAPTION_KINDS: tuple[str, ...] = ("av", "audio", "visual")
@@ -37,13 +38,20 @@ def present_caption_columns(column_names: Iterable[str]) -> list[str]:
 
 
 def caption_sources(column_names: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """Per kind, the columns of this dataset tried in order; a dataset without any caption column is an error."""
+    """Per kind, the columns of this dataset tried in order (empty for every kind without caption columns: the
+    clips then have audio and frames only, as a labelled-only output of `avt generate --captioner none`)."""
     present = set(present_caption_columns(column_names))
-    if not present:
-        raise UsageError(
-            f"the dataset has none of the caption columns {list(CAPTION_COLUMNS)}; SLAVA trains on captions"
-        )
     return {kind: tuple(c for c in chain if c in present) for kind, chain in CAPTION_CHAINS.items()}
+
+
+def require_caption_columns(column_names: Iterable[str], name: str) -> None:
+    """Training needs text: a dataset without any caption column is refused with the reason, before models load."""
+    names = list(column_names)
+    if not present_caption_columns(names):
+        raise UsageError(
+            f"dataset {name} has none of the caption columns {list(CAPTION_COLUMNS)}: SLAVA trains on captions"
+            + missing_columns_hint(["caption"], names)
+        )
 
 
 def row_captions(row: dict[str, Any], sources: dict[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -67,5 +75,6 @@ __all__ = [
     "caption_sources",
     "describe_sources",
     "present_caption_columns",
+    "require_caption_columns",
     "row_captions",
 ]

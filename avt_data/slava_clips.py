@@ -3,8 +3,10 @@ towers. Shared by the training feature cache (`training/slava/`) and evaluation 
 model is only called (`get_*_tower_features`), never imported.
 
 Rows are decoded and turned into tower inputs by `SlavaProcessor` inside DataLoader workers; the towers run in the
-calling process under `torch.inference_mode`. A clip whose audio or frames cannot be decoded, or that has no
-caption at all, is yielded with its `error` and no features: it is recorded, never substituted.
+calling process under `torch.inference_mode`. A clip whose audio or frames cannot be decoded is yielded with its
+`error` and no features: it is recorded, never substituted. A clip without captions (a labelled-only output has no
+caption column) has audio and visual features and no text: evaluation retrieves audio<->visual with it, training
+leaves it out of every caption kind it lacks.
 """
 
 from __future__ import annotations
@@ -57,8 +59,6 @@ class ClipMediaDataset(Dataset):
             if self.frame_index is not None:
                 frames = [frames[min(self.frame_index, len(frames) - 1)]]
             example["images"] = [decode_frame(frame) for frame in frames]
-            if not any(example["captions"].values()):
-                raise ValueError("clip has no caption")
         except Exception as error:  # noqa: BLE001 - one bad clip must not stop a long extraction
             example["error"] = f"{type(error).__name__}: {error}"
         return example
@@ -83,7 +83,7 @@ class TowerInputCollator:
         batch["inputs"] = self.processor(
             audio=[e["waveform"] for e in good],
             images=[e["images"] for e in good],
-            text=texts,
+            text=texts or None,  # no caption in the batch: no text inputs
             sampling_rate=16_000,
         )
         return batch
@@ -102,22 +102,17 @@ def make_loader(dataset: ClipMediaDataset, processor, batch_size: int, num_worke
 
 @torch.inference_mode()
 def tower_features_of_batch(model, inputs: dict[str, torch.Tensor], device) -> dict[str, np.ndarray]:
-    """Clip-level tower features (frame / window means) and one row per unique caption."""
+    """Clip-level tower features (frame / window means) and one row per unique caption (none without text)."""
     moved = {k: v.to(device) for k, v in inputs.items()}
-    return {
-        "audio": model.get_audio_tower_features(moved["audio_values"], moved["windows_mask"])
-        .float()
-        .cpu()
-        .numpy(),
-        "visual": model.get_visual_tower_features(moved["pixel_values"], moved["frames_mask"])
-        .float()
-        .cpu()
-        .numpy(),
-        "text": model.get_text_tower_features(moved["input_ids"], moved["attention_mask"])
-        .float()
-        .cpu()
-        .numpy(),
+    features = {
+        "audio": model.get_audio_tower_features(moved["audio_values"], moved["windows_mask"]),
+        "visual": model.get_visual_tower_features(moved["pixel_values"], moved["frames_mask"]),
     }
+    if "input_ids" in moved:
+        features["text"] = model.get_text_tower_features(moved["input_ids"], moved["attention_mask"])
+    out = {name: value.float().cpu().numpy() for name, value in features.items()}
+    out.setdefault("text", np.zeros((0, model.config.text_hidden_size), np.float32))
+    return out
 
 
 def iterate_tower_features(

@@ -4,7 +4,9 @@ SLAVA's visual embedding averages every frame of a clip (`--frame N` keeps one),
 the whole clip, and its text side embeds caption strings with its own CLIP text tower. Text queries: every caption of
 the audio-visual kind (`av_caption`, else our triplets' `caption`) gives the standard text->audio / text->visual
 directions; datasets with `audio_caption` / `visual_caption` columns add `audio_caption_to_{audio,visual}` and
-`visual_caption_to_{audio,visual}` (SLAVA's Table II). A clip with several captions is the target of each.
+`visual_caption_to_{audio,visual}` (SLAVA's Table II). A clip with several captions is the target of each; a clip
+without captions is a target only. A dataset without caption columns (a labelled-only output of `avt generate
+--captioner none`) gives audio<->visual retrieval and a note saying why there is no text retrieval.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avt_data.captions import caption_sources
+from avt_data.captions import CAPTION_COLUMNS, caption_sources, present_caption_columns
 from avt_data.slava_clips import iterate_tower_features
 from avt_triplets.errors import UsageError
 from eval.retrieval import paired_ranks, retrieval_ranks
@@ -35,9 +37,21 @@ def is_slava(model: Any) -> bool:
     return getattr(getattr(model, "config", None), "model_type", None) == "slava"
 
 
-def _collect(model, processor, subset, options: RetrievalOptions):
-    """Tower features of every clip that decodes, projected; captions per kind with their clip index."""
+def _caption_sources(subset, options: RetrievalOptions) -> tuple[dict[str, tuple[str, ...]], str | None]:
+    """The caption columns read per kind (none without text retrieval) and the note when there is no text."""
     sources = caption_sources(subset.column_names)
+    if not options.text:
+        return {kind: () for kind in sources}, None
+    if not present_caption_columns(subset.column_names):
+        return sources, (
+            f"no text retrieval: the dataset has none of the caption columns {list(CAPTION_COLUMNS)} (a "
+            "labelled-only output of `avt generate --captioner none`); audio<->visual retrieval only"
+        )
+    return sources, None
+
+
+def _collect(model, processor, subset, sources, options: RetrievalOptions):
+    """Tower features of every clip that decodes, projected; captions per kind with their clip index."""
     audio, visual, clip_ids, skipped = [], [], [], []
     texts: dict[str, list[np.ndarray]] = {"av": [], "audio": [], "visual": []}
     owners: dict[str, list[int]] = {"av": [], "audio": [], "visual": []}
@@ -85,7 +99,12 @@ def evaluate_slava_retrieval(model, processor, dataset, options: RetrievalOption
     """Audio<->visual and caption->audio / caption->visual retrieval entry for one SLAVA model on one dataset."""
     subset, info = select_clips(dataset, options)
     info["frame"] = "all frames averaged" if options.frame_index is None else options.frame_index
-    clip_ids, skipped, embeds, captions = _collect(model, processor, subset, options)
+    sources, text_note = _caption_sources(subset, options)
+    clip_ids, skipped, embeds, captions = _collect(model, processor, subset, sources, options)
+    if options.text and text_note is None and not captions:
+        text_note = "no text retrieval: none of the evaluated clips has a caption"
+    if text_note is not None:
+        logger.warning("%s", text_note)
     ranks = dict(
         zip(
             ("audio_to_visual", "visual_to_audio"),
@@ -119,6 +138,7 @@ def evaluate_slava_retrieval(model, processor, dataset, options: RetrievalOption
         "num_skipped": len(skipped),
         "skipped": skipped[:MAX_SKIPPED_LISTED],
         "selection": info,
+        "notes": [text_note] if text_note else [],
         "metrics": metrics,
         "recall_curves": curves,
         "chance_R@1": 1.0 / len(clip_ids),

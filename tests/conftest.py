@@ -195,6 +195,29 @@ def label_lists(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def labelled_sets(label_lists, tmp_path_factory) -> dict:
+    """Labelled-only outputs (`avt generate --captioner none`: no caption columns), (train, test) per source:
+    VGGSound's one list split by its split column (8 + 4 clips), AudioSet's two segment files."""
+    from avt_triplets.cli import main as avt_main
+
+    root = tmp_path_factory.mktemp("labelled_sets")
+
+    def generate(listing, output, *extra) -> None:
+        argv = ["generate", str(listing), "-o", str(output), "--captioner", "none", "--num-workers", "0"]
+        assert avt_main([*argv, "--no-progress", *extra]) == 0
+
+    classes = ["--label-csv", str(label_lists["class_labels"])]
+    generate(label_lists["vggsound"], root / "vgg_train", "--split", "train")
+    generate(label_lists["vggsound"], root / "vgg_test", "--split", "test")
+    generate(label_lists["balanced_train"], root / "as_train", *classes)
+    generate(label_lists["eval"], root / "as_eval", *classes)
+    return {
+        "vggsound": (root / "vgg_train", root / "vgg_test"),
+        "audioset": (root / "as_train", root / "as_eval"),
+    }
+
+
 # Class-correlated synthetic triplets (training/synthetic.py) small enough for CPU learning checks: 1.3 s of audio,
 # 48 x 48 frames, 8 classes.
 SYNTHETIC = {"seconds": 1.3, "frame_size": 48, "num_classes": 8}

@@ -1,8 +1,9 @@
 """Pushing training outputs to the Hugging Face Hub with ``huggingface_hub``, for both training commands.
 
-``end`` pushes the final model folder once; ``every_save`` also uploads each checkpoint to ``checkpoints/<name>`` in
-the background as it is written (training does not wait for the upload). The token goes to ``HfApi`` only, never
-into a file (``transformers.Trainer`` would pickle it into every ``training_args.bin``).
+``end`` pushes the final model folder once; ``every_save`` also uploads each save in the background as it is written
+(training does not wait for the upload): LG-CAV-MAE's checkpoints to ``checkpoints/<name>``, SLAVA's best model
+(rewritten in place after each better validation) to ``best/`` as a snapshot of its files. The token goes to
+``HfApi`` only, never into a file (``transformers.Trainer`` would pickle it into every ``training_args.bin``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class HubPusher:
         self.api = HfApi(token=token)
         self.repo_id = self.api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         self.pending: list[Future] = []
+        self.snapshots: dict[str, Future] = {}  # path in the repo -> its latest snapshot upload
 
     @classmethod
     def from_options(cls, options, is_main_process: bool) -> HubPusher | None:
@@ -45,15 +47,43 @@ class HubPusher:
         )
         self.pending.append(future)
 
-    def push_model(self, model_dir: Path, commit_message: str = "LG-CAV-MAE pretraining: final model") -> str:
-        """Upload the final model folder (without local checkpoints and TensorBoard logs); waits for earlier
-        uploads."""
+    def push_snapshot(self, folder: Path, path_in_repo: str, commit_message: str) -> None:
+        """Upload `folder` as it is now, in the background. Its files are read at once, so the folder may be
+        rewritten while the upload waits; an older snapshot of the same path that has not started is dropped (the
+        newer one replaces it)."""
+        from huggingface_hub import CommitOperationAdd
+
+        operations = [
+            CommitOperationAdd(
+                path_in_repo=f"{path_in_repo}/{path.relative_to(folder).as_posix()}",
+                path_or_fileobj=path.read_bytes(),
+            )
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and not path.name.startswith(".")
+        ]
+        earlier = self.snapshots.get(path_in_repo)
+        if earlier is not None and earlier.cancel():
+            self.pending.remove(earlier)
+        future = self.api.create_commit(
+            repo_id=self.repo_id, operations=operations, commit_message=commit_message, run_as_future=True
+        )
+        self.snapshots[path_in_repo] = future
+        self.pending.append(future)
+
+    def push_model(
+        self,
+        model_dir: Path,
+        commit_message: str = "LG-CAV-MAE pretraining: final model",
+        ignore_patterns: tuple[str, ...] = (),
+    ) -> str:
+        """Upload the final model folder (without local checkpoints, TensorBoard logs and `ignore_patterns`);
+        waits for earlier uploads."""
         self.wait()
         info = self.api.upload_folder(
             repo_id=self.repo_id,
             folder_path=str(model_dir),
             commit_message=commit_message,
-            ignore_patterns=["checkpoints/*", "checkpoint-*", ".*", "runs/*"],
+            ignore_patterns=["checkpoints/*", "checkpoint-*", ".*", "runs/*", *ignore_patterns],
         )
         logger.info("pushed %s to %s", model_dir, self.repo_id)
         return str(getattr(info, "commit_url", self.repo_id))
@@ -65,6 +95,7 @@ class HubPusher:
             except Exception as error:  # noqa: BLE001 - a failed checkpoint upload must not lose the run
                 logger.error("checkpoint upload to %s failed: %s", self.repo_id, error)
         self.pending.clear()
+        self.snapshots.clear()
 
 
 class HubCheckpointCallback(TrainerCallback):

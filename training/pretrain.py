@@ -324,8 +324,7 @@ def start_log(config: PretrainConfig, accelerator, state, schedule: Schedule, re
     elif accelerator.is_main_process:
         metrics.path.unlink(missing_ok=True)
     if accelerator.log_with:
-        hparams = {k: v for k, v in dataclasses.asdict(config).items() if k != "hub_token"}
-        accelerator.init_trackers(config.run_name, config=loggable_config(hparams))
+        accelerator.init_trackers(config.run_name, config=loggable_config(dataclasses.asdict(config)))
     bar = tqdm(
         total=schedule.total_steps,
         initial=state.global_step,

@@ -29,10 +29,15 @@ def tracker_names(report_to: str | list[str] | None) -> list[str]:
     return names
 
 
+SECRET_OPTIONS = frozenset({"hub_token"})  # never handed to a tracker (TensorBoard writes hparams to a file)
+
+
 def loggable_config(values: dict[str, Any]) -> dict[str, Any]:
-    """Hyper-parameters as scalars/strings, which TensorBoard's hparams accepts."""
+    """Hyper-parameters as scalars/strings, which TensorBoard's hparams accepts; secrets left out."""
     out = {}
     for key, value in values.items():
+        if key in SECRET_OPTIONS:
+            continue
         if isinstance(value, bool | int | float | str) or value is None:
             out[key] = "" if value is None else value
         else:

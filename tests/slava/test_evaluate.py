@@ -105,3 +105,79 @@ def test_slava_checkpoints_do_not_classify(tmp_path, train_options, synthetic_he
         ]
     )
     assert code == 2 and "supports `avt evaluate retrieval` only" in capsys.readouterr().err
+
+
+def test_slava_retrieval_on_a_labelled_only_output_is_audio_visual_with_a_note(
+    tmp_path, tiny_clip, tiny_clap, labelled_sets, capsys
+):
+    """`avt generate --captioner none` writes no caption column: A<->V retrieval still runs, text is skipped with
+    the note LG-CAV-MAE's evaluation gives, and the ranks are those of the model's own embeddings."""
+    from avt_data.rows import decode_audio, decode_frame, undecoded_media
+    from modeling_slava import SlavaModel
+
+    model = SlavaModel.from_towers(str(tiny_clip), str(tiny_clap), projection_dim=16)
+    model.save_pretrained(tmp_path / "slava")
+    _, test = labelled_sets["vggsound"]
+    report = tmp_path / "report"
+    code = main(
+        ["evaluate", "retrieval", "--model", f"SLAVA={tmp_path / 'slava'}", "--dataset", f"vggsound={test}",
+         "--protocol", "full", "--no-progress", "--output-dir", str(report)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (entry,) = json.loads((report / "retrieval.json").read_text())["entries"]
+    assert entry["model_kind"] == "slava" and entry["num_clips"] == 4 and entry["num_skipped"] == 0
+    assert set(entry["metrics"]) == {"audio_to_visual", "visual_to_audio"}
+    (note,) = entry["notes"]
+    assert note.startswith("no text retrieval") and "--captioner none" in note
+    assert note in (report / "retrieval.md").read_text()
+
+    rows = undecoded_media(datasets.load_dataset(str(test), split="train"))
+    inputs = model.get_processor()(
+        audio=[decode_audio(r["audio"]) for r in rows],
+        images=[[decode_frame(f) for f in r["frames"]] for r in rows],
+    )
+    with torch.no_grad():
+        ranks, _ = paired_ranks(
+            model.get_audio_features(inputs["audio_values"], inputs["windows_mask"]),
+            model.get_visual_features(inputs["pixel_values"], inputs["frames_mask"]),
+        )
+    assert ranking_metrics(ranks, (1,)) == pytest.approx(entry["metrics"]["audio_to_visual"], abs=1e-6)
+
+
+def test_pretraining_slava_on_a_labelled_only_output_is_refused_before_the_towers_load(
+    tmp_path, labelled_sets, capsys
+):
+    train, _ = labelled_sets["vggsound"]
+    missing = tmp_path / "no_such_tower"  # the towers would fail to load: the check must come first
+    code = main(
+        ["pretrain-slava", "--dataset", str(train), "--vision-model", str(missing), "--audio-model", str(missing),
+         "--output-dir", str(tmp_path / "run"), "--report-to", "none", "--no-progress"]
+    )  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("error: ")
+    assert str(train) in error and "SLAVA trains on captions" in error and "--captioner none" in error
+
+
+def test_a_clip_without_caption_is_a_retrieval_target_not_a_skip(
+    tmp_path, tiny_clip, tiny_clap, synthetic_heldout
+):
+    from modeling_slava import SlavaModel
+
+    rows = datasets.load_dataset(str(synthetic_heldout), split="train")
+    (tmp_path / "partial" / "data").mkdir(parents=True)
+    rows.map(lambda row, i: {"caption": None if i < 8 else row["caption"]}, with_indices=True).to_parquet(
+        str(tmp_path / "partial" / "data" / "shard-00000.parquet")
+    )
+    SlavaModel.from_towers(str(tiny_clip), str(tiny_clap), projection_dim=16).save_pretrained(
+        tmp_path / "slava"
+    )
+    code = main(
+        ["evaluate", "retrieval", "--model", str(tmp_path / "slava"), "--dataset", str(tmp_path / "partial"),
+         "--protocol", "full", "--no-progress", "--output-dir", str(tmp_path / "report")]
+    )  # fmt: skip
+    assert code == 0
+    (entry,) = json.loads((tmp_path / "report" / "retrieval.json").read_text())["entries"]
+    assert entry["num_clips"] == 48 and entry["num_skipped"] == 0 and entry["notes"] == []
+    assert entry["metrics"]["audio_to_visual"]["num_queries"] == 48
+    assert entry["metrics"]["text_to_visual"]["num_queries"] == 40  # the 8 uncaptioned clips are targets only

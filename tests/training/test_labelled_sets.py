@@ -12,26 +12,6 @@ from avt_triplets.cli import main as avt_main
 from avt_triplets.tiny.label_lists import AUDIOSET_CLASSES
 
 
-def _generate(listing, output, *extra) -> None:
-    argv = ["generate", str(listing), "-o", str(output), "--captioner", "none", "--num-workers", "0"]
-    assert avt_main([*argv, "--no-progress", *extra]) == 0
-
-
-@pytest.fixture(scope="module")
-def labelled_sets(label_lists, tmp_path_factory) -> dict:
-    """(train, test) outputs per source: VGGSound's one list split by its split column, AudioSet's two files."""
-    root = tmp_path_factory.mktemp("labelled_sets")
-    classes = ["--label-csv", str(label_lists["class_labels"])]
-    _generate(label_lists["vggsound"], root / "vgg_train", "--split", "train")
-    _generate(label_lists["vggsound"], root / "vgg_test", "--split", "test")
-    _generate(label_lists["balanced_train"], root / "as_train", *classes)
-    _generate(label_lists["eval"], root / "as_eval", *classes)
-    return {
-        "vggsound": (root / "vgg_train", root / "vgg_test"),
-        "audioset": (root / "as_train", root / "as_eval"),
-    }
-
-
 @pytest.mark.parametrize(
     ("source", "problem_type", "num_classes", "metric"),
     [

@@ -23,7 +23,9 @@ Variants (SLAVA, Sudarsanam et al. 2025; terms are symmetric InfoNCE: av audio-v
 Captions: our triplets have one chosen caption per clip (`caption`), used as the audio-visual caption. Datasets with
 `audio_caption`, `visual_caption`, `av_caption` columns (a string or a list of strings per clip, as AVCaps) use
 them; a kind a row lacks falls back to `av_caption`, then `caption`. With several captions, each epoch draws one
-per clip. See docs/slava.md for the schema and how to convert AVCaps.
+per clip. See docs/slava.md for the schema and how to convert AVCaps. A dataset without caption columns (a
+labelled-only output of `avt generate --captioner none`) is refused before the towers load: SLAVA trains on text.
+`avt evaluate retrieval` still gives audio<->visual retrieval on such a dataset.
 
 Feature cache: the towers are frozen, so their features (every frame's CLIP CLS state averaged, every audio window's
 CLAP state averaged, every caption's CLIP text state) are computed once per clip and stored as Parquet parts in
@@ -33,6 +35,13 @@ Training then reads the cache only: an epoch costs a few matrix products per bat
 
 Contrastive negatives come from the global batch (per-device batch x processes): each process scores its rows
 against the all-gathered columns and gradients are averaged, which equals one process with the whole batch.
+
+Hub: --push-to-hub REPO_ID uploads OUTPUT_DIR at the end: the model (config, projections, its code, so
+AutoModel.from_pretrained(REPO_ID, trust_remote_code=True) loads it), best/, train_summary.json and metrics.jsonl.
+Never uploaded: the feature cache (tower features of your clips, large, useful only next to the same dataset) and
+runs/ (TensorBoard). --hub-strategy every_save also uploads best/ in the background after each better validation
+(needs --eval-dataset). The towers are named, not uploaded: a model trained on local tower folders loads only
+where they exist, so train on Hub tower ids (the defaults) to share it.
 
 Examples:
   avt pretrain-slava --dataset vggsound-triplets/:top30 --eval-dataset vggsound-val/ --output-dir slava/

@@ -214,7 +214,7 @@ def assemble(clip_ids: list[str], rows: dict[str, dict[str, Any]]) -> FeatureTab
             audio[i], visual[i] = row["audio"], row["visual"]
         for kind in CAPTION_KINDS:
             values = ((row["texts"] or {}).get(kind) or []) if row["error"] is None else []
-            chunks[kind].append(np.asarray(values, np.float32).reshape(-1, text_dim))
+            chunks[kind].append(np.asarray(values, np.float32).reshape(len(values), text_dim))
             counts[kind].append(len(values))
     for kind in CAPTION_KINDS:
         offsets = np.concatenate([[0], np.cumsum(counts[kind])]).astype(np.int64)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from avt_triplets.errors import UsageError
 from training.options import (
+    HUB,
+    HubOptions,
     option,
     optional_int,
     optional_str,
@@ -26,11 +29,11 @@ MODEL = "model (the towers are frozen; only the projections and the temperature 
 OPTIM = "optimisation"
 CACHE = "feature cache"
 RUN = "output and logging"
-GROUPS = (DATA, MODEL, OPTIM, CACHE, RUN)
+GROUPS = (DATA, MODEL, OPTIM, CACHE, RUN, HUB)
 
 
 @dataclass
-class SlavaPretrainConfig:
+class SlavaPretrainConfig(HubOptions):
     """Every option of `avt pretrain-slava`; the command line is generated from these fields."""
 
     datasets: list[str] = option(
@@ -153,6 +156,16 @@ class SlavaPretrainConfig:
         if not 0.0 < self.wav2clip_stage1_fraction < 1.0:
             raise UsageError(
                 f"--wav2clip-stage1-fraction must be in (0, 1), got {self.wav2clip_stage1_fraction}"
+            )
+        cache = Path(self.feature_cache_dir).resolve() if self.feature_cache_dir else None
+        if self.push_to_hub and cache == Path(self.output_dir).resolve():
+            raise UsageError(
+                "with --push-to-hub, --feature-cache-dir must not be --output-dir itself (the push leaves the "
+                "feature cache out, so it needs a folder of its own)"
+            )
+        if self.hub_strategy == "every_save" and self.push_to_hub and not self.eval_datasets:
+            raise UsageError(
+                "--hub-strategy every_save uploads best/ after each better validation: it needs --eval-dataset"
             )
         if self.audio_model is None and self.audio_backend == "clap" and not self.model_name_or_path:
             raise UsageError(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import torch
 
-from training.slava.config import SlavaPretrainConfig
+from training.slava.config import FEATURE_CACHE_DIR, SlavaPretrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -51,31 +53,42 @@ def build_model(config: SlavaPretrainConfig, dtype: torch.dtype):
     return model
 
 
-def load_tables(config, specs, split, model, processor, cache, accelerator):
-    """One `FeatureTable` per dataset spec, from the cache (extracting what is missing)."""
-    from avt_data.captions import CAPTION_COLUMNS
+def open_datasets(specs, split: str, accelerator) -> list[tuple[str, object]]:
+    """`(spec text, dataset)` per `--dataset` argument, each with a caption column (checked before any tower
+    loads: a labelled-only output of `avt generate --captioner none` cannot train SLAVA)."""
+    from avt_data.captions import CAPTION_COLUMNS, require_caption_columns
     from avt_data.rows import DatasetSpec
     from training.data import load_triplet_datasets
+
+    opened = []
+    for text in specs:
+        with accelerator.main_process_first():
+            hf_dataset = load_triplet_datasets(
+                [DatasetSpec.parse(text)],
+                columns=("clip_id", "audio", "frames"),
+                split=split,
+                optional_columns=("video_path", "start_s", "end_s", *CAPTION_COLUMNS),
+            )
+        require_caption_columns(hf_dataset.column_names, text)
+        opened.append((text, hf_dataset))
+    return opened
+
+
+def load_tables(config, opened, split, model, processor, cache, accelerator):
+    """One `FeatureTable` per opened dataset, from the cache (extracting what is missing)."""
+    from avt_data.rows import DatasetSpec
     from training.slava.features import ExtractionOptions
 
     options = ExtractionOptions(
         batch_size=config.feature_batch_size, num_workers=config.num_workers, progress=config.progress
     )
     tables = []
-    for text in specs:
-        spec = DatasetSpec.parse(text)
-        with accelerator.main_process_first():
-            hf_dataset = load_triplet_datasets(
-                [spec],
-                columns=("clip_id", "audio", "frames"),
-                split=split,
-                optional_columns=("video_path", "start_s", "end_s", *CAPTION_COLUMNS),
-            )
+    for text, hf_dataset in opened:
         table = cache.features(
             model,
             processor,
             hf_dataset,
-            spec.path,
+            DatasetSpec.parse(text).path,
             split,
             accelerator.device,
             options,
@@ -85,6 +98,37 @@ def load_tables(config, specs, split, model, processor, cache, accelerator):
         logger.info("features of %s: %s", text, stats)
         tables.append(table)
     return tables
+
+
+# -- Hub ---------------------------------------------------------------------------------------------------------------
+
+
+def pushed_exclusions(config: SlavaPretrainConfig, output_dir: Path) -> tuple[str, ...]:
+    """What `--push-to-hub` leaves out of OUTPUT_DIR besides checkpoints and TensorBoard logs (`training.hub`): the
+    feature cache, wherever it lies inside OUTPUT_DIR. It holds tower features of the user's clips keyed by their
+    clip ids (the data, in another form), is large, and serves only runs that read the same dataset."""
+    patterns = [f"{FEATURE_CACHE_DIR}/*"]
+    if config.feature_cache_dir:
+        try:
+            inside = Path(config.feature_cache_dir).resolve().relative_to(output_dir.resolve())
+        except ValueError:
+            inside = None
+        if inside is not None:
+            patterns.append(f"{inside.as_posix()}/*")
+    return tuple(patterns)
+
+
+def warn_local_towers(model_config) -> None:
+    """A pushed model names its towers; local folders load only on machines that have them."""
+    local = {
+        name: ref for name, (ref, _) in model_config.tower_references().items() if ref and os.path.exists(ref)
+    }
+    if local:
+        logger.warning(
+            "--push-to-hub: the model names local tower folders %s; it loads only where they exist (train on Hub "
+            "tower ids, e.g. the defaults, for a model anyone can load)",
+            local,
+        )
 
 
 def broadcast_parameters(model, world: int) -> None:
@@ -197,6 +241,9 @@ __all__ = [
     "build_optimizer",
     "evaluate",
     "load_tables",
+    "open_datasets",
+    "pushed_exclusions",
     "set_trainable",
     "stage_steps",
+    "warn_local_towers",
 ]

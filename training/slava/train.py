@@ -57,6 +57,7 @@ class Context:
     output_dir: Path
     metrics_log: Any
     bar: Any
+    hub: Any = None  # training.hub.HubPusher on the main process with --push-to-hub
     state: RunState = field(default_factory=RunState)
 
     @property
@@ -160,16 +161,25 @@ def validate(ctx: Context, stage: int, final_stage: bool) -> None:
             (best_dir / "eval_results.json").write_text(
                 json.dumps({"step": state.global_step, **state.last_eval})
             )
+            if ctx.hub is not None and ctx.config.hub_strategy == "every_save":
+                ctx.hub.push_snapshot(
+                    best_dir,
+                    BEST_DIR,
+                    f"SLAVA best model: step {state.global_step}, eval loss {state.best_loss:.4f}",
+                )
     ctx.accelerator.wait_for_everyone()
 
 
 def prepare_features(config: SlavaPretrainConfig, accelerator, output_dir: Path):
-    """Model with its towers, then train / eval features from the cache; the towers are released afterwards."""
+    """Datasets (checked for captions), the model with its towers, then train / eval features from the cache; the
+    towers are released afterwards."""
     from modeling_slava import batch_recipes, num_stages
     from training.slava.data import TrainingFeatures
     from training.slava.features import FeatureCache
-    from training.slava.parts import build_model, load_tables
+    from training.slava.parts import build_model, load_tables, open_datasets
 
+    train_sets = open_datasets(config.datasets, config.dataset_split, accelerator)
+    eval_sets = open_datasets(config.eval_datasets, config.eval_dataset_split, accelerator)
     with accelerator.main_process_first():  # one process downloads the towers, the others read the cache
         model = build_model(config, _DTYPES[config.tower_dtype])
     model.to(accelerator.device)
@@ -177,12 +187,10 @@ def prepare_features(config: SlavaPretrainConfig, accelerator, output_dir: Path)
     cache_root = Path(config.feature_cache_dir or output_dir / FEATURE_CACHE_DIR)
     cache = FeatureCache(cache_root, model.config, accelerator.process_index, accelerator.num_processes)
     accelerator.wait_for_everyone()
-    tables = load_tables(config, config.datasets, config.dataset_split, model, processor, cache, accelerator)
+    tables = load_tables(config, train_sets, config.dataset_split, model, processor, cache, accelerator)
     eval_tables = (
-        load_tables(
-            config, config.eval_datasets, config.eval_dataset_split, model, processor, cache, accelerator
-        )
-        if config.eval_datasets
+        load_tables(config, eval_sets, config.eval_dataset_split, model, processor, cache, accelerator)
+        if eval_sets
         else None
     )
     model.release_towers()  # training reads the cache only
@@ -195,12 +203,14 @@ def prepare_features(config: SlavaPretrainConfig, accelerator, output_dir: Path)
 
 def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     """Train SLAVA's projections; returns the output folder holding the model (`save_pretrained`: projections and
-    tower references), `train_summary.json`, `metrics.jsonl`, TensorBoard `runs/`, `feature_cache/` and `best/`."""
+    tower references), `train_summary.json`, `metrics.jsonl`, TensorBoard `runs/`, `feature_cache/` and `best/`;
+    with `--push-to-hub` the folder goes to the Hub without `feature_cache/` and `runs/`."""
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
     from tqdm.auto import tqdm
 
-    from training.slava.parts import broadcast_parameters, stage_steps
+    from training.hub import HubPusher
+    from training.slava.parts import broadcast_parameters, stage_steps, warn_local_towers
     from training.tracking import JsonlLog, loggable_config, tracker_names
 
     config = SlavaPretrainConfig.from_any(config)
@@ -216,7 +226,11 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
+    # the repo is created now: a bad token or name stops the run before any tower loads
+    hub = HubPusher.from_options(config, accelerator.is_main_process)
     model, train, evaluation, cache_stats = prepare_features(config, accelerator, output_dir)
+    if hub is not None:
+        warn_local_towers(model.config)
     global_batch = config.per_device_batch_size * accelerator.num_processes
     steps_per_epoch = len(train) // global_batch
     if steps_per_epoch == 0:
@@ -234,7 +248,7 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     bar = tqdm(
         total=sum(plan), disable=not (config.progress and accelerator.is_local_main_process), desc="slava"
     )
-    ctx = Context(config, accelerator, model.train(), train, evaluation, output_dir, metrics_log, bar)
+    ctx = Context(config, accelerator, model.train(), train, evaluation, output_dir, metrics_log, bar, hub)
     started = time.perf_counter()
     for stage, steps in enumerate(plan, start=1):
         run_stage(ctx, stage, steps, final_stage=stage == len(plan))
@@ -242,11 +256,24 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     elapsed = time.perf_counter() - started
     summary = run_summary(ctx, plan, cache_stats, elapsed)
     if accelerator.is_main_process:
-        model.save_pretrained(output_dir)
-        (output_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        save_and_push(ctx, summary)
         print(format_summary(summary, output_dir))
     accelerator.end_training()
     return output_dir
+
+
+def save_and_push(ctx: Context, summary: dict[str, Any]) -> None:
+    """The final model and summary in OUTPUT_DIR; with --push-to-hub, the folder without its feature cache."""
+    from training.slava.parts import pushed_exclusions
+
+    ctx.model.save_pretrained(ctx.output_dir)
+    summary_path = ctx.output_dir / "train_summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2))
+    if ctx.hub is not None:
+        summary["hub_commit"] = ctx.hub.push_model(
+            ctx.output_dir, "SLAVA pretraining: final model", pushed_exclusions(ctx.config, ctx.output_dir)
+        )
+        summary_path.write_text(json.dumps(summary, indent=2))
 
 
 def run_summary(ctx: Context, plan: list[int], cache_stats: list[dict], elapsed: float) -> dict[str, Any]:
@@ -299,6 +326,8 @@ def format_summary(summary: dict[str, Any], output_dir: Path) -> str:
             f"  best eval loss {summary['best_eval_loss']:.4f} at step {summary['best_step']}: {output_dir / BEST_DIR}"
         )
     lines.append(f"  model: {output_dir} (AutoModel.from_pretrained loads the projections and the towers)")
+    if summary.get("hub_commit"):
+        lines.append(f"  pushed to the Hub: {summary['hub_commit']}")
     return "\n".join(lines)
 
 
