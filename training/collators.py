@@ -196,7 +196,13 @@ class ClassificationCollator:
         }
 
     def label_ids(self, labels: list[str]) -> list[int]:
-        unknown = [label for label in labels if label not in self.label2id]
-        if unknown:
-            raise ValueError(f"labels {unknown} are not in the class list ({len(self.label2id)} classes)")
-        return [self.label2id[label] for label in labels]
+        """Class indices of the labels the class list holds. Unknown labels are ignored (`avt finetune` counts and
+        reports them once, up front); a clip without any known label has no target, so it is an error here
+        (fine-tuning skips such clips before training)."""
+        ids = [self.label2id[label] for label in labels if label in self.label2id]
+        if not ids:
+            raise ValueError(
+                f"clip has no label in the class list: {list(labels)} are not in the class list "
+                f"({len(self.label2id)} names)"
+            )
+        return ids

@@ -17,7 +17,7 @@ import argparse
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +47,14 @@ class ClassList:
 
     names: list[str]
     aliases: dict[str, int]
+    source: str = "the training labels"  # where the list came from, for messages
 
     @classmethod
     def from_csv(cls, path: str | Path) -> ClassList:
         """Official ``index,mid,display_name`` CSV (``avt_triplets.labels``, which ``avt generate --label-csv``
         reads too); dataset labels may be mids or display names."""
         table = read_class_table(path)
-        return cls(names=list(table.names), aliases=dict(table.index))
+        return cls(names=list(table.names), aliases=dict(table.index), source=f"--label-csv {path}")
 
     @classmethod
     def from_labels(cls, labels: list[list[str] | None]) -> ClassList:
@@ -78,15 +79,77 @@ def infer_problem_type(labels: list[list[str] | None]) -> str:
     )
 
 
-def labelled_rows(labels: list[list[str] | None], classes: ClassList) -> tuple[list[int], set[str]]:
-    """Rows with at least one known label, and the unknown label strings (those rows are skipped, reported)."""
-    keep, unknown = [], set()
-    for row, names in enumerate(labels):
-        names = list(names or [])
-        unknown.update(n for n in names if n not in classes.aliases)
-        if any(n in classes.aliases for n in names):
-            keep.append(row)
-    return keep, unknown
+@dataclass
+class LabelCount:
+    """How one split's labels meet the class list: unknown labels are ignored (a clip keeps its known ones), and a
+    clip left without any known label is skipped; counted here to be reported once."""
+
+    keep: list[int]  # rows with at least one known label
+    clips: int
+    labels: int  # label occurrences
+    unknown: int  # of them not in the class list
+    clips_with_unknown: int
+    names: list[str]  # the distinct unknown labels
+
+    @classmethod
+    def of(cls, labels: list[list[str] | None], classes: ClassList) -> LabelCount:
+        keep, total, unknown, clips_with_unknown, names = [], 0, 0, 0, set()
+        for row, row_labels in enumerate(labels):
+            row_labels = list(row_labels or [])
+            missing = [n for n in row_labels if n not in classes.aliases]
+            total, unknown = total + len(row_labels), unknown + len(missing)
+            clips_with_unknown += bool(missing)
+            names.update(missing)
+            if len(missing) < len(row_labels):
+                keep.append(row)
+        return cls(keep, len(labels), total, unknown, clips_with_unknown, sorted(names))
+
+    @property
+    def clips_skipped(self) -> int:
+        return self.clips - len(self.keep)
+
+    @property
+    def unknown_fraction(self) -> float:
+        return self.unknown / self.labels if self.labels else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """What eval_results.json records under ``unknown_labels``."""
+        return {
+            "labels": self.labels,
+            "unknown": self.unknown,
+            "clips_with_unknown": self.clips_with_unknown,
+            "clips_skipped": self.clips_skipped,
+            "names": self.names,
+        }
+
+
+def check_labels(
+    labels: list[list[str] | None], classes: ClassList, what: str, max_unknown_fraction: float
+) -> LabelCount:
+    """Count `what`'s labels against the class list; too many unknown ones stop the run (a wrong class list would
+    otherwise fine-tune on a few clips), otherwise they are reported in one line and ignored."""
+    count = LabelCount.of(labels, classes)
+    share = f"{count.unknown} of {count.labels} labels ({100 * count.unknown_fraction:.1f}%)"
+    examples = ", ".join(repr(n) for n in count.names[:3])
+    if count.unknown_fraction > max_unknown_fraction:
+        raise UsageError(
+            f"{share} of the {what} are not in the class list ({classes.source}, {len(classes)} classes), e.g. "
+            f"{examples}: is it the list of this dataset? Pass --max-unknown-label-fraction 1 to fine-tune on "
+            "its classes anyway"
+        )
+    if count.unknown:
+        logger.warning(
+            "%s: %s are not in the class list (%s), ignored, e.g. %s; %d clip(s) left without a known label "
+            "are skipped",
+            what,
+            share,
+            classes.source,
+            examples,
+            count.clips_skipped,
+        )
+    elif count.clips_skipped:
+        logger.warning("%s: %d clip(s) without a label are skipped", what, count.clips_skipped)
+    return count
 
 
 def metrics_from_logits(logits: np.ndarray, targets: np.ndarray, problem_type: str) -> dict[str, float]:
@@ -117,6 +180,7 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         "num_classes": len(data.classes),
         "train_clips": len(trainer.train_dataset),
         "train": train_result.metrics,
+        "unknown_labels": {split: count.summary() for split, count in data.label_counts.items()},
     }
     if trainer.eval_dataset is not None:
         results.update(
@@ -140,26 +204,29 @@ class FinetuneData:
     classes: ClassList
     problem_type: str
     sample_weights: np.ndarray | None = None
+    label_counts: dict[str, LabelCount] = field(default_factory=dict)  # "train" / "eval"
 
 
 def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
-    """Training rows with a known label (others skipped, said), the class list and the problem type; the eval
-    split when it exists."""
+    """Training rows with a known label (unknown labels ignored, clips without a known one skipped, both said once),
+    the class list and the problem type; the eval split when it exists."""
     from training.data import load_triplet_datasets
 
     train = load_triplet_datasets(config.datasets, columns=COLUMNS, split=config.train_split)
     labels = train["labels"]
     classes = ClassList.from_csv(config.label_csv) if config.label_csv else ClassList.from_labels(labels)
     problem_type = infer_problem_type(labels) if config.problem_type == "auto" else config.problem_type
-    keep, unknown = labelled_rows(labels, classes)
-    if unknown:
-        logger.warning(
-            "%d label(s) not in the class list are ignored, e.g. %s", len(unknown), sorted(unknown)[:5]
+    counts = {"train": check_labels(labels, classes, "training clips", config.max_unknown_label_fraction)}
+    if counts["train"].clips_skipped:
+        train = train.select(counts["train"].keep)
+    held_out = load_eval_data(config)
+    if held_out is not None:
+        counts["eval"] = check_labels(
+            held_out["labels"], classes, "evaluation clips", config.max_unknown_label_fraction
         )
-    if len(keep) < len(train):
-        logger.warning("%d training clip(s) without a known label are skipped", len(train) - len(keep))
-        train = train.select(keep)
-    data = FinetuneData(train, load_eval_data(config, classes), classes, problem_type)
+        if counts["eval"].clips_skipped:
+            held_out = held_out.select(counts["eval"].keep)
+    data = FinetuneData(train, held_out, classes, problem_type, label_counts=counts)
     if config.balanced_sampling:
         from training.sampling import official_sample_weights
 
@@ -174,8 +241,8 @@ def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
     return data
 
 
-def load_eval_data(config: FinetuneConfig, classes: ClassList):
-    """The eval split's rows with a known label; None without ``--eval-split`` or when the split does not exist."""
+def load_eval_data(config: FinetuneConfig):
+    """The eval split's rows; None without ``--eval-split`` or when the split does not exist."""
     from training.data import load_triplet_datasets
 
     if not config.eval_split:
@@ -192,8 +259,7 @@ def load_eval_data(config: FinetuneConfig, classes: ClassList):
             ) from None
         logger.warning("no evaluation (%s split): %s", config.eval_split, error)
         return None
-    keep, _ = labelled_rows(held_out["labels"], classes)
-    return held_out.select(keep)
+    return held_out
 
 
 def build_classifier(config: FinetuneConfig, classes: ClassList, problem_type: str):
@@ -357,5 +423,16 @@ def _format_results(results: dict[str, Any], output_dir: Path) -> str:
         if key in results:
             shown = {k: v for k, v in results[key].items() if k in ("accuracy", "mAP", "loss")}
             lines.append(f"  {key.replace('_', '-')}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    unknown = {
+        split: c for split, c in results["unknown_labels"].items() if c["unknown"] or c["clips_skipped"]
+    }
+    if unknown:
+        lines.append(
+            "  labels not in the class list (ignored): "
+            + ", ".join(
+                f"{split} {c['unknown']} of {c['labels']}, {c['clips_skipped']} clip(s) skipped"
+                for split, c in unknown.items()
+            )
+        )
     lines.append(f"  model: {output_dir}, results: {output_dir / 'eval_results.json'}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from avt_triplets.errors import UsageError
 from training.options import (
     HUB,
     HubOptions,
@@ -70,7 +71,16 @@ class FinetuneConfig(HubOptions):
         None,
         group=DATA,
         help="class list as the official CSV `index,mid,display_name` (labels may be mids or display names); "
-        "default: the sorted labels found in the training data",
+        "default: the sorted labels found in the training data. Labels not in the list are ignored (a clip keeps "
+        "its known ones; one without any is skipped), counted and reported once per split in the log and "
+        "eval_results.json",
+    )
+    max_unknown_label_fraction: float = option(
+        0.5,
+        group=DATA,
+        help="stop before training when more than this fraction of the training (or eval) clips' labels are not "
+        "in the class list: a wrong --label-csv would otherwise train on a few clips; 1 accepts any (fine-tuning "
+        "on a subset of the classes)",
     )
     problem_type: ProblemType = option(
         "auto",
@@ -168,6 +178,10 @@ class FinetuneConfig(HubOptions):
             "shuffle_window",
         )
         require_non_negative(self, "num_workers", "warmup_steps")
+        if not 0.0 <= self.max_unknown_label_fraction <= 1.0:
+            raise UsageError(
+                f"--max-unknown-label-fraction must be in [0, 1], got {self.max_unknown_label_fraction}"
+            )
 
     @classmethod
     def from_any(cls, value: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> FinetuneConfig:
