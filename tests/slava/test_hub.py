@@ -4,10 +4,6 @@ feature cache left out, the token in no file, and the pushed repo loading by rem
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
-import textwrap
 import uuid
 from pathlib import Path
 
@@ -44,55 +40,9 @@ def _embeddings(model, inputs) -> dict[str, torch.Tensor]:
         }
 
 
-# A fresh interpreter that cannot import our packages: only the code pushed with the model can provide the classes.
-_REMOTE_LOADER = textwrap.dedent(
-    """
-    import sys
-
-    class _Blocked:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("modeling_slava", "avt_triplets", "avt_data", "training", "eval"):
-                raise ImportError(f"{name} is blocked in this test")
-
-    sys.meta_path.insert(0, _Blocked())
-    import torch
-    from transformers import AutoModel
-
-    repo_id, inputs_path, output_path = sys.argv[1:]
-    model = AutoModel.from_pretrained(repo_id, trust_remote_code=True)
-    assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-    inputs = torch.load(inputs_path)
-    with torch.no_grad():
-        torch.save(
-            {
-                "audio": model.get_audio_features(inputs["audio_values"], inputs["windows_mask"]),
-                "visual": model.get_visual_features(inputs["pixel_values"], inputs["frames_mask"]),
-                "text": model.get_text_features(inputs["input_ids"], inputs["attention_mask"]),
-            },
-            output_path,
-        )
-    """
-)
-
-
-def _embeddings_by_remote_code(repo_id: str, tmp_path: Path) -> dict[str, torch.Tensor]:
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "hf_modules"), "PYTHONPATH": ""}
-    command = [
-        sys.executable,
-        "-c",
-        _REMOTE_LOADER,
-        repo_id,
-        str(tmp_path / "inputs.pt"),
-        str(tmp_path / "out.pt"),
-    ]
-    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return torch.load(tmp_path / "out.pt")
-
-
 @pytest.mark.slow
 def test_push_to_hub_every_save_without_cache_or_token_loads_by_remote_code(
-    tmp_path, monkeypatch, local_hub, train_options, single_thread, capsys, caplog
+    tmp_path, monkeypatch, local_hub, train_options, single_thread, capsys, caplog, remote_code_embeddings
 ):
     from huggingface_hub import HfApi
     from transformers import AutoModel
@@ -136,9 +86,8 @@ def test_push_to_hub_every_save_without_cache_or_token_loads_by_remote_code(
 
     local = SlavaModel.from_pretrained(output)
     inputs = _inputs(local.get_processor())
-    torch.save(dict(inputs), tmp_path / "inputs.pt")
     expected = _embeddings(local, inputs)
-    pushed = _embeddings_by_remote_code(repo_id, tmp_path)
+    pushed = remote_code_embeddings(repo_id, inputs)
     assert set(pushed) == set(expected)
     for name in expected:
         assert torch.equal(pushed[name], expected[name]), name
