@@ -41,6 +41,9 @@ class ModelFailure(RuntimeError):
         super().__init__(message)
         self.index = index
 
+    def __reduce__(self):  # crosses process boundaries intact (a Ray actor raises it, the driver catches it)
+        return type(self), (str(self), self.index)
+
 
 @dataclass(frozen=True)
 class Failed:

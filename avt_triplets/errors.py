@@ -30,5 +30,8 @@ class RunAborted(Exception):
         super().__init__(message)
         self.resumable = resumable
 
+    def __reduce__(self):  # crosses process boundaries intact (raised in a Ray task, caught by the driver)
+        return type(self), (str(self), self.resumable)
+
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_USAGE", "RunAborted", "UsageError"]

@@ -174,32 +174,39 @@ def run_manifest(
     }
 
 
+def captioner_record(captioner: Any) -> dict[str, Any]:
+    """What identifies a loaded captioner; attributes it does not have are recorded as None."""
+    return {
+        "name": getattr(captioner, "name", type(captioner).__name__),
+        "revision": getattr(captioner, "revision", None),
+        "weights_digest": getattr(captioner, "weights_digest", None),
+        "dtype": getattr(captioner, "dtype", None),
+        "prompt": getattr(captioner, "prompt", None),
+        "max_new_tokens": getattr(captioner, "max_new_tokens", None),
+    }
+
+
+def scorer_record(scorer: Any) -> dict[str, Any]:
+    """What identifies a loaded scorer; attributes it does not have are recorded as None."""
+    return {
+        "name": getattr(scorer, "name", type(scorer).__name__),
+        "revision": getattr(scorer, "revision", None),
+        "weights_digest": getattr(scorer, "weights_digest", None),
+        "dtype": getattr(scorer, "dtype", None),
+        "text_model": getattr(scorer, "text_model", None),
+        "text_model_revision": getattr(scorer, "text_model_revision", None),
+        "text_model_digest": getattr(scorer, "text_model_digest", None),
+        "sampling_rate": int(scorer.sampling_rate),
+        "embed_dim": int(getattr(scorer, "embed_dim", 0) or 0),
+    }
+
+
 def models_manifest(captioner: Any, scorer: Any) -> dict[str, Any]:
-    """What identifies the loaded models; attributes a model does not have are recorded as None, and a run
-    without models (``--captioner none``) records ``captioner`` and ``scorer`` as None."""
+    """What identifies the loaded models (the manifest's ``captioner`` and ``scorer`` records); a run without
+    models (``--captioner none``) records both as None."""
     if captioner is None and scorer is None:
         return {"captioner": None, "scorer": None}
-    return {
-        "captioner": {
-            "name": getattr(captioner, "name", type(captioner).__name__),
-            "revision": getattr(captioner, "revision", None),
-            "weights_digest": getattr(captioner, "weights_digest", None),
-            "dtype": getattr(captioner, "dtype", None),
-            "prompt": getattr(captioner, "prompt", None),
-            "max_new_tokens": getattr(captioner, "max_new_tokens", None),
-        },
-        "scorer": {
-            "name": getattr(scorer, "name", type(scorer).__name__),
-            "revision": getattr(scorer, "revision", None),
-            "weights_digest": getattr(scorer, "weights_digest", None),
-            "dtype": getattr(scorer, "dtype", None),
-            "text_model": getattr(scorer, "text_model", None),
-            "text_model_revision": getattr(scorer, "text_model_revision", None),
-            "text_model_digest": getattr(scorer, "text_model_digest", None),
-            "sampling_rate": int(scorer.sampling_rate),
-            "embed_dim": int(getattr(scorer, "embed_dim", 0) or 0),
-        },
-    }
+    return {"captioner": captioner_record(captioner), "scorer": scorer_record(scorer)}
 
 
 def build_manifest(

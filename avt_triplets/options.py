@@ -25,7 +25,8 @@ NO_CAPTIONER = "none"  # ``--captioner none``: package clips with their labels, 
 # ModelOptions fields that still mean something without models (the others must keep their defaults then).
 _USED_WITHOUT_MODELS = ("captioner",)
 DEFAULT_MAX_NEW_TOKENS = 30
-MODELS, CLIPS, RUN = "models", "clips", "run"
+MODELS, CLIPS, RUN, RAY = "models", "clips", "run", "ray distributor"
+RAY_OPTIONS = ("ray_address", "captioner_gpus", "scorer_gpus", "captioner_replicas", "scorer_replicas")
 
 
 def hwaccel_device(text: str) -> str:
@@ -181,12 +182,13 @@ class GenerationOptions:
         "whichever process or distributor computes them; the ray distributor schedules, retries and resumes "
         "chunks. Large enough to fill --score-batch-size.",
     )
-    distributor: Literal["auto", "local", "accelerate"] = option(
+    distributor: Literal["auto", "local", "accelerate", "ray"] = option(
         "auto",
         group=RUN,
         help="Where the work runs: 'local' (this process + --num-workers decode processes), 'accelerate' "
-        "(each process of `accelerate launch`/torchrun takes shards rank::world). auto: accelerate when "
-        "launched with several processes, else local.",
+        "(each process of `accelerate launch`/torchrun takes shards rank::world), 'ray' (a Ray Data pipeline: "
+        "decode tasks on any node's CPUs, captioner and scorer actor pools on GPU shares; pip install "
+        "avt[ray]). auto: accelerate when launched with several processes, else local.",
     )
     num_workers: int | None = option(
         None,
@@ -211,8 +213,35 @@ class GenerationOptions:
         group=RUN,
         help="Delete an existing output's shards and start over (only in a folder avt wrote).",
     )
-    seed: int = option(0, group=RUN, help="Seed (per shard: seed + shard index) for any sampling.")
+    seed: int = option(0, group=RUN, help="Seed (per chunk, from seed + shard index) for any sampling.")
     progress: bool = option(True, group=RUN, help="No progress bar.")
+    ray_address: str | None = option(
+        None,
+        group=RAY,
+        metavar="ADDR",
+        help="Ray cluster to join: 'auto' (the cluster this node belongs to, e.g. after `ray start`), "
+        "host:port or ray://host:10001. None: start a local Ray instance on this machine.",
+    )
+    captioner_gpus: float | None = option(
+        None,
+        group=RAY,
+        help="GPU share of each captioner replica (0.5: two per GPU). None: 0.75 on a cluster with GPUs, so a "
+        "captioner and a scorer share each GPU; 0 without GPUs.",
+    )
+    scorer_gpus: float | None = option(
+        None, group=RAY, help="GPU share of each scorer replica. None: 0.25 on a cluster with GPUs, else 0."
+    )
+    captioner_replicas: int | None = option(
+        None,
+        group=RAY,
+        help="Captioner actors. None: Ray Data scales the pool from 1 up to what the cluster's GPUs hold "
+        "(one on a CPU-only cluster).",
+    )
+    scorer_replicas: int | None = option(
+        None,
+        group=RAY,
+        help="Scorer actors. None: Ray Data scales the pool from 1 up to a quarter of the captioners (at least 1).",
+    )
     # Library-only settings.
     prefetch: int | None = None  # decoded clips queued per worker; None: enough to cover one batch cycle
     jpeg_quality: int = 95
@@ -226,7 +255,14 @@ class GenerationOptions:
             self, "fps", "clip_seconds", "shard_size", "chunk_size", "caption_batch_size", "score_batch_size"
         )
         require_positive(self, "limit", "prefetch", "decoder_threads")
-        require_non_negative(self, "num_workers")
+        require_non_negative(self, "num_workers", "captioner_gpus", "scorer_gpus")
+        require_positive(self, "captioner_replicas", "scorer_replicas")
+        given = [name for name in RAY_OPTIONS if getattr(self, name) is not None]
+        if given and self.distributor != "ray":
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise UsageError(
+                f"{flags} only apply to --distributor ray (got --distributor {self.distributor})"
+            )
         for name in ("fps", "clip_seconds"):
             if not math.isfinite(getattr(self, name)):
                 raise UsageError(

@@ -10,7 +10,7 @@ calls them once:
 - the **writer** (:mod:`avt_triplets.stages.writer`): shard files with the stats file last, manifest, card;
 - a **distributor** (:mod:`avt_triplets.distributors`) that decides where decoding and the worker run:
   ``local`` (this process plus decode workers), ``accelerate`` (the processes of a launcher, shards
-  ``rank::world``).
+  ``rank::world``), ``ray`` (a Ray Data pipeline: decode tasks, captioner and scorer actor pools).
 
 Whichever distributor runs, the output is the same contract (docs/architecture.md), a shard is done once its
 stats file exists, and a rerun with any distributor skips finished shards. Before any clip is decoded the
@@ -58,6 +58,10 @@ def pick_distributor(
     kind = options.distributor
     if kind == "auto":
         kind = "accelerate" if options.rank is None and launched_world_size() > 1 else "local"
+    if kind == "ray":
+        from avt_triplets.distributors.ray_data import RayDistributor
+
+        return RayDistributor(options, models=models, captioner=captioner, scorer=scorer)
     if (captioner is None or scorer is None) and not labels_only(captioner, scorer, models):
         if models is None:
             raise UsageError("generate_triplets needs a captioner and a scorer, or ModelOptions to load them")

@@ -97,17 +97,22 @@ def _abort(role: str, model: Any, error: BaseException) -> RunAborted:
     )
 
 
-def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
-    """Caption one synthetic frame and score one synthetic clip; :class:`RunAborted` if a model fails."""
+def check_captioner(captioner: Any) -> str:
+    """Caption one synthetic frame; returns the caption, or raises :class:`RunAborted` naming the captioner."""
     try:
         captions = list(captioner.caption([synthetic_frame()]))
         if len(captions) != 1 or not isinstance(captions[0], str):
             raise ValueError(f"expected one caption string for one image, got {captions!r}")
     except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run
         raise _abort("captioner", captioner, error) from error
+    return captions[0]
+
+
+def check_scorer(scorer: Any, clip_seconds: float, caption: str = "a test caption") -> None:
+    """Embed one synthetic clip and ``caption``; :class:`RunAborted` naming the scorer if that fails."""
     try:
         audio = np.asarray(scorer.embed_audio([synthetic_audio(int(scorer.sampling_rate), clip_seconds)]))
-        text = np.asarray(scorer.embed_text([captions[0] or "a test caption"]))
+        text = np.asarray(scorer.embed_text([caption or "a test caption"]))
         if audio.shape[0] != 1 or text.shape[0] != 1 or audio.shape[-1] != text.shape[-1]:
             raise ValueError(f"embedding shapes do not match: audio {audio.shape}, text {text.shape}")
         if not (np.isfinite(audio).all() and np.isfinite(text).all()):
@@ -116,8 +121,15 @@ def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
         raise _abort("scorer", scorer, error) from error
 
 
+def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
+    """Caption one synthetic frame and score one synthetic clip; :class:`RunAborted` if a model fails."""
+    check_scorer(scorer, clip_seconds, check_captioner(captioner))
+
+
 __all__ = [
+    "check_captioner",
     "check_models",
+    "check_scorer",
     "check_run",
     "resolve_inputs",
     "synthetic_audio",

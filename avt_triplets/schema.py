@@ -20,9 +20,12 @@ FRAME_SHORT_SIDE = 224
 #   DIR/failures/shard-00000.parquet  clips of shard 0 that could not be used: clip_id, video_path, reason, detail
 #   DIR/stats/shard-00000_stats.json  written last and atomically: the shard is done once it exists
 #   DIR/subsets.json                the top-k / random-k configs written by ``avt filter``
+#   DIR/.parts/shard-00000/         finished chunks of an uncommitted shard (ray distributor; hidden from
+#                                   load_dataset, removed once the shard is committed)
 DATA_DIR = "data"
 FAILURES_DIR = "failures"
 STATS_DIR = "stats"
+PARTS_DIR = ".parts"
 MANIFEST_FILE = "manifest.json"
 # ``format`` of manifest.json; a folder whose manifest carries it is an avt output avt may write into.
 MANIFEST_FORMAT = "avt-triplets/1"
@@ -55,6 +58,11 @@ def failures_path(root: str | Path, index: int) -> Path:
 
 def stats_path(root: str | Path, index: int) -> Path:
     return Path(root) / STATS_DIR / f"{shard_name(index)}_stats.json"
+
+
+def parts_dir(root: str | Path, index: int) -> Path:
+    """Where the finished chunks of shard ``index`` wait for the shard's commit."""
+    return Path(root) / PARTS_DIR / shard_name(index)
 
 
 def triplet_features(with_media: bool = True, with_captions: bool = True) -> datasets.Features:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,6 +82,38 @@ def remove_shard(root: Path, index: int) -> None:
     schema.data_path(root, index).unlink(missing_ok=True)
     schema.failures_path(root, index).unlink(missing_ok=True)
     remove_temporaries(root, index)
+    remove_parts(root, index)
+
+
+def remove_parts(root: Path, index: int) -> None:
+    """Delete the chunk parts of shard ``index`` (after its commit, or when it is started over)."""
+    shutil.rmtree(schema.parts_dir(root, index), ignore_errors=True)
+
+
+def write_rows(path: Path, rows: Iterable[dict[str, Any]], features: datasets.Features | None = None) -> int:
+    """Write ``rows`` to the Parquet file ``path`` atomically, encoded with ``features`` (the triplet schema's by
+    default) the way :class:`ShardWriter` encodes them; returns how many."""
+    features = features or schema.triplet_features()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    writer = ParquetWriter(path=str(tmp), features=features)
+    count = 0
+    try:
+        for row in rows:
+            writer.write(features.encode_example(row))
+            count += 1
+        writer.finalize()
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return count
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a Parquet file as plain dicts (media as ``{"bytes", "path"}``): what :func:`write_rows` took."""
+    return pq.read_table(path).to_pylist()
 
 
 class ShardWriter:

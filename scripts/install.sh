@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install avt into ./.venv on a fresh machine (CPU): system FFmpeg libraries for torchcodec, the pinned
-# torch set from requirements-ci.txt, the package with its dev extras, and msclap without its stale pins.
+# torch set from requirements-ci.txt, the package with its dev and ray extras (the ray distributor tests run a
+# local Ray), and msclap without its stale pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" -r requirements-ci.txt
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[dev,ray]"
 # msclap 1.3.4 pins transformers<5 / numpy<2; its runtime needs are in our own dependencies and
 # avt_triplets.scorers adapts it to transformers 5.
 "${PIP[@]}" --no-deps "msclap==1.3.4"

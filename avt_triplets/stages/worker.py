@@ -244,7 +244,9 @@ def _best_caption_row(
     if text_failed is not None:
         return {"failure": failure_record(item, "score_failed", f"text: {text_failed.error}")}
     text_embeddings = l2_normalise(np.stack(text_results))
-    scores = text_embeddings @ l2_normalise(audio_embedding)
+    # numpy's own reduction (fixed pairwise order), not a BLAS product whose summation order follows its thread
+    # count: the same bits in a Ray actor with one thread as in a process with many.
+    scores = np.sum(text_embeddings * l2_normalise(audio_embedding), axis=-1, dtype=np.float32)
     try:
         best = selection.best_caption(scores.tolist())
     except ValueError as error:  # every score NaN

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from avt_triplets import publish, schema, shards
-from avt_triplets.stages.reader import ShardPlan
+from avt_triplets.atomic import atomic_write_json
+from avt_triplets.stages.reader import Chunk, ShardPlan
 from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock, row_features
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,78 @@ def write_shard(
         raise
 
 
+# ----------------------------------------------------------------------------------------------
+# Chunk parts: finished chunks of a shard not yet committed (distributors whose chunks finish on other machines)
+
+
+def _part_paths(root: Path, chunk: Chunk) -> tuple[Path, Path]:
+    folder = schema.parts_dir(root, chunk.shard)
+    return folder / f"{chunk.key}.parquet", folder / f"{chunk.key}.json"
+
+
+def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) -> None:
+    """Keep a finished chunk for its shard's commit: rows first, then a record (failures, counts, times) whose
+    existence marks the chunk finished. Writing a chunk twice (a retried task) writes the same files again."""
+    rows_path, record_path = _part_paths(root, result.chunk)
+    shards.write_rows(rows_path, result.rows, row_features(captioned))
+    record = {
+        "chunk": result.chunk.key,
+        "clips": result.clips,
+        "rows": len(result.rows),
+        "failures": result.failures,
+        "seconds": result.seconds,
+        "captioned_frames": result.captioned_frames,
+        "scored_texts": result.scored_texts,
+    }
+    atomic_write_json(record_path, record)
+
+
+def finished_chunk_keys(root: Path, shard: int) -> set[str]:
+    """Keys of the chunks of ``shard`` whose part is complete (its record exists); one listing."""
+    folder = schema.parts_dir(root, shard)
+    if not folder.is_dir():
+        return set()
+    return {p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")}
+
+
+def read_chunk_part(root: Path, chunk: Chunk) -> ChunkResult:
+    """A finished chunk as :func:`write_chunk_part` stored it."""
+    rows_path, record_path = _part_paths(root, chunk)
+    record = shards.read_json(record_path)
+    if record is None or record.get("chunk") != chunk.key:
+        raise FileNotFoundError(f"no finished part for chunk {chunk.key} in {record_path.parent}")
+    rows = shards.read_rows(rows_path) if record["rows"] else []
+    if len(rows) != record["rows"]:
+        raise ValueError(f"part {rows_path} holds {len(rows)} rows, its record says {record['rows']}")
+    return ChunkResult(
+        chunk,
+        rows=rows,
+        failures=record["failures"],
+        seconds=record["seconds"],
+        captioned_frames=record["captioned_frames"],
+        scored_texts=record["scored_texts"],
+    )
+
+
+def commit_from_parts(
+    root: Path, plan: ShardPlan, chunk_size: int, identity: WriterIdentity, captioned: bool = True
+) -> dict[str, Any]:
+    """Commit shard ``plan.index`` from its finished chunk parts, then delete them; returns its stats.
+
+    Idempotent: a shard already done is left alone, and a commit cut short (a killed process, a retried task)
+    leaves no done marker, so doing it again writes the same files.
+    """
+    chunks = plan.chunks(chunk_size)
+    if plan.index in shards.done_shard_indices(root):
+        have = finished_chunk_keys(root, plan.index)
+        if not plan.retry or not all(chunk.key in have for chunk in chunks):  # committed already
+            return shards.read_stats(root, plan.index) or {}
+    results = (read_chunk_part(root, chunk) for chunk in chunks)
+    stats = write_shard(root, plan, results, identity, captioned=captioned)
+    shards.remove_parts(root, plan.index)
+    return stats
+
+
 class ProvisionalCard:
     """Keeps a card in place while a run is under way.
 
@@ -178,6 +251,10 @@ def write_final_card(root: Path) -> tuple[Path | None, str | None]:
 __all__ = [
     "ProvisionalCard",
     "WriterIdentity",
+    "commit_from_parts",
+    "finished_chunk_keys",
+    "read_chunk_part",
+    "write_chunk_part",
     "prepare_output",
     "shard_stats",
     "write_final_card",

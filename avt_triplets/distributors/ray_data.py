@@ -1,0 +1,458 @@
+"""The ``ray`` distributor: generation as a streaming Ray Data pipeline over a cluster (``pip install avt[ray]``).
+
+::
+
+    chunks ─▶ decode (CPU tasks, any node) ─▶ CaptionStep (captioner actors, GPU share each)
+           ─▶ ScoreStep (scorer actors, GPU share each) ─▶ chunk parts (CPU tasks) ─▶ shard commit (a task)
+
+- **Unit of work**: a chunk (``--chunk-size`` clips of one shard, :mod:`avt_triplets.stages.reader`), one Ray
+  Data row from decoding to its part file. The worker stage batches inside a chunk only and resets everything
+  per chunk, so the rows equal the ``local`` distributor's whatever actor runs them.
+- **Memory**: Ray Data streams and applies backpressure, so no stage holds more than its share of the object
+  store; a chunk's frames travel as uint8 arrays and are dropped once captioned; decode runs in a child process
+  of the task (a crashing decoder becomes an ``undecodable`` clip, as with ``local``).
+- **Exactly once**: a chunk's part is its rows, then a record written last; a retried task writes the same files
+  again. When all chunks of a shard have parts, the driver starts one commit task (data, failures, then the stats
+  file) that deletes the parts; a shard with a stats file is never committed again. A killed driver loses only
+  unfinished chunks: the rerun commits complete shards and runs the missing chunks.
+- **Faults**: Ray retries tasks and restarts actors whose process or node died; the models are checked on a
+  synthetic input before any clip is decoded, every actor checks it loaded the models the manifest records, and a
+  model failing on a single item (:class:`~avt_triplets.batching.ModelFailure`) stops the run
+  (:class:`~avt_triplets.errors.RunAborted`), keeping finished shards and chunks.
+
+The output folder must be reachable from every node (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from avt_triplets import manifest, preflight
+from avt_triplets.batching import ModelFailure
+from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
+from avt_triplets.distributors.base import RunReport, Work, is_disk_full, stopped
+from avt_triplets.distributors.local import decode_settings
+from avt_triplets.errors import RunAborted, UsageError
+from avt_triplets.options import GenerationOptions, ModelOptions
+from avt_triplets.stages.reader import Chunk, ShardPlan
+from avt_triplets.stages.worker import CaptionStep, ScoreStep
+from avt_triplets.stages.writer import (
+    WriterIdentity,
+    commit_from_parts,
+    finished_chunk_keys,
+    write_chunk_part,
+)
+
+logger = logging.getLogger(__name__)
+
+CPU_ACTOR_CPUS = 0.5  # a model actor without a GPU share: leaves CPUs to the decode tasks
+
+
+def _ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise UsageError("--distributor ray needs Ray Data: pip install 'avt[ray]'") from error
+    return ray
+
+
+# ----------------------------------------------------------------------------------------------
+# Models inside actors
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """A manifest record as JSON would store it (dtypes as strings), for comparisons."""
+    return json.loads(json.dumps(record, default=str))
+
+
+@dataclass
+class ModelSource:
+    """How actors get their models: loaded from ``options`` on the device Ray gave them, or (library use with
+    models already built) fetched from the object store."""
+
+    options: ModelOptions | None = None
+    captioner_ref: Any = None
+    scorer_ref: Any = None
+
+    def device(self) -> str:
+        import ray
+
+        if self.options is not None and self.options.device:
+            return self.options.device
+        return "cuda" if ray.get_gpu_ids() else "cpu"
+
+    def captioner(self):
+        import ray
+
+        if self.captioner_ref is not None:
+            return ray.get(self.captioner_ref)
+        from avt_triplets.models import load_captioner_from
+
+        return load_captioner_from(self.options, self.device())
+
+    def scorer(self):
+        import ray
+
+        if self.scorer_ref is not None:
+            return ray.get(self.scorer_ref)
+        from avt_triplets.models import load_scorer_from
+
+        return load_scorer_from(self.options, self.device())
+
+
+def _same_model(kind: str, loaded: dict[str, Any], expected: dict[str, Any]) -> None:
+    """An actor must hold the model the manifest records (a node with other weights would write other rows)."""
+    if _plain(loaded) != _plain(expected):
+        raise RunAborted(f"a {kind} replica loaded {loaded}, but the run records {expected}; every node must see "
+                         "the same model files")  # fmt: skip
+
+
+def _probe_captioner(source: ModelSource) -> tuple[dict[str, Any] | None, str]:
+    """In a task with the captioner's resources: its manifest record and a caption of the synthetic frame, or
+    ``(None, error message)``."""
+    try:
+        captioner = source.captioner()
+        return manifest.captioner_record(captioner), preflight.check_captioner(captioner)
+    except Exception as error:  # noqa: BLE001 - reported to the driver as one line
+        return None, str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}"
+
+
+def _probe_scorer(
+    source: ModelSource, clip_seconds: float, caption: str
+) -> tuple[dict[str, Any] | None, str]:
+    try:
+        scorer = source.scorer()
+        preflight.check_scorer(scorer, clip_seconds, caption)
+        return manifest.scorer_record(scorer), ""
+    except Exception as error:  # noqa: BLE001 - reported to the driver as one line
+        return None, str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}"
+
+
+class CaptionActor:
+    """A captioner replica: :class:`CaptionStep` over one chunk per call."""
+
+    def __init__(self, source: ModelSource, expected: dict[str, Any], batch_size: int, seed: int):
+        captioner = source.captioner()
+        _same_model("captioner", manifest.captioner_record(captioner), expected)
+        self.step = CaptionStep(captioner, batch_size, seed)
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        captioned = self.step(row["chunk"], row["payload"])
+        return {"chunk": row["chunk"], "payload": captioned.without_frames()}
+
+
+class ScoreActor:
+    """A scorer replica: :class:`ScoreStep` over one captioned chunk per call."""
+
+    def __init__(self, source: ModelSource, expected: dict[str, Any], batch_size: int):
+        scorer = source.scorer()
+        _same_model("scorer", manifest.scorer_record(scorer), expected)
+        self.step = ScoreStep(scorer, batch_size)
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"chunk": row["chunk"], "payload": self.step(row["payload"])}
+
+
+def decode_chunk(row: dict[str, Any], settings: DecodeSettings) -> dict[str, Any]:
+    """The chunk's clips decoded in a child process (one clip that crashes FFmpeg is recorded, not fatal)."""
+    chunk: Chunk = row["chunk"]
+    jobs = [DecodeJob(i, chunk.shard, clip) for i, clip in enumerate(chunk.clips)]
+    items: list[DecodedItem] = list(iter_decoded(jobs, settings, num_workers=1, prefetch=len(jobs)))
+    return {"chunk": chunk, "payload": items}
+
+
+def write_part(row: dict[str, Any], root: str) -> dict[str, Any]:
+    result = row["payload"]
+    write_chunk_part(Path(root), result)
+    return {"shard": result.chunk.shard, "key": result.chunk.key, "clips": result.clips}
+
+
+def commit_shard(root: str, plan: ShardPlan, chunk_size: int, identity: WriterIdentity) -> dict[str, Any]:
+    return commit_from_parts(Path(root), plan, chunk_size, identity)
+
+
+# ----------------------------------------------------------------------------------------------
+# Resources
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """GPU share, CPUs and pool bounds of one model actor pool."""
+
+    gpus: float
+    cpus: float
+    min_size: int
+    max_size: int
+
+    def strategy(self):
+        import ray.data
+
+        if self.min_size == self.max_size:
+            return ray.data.ActorPoolStrategy(size=self.max_size)
+        return ray.data.ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size)
+
+
+def _fits(gpus_in_cluster: float, share: float) -> int:
+    """How many actors of ``share`` GPU each the cluster's GPUs hold (fractions do not span GPUs)."""
+    if share <= 0:
+        return 1
+    if share <= 1:
+        return int(gpus_in_cluster) * int(1 / share + 1e-9)
+    return int(gpus_in_cluster // share)
+
+
+def plan_pools(options: GenerationOptions, cluster_gpus: float) -> tuple[PoolPlan, PoolPlan]:
+    """The captioner and scorer pools: the options, else 0.75 + 0.25 of each GPU (0 without GPUs)."""
+    caption_gpus = (
+        options.captioner_gpus if options.captioner_gpus is not None else (0.75 if cluster_gpus else 0)
+    )
+    score_gpus = options.scorer_gpus if options.scorer_gpus is not None else (0.25 if cluster_gpus else 0)
+    caption_max = options.captioner_replicas or max(1, _fits(cluster_gpus, caption_gpus))
+    score_max = options.scorer_replicas or max(
+        1, min(_fits(cluster_gpus, score_gpus), math.ceil(caption_max / 4))
+    )
+
+    def pool(gpus: float, given: int | None, largest: int) -> PoolPlan:
+        cpus = 1.0 if gpus > 0 else CPU_ACTOR_CPUS
+        return PoolPlan(gpus, cpus, given or 1, given or largest)
+
+    return (
+        pool(caption_gpus, options.captioner_replicas, caption_max),
+        pool(score_gpus, options.scorer_replicas, score_max),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The distributor
+
+
+class RayDistributor:
+    """All shards of the run, processed by a Ray Data pipeline; this process is the driver."""
+
+    name = "ray"
+    rank, world_size, is_main = 0, 1, True
+
+    def __init__(
+        self,
+        options: GenerationOptions,
+        models: ModelOptions | None = None,
+        captioner: Any = None,
+        scorer: Any = None,
+    ):
+        ray = _ray()
+        if models is None and (captioner is None or scorer is None):
+            raise UsageError("the ray distributor needs ModelOptions, or a captioner and a scorer")
+        self.options = options
+        self.started_ray = not ray.is_initialized()
+        if self.started_ray:
+            ray.init(
+                address=options.ray_address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        # Ray Data logs every failed task with its traceback; the run ends with one line saying what failed
+        # (the tracebacks stay in the session's logs under /tmp/ray).
+        logging.getLogger("ray").setLevel(logging.ERROR)
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        self.local_models = (captioner, scorer) if captioner is not None and scorer is not None else None
+        if self.local_models is not None:
+            self.source = ModelSource(captioner_ref=ray.put(captioner), scorer_ref=ray.put(scorer))
+        else:
+            self.source = ModelSource(options=models)
+        self.caption_pool, self.score_pool = plan_pools(options, ray.cluster_resources().get("GPU", 0.0))
+        self.records: dict[str, dict[str, Any]] | None = None
+
+    def shard_indices(self, num_shards: int) -> range:
+        return range(num_shards)
+
+    def owns(self, index: int) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self.started_ray:
+            _ray().shutdown()
+
+    def models_manifest(self) -> dict[str, Any]:
+        """The models' records, from the models here or from a probe task with each pool's resources (which
+        also runs the preflight check, before any clip is decoded)."""
+        if self.records is None:
+            if self.local_models is not None:
+                self.records = manifest.models_manifest(*self.local_models)
+            else:
+                self.records = self._probe()
+        return self.records
+
+    def _probe(self) -> dict[str, dict[str, Any]]:
+        ray = _ray()
+        probe = ray.remote(_probe_captioner).options(
+            num_gpus=self.caption_pool.gpus, num_cpus=self.caption_pool.cpus
+        )
+        captioner, caption = ray.get(probe.remote(self.source))
+        if captioner is None:
+            raise RunAborted(caption)
+        probe = ray.remote(_probe_scorer).options(
+            num_gpus=self.score_pool.gpus, num_cpus=self.score_pool.cpus
+        )
+        scorer, error = ray.get(probe.remote(self.source, self.options.clip_seconds, caption))
+        if scorer is None:
+            raise RunAborted(error)
+        return {"captioner": captioner, "scorer": scorer}
+
+    def check_models(self, options: GenerationOptions) -> None:
+        if self.local_models is not None:
+            preflight.check_models(*self.local_models, options.clip_seconds)
+        # else: the probe tasks of models_manifest ran the same checks on the pools' resources
+
+    def run(self, work: Work) -> RunReport:
+        from tqdm.auto import tqdm
+
+        todo, missing = _chunks_to_run(work)
+        commits = _Commits(work, WriterIdentity(self.name))
+        for index, keys in missing.items():
+            if not keys:  # every chunk finished before a driver was stopped: only the commit is left
+                commits.launch(index)
+        progress = tqdm(
+            total=work.clips,
+            initial=work.clips - sum(len(c.clips) for c in todo),
+            unit="clip",
+            desc="generate (ray)",
+            disable=not work.options.progress,
+            dynamic_ncols=True,
+        )
+        try:
+            for row in self._pipeline(work, todo).iter_rows() if todo else ():
+                missing[row["shard"]].discard(row["key"])
+                progress.update(row["clips"])
+                if not missing[row["shard"]]:
+                    commits.launch(row["shard"])
+                commits.collect(wait=False)
+        except Exception as error:
+            commits.collect(wait=True)
+            raise _stopping_error(work, error) from error
+        finally:
+            progress.close()
+        errors = commits.collect(wait=True)
+        return RunReport(processed=sum(len(c.clips) for c in todo), shard_errors=errors)
+
+    def _pipeline(self, work: Work, todo: list[Chunk]):
+        """The Ray Data dataset whose rows are the finished chunks' part summaries."""
+        ray = _ray()
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        context.raise_original_map_exception = True  # a ModelFailure reaches the driver as itself
+        records = self.models_manifest()
+        settings = decode_settings(work.options, records["scorer"]["sampling_rate"])
+        options, caption, score = work.options, self.caption_pool, self.score_pool
+        dataset = ray.data.from_items([{"chunk": chunk} for chunk in todo], override_num_blocks=len(todo))
+        dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=1)
+        dataset = dataset.map(
+            CaptionActor,
+            fn_constructor_args=(self.source, records["captioner"], options.caption_batch_size, options.seed),
+            compute=caption.strategy(),
+            num_gpus=caption.gpus,
+            num_cpus=caption.cpus,
+        )
+        dataset = dataset.map(
+            ScoreActor,
+            fn_constructor_args=(self.source, records["scorer"], options.score_batch_size),
+            compute=score.strategy(),
+            num_gpus=score.gpus,
+            num_cpus=score.cpus,
+        )
+        return dataset.map(write_part, fn_kwargs={"root": str(work.root)}, num_cpus=0.25)
+
+
+def _chunks_to_run(work: Work) -> tuple[list[Chunk], dict[int, set[str]]]:
+    """The chunks without a finished part, and per planned shard the keys still missing (one listing each)."""
+    todo: list[Chunk] = []
+    missing: dict[int, set[str]] = {}
+    for plan in work.plans:
+        have = finished_chunk_keys(work.root, plan.index)
+        chunks = [c for c in plan.chunks(work.options.chunk_size) if c.key not in have]
+        missing[plan.index] = {c.key for c in chunks}
+        todo += chunks
+    return todo, missing
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what caused it: Ray wraps a task's exception (``cause``) in its own (``__cause__``)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+
+
+def _stopping_error(work: Work, error: BaseException) -> RunAborted:
+    """What a failed pipeline means for the user: a broken model, a full disk, or another error; in every case
+    the finished shards and chunks stay and a rerun resumes."""
+    known = (RunAborted, ModelFailure, OSError)
+    error = next((e for e in _causes(error) if isinstance(e, known) and not _is_ray_error(e)), error)
+    if isinstance(error, RunAborted):
+        return stopped(work, None, f"stopped: {error}")
+    if isinstance(error, ModelFailure):
+        return stopped(work, None, f"stopped: a model failed on a single item ({_first_line(error)})")
+    if is_disk_full(error):
+        return stopped(work, None, f"stopped: no space left on the device ({_first_line(error)})")
+    return stopped(
+        work, None, f"stopped: the Ray pipeline failed ({type(error).__name__}: {_first_line(error)})"
+    )
+
+
+def _is_ray_error(error: BaseException) -> bool:
+    return type(error).__module__.startswith("ray.")
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (Ray Data appends its retry advice after it)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+class _Commits:
+    """Commit tasks of the shards whose chunks are all finished; the card is refreshed as they land."""
+
+    def __init__(self, work: Work, identity: WriterIdentity):
+        self.work, self.identity = work, identity
+        self.plans = {plan.index: plan for plan in work.plans}
+        self.running: dict[Any, int] = {}  # ObjectRef -> shard
+        self.errors: list[str] = []
+
+    def launch(self, index: int) -> None:
+        ray = _ray()
+        task = ray.remote(commit_shard).options(num_cpus=0.5, max_retries=3)
+        ref = task.remote(str(self.work.root), self.plans[index], self.work.options.chunk_size, self.identity)
+        self.running[ref] = index
+
+    def collect(self, wait: bool) -> list[str]:
+        ray = _ray()
+        while self.running:
+            done, _ = ray.wait(
+                list(self.running), num_returns=len(self.running) if wait else 1, timeout=None if wait else 0
+            )
+            if not done:
+                break
+            for ref in done:
+                index = self.running.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as error:  # noqa: BLE001 - this shard stays unfinished; a rerun retries it
+                    logger.error("committing shard %d failed; it stays unfinished", index, exc_info=error)
+                    error = next((e for e in _causes(error) if not _is_ray_error(e)), error)
+                    self.errors.append(f"shard {index}: {type(error).__name__}: {_first_line(error)}")
+                else:
+                    if self.work.card is not None:
+                        self.work.card.refresh()
+        return self.errors
+
+
+__all__ = ["CaptionActor", "ModelSource", "PoolPlan", "RayDistributor", "ScoreActor", "plan_pools"]

@@ -1,0 +1,197 @@
+"""Issue 9 §2: the ``ray`` distributor on a local Ray instance (127.0.0.1) with the tiny models.
+
+One Ray instance serves the whole module. Its workers compute with one torch thread; the ``local`` reference runs
+with one thread too, because on a CPU torch's float results depend on its thread count (on a GPU they depend on
+the batch only, which the chunk fixes): with equal kernels the two distributors write the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from avt_triplets import schema
+from avt_triplets.errors import RunAborted
+from avt_triplets.options import ModelOptions
+from avt_triplets.pipeline import generate_triplets
+
+ray = pytest.importorskip("ray", reason="the ray distributor needs the avt[ray] extra (CI installs it)")
+
+OPTIONS = {
+    "shard_size": 3,
+    "chunk_size": 2,
+    "caption_batch_size": 8,
+    "score_batch_size": 4,
+    "progress": False,
+}
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """A Ray instance for this module (3 logical CPUs: a decode task and two model actors at once)."""
+    ray.init(
+        num_cpus=3,
+        object_store_memory=300 * 2**20,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        _node_ip_address="127.0.0.1",
+    )
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def models(tiny_blip2, tiny_clap) -> ModelOptions:
+    return ModelOptions(captioner=str(tiny_blip2), scorer=str(tiny_clap), device="cpu", max_new_tokens=4)
+
+
+@pytest.fixture(scope="module")
+def local_reference(gen_inputs, models, tmp_path_factory) -> Path:
+    """The mixed list (good clips and one broken file per failure reason) through the local distributor."""
+    import torch
+
+    from avt_triplets.models import load_models
+
+    out = tmp_path_factory.mktemp("ray_reference") / "local"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        captioner, scorer = load_models(models)
+        summary = generate_triplets(
+            gen_inputs["csv"], out, captioner, scorer, distributor="local", num_workers=0, **OPTIONS
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert summary.complete and summary.failures == len(gen_inputs["bad"]), summary.format()
+    return out
+
+
+def shard_files(root: Path) -> dict[str, bytes]:
+    return {
+        f"{folder}/{path.name}": path.read_bytes()
+        for folder in (schema.DATA_DIR, schema.FAILURES_DIR)
+        for path in sorted((root / folder).glob("*.parquet"))
+    }
+
+
+def _manifest(root: Path) -> dict:
+    import json
+
+    return json.loads((root / schema.MANIFEST_FILE).read_text())
+
+
+def _finished_parts(root: Path) -> list[Path]:
+    return list((root / schema.PARTS_DIR).glob("*/*.json"))
+
+
+def _wait_until_idle(timeout: float = 60.0) -> None:
+    """Until Ray has reclaimed every resource of a killed driver's job (its actors and tasks are gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ray.available_resources().get("CPU") == ray.cluster_resources().get("CPU"):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the killed driver's actors and tasks still hold resources")
+
+
+def test_a_killed_ray_driver_resumes_to_the_local_distributors_files_byte_for_byte(
+    ray_address, gen_inputs, models, local_reference, subprocess_env, tmp_path
+):
+    """``avt generate --distributor ray`` joins the running Ray instance, is SIGKILLed once a chunk is finished,
+    and a rerun completes the output: every data and failures file equals the local distributor's."""
+    out = tmp_path / "out"
+    argv = [
+        sys.executable, "-m", "avt_triplets.cli", "generate", str(gen_inputs["csv"]), "--output", str(out),
+        "--distributor", "ray", "--ray-address", ray_address, "--captioner", models.captioner,
+        "--scorer", models.scorer, "--device", "cpu", "--max-new-tokens", "4", "--shard-size", "3",
+        "--chunk-size", "2", "--caption-batch-size", "8", "--score-batch-size", "4", "--no-progress",
+    ]  # fmt: skip
+    driver = subprocess.Popen(argv, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not _finished_parts(out) and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
+        os.kill(driver.pid, signal.SIGKILL)  # mid-run: a chunk is finished, its shard is not committed yet
+    finally:
+        driver.kill()
+        driver.wait()
+        driver.stderr.close()
+    assert len(list((out / schema.STATS_DIR).glob("*_stats.json"))) < 5
+    kept = len(_finished_parts(out))
+    _wait_until_idle()
+
+    resumed = generate_triplets(gen_inputs["csv"], out, models=models, distributor="ray", **OPTIONS)
+    assert resumed.complete and resumed.distributor == "ray", resumed.format()
+    clips = len(gen_inputs["good"]) + len(gen_inputs["bad"])
+    assert kept >= 1 and resumed.processed_this_run < clips  # the finished chunks were not redone
+    expected = shard_files(local_reference)
+    assert len(expected) == 10  # 5 shards: data + failures
+    assert shard_files(out) == expected
+    assert resumed.failures_by_reason == {reason: 1 for reason in gen_inputs["bad"].values()} | {
+        "not_media": 3
+    }
+    for name in ("captioner", "scorer"):  # the probe tasks recorded the models the local run loaded
+        assert _manifest(out)[name] == _manifest(local_reference)[name]
+    assert not list((out / schema.PARTS_DIR).rglob("*.*"))  # committed shards leave no parts behind
+    assert (out / schema.CARD_FILE).is_file()
+
+
+class _FailsOnWideFrames:
+    """A captioner that is broken for 16:9 frames (398 px wide after resizing): not an input problem, a bug."""
+
+    name, revision, prompt = "wide-frame-bug", None, None
+
+    def caption(self, images):
+        if any(image.width > 350 for image in images):
+            raise RuntimeError("index out of range in self")
+        return ["a frame"] * len(images)
+
+
+def test_a_model_failing_on_one_item_stops_the_ray_run(ray_address, gen_inputs, clap_scorer, tmp_path):
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors unpickle this module's class
+    with pytest.raises(RunAborted) as stopped:
+        generate_triplets(
+            gen_inputs["good_csv"],
+            tmp_path / "out",
+            _FailsOnWideFrames(),
+            clap_scorer,
+            distributor="ray",
+            **OPTIONS,
+        )
+    message = str(stopped.value)
+    assert "a model failed on a single item" in message and "index out of range in self" in message
+    assert stopped.value.resumable and "rerun the same command to resume" in message
+
+
+def test_pools_default_to_a_captioner_and_a_scorer_sharing_each_gpu():
+    from avt_triplets.distributors.ray_data import plan_pools
+    from avt_triplets.options import GenerationOptions
+
+    caption, score = plan_pools(GenerationOptions(distributor="ray"), cluster_gpus=8)
+    assert (caption.gpus, caption.min_size, caption.max_size) == (0.75, 1, 8)
+    assert (score.gpus, score.min_size, score.max_size) == (0.25, 1, 2)
+    assert caption.gpus * caption.max_size + score.gpus * score.max_size <= 8
+    given = GenerationOptions(distributor="ray", captioner_gpus=0.5, scorer_gpus=0.25, captioner_replicas=3)
+    caption, score = plan_pools(given, cluster_gpus=2)
+    assert (caption.gpus, caption.min_size, caption.max_size) == (0.5, 3, 3)
+    caption, score = plan_pools(GenerationOptions(distributor="ray"), cluster_gpus=0)  # CPU-only cluster
+    assert (caption.gpus, caption.cpus, caption.max_size, score.gpus, score.max_size) == (0, 0.5, 1, 0, 1)
+
+
+def test_ray_options_without_the_ray_distributor_are_refused():
+    from avt_triplets.errors import UsageError
+    from avt_triplets.options import GenerationOptions
+
+    with pytest.raises(UsageError, match="--captioner-gpus only apply to --distributor ray"):
+        GenerationOptions(captioner_gpus=0.5)
