@@ -3,36 +3,24 @@
 The data goes to a hidden temporary next to the target (unique per process and call, so concurrent writers
 never share one), is flushed to disk, and is renamed over the target. If writing fails (a full disk, a
 signal), the temporary is removed before the error propagates. Hidden names ending in ``.tmp`` are never
-read as data by ``datasets`` or :mod:`avt_triplets.selection`.
+read as data by ``datasets`` or :mod:`avt_triplets.selection`. On an object store the object is uploaded in place
+and appears only once complete (:func:`avt_triplets.storage.atomic_output`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
-
-def temporary_path(path: Path) -> Path:
-    """A hidden sibling of ``path`` that no reader picks up: ``.name.<pid>.<random>.tmp``."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+from avt_triplets.storage import as_path, atomic_output, temporary_path
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    path = as_path(path)
+    with atomic_output(path) as handle:
+        handle.write(data)
     return path
 
 

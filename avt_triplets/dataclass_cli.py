@@ -32,6 +32,7 @@ def option(
     type: Callable[[str], Any] | None = None,  # noqa: A002 - argparse's name
     metavar: str | None = None,
     nargs: str | None = None,
+    repr: bool = True,  # noqa: A002 - dataclasses' name; False keeps secrets out of the dataclass's repr
 ) -> Any:
     """A dataclass field that is also a command-line option; a list default is copied per instance."""
     metadata = {
@@ -44,8 +45,8 @@ def option(
     }
     metadata["nargs"] = nargs
     if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata, repr=repr)
+    return dataclasses.field(default=default, metadata=metadata, repr=repr)
 
 
 def optional_int(text: str) -> int | None:
@@ -56,6 +57,19 @@ def optional_int(text: str) -> int | None:
 def optional_str(text: str) -> str | None:
     """`none` or empty turn a text option off."""
     return None if text.lower() in ("none", "") else text
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A JSON object given on the command line (``--storage-options '{"anon": true}'``)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def flag(name: str) -> str:

@@ -18,15 +18,19 @@ gone. They ignore Ctrl-C and SIGTERM: the process feeding the models handles tho
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import io
 import logging
 import multiprocessing
 import os
+import posixpath
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +42,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from avt_triplets import schema
 from avt_triplets.inputs import ClipSpec
 from avt_triplets.media import MediaError, decode_clip
+from avt_triplets.storage import as_path, is_url
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +63,8 @@ class DecodeSettings:
     decoder_threads: int = 1
     video_hwaccel: str | None = None  # FFmpeg hardware device for video, checked by media.usable_hwaccel
     model_inputs: bool = True  # False (`--captioner none`): only what is stored, no pixels or scorer audio
+    # fsspec options for sources that are URLs (credentials: kept out of repr, never written anywhere)
+    storage_options: dict | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -104,21 +111,45 @@ def encode_audio(samples: np.ndarray) -> dict:
     return _AUDIO_FEATURE.encode_example({"array": samples, "sampling_rate": schema.AUDIO_SAMPLING_RATE})
 
 
+@contextlib.contextmanager
+def local_copy(source: str, storage_options: dict | None) -> Iterator[str]:
+    """A local file to decode: ``source`` itself, or (a URL) a copy in the temporary folder, deleted afterwards.
+
+    Scratch space stays bounded: each decode worker holds one video at a time. A source that can't be fetched
+    is an ``unreadable_path`` failure of its clip.
+    """
+    if not is_url(source):
+        yield source
+        return
+    suffix = posixpath.splitext(source)[1]
+    with tempfile.NamedTemporaryFile(prefix="avt-scratch-", suffix=suffix) as scratch:
+        try:
+            with as_path(source, storage_options).open("rb") as remote:
+                shutil.copyfileobj(remote, scratch, length=4 << 20)
+        except (OSError, ValueError) as error:
+            raise MediaError(
+                "unreadable_path", f"cannot fetch {source}: {type(error).__name__}: {error}"
+            ) from error
+        scratch.flush()
+        yield scratch.name
+
+
 def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
     """Decode and encode one clip; never raises (failures come back as ``item.failure``)."""
     started = time.perf_counter()
     try:
         rates = (schema.AUDIO_SAMPLING_RATE, settings.scorer_sampling_rate)
-        clip = decode_clip(
-            job.clip.source,
-            start_s=job.clip.start_s,
-            duration_s=settings.clip_seconds,
-            fps=settings.fps,
-            sampling_rates=rates,
-            short_side=settings.short_side,
-            decoder_threads=settings.decoder_threads,
-            hwaccel=settings.video_hwaccel,
-        )
+        with local_copy(job.clip.source, settings.storage_options) as source:
+            clip = decode_clip(
+                source,
+                start_s=job.clip.start_s,
+                duration_s=settings.clip_seconds,
+                fps=settings.fps,
+                sampling_rates=rates,
+                short_side=settings.short_side,
+                decoder_threads=settings.decoder_threads,
+                hwaccel=settings.video_hwaccel,
+            )
         item = DecodedItem(
             job=job,
             seconds=0.0,

@@ -30,17 +30,20 @@ absolute paths (``allow_absolute_paths``), which then appear in the dataset as t
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import json
 import logging
 import math
 import os
+import posixpath
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from avt_triplets import storage
 from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable, read_class_table, unknown_labels
 
@@ -100,6 +103,9 @@ class InputSet:
 
 def _relative_to(path: Path, root: Path) -> str | None:
     """``path`` relative to ``root`` (as written, else with symlinks resolved), or None when outside."""
+    if storage.is_remote(root) or storage.is_remote(path):
+        inner, outer = posixpath.normpath(str(path)), posixpath.normpath(str(root))
+        return posixpath.relpath(inner, outer) if inner.startswith(outer.rstrip("/") + "/") else None
     for real in (False, True):
         inner = path.resolve() if real else Path(os.path.normpath(path.absolute()))
         outer = root.resolve() if real else Path(os.path.normpath(root.absolute()))
@@ -116,7 +122,7 @@ def _recorded_path(path: Path, root: Path, where: str, allow_absolute: bool) -> 
     if relative is not None:
         return relative
     if allow_absolute:
-        return Path(os.path.normpath(path.absolute())).as_posix()
+        return str(path) if storage.is_remote(path) else Path(os.path.normpath(path.absolute())).as_posix()
     raise InputListError(
         f"{where}: {path} is outside the input root {root}; clip ids and video paths are stored relative to "
         "it so that a published dataset never holds this machine's folders. Pass --input-root with a folder "
@@ -134,7 +140,9 @@ def list_video_folder(
 ) -> tuple[list[ClipSpec], list[str]]:
     """Every video under ``folder`` (recursively, hidden files and folders left out), sorted by path, and
     the other files (not a video extension: ``.txt``, an audio-only ``.m4a``), skipped, relative and sorted."""
-    root = Path(folder)
+    root = storage.as_path(folder)
+    if storage.is_remote(root):
+        return _list_store_folder(root, {e.lower() for e in extensions})
     wanted = {e.lower() for e in extensions}
     clips, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -152,6 +160,51 @@ def list_video_folder(
             )
     clips.sort(key=lambda c: c.video_path)
     return clips, sorted(skipped)
+
+
+def _list_store_folder(root: Path, wanted: set[str]) -> tuple[list[ClipSpec], list[str]]:
+    """:func:`list_video_folder` on an object store: one recursive listing, hidden keys left out."""
+    prefix = root.path.rstrip("/") + "/"
+    clips, skipped = [], []
+    for key in sorted(root.fs.find(root.path)):
+        rel = key[len(prefix) :] if key.startswith(prefix) else posixpath.basename(key)
+        if not rel or any(part.startswith(".") for part in rel.split("/")):
+            continue
+        if posixpath.splitext(rel)[1].lower() not in wanted:
+            skipped.append(rel)
+            continue
+        clips.append(ClipSpec(clip_id=_without_extension(rel), video_path=rel, source=str(root / rel)))
+    return clips, skipped
+
+
+def _source(value: str, root: Path) -> Path:
+    """The file a list row names: a URL, an absolute path, or a path relative to the root."""
+    if storage.is_url(value):
+        return storage.as_path(value, getattr(root, "storage_options", None))
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    return root / value
+
+
+@functools.lru_cache(maxsize=8)
+def _local_root_text(root: Path) -> str:
+    return os.path.normpath(root.absolute())
+
+
+def _plainly_inside(value: str, root: Path) -> str | None:
+    """``value`` as the recorded path when it is a relative local path that stays inside the root (no ``..``):
+    the common case, answered with string operations (a list of millions of rows)."""
+    if storage.is_remote(root) or storage.is_url(value) or os.path.isabs(value):
+        return None
+    rel = posixpath.normpath(value.replace(os.sep, "/"))
+    if rel == ".." or rel.startswith("../") or rel == ".":
+        return None
+    return rel
+
+
+def _source_text(source: Path) -> str:
+    return str(source) if storage.is_remote(source) else str(source.absolute())
 
 
 def _first(row: dict, keys: Sequence[str]):
@@ -203,11 +256,14 @@ def _row_to_clip(
     explicit_id = _first(row, ("clip_id",))
     path_value = _first(row, _PATH_KEYS)
     if path_value is not None:
-        path = Path(str(path_value))
-        source = path if path.is_absolute() else root / path
-        rel = _recorded_path(source, root, where, allow_absolute)
+        rel = _plainly_inside(str(path_value), root)
+        if rel is not None:
+            source_text = os.path.join(_local_root_text(root), rel)
+        else:
+            source = _source(str(path_value), root)
+            rel, source_text = _recorded_path(source, root, where, allow_absolute), _source_text(source)
         clip_id = explicit_id or _without_extension(rel)
-        return ClipSpec(str(clip_id), rel, str(source.absolute()), start, labels)
+        return ClipSpec(str(clip_id), rel, source_text, start, labels)
     ytid = _first(row, _YTID_KEYS)
     if ytid is None:
         raise InputListError(f"{where}: needs a video_path (or path) or a ytid column; got {sorted(row)}")
@@ -215,11 +271,11 @@ def _row_to_clip(
         rel = path_template.format(ytid=ytid, start=int(start), start_s=start)
     except (KeyError, IndexError, ValueError) as err:
         raise InputListError(f"{where}: bad --path-template {path_template!r}: {err}") from err
-    source = Path(rel) if Path(rel).is_absolute() else root / rel
+    source = _source(rel, root)
     clip_id = explicit_id or f"{ytid}_{_format_start(start)}"
     # A downloaded VGGSound/AudioSet clip already starts at the row's start: decode it from 0.
     rel = _recorded_path(source, root, where, allow_absolute)
-    return ClipSpec(str(clip_id), rel, str(source.absolute()), 0.0 if trimmed else start, labels)
+    return ClipSpec(str(clip_id), rel, _source_text(source), 0.0 if trimmed else start, labels)
 
 
 class _UncommentedLines:
@@ -248,7 +304,7 @@ def _header(cells: Sequence[str]) -> list[str] | None:
 
 
 def _read_csv_rows(path: Path) -> Iterable[tuple[str, dict]]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    with path.open("r", newline="", encoding="utf-8") as handle:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         lines = _UncommentedLines(handle)
         reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
@@ -273,7 +329,7 @@ def _read_csv_rows(path: Path) -> Iterable[tuple[str, dict]]:
 
 
 def _read_jsonl_rows(path: Path) -> Iterable[tuple[str, dict]]:
-    with open(path, encoding="utf-8") as handle:
+    with path.open("r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -295,6 +351,7 @@ def read_clip_list(
     allow_absolute_paths: bool = False,
     split: str | None = None,
     classes: ClassTable | None = None,
+    storage_options: dict | None = None,
 ) -> list[ClipSpec]:
     """Clips of a CSV/TSV/JSONL list, in the list's order. See the module docstring for formats.
 
@@ -305,8 +362,8 @@ def read_clip_list(
     holding several splits needs one. ``classes``: store every label as its display name in this class list
     (a label that is neither an id nor a name of it is an error).
     """
-    path = Path(list_path)
-    root = Path(input_root) if input_root is not None else path.parent
+    path = storage.as_path(list_path, storage_options)
+    root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
     rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
     clips = []
     splits: Counter[str | None] = Counter()
@@ -334,7 +391,7 @@ def read_clip_list(
 def split_counts(list_path: str | os.PathLike) -> Counter[str | None]:
     """Rows per value of a list's split column (None counts rows without one): which splits ``--split`` can
     pick. Only the list is read, no video is looked at."""
-    path = Path(list_path)
+    path = storage.as_path(list_path)
     rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
     return Counter(_first(row, _SPLIT_KEYS) for _, row in rows)
 
@@ -406,11 +463,12 @@ def load_inputs(
     allow_absolute_paths: bool = False,
     split: str | None = None,
     label_csv: str | os.PathLike | None = None,
+    storage_options: dict | None = None,
 ) -> InputSet:
-    """The clips of ``source`` (a folder or a list file), the root their paths are relative to, and the
-    files a folder input skipped (each logged at INFO level). ``split`` and ``label_csv`` apply to lists
-    (see :func:`read_clip_list`)."""
-    path = Path(source)
+    """The clips of ``source`` (a folder or a list file, local or a URL), the root their paths are relative
+    to, and the files a folder input skipped (each logged at INFO level). ``split`` and ``label_csv`` apply to
+    lists (see :func:`read_clip_list`)."""
+    path = storage.as_path(source, storage_options)
     skipped: list[str] = []
     classes = read_class_table(label_csv) if label_csv is not None else None
     if path.is_dir() and (split is not None or classes is not None):
@@ -422,7 +480,7 @@ def load_inputs(
         for name in skipped:
             logger.info("skipped %s: not a video file (extension not in %s)", name, sorted(VIDEO_EXTENSIONS))
     elif path.is_file() and path.suffix.lower() in LIST_EXTENSIONS:
-        root = Path(input_root) if input_root is not None else path.parent
+        root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
         if input_root is not None and not root.is_dir():
             raise InputListError(f"--input-root {root} is not a folder")
         clips = read_clip_list(
@@ -433,6 +491,7 @@ def load_inputs(
             allow_absolute_paths=allow_absolute_paths,
             split=split,
             classes=classes,
+            storage_options=storage_options,
         )
     elif path.is_file():
         raise InputListError(

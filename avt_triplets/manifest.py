@@ -106,7 +106,7 @@ def _captions_hint(old: dict) -> str:
 def check_manifest(root: Path, manifest: dict, keys: Sequence[str] = IDENTITY_KEYS) -> dict | None:
     """The existing manifest of ``root`` (None for a new output); raises when a row-deciding key differs."""
     path = root / schema.MANIFEST_FILE
-    existing = read_json(path) if path.is_file() else None
+    existing = read_json(path)
     if existing is not None:
         differences = manifest_differences(existing, manifest, keys)
         if differences:

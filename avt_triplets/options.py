@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from avt_triplets.dataclass_cli import option, require_non_negative, require_positive
+from avt_triplets.dataclass_cli import json_object, option, require_non_negative, require_positive
 from avt_triplets.errors import UsageError
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
@@ -215,6 +215,16 @@ class GenerationOptions:
     )
     seed: int = option(0, group=RUN, help="Seed (per chunk, from seed + shard index) for any sampling.")
     progress: bool = option(True, group=RUN, help="No progress bar.")
+    storage_options: dict | None = option(
+        None,
+        group=RUN,
+        metavar="JSON",
+        type=json_object,
+        repr=False,
+        help="fsspec options for INPUT and --output URLs (s3://, gs://, hf://), e.g. "
+        '\'{"endpoint_url": "http://...", "key": "...", "secret": "..."}\'. Never written to any file; '
+        "credentials may also come from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, HF_TOKEN).",
+    )
     ray_address: str | None = option(
         None,
         group=RAY,

@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
-from avt_triplets import schema
+from avt_triplets import schema, storage
 from avt_triplets.errors import UsageError
 
 
 def is_avt_output(root: str | os.PathLike) -> bool:
     """True when ``root`` holds a manifest written by ``avt generate``."""
     try:
-        manifest = json.loads((Path(root) / schema.MANIFEST_FILE).read_text(encoding="utf-8"))
+        manifest = json.loads((storage.as_path(root) / schema.MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("avt-triplets/")
@@ -28,26 +29,33 @@ def is_avt_output(root: str | os.PathLike) -> bool:
 
 def _foreign_entries(root: Path) -> list[str]:
     """Entries of ``root`` other than avt's own in-flight temporaries (``.name.<pid>...tmp``)."""
-    return sorted(e.name for e in root.iterdir() if not (e.name.startswith(".") and e.name.endswith(".tmp")))
+    return sorted(
+        name for name in storage.names(root) if not (name.startswith(".") and name.endswith(".tmp"))
+    )
 
 
 def check_writable(root: Path) -> None:
     """Create ``root`` if needed and prove a file can be written in it, or raise :class:`UsageError`."""
     try:
+        if storage.is_remote(root):  # a bucket that is missing, read-only or not ours fails here, in seconds
+            probe = root / f".avt-write-check-{uuid.uuid4().hex[:8]}.tmp"
+            probe.write_bytes(b"")
+            storage.unlink(probe)
+            return
         root.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=root, prefix=".avt-write-check-", suffix=".tmp")
         os.close(handle)
         os.unlink(probe)
-    except OSError as error:
-        raise UsageError(f"cannot write to {root}: {error.strerror or error}") from error
+    except (OSError, PermissionError) as error:
+        raise UsageError(f"cannot write to {root}: {getattr(error, 'strerror', None) or error}") from error
 
 
 def check_generation_output(root: str | os.PathLike) -> Path:
     """The folder ``avt generate`` may write into: new, empty, or an avt output; created and writable."""
-    root = Path(root)
-    if root.exists() and not root.is_dir():
+    root = storage.as_path(root)
+    if root.is_file():
         raise UsageError(f"--output {root} is a file, not a folder")
-    if root.is_dir() and not is_avt_output(root):
+    if not is_avt_output(root):
         entries = _foreign_entries(root)
         if entries:
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
@@ -62,7 +70,7 @@ def check_generation_output(root: str | os.PathLike) -> Path:
 
 def require_avt_output(root: str | os.PathLike) -> Path:
     """A generation output that ``avt filter`` / ``avt publish`` may rewrite (card, subsets), writable."""
-    root = Path(root)
+    root = storage.as_path(root)
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder; run `avt generate --output {root}` first")
     if not is_avt_output(root):

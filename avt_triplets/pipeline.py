@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from avt_triplets import manifest
+from avt_triplets import manifest, storage
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.base import Distributor, RunReport, Work
 from avt_triplets.errors import UsageError
@@ -127,7 +127,7 @@ def generate_triplets(
     wall_start = time.perf_counter()
     captioned = not labels_only(captioner, scorer, models)
     input_set = check_run(inputs, output_dir, options, captioned=captioned)
-    root = Path(output_dir)
+    root = storage.as_path(output_dir, options.storage_options)
     distributor = pick_distributor(options, captioner, scorer, models)
     try:
         report, num_shards = _run(distributor, input_set, root, options, captioned)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from avt_triplets import manifest, output_folder
+from avt_triplets import manifest, output_folder, storage
 from avt_triplets.errors import RunAborted
 from avt_triplets.inputs import ClipSpec, InputSet, check_unique, load_inputs
 from avt_triplets.options import GenerationOptions
@@ -42,6 +42,7 @@ def resolve_inputs(
             allow_absolute_paths=options.allow_absolute_paths,
             split=options.split,
             label_csv=options.label_csv,
+            storage_options=options.storage_options,
         )
     clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
     check_unique(clips)
@@ -62,7 +63,7 @@ def check_run(
     checking it may write there).
     """
     input_set = resolve_inputs(inputs, options)
-    root = output_folder.check_generation_output(output_dir)
+    root = output_folder.check_generation_output(storage.as_path(output_dir, options.storage_options))
     if not options.overwrite:
         num_shards = math.ceil(len(input_set.clips) / options.shard_size)
         planned = manifest.run_manifest(options, input_set, num_shards, captioned=captioned)

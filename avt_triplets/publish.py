@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from avt_triplets import schema, selection
+from avt_triplets import schema, selection, shards, storage
 from avt_triplets.atomic import atomic_write_bytes
 from avt_triplets.errors import UsageError
 from avt_triplets.shards import RunTotals, collect_totals, flatten
@@ -51,7 +51,7 @@ SIDE_FILES = (schema.CARD_FILE, schema.MANIFEST_FILE, schema.SUBSETS_FILE, HISTO
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """``manifest.json`` as a dict; ``{}`` when missing or unreadable (the card then says "unknown")."""
-    path = Path(root) / schema.MANIFEST_FILE
+    path = storage.as_path(root) / schema.MANIFEST_FILE
     if not path.is_file():
         return {}
     try:
@@ -137,7 +137,7 @@ def data_features(root: str | Path, data_files: Iterable[Path] | None = None) ->
     files = list(data_files) if data_files is not None else selection.done_shards(root, warn=False)
     if not files:
         return None
-    arrow_schema = pq.read_schema(files[0])
+    arrow_schema = shards.read_schema(files[0])
     if arrow_schema.metadata and b"huggingface" in arrow_schema.metadata:
         stored = datasets.Features.from_arrow_schema(arrow_schema)
         # the stored metadata may name columns a tool dropped later: keep the columns really present
@@ -177,7 +177,7 @@ def plan_subsets(
     :class:`~avt_triplets.selection.NoScoresError`. ``seed`` None keeps the recorded seed, else the run's seed
     from the manifest.
     """
-    root = Path(root)
+    root = storage.as_path(root)
     previous = selection.read_subsets(root)
     if seed is None:
         if previous is not None:
@@ -208,7 +208,7 @@ def write_histogram(root: str | Path, subsets: selection.SubsetsFile) -> Path:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    root = Path(root)
+    root = storage.as_path(root)
     files = [root / f for f in subsets.data_files]
     scores = selection.read_scores(root, files).table.column(selection.SCORE_COLUMN).to_numpy()
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
@@ -528,7 +528,7 @@ def render_dataset_card(root: str | Path, repo_id: str | None = None, license: s
 
     ``repo_id`` names the Hub repository in the title and the how-to-load snippet (else the local path).
     """
-    root = Path(root)
+    root = storage.as_path(root)
     subsets = refresh_subsets(root)
     files = [root / f for f in subsets.data_files]
     card = CardContent(
@@ -574,7 +574,7 @@ def write_dataset_card(root: str | Path, repo_id: str | None = None, license: st
     Safe to call repeatedly (``avt generate`` calls it after every run): subsets are recomputed over
     the finished shards with the k values and seed already recorded in ``subsets.json``.
     """
-    root = Path(root)
+    root = storage.as_path(root)
     path = root / schema.CARD_FILE
     atomic_write_bytes(path, render_dataset_card(root, repo_id=repo_id, license=license).encode("utf-8"))
     return path

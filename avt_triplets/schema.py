@@ -10,6 +10,8 @@ from pathlib import Path
 
 import datasets
 
+from avt_triplets.storage import as_path
+
 AUDIO_SAMPLING_RATE = 16_000
 FRAME_SHORT_SIDE = 224
 
@@ -49,20 +51,20 @@ def shard_name(index: int) -> str:
 
 
 def data_path(root: str | Path, index: int) -> Path:
-    return Path(root) / DATA_DIR / f"{shard_name(index)}.parquet"
+    return as_path(root) / DATA_DIR / f"{shard_name(index)}.parquet"
 
 
 def failures_path(root: str | Path, index: int) -> Path:
-    return Path(root) / FAILURES_DIR / f"{shard_name(index)}.parquet"
+    return as_path(root) / FAILURES_DIR / f"{shard_name(index)}.parquet"
 
 
 def stats_path(root: str | Path, index: int) -> Path:
-    return Path(root) / STATS_DIR / f"{shard_name(index)}_stats.json"
+    return as_path(root) / STATS_DIR / f"{shard_name(index)}_stats.json"
 
 
 def parts_dir(root: str | Path, index: int) -> Path:
     """Where the finished chunks of shard ``index`` wait for the shard's commit."""
-    return Path(root) / PARTS_DIR / shard_name(index)
+    return as_path(root) / PARTS_DIR / shard_name(index)
 
 
 def triplet_features(with_media: bool = True, with_captions: bool = True) -> datasets.Features:

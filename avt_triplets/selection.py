@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from avt_triplets import schema
+from avt_triplets import schema, shards, storage
 from avt_triplets.atomic import atomic_write_bytes
 from avt_triplets.errors import UsageError
 
@@ -114,16 +114,20 @@ def shard_index(data_file: Path) -> int:
 
 def split_done_shards(root: str | Path) -> tuple[list[Path], list[Path]]:
     """Data files of finished shards (stats file exists) and of unfinished ones, in shard order."""
-    root = Path(root)
+    root = storage.as_path(root)
     done: list[Path] = []
     pending: list[Path] = []
-    for data_file in sorted((root / schema.DATA_DIR).glob("shard-*.parquet")):
+    finished = shards.done_shard_indices(root)  # one listing, not a look-up per shard
+    names = sorted(
+        n for n in storage.names(root / schema.DATA_DIR) if n.startswith("shard-") and n.endswith(".parquet")
+    )
+    for data_file in (root / schema.DATA_DIR / name for name in names):
         try:
             index = shard_index(data_file)
         except ValueError:
             pending.append(data_file)
             continue
-        (done if schema.stats_path(root, index).is_file() else pending).append(data_file)
+        (done if index in finished else pending).append(data_file)
     return done, pending
 
 
@@ -133,7 +137,7 @@ def done_shards(root: str | Path, warn: bool = True) -> list[Path]:
     if pending and warn:
         names = ", ".join(p.name for p in pending[:5]) + (" ..." if len(pending) > 5 else "")
         warnings.warn(
-            f"{len(pending)} shard(s) in {Path(root) / schema.DATA_DIR} have no stats file yet (unfinished) "
+            f"{len(pending)} shard(s) in {storage.as_path(root) / schema.DATA_DIR} have no stats file yet (unfinished) "
             f"and are left out: {names}",
             stacklevel=2,
         )
@@ -171,14 +175,14 @@ def read_scores(root: str | Path, files: Iterable[Path] | None = None) -> ScoreT
     At 1M clips this touches a few tens of MB, not the media. Shards without ``clap_score`` (all of them, in
     a ``--captioner none`` output) give a table without it.
     """
-    files = done_shards(root) if files is None else [Path(f) for f in files]
+    files = done_shards(root) if files is None else [storage.as_path(f) for f in files]
     tables = []
     for data_file in files:
-        available = set(pq.read_schema(data_file).names)
+        available = set(shards.read_schema(data_file).names)
         if ID_COLUMN not in available:
             raise ValueError(f"{data_file} lacks the column {ID_COLUMN!r}; is it a triplet shard?")
         wanted = (ID_COLUMN, SCORE_COLUMN, SAMPLE_KEY_COLUMN)
-        tables.append(pq.read_table(data_file, columns=[c for c in wanted if c in available]))
+        tables.append(shards.read_table(data_file, columns=[c for c in wanted if c in available]))
     if not tables:
         empty = pa.table({ID_COLUMN: pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float32())})
         return ScoreTable(empty, [])
@@ -403,7 +407,7 @@ def build_subsets(
     seed: int = 0,
 ) -> SubsetsFile:
     """Compute the subsets over the finished shards of ``root`` (does not write anything)."""
-    root = Path(root)
+    root = storage.as_path(root)
     done, pending = split_done_shards(root)
     if pending:
         names = ", ".join(p.name for p in pending[:5]) + (" ..." if len(pending) > 5 else "")
@@ -418,20 +422,22 @@ def build_subsets(
         top=top,
         random=random,
         total=scores.num_rows,
-        data_files=[p.relative_to(root).as_posix() for p in done],
-        excluded_files=[p.relative_to(root).as_posix() for p in pending],
+        data_files=[f"{schema.DATA_DIR}/{p.name}" for p in done],
+        excluded_files=[f"{schema.DATA_DIR}/{p.name}" for p in pending],
         subsets=compute_subsets(scores, top, random, seed),
     )
 
 
 def write_subsets(root: str | Path, subsets: SubsetsFile) -> Path:
     """Write ``subsets.json`` atomically."""
-    return atomic_write_bytes(Path(root) / schema.SUBSETS_FILE, (subsets.to_json() + "\n").encode("utf-8"))
+    return atomic_write_bytes(
+        storage.as_path(root) / schema.SUBSETS_FILE, (subsets.to_json() + "\n").encode("utf-8")
+    )
 
 
 def read_subsets(root: str | Path) -> SubsetsFile | None:
     """``subsets.json`` of ``root``, or None when ``avt filter`` has not run."""
-    path = Path(root) / schema.SUBSETS_FILE
+    path = storage.as_path(root) / schema.SUBSETS_FILE
     if not path.is_file():
         return None
     return SubsetsFile.from_json(path.read_text(encoding="utf-8"))

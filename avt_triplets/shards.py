@@ -1,7 +1,8 @@
 """Files of a generation output: shards, failures and stats (layout in ``schema``; the manifest in ``manifest``).
 
-Crash safety comes from the order of writes: a shard's data and failures tables are written to
-hidden temporary files and renamed into place, and its stats file is written last (also by rename).
+Crash safety comes from the order of writes: a shard's data and failures tables are published whole (a local
+temporary renamed into place, or a completed upload on an object store, :mod:`avt_triplets.storage`), and its
+stats file is written last.
 A shard counts as done only once its stats file exists, so a process killed at any point leaves
 either a finished shard or one that the next run redoes from scratch, overwriting whatever partial
 files it left. Each shard's rows live in exactly one file, so no clip is ever written twice.
@@ -9,11 +10,11 @@ files it left. Each shard's rows live in exactly one file, so no clip is ever wr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
-import shutil
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets.arrow_writer import ParquetWriter
 
-from avt_triplets import schema
-from avt_triplets.atomic import atomic_write_json, temporary_path
+from avt_triplets import schema, storage
+from avt_triplets.atomic import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +52,14 @@ def is_done(root: Path, index: int) -> bool:
 
 def done_shard_indices(root: Path) -> set[int]:
     """Indices of the finished shards (those with a stats file), from one listing of the stats folder."""
-    folder = Path(root) / schema.STATS_DIR
-    if not folder.is_dir():
-        return set()
-    return {int(m.group(1)) for m in map(_STATS_FILE.match, (p.name for p in folder.iterdir())) if m}
+    listing = storage.names(storage.as_path(root) / schema.STATS_DIR)
+    return {int(m.group(1)) for m in map(_STATS_FILE.match, listing) if m}
 
 
 def remove_temporaries(root: Path, index: int) -> None:
-    """Leftovers of a killed writer of shard ``index`` (any pid)."""
+    """Leftovers of a killed writer of shard ``index`` (any pid); an object store has none."""
+    if storage.is_remote(root):
+        return
     name = schema.shard_name(index)
     for folder in (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR):
         for tmp in (root / folder).glob(f".{name}*.tmp"):
@@ -68,52 +69,73 @@ def remove_temporaries(root: Path, index: int) -> None:
 def existing_shard_indices(root: Path) -> set[int]:
     found = set()
     for folder in (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR):
-        if (root / folder).is_dir():
-            for path in (root / folder).iterdir():
-                match = _SHARD_FILE.match(path.name)
-                if match:
-                    found.add(int(match.group(1)))
+        for name in storage.names(root / folder):
+            match = _SHARD_FILE.match(name)
+            if match:
+                found.add(int(match.group(1)))
     return found
 
 
 def remove_shard(root: Path, index: int) -> None:
     """Delete every file of shard ``index``, stats first so it never looks done while half-deleted."""
-    schema.stats_path(root, index).unlink(missing_ok=True)
-    schema.data_path(root, index).unlink(missing_ok=True)
-    schema.failures_path(root, index).unlink(missing_ok=True)
+    storage.unlink(schema.stats_path(root, index))
+    storage.unlink(schema.data_path(root, index))
+    storage.unlink(schema.failures_path(root, index))
     remove_temporaries(root, index)
     remove_parts(root, index)
 
 
 def remove_parts(root: Path, index: int) -> None:
     """Delete the chunk parts of shard ``index`` (after its commit, or when it is started over)."""
-    shutil.rmtree(schema.parts_dir(root, index), ignore_errors=True)
+    storage.remove_tree(schema.parts_dir(root, index))
+
+
+def _write_table_file(path: Path, features: datasets.Features, rows: Iterable[dict[str, Any]]) -> int:
+    """``rows`` (already encoded) as the Parquet file ``path``, atomically; returns how many."""
+    count = 0
+    with storage.atomic_output(path) as stream:
+        writer = ParquetWriter(stream=stream, features=features)
+        try:
+            for row in rows:
+                writer.write(row)
+                count += 1
+            writer.finalize(close_stream=False)
+        except BaseException:
+            writer.close()
+            raise
+    return count
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], features: datasets.Features | None = None) -> int:
     """Write ``rows`` to the Parquet file ``path`` atomically, encoded with ``features`` (the triplet schema's by
     default) the way :class:`ShardWriter` encodes them; returns how many."""
     features = features or schema.triplet_features()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    writer = ParquetWriter(path=str(tmp), features=features)
-    count = 0
+    return _write_table_file(path, features, (features.encode_example(row) for row in rows))
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """A Parquet file (local or on a store) as an Arrow table."""
+    source = storage.open_for_reading(path)
     try:
-        for row in rows:
-            writer.write(features.encode_example(row))
-            count += 1
-        writer.finalize()
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    return count
+        return pq.read_table(source, columns=columns)
+    finally:
+        if source is not path:
+            source.close()
+
+
+def read_schema(path: Path) -> pa.Schema:
+    """The Arrow schema of a Parquet file (local or on a store), from its footer."""
+    source = storage.open_for_reading(path)
+    try:
+        return pq.read_schema(source)
+    finally:
+        if source is not path:
+            source.close()
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a Parquet file as plain dicts (media as ``{"bytes", "path"}``): what :func:`write_rows` took."""
-    return pq.read_table(path).to_pylist()
+    return read_table(path).to_pylist()
 
 
 class ShardWriter:
@@ -129,11 +151,10 @@ class ShardWriter:
         self.index = index
         self.features = features or schema.triplet_features()
         self.data_file = schema.data_path(root, index)
-        self.data_file.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = temporary_path(self.data_file)
-        self._writer = ParquetWriter(
-            path=str(self._tmp), features=self.features, writer_batch_size=ROW_GROUP_ROWS
-        )
+        storage.makedirs(self.data_file.parent)
+        self._output = contextlib.ExitStack()
+        stream = self._output.enter_context(storage.atomic_output(self.data_file))
+        self._writer = ParquetWriter(stream=stream, features=self.features, writer_batch_size=ROW_GROUP_ROWS)
         self.rows = 0
         self.failures: list[dict[str, str]] = []
 
@@ -144,7 +165,8 @@ class ShardWriter:
     def copy_rows(self, parquet_file: Path, skip_clip_ids: Iterable[str] = ()) -> None:
         """Carry the rows of an earlier version of this shard over unchanged (``--retry-failed``)."""
         skip = set(skip_clip_ids)
-        reader = pq.ParquetFile(parquet_file)
+        source = storage.open_for_reading(parquet_file)
+        reader = pq.ParquetFile(source)
         for batch in reader.iter_batches(batch_size=self._writer.writer_batch_size or 100):
             table = pa.Table.from_batches([batch])
             if skip:
@@ -153,6 +175,9 @@ class ShardWriter:
             if table.num_rows:
                 self._writer.write_table(table)
                 self.rows += table.num_rows
+        reader.close()
+        if source is not parquet_file:
+            source.close()
 
     def add_failure(self, clip_id: str, video_path: str, reason: str, detail: str) -> None:
         if reason not in schema.FAILURE_REASONS:
@@ -162,32 +187,26 @@ class ShardWriter:
         )
 
     def commit(self, stats: dict[str, Any]) -> None:
-        """Publish data, then failures, then stats (the done marker), each by atomic rename."""
-        self._writer.finalize()
+        """Publish data, then failures, then stats (the done marker): each appears whole or not at all."""
+        self._writer.finalize(close_stream=False)
         self._writer = None
+        storage.unlink(schema.stats_path(self.root, self.index))  # redoing a done shard
+        self._output.close()  # the data file appears
         failures_file = schema.failures_path(self.root, self.index)
-        failures_file.parent.mkdir(parents=True, exist_ok=True)
-        failures_tmp = temporary_path(failures_file)
-        failures_writer = ParquetWriter(path=str(failures_tmp), features=schema.FAILURE_FEATURES)
-        try:
-            for failure in self.failures:
-                failures_writer.write(failure)
-            failures_writer.finalize()
-        finally:
-            failures_writer.close()
-        schema.stats_path(self.root, self.index).unlink(missing_ok=True)  # redoing a done shard
-        os.replace(self._tmp, self.data_file)
-        os.replace(failures_tmp, failures_file)
+        storage.makedirs(failures_file.parent)
+        _write_table_file(failures_file, schema.FAILURE_FEATURES, self.failures)
         atomic_write_json(schema.stats_path(self.root, self.index), stats)
 
     def abort(self) -> None:
-        """Drop the shard in progress: close the writer and delete every temporary file of this shard."""
+        """Drop the shard in progress: close the writer, delete its temporaries (or abandon the upload)."""
         if self._writer is not None:
             try:
                 self._writer.close()
             except OSError:  # e.g. the disk is full: the file is deleted next anyway
                 pass
             self._writer = None
+        with contextlib.suppress(Exception):
+            self._output.__exit__(RuntimeError, RuntimeError("shard aborted"), None)
         remove_temporaries(self.root, self.index)
 
 
@@ -195,7 +214,7 @@ def read_failures(root: Path, index: int) -> list[dict[str, str]]:
     path = schema.failures_path(root, index)
     if not path.is_file():
         return []
-    return pq.read_table(path).to_pylist()
+    return read_table(path).to_pylist()
 
 
 def read_stats(root: Path, index: int) -> dict[str, Any] | None:
@@ -246,7 +265,7 @@ def _shard_counts(root: Path, index: int, stats: dict[str, Any]) -> tuple[int, d
     other tools) from the data file's metadata and the failures table."""
     triplets = stats.get("num_triplets")
     if triplets is None:
-        triplets = pq.read_metadata(schema.data_path(root, index)).num_rows
+        triplets = read_table(schema.data_path(root, index), columns=["clip_id"]).num_rows
     reasons = stats.get("failures_by_reason")
     if reasons is None:
         reasons = Counter(str(row["reason"]) for row in read_failures(root, index))
@@ -255,7 +274,7 @@ def _shard_counts(root: Path, index: int, stats: dict[str, Any]) -> tuple[int, d
 
 def collect_totals(root: str | os.PathLike) -> RunTotals:
     """Sum the stats files of every finished shard of ``root`` (one listing, one read per finished shard)."""
-    root = Path(root)
+    root = storage.as_path(root)
     manifest = read_json(root / schema.MANIFEST_FILE) or {}
     total = manifest.get("num_shards")
     done = done_shard_indices(root)

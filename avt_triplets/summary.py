@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avt_triplets import schema, shards
+from avt_triplets import schema, shards, storage
 from avt_triplets.stages.worker import STAGES
 
 # Failure reasons that mean the clip decoded fine but a model gave up on it.
@@ -105,7 +105,7 @@ class GenerationSummary:
 
 def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) -> GenerationSummary:
     """The totals of every finished shard of ``output_dir``; ``shards_total`` defaults to the manifest's count."""
-    root = Path(output_dir)
+    root = storage.as_path(output_dir)
     totals = shards.collect_totals(root)
     if shards_total is None:
         shards_total = totals.shards_total if totals.shards_total is not None else totals.shards_done

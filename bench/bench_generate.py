@@ -17,7 +17,15 @@ Measures, on ``--clips`` synthetic clips (``--seconds`` long, listed from a few 
 The models get ``--torch-threads`` (default 1) threads so the decode workers have the other cores,
 as they would next to a GPU. Prints JSON.
 
+``--distributor local ray`` adds ``distributors``: the same clips through each distributor in turn (``avt
+generate``'s code, models loaded from folders, ``--chunk-size`` clips per chunk): wall time, clips/s, the stats'
+seconds per stage, and the peak summed RSS of this process and all its descendants (decode workers; Ray's GCS,
+raylet, workers and actors). For ``ray`` it also splits the wall time: starting the local Ray instance, the probe
+tasks that load and check the models, the wait for the first finished chunk (actor start-up and model loading),
+and the rest (streaming).
+
     python bench/bench_generate.py --clips 40 --seconds 10 --rss-clips 50 500
+    python bench/bench_generate.py --clips 48 --seconds 10 --rss-clips --distributor local ray
 """
 
 from __future__ import annotations
@@ -200,6 +208,125 @@ def rss_child(args) -> None:
     )
 
 
+class _TreeRss:
+    """Peak of the summed RSS of this process and all its descendants, sampled every 50 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_distributor(kind: str, list_csv: Path, out: Path, models, args) -> dict:
+    """One `avt generate` run of ``kind`` over ``list_csv`` (models loaded from folders, as the CLI does)."""
+    from avt_triplets.pipeline import generate_triplets
+
+    marks: dict[str, float] = {}
+    started = time.perf_counter()
+    if kind == "ray":
+        import ray
+
+        import avt_triplets.distributors.ray_data as ray_data
+
+        ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+        marks["ray_init_s"] = time.perf_counter() - started
+        probe, pipeline = ray_data.RayDistributor._probe, ray_data.RayDistributor._pipeline
+
+        def timed_probe(self):
+            begun = time.perf_counter()
+            try:
+                return probe(self)
+            finally:
+                marks["probe_s"] = time.perf_counter() - begun
+
+        def timed_pipeline(self, work, todo):
+            dataset = pipeline(self, work, todo)
+            begun = time.perf_counter()
+
+            class Rows:
+                def iter_rows(self):
+                    for row in dataset.iter_rows():
+                        marks.setdefault("first_chunk_s", time.perf_counter() - begun)
+                        yield row
+                    marks["pipeline_s"] = time.perf_counter() - begun
+
+            return Rows()
+
+        ray_data.RayDistributor._probe, ray_data.RayDistributor._pipeline = timed_probe, timed_pipeline
+    options = dict(
+        shard_size=args.shard_size, chunk_size=args.chunk_size, caption_batch_size=args.caption_batch_size
+    )
+    options |= dict(score_batch_size=args.score_batch_size, num_workers=args.num_workers, progress=False)
+    try:
+        with _TreeRss() as rss:
+            summary = generate_triplets(
+                list_csv, out, models=models, distributor=kind, write_card=False, **options
+            )
+    finally:
+        if kind == "ray":
+            ray_data.RayDistributor._probe, ray_data.RayDistributor._pipeline = probe, pipeline
+            ray.shutdown()
+    wall = time.perf_counter() - started
+    assert summary.triplets == args.clips, summary.format()
+    result = {
+        "wall_s": round(wall, 2),
+        "clips_per_s": round(args.clips / wall, 3),
+        "stage_seconds": {k: round(v, 2) for k, v in summary.seconds.items()},
+        "peak_rss_all_processes_mb": round(rss.peak / 2**20, 1),
+    }
+    if kind == "ray":
+        result["wall_split_s"] = {k: round(v, 2) for k, v in marks.items()}
+        result["wall_split_s"]["streaming_after_first_chunk_s"] = round(
+            marks.get("pipeline_s", 0.0) - marks.get("first_chunk_s", 0.0), 2
+        )
+    return result
+
+
+def compare_distributors(args) -> dict:
+    from avt_triplets.options import ModelOptions
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        list_csv = make_clip_list(tmp / "videos", args.clips, args.seconds)
+        from avt_triplets.tiny import make_tiny_blip2, make_tiny_clap
+
+        captioner = args.captioner or str(make_tiny_blip2(tmp / "tiny_blip2"))
+        scorer = args.scorer or str(make_tiny_clap(tmp / "tiny_clap"))
+        models = ModelOptions(
+            captioner=captioner, scorer=scorer, device="cpu", max_new_tokens=args.max_new_tokens
+        )
+        for kind in args.distributor:
+            results[kind] = run_distributor(kind, list_csv, tmp / f"out_{kind}", models, args)
+    if "local" in results and "ray" in results:
+        results["ray_wall_over_local"] = round(results["ray"]["wall_s"] / results["local"]["wall_s"], 2)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=40, help="Clips in the timed runs.")
@@ -221,9 +348,31 @@ def main() -> None:
     )
     parser.add_argument("--rss-seconds", type=float, default=2.0, help="Clip length of the memory runs.")
     parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--distributor",
+        nargs="+",
+        choices=("local", "ray"),
+        default=None,
+        help="Only compare these distributors side by side on the same clips (see above).",
+    )
+    parser.add_argument("--chunk-size", type=int, default=8, help="Clips per chunk (distributor comparison).")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args)
+        return
+    if args.distributor:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+        result = {"benchmark": "generate_distributors", "clips": args.clips, "clip_seconds": args.seconds}
+        result |= {
+            "chunk_size": args.chunk_size,
+            "num_workers": args.num_workers,
+            "cpu_count": os.cpu_count(),
+        }
+        result["distributors"] = compare_distributors(args)
+        result["load_average"] = list(os.getloadavg())
+        print(json.dumps(result, indent=2))
         return
 
     import torch

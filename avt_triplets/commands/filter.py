@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from avt_triplets.dataclass_cli import json_object
+
 
 def _percent(text: str) -> float:
     value = float(text)
@@ -22,7 +24,16 @@ def _percent(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "output_dir", metavar="DIR", help="Folder written by `avt generate` (manifest.json, data/, ...)."
+        "output_dir",
+        metavar="DIR",
+        help="Folder or URL (s3://, gs://, ...) written by `avt generate` (manifest.json, data/, ...).",
+    )
+    parser.add_argument(
+        "--storage-options",
+        type=json_object,
+        default=None,
+        metavar="JSON",
+        help="fsspec options for a DIR URL (endpoint, credentials); never written to any file.",
     )
     parser.add_argument(
         "--top",
@@ -78,11 +89,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import warnings
 
-    from avt_triplets import publish, schema, selection
+    from avt_triplets import publish, schema, selection, storage
     from avt_triplets.errors import UsageError
     from avt_triplets.output_folder import require_avt_output
 
-    root = require_avt_output(args.output_dir)
+    root = require_avt_output(storage.as_path(args.output_dir, args.storage_options))
     if args.replace and args.top is None and args.random is None:
         raise UsageError("--replace keeps only the configs given with --top / --random, and none were given")
     with warnings.catch_warnings():  # unfinished shards are reported once, below
@@ -110,5 +121,8 @@ def run(args: argparse.Namespace) -> int:
     for subset in subsets.subsets:
         print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")
     print(f"wrote {root / schema.SUBSETS_FILE} and {card}")
-    print(f'load with: datasets.load_dataset("{root}", "<config>", split="train")')
+    if storage.is_remote(root):
+        print(f'load with: avt_triplets.load_triplets("{root}", "<config>", storage_options=...)')
+    else:
+        print(f'load with: datasets.load_dataset("{root}", "<config>", split="train")')
     return 0

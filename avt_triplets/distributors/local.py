@@ -58,6 +58,7 @@ def decode_settings(options: GenerationOptions, scorer_sampling_rate: int | None
     """How every clip of a run is decoded (the same for every distributor); ``scorer_sampling_rate`` None: no
     model will see the clips, so only what the dataset stores is made."""
     return DecodeSettings(
+        storage_options=options.storage_options,
         fps=options.fps,
         clip_seconds=options.clip_seconds,
         scorer_sampling_rate=int(scorer_sampling_rate or schema.AUDIO_SAMPLING_RATE),

@@ -20,7 +20,8 @@
   model failing on a single item (:class:`~avt_triplets.batching.ModelFailure`) stops the run
   (:class:`~avt_triplets.errors.RunAborted`), keeping finished shards and chunks.
 
-The output folder must be reachable from every node (a shared filesystem).
+The output must be reachable from every node: a shared filesystem or an object store URL (the output's path object,
+storage options included, travels to the tasks in memory; nothing writes the options to a file).
 """
 
 from __future__ import annotations
@@ -168,14 +169,15 @@ def decode_chunk(row: dict[str, Any], settings: DecodeSettings) -> dict[str, Any
     return {"chunk": chunk, "payload": items}
 
 
-def write_part(row: dict[str, Any], root: str) -> dict[str, Any]:
+def write_part(row: dict[str, Any], root: Path) -> dict[str, Any]:
+    """``root`` is the output's path object: a store path carries its storage options to the task."""
     result = row["payload"]
-    write_chunk_part(Path(root), result)
+    write_chunk_part(root, result)
     return {"shard": result.chunk.shard, "key": result.chunk.key, "clips": result.clips}
 
 
-def commit_shard(root: str, plan: ShardPlan, chunk_size: int, identity: WriterIdentity) -> dict[str, Any]:
-    return commit_from_parts(Path(root), plan, chunk_size, identity)
+def commit_shard(root: Path, plan: ShardPlan, chunk_size: int, identity: WriterIdentity) -> dict[str, Any]:
+    return commit_from_parts(root, plan, chunk_size, identity)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -368,7 +370,7 @@ class RayDistributor:
             num_gpus=score.gpus,
             num_cpus=score.cpus,
         )
-        return dataset.map(write_part, fn_kwargs={"root": str(work.root)}, num_cpus=0.25)
+        return dataset.map(write_part, fn_kwargs={"root": work.root}, num_cpus=0.25)
 
 
 def _chunks_to_run(work: Work) -> tuple[list[Chunk], dict[int, set[str]]]:
@@ -430,7 +432,7 @@ class _Commits:
     def launch(self, index: int) -> None:
         ray = _ray()
         task = ray.remote(commit_shard).options(num_cpus=0.5, max_retries=3)
-        ref = task.remote(str(self.work.root), self.plans[index], self.work.options.chunk_size, self.identity)
+        ref = task.remote(self.work.root, self.plans[index], self.work.options.chunk_size, self.identity)
         self.running[ref] = index
 
     def collect(self, wait: bool) -> list[str]:

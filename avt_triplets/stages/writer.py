@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avt_triplets import publish, schema, shards
+from avt_triplets import publish, schema, shards, storage
 from avt_triplets.atomic import atomic_write_json
 from avt_triplets.stages.reader import Chunk, ShardPlan
 from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock, row_features
@@ -39,7 +39,7 @@ def prepare_output(root: Path, owns: Callable[[int], bool], is_main: bool, overw
     """Create ``root``; with ``overwrite``, delete the shards this process owns (and, on the main process,
     the card and subsets). No process ever deletes another's fresh work, and the manifest stays until the new
     one replaces it, so the folder always reads as an avt output."""
-    root.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(root)
     if not overwrite:
         return
     for index in shards.existing_shard_indices(root):
@@ -47,7 +47,7 @@ def prepare_output(root: Path, owns: Callable[[int], bool], is_main: bool, overw
             shards.remove_shard(root, index)
     if is_main:
         for name in (schema.CARD_FILE, schema.SUBSETS_FILE):
-            (root / name).unlink(missing_ok=True)
+            storage.unlink(root / name)
 
 
 def _carry_over(writer: shards.ShardWriter, root: Path, plan: ShardPlan) -> None:
@@ -166,10 +166,8 @@ def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) ->
 
 def finished_chunk_keys(root: Path, shard: int) -> set[str]:
     """Keys of the chunks of ``shard`` whose part is complete (its record exists); one listing."""
-    folder = schema.parts_dir(root, shard)
-    if not folder.is_dir():
-        return set()
-    return {p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")}
+    listing = storage.names(schema.parts_dir(root, shard))
+    return {name.removesuffix(".json") for name in listing if name.endswith(".json")}
 
 
 def read_chunk_part(root: Path, chunk: Chunk) -> ChunkResult:

@@ -1,0 +1,116 @@
+"""Planning at scale: list, plan and resume-scan an input of ``--clips`` (default 1,000,000) clips, no media.
+
+Phases, each timed with the process's RSS after it (peak RSS of the whole run at the end):
+
+* ``write_list``: the synthetic CSV list (``video_path,labels``; not part of avt, for reference);
+* ``listing``: ``load_inputs`` (parse, clip ids relative to the root, duplicate check);
+* ``planning``: shards of ``--shard-size`` and their chunks, and the manifest's input digest;
+* ``resume_scan``: ``pending_work`` over an output whose stats files say ``--done`` of the shards are finished
+  (one listing of ``stats/``), then the run summary's totals (``collect_totals``: one read per finished shard).
+
+Goal (issue 9): under 30 s and under 1 GB for 1,000,000 clips. Prints JSON.
+
+    python bench/bench_plan.py --clips 1000000 --shard-size 1000 --done 999
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return round(psutil.Process().memory_info().rss / 2**20, 1)
+
+
+def write_list(path: Path, clips: int) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("video_path,labels\n")
+        for i in range(clips):
+            handle.write(f"videos/{i // 1000:04d}/clip_{i:07d}.mp4,class_{i % 300}\n")
+
+
+def fake_done_shards(root: Path, done: int, shard_size: int) -> None:
+    """Stats files (and the manifest) of an output whose first ``done`` shards are finished."""
+    from avt_triplets import schema
+
+    (root / schema.STATS_DIR).mkdir(parents=True)
+    for index in range(done):
+        stats = {"shard": index, "num_clips": shard_size, "num_triplets": shard_size - 3, "num_failures": 3}
+        stats |= {"failures_by_reason": {"not_media": 3}, "seconds": {"decode": 1.0, "caption": 9.0}}
+        schema.stats_path(root, index).write_text(json.dumps(stats))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=1_000_000)
+    parser.add_argument("--shard-size", type=int, default=1000)
+    parser.add_argument("--chunk-size", type=int, default=64)
+    parser.add_argument("--done", type=int, default=999, help="Finished shards in the resume scan.")
+    args = parser.parse_args(argv)
+
+    from avt_triplets.inputs import inputs_digest, load_inputs
+    from avt_triplets.shards import collect_totals
+    from avt_triplets.stages.reader import pending_work, plan_shards
+
+    result: dict = {"benchmark": "plan", "clips": args.clips, "shard_size": args.shard_size}
+    phases: dict = {}
+
+    def phase(name: str, started: float) -> None:
+        phases[name] = {"seconds": round(time.perf_counter() - started, 2), "rss_mb_after": rss_mb()}
+
+    with tempfile.TemporaryDirectory(prefix="avt-bench-plan-") as tmp:
+        tmp = Path(tmp)
+        started = time.perf_counter()
+        write_list(tmp / "list.csv", args.clips)
+        phase("write_list", started)
+
+        started = time.perf_counter()
+        inputs = load_inputs(tmp / "list.csv")
+        phase("listing", started)
+
+        started = time.perf_counter()
+        shards = plan_shards(inputs.clips, args.shard_size)
+        chunks = sum(len(plan.chunks(args.chunk_size)) for plan in _plans(shards))
+        digest = inputs_digest(inputs.clips)
+        phase("planning", started)
+
+        out = tmp / "out"
+        fake_done_shards(out, min(args.done, len(shards)), args.shard_size)
+        started = time.perf_counter()
+        pending = pending_work(out, shards, range(len(shards)), retry_failed=False)
+        totals = collect_totals(out)
+        phase("resume_scan", started)
+
+    result.update(
+        shards=len(shards),
+        chunks=chunks,
+        pending_shards=len(pending),
+        finished_shards_counted=totals.shards_done,
+        input_digest=digest[:12],
+        phases=phases,
+        avt_seconds=round(sum(p["seconds"] for k, p in phases.items() if k != "write_list"), 2),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
+    result["goal_met"] = result["avt_seconds"] < 30 and result["peak_rss_mb"] < 1024
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def _plans(shards):
+    from avt_triplets.stages.reader import ShardPlan
+
+    return (ShardPlan(index, clips) for index, clips in enumerate(shards))
+
+
+if __name__ == "__main__":
+    main()
