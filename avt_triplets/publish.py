@@ -291,9 +291,9 @@ class LabelStats:
 
         stats, counts = cls(), Counter()
         for path in files:
-            if "labels" not in pq.read_schema(path).names:
+            if "labels" not in shards.read_schema(path).names:
                 continue
-            column = pq.read_table(path, columns=["labels"]).column("labels")
+            column = shards.read_table(path, columns=["labels"]).column("labels")
             stats.labelled_rows += int(
                 pc.sum(pc.greater(pc.fill_null(pc.list_value_length(column), 0), 0)).as_py() or 0
             )
@@ -328,7 +328,7 @@ def is_captioned(root: str | Path, data_files: Iterable[Path] | None = None) -> 
     (False for ``avt generate --captioner none``)."""
     files = list(data_files) if data_files is not None else selection.done_shards(root, warn=False)
     if files:
-        return schema.has_captions(pq.read_schema(files[0]).names)
+        return schema.has_captions(shards.read_schema(files[0]).names)
     return bool(read_manifest(root).get("captioned", True))
 
 
@@ -460,7 +460,10 @@ def _load_section(subsets: selection.SubsetsFile, load_path: str, captioned: boo
         "## How to load",
         "",
         "```python",
-        "from datasets import load_dataset",
+        # datasets reads the card of a local folder or a Hub repository, not of a folder at a URL (s3://, gs://)
+        "from avt_triplets import load_triplets as load_dataset  # takes storage_options=..."
+        if storage.is_url(load_path)
+        else "from datasets import load_dataset",
         "",
         f'{"triplets" if captioned else "clips"} = load_dataset("{load_path}", split="train")  # every clip',
     ]

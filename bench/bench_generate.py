@@ -145,8 +145,10 @@ def end_to_end(list_csv: Path, out: Path, captioner, scorer, args, clips: int | 
     return {"wall_s": wall, "seconds": summary.seconds, "clips": summary.clips}
 
 
-class _RssSampler:
-    """Samples this process's RSS and its children's (the decode workers) every 20 ms."""
+class _Sampler:
+    """Calls ``sample()`` every ``interval`` seconds in a thread while the ``with`` block runs."""
+
+    interval = 0.02
 
     def __init__(self) -> None:
         import threading
@@ -154,21 +156,16 @@ class _RssSampler:
         import psutil
 
         self.process = psutil.Process()
-        self.main_peak = self.worker_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        import psutil
-
         while not self._stop.is_set():
-            self.main_peak = max(self.main_peak, self.process.memory_info().rss)
-            for child in self.process.children(recursive=True):
-                try:
-                    self.worker_peak = max(self.worker_peak, child.memory_full_info().uss)
-                except psutil.Error:
-                    pass
-            self._stop.wait(0.02)
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        raise NotImplementedError
 
     def __enter__(self):
         self._thread.start()
@@ -177,6 +174,22 @@ class _RssSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+
+class _RssSampler(_Sampler):
+    """This process's peak RSS and its children's (the decode workers) peak USS."""
+
+    main_peak = worker_peak = 0
+
+    def sample(self) -> None:
+        import psutil
+
+        self.main_peak = max(self.main_peak, self.process.memory_info().rss)
+        for child in self.process.children(recursive=True):
+            try:
+                self.worker_peak = max(self.worker_peak, child.memory_full_info().uss)
+            except psutil.Error:
+                pass
 
 
 def rss_child(args) -> None:
@@ -208,37 +221,21 @@ def rss_child(args) -> None:
     )
 
 
-class _TreeRss:
-    """Peak of the summed RSS of this process and all its descendants, sampled every 50 ms."""
+class _TreeRss(_Sampler):
+    """Peak of the summed RSS of this process and all its descendants."""
 
-    def __init__(self) -> None:
-        import threading
+    interval, peak = 0.05, 0
 
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
+    def sample(self) -> None:
         import psutil
 
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for process in [me, *me.children(recursive=True)]:
-                try:
-                    total += process.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+        total = 0
+        for process in [self.process, *self.process.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        self.peak = max(self.peak, total)
 
 
 def run_distributor(kind: str, list_csv: Path, out: Path, models, args) -> dict:

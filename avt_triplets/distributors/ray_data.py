@@ -42,7 +42,7 @@ from avt_triplets.distributors.local import decode_settings
 from avt_triplets.errors import RunAborted, UsageError
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.stages.reader import Chunk, ShardPlan
-from avt_triplets.stages.worker import CaptionStep, ScoreStep
+from avt_triplets.stages.worker import CaptionStep, PackStep, ScoreStep
 from avt_triplets.stages.writer import (
     WriterIdentity,
     commit_from_parts,
@@ -169,15 +169,22 @@ def decode_chunk(row: dict[str, Any], settings: DecodeSettings) -> dict[str, Any
     return {"chunk": chunk, "payload": items}
 
 
-def write_part(row: dict[str, Any], root: Path) -> dict[str, Any]:
+def pack_chunk(row: dict[str, Any]) -> dict[str, Any]:
+    """``--captioner none``: the decoded chunk as labelled rows (no model, so no actor)."""
+    return {"chunk": row["chunk"], "payload": PackStep()(row["chunk"], row["payload"])}
+
+
+def write_part(row: dict[str, Any], root: Path, captioned: bool = True) -> dict[str, Any]:
     """``root`` is the output's path object: a store path carries its storage options to the task."""
     result = row["payload"]
-    write_chunk_part(root, result)
+    write_chunk_part(root, result, captioned)
     return {"shard": result.chunk.shard, "key": result.chunk.key, "clips": result.clips}
 
 
-def commit_shard(root: Path, plan: ShardPlan, chunk_size: int, identity: WriterIdentity) -> dict[str, Any]:
-    return commit_from_parts(root, plan, chunk_size, identity)
+def commit_shard(
+    root: Path, plan: ShardPlan, chunk_size: int, identity: WriterIdentity, captioned: bool
+) -> dict[str, Any]:
+    return commit_from_parts(root, plan, chunk_size, identity, captioned)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,6 +259,7 @@ class RayDistributor:
         if models is None and (captioner is None or scorer is None):
             raise UsageError("the ray distributor needs ModelOptions, or a captioner and a scorer")
         self.options = options
+        self.captioned = not (captioner is None and scorer is None and models.labels_only)
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
             ray.init(
@@ -286,7 +294,9 @@ class RayDistributor:
         """The models' records, from the models here or from a probe task with each pool's resources (which
         also runs the preflight check, before any clip is decoded)."""
         if self.records is None:
-            if self.local_models is not None:
+            if not self.captioned:
+                self.records = manifest.models_manifest(None, None)
+            elif self.local_models is not None:
                 self.records = manifest.models_manifest(*self.local_models)
             else:
                 self.records = self._probe()
@@ -309,7 +319,7 @@ class RayDistributor:
         return {"captioner": captioner, "scorer": scorer}
 
     def check_models(self, options: GenerationOptions) -> None:
-        if self.local_models is not None:
+        if self.captioned and self.local_models is not None:
             preflight.check_models(*self.local_models, options.clip_seconds)
         # else: the probe tasks of models_manifest ran the same checks on the pools' resources
 
@@ -317,7 +327,7 @@ class RayDistributor:
         from tqdm.auto import tqdm
 
         todo, missing = _chunks_to_run(work)
-        commits = _Commits(work, WriterIdentity(self.name))
+        commits = _Commits(work, WriterIdentity(self.name), self.captioned)
         for index, keys in missing.items():
             if not keys:  # every chunk finished before a driver was stopped: only the commit is left
                 commits.launch(index)
@@ -352,10 +362,20 @@ class RayDistributor:
         context.print_on_execution_start = False
         context.raise_original_map_exception = True  # a ModelFailure reaches the driver as itself
         records = self.models_manifest()
-        settings = decode_settings(work.options, records["scorer"]["sampling_rate"])
-        options, caption, score = work.options, self.caption_pool, self.score_pool
+        rate = records["scorer"]["sampling_rate"] if self.captioned else None
+        settings = decode_settings(work.options, rate)
         dataset = ray.data.from_items([{"chunk": chunk} for chunk in todo], override_num_blocks=len(todo))
         dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=1)
+        if self.captioned:
+            dataset = self._model_stages(dataset, work.options, records)
+        else:
+            dataset = dataset.map(pack_chunk, num_cpus=0.25)
+        write_kwargs = {"root": work.root, "captioned": self.captioned}
+        return dataset.map(write_part, fn_kwargs=write_kwargs, num_cpus=0.25)
+
+    def _model_stages(self, dataset, options: GenerationOptions, records: dict[str, Any]):
+        """Captioner and scorer actor pools after decoding."""
+        caption, score = self.caption_pool, self.score_pool
         dataset = dataset.map(
             CaptionActor,
             fn_constructor_args=(self.source, records["captioner"], options.caption_batch_size, options.seed),
@@ -370,7 +390,7 @@ class RayDistributor:
             num_gpus=score.gpus,
             num_cpus=score.cpus,
         )
-        return dataset.map(write_part, fn_kwargs={"root": work.root}, num_cpus=0.25)
+        return dataset
 
 
 def _chunks_to_run(work: Work) -> tuple[list[Chunk], dict[int, set[str]]]:
@@ -423,16 +443,16 @@ def _first_line(error: BaseException) -> str:
 class _Commits:
     """Commit tasks of the shards whose chunks are all finished; the card is refreshed as they land."""
 
-    def __init__(self, work: Work, identity: WriterIdentity):
-        self.work, self.identity = work, identity
+    def __init__(self, work: Work, identity: WriterIdentity, captioned: bool):
+        self.work, self.identity, self.captioned = work, identity, captioned
+        self.task = _ray().remote(commit_shard).options(num_cpus=0.5, max_retries=3)
         self.plans = {plan.index: plan for plan in work.plans}
         self.running: dict[Any, int] = {}  # ObjectRef -> shard
         self.errors: list[str] = []
 
     def launch(self, index: int) -> None:
-        ray = _ray()
-        task = ray.remote(commit_shard).options(num_cpus=0.5, max_retries=3)
-        ref = task.remote(self.work.root, self.plans[index], self.work.options.chunk_size, self.identity)
+        plan, chunk_size = self.plans[index], self.work.options.chunk_size
+        ref = self.task.remote(self.work.root, plan, chunk_size, self.identity, self.captioned)
         self.running[ref] = index
 
     def collect(self, wait: bool) -> list[str]:

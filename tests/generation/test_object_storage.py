@@ -141,6 +141,7 @@ def test_generate_filter_and_load_in_buckets_with_a_kill_and_resume(
     leaks += [name for name, text in (("stdout", printed.out), ("stderr", printed.err)) if SECRET in text]
     leaks += ["killed run's stderr"] if SECRET in log.read_text() else []
     assert not leaks and "subsets.json" in str(sorted(written))
+    assert b"from avt_triplets import load_triplets as load_dataset" in written["run/README.md"]
     manifest = json.loads(written["run/manifest.json"])
     assert manifest["input"]["source"] == "s3://inputs/mixed.csv"
 

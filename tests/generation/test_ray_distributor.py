@@ -195,3 +195,17 @@ def test_ray_options_without_the_ray_distributor_are_refused():
 
     with pytest.raises(UsageError, match="--captioner-gpus only apply to --distributor ray"):
         GenerationOptions(captioner_gpus=0.5)
+
+
+def test_a_labelled_only_ray_run_writes_the_local_distributors_files(ray_address, gen_inputs, tmp_path):
+    """``--captioner none`` under Ray: decode and pack tasks only (no actor), the local run's bytes."""
+    labelled = ModelOptions(captioner="none")
+    local = generate_triplets(
+        gen_inputs["csv"], tmp_path / "local", models=labelled, num_workers=0, **OPTIONS
+    )
+    ray_run = generate_triplets(
+        gen_inputs["csv"], tmp_path / "ray", models=labelled, distributor="ray", **OPTIONS
+    )
+    assert local.complete and ray_run.complete and not ray_run.captioned, ray_run.format()
+    assert shard_files(tmp_path / "ray") == shard_files(tmp_path / "local")
+    assert _manifest(tmp_path / "ray")["captioner"] is None
