@@ -461,7 +461,7 @@ def _load_section(subsets: selection.SubsetsFile, load_path: str, captioned: boo
         "",
         "```python",
         # datasets reads the card of a local folder or a Hub repository, not of a folder at a URL (s3://, gs://)
-        "from avt_triplets import load_triplets as load_dataset  # takes storage_options=..."
+        "from avt_data.hf_dataset import load_dataset  # takes storage_options=..."
         if storage.is_url(load_path)
         else "from datasets import load_dataset",
         "",

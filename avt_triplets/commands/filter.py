@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")
     print(f"wrote {root / schema.SUBSETS_FILE} and {card}")
     if storage.is_remote(root):
-        print(f'load with: avt_triplets.load_triplets("{root}", "<config>", storage_options=...)')
+        print(f'load with: avt_data.hf_dataset.load_dataset("{root}", "<config>", storage_options=...)')
     else:
         print(f'load with: datasets.load_dataset("{root}", "<config>", split="train")')
     return 0

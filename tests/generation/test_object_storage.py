@@ -1,8 +1,9 @@
 """Issue 9 §3: inputs and outputs in S3 buckets, through a real S3 API (moto's server on 127.0.0.1).
 
 The videos and the clip list are uploaded to one bucket, the output goes to another: `avt generate` (killed
-mid-run and resumed), `avt filter` and `load_triplets(url, config, storage_options=...)` all work there, and the
-credentials given with --storage-options appear in no object, no output line and no log.
+mid-run and resumed), `avt filter`, ``avt_data.hf_dataset.load_dataset(url, config, storage_options=...)`` and the
+in-place reader of training all work there, and the credentials given with --storage-options appear in no object,
+no output line and no log.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def test_generate_filter_and_load_in_buckets_with_a_kill_and_resume(
 
     import datasets
 
-    from avt_triplets import load_triplets, schema, shards
+    from avt_data.hf_dataset import load_dataset
+    from avt_data.parquet_rows import open_parquet_triplets
+    from avt_triplets import schema, shards
 
     client, url = s3["client"], "s3://outputs/run"
     argv = generate_argv(url, tiny_blip2, tiny_clap, json.dumps(s3["options"]))
@@ -131,17 +134,19 @@ def test_generate_filter_and_load_in_buckets_with_a_kill_and_resume(
     store = {"key": "avt-test", "secret": SECRET, "endpoint_url": s3["env"]["AWS_ENDPOINT_URL"]}
     # The suite runs with HF_HUB_OFFLINE, which makes datasets refuse every URL; this store is on 127.0.0.1.
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    everything = load_triplets(url, storage_options=store)
+    everything = load_dataset(url, storage_options=store)
     assert_same_rows(rows_of(everything.data.table), expected)
-    top = load_triplets(url, "top50", storage_options=store)
+    top = load_dataset(url, "top50", storage_options=store)
     assert len(top) == round(len(expected) / 2)
+    in_place = open_parquet_triplets([f"{url}:top50"], ["clip_id", "clap_score"], storage_options=store)
+    assert sorted(in_place["clip_id"]) == sorted(top["clip_id"])  # what pretraining reads
     assert top[0]["audio"]["sampling_rate"] == 16_000 and top[0]["frames"][0].size[1] == 224
 
     leaks = [key for key, data in written.items() if SECRET.encode() in data]
     leaks += [name for name, text in (("stdout", printed.out), ("stderr", printed.err)) if SECRET in text]
     leaks += ["killed run's stderr"] if SECRET in log.read_text() else []
     assert not leaks and "subsets.json" in str(sorted(written))
-    assert b"from avt_triplets import load_triplets as load_dataset" in written["run/README.md"]
+    assert b"from avt_data.hf_dataset import load_dataset" in written["run/README.md"]
     manifest = json.loads(written["run/manifest.json"])
     assert manifest["input"]["source"] == "s3://inputs/mixed.csv"
 
