@@ -65,7 +65,8 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
-def _release_accelerator_memory() -> None:
+def release_accelerator_memory() -> None:
+    """Hand the blocks of a failed batch back to the device (a retry needs them; another process may too)."""
     try:
         import torch
 
@@ -111,7 +112,7 @@ class BackoffBatcher(Generic[T, R]):
             if len(out) != len(chunk):
                 raise RuntimeError(f"{self.name} returned {len(out)} results for {len(chunk)} inputs")
         except Exception as error:  # noqa: BLE001 - any model failure is retried smaller, then recorded
-            _release_accelerator_memory()
+            release_accelerator_memory()
             message = f"{type(error).__name__}: {error}"
             if size == 1:
                 if not (is_out_of_memory(error) or isinstance(error, InputRejected)):

@@ -29,7 +29,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from avt_triplets.devices import default_device
+import numpy as np
+
+from avt_triplets.devices import batch_to_device, default_device
 from avt_triplets.errors import UsageError
 from avt_triplets.legacy_checkpoints import fill_missing_fields
 from avt_triplets.options import DEFAULT_CAPTIONER, DEFAULT_MAX_NEW_TOKENS
@@ -85,6 +87,73 @@ def check_captioner_options(name_or_path: str | os.PathLike, dtype: Any = None) 
     _resolve_dtype(dtype, default_device("cpu"))
 
 
+def vision_dtype(model: Any) -> torch.dtype:
+    """The dtype of the model's vision tower (its first floating parameter named ``vision``), else
+    ``model.dtype``."""
+    for name, parameter in model.named_parameters():
+        if "vision" in name and parameter.is_floating_point():
+            return parameter.dtype
+    return model.dtype
+
+
+def processor_inputs(processor: Any, images: list[Image.Image], prompt_text: str | None) -> Any:
+    """The processor's inputs for ``images`` (with ``prompt_text`` for each, when there is one), as tensors."""
+    kwargs: dict[str, Any] = {"images": images, "return_tensors": "pt"}
+    if prompt_text is not None:
+        kwargs["text"] = [prompt_text] * len(images)
+        kwargs["padding"] = True
+    return processor(**kwargs)
+
+
+class ProcessorImages:
+    """A captioner's own processor as a decode worker runs it: RGB uint8 frames -> ``pixel_values``
+    (float32 numpy, ``[frames, channels, height, width]``), the call :meth:`TransformersCaptioner.caption`
+    makes. Picklable without the model, so it travels to spawned workers and Ray tasks."""
+
+    def __init__(self, processor: Any, prompt_text: str | None):
+        self.processor, self.prompt_text = processor, prompt_text
+
+    def __call__(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        from PIL import Image
+
+        images = [Image.fromarray(np.asarray(frame)).convert("RGB") for frame in frames]
+        return processor_inputs(self.processor, images, self.prompt_text)["pixel_values"].numpy()
+
+
+_TEXT_KEYS = {"input_ids", "attention_mask", "token_type_ids"}
+
+
+def _probe_images() -> list[Image.Image]:
+    from PIL import Image
+
+    return [Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (40, 90), (20, 90, 200))]
+
+
+def _has_fixed_size_inputs(processor: Any, prompt_text: str | None) -> bool:
+    """Whether images of any size become same-shaped ``pixel_values`` and identical prompt ids (BLIP-2, LLaVA-1.5),
+    so frames can be preprocessed apart from the prompt and batched later."""
+    try:
+        inputs = [processor_inputs(processor, [image], prompt_text) for image in _probe_images()]
+    except Exception:  # noqa: BLE001 - a processor that can't do this is captioned the plain way
+        logger.debug(
+            "image processor probe failed; frames are preprocessed in the model process", exc_info=True
+        )
+        return False
+    keys = set(inputs[0].keys())
+    if "pixel_values" not in keys or keys - _TEXT_KEYS - {"pixel_values"} or keys != set(inputs[1].keys()):
+        return False
+    return all(inputs[0][key].shape == inputs[1][key].shape for key in keys) and all(
+        inputs[0][key].equal(inputs[1][key]) for key in keys - {"pixel_values"}
+    )
+
+
+def _prompt_tensors(processor: Any, prompt_text: str | None, device: Any) -> dict[str, torch.Tensor]:
+    """The text inputs of one image (the prompt, image tokens included) on ``device``; the same for any image
+    when :func:`_has_fixed_size_inputs`."""
+    inputs = processor_inputs(processor, _probe_images()[:1], prompt_text)
+    return {key: value.to(device) for key, value in inputs.items() if key != "pixel_values"}
+
+
 class TransformersCaptioner:
     """A loaded image-text-to-text model and its processor, captioning greedily."""
 
@@ -104,7 +173,7 @@ class TransformersCaptioner:
         self.name = name
         self.revision = revision
         self.weights_digest = weights_digest  # content of a local checkpoint; None for Hub models
-        self.dtype = str(model.dtype).removeprefix("torch.")
+        self.dtype = str(vision_dtype(model)).removeprefix("torch.")
         self.max_new_tokens = max_new_tokens
         self.generate_kwargs: dict[str, Any] = {}  # extra generate() options (caption_compile)
         self.uses_chat_template = getattr(processor, "chat_template", None) is not None
@@ -114,10 +183,18 @@ class TransformersCaptioner:
             tokenizer.padding_side = "left"
         self.clean_up_spaces = bool(getattr(tokenizer, "clean_up_tokenization_spaces", False))
         self._prompt_text = self._render_prompt()
+        self._fixed_size_images: bool | None = None  # found out on the first image_preprocessor() call
+        self._prompt_tensors: dict[str, torch.Tensor] | None = None  # the prompt's ids, for caption_pixels
 
     @property
     def device(self) -> torch.device:
         return self.model.device
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype of the vision tower, which takes ``pixel_values``: BLIP-2 under float16 keeps its Q-Former
+        in float32, so ``model.dtype`` (its first parameter's) would say float32 while the tower is float16."""
+        return vision_dtype(self.model)
 
     def _render_prompt(self) -> str | None:
         """The text that goes with every image: the chat-formatted prompt, the raw prompt, or None."""
@@ -130,19 +207,35 @@ class TransformersCaptioner:
         ]
         return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
-    def _inputs(self, images: list[Image.Image]) -> Any:
-        kwargs: dict[str, Any] = {"images": images, "return_tensors": "pt"}
-        if self._prompt_text is not None:
-            kwargs["text"] = [self._prompt_text] * len(images)
-            kwargs["padding"] = True
-        return self.processor(**kwargs).to(self.device, dtype=self.model.dtype)
-
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
-        import torch
-
+        """One caption per PIL image: the processor runs here, in this process."""
         if len(images) == 0:
             return []
-        inputs = self._inputs([image.convert("RGB") for image in images])
+        rgb = [image.convert("RGB") for image in images]
+        inputs = processor_inputs(self.processor, rgb, self._prompt_text)
+        return self._generate(inputs.to(self.device, dtype=self.input_dtype))
+
+    def image_preprocessor(self) -> ProcessorImages | None:
+        """What turns decoded frames into this model's ``pixel_values`` on a CPU worker, or None when the
+        processor's output depends on the image size (then frames are captioned through :meth:`caption`)."""
+        if self._fixed_size_images is None:
+            self._fixed_size_images = _has_fixed_size_inputs(self.processor, self._prompt_text)
+        return ProcessorImages(self.processor, self._prompt_text) if self._fixed_size_images else None
+
+    def caption_pixels(self, pixel_values: Sequence[np.ndarray]) -> list[str]:
+        """One caption per row of ``pixel_values`` made by :meth:`image_preprocessor` (the same captions as
+        :meth:`caption` of the frames): only the copy to the device and the model run here."""
+        if len(pixel_values) == 0:
+            return []
+        if self._prompt_tensors is None:
+            self._prompt_tensors = _prompt_tensors(self.processor, self._prompt_text, self.device)
+        inputs = {key: value.repeat(len(pixel_values), 1) for key, value in self._prompt_tensors.items()}
+        inputs["pixel_values"] = batch_to_device(pixel_values, self.device, self.input_dtype)
+        return self._generate(inputs)
+
+    def _generate(self, inputs: Any) -> list[str]:
+        import torch
+
         with torch.inference_mode():
             generated = self.model.generate(
                 **inputs,

@@ -4,7 +4,11 @@ A ``torch.utils.data.DataLoader`` over an ``IterableDataset`` runs the workers: 
 ``n`` decodes jobs ``w, w + n, w + 2n, ...`` and the loader hands results back round-robin, so the
 main process receives them exactly in job order while at most ``num_workers * prefetch`` decoded
 clips wait in memory. Workers also do the CPU-side encoding of what gets stored (16 kHz WAV through
-``datasets.Audio``, JPEG frames), so the main process only feeds the GPU and writes.
+``datasets.Audio``, JPEG frames) and, given an :class:`~avt_triplets.model_inputs.InputPreparer`, the models'
+preprocessing (distinct frames through the captioner's image processor, the scorer's audio windows and
+features), so the main process only moves ready arrays to the device and runs the models. Those arrays cross
+the process boundary as tensors in shared memory, not through the loader's pipe, so receiving a clip costs the
+main process next to nothing.
 
 A decoder that crashes its process (a segfault inside FFmpeg on a hostile file) would normally kill
 the whole loader; here the clip that was being decoded is recorded as ``undecodable`` and the
@@ -42,6 +46,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from avt_triplets import schema
 from avt_triplets.inputs import ClipSpec
 from avt_triplets.media import MediaError, decode_clip
+from avt_triplets.model_inputs import InputPreparer, ModelInputs
 from avt_triplets.storage import as_path, is_url
 
 logger = logging.getLogger(__name__)
@@ -65,6 +70,7 @@ class DecodeSettings:
     model_inputs: bool = True  # False (`--captioner none`): only what is stored, no pixels or scorer audio
     # fsspec options for sources that are URLs (credentials: kept out of repr, never written anywhere)
     storage_options: dict | None = field(default=None, repr=False, compare=False)
+    prepare: InputPreparer | None = None  # the models' per-clip preprocessing; None: frames and audio stay raw
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,14 @@ class DecodedItem:
     failure: tuple[str, str] | None = None
     start_s: float = 0.0
     end_s: float = 0.0
-    frames: list[np.ndarray] = field(default_factory=list)  # RGB uint8 (H, W, 3), what the captioner sees
+    frames: list[np.ndarray] = field(
+        default_factory=list
+    )  # RGB uint8 (H, W, 3); empty when ``inputs`` is set
     frames_jpeg: list[bytes] = field(default_factory=list)  # what the dataset stores
     frame_times_s: list[float] = field(default_factory=list)
     audio_encoded: dict | None = None  # datasets.Audio-encoded 16 kHz mono
-    scorer_audio: np.ndarray | None = None  # mono float32 at the scorer's rate
+    scorer_audio: np.ndarray | None = None  # mono float32 at the scorer's rate; None when ``inputs`` is set
+    inputs: ModelInputs | None = None  # frames and audio as the models take them (settings.prepare)
 
 
 def _jpeg(image, quality: int) -> bytes:
@@ -162,6 +171,9 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
             audio_encoded=encode_audio(clip.audio[schema.AUDIO_SAMPLING_RATE]),
             scorer_audio=clip.audio[settings.scorer_sampling_rate] if settings.model_inputs else None,
         )
+        if settings.prepare is not None:
+            item.inputs = settings.prepare(item.frames, item.scorer_audio)
+            item.frames, item.scorer_audio = [], None
     except MediaError as error:
         item = DecodedItem(job=job, seconds=0.0, failure=(error.reason, error.detail))
     except Exception as error:  # noqa: BLE001 - a clip must never stop the job
@@ -234,7 +246,24 @@ class DecodeStream(IterableDataset):
             job = self.jobs[position]
             if self.busy is not None:
                 self.busy[2 * worker + 1] = job.index
-            yield self.known[job.index] if job.index in self.known else self.decode_fn(job, self.settings)
+            item = self.known[job.index] if job.index in self.known else self.decode_fn(job, self.settings)
+            yield _to_shared(item) if info is not None else item
+
+
+def _to_shared(item: DecodedItem) -> DecodedItem:
+    """In a worker: the item's model inputs as tensors, which the loader hands over in shared memory."""
+    import torch
+
+    if item.inputs is not None:
+        item.inputs = item.inputs.map_arrays(torch.from_numpy)
+    return item
+
+
+def _from_shared(item: DecodedItem) -> DecodedItem:
+    """In the main process: back to numpy arrays (views of the same shared memory, no copy)."""
+    if item.inputs is not None:
+        item.inputs = item.inputs.map_arrays(lambda tensor: tensor.numpy())
+    return item
 
 
 _PIDS = re.compile(r"pid\(s\) ([\d, ]+)")
@@ -281,7 +310,7 @@ def iter_decoded(
         try:
             for item in loader:
                 delivered += 1
-                yield item
+                yield _from_shared(item)
             return
         except RuntimeError as error:
             if "exited unexpectedly" not in str(error):

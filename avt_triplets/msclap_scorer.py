@@ -45,8 +45,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from avt_triplets.devices import default_device
 from avt_triplets.revisions import (
     commit_hash_from_cache_path,
@@ -54,7 +52,7 @@ from avt_triplets.revisions import (
     local_digest,
     resolve_commit_hash,
 )
-from avt_triplets.windowed_scorer import WindowedScorer
+from avt_triplets.windowed_scorer import RepeatedWindows, WindowedScorer
 
 if TYPE_CHECKING:
     import torch
@@ -222,17 +220,13 @@ class MsclapScorer(WindowedScorer):
         self.text_model_digest = local_digest(self.text_model)  # local text model; None on the Hub
         self.weights_file: Path | None = None  # set by the loader; provenance for the dataset card
 
-    def _fit_window(self, window: np.ndarray) -> np.ndarray:
-        """Repeat a short window to the full length, as msclap's ``load_audio_into_tensor`` does."""
-        if window.shape[0] >= self.window_samples:
-            return window[: self.window_samples]
-        repeats = -(-self.window_samples // window.shape[0])
-        return np.tile(window, repeats)[: self.window_samples]
+    def audio_preprocessor(self) -> RepeatedWindows:
+        """7 s windows at 44.1 kHz, a short clip repeated to 7 s as msclap's ``load_audio_into_tensor`` does."""
+        return RepeatedWindows(self.window_samples)
 
-    def _embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
+    def _embed_prepared(self, batch: torch.Tensor) -> torch.Tensor:
         import torch
 
-        batch = torch.from_numpy(np.stack([self._fit_window(w) for w in windows])).to(self.device)
         with torch.inference_mode():
             return self.model.audio_encoder(batch)[0]
 

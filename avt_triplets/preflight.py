@@ -23,6 +23,14 @@ import numpy as np
 from avt_triplets import manifest, output_folder, storage
 from avt_triplets.errors import RunAborted
 from avt_triplets.inputs import ClipSpec, InputSet, check_unique, load_inputs
+from avt_triplets.model_inputs import (
+    audio_inputs,
+    audio_preprocessor_of,
+    caption_rows,
+    embed_audio_inputs,
+    frame_inputs,
+    image_preprocessor_of,
+)
 from avt_triplets.options import GenerationOptions
 
 
@@ -99,9 +107,11 @@ def _abort(role: str, model: Any, error: BaseException) -> RunAborted:
 
 
 def check_captioner(captioner: Any) -> str:
-    """Caption one synthetic frame; returns the caption, or raises :class:`RunAborted` naming the captioner."""
+    """Caption one synthetic frame, preprocessed as the decode workers will (:mod:`avt_triplets.model_inputs`);
+    returns the caption, or raises :class:`RunAborted` naming the captioner."""
     try:
-        captions = list(captioner.caption([synthetic_frame()]))
+        frames = frame_inputs([np.asarray(synthetic_frame())], image_preprocessor_of(captioner))
+        captions = caption_rows(captioner, list(frames.unique), frames.preprocessed)
         if len(captions) != 1 or not isinstance(captions[0], str):
             raise ValueError(f"expected one caption string for one image, got {captions!r}")
     except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run
@@ -110,9 +120,11 @@ def check_captioner(captioner: Any) -> str:
 
 
 def check_scorer(scorer: Any, clip_seconds: float, caption: str = "a test caption") -> None:
-    """Embed one synthetic clip and ``caption``; :class:`RunAborted` naming the scorer if that fails."""
+    """Embed one synthetic clip (prepared as the decode workers will) and ``caption``; :class:`RunAborted`
+    naming the scorer if that fails."""
     try:
-        audio = np.asarray(scorer.embed_audio([synthetic_audio(int(scorer.sampling_rate), clip_seconds)]))
+        clip = synthetic_audio(int(scorer.sampling_rate), clip_seconds)
+        audio = embed_audio_inputs(scorer, [audio_inputs(clip, audio_preprocessor_of(scorer))])
         text = np.asarray(scorer.embed_text([caption or "a test caption"]))
         if audio.shape[0] != 1 or text.shape[0] != 1 or audio.shape[-1] != text.shape[-1]:
             raise ValueError(f"embedding shapes do not match: audio {audio.shape}, text {text.shape}")

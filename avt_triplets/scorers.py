@@ -38,7 +38,7 @@ from avt_triplets.revisions import (
     require_model_source,
     resolve_commit_hash,
 )
-from avt_triplets.windowed_scorer import WindowedScorer, score, window_starts
+from avt_triplets.windowed_scorer import ClipWindows, WindowedScorer, score, window_starts
 
 if TYPE_CHECKING:
     import torch
@@ -71,6 +71,23 @@ class AudioTextScorer(Protocol):
         ...
 
 
+class ClapFeatures(ClipWindows):
+    """The windows of a clip as the CLAP feature extractor's log-mel ``input_features`` (``[windows, ...]``),
+    computed per window exactly as one extractor call over a whole batch would."""
+
+    def __init__(self, feature_extractor: Any):
+        super().__init__(int(feature_extractor.nb_max_samples))
+        self.feature_extractor = feature_extractor
+
+    def prepare(self, windows: list[np.ndarray]) -> np.ndarray:
+        features = self.feature_extractor(
+            [w.astype(np.float64) for w in windows],
+            sampling_rate=self.feature_extractor.sampling_rate,
+            return_tensors="np",
+        )
+        return np.asarray(features["input_features"], dtype=np.float32)
+
+
 class ClapScorer(WindowedScorer):
     """transformers CLAP (``ClapModel``): LAION CLAP checkpoints, fused or unfused, fp32.
 
@@ -100,19 +117,16 @@ class ClapScorer(WindowedScorer):
         self.sampling_rate = int(self.feature_extractor.sampling_rate)
         self.window_samples = int(self.feature_extractor.nb_max_samples)
 
-    def _embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
+    def audio_preprocessor(self) -> ClapFeatures:
+        return ClapFeatures(self.feature_extractor)
+
+    def _embed_prepared(self, batch: torch.Tensor) -> torch.Tensor:
         import torch
 
-        features = self.feature_extractor(
-            [w.astype(np.float64) for w in windows],
-            sampling_rate=self.sampling_rate,
-            return_tensors="pt",
-        )
-        is_longer = torch.zeros_like(features["is_longer"], dtype=torch.bool)
+        is_longer = torch.zeros((batch.shape[0], 1), dtype=torch.bool, device=batch.device)
         with torch.inference_mode():
             output = self.model.get_audio_features(
-                input_features=features["input_features"].to(self.device, self.model.dtype),
-                is_longer=is_longer.to(self.device),
+                input_features=batch.to(self.model.dtype), is_longer=is_longer
             )
         return getattr(output, "pooler_output", output)
 

@@ -61,13 +61,53 @@ def _as_mono_float32(waveform: np.ndarray) -> np.ndarray:
     return wave
 
 
+class ClipWindows:
+    """A clip's waveform -> the model inputs of its windows, ``[windows, ...]`` float32: the CPU part of
+    embedding audio, done where the clip is decoded (:mod:`avt_triplets.model_inputs`).
+
+    Small and picklable (no model in it). Subclasses implement :meth:`prepare` (the backend's padding and
+    features of a list of 1-D windows, each at most ``window_samples`` long).
+    """
+
+    def __init__(self, window_samples: int):
+        self.window_samples = int(window_samples)
+        self.hop_samples = max(1, self.window_samples // 2)
+
+    def windows(self, waveform: np.ndarray) -> list[np.ndarray]:
+        """The clip's windows; :class:`InputRejected` for audio no scorer can use."""
+        wave = _as_mono_float32(waveform)
+        starts = window_starts(wave.shape[0], self.window_samples, self.hop_samples)
+        return [wave[start : start + self.window_samples] for start in starts]
+
+    def __call__(self, waveform: np.ndarray) -> np.ndarray:
+        return self.prepare(self.windows(waveform))
+
+    def prepare(self, windows: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RepeatedWindows(ClipWindows):
+    """Raw windows, a short one repeated to the full length (msclap's ``load_audio_into_tensor`` padding):
+    ``[windows, window_samples]``; the model computes its own spectrogram on the device."""
+
+    def prepare(self, windows: list[np.ndarray]) -> np.ndarray:
+        return np.stack([self.fit(window) for window in windows])
+
+    def fit(self, window: np.ndarray) -> np.ndarray:
+        if window.shape[0] >= self.window_samples:
+            return window[: self.window_samples]
+        repeats = -(-self.window_samples // window.shape[0])
+        return np.tile(window, repeats)[: self.window_samples]
+
+
 class WindowedScorer:
     """Shared machinery: whole-clip windowing and averaging, duplicate texts embedded once.
 
-    Subclasses set ``name``, ``revision``, ``embed_dim``, ``sampling_rate``, ``window_samples`` and implement
-    ``_embed_windows`` (a list of 1-D windows, each at most ``window_samples`` long → [W, D] tensor) and
-    ``_embed_texts`` (list of strings → [N, D] tensor). ``weights_digest`` (local weights) and ``dtype`` are
-    recorded in the run's manifest.
+    Subclasses set ``name``, ``revision``, ``embed_dim``, ``sampling_rate``, ``window_samples``, ``device`` and
+    implement ``audio_preprocessor`` (a :class:`ClipWindows`: waveform -> prepared windows, on the CPU),
+    ``_embed_prepared`` (a batch of prepared windows on the device -> [W, D] tensor) and ``_embed_texts`` (list
+    of strings -> [N, D] tensor). ``weights_digest`` (local weights) and ``dtype`` are recorded in the run's
+    manifest.
     """
 
     name: str
@@ -75,26 +115,28 @@ class WindowedScorer:
     embed_dim: int
     sampling_rate: int
     window_samples: int
+    device: torch.device
     weights_digest: str | None = None
     dtype: str = "float32"
-
-    @property
-    def hop_samples(self) -> int:
-        return max(1, self.window_samples // 2)
 
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         if len(waveforms) == 0:
             return np.zeros((0, self.embed_dim), dtype=np.float32)
-        windows: list[np.ndarray] = []
-        owner: list[int] = []
-        for index, waveform in enumerate(waveforms):
-            wave = _as_mono_float32(waveform)
-            for start in window_starts(wave.shape[0], self.window_samples, self.hop_samples):
-                windows.append(wave[start : start + self.window_samples])
-                owner.append(index)
-        window_emb = l2_normalise(self._to_numpy(self._embed_windows(windows)))
-        sums = np.zeros((len(waveforms), window_emb.shape[1]), dtype=np.float64)
-        np.add.at(sums, np.asarray(owner), window_emb)
+        prepare = self.audio_preprocessor()
+        return self.embed_prepared_audio([prepare(waveform) for waveform in waveforms])
+
+    def embed_prepared_audio(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """[B, D] from each clip's prepared windows (``audio_preprocessor()`` of its waveform): the windows of
+        the whole batch go to the model in one call, and each clip's normalised window embeddings are averaged."""
+        from avt_triplets.devices import batch_to_device
+
+        if len(clips) == 0:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        batch = batch_to_device(clips, self.device, concatenate=True)
+        window_emb = l2_normalise(self._to_numpy(self._embed_prepared(batch)))
+        owner = np.repeat(np.arange(len(clips)), [len(clip) for clip in clips])
+        sums = np.zeros((len(clips), window_emb.shape[1]), dtype=np.float64)
+        np.add.at(sums, owner, window_emb)
         return l2_normalise(sums.astype(np.float32))
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
@@ -113,7 +155,10 @@ class WindowedScorer:
     def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
         return tensor.detach().float().cpu().numpy()
 
-    def _embed_windows(self, windows: list[np.ndarray]) -> torch.Tensor:
+    def audio_preprocessor(self) -> ClipWindows:
+        raise NotImplementedError
+
+    def _embed_prepared(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def _embed_texts(self, texts: list[str]) -> torch.Tensor:
@@ -126,4 +171,4 @@ class WindowedScorer:
         )
 
 
-__all__ = ["WindowedScorer", "l2_normalise", "score", "window_starts"]
+__all__ = ["ClipWindows", "RepeatedWindows", "WindowedScorer", "l2_normalise", "score", "window_starts"]

@@ -76,36 +76,38 @@ def load_models(workdir: Path, captioner_path: str | None, scorer_path: str | No
 
 
 def models_alone(list_csv: Path, captioner, scorer, caption_batch: int, score_batch: int) -> dict:
-    """Caption + score already-decoded clips with the pipeline's batching, no pipeline around it."""
-    from PIL import Image
-
+    """Caption + score already-decoded clips with the pipeline's batching, no pipeline around it. The clips are
+    preprocessed for the models first, as the decode workers do, so only the model calls are timed."""
     from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job
     from avt_triplets.inputs import load_inputs
+    from avt_triplets.model_inputs import caption_rows, embed_audio_inputs, preparer_for
 
     clips = load_inputs(list_csv).clips
-    settings = DecodeSettings(scorer_sampling_rate=scorer.sampling_rate)
+    settings = DecodeSettings(
+        scorer_sampling_rate=scorer.sampling_rate, prepare=preparer_for(captioner, scorer)
+    )
     decoded = {}
     started = time.perf_counter()
     for clip in clips:  # decode each distinct file once; rows reuse them
         if clip.source not in decoded:
             decoded[clip.source] = decode_job(DecodeJob(0, 0, clip), settings)
     decode_s_per_clip = (time.perf_counter() - started) / len(decoded)
-    items = [decoded[clip.source] for clip in clips]
-    frames = [Image.fromarray(array) for item in items for array in item.frames]
+    inputs = [decoded[clip.source].inputs for clip in clips]
+    frames = [(x.frames.unique[row], x.frames.preprocessed) for x in inputs for row in x.frames.rows]
     started = time.perf_counter()
     captions = []
     for i in range(0, len(frames), caption_batch):
-        captions += captioner.caption(frames[i : i + caption_batch])
+        batch = frames[i : i + caption_batch]
+        captions += caption_rows(captioner, [row for row, _ in batch], batch[0][1])
     caption_s = time.perf_counter() - started
     started = time.perf_counter()
-    waves = [item.scorer_audio for item in items]
-    for i in range(0, len(waves), score_batch):
-        scorer.embed_audio(waves[i : i + score_batch])
+    for i in range(0, len(inputs), score_batch):
+        embed_audio_inputs(scorer, [x.audio for x in inputs[i : i + score_batch]])
     # the pipeline embeds each distinct caption of a score group once
     texts = []
-    per_clip = [len(item.frames) for item in items]
+    per_clip = [len(x.frames.rows) for x in inputs]
     position = 0
-    for i in range(0, len(items), score_batch):
+    for i in range(0, len(inputs), score_batch):
         count = sum(per_clip[i : i + score_batch])
         texts += list(dict.fromkeys(captions[position : position + count]))
         position += count

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,6 +39,16 @@ from avt_triplets import schema, selection
 from avt_triplets.batching import BackoffBatcher, Failed, ModelFailure
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem
+from avt_triplets.model_inputs import (
+    AudioInputs,
+    FrameInputs,
+    audio_inputs,
+    audio_preprocessor_of,
+    caption_rows,
+    embed_audio_inputs,
+    frame_inputs,
+    image_preprocessor_of,
+)
 from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
 from avt_triplets.stages.reader import Chunk, chunk_seed
@@ -113,68 +123,127 @@ def call_batched(batcher: BackoffBatcher, items: Sequence, describe: Callable[[i
         raise ModelFailure(f"{error} ({describe(error.index)})", error.index) from error
 
 
-class _Images(Sequence):
-    """Frames as the captioner takes them (PIL images), made from the decoded arrays one batch at a time."""
-
-    def __init__(self, arrays: list[np.ndarray]):
-        self.arrays = arrays
-
-    def __len__(self) -> int:
-        return len(self.arrays)
-
-    def __getitem__(self, index):
-        from PIL import Image
-
-        if isinstance(index, slice):
-            return [Image.fromarray(array) for array in self.arrays[index]]
-        return Image.fromarray(self.arrays[index])
-
-
 class CaptionStep:
-    """Captions every frame of a chunk's decodable clips, in batches of ``batch_size`` frames."""
+    """Captions every distinct frame of a chunk's decodable clips, in batches of ``batch_size`` frames.
+
+    Items may come as a stream (the decode workers' output): a batch runs as soon as its frames are there, so
+    the captioner starts on a chunk before the chunk is decoded to its end, and its boundaries are the ones the
+    whole chunk would give. Frames arrive as the models take them (:mod:`avt_triplets.model_inputs`): exact
+    duplicates within a clip once, as ``pixel_values`` when the captioner has an image preprocessor (this
+    process then only copies them to the device), else as RGB arrays captioned through ``caption``.
+    """
 
     def __init__(self, captioner: Captioner, batch_size: int, seed: int = 0):
-        self.batcher = BackoffBatcher(captioner.caption, batch_size, "captioner")
+        self.captioner = captioner
+        self.batcher = BackoffBatcher(self._caption_rows, batch_size, "captioner")
         self.seed = seed
+        self.image_preprocessor = image_preprocessor_of(captioner)  # for items decoded without inputs
 
-    def __call__(self, chunk: Chunk, items: Sequence[DecodedItem]) -> CaptionedChunk:
+    def __call__(self, chunk: Chunk, items: Iterable[DecodedItem]) -> CaptionedChunk:
         from accelerate.utils import set_seed
 
         self.batcher.reset()
         set_seed(chunk_seed(self.seed, chunk.shard, chunk.start))  # sampling captioners repeat anywhere
-        frames = [
-            (i, k) for i, item in enumerate(items) if item.failure is None for k in range(len(item.frames))
-        ]
-        started = time.perf_counter()
-        results = call_batched(
-            self.batcher,
-            _Images([items[i].frames[k] for i, k in frames]),
-            lambda j: f"frame {frames[j][1]} of clip {items[frames[j][0]].job.clip.clip_id}",
-        )
-        seconds = {"decode": sum(item.seconds for item in items), "caption": time.perf_counter() - started}
+        run = _CaptionRun(self, self.batcher.initial_batch_size)
+        for item in items:
+            run.add(item)
+        run.finish()
         captions: list[list[Any] | None] = [
-            None if item.failure is not None else [None] * len(item.frames) for item in items
+            None if frames is None else [run.captions[(i, int(row))] for row in frames.rows]
+            for i, frames in enumerate(run.frames)
         ]
-        for (i, k), result in zip(frames, results):
-            captions[i][k] = result if isinstance(result, Failed) else str(result).strip()
-        return CaptionedChunk(chunk, list(items), captions, seconds, len(frames))
+        seconds = {"decode": sum(item.seconds for item in run.items), "caption": run.model_seconds}
+        return CaptionedChunk(chunk, run.items, captions, seconds, run.captioned)
+
+    def frame_inputs(self, item: DecodedItem) -> FrameInputs | None:
+        """The item's frames as the captioner takes them (made here if its decoder did not); None if it failed."""
+        if item.failure is not None:
+            return None
+        if item.inputs is None:
+            return frame_inputs(item.frames, self.image_preprocessor)
+        return item.inputs.frames
+
+    def _caption_rows(self, rows: list[tuple[np.ndarray, bool]]) -> list[str]:
+        if any(preprocessed != rows[0][1] for _, preprocessed in rows):
+            raise ValueError("a caption batch mixes preprocessed and raw frames")
+        return caption_rows(self.captioner, [array for array, _ in rows], rows[0][1]) if rows else []
+
+
+class _CaptionRun:
+    """One chunk's captioning: frames collected as items arrive, a batch run whenever ``batch_size`` wait."""
+
+    def __init__(self, step: CaptionStep, batch_size: int):
+        self.step, self.batch_size = step, batch_size
+        self.items: list[DecodedItem] = []
+        self.frames: list[FrameInputs | None] = []
+        self.pending: list[tuple[int, int]] = []  # (item position, distinct frame row), not captioned yet
+        self.captions: dict[tuple[int, int], str | Failed] = {}
+        self.model_seconds, self.captioned, self.released = 0.0, 0, 0
+
+    def add(self, item: DecodedItem) -> None:
+        frames = self.step.frame_inputs(item)
+        self.items.append(item)
+        self.frames.append(frames)
+        if frames is not None:
+            self.pending += [(len(self.items) - 1, row) for row in range(frames.num_unique)]
+        while len(self.pending) >= self.batch_size:
+            self._run(self.batch_size)
+
+    def finish(self) -> None:
+        while self.pending:
+            self._run(self.batch_size)
+
+    def _run(self, size: int) -> None:
+        batch, self.pending = self.pending[:size], self.pending[size:]
+        rows = [(self.frames[i].unique[row], self.frames[i].preprocessed) for i, row in batch]
+        items = self.items
+
+        def describe(j: int) -> str:
+            i, row = batch[j]
+            first = int(np.flatnonzero(self.frames[i].rows == row)[0])
+            return f"frame {first} of clip {items[i].job.clip.clip_id}"
+
+        started = time.perf_counter()
+        results = call_batched(self.step.batcher, rows, describe)
+        self.model_seconds += time.perf_counter() - started
+        self.captioned += len(batch)
+        for key, result in zip(batch, results):
+            self.captions[key] = result if isinstance(result, Failed) else str(result).strip()
+        self._release(self.pending[0][0] if self.pending else len(self.items))
+
+    def _release(self, upto: int) -> None:
+        """Drop the model inputs of items whose frames are all captioned (their memory is the largest part)."""
+        for frames in self.frames[self.released : upto]:
+            if frames is not None:
+                frames.unique = None
+        self.released = max(self.released, upto)
 
 
 class ScoreStep:
     """Scores every caption of a captioned chunk against its clip's audio, keeps the best, makes the rows.
 
     Clips are scored in runs of ``batch_size`` decodable clips; within a chunk each distinct caption is
-    embedded once (greedy captions repeat a lot).
+    embedded once (greedy captions repeat a lot). Audio arrives prepared by the decode workers when the scorer
+    has an audio preprocessor (:mod:`avt_triplets.model_inputs`).
     """
 
     def __init__(self, scorer: AudioTextScorer, batch_size: int):
+        self.scorer = scorer
         self.batch_size = batch_size
-        self.audio_batcher = BackoffBatcher(
-            lambda waves: list(np.asarray(scorer.embed_audio(waves))), batch_size, "scorer (audio)"
-        )
+        self.audio_preprocessor = audio_preprocessor_of(scorer)  # for items decoded without inputs
+        self.audio_batcher = BackoffBatcher(self._embed_audio, batch_size, "scorer (audio)")
         self.text_batcher = BackoffBatcher(
             lambda texts: list(np.asarray(scorer.embed_text(texts))), batch_size, "scorer (text)"
         )
+
+    def audio_inputs(self, item: DecodedItem) -> AudioInputs:
+        """The item's audio as the scorer takes it (prepared here if its decoder did not)."""
+        if item.inputs is None:
+            return audio_inputs(item.scorer_audio, self.audio_preprocessor)
+        return item.inputs.audio
+
+    def _embed_audio(self, audio: list[AudioInputs]) -> list[np.ndarray]:
+        return list(embed_audio_inputs(self.scorer, audio))
 
     def __call__(self, captioned: CaptionedChunk) -> ChunkResult:
         self.audio_batcher.reset()
@@ -218,7 +287,7 @@ class ScoreStep:
             return 0
         audio = call_batched(
             self.audio_batcher,
-            [items[i].scorer_audio for i in usable],
+            [self.audio_inputs(items[i]) for i in usable],
             lambda j: f"audio of clip {items[usable[j]].job.clip.clip_id}",
         )
         texts = [t for t in dict.fromkeys(c for i in usable for c in captions[i]) if t not in cache]

@@ -20,13 +20,14 @@ from avt_triplets.scorers import ClapScorer, load_scorer
 
 
 class _BatchSensitiveClap(ClapScorer):
-    def embed_audio(self, waveforms):
-        if len(waveforms) > 1 and any(w.size > 8 * self.sampling_rate for w in waveforms):
+    def embed_prepared_audio(self, clips):
+        # a clip longer than the 10 s window has two windows
+        if len(clips) > 1 and any(len(windows) > 1 for windows in clips):
             raise RuntimeError("CUDA out of memory (simulated: a long clip in a batch)")
-        return super().embed_audio(waveforms)
+        return super().embed_prepared_audio(clips)
 
-    def _embed_windows(self, windows):
-        return super()._embed_windows(windows) + 1e-3 * len(windows)
+    def _embed_prepared(self, batch):
+        return super()._embed_prepared(batch) + 1e-3 * len(batch)
 
     def _embed_texts(self, texts):
         return super()._embed_texts(texts) + 1e-3 * len(texts)

@@ -1,0 +1,229 @@
+"""Issue 12 §1: preprocessing moved into the decode workers changes no caption, score or row.
+
+The references are the paths the pipeline took before: the captioner's ``caption`` of PIL images (its processor
+called in the model process, on the whole batch), the scorers' feature extraction over a whole batch's windows,
+and every frame captioned, duplicates included.
+"""
+
+from __future__ import annotations
+
+import csv
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from PIL import Image
+
+from avt_triplets.captioners import load_captioner
+from avt_triplets.model_inputs import distinct_frames, frame_inputs
+from avt_triplets.scorers import load_scorer
+from avt_triplets.windowed_scorer import l2_normalise, window_starts
+
+
+def _frames(count: int = 5) -> list[np.ndarray]:
+    """Decoded-looking frames of two sizes (short side 224), random content."""
+    rng = np.random.default_rng(0)
+    shapes = [(224, 398, 3), (224, 298, 3)]
+    return [rng.integers(0, 256, shapes[k % 2], dtype=np.uint8) for k in range(count)]
+
+
+@pytest.fixture(scope="module")
+def captioners(tiny_blip2, tiny_llava):
+    return {
+        "blip2": load_captioner(tiny_blip2, device="cpu", max_new_tokens=6),
+        "blip2-prompt": load_captioner(tiny_blip2, device="cpu", max_new_tokens=6, prompt="a photo of"),
+        "llava": load_captioner(tiny_llava, device="cpu", max_new_tokens=6),
+    }
+
+
+@pytest.mark.parametrize("kind", ["blip2", "blip2-prompt", "llava"])
+def test_captions_of_worker_preprocessed_frames_equal_the_processor_path(captioners, kind):
+    captioner = captioners[kind]
+    preprocess = captioner.image_preprocessor()
+    assert preprocess is not None, "BLIP-2 and LLaVA-1.5 have fixed-size image inputs"
+    frames = [frame for frame in _frames(5) for _ in range(2)][:8]  # same-sized frames, shuffled sizes
+    reference = captioner.caption([Image.fromarray(frame) for frame in frames])
+    shipped = pickle.loads(pickle.dumps(preprocess))  # as a spawned worker or a Ray task receives it
+    pixel_values = shipped(frames)
+    assert pixel_values.dtype == np.float32 and pixel_values.shape[0] == len(frames)
+    rows = [pixel_values[k] for k in range(len(frames))]  # rows of several clips, as a batch is formed
+    assert captioner.caption_pixels(rows) == reference
+    processor_pixels = captioner.processor(images=[Image.fromarray(f) for f in frames], return_tensors="pt")
+    assert np.array_equal(pixel_values, processor_pixels["pixel_values"].numpy())
+
+
+def _reference_clap_embeddings(scorer, waveforms):
+    """What ClapScorer did before: one feature-extractor call over every window of the batch."""
+    windows, owner = [], []
+    for index, wave in enumerate(waveforms):
+        for start in window_starts(wave.size, scorer.window_samples, scorer.window_samples // 2):
+            windows.append(wave[start : start + scorer.window_samples])
+            owner.append(index)
+    features = scorer.feature_extractor(
+        [w.astype(np.float64) for w in windows], sampling_rate=scorer.sampling_rate, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        output = scorer.model.get_audio_features(
+            input_features=features["input_features"].to(torch.float32),
+            is_longer=torch.zeros_like(features["is_longer"], dtype=torch.bool),
+        )
+    emb = l2_normalise(getattr(output, "pooler_output", output).numpy())
+    sums = np.zeros((len(waveforms), emb.shape[1]), dtype=np.float64)
+    np.add.at(sums, np.asarray(owner), emb)
+    return l2_normalise(sums.astype(np.float32))
+
+
+def _waveforms(rate: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [
+        (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32) for seconds in (2.0, 10.5, 4.0)
+    ]
+
+
+def test_clap_embeddings_of_worker_prepared_audio_equal_the_batch_path(tiny_clap):
+    scorer = load_scorer(str(tiny_clap), device="cpu")
+    waveforms = _waveforms(scorer.sampling_rate)
+    prepare = pickle.loads(pickle.dumps(scorer.audio_preprocessor()))
+    prepared = [prepare(wave) for wave in waveforms]
+    assert [len(p) for p in prepared] == [1, 2, 1]
+    reference = _reference_clap_embeddings(scorer, waveforms)
+    assert np.array_equal(scorer.embed_prepared_audio(prepared), reference)
+    assert np.array_equal(scorer.embed_audio(waveforms), reference)
+
+
+def test_msclap_embeddings_of_worker_prepared_audio_equal_the_batch_path(tiny_msclap):
+    scorer = load_scorer("msclap:2023", weights=tiny_msclap, device="cpu")
+    waveforms = _waveforms(scorer.sampling_rate)
+    windows = []
+    owner = []
+    for index, wave in enumerate(waveforms):  # what MsclapScorer did before, on the whole batch
+        for start in window_starts(wave.size, scorer.window_samples, scorer.window_samples // 2):
+            window = wave[start : start + scorer.window_samples]
+            windows.append(np.tile(window, -(-scorer.window_samples // window.size))[: scorer.window_samples])
+            owner.append(index)
+    with torch.inference_mode():
+        emb = l2_normalise(scorer.model.audio_encoder(torch.from_numpy(np.stack(windows)))[0].numpy())
+    sums = np.zeros((len(waveforms), emb.shape[1]), dtype=np.float64)
+    np.add.at(sums, np.asarray(owner), emb)
+    reference = l2_normalise(sums.astype(np.float32))
+    prepare = pickle.loads(pickle.dumps(scorer.audio_preprocessor()))
+    assert np.array_equal(scorer.embed_prepared_audio([prepare(w) for w in waveforms]), reference)
+
+
+def test_exact_duplicate_frames_are_found_by_their_pixels():
+    a, b = _frames(2)
+    nearly_a = a.copy()
+    nearly_a[0, 0, 0] ^= 1
+    rows, firsts = distinct_frames([a, b, a.copy(), nearly_a, b])
+    assert rows.tolist() == [0, 1, 0, 2, 1] and firsts == [0, 1, 3]
+    inputs = frame_inputs([a, a.copy(), a.copy()], None)
+    assert inputs.rows.tolist() == [0, 0, 0] and inputs.unique.shape == (1, *a.shape)
+
+
+def test_float16_blip2_gets_pixel_values_in_its_vision_towers_dtype(tiny_blip2):
+    """BLIP-2 keeps its Q-Former in float32 under float16, so ``model.dtype`` says float32: the inputs and the
+    manifest must follow the vision tower instead."""
+    captioner = load_captioner(tiny_blip2, device="cpu", dtype="float16", max_new_tokens=4)
+    assert captioner.model.dtype == torch.float32  # the trap: the first parameter is the Q-Former's
+    seen: list[torch.dtype] = []
+    hook = captioner.model.vision_model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs.get("pixel_values", args[0] if args else None).dtype),
+        with_kwargs=True,
+    )
+    try:
+        frames = _frames(2)
+        by_pixels = captioner.caption_pixels(list(captioner.image_preprocessor()(frames)))
+        by_images = captioner.caption([Image.fromarray(frame) for frame in frames])
+    finally:
+        hook.remove()
+    assert seen == [torch.float16, torch.float16]
+    assert by_pixels == by_images and all(by_pixels)
+    assert captioner.dtype == "float16"  # what the manifest records
+
+
+def _write_static_clip(path: Path, seconds: float = 4.0, fps: int = 10, rate: int = 44_100) -> Path:
+    """An MP4 whose picture never changes (a still with sound): every sampled frame decodes to the same pixels."""
+    import av
+
+    image = np.zeros((144, 256, 3), np.uint8)
+    image[40:100, 60:180] = (200, 60, 30)
+    samples = (0.2 * np.sin(2 * np.pi * 330 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 256, 144, "yuv420p"
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        for _ in range(int(seconds * fps)):
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        for start in range(0, samples.size, 1024):
+            frame = av.AudioFrame.from_ndarray(
+                samples[None, start : start + 1024].copy(), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = rate, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode():
+            container.mux(packet)
+    return path
+
+
+def test_duplicate_frames_are_captioned_once_and_rows_equal_a_reference_run(
+    gen_inputs, blip2_captioner, clap_scorer, tmp_path
+):
+    """Rows of the pipeline (frames preprocessed in the decode worker, duplicates captioned once) equal a
+    reference computed the way the pipeline used to: every frame through ``caption``, audio through
+    ``embed_audio``, the distinct captions through ``embed_text``."""
+    from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job
+    from avt_triplets.inputs import load_inputs
+    from avt_triplets.pipeline import generate_triplets
+
+    still = _write_static_clip(tmp_path / "still.mp4")
+    listing = tmp_path / "clips.csv"
+    with open(listing, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video_path", "start_s", "labels"])
+        writer.writerow([still.name, 0, "still"])
+        for k, row in enumerate(gen_inputs["good"][:2]):
+            shutil.copyfile(gen_inputs["root"] / row["video_path"], tmp_path / f"moving{k}.mp4")
+            writer.writerow([f"moving{k}.mp4", row["start_s"], row["labels"]])
+    options = dict(clip_seconds=4.0, fps=2.0, caption_batch_size=32, score_batch_size=8, num_workers=1)
+    options.update(progress=False, rank=0, world_size=1)
+
+    calls: list[int] = []
+    real = blip2_captioner.caption_pixels
+    blip2_captioner.caption_pixels = lambda rows: calls.append(len(rows)) or real(rows)
+    try:
+        summary = generate_triplets(listing, tmp_path / "out", blip2_captioner, clap_scorer, **options)
+    finally:
+        del blip2_captioner.caption_pixels
+    assert summary.complete and summary.triplets == 3
+    rows = {row["clip_id"]: row for row in pq.read_table(tmp_path / "out" / "data").to_pylist()}
+
+    clips = load_inputs(listing).clips
+    settings = DecodeSettings(fps=2.0, clip_seconds=4.0, scorer_sampling_rate=clap_scorer.sampling_rate)
+    items = [decode_job(DecodeJob(i, 0, clip), settings) for i, clip in enumerate(clips)]
+    frames = [frame for item in items for frame in item.frames]
+    still_frames = len(items[0].frames)
+    assert still_frames == 8 and all(np.array_equal(items[0].frames[0], f) for f in items[0].frames)
+    assert calls[0] == 1  # the preflight's synthetic frame
+    assert sum(calls[1:]) == len(frames) - (still_frames - 1), "the still's 8 identical frames captioned once"
+
+    captions = blip2_captioner.caption([Image.fromarray(frame) for frame in frames])
+    audio = clap_scorer.embed_audio([item.scorer_audio for item in items])
+    texts = list(dict.fromkeys(captions))
+    text_emb = dict(zip(texts, l2_normalise(clap_scorer.embed_text(texts))))
+    position = 0
+    for item, audio_emb in zip(items, audio):
+        own = captions[position : position + len(item.frames)]
+        position += len(item.frames)
+        scores = np.stack([text_emb[c] for c in own]) @ l2_normalise(audio_emb)
+        row = rows[item.job.clip.clip_id]
+        assert row["captions"] == own
+        assert row["caption_scores"] == scores.astype(np.float32).tolist()
+        assert row["text_embedding"] == text_emb[row["caption"]].tolist()
