@@ -78,10 +78,10 @@ def flag(name: str) -> str:
 
 
 def _base_type(hint: Any) -> Any:
-    """``int | None`` -> ``int``; other hints unchanged."""
+    """``int | None`` -> ``int``; other hints (``int | Literal["auto"]``) unchanged."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        (base,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return base
+        bases = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return bases[0] if len(bases) == 1 else hint  # several: the option's own ``type`` parses it
     return hint
 
 

@@ -4,7 +4,9 @@
 prompt, msclap's text model), the options that decide a row (fps, clip length, shard size, seed, JPEG
 quality) and a digest of the input list. Resuming into an output whose manifest differs on any of
 :data:`IDENTITY_KEYS` is refused with the list of differences; package versions, batch sizes and worker
-counts may differ between the runs that fill one output, since they do not change a row.
+counts may differ between the runs that fill one output. The caption batch size the first run used is recorded
+(``caption_batch_size``): ``--caption-batch-size auto`` in a resumed run takes it, so the batches, and with them
+the last bits of the floats, stay those of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -160,6 +162,9 @@ def run_manifest(
         "audio_sampling_rate": schema.AUDIO_SAMPLING_RATE,
         "frame_short_side": schema.FRAME_SHORT_SIDE,
         "jpeg_quality": int(options.jpeg_quality),
+        "caption_batch_size": None
+        if options.caption_batch_size == "auto"
+        else int(options.caption_batch_size),
         "input": {
             "source": inputs.source,
             "clips": len(inputs.clips),

@@ -29,6 +29,16 @@ MODELS, CLIPS, RUN, RAY = "models", "clips", "run", "ray distributor"
 RAY_OPTIONS = ("ray_address", "captioner_gpus", "scorer_gpus", "captioner_replicas", "scorer_replicas")
 
 
+def batch_size_or_auto(text: str) -> int | str:
+    """``--caption-batch-size``: a positive number of frames, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of frames or 'auto', got {text!r}") from None
+
+
 def hwaccel_device(text: str) -> str:
     """``--video-hwaccel``: a hardware device type this FFmpeg build knows (whether it opens is checked later)."""
     from av.codec.hwaccel import hwdevices_available
@@ -203,7 +213,15 @@ class GenerationOptions:
         help="Decode video on a hardware decoder, e.g. 'cuda' (NVDEC); falls back to the CPU with a warning "
         "when the device can't be opened. Default: CPU decoding.",
     )
-    caption_batch_size: int = option(32, group=RUN, help="Frames per captioner call.")
+    caption_batch_size: int | Literal["auto"] = option(
+        "auto",
+        group=RUN,
+        type=batch_size_or_auto,
+        metavar="N|auto",
+        help="Frames per captioner call. auto: on a GPU the largest batch that fits its free memory (probed once "
+        "before the first chunk, halving on out-of-memory, and recorded in the output's manifest so a resumed run "
+        "uses the same batches); on the CPU 32.",
+    )
     score_batch_size: int = option(64, group=RUN, help="Clips (audio) or captions (text) per scorer call.")
     retry_failed: bool = option(
         False, group=RUN, help="Also rerun clips recorded in finished shards' failure tables."
@@ -261,9 +279,13 @@ class GenerationOptions:
     world_size: int | None = None
 
     def __post_init__(self) -> None:
-        require_positive(
-            self, "fps", "clip_seconds", "shard_size", "chunk_size", "caption_batch_size", "score_batch_size"
-        )
+        require_positive(self, "fps", "clip_seconds", "shard_size", "chunk_size", "score_batch_size")
+        if self.caption_batch_size != "auto":
+            if isinstance(self.caption_batch_size, bool) or not isinstance(self.caption_batch_size, int):
+                raise UsageError(
+                    f"--caption-batch-size must be a number of frames or 'auto', got {self.caption_batch_size!r}"
+                )
+            require_positive(self, "caption_batch_size")
         require_positive(self, "limit", "prefetch", "decoder_threads")
         require_non_negative(self, "num_workers", "captioner_gpus", "scorer_gpus")
         require_positive(self, "captioner_replicas", "scorer_replicas")

@@ -89,16 +89,25 @@ def _run(
     the run's shard count."""
     all_shards = plan_shards(input_set.clips, options.shard_size)
     prepare_output(root, distributor.owns, distributor.rank == 0, options.overwrite)
+    models = distributor.models_manifest()
     run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
-    whole = manifest.with_models(run_manifest, distributor.models_manifest())
-    manifest.check_or_write_manifest(root, whole, options.overwrite)
-    card = ProvisionalCard(root) if options.write_card and distributor.is_main else None
-    if card is not None:
-        card.refresh(force=True)
+    existing = (
+        None
+        if options.overwrite
+        else manifest.check_manifest(root, manifest.with_models(run_manifest, models))
+    )
     shard_indices = distributor.shard_indices(len(all_shards))
     plans = pending_work(root, all_shards, shard_indices, options.retry_failed)
     if plans:
         distributor.check_models(options)
+    recorded = (existing or {}).get("caption_batch_size")
+    options = replace(options, caption_batch_size=distributor.caption_batch_size(options, recorded))
+    if existing is None:
+        run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
+        manifest.check_or_write_manifest(root, manifest.with_models(run_manifest, models), options.overwrite)
+    card = ProvisionalCard(root) if options.write_card and distributor.is_main else None
+    if card is not None:
+        card.refresh(force=True)
     return distributor.run(Work(root, options, plans, len(all_shards), card)), len(all_shards)
 
 

@@ -60,12 +60,6 @@ def _peak_gib(ctx: Context) -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**30, 2) if ctx.cuda else None
 
 
-def _is_oom(error: BaseException) -> bool:
-    from avt_triplets.batching import is_out_of_memory
-
-    return is_out_of_memory(error)
-
-
 # ----------------------------------------------------------------------------------------------
 # (a) captioner: BLIP-2 OPT-2.7B frames/s at batch 32 / 128 / auto, eager vs --caption-compile
 
@@ -80,22 +74,25 @@ def _frames(count: int) -> list:
 
 
 def _time_captions(ctx: Context, captioner, size: int, repeats: int) -> dict[str, Any]:
-    """Warm-up batch (compilation lands here), then ``repeats`` timed batches of ``size`` frames."""
+    """Warm-up batch (compilation lands here), then ``repeats`` timed batches of ``size`` frames, captioned the way
+    the pipeline does: ``caption_pixels`` of rows the decode workers preprocessed (that preprocessing is timed
+    apart, as ``preprocess_ms_per_frame`` of one CPU worker)."""
     frames = _frames(size)
+    started = time.perf_counter()
+    pixel_values = captioner.image_preprocessor()([np.asarray(frame) for frame in frames])
+    preprocess_s = time.perf_counter() - started
+    rows = list(pixel_values)
     _reset_peak(ctx)
     started = time.perf_counter()
-    captions = captioner.caption(frames)
+    captions = captioner.caption_pixels(rows)
     warmup_s = time.perf_counter() - started
     times = []
     for _ in range(repeats):
         if times and ctx.time_left() < 2 * times[-1] + 5:
             break
         started = time.perf_counter()
-        captioner.caption(frames)
+        captioner.caption_pixels(rows)
         times.append(time.perf_counter() - started)
-    started = time.perf_counter()
-    captioner.processor(images=frames, return_tensors="pt")
-    preprocess_s = time.perf_counter() - started
     median = statistics.median(times or [warmup_s])
     return {
         "batch_size": size,
@@ -107,20 +104,6 @@ def _time_captions(ctx: Context, captioner, size: int, repeats: int) -> dict[str
         "preprocess_ms_per_frame": round(1000 * preprocess_s / size, 3),
         "first_captions": captions[:2],
     }
-
-
-def _probe_batch_size(ctx: Context, captioner, start: int) -> int:
-    """Largest batch from ``start`` down (halving on out-of-memory) that captions without running out."""
-    size = start
-    while True:
-        try:
-            captioner.caption(_frames(size))
-            return size
-        except Exception as error:  # noqa: BLE001 - only out-of-memory halves, anything else is a failure
-            if not _is_oom(error) or size == 1:
-                raise
-            release_memory()
-            size //= 2
 
 
 def _caption_variants(ctx: Context, captioner, sizes: list[int], label: str, repeats: int) -> dict:
@@ -142,6 +125,7 @@ def captioner_part(ctx: Context) -> None:
     import torch
     from random_models import BLIP2_OPT_2_7B, BLIP2_SMOKE, build_blip2_captioner
 
+    from avt_triplets.auto_batch_size import probe_caption_batch_size
     from avt_triplets.caption_compile import compile_captioner
 
     spec = BLIP2_SMOKE if ctx.smoke else BLIP2_OPT_2_7B
@@ -164,7 +148,9 @@ def captioner_part(ctx: Context) -> None:
     sizes = [2, 4] if ctx.smoke else [32, 128]
     repeats = 1 if ctx.smoke else 3
     eager = _caption_variants(ctx, captioner, sizes, "eager", repeats)
-    auto = _probe_batch_size(ctx, captioner, 8 if ctx.smoke else 1024)
+    auto = probe_caption_batch_size(
+        captioner, 8 if ctx.smoke else 1024
+    )  # what --caption-batch-size auto runs
     ctx.record("auto_batch_size", auto)
     eager.update(_caption_variants(ctx, captioner, [auto], "eager", repeats))
     reference = captioner.caption(_frames(sizes[0]))

@@ -1,8 +1,9 @@
 """The ``accelerate`` distributor: the processes of ``accelerate launch`` (or ``torchrun``, SLURM) each run the
 ``local`` distributor on shards ``rank::world_size``.
 
-The assignment is static: processes never wait for each other and share nothing but the output folder;
-whichever finishes last (sees every shard done) writes the dataset card. A rerun of the same command (with any
+The assignment is static: processes share nothing but the output folder and wait for each other only once, at
+the start, to agree on the caption batch size (``--caption-batch-size auto``: the smallest any of them probed,
+so every process forms the same batches); whichever finishes last (sees every shard done) writes the card. A rerun of the same command (with any
 number of processes, or another distributor) skips the finished shards.
 """
 
@@ -13,6 +14,7 @@ import os
 
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.local import LocalDistributor
+from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,19 @@ class AccelerateDistributor(LocalDistributor):
     def __init__(self, captioner: Captioner | None, scorer: AudioTextScorer | None):
         rank, world, local_main = resolve_rank()
         super().__init__(captioner, scorer, rank=rank, world_size=world, is_main=local_main)
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int:
+        own = super().caption_batch_size(options, recorded)
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return own  # no process group (the launcher's environment only): each process decides alone
+        from accelerate.utils import gather_object
+
+        agreed = min(gather_object([own]))
+        if agreed != own:
+            logger.info("caption batch size %d (the smallest of the %d processes)", agreed, self.world_size)
+        return agreed
 
 
 __all__ = ["AccelerateDistributor", "launched_world_size", "process_state", "resolve_rank"]

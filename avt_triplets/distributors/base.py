@@ -2,7 +2,8 @@
 
 A distributor decides where the stages run; it never re-implements one. The switchboard asks it which shards
 this process is responsible for (:meth:`Distributor.shard_indices`), what identifies its models (for the
-manifest), to test the models before any clip is decoded, and finally to run the pending shard plans.
+manifest), to test the models before any clip is decoded, which caption batch size the run uses, and finally to
+run the pending shard plans.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class Distributor(Protocol):
     def models_manifest(self) -> dict[str, Any]: ...
 
     def check_models(self, options: GenerationOptions) -> None: ...
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int:
+        """The run's caption batch size (``auto`` resolved, see :mod:`avt_triplets.auto_batch_size`); every
+        process of a run must return the same one."""
+        ...
 
     def run(self, work: Work) -> RunReport: ...
 

@@ -1,13 +1,15 @@
 """The ``local`` distributor: this process holds the models; CPU worker processes decode ahead of them.
 
+Decode workers (:mod:`avt_triplets.decoding`) decode every planned clip in order with bounded prefetch, and
+preprocess it for the models (:mod:`avt_triplets.model_inputs`); this process cuts the stream into the plans'
+chunks and runs the worker stage on each chunk (:class:`~avt_triplets.stages.worker.ChunkWorker`) as its clips
+arrive, while a writer thread (:class:`~avt_triplets.stages.writer.ShardWriterThread`) streams the results
+into the shard's files. The thread holding the models therefore does little besides copying ready arrays to
+the device and running the models. Process ``rank`` of ``world_size`` takes shards ``rank::world_size`` (the
+``accelerate`` distributor sets those from the launcher), so processes share nothing but the output folder.
+
 Without models (``--captioner none``: captioner and scorer None) the same distributor runs the model-free
 worker stage (:class:`~avt_triplets.stages.worker.PackStep`) on the decoded clips.
-
-Decode workers (:mod:`avt_triplets.decoding`) decode every planned clip in order with bounded prefetch; this
-process cuts the stream into the plans' chunks, runs the worker stage on each chunk
-(:class:`~avt_triplets.stages.worker.ChunkWorker`) and streams the results into the writer stage, one shard
-at a time. Process ``rank`` of ``world_size`` takes shards ``rank::world_size`` (the ``accelerate``
-distributor sets those from the launcher), so processes share nothing but the output folder.
 
 A shard that fails on its own (a bug, an unreadable file) is reported and stays unfinished; a model failure
 or a full disk would fail every following shard too, so they stop the run (:class:`RunAborted`).
@@ -23,16 +25,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from avt_triplets import manifest, preflight, schema
+from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.batching import ModelFailure
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, is_disk_full, stopped
 from avt_triplets.media import usable_hwaccel
+from avt_triplets.model_inputs import InputPreparer, preparer_for
 from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
 from avt_triplets.stages.reader import ShardPlan
 from avt_triplets.stages.worker import ChunkResult, ChunkWorker, PackStep, StageClock, chunk_worker
-from avt_triplets.stages.writer import WriterIdentity, write_shard
+from avt_triplets.stages.writer import ShardWriterThread, WriterIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +58,12 @@ def default_prefetch(options: GenerationOptions, num_workers: int) -> int:
     return max(2, math.ceil((chunk + num_workers) / max(1, num_workers)))
 
 
-def decode_settings(options: GenerationOptions, scorer_sampling_rate: int | None) -> DecodeSettings:
+def decode_settings(
+    options: GenerationOptions, scorer_sampling_rate: int | None, prepare: InputPreparer | None = None
+) -> DecodeSettings:
     """How every clip of a run is decoded (the same for every distributor); ``scorer_sampling_rate`` None: no
-    model will see the clips, so only what the dataset stores is made."""
+    model will see the clips, so only what the dataset stores is made. ``prepare`` (from
+    :func:`~avt_triplets.model_inputs.preparer_for` the run's models) moves their preprocessing into decoding."""
     return DecodeSettings(
         storage_options=options.storage_options,
         fps=options.fps,
@@ -66,6 +73,7 @@ def decode_settings(options: GenerationOptions, scorer_sampling_rate: int | None
         jpeg_quality=options.jpeg_quality,
         decoder_threads=options.decoder_threads,
         video_hwaccel=usable_hwaccel(options.video_hwaccel),
+        prepare=prepare,
     )
 
 
@@ -99,6 +107,11 @@ class LocalDistributor:
     def check_models(self, options: GenerationOptions) -> None:
         if self.captioner is not None:  # None: `--captioner none`, nothing to check
             preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
+        if self.captioner is None:  # `--captioner none`: nothing is captioned
+            return options.caption_batch_size
+        return resolve_caption_batch_size(self.captioner, options, recorded)
 
     def close(self) -> None:
         pass
@@ -141,7 +154,11 @@ class LocalDistributor:
             num_workers,
         )
         prefetch = options.prefetch or default_prefetch(options, num_workers)
-        settings = decode_settings(options, self.scorer.sampling_rate if self.scorer is not None else None)
+        settings = decode_settings(
+            options,
+            self.scorer.sampling_rate if self.scorer is not None else None,
+            preparer_for(self.captioner, self.scorer) if self.captioner is not None else None,
+        )
         return iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
 
     def _run_plans(self, work: Work, items: Iterator[DecodedItem], progress: _Progress) -> list[str]:
@@ -151,9 +168,8 @@ class LocalDistributor:
         errors: list[str] = []
         for plan in work.plans:
             shard_items = itertools.islice(items, len(plan.clips))
-            results = _chunk_results(plan, shard_items, worker, work.options.chunk_size, progress)
             try:
-                write_shard(work.root, plan, results, identity, captioned=worker.captioned)
+                _run_plan(work, plan, shard_items, worker, identity, progress)
             except ModelFailure as error:
                 raise stopped(
                     work, plan.index, f"stopped: a model failed on a single item ({error})"
@@ -172,6 +188,25 @@ class LocalDistributor:
         return errors
 
 
+def _run_plan(
+    work: Work,
+    plan: ShardPlan,
+    items: Iterator[DecodedItem],
+    worker: ChunkWorker | PackStep,
+    identity: WriterIdentity,
+    progress: _Progress,
+) -> None:
+    """One shard: the models run here, chunk after chunk, while a writer thread writes the results."""
+    writer = ShardWriterThread(work.root, plan, identity, captioned=worker.captioned)
+    try:
+        for result in _chunk_results(plan, items, worker, work.options.chunk_size, progress):
+            writer.put(result)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+
+
 class _Progress:
     """The progress bar, advanced by whole chunks, with the run's failed clips as a postfix."""
 
@@ -184,6 +219,23 @@ class _Progress:
         self.bar.set_postfix(failed=self.failed, refresh=False)
 
 
+class _ArrivingItems:
+    """The next ``count`` decoded clips, as they arrive; the time spent waiting for them is the ``wait`` stage."""
+
+    def __init__(self, items: Iterator[DecodedItem], count: int, clock: StageClock):
+        self.items, self.left, self.clock, self.received = items, count, clock, 0
+
+    def __iter__(self) -> Iterator[DecodedItem]:
+        while self.left > 0:
+            with self.clock.timed("wait"):
+                item = next(self.items, None)
+            if item is None:
+                return
+            self.left -= 1
+            self.received += 1
+            yield item
+
+
 def _chunk_results(
     plan: ShardPlan,
     items: Iterator[DecodedItem],
@@ -191,18 +243,17 @@ def _chunk_results(
     chunk_size: int,
     progress: _Progress,
 ) -> Iterator[ChunkResult]:
-    """The worker's result for each chunk of ``plan``, taking the chunk's clips from the decode stream.
+    """The worker's result for each chunk of ``plan``, the chunk's clips taken from the decode stream as they
+    arrive (the captioner starts before the chunk is decoded to its end).
 
-    Stops early if the stream ends (the writer then refuses to commit the shard); the time spent waiting for
-    decoded clips is the ``wait`` stage.
+    Stops early if the stream ends (the writer then refuses to commit the shard).
     """
     for chunk in plan.chunks(chunk_size):
         clock = StageClock()
-        with clock.timed("wait"):
-            chunk_items = list(itertools.islice(items, len(chunk.clips)))
-        if len(chunk_items) < len(chunk.clips):
+        arriving = _ArrivingItems(items, len(chunk.clips), clock)
+        result = worker(chunk, arriving)
+        if arriving.received < len(chunk.clips):
             return
-        result = worker(chunk, chunk_items)
         result.seconds = {**result.seconds, "wait": clock.seconds["wait"]}
         progress.add(result)
         yield result

@@ -378,7 +378,8 @@ class PackStep:
 
     captioned = False
 
-    def __call__(self, chunk: Chunk, items: Sequence[DecodedItem]) -> ChunkResult:
+    def __call__(self, chunk: Chunk, items: Iterable[DecodedItem]) -> ChunkResult:
+        items = list(items)  # may be a stream of arriving clips
         result = ChunkResult(chunk, seconds={"decode": sum(item.seconds for item in items)})
         for item in items:
             if item.failure is not None:

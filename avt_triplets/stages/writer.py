@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import queue
 import socket
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,6 +210,87 @@ def commit_from_parts(
     return stats
 
 
+class ShardWriterThread:
+    """:func:`write_shard` in a background thread, so the process holding the models never waits for Parquet.
+
+    The model loop hands each chunk's result over with :meth:`put` (blocking only when ``max_pending`` results
+    are not written yet) and ends the shard with :meth:`close` (commit; returns its stats) or :meth:`abort`
+    (nothing committed, temporaries removed). An error of the writer (a full disk) is raised by the next
+    :meth:`put` or by :meth:`close`, in the caller's thread.
+    """
+
+    _END, _ABORT = object(), object()
+
+    def __init__(
+        self,
+        root: Path,
+        plan: ShardPlan,
+        identity: WriterIdentity,
+        max_pending: int = 2,
+        captioned: bool = True,
+    ):
+        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._error: BaseException | None = None
+        self.stats: dict[str, Any] | None = None
+        self._thread = threading.Thread(
+            target=self._write,
+            args=(root, plan, identity, captioned),
+            name=f"avt-write-shard-{plan.index}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _results(self) -> Iterator[ChunkResult]:
+        while True:
+            result = self._queue.get()
+            if result is self._END:
+                return
+            if result is self._ABORT:
+                raise _Aborted
+            yield result
+
+    def _write(self, root: Path, plan: ShardPlan, identity: WriterIdentity, captioned: bool) -> None:
+        try:
+            self.stats = write_shard(root, plan, self._results(), identity, captioned=captioned)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            self._error = error
+
+    def _hand_over(self, message: Any) -> None:
+        while True:
+            if not self._thread.is_alive():
+                self._raise()
+                return
+            try:
+                self._queue.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _raise(self) -> None:
+        if self._error is not None and not isinstance(self._error, _Aborted):
+            raise self._error
+
+    def put(self, result: ChunkResult) -> None:
+        self._hand_over(result)
+
+    def close(self) -> dict[str, Any]:
+        """Commit the shard (every result was put); raises what the writer raised."""
+        self._hand_over(self._END)
+        self._thread.join()
+        self._raise()
+        return self.stats
+
+    def abort(self) -> None:
+        """Drop the shard: the writer removes its temporaries; its own error, if any, is not raised."""
+        if self._thread.is_alive():
+            self._hand_over(self._ABORT)
+        self._thread.join()
+
+
+class _Aborted(Exception):
+    """The model loop gave the shard up; the writer removes its files."""
+
+
 class ProvisionalCard:
     """Keeps a card in place while a run is under way.
 
@@ -248,6 +331,7 @@ def write_final_card(root: Path) -> tuple[Path | None, str | None]:
 
 __all__ = [
     "ProvisionalCard",
+    "ShardWriterThread",
     "WriterIdentity",
     "commit_from_parts",
     "finished_chunk_keys",
