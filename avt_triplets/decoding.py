@@ -250,20 +250,42 @@ class DecodeStream(IterableDataset):
             yield _to_shared(item) if info is not None else item
 
 
+# Arrays at least this large travel as shared-memory tensors (one file descriptor each while alive); smaller ones
+# are cheaper to pickle through the loader's pipe.
+_SHARED_MIN_BYTES = 1 << 16
+
+
 def _to_shared(item: DecodedItem) -> DecodedItem:
-    """In a worker: the item's model inputs as tensors, which the loader hands over in shared memory."""
+    """In a worker: the item's large model inputs as tensors, which the loader hands over in shared memory."""
     import torch
 
     if item.inputs is not None:
-        item.inputs = item.inputs.map_arrays(torch.from_numpy)
+        item.inputs = item.inputs.map_arrays(
+            lambda array: torch.from_numpy(array) if array.nbytes >= _SHARED_MIN_BYTES else array
+        )
     return item
 
 
 def _from_shared(item: DecodedItem) -> DecodedItem:
-    """In the main process: back to numpy arrays (views of the same shared memory, no copy)."""
+    """In the main process: numpy arrays again (views of the same shared memory, no copy)."""
     if item.inputs is not None:
-        item.inputs = item.inputs.map_arrays(lambda tensor: tensor.numpy())
+        item.inputs = item.inputs.map_arrays(
+            lambda value: value if isinstance(value, np.ndarray) else value.numpy()
+        )
     return item
+
+
+def _allow_open_files() -> None:
+    """Raise this process's soft limit of open files to the hard limit: every shared-memory array it holds is an
+    open file (a chunk's audio stays until its rows are made)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):  # not on this platform, or not allowed: keep the limit
+        pass
 
 
 _PIDS = re.compile(r"pid\(s\) ([\d, ]+)")
@@ -289,6 +311,7 @@ def iter_decoded(
         return
 
     encode_audio(np.zeros(16, np.float32))  # import the encoder once here; forked workers inherit it
+    _allow_open_files()
     remaining = list(jobs)
     known: dict[int, DecodedItem] = {}  # jobs that crashed a worker: answered without decoding again
     crashes = 0
