@@ -77,7 +77,8 @@ def release_accelerator_memory() -> None:
 
 
 class BackoffBatcher(Generic[T, R]):
-    """Calls ``fn(list_of_items) -> list_of_results`` in batches of at most ``batch_size``.
+    """Calls ``fn(batch) -> list_of_results`` in batches of at most ``batch_size``; a batch is a list of items,
+    or, when ``items`` is one array or tensor, a slice of it (a view: nothing is copied to split it).
 
     ``results = batcher(items)`` has one entry per item: ``fn``'s result, or :class:`Failed`.
     ``batch_size`` shrinks (halves) after an out-of-memory error and stays there until :meth:`reset`.
@@ -106,7 +107,9 @@ class BackoffBatcher(Generic[T, R]):
         return results
 
     def _run(self, items: Sequence[T], start: int, size: int, results: list[Any]) -> None:
-        chunk = list(items[start : start + size])
+        chunk = items[start : start + size]
+        if not hasattr(chunk, "shape"):  # an array or tensor batch stays one (a view); anything else: a list
+            chunk = list(chunk)
         try:
             out = list(self.fn(chunk))
             if len(out) != len(chunk):
@@ -137,3 +140,11 @@ class BackoffBatcher(Generic[T, R]):
                 position += piece
             return
         results[start : start + size] = out
+
+
+def call_batched(batcher: BackoffBatcher, items: Sequence, describe: Callable[[int], str]) -> list:
+    """``batcher(items)``; a :class:`ModelFailure` names the item it failed on (``describe(index)``)."""
+    try:
+        return batcher(items)
+    except ModelFailure as error:
+        raise ModelFailure(f"{error} ({describe(error.index)})", error.index) from error

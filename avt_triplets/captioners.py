@@ -222,9 +222,10 @@ class TransformersCaptioner:
             self._fixed_size_images = _has_fixed_size_inputs(self.processor, self._prompt_text)
         return ProcessorImages(self.processor, self._prompt_text) if self._fixed_size_images else None
 
-    def caption_pixels(self, pixel_values: Sequence[np.ndarray]) -> list[str]:
-        """One caption per row of ``pixel_values`` made by :meth:`image_preprocessor` (the same captions as
-        :meth:`caption` of the frames): only the copy to the device and the model run here."""
+    def caption_pixels(self, pixel_values: Sequence[np.ndarray] | torch.Tensor) -> list[str]:
+        """One caption per row of ``pixel_values`` made by :meth:`image_preprocessor` (rows, or one stacked host
+        tensor, ideally page-locked): the same captions as :meth:`caption` of the frames; only the copy to the
+        device and the model run here."""
         if len(pixel_values) == 0:
             return []
         if self._prompt_tensors is None:

@@ -30,11 +30,13 @@ import logging
 import multiprocessing
 import os
 import posixpath
+import queue
 import re
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -351,6 +353,101 @@ def iter_decoded(
             remaining = remaining[delivered:]  # the restarted loader answers the culprit in its place
         finally:
             del loader
+
+
+class ReceivedAhead(Iterator[DecodedItem]):
+    """Iterates ``items`` in a background thread, ``ahead`` of the consumer, in order.
+
+    Taking a clip from the loader costs its receiver a few milliseconds (the pipe, the shared-memory handles of
+    its arrays, unpickling); in the thread that runs the models that is time the GPU waits. Here a thread
+    receives the next clips while the models run (they release the GIL while the device works). Errors of the
+    stream are raised to the consumer at the position they happened; :meth:`close` stops the thread, which
+    closes the stream (and with it the decode workers).
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[DecodedItem], ahead: int = 4):
+        self._items = items
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, ahead) + 1)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._receive, name="avt-receive-decoded", daemon=True)
+        # The first clip is taken here, in the caller's thread: the loader forks its workers then, before this
+        # process has a second thread (a fork copies locks other threads may hold, never those threads).
+        first = self._take_first()
+        self._queue.put(first)
+        if isinstance(first, DecodedItem):
+            self._thread.start()
+        else:
+            self._close_items()
+
+    def _take_first(self):
+        try:
+            return next(self._items)
+        except StopIteration:
+            return self._END
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            return _Raised(error)
+
+    def _close_items(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+    def _put(self, message) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _receive(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            self._put(_Raised(error))
+        finally:
+            self._close_items()
+
+    def __next__(self) -> DecodedItem:
+        if self._done:
+            raise StopIteration
+        message = self._queue.get()
+        if message is self._END:
+            self._done = True
+            raise StopIteration
+        if isinstance(message, _Raised):
+            self._done = True
+            raise message.error
+        return message
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop receiving and wait (at most ``timeout`` s: a clip being decoded is finished first)."""
+        self._done = True
+        self._stop.set()
+        while True:  # unblock a receiver waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread.ident is None:
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning(
+                "the decode stream did not stop within %.0f s; it ends after its current clip", timeout
+            )
+
+
+@dataclass
+class _Raised:
+    error: BaseException
 
 
 def _crashed_job(remaining: Sequence[DecodeJob], delivered: int, busy, message: str) -> DecodeJob:

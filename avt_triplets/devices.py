@@ -20,30 +20,49 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def batch_to_device(
-    parts: Sequence[np.ndarray],
-    device: str | torch.device,
-    dtype: torch.dtype | None = None,
-    *,
-    concatenate=False,
-) -> torch.Tensor:
-    """Stack (or ``concatenate``) CPU arrays into one tensor on ``device``, cast to ``dtype``.
-
-    The parts are copied once, into a page-locked buffer when the device is a GPU, which then goes over
-    without blocking this thread; the cast happens on the device (rounding is the same there).
-    """
+def pins_memory(device: str | torch.device | None) -> bool:
+    """Whether batches for ``device`` go through page-locked host memory (a CUDA device this process can use)."""
     import torch
 
-    device = torch.device(device)
+    return device is not None and torch.device(device).type == "cuda" and torch.cuda.is_available()
+
+
+def stack_on_host(
+    parts: Sequence[np.ndarray], *, concatenate: bool = False, pin: bool = False
+) -> torch.Tensor:
+    """Stack (or ``concatenate``) arrays into one CPU tensor with a single copy, page-locked when ``pin`` (the
+    memory a GPU copies from without blocking the host)."""
+    import torch
+
     first = np.asarray(parts[0])
     rows = sum(len(part) for part in parts) if concatenate else len(parts)
     shape = (rows, *first.shape[1:]) if concatenate else (rows, *first.shape)
-    host = torch.empty(
-        shape, dtype=torch.from_numpy(np.empty(0, first.dtype)).dtype, pin_memory=device.type == "cuda"
-    )
+    dtype = torch.from_numpy(np.empty(0, first.dtype)).dtype
+    host = torch.empty(shape, dtype=dtype, pin_memory=pin)
     (np.concatenate if concatenate else np.stack)(parts, out=host.numpy())
+    return host
+
+
+def batch_to_device(
+    parts: Sequence[np.ndarray] | torch.Tensor,
+    device: str | torch.device,
+    dtype: torch.dtype | None = None,
+    *,
+    concatenate: bool = False,
+) -> torch.Tensor:
+    """A batch on ``device``, cast to ``dtype``: ``parts`` stacked (or concatenated) on the host first
+    unless it is one tensor already. The host copy goes over without blocking this thread (from page-locked
+    memory on a GPU); the cast happens on the device, where rounding is the same."""
+    import torch
+
+    device = torch.device(device)
+    host = (
+        parts
+        if isinstance(parts, torch.Tensor)
+        else stack_on_host(parts, concatenate=concatenate, pin=pins_memory(device))
+    )
     batch = host.to(device, non_blocking=True)
     return batch if dtype is None else batch.to(dtype)
 
 
-__all__ = ["batch_to_device", "default_device"]
+__all__ = ["batch_to_device", "default_device", "pins_memory", "stack_on_host"]

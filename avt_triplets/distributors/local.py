@@ -28,7 +28,7 @@ from avt_triplets import manifest, preflight, schema
 from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.batching import ModelFailure
 from avt_triplets.captioners import Captioner
-from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
+from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, ReceivedAhead, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, is_disk_full, stopped
 from avt_triplets.media import usable_hwaccel
 from avt_triplets.model_inputs import InputPreparer, preparer_for
@@ -159,7 +159,8 @@ class LocalDistributor:
             self.scorer.sampling_rate if self.scorer is not None else None,
             preparer_for(self.captioner, self.scorer) if self.captioner is not None else None,
         )
-        return iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
+        items = iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
+        return ReceivedAhead(items, ahead=num_workers + 2) if num_workers > 0 else items
 
     def _run_plans(self, work: Work, items: Iterator[DecodedItem], progress: _Progress) -> list[str]:
         """Run every planned shard; returns the errors of shards that failed on their own."""

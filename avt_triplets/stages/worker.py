@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,9 +37,10 @@ from typing import Any
 import numpy as np
 
 from avt_triplets import schema, selection
-from avt_triplets.batching import BackoffBatcher, Failed, ModelFailure
+from avt_triplets.batching import BackoffBatcher, Failed, call_batched
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem
+from avt_triplets.devices import pins_memory
 from avt_triplets.model_inputs import (
     AudioInputs,
     FrameInputs,
@@ -51,6 +53,7 @@ from avt_triplets.model_inputs import (
 )
 from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
+from avt_triplets.stages.caption_batches import CaptionBatches
 from avt_triplets.stages.reader import Chunk, chunk_seed
 from avt_triplets.windowed_scorer import l2_normalise
 
@@ -115,36 +118,33 @@ class ChunkResult:
         return len(self.rows) + len(self.failures)
 
 
-def call_batched(batcher: BackoffBatcher, items: Sequence, describe: Callable[[int], str]) -> list:
-    """``batcher(items)``; a :class:`ModelFailure` names the item it failed on (``describe(index)``)."""
-    try:
-        return batcher(items)
-    except ModelFailure as error:
-        raise ModelFailure(f"{error} ({describe(error.index)})", error.index) from error
-
-
 class CaptionStep:
     """Captions every distinct frame of a chunk's decodable clips, in batches of ``batch_size`` frames.
 
-    Items may come as a stream (the decode workers' output): a batch runs as soon as its frames are there, so
-    the captioner starts on a chunk before the chunk is decoded to its end, and its boundaries are the ones the
-    whole chunk would give. Frames arrive as the models take them (:mod:`avt_triplets.model_inputs`): exact
-    duplicates within a clip once, as ``pixel_values`` when the captioner has an image preprocessor (this
-    process then only copies them to the device), else as RGB arrays captioned through ``caption``.
+    Items may come as a stream (the decode workers' output): a batch runs as soon as the next one is complete,
+    so the captioner starts on a chunk before the chunk is decoded to its end, and its boundaries are the ones
+    the whole chunk would give (:mod:`avt_triplets.stages.caption_batches`). Frames arrive as the models take
+    them (:mod:`avt_triplets.model_inputs`): exact duplicates within a clip once, as ``pixel_values`` when the
+    captioner has an image preprocessor (this process then only copies them to the device), else as RGB arrays
+    captioned through ``caption``.
     """
 
     def __init__(self, captioner: Captioner, batch_size: int, seed: int = 0):
         self.captioner = captioner
-        self.batcher = BackoffBatcher(self._caption_rows, batch_size, "captioner")
+        self.batcher = BackoffBatcher(self._caption, batch_size, "captioner")
         self.seed = seed
         self.image_preprocessor = image_preprocessor_of(captioner)  # for items decoded without inputs
+        self._stacker: ThreadPoolExecutor | None = None
 
     def __call__(self, chunk: Chunk, items: Iterable[DecodedItem]) -> CaptionedChunk:
         from accelerate.utils import set_seed
 
         self.batcher.reset()
         set_seed(chunk_seed(self.seed, chunk.shard, chunk.start))  # sampling captioners repeat anywhere
-        run = _CaptionRun(self, self.batcher.initial_batch_size)
+        if self._stacker is None:
+            self._stacker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avt-stack-frames")
+        pin = pins_memory(getattr(self.captioner, "device", None))
+        run = CaptionBatches(self.batcher, self.frame_inputs, self._stacker, pin)
         for item in items:
             run.add(item)
         run.finish()
@@ -163,60 +163,9 @@ class CaptionStep:
             return frame_inputs(item.frames, self.image_preprocessor)
         return item.inputs.frames
 
-    def _caption_rows(self, rows: list[tuple[np.ndarray, bool]]) -> list[str]:
-        if any(preprocessed != rows[0][1] for _, preprocessed in rows):
-            raise ValueError("a caption batch mixes preprocessed and raw frames")
-        return caption_rows(self.captioner, [array for array, _ in rows], rows[0][1]) if rows else []
-
-
-class _CaptionRun:
-    """One chunk's captioning: frames collected as items arrive, a batch run whenever ``batch_size`` wait."""
-
-    def __init__(self, step: CaptionStep, batch_size: int):
-        self.step, self.batch_size = step, batch_size
-        self.items: list[DecodedItem] = []
-        self.frames: list[FrameInputs | None] = []
-        self.pending: list[tuple[int, int]] = []  # (item position, distinct frame row), not captioned yet
-        self.captions: dict[tuple[int, int], str | Failed] = {}
-        self.model_seconds, self.captioned, self.released = 0.0, 0, 0
-
-    def add(self, item: DecodedItem) -> None:
-        frames = self.step.frame_inputs(item)
-        self.items.append(item)
-        self.frames.append(frames)
-        if frames is not None:
-            self.pending += [(len(self.items) - 1, row) for row in range(frames.num_unique)]
-        while len(self.pending) >= self.batch_size:
-            self._run(self.batch_size)
-
-    def finish(self) -> None:
-        while self.pending:
-            self._run(self.batch_size)
-
-    def _run(self, size: int) -> None:
-        batch, self.pending = self.pending[:size], self.pending[size:]
-        rows = [(self.frames[i].unique[row], self.frames[i].preprocessed) for i, row in batch]
-        items = self.items
-
-        def describe(j: int) -> str:
-            i, row = batch[j]
-            first = int(np.flatnonzero(self.frames[i].rows == row)[0])
-            return f"frame {first} of clip {items[i].job.clip.clip_id}"
-
-        started = time.perf_counter()
-        results = call_batched(self.step.batcher, rows, describe)
-        self.model_seconds += time.perf_counter() - started
-        self.captioned += len(batch)
-        for key, result in zip(batch, results):
-            self.captions[key] = result if isinstance(result, Failed) else str(result).strip()
-        self._release(self.pending[0][0] if self.pending else len(self.items))
-
-    def _release(self, upto: int) -> None:
-        """Drop the model inputs of items whose frames are all captioned (their memory is the largest part)."""
-        for frames in self.frames[self.released : upto]:
-            if frames is not None:
-                frames.unique = None
-        self.released = max(self.released, upto)
+    def _caption(self, batch: Any) -> list[str]:
+        """A batch of :class:`CaptionBatches`: a host tensor of ``pixel_values``, or a list of RGB frames."""
+        return caption_rows(self.captioner, batch, preprocessed=not isinstance(batch, list))
 
 
 class ScoreStep:

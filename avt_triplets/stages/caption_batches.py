@@ -1,0 +1,105 @@
+"""A chunk's caption batches, formed as its clips arrive, each stacked while the previous one is captioned.
+
+The batches are runs of ``batch_size`` distinct frames of the chunk's decodable clips, in order: their
+boundaries depend on the chunk's content only (see :mod:`avt_triplets.stages.worker`), not on when the clips
+arrive. A batch is captioned as soon as the next one is complete (or the chunk ends), and while the captioner
+works on it, a helper thread stacks the next batch's rows into one page-locked host buffer (NumPy copies without
+the GIL): the thread holding the captioner only hands a ready buffer to the device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+import numpy as np
+
+from avt_triplets.batching import BackoffBatcher, Failed, call_batched
+from avt_triplets.decoding import DecodedItem
+from avt_triplets.devices import stack_on_host
+from avt_triplets.model_inputs import FrameInputs
+
+Key = tuple[int, int]  # (item position in the chunk, distinct frame row of that item)
+
+
+class CaptionBatches:
+    """One chunk's captioning: :meth:`add` each item as it arrives, then :meth:`finish`; ``captions`` maps
+    every distinct frame to its caption or :class:`Failed`."""
+
+    def __init__(
+        self,
+        batcher: BackoffBatcher,
+        frames_of: Callable[[DecodedItem], FrameInputs | None],
+        stacker: Executor,
+        pin: bool,
+    ):
+        self.batcher, self.frames_of, self.stacker, self.pin = batcher, frames_of, stacker, pin
+        self.batch_size = batcher.initial_batch_size
+        self.items: list[DecodedItem] = []
+        self.frames: list[FrameInputs | None] = []
+        self.pending: list[Key] = []  # distinct frames not in a batch yet
+        self.next_batch: tuple[list[Key], Future] | None = None  # formed, being stacked
+        self.captions: dict[Key, str | Failed] = {}
+        self.model_seconds, self.captioned, self.released = 0.0, 0, 0
+        self.preprocessed: bool | None = None
+
+    def add(self, item: DecodedItem) -> None:
+        frames = self.frames_of(item)
+        if frames is not None:
+            if self.preprocessed not in (None, frames.preprocessed):
+                raise ValueError("a chunk mixes preprocessed and raw frames")
+            self.preprocessed = frames.preprocessed
+        self.items.append(item)
+        self.frames.append(frames)
+        if frames is not None:
+            self.pending += [(len(self.items) - 1, row) for row in range(frames.num_unique)]
+        while len(self.pending) >= self.batch_size:
+            self._form()
+
+    def finish(self) -> None:
+        while self.pending:
+            self._form()
+        if self.next_batch is not None:
+            self._caption(*self.next_batch)
+            self.next_batch = None
+
+    def _form(self) -> None:
+        """Cut the next batch and start stacking it; caption the one before it meanwhile."""
+        keys, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
+        rows = [self.frames[i].unique[row] for i, row in keys]
+        future = self.stacker.submit(_stack, rows, self.preprocessed, self.pin)
+        previous, self.next_batch = self.next_batch, (keys, future)
+        if previous is not None:
+            self._caption(*previous)
+
+    def _caption(self, keys: list[Key], stacked: Future) -> None:
+        batch = stacked.result()
+        started = time.perf_counter()
+        results = call_batched(self.batcher, batch, lambda j: self._describe(keys[j]))
+        self.model_seconds += time.perf_counter() - started
+        self.captioned += len(keys)
+        for key, result in zip(keys, results):
+            self.captions[key] = result if isinstance(result, Failed) else str(result).strip()
+        waiting = [key[0] for key in self.pending]
+        if self.next_batch is not None:
+            waiting.append(self.next_batch[0][0][0])
+        self._release(min(waiting, default=len(self.items)))
+
+    def _describe(self, key: Key) -> str:
+        i, row = key
+        first = int(np.flatnonzero(self.frames[i].rows == row)[0])
+        return f"frame {first} of clip {self.items[i].job.clip.clip_id}"
+
+    def _release(self, upto: int) -> None:
+        """Drop the model inputs of items whose frames are all stacked and captioned (the largest memory)."""
+        for frames in self.frames[self.released : upto]:
+            if frames is not None:
+                frames.unique = None
+        self.released = max(self.released, upto)
+
+
+def _stack(rows: list[np.ndarray], preprocessed: bool, pin: bool) -> Any:
+    """Preprocessed rows as one host tensor (one copy); raw RGB frames stay a list (the captioner takes images)."""
+    return stack_on_host(rows, pin=pin) if preprocessed else rows
