@@ -28,21 +28,46 @@ BAD_FILES = {
 }
 
 
+def mux_tone(container, stream, seconds: float, rate: int = 44_100, hz: float = 440.0) -> None:
+    """Encode and mux a mono sine tone into ``stream`` (an AAC stream of ``container``), flushing it."""
+    import av
+
+    samples = (0.2 * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    for start in range(0, samples.size, 1024):
+        frame = av.AudioFrame.from_ndarray(
+            samples[None, start : start + 1024].copy(), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts = rate, start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
 def write_audio_only(path: Path, seconds: float = 2.0, rate: int = 44_100) -> Path:
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=rate, layout="mono")
-        samples = (0.2 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
-        for start in range(0, samples.size, 1024):
-            frame = av.AudioFrame.from_ndarray(
-                samples[None, start : start + 1024].copy(), format="fltp", layout="mono"
-            )
-            frame.sample_rate, frame.pts = rate, start
-            for packet in stream.encode(frame):
+        mux_tone(container, container.add_stream("aac", rate=rate, layout="mono"), seconds, rate)
+    return path
+
+
+def write_still_clip(path: Path, seconds: float = 4.0, fps: int = 10, rate: int = 44_100) -> Path:
+    """An MP4 whose picture never changes (a still with sound): every sampled frame decodes to the same pixels."""
+    import av
+
+    image = np.zeros((144, 256, 3), np.uint8)
+    image[40:100, 60:180] = (200, 60, 30)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 256, 144, "yuv420p"
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        for _ in range(int(seconds * fps)):
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
-        for packet in stream.encode():
+        for packet in video.encode():
             container.mux(packet)
+        mux_tone(container, audio, seconds, rate, hz=330.0)
     return path
 
 
@@ -105,6 +130,12 @@ def gen_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
             else:
                 writer.writerow([bad_names[index], 0, "broken"])
     return {"csv": mixed, "good_csv": good_csv, "root": root, "good": good_rows, "bad": bad}
+
+
+@pytest.fixture
+def still_clip(tmp_path: Path) -> Path:
+    """A 4 s clip whose picture never changes (its sampled frames are exact duplicates), with a tone."""
+    return write_still_clip(tmp_path / "still.mp4")
 
 
 @pytest.fixture(scope="session")

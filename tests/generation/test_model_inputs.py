@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import pickle
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -145,36 +144,8 @@ def test_float16_blip2_gets_pixel_values_in_its_vision_towers_dtype(tiny_blip2):
     assert captioner.dtype == "float16"  # what the manifest records
 
 
-def _write_static_clip(path: Path, seconds: float = 4.0, fps: int = 10, rate: int = 44_100) -> Path:
-    """An MP4 whose picture never changes (a still with sound): every sampled frame decodes to the same pixels."""
-    import av
-
-    image = np.zeros((144, 256, 3), np.uint8)
-    image[40:100, 60:180] = (200, 60, 30)
-    samples = (0.2 * np.sin(2 * np.pi * 330 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 256, 144, "yuv420p"
-        audio = container.add_stream("aac", rate=rate, layout="mono")
-        for _ in range(int(seconds * fps)):
-            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        for start in range(0, samples.size, 1024):
-            frame = av.AudioFrame.from_ndarray(
-                samples[None, start : start + 1024].copy(), format="fltp", layout="mono"
-            )
-            frame.sample_rate, frame.pts = rate, start
-            for packet in audio.encode(frame):
-                container.mux(packet)
-        for packet in audio.encode():
-            container.mux(packet)
-    return path
-
-
 def test_duplicate_frames_are_captioned_once_and_rows_equal_a_reference_run(
-    gen_inputs, blip2_captioner, clap_scorer, tmp_path
+    gen_inputs, blip2_captioner, clap_scorer, still_clip, tmp_path
 ):
     """Rows of the pipeline (frames preprocessed in the decode worker, duplicates captioned once) equal a
     reference computed the way the pipeline used to: every frame through ``caption``, audio through
@@ -183,7 +154,7 @@ def test_duplicate_frames_are_captioned_once_and_rows_equal_a_reference_run(
     from avt_triplets.inputs import load_inputs
     from avt_triplets.pipeline import generate_triplets
 
-    still = _write_static_clip(tmp_path / "still.mp4")
+    still = still_clip
     listing = tmp_path / "clips.csv"
     with open(listing, "w", newline="") as handle:
         writer = csv.writer(handle)
