@@ -415,6 +415,10 @@ class ReceivedAhead(Iterator[DecodedItem]):
         finally:
             self._close_items()
 
+    def ready(self) -> bool:
+        """Whether :meth:`__next__` would return (or end) without waiting for a clip to be decoded."""
+        return self._done or not self._queue.empty()
+
     def __next__(self) -> DecodedItem:
         if self._done:
             raise StopIteration

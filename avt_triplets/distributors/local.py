@@ -17,7 +17,6 @@ or a full disk would fail every following shard too, so they stop the run (:clas
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
@@ -168,7 +167,7 @@ class LocalDistributor:
         identity = WriterIdentity(self.name, self.rank, self.world_size)
         errors: list[str] = []
         for plan in work.plans:
-            shard_items = itertools.islice(items, len(plan.clips))
+            shard_items = _ArrivingItems(items, len(plan.clips))
             try:
                 _run_plan(work, plan, shard_items, worker, identity, progress)
             except ModelFailure as error:
@@ -220,21 +219,33 @@ class _Progress:
         self.bar.set_postfix(failed=self.failed, refresh=False)
 
 
-class _ArrivingItems:
-    """The next ``count`` decoded clips, as they arrive; the time spent waiting for them is the ``wait`` stage."""
+class _ArrivingItems(Iterator[DecodedItem]):
+    """The next ``count`` decoded clips of ``items``, as they arrive (a shard's or a chunk's); the time spent
+    waiting for them is the ``wait`` stage of ``clock``."""
 
-    def __init__(self, items: Iterator[DecodedItem], count: int, clock: StageClock):
+    def __init__(self, items: Iterator[DecodedItem], count: int, clock: StageClock | None = None):
         self.items, self.left, self.clock, self.received = items, count, clock, 0
 
-    def __iter__(self) -> Iterator[DecodedItem]:
-        while self.left > 0:
+    def ready(self) -> bool:
+        """Whether the next clip is received already (True when the stream can't tell: decoding in this
+        process, the next clip costs its decoding whatever the caller does)."""
+        ready = getattr(self.items, "ready", None)
+        return self.left > 0 and (ready is None or ready())
+
+    def __next__(self) -> DecodedItem:
+        if self.left <= 0:
+            raise StopIteration
+        if self.clock is None:
+            item = next(self.items, None)
+        else:
             with self.clock.timed("wait"):
                 item = next(self.items, None)
-            if item is None:
-                return
-            self.left -= 1
-            self.received += 1
-            yield item
+        if item is None:
+            self.left = 0
+            raise StopIteration
+        self.left -= 1
+        self.received += 1
+        return item
 
 
 def _chunk_results(

@@ -2,9 +2,11 @@
 
 The batches are runs of ``batch_size`` distinct frames of the chunk's decodable clips, in order: their
 boundaries depend on the chunk's content only (see :mod:`avt_triplets.stages.worker`), not on when the clips
-arrive. A batch is captioned as soon as the next one is complete (or the chunk ends), and while the captioner
-works on it, a helper thread stacks the next batch's rows into one page-locked host buffer (NumPy copies without
-the GIL): the thread holding the captioner only hands a ready buffer to the device.
+arrive. A complete batch is stacked by a helper thread into one page-locked host buffer (NumPy copies without
+the GIL), so the thread holding the captioner only hands a ready buffer to the device. It is captioned as soon
+as the next batch is complete (the next one is then stacked while the captioner works), when no further clip
+has arrived yet (:meth:`CaptionBatches.flush`: waiting for one would leave the device idle), or when the chunk
+ends.
 """
 
 from __future__ import annotations
@@ -58,12 +60,16 @@ class CaptionBatches:
         while len(self.pending) >= self.batch_size:
             self._form()
 
+    def flush(self) -> None:
+        """Caption the complete batch now instead of when the next one is complete (no clip is waiting)."""
+        if self.next_batch is not None:
+            batch, self.next_batch = self.next_batch, None
+            self._caption(*batch)
+
     def finish(self) -> None:
         while self.pending:
             self._form()
-        if self.next_batch is not None:
-            self._caption(*self.next_batch)
-            self.next_batch = None
+        self.flush()
 
     def _form(self) -> None:
         """Cut the next batch and start stacking it; caption the one before it meanwhile."""

@@ -145,8 +145,11 @@ class CaptionStep:
             self._stacker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avt-stack-frames")
         pin = pins_memory(getattr(self.captioner, "device", None))
         run = CaptionBatches(self.batcher, self.frame_inputs, self._stacker, pin)
+        ready = getattr(items, "ready", None)  # whether the next clip has arrived (a stream may say)
         for item in items:
             run.add(item)
+            if ready is not None and not ready():
+                run.flush()
         run.finish()
         captions: list[list[Any] | None] = [
             None if frames is None else [run.captions[(i, int(row))] for row in frames.rows]

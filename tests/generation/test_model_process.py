@@ -155,3 +155,111 @@ def test_a_writer_failure_reaches_the_model_loop_and_commits_nothing(
         p for folder in (schema.DATA_DIR, schema.STATS_DIR) for p in (out / folder).glob("*") if p.is_file()
     ]
     assert leftovers == []
+
+
+class _Stream:
+    """Decoded clips handed out one by one; ``ready()`` says whether the next one has arrived (``arrived`` of
+    them have). Every request for a clip and every caption batch is logged in order."""
+
+    def __init__(self, items, arrived: int, log: list[str]):
+        self.items, self.arrived, self.log, self.taken = items, arrived, log, 0
+
+    def ready(self) -> bool:
+        return self.taken < self.arrived
+
+    def __iter__(self):
+        for item in self.items:
+            self.log.append(f"take {self.taken}")
+            self.taken += 1
+            yield item
+
+
+class _CountingCaptioner:
+    """Captions raw frames (no image preprocessor): ``frame <mean pixel>``; logs each batch's size."""
+
+    device = None
+
+    def __init__(self, log: list[str]):
+        self.log = log
+
+    def caption(self, images):
+        import numpy as np
+
+        self.log.append(f"caption {len(images)}")
+        return [f"frame {int(np.asarray(image).mean())}" for image in images]
+
+
+def _clips(count: int, frames: int):
+    import numpy as np
+
+    from avt_triplets.decoding import DecodedItem, DecodeJob
+    from avt_triplets.inputs import ClipSpec
+    from avt_triplets.stages.reader import Chunk
+
+    specs = [ClipSpec(f"c{i}", f"c{i}.mp4", f"/nowhere/c{i}.mp4") for i in range(count)]
+    items = [
+        DecodedItem(
+            job=DecodeJob(i, 0, spec),
+            seconds=0.0,
+            frames=[np.full((4, 4, 3), 10 * i + k, np.uint8) for k in range(frames)],
+        )
+        for i, spec in enumerate(specs)
+    ]
+    return Chunk(0, 0, tuple(specs)), items
+
+
+@pytest.mark.parametrize("arrived", [2, 6])
+def test_a_complete_batch_waits_for_the_next_clip_only_if_it_has_arrived(arrived):
+    """Batches of 4 frames over clips of 2: batch 1 = clips 0-1. If clip 2 has not arrived when batch 1 is
+    complete, batch 1 is captioned before clip 2 is waited for (the device would idle otherwise); if it has,
+    batch 1 is captioned once batch 2 is complete (its rows are then stacked meanwhile). Same captions."""
+    from avt_triplets.stages.worker import CaptionStep
+
+    log: list[str] = []
+    chunk, items = _clips(count=6, frames=2)
+    captioned = CaptionStep(_CountingCaptioner(log), batch_size=4)(chunk, _Stream(items, arrived, log))
+    first_caption = log.index("caption 4")
+    if arrived == 2:
+        assert log[: first_caption + 2] == ["take 0", "take 1", "caption 4", "take 2"], log
+    else:
+        assert log[: first_caption + 1] == ["take 0", "take 1", "take 2", "take 3", "caption 4"], log
+    assert log.count("caption 4") == 3 and captioned.captioned_frames == 12
+    assert captioned.captions == [[f"frame {10 * i + k}" for k in range(2)] for i in range(6)]
+
+
+def test_a_shards_and_a_chunks_clips_say_whether_the_next_clip_has_arrived():
+    """The captioner's decision above needs ``ready()`` through every layer the local distributor puts on the
+    decode stream (received ahead in a thread -> a shard's clips -> a chunk's clips)."""
+    import threading
+    import time
+
+    from avt_triplets.decoding import ReceivedAhead
+    from avt_triplets.distributors.local import _ArrivingItems
+    from avt_triplets.stages.worker import StageClock
+
+    _, items = _clips(count=3, frames=1)
+    release = threading.Event()
+
+    def decoded():
+        yield items[0]
+        release.wait(10)
+        yield from items[1:]
+
+    stream = ReceivedAhead(decoded(), ahead=4)
+    try:
+        shard = _ArrivingItems(stream, 3)
+        chunk = _ArrivingItems(shard, 2, StageClock())
+        assert chunk.ready()  # the first clip is taken when the stream starts
+        assert next(chunk) is items[0]
+        time.sleep(0.2)
+        assert not chunk.ready() and not shard.ready() and not stream.ready()
+        release.set()
+        deadline = time.monotonic() + 10
+        while not chunk.ready() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert chunk.ready() and next(chunk) is items[1]
+        assert not chunk.ready(), "the chunk has no clip left, whatever the stream holds"
+        assert list(chunk) == [] and shard.ready() and next(shard) is items[2]
+    finally:
+        release.set()
+        stream.close()
