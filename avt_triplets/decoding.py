@@ -72,7 +72,8 @@ class DecodeSettings:
     model_inputs: bool = True  # False (`--captioner none`): only what is stored, no pixels or scorer audio
     # fsspec options for sources that are URLs (credentials: kept out of repr, never written anywhere)
     storage_options: dict | None = field(default=None, repr=False, compare=False)
-    prepare: InputPreparer | None = None  # the models' per-clip preprocessing; None: frames and audio stay raw
+    # the models' per-clip preprocessing (model_inputs.py); None: frames and audio stay raw
+    prepare: InputPreparer | None = None
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,8 @@ class DecodedItem:
     failure: tuple[str, str] | None = None
     start_s: float = 0.0
     end_s: float = 0.0
-    frames: list[np.ndarray] = field(
-        default_factory=list
-    )  # RGB uint8 (H, W, 3); empty when ``inputs`` is set
+    # RGB uint8 (H, W, 3), what the captioner sees; empty when ``inputs`` is set
+    frames: list[np.ndarray] = field(default_factory=list)
     frames_jpeg: list[bytes] = field(default_factory=list)  # what the dataset stores
     frame_times_s: list[float] = field(default_factory=list)
     audio_encoded: dict | None = None  # datasets.Audio-encoded 16 kHz mono

@@ -8,9 +8,13 @@
 - **Unit of work**: a chunk (``--chunk-size`` clips of one shard, :mod:`avt_triplets.stages.reader`), one Ray
   Data row from decoding to its part file. The worker stage batches inside a chunk only and resets everything
   per chunk, so the rows equal the ``local`` distributor's whatever actor runs them.
+- **Model inputs**: decode tasks also run the models' per-clip preprocessing, as the ``local`` decode workers do
+  (:mod:`avt_triplets.model_inputs`: distinct frames through the captioner's image processor, the scorer's audio
+  windows), so the actors on GPUs only stack batches and run the models. The preprocessors come from the models
+  (here, or the probe tasks that load them) and travel to the tasks without the weights.
 - **Memory**: Ray Data streams and applies backpressure, so no stage holds more than its share of the object
-  store; a chunk's frames travel as uint8 arrays and are dropped once captioned; decode runs in a child process
-  of the task (a crashing decoder becomes an ``undecodable`` clip, as with ``local``).
+  store; a chunk's frame inputs are dropped once captioned; decode runs in a child process of the task (a
+  crashing decoder becomes an ``undecodable`` clip, as with ``local``).
 - **Exactly once**: a chunk's part is its rows, then a record written last; a retried task writes the same files
   again. When all chunks of a shard have parts, the driver starts one commit task (data, failures, then the stats
   file) that deletes the parts; a shard with a stats file is never committed again. A killed driver loses only
@@ -35,11 +39,18 @@ from pathlib import Path
 from typing import Any
 
 from avt_triplets import manifest, preflight
+from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.batching import ModelFailure
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, is_disk_full, stopped
 from avt_triplets.distributors.local import decode_settings
 from avt_triplets.errors import RunAborted, UsageError
+from avt_triplets.model_inputs import (
+    InputPreparer,
+    audio_preprocessor_of,
+    image_preprocessor_of,
+    preparer_for,
+)
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.stages.reader import Chunk, ShardPlan
 from avt_triplets.stages.worker import CaptionStep, PackStep, ScoreStep
@@ -115,25 +126,43 @@ def _same_model(kind: str, loaded: dict[str, Any], expected: dict[str, Any]) -> 
                          "the same model files")  # fmt: skip
 
 
-def _probe_captioner(source: ModelSource) -> tuple[dict[str, Any] | None, str]:
-    """In a task with the captioner's resources: its manifest record and a caption of the synthetic frame, or
-    ``(None, error message)``."""
+@dataclass
+class _Probed:
+    """What a probe task reports: the model's manifest record (None: it failed, ``message`` says why), the
+    caption of the synthetic frame, the per-clip preprocessing for the decode tasks and, for the captioner
+    under ``--caption-batch-size auto``, the batch size its resources hold."""
+
+    record: dict[str, Any] | None
+    message: str = ""
+    preprocess: Any = None
+    caption_batch_size: int | None = None
+
+
+def _failed_probe(error: Exception) -> _Probed:
+    return _Probed(None, str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}")
+
+
+def _probe_captioner(source: ModelSource, options: GenerationOptions) -> _Probed:
+    """In a task with the captioner's resources: its record, a caption of the synthetic frame, its image
+    preprocessor and (``auto``) the caption batch size that fits there."""
     try:
         captioner = source.captioner()
-        return manifest.captioner_record(captioner), preflight.check_captioner(captioner)
+        caption = preflight.check_captioner(captioner)
+        size = None
+        if options.caption_batch_size == "auto":
+            size = resolve_caption_batch_size(captioner, options, None)
+        return _Probed(manifest.captioner_record(captioner), caption, image_preprocessor_of(captioner), size)
     except Exception as error:  # noqa: BLE001 - reported to the driver as one line
-        return None, str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}"
+        return _failed_probe(error)
 
 
-def _probe_scorer(
-    source: ModelSource, clip_seconds: float, caption: str
-) -> tuple[dict[str, Any] | None, str]:
+def _probe_scorer(source: ModelSource, clip_seconds: float, caption: str) -> _Probed:
     try:
         scorer = source.scorer()
         preflight.check_scorer(scorer, clip_seconds, caption)
-        return manifest.scorer_record(scorer), ""
+        return _Probed(manifest.scorer_record(scorer), preprocess=audio_preprocessor_of(scorer))
     except Exception as error:  # noqa: BLE001 - reported to the driver as one line
-        return None, str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}"
+        return _failed_probe(error)
 
 
 class CaptionActor:
@@ -279,6 +308,8 @@ class RayDistributor:
             self.source = ModelSource(options=models)
         self.caption_pool, self.score_pool = plan_pools(options, ray.cluster_resources().get("GPU", 0.0))
         self.records: dict[str, dict[str, Any]] | None = None
+        self.preparer: InputPreparer | None = None  # the models' per-clip preprocessing, for the decode tasks
+        self.probed_batch_size: int | None = None  # ``auto`` resolved by the captioner's probe task
 
     def shard_indices(self, num_shards: int) -> range:
         return range(num_shards)
@@ -298,6 +329,7 @@ class RayDistributor:
                 self.records = manifest.models_manifest(None, None)
             elif self.local_models is not None:
                 self.records = manifest.models_manifest(*self.local_models)
+                self.preparer = preparer_for(*self.local_models)
             else:
                 self.records = self._probe()
         return self.records
@@ -307,16 +339,30 @@ class RayDistributor:
         probe = ray.remote(_probe_captioner).options(
             num_gpus=self.caption_pool.gpus, num_cpus=self.caption_pool.cpus
         )
-        captioner, caption = ray.get(probe.remote(self.source))
-        if captioner is None:
-            raise RunAborted(caption)
+        captioner: _Probed = ray.get(probe.remote(self.source, self.options))
+        if captioner.record is None:
+            raise RunAborted(captioner.message)
         probe = ray.remote(_probe_scorer).options(
             num_gpus=self.score_pool.gpus, num_cpus=self.score_pool.cpus
         )
-        scorer, error = ray.get(probe.remote(self.source, self.options.clip_seconds, caption))
-        if scorer is None:
-            raise RunAborted(error)
-        return {"captioner": captioner, "scorer": scorer}
+        scorer: _Probed = ray.get(probe.remote(self.source, self.options.clip_seconds, captioner.message))
+        if scorer.record is None:
+            raise RunAborted(scorer.message)
+        self.preparer = InputPreparer(captioner.preprocess, scorer.preprocess)
+        self.probed_batch_size = captioner.caption_batch_size
+        return {"captioner": captioner.record, "scorer": scorer.record}
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
+        """``auto`` is decided where the captioner runs: by the probe task (a captioner actor's resources), or
+        by the models given here; the output's recorded size wins on a resume, as with ``local``."""
+        if not self.captioned:
+            return options.caption_batch_size
+        if self.local_models is not None:
+            return resolve_caption_batch_size(self.local_models[0], options, recorded)
+        if options.caption_batch_size == "auto" and recorded is None:
+            self.models_manifest()
+            return self.probed_batch_size
+        return resolve_caption_batch_size(None, options, recorded)
 
     def check_models(self, options: GenerationOptions) -> None:
         if self.captioned and self.local_models is not None:
@@ -354,6 +400,14 @@ class RayDistributor:
         errors = commits.collect(wait=True)
         return RunReport(processed=sum(len(c.clips) for c in todo), shard_errors=errors)
 
+    def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
+        """What the decode tasks make of a clip: the stored media and, for the models, the inputs the local
+        distributor's decode workers make (the models' own preprocessing)."""
+        if not self.captioned:
+            return decode_settings(options, None)
+        records = self.models_manifest()
+        return decode_settings(options, records["scorer"]["sampling_rate"], self.preparer)
+
     def _pipeline(self, work: Work, todo: list[Chunk]):
         """The Ray Data dataset whose rows are the finished chunks' part summaries."""
         ray = _ray()
@@ -362,8 +416,7 @@ class RayDistributor:
         context.print_on_execution_start = False
         context.raise_original_map_exception = True  # a ModelFailure reaches the driver as itself
         records = self.models_manifest()
-        rate = records["scorer"]["sampling_rate"] if self.captioned else None
-        settings = decode_settings(work.options, rate)
+        settings = self.decode_settings(work.options)
         dataset = ray.data.from_items([{"chunk": chunk} for chunk in todo], override_num_blocks=len(todo))
         dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=1)
         if self.captioned:

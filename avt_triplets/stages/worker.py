@@ -98,8 +98,17 @@ class CaptionedChunk:
     captioned_frames: int
 
     def without_frames(self) -> CaptionedChunk:
-        """The same chunk without the decoded pixels, which nothing after the captioner needs (less to move)."""
-        return replace(self, items=[replace(item, frames=[]) for item in self.items])
+        """The same chunk without the decoded pixels or the captioner's inputs, which nothing after the
+        captioner needs (less to move to a scorer elsewhere)."""
+        return replace(self, items=[_without_frames(item) for item in self.items])
+
+
+def _without_frames(item: DecodedItem) -> DecodedItem:
+    inputs = item.inputs
+    if inputs is not None:
+        frames = replace(inputs.frames, unique=None)
+        inputs = replace(inputs, frames=frames)
+    return replace(item, frames=[], inputs=inputs)
 
 
 @dataclass

@@ -209,3 +209,45 @@ def test_a_labelled_only_ray_run_writes_the_local_distributors_files(ray_address
     assert local.complete and ray_run.complete and not ray_run.captioned, ray_run.format()
     assert shard_files(tmp_path / "ray") == shard_files(tmp_path / "local")
     assert _manifest(tmp_path / "ray")["captioner"] is None
+
+
+def test_ray_decode_tasks_prepare_the_model_inputs_as_local_decode_workers_do(
+    ray_address, gen_inputs, models
+):
+    """Issue 12 §1 under Ray: the preprocessors reported by the probe tasks (no weights in the driver) reach the
+    decode tasks, whose clips arrive at the actors as ``pixel_values`` and scorer windows, equal to what the
+    models' own preprocessing makes of the decoded frames; ``auto`` batch sizes are decided by the probe."""
+    import numpy as np
+
+    from avt_triplets.decoding import DecodeJob, decode_job
+    from avt_triplets.distributors.local import decode_settings
+    from avt_triplets.distributors.ray_data import RayDistributor, decode_chunk
+    from avt_triplets.inputs import load_inputs
+    from avt_triplets.models import load_models
+    from avt_triplets.options import GenerationOptions
+    from avt_triplets.stages.reader import Chunk
+
+    options = GenerationOptions(
+        distributor="ray", ray_address=ray_address, **{**OPTIONS, "caption_batch_size": "auto"}
+    )
+    distributor = RayDistributor(options, models)
+    assert distributor.caption_batch_size(options, None) == 32  # the probe task's answer on a CPU
+    assert distributor.caption_batch_size(options, 7) == 7  # a resumed output keeps its recorded size
+    settings = distributor.decode_settings(options)
+    assert settings.prepare.image is not None and settings.prepare.audio is not None
+
+    clips = tuple(load_inputs(gen_inputs["good_csv"]).clips[:2])
+    row = ray.get(ray.remote(decode_chunk).remote({"chunk": Chunk(0, 0, clips)}, settings))
+    captioner, scorer = load_models(models)
+    raw = decode_settings(options, scorer.sampling_rate)
+    for job, item in zip((DecodeJob(i, 0, clip) for i, clip in enumerate(clips)), row["payload"]):
+        reference = decode_job(job, raw)
+        assert item.failure is None and item.frames == [] and item.scorer_audio is None
+        frames, audio = item.inputs.frames, item.inputs.audio
+        assert frames.preprocessed and frames.unique.dtype == np.float32
+        firsts = [int(np.flatnonzero(frames.rows == row)[0]) for row in range(frames.num_unique)]
+        expected = captioner.image_preprocessor()([reference.frames[k] for k in firsts])
+        assert np.array_equal(frames.unique, expected)
+        assert audio.prepared and np.array_equal(
+            audio.data, scorer.audio_preprocessor()(reference.scorer_audio)
+        )
