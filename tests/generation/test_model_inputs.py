@@ -123,11 +123,15 @@ def test_exact_duplicate_frames_are_found_by_their_pixels():
     assert inputs.rows.tolist() == [0, 0, 0] and inputs.unique.shape == (1, *a.shape)
 
 
-def test_float16_blip2_gets_pixel_values_in_its_vision_towers_dtype(tiny_blip2):
-    """BLIP-2 keeps its Q-Former in float32 under float16, so ``model.dtype`` says float32: the inputs and the
-    manifest must follow the vision tower instead."""
-    captioner = load_captioner(tiny_blip2, device="cpu", dtype="float16", max_new_tokens=4)
-    assert captioner.model.dtype == torch.float32  # the trap: the first parameter is the Q-Former's
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_blip2_gets_pixel_values_in_its_vision_towers_dtype(tiny_blip2, dtype):
+    """The decode workers hand over float32 ``pixel_values``; the vision tower must get them in its own dtype.
+    Under float16 BLIP-2 keeps its Q-Former in float32, so ``model.dtype`` says float32: the inputs and the
+    manifest must follow the vision tower instead (bfloat16 casts the whole model)."""
+    captioner = load_captioner(tiny_blip2, device="cpu", dtype=dtype, max_new_tokens=4)
+    # the float16 trap: the first parameter is the Q-Former's
+    assert captioner.model.dtype == (torch.float32 if dtype == "float16" else torch.bfloat16)
+    assert captioner.model.vision_model.embeddings.patch_embedding.weight.dtype == getattr(torch, dtype)
     seen: list[torch.dtype] = []
     hook = captioner.model.vision_model.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(kwargs.get("pixel_values", args[0] if args else None).dtype),
@@ -139,42 +143,61 @@ def test_float16_blip2_gets_pixel_values_in_its_vision_towers_dtype(tiny_blip2):
         by_images = captioner.caption([Image.fromarray(frame) for frame in frames])
     finally:
         hook.remove()
-    assert seen == [torch.float16, torch.float16]
+    assert seen == [getattr(torch, dtype)] * 2
     assert by_pixels == by_images and all(by_pixels)
-    assert captioner.dtype == "float16"  # what the manifest records
+    assert captioner.dtype == dtype  # what the manifest records
 
 
-def test_duplicate_frames_are_captioned_once_and_rows_equal_a_reference_run(
-    gen_inputs, blip2_captioner, clap_scorer, still_clip, tmp_path
+def _still_and_moving_list(folder, gen_inputs, still_clip):
+    """A list of the still clip (identical frames) and two moving clips, copied into ``folder``."""
+    listing = folder / "clips.csv"
+    with open(listing, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video_path", "start_s", "labels"])
+        writer.writerow([still_clip.name, 0, "still"])
+        for k, row in enumerate(gen_inputs["good"][:2]):
+            shutil.copyfile(gen_inputs["root"] / row["video_path"], folder / f"moving{k}.mp4")
+            writer.writerow([f"moving{k}.mp4", row["start_s"], row["labels"]])
+    return listing
+
+
+def _every_frame_distinct(frames):
+    """What frame deduplication would be if it were off: every frame its own row."""
+    return np.arange(len(frames), dtype=np.int64), list(range(len(frames)))
+
+
+def test_duplicate_frames_are_captioned_once_and_rows_equal_a_run_without_deduplication(
+    gen_inputs, blip2_captioner, clap_scorer, still_clip, monkeypatch, tmp_path
 ):
-    """Rows of the pipeline (frames preprocessed in the decode worker, duplicates captioned once) equal a
-    reference computed the way the pipeline used to: every frame through ``caption``, audio through
-    ``embed_audio``, the distinct captions through ``embed_text``."""
+    """The still clip's 8 identical frames are captioned once, each distinct caption is text-embedded once, and
+    the shards are byte-identical to a run captioning every frame; the captions are those of the old path
+    (every frame through ``caption``, the processor in the model process)."""
+    from avt_triplets import model_inputs
     from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job
     from avt_triplets.inputs import load_inputs
     from avt_triplets.pipeline import generate_triplets
 
-    still = still_clip
-    listing = tmp_path / "clips.csv"
-    with open(listing, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["video_path", "start_s", "labels"])
-        writer.writerow([still.name, 0, "still"])
-        for k, row in enumerate(gen_inputs["good"][:2]):
-            shutil.copyfile(gen_inputs["root"] / row["video_path"], tmp_path / f"moving{k}.mp4")
-            writer.writerow([f"moving{k}.mp4", row["start_s"], row["labels"]])
+    listing = _still_and_moving_list(tmp_path, gen_inputs, still_clip)
     options = dict(clip_seconds=4.0, fps=2.0, caption_batch_size=32, score_batch_size=8, num_workers=1)
     options.update(progress=False, rank=0, world_size=1)
 
-    calls: list[int] = []
-    real = blip2_captioner.caption_pixels
-    blip2_captioner.caption_pixels = lambda rows: calls.append(len(rows)) or real(rows)
-    try:
-        summary = generate_triplets(listing, tmp_path / "out", blip2_captioner, clap_scorer, **options)
-    finally:
-        del blip2_captioner.caption_pixels
-    assert summary.complete and summary.triplets == 3
-    rows = {row["clip_id"]: row for row in pq.read_table(tmp_path / "out" / "data").to_pylist()}
+    def run(out):
+        captioned: list[int] = []
+        embedded: list[str] = []
+        real_pixels, real_text = blip2_captioner.caption_pixels, clap_scorer.embed_text
+        blip2_captioner.caption_pixels = lambda rows: captioned.append(len(rows)) or real_pixels(rows)
+        clap_scorer.embed_text = lambda texts: embedded.extend(texts) or real_text(texts)
+        try:
+            summary = generate_triplets(listing, out, blip2_captioner, clap_scorer, **options)
+        finally:
+            del blip2_captioner.caption_pixels, clap_scorer.embed_text
+        assert summary.complete and summary.triplets == 3
+        return captioned[1:], embedded[1:]  # without the preflight's frame and caption
+
+    captioned, embedded = run(tmp_path / "dedup")
+    with monkeypatch.context() as patch:  # the decode worker is forked after this: it inherits the patch
+        patch.setattr(model_inputs, "distinct_frames", _every_frame_distinct)
+        captioned_all, embedded_all = run(tmp_path / "every_frame")
 
     clips = load_inputs(listing).clips
     settings = DecodeSettings(fps=2.0, clip_seconds=4.0, scorer_sampling_rate=clap_scorer.sampling_rate)
@@ -182,19 +205,17 @@ def test_duplicate_frames_are_captioned_once_and_rows_equal_a_reference_run(
     frames = [frame for item in items for frame in item.frames]
     still_frames = len(items[0].frames)
     assert still_frames == 8 and all(np.array_equal(items[0].frames[0], f) for f in items[0].frames)
-    assert calls[0] == 1  # the preflight's synthetic frame
-    assert sum(calls[1:]) == len(frames) - (still_frames - 1), "the still's 8 identical frames captioned once"
+    assert sum(captioned_all) == len(frames)
+    assert sum(captioned) == len(frames) - (still_frames - 1), "the still's 8 identical frames captioned once"
 
-    captions = blip2_captioner.caption([Image.fromarray(frame) for frame in frames])
-    audio = clap_scorer.embed_audio([item.scorer_audio for item in items])
-    texts = list(dict.fromkeys(captions))
-    text_emb = dict(zip(texts, l2_normalise(clap_scorer.embed_text(texts))))
-    position = 0
-    for item, audio_emb in zip(items, audio):
-        own = captions[position : position + len(item.frames)]
-        position += len(item.frames)
-        scores = np.stack([text_emb[c] for c in own]) @ l2_normalise(audio_emb)
-        row = rows[item.job.clip.clip_id]
-        assert row["captions"] == own
-        assert row["caption_scores"] == scores.astype(np.float32).tolist()
-        assert row["text_embedding"] == text_emb[row["caption"]].tolist()
+    reference = blip2_captioner.caption([Image.fromarray(frame) for frame in frames])
+    distinct = list(dict.fromkeys(reference))
+    assert len(distinct) < len(reference), "no caption repeats: nothing to embed once"
+    assert embedded == embedded_all == distinct, "each distinct caption of the chunk embedded once"
+
+    def shard_bytes(root):
+        return {p.name: p.read_bytes() for p in sorted((root / "data").glob("*.parquet"))}
+
+    assert shard_bytes(tmp_path / "dedup") == shard_bytes(tmp_path / "every_frame")
+    rows = pq.read_table(tmp_path / "dedup" / "data").to_pylist()
+    assert [c for row in rows for c in row["captions"]] == reference

@@ -52,9 +52,13 @@ def preprocessing_calls(monkeypatch, tmp_path):
 def test_the_model_process_receives_ready_tensors(
     gen_inputs, blip2_captioner, clap_scorer, reference_options, preprocessing_calls, tmp_path
 ):
-    pixel_batches: list[int] = []
+    import torch
+    from PIL import Image
+
+    pixel_batches: list[torch.Tensor] = []
     real = blip2_captioner.caption_pixels
-    blip2_captioner.caption_pixels = lambda rows: pixel_batches.append(len(rows)) or real(rows)
+    blip2_captioner.caption_pixels = lambda rows: pixel_batches.append(rows) or real(rows)
+    blip2_captioner.caption = lambda images: pytest.fail("a model process captioned PIL images")
     try:
         summary = generate_triplets(
             gen_inputs["good_csv"],
@@ -67,8 +71,19 @@ def test_the_model_process_receives_ready_tensors(
             **reference_options,
         )
     finally:
-        del blip2_captioner.caption_pixels
+        del blip2_captioner.caption_pixels, blip2_captioner.caption
     assert summary.complete and summary.triplets == 6
+    # What the processor would make of a frame in the model process: the shape and dtype that must arrive.
+    expected = blip2_captioner.processor(images=[Image.new("RGB", (64, 48))], return_tensors="pt")[
+        "pixel_values"
+    ]
+    run_batches = pixel_batches[1:]  # after the preflight's synthetic frame
+    assert run_batches and all(isinstance(batch, torch.Tensor) for batch in run_batches), (
+        "not one stacked tensor"
+    )
+    assert {(tuple(batch.shape[1:]), batch.dtype) for batch in run_batches} == {
+        (tuple(expected.shape[1:]), torch.float32)
+    }
     calls = preprocessing_calls()
     main = os.getpid()
     in_model_process = [(kind, step) for kind, pid, step in calls if pid == main]
@@ -77,7 +92,7 @@ def test_the_model_process_receives_ready_tensors(
     )
     in_workers = {kind for kind, pid, _ in calls if pid != main}
     assert in_workers == {"image", "audio"}, f"the decode worker preprocessed nothing: {calls}"
-    assert sum(pixel_batches) > 1, "frames were not captioned from pixel_values"
+    assert sum(len(batch) for batch in run_batches) > 1, "frames were not captioned from pixel_values"
 
 
 def test_captioning_starts_before_a_chunk_is_decoded_to_its_end(
