@@ -119,12 +119,12 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(
 _SLOW_CLI = """
 import os, sys, time
 import avt_triplets.captioners as captioners
-original = captioners.TransformersCaptioner.caption
+original = captioners.TransformersCaptioner._generate  # under caption() and caption_pixels() alike
 delay = float(os.environ["AVT_TEST_CAPTION_DELAY_S"])
-def slow(self, images):
+def slow(self, inputs):
     time.sleep(delay)
-    return original(self, images)
-captioners.TransformersCaptioner.caption = slow
+    return original(self, inputs)
+captioners.TransformersCaptioner._generate = slow
 from avt_triplets.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -140,7 +140,9 @@ def test_two_accelerate_processes_give_the_same_rows_as_one(
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
         "-m", "avt_triplets.cli",
     ]  # fmt: skip
-    args = generate_args(gen_inputs["csv"], out, tiny_blip2, tiny_clap, reference_options, workers=0)
+    # One decode worker per process: each process gets its clips prepared for the models (pixel_values, scorer
+    # windows) through shared memory, as a GPU run does.
+    args = generate_args(gen_inputs["csv"], out, tiny_blip2, tiny_clap, reference_options, workers=1)
     result = subprocess.run(launch + args, env=subprocess_env, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_same_output(out, reference_run)
@@ -151,6 +153,32 @@ def test_two_accelerate_processes_give_the_same_rows_as_one(
         ranks[stats["shard"]] = stats["rank"]
     assert ranks == {index: index % 2 for index in ranks}  # shards rank::world, each exactly once
     assert (out / schema.CARD_FILE).is_file()
+
+
+AGREE_SCRIPT = """
+from avt_triplets.distributors.accelerate import AccelerateDistributor
+from avt_triplets.options import GenerationOptions
+distributor = AccelerateDistributor(None, None)  # joins the launcher's (gloo) process group
+own = 16 if distributor.rank == 0 else 8  # as if the two GPUs had different free memory
+agreed = distributor.caption_batch_size(GenerationOptions(caption_batch_size=own), None)
+print(f"rank {distributor.rank} of {distributor.world_size}: {own} -> {agreed}", flush=True)
+"""
+
+
+def test_accelerate_processes_agree_on_the_smallest_caption_batch_size(subprocess_env, tmp_path):
+    """Every process must cut the same caption batches (bit-exact rows whoever runs a shard): ``auto`` probed on
+    each GPU is replaced by the smallest of them."""
+    script = tmp_path / "agree.py"
+    script.write_text(AGREE_SCRIPT)
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", str(script),
+    ]  # fmt: skip
+    result = subprocess.run(launch, env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = sorted(line for line in result.stdout.splitlines() if line.startswith("rank "))
+    assert lines == ["rank 0 of 2: 16 -> 8", "rank 1 of 2: 8 -> 8"], result.stdout
 
 
 @pytest.mark.parametrize("backend", ["llava", "msclap"])
