@@ -381,6 +381,156 @@ class _FramePicker:
             # Every sampling time has its frame: the rest of the window needs no decoding.
             self.done = True
 
+    def end_s(self, declared_end_s: float | None) -> float:
+        """Where the video content ends inside the window."""
+        if self.done and len(self.frames) == len(self.targets):
+            # Decoding stopped at the last sampling time; the stream itself says how far it goes.
+            return min(self.window_end_s, declared_end_s or self.window_end_s)
+        return min(self.content_end_s or self.start_s, self.window_end_s)
+
+
+class _WindowDemuxer:
+    """One sequential pass over the interleaved packets from the seek point: video frames go to the picker,
+    audio frames to the collector, until both have the whole window.
+
+    Packet and frame decoding errors are collected rather than raised: a few bad packets in an otherwise
+    complete clip are tolerated, and :func:`_finished_clip` decides from how much came through.
+    """
+
+    def __init__(
+        self,
+        video: av.video.stream.VideoStream,
+        audio: av.audio.stream.AudioStream,
+        picker: _FramePicker,
+        collector: _AudioCollector,
+        frame_step: float,
+        skip_unused_frames: bool,
+    ):
+        self.video = video
+        self.audio = audio
+        self.video_ctx = video.codec_context
+        self.video_tb = float(video.time_base) if video.time_base else None
+        self.picker = picker
+        self.collector = collector
+        self.frame_step = frame_step
+        self.skip_unused_frames = skip_unused_frames
+        self.errors: list[str] = []
+        self.video_count = 0
+        self.audio_clock = collector.start_s
+        self.skipping = False
+
+    def run(self, container: av.container.InputContainer) -> list[str]:
+        """Decode the window; returns the errors met on the way."""
+        picker, collector = self.picker, self.collector
+        try:
+            for packet in container.demux(self.video, self.audio):
+                is_video = packet.stream.index == self.video.index
+                if (picker.done if is_video else collector.done) and packet.size:
+                    if picker.done and collector.done:
+                        break
+                    continue
+                if is_video and self.skip_unused_frames and packet.size:
+                    self._set_frame_skipping(packet)
+                for frame in self._decode(packet, is_video):
+                    if is_video:
+                        self._add_video_frame(frame)
+                    else:
+                        self._add_audio_frame(frame)
+        except (av.error.FFmpegError, ValueError) as err:  # demuxer gave up: truncated or corrupt file
+            self.errors.append(f"demux: {err}")
+        return self.errors
+
+    def _set_frame_skipping(self, packet: av.Packet) -> None:
+        """Let the decoder drop unreferenced frames that are not near the next sampling time."""
+        packet_time = packet.pts * self.video_tb if packet.pts is not None and self.video_tb else None
+        skip = not packet.is_keyframe and not self.picker.needs(packet_time)
+        if skip != self.skipping:
+            self.video_ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+            self.skipping = skip
+
+    def _decode(self, packet: av.Packet, is_video: bool) -> list[av.frame.Frame]:
+        try:
+            return packet.decode()
+        except (av.error.InvalidDataError, av.error.EOFError, ValueError) as err:
+            self.errors.append(f"{'video' if is_video else 'audio'} packet: {err}")
+            return []
+
+    def _add_video_frame(self, frame: av.VideoFrame) -> None:
+        time = frame.time if frame.time is not None else self.video_count * self.frame_step
+        duration = (
+            float(frame.duration * frame.time_base)
+            if getattr(frame, "duration", None) and frame.time_base
+            else self.frame_step
+        )
+        self.video_count += 1
+        self.picker.add(frame, time, duration)
+
+    def _add_audio_frame(self, frame: av.AudioFrame) -> None:
+        self.collector.add(frame, self.audio_clock)
+        time = frame.time if frame.time is not None else self.audio_clock
+        self.audio_clock = time + frame.samples / frame.sample_rate
+
+
+def _av_streams(
+    container: av.container.InputContainer,
+) -> tuple[av.video.stream.VideoStream, av.audio.stream.AudioStream]:
+    """The video and audio stream a clip needs; a container lacking either is a recorded skip."""
+    video = _video_stream(container)
+    audio = _audio_stream(container)
+    if video is None and audio is None:
+        raise MediaError("not_media", f"no audio or video stream in {container.format.name} container")
+    if video is None:
+        raise MediaError("no_video_stream", f"{container.format.name} container has audio only")
+    if audio is None:
+        raise MediaError("no_audio_stream", f"{container.format.name} container has video only")
+    return video, audio
+
+
+def _set_decoder_threads(video: av.video.stream.VideoStream, decoder_threads: int) -> None:
+    video.codec_context.thread_count = decoder_threads
+    if decoder_threads != 1:
+        video.codec_context.thread_type = "AUTO"
+
+
+def _seek(container: av.container.InputContainer, start_s: float) -> None:
+    """Seek to the keyframe at or before ``start_s``; both streams continue from there."""
+    if start_s > 0:
+        try:
+            container.seek(int(start_s * av.time_base), backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            pass  # not seekable: decode from the beginning and skip ahead
+
+
+def _finished_clip(
+    picker: _FramePicker, collector: _AudioCollector, declared_end_s: float | None, errors: list[str]
+) -> DecodedClip:
+    """The decoded window, or :class:`MediaError` when errors cut it short or a stream had nothing in it."""
+    start_s, window_end_s = picker.start_s, picker.window_end_s
+    audio_arrays, audio_end_s = collector.finish(declared_end_s)
+    video_end_s = picker.end_s(declared_end_s)
+    has_audio = audio_arrays[collector.rates[0]].size > 0
+    if errors:
+        expected_end = min(window_end_s, declared_end_s) if declared_end_s else window_end_s
+        got_end = max(audio_end_s, video_end_s)
+        if not picker.frames or not has_audio:
+            raise MediaError("undecodable", "; ".join(errors[:3]))
+        if got_end < expected_end - _TRUNCATION_TOLERANCE_S:
+            raise MediaError(
+                "undecodable",
+                f"data stops at {got_end:.2f}s of {expected_end:.2f}s (truncated?): {errors[0]}",
+            )
+    if not picker.frames:
+        raise MediaError("zero_length", f"no video frame in [{start_s:g}, {window_end_s:g}) s")
+    if not has_audio:
+        raise MediaError("zero_length", f"no audio samples in [{start_s:g}, {window_end_s:g}) s")
+    return DecodedClip(
+        start_s=float(start_s),
+        end_s=float(max(audio_end_s, video_end_s)),
+        audio=audio_arrays,
+        frames=picker.frames,
+        frame_times_s=picker.times,
+    )
+
 
 def decode_clip(
     path: str | os.PathLike,
@@ -406,104 +556,22 @@ def decode_clip(
     """
     if duration_s <= 0 or fps <= 0:
         raise ValueError("duration_s and fps must be positive")
-    path = Path(path)
     window_end_s = start_s + duration_s
-    container = _open(path, hwaccel)
+    container = _open(Path(path), hwaccel)
     try:
-        video = _video_stream(container)
-        audio = _audio_stream(container)
-        if video is None and audio is None:
-            raise MediaError("not_media", f"no audio or video stream in {container.format.name} container")
-        if video is None:
-            raise MediaError("no_video_stream", f"{container.format.name} container has audio only")
-        if audio is None:
-            raise MediaError("no_audio_stream", f"{container.format.name} container has video only")
+        video, audio = _av_streams(container)
         declared_end_s = container.duration / av.time_base if container.duration else None
-        video_ctx = video.codec_context
-        video_ctx.thread_count = decoder_threads
-        if decoder_threads != 1:
-            video_ctx.thread_type = "AUTO"
+        _set_decoder_threads(video, decoder_threads)
         constant_rate = bool(video.average_rate) and video.average_rate == video.guessed_rate
         frame_step = 1.0 / float(video.average_rate) if video.average_rate else 1.0 / 25.0
         skip_unused_frames = skip_unused_frames and constant_rate and decoder_threads == 1
-        video_tb = float(video.time_base) if video.time_base else None
-
-        if start_s > 0:
-            try:  # keyframe at or before the window start; both streams continue from there
-                container.seek(int(start_s * av.time_base), backward=True, any_frame=False)
-            except av.error.FFmpegError:
-                pass  # not seekable: decode from the beginning and skip ahead
-
+        _seek(container, start_s)
         picker = _FramePicker(start_s, window_end_s, fps, short_side, frame_step)
         collector = _AudioCollector(sampling_rates, start_s, window_end_s)
-        errors: list[str] = []
-        video_count = 0
-        audio_clock = start_s
-        skipping = False
-        try:
-            for packet in container.demux(video, audio):
-                is_video = packet.stream.index == video.index
-                if (picker.done if is_video else collector.done) and packet.size:
-                    if picker.done and collector.done:
-                        break
-                    continue
-                if is_video and skip_unused_frames and packet.size:
-                    packet_time = packet.pts * video_tb if packet.pts is not None and video_tb else None
-                    skip = not packet.is_keyframe and not picker.needs(packet_time)
-                    if skip != skipping:
-                        video_ctx.skip_frame = "NONREF" if skip else "DEFAULT"
-                        skipping = skip
-                try:
-                    frames = packet.decode()
-                except (av.error.InvalidDataError, av.error.EOFError, ValueError) as err:
-                    errors.append(f"{'video' if is_video else 'audio'} packet: {err}")
-                    continue
-                for frame in frames:
-                    if is_video:
-                        time = frame.time if frame.time is not None else video_count * frame_step
-                        duration = (
-                            float(frame.duration * frame.time_base)
-                            if getattr(frame, "duration", None) and frame.time_base
-                            else frame_step
-                        )
-                        video_count += 1
-                        picker.add(frame, time, duration)
-                    else:
-                        collector.add(frame, audio_clock)
-                        audio_clock = (
-                            frame.time if frame.time is not None else audio_clock
-                        ) + frame.samples / frame.sample_rate
-        except (av.error.FFmpegError, ValueError) as err:  # demuxer gave up: truncated or corrupt file
-            errors.append(f"demux: {err}")
-
-        audio_arrays, audio_end_s = collector.finish(declared_end_s)
-        if picker.done and len(picker.frames) == len(picker.targets):
-            # Decoding stopped at the last sampling time; the stream itself says how far it goes.
-            video_end_s = min(window_end_s, declared_end_s or window_end_s)
-        else:
-            video_end_s = min(picker.content_end_s or start_s, window_end_s)
-        has_audio = audio_arrays[collector.rates[0]].size > 0
-        if errors:
-            expected_end = min(window_end_s, declared_end_s) if declared_end_s else window_end_s
-            got_end = max(audio_end_s, video_end_s)
-            if not picker.frames or not has_audio:
-                raise MediaError("undecodable", "; ".join(errors[:3]))
-            if got_end < expected_end - _TRUNCATION_TOLERANCE_S:
-                raise MediaError(
-                    "undecodable",
-                    f"data stops at {got_end:.2f}s of {expected_end:.2f}s (truncated?): {errors[0]}",
-                )
-        if not picker.frames:
-            raise MediaError("zero_length", f"no video frame in [{start_s:g}, {window_end_s:g}) s")
-        if not has_audio:
-            raise MediaError("zero_length", f"no audio samples in [{start_s:g}, {window_end_s:g}) s")
-        return DecodedClip(
-            start_s=float(start_s),
-            end_s=float(max(audio_end_s, video_end_s)),
-            audio=audio_arrays,
-            frames=picker.frames,
-            frame_times_s=picker.times,
+        errors = _WindowDemuxer(video, audio, picker, collector, frame_step, skip_unused_frames).run(
+            container
         )
+        return _finished_clip(picker, collector, declared_end_s, errors)
     except MediaError:
         raise
     except (av.error.FFmpegError, ValueError, RuntimeError, OSError) as err:

@@ -12,6 +12,8 @@ import argparse
 import json
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -36,124 +38,152 @@ def _step(title: str) -> float:
     return time.perf_counter()
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class _DemoFolders:
+    """Where each step of the demo writes, under ``--output-dir``."""
+
+    out: Path
+
+    @property
+    def models(self) -> Path:
+        return self.out / "models"
+
+    @property
+    def videos(self) -> Path:
+        return self.out / "videos"
+
+    @property
+    def triplets(self) -> Path:
+        return self.out / "triplets"
+
+    @property
+    def model(self) -> Path:
+        return self.out / "lgcavmae"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report"
+
+
+@dataclass(frozen=True)
+class _DemoInputs:
+    """What step 1 makes: the tiny captioner and scorer, and the synthetic videos' list."""
+
+    blip2: Path
+    msclap: Path
+    labels_csv: Path
+
+
+def _make_inputs(folders: _DemoFolders, args: argparse.Namespace) -> _DemoInputs:
     from avt_triplets import tiny
-    from avt_triplets.cli import main as avt
 
-    out = Path(args.output_dir).resolve()
-    if args.overwrite and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-
-    t = _step("1/6 tiny random-weight models and synthetic videos")
-    models = out / "models"
-    blip2 = tiny.make_tiny_blip2(models / "tiny-blip2")
-    msclap = tiny.make_tiny_msclap(models / "tiny-msclap")
-    labels_csv = tiny.make_synthetic_videos(
-        out / "videos", num_classes=args.num_classes, clips_per_class=args.clips_per_class
+    return _DemoInputs(
+        blip2=tiny.make_tiny_blip2(folders.models / "tiny-blip2"),
+        msclap=tiny.make_tiny_msclap(folders.models / "tiny-msclap"),
+        labels_csv=tiny.make_synthetic_videos(
+            folders.videos, num_classes=args.num_classes, clips_per_class=args.clips_per_class
+        ),
     )
-    timings["setup_s"] = time.perf_counter() - t
 
-    triplets = out / "triplets"
-    t = _step("2/6 avt generate (caption every frame, CLAP-score against the audio, keep the best)")
-    code = avt(
-        [
-            "generate",
-            str(labels_csv),
-            "--output",
-            str(triplets),
-            "--captioner",
-            str(blip2),
-            "--scorer",
-            "msclap:2023",
-            "--scorer-weights",
-            str(msclap),
-            "--shard-size",
-            "8",
-            "--num-workers",
-            "1",
-        ]
-    )
-    if code:
-        return code
-    timings["generate_s"] = time.perf_counter() - t
 
-    t = _step("3/6 avt filter (top-k% and random-k% views)")
-    code = avt(["filter", str(triplets), "--top", "10", "30", "50", "--random", "30", "--seed", "0"])
-    if code:
-        return code
-    timings["filter_s"] = time.perf_counter() - t
+def _generate_argv(folders: _DemoFolders, inputs: _DemoInputs) -> list[str]:
+    return [
+        "generate", str(inputs.labels_csv),
+        "--output", str(folders.triplets),
+        "--captioner", str(inputs.blip2),
+        "--scorer", "msclap:2023",
+        "--scorer-weights", str(inputs.msclap),
+        "--shard-size", "8",
+        "--num-workers", "1",
+    ]  # fmt: skip
 
-    model_dir = out / "lgcavmae"
-    t = _step(f"4/6 avt pretrain (tiny LG-CAV-MAE on {args.subset})")
-    tiny_config = tiny.make_tiny_lgcavmae(models / "tiny-lgcavmae-init")
-    code = avt(
-        [
-            "pretrain",
-            "--dataset",
-            f"{triplets}:{args.subset}",
-            "--config-name-or-path",
-            str(tiny_config),
-            "--output-dir",
-            str(model_dir),
-            "--max-steps",
-            str(args.steps),
-            "--per-device-batch-size",
-            str(args.batch_size),
-            "--learning-rate",
-            "1e-3",
-            "--num-workers",
-            "0",
-            "--checkpoint-steps",
-            str(args.steps),
-            "--report-to",
-            "none",
-        ]
-    )
-    if code:
-        return code
-    timings["pretrain_s"] = time.perf_counter() - t
 
-    t = _step("5/6 reload with transformers' AutoModel")
+def _filter_argv(folders: _DemoFolders) -> list[str]:
+    return ["filter", str(folders.triplets), "--top", "10", "30", "50", "--random", "30", "--seed", "0"]
+
+
+def _pretrain_argv(folders: _DemoFolders, args: argparse.Namespace) -> list[str]:
+    from avt_triplets import tiny
+
+    tiny_config = tiny.make_tiny_lgcavmae(folders.models / "tiny-lgcavmae-init")
+    return [
+        "pretrain",
+        "--dataset", f"{folders.triplets}:{args.subset}",
+        "--config-name-or-path", str(tiny_config),
+        "--output-dir", str(folders.model),
+        "--max-steps", str(args.steps),
+        "--per-device-batch-size", str(args.batch_size),
+        "--learning-rate", "1e-3",
+        "--num-workers", "0",
+        "--checkpoint-steps", str(args.steps),
+        "--report-to", "none",
+    ]  # fmt: skip
+
+
+def _evaluate_argv(folders: _DemoFolders) -> list[str]:
+    return [
+        "evaluate", "retrieval",
+        "--model", str(folders.model),
+        "--dataset", str(folders.triplets),
+        "--protocol", "full",
+        "--output-dir", str(folders.report),
+    ]  # fmt: skip
+
+
+def _reload(model_dir: Path) -> None:
+    """Shows that the pretrained folder is an ordinary transformers checkpoint."""
     from transformers import AutoModel
 
     import modeling_lgcavmae  # noqa: F401  (registers the Auto classes)
 
     reloaded = AutoModel.from_pretrained(model_dir)
     print(f"AutoModel.from_pretrained({model_dir}) -> {type(reloaded).__name__}")
-    timings["reload_s"] = time.perf_counter() - t
 
-    report = out / "report"
-    t = _step("6/6 avt evaluate retrieval (audio->visual, visual->audio recall@K)")
-    code = avt(
-        [
-            "evaluate",
-            "retrieval",
-            "--model",
-            str(model_dir),
-            "--dataset",
-            str(triplets),
-            "--protocol",
-            "full",
-            "--output-dir",
-            str(report),
-        ]
-    )
-    if code:
-        return code
-    timings["evaluate_s"] = time.perf_counter() - t
 
+def _print_summary(folders: _DemoFolders, subset: str, timings: dict[str, float]) -> None:
     from avt_triplets import selection
 
-    clips = selection.read_scores(triplets).num_rows
+    clips = selection.read_scores(folders.triplets).num_rows
     print(
         f"(chance level with {clips} clips: R@1 = {100 / clips:.1f}%, R@10 = {min(100.0, 1000 / clips):.1f}%)"
     )
     print("\n=== avt demo finished")
     print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
-    print(f"videos:   {out / 'videos'}")
-    print(f"dataset:  {triplets}   (load_dataset('{triplets}', '{args.subset}'))")
-    print(f"model:    {model_dir}")
-    print(f"report:   {report}")
+    print(f"videos:   {folders.videos}")
+    print(f"dataset:  {folders.triplets}   (load_dataset('{folders.triplets}', '{subset}'))")
+    print(f"model:    {folders.model}")
+    print(f"report:   {folders.report}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from avt_triplets.cli import main as avt
+
+    folders = _DemoFolders(Path(args.output_dir).resolve())
+    if args.overwrite and folders.out.exists():
+        shutil.rmtree(folders.out)
+    folders.out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    t = _step("1/6 tiny random-weight models and synthetic videos")
+    inputs = _make_inputs(folders, args)
+    timings["setup_s"] = time.perf_counter() - t
+
+    # (title, timing key, action): an action's non-zero exit code ends the demo with that code.
+    steps: tuple[tuple[str, str, Callable[[], int | None]], ...] = (
+        ("2/6 avt generate (caption every frame, CLAP-score against the audio, keep the best)", "generate_s",
+         lambda: avt(_generate_argv(folders, inputs))),
+        ("3/6 avt filter (top-k% and random-k% views)", "filter_s", lambda: avt(_filter_argv(folders))),
+        (f"4/6 avt pretrain (tiny LG-CAV-MAE on {args.subset})", "pretrain_s",
+         lambda: avt(_pretrain_argv(folders, args))),
+        ("5/6 reload with transformers' AutoModel", "reload_s", lambda: _reload(folders.model)),
+        ("6/6 avt evaluate retrieval (audio->visual, visual->audio recall@K)", "evaluate_s",
+         lambda: avt(_evaluate_argv(folders))),
+    )  # fmt: skip
+    for title, key, action in steps:
+        t = _step(title)
+        if code := action():
+            return code
+        timings[key] = time.perf_counter() - t
+
+    _print_summary(folders, args.subset, timings)
     return 0
