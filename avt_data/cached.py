@@ -1,7 +1,8 @@
 """Triplets through the ``datasets`` cache: ``load_dataset`` writes an Arrow copy of every dataset, then reads it.
 
-Only for data that is not Parquet (``avt_data.parquet_rows`` reads Parquet in place) and for the benchmark's
-"today's path"; the copy costs disk (about twice the Parquet size) and time before the first step.
+Only for data that is not Parquet (``avt_data.parquet_rows`` reads Parquet in place) and for the benchmark that
+compares the two (``bench/bench_train_input.py``); the copy costs disk (about twice the Parquet size) and time before
+the first step.
 """
 
 from __future__ import annotations

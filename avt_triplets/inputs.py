@@ -1,7 +1,7 @@
 """What ``avt generate`` reads: a folder of videos or a CSV/JSONL list, turned into clip specs.
 
 Every rank of a multi-process run lists the same input and gets the same clips in the same order
-(sorted), so cutting the list into shards needs no coordination. ``clip_id`` (DESIGN.md §3) is the
+(sorted), so cutting the list into shards needs no coordination. ``clip_id``, the dataset's key, is the
 video's path relative to the input root without its extension (plus ``_{start:06d}`` when a list
 names the same file with several windows), or ``{ytid}_{start:06d}`` for VGGSound/AudioSet-style
 rows; it must be unique, and duplicates are reported all at once, before any work starts.

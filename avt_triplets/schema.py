@@ -1,4 +1,5 @@
-"""The triplet dataset schema (DESIGN.md §3) and the on-disk layout of a generation output.
+"""The triplet dataset schema and the on-disk layout of a generation output (docs/architecture.md,
+"The triplet dataset").
 
 Every part of the project that reads or writes triplets goes through these names, so the
 schema is defined once.

@@ -1,4 +1,4 @@
-"""Training input at real size: today's path (``load_dataset`` copies the output into the ``datasets`` cache,
+"""Training input at real size: the ``datasets``-cache path (``load_dataset`` copies the output into the cache,
 full permutation) vs reading the Parquet in place (``avt_data.parquet_rows`` + the block-shuffled order).
 
 For synthetic generation outputs of 1k and 5k clips at paper clip size (10 JPEG frames at 224 + 10 s of
@@ -7,9 +7,9 @@ process with its own ``datasets`` cache and measures: time from "open the datase
 batch out of the DataLoader, extra disk under the ``datasets`` cache, peak RSS (main process and largest
 DataLoader worker), samples/s per worker over the next batches (full pretraining collator: fbank, image,
 noise, MAE masks) and the worker's CPU ms per sample (robust to other load on the machine); both paths read
-from the page cache (today's path reads the copy it just wrote; the Parquet files are read once before). Then, without decoding, how far the block-shuffled order is from a full
-permutation: batches mixing shards, row groups and classes (clips are written class by class, as a
-generation over a class-per-folder input writes them).
+from the page cache (the cache path reads the copy it just wrote; the Parquet files are read once before).
+Then, without decoding, how far the block-shuffled order is from a full permutation: batches mixing shards, row
+groups and classes (clips are written class by class, as a generation over a class-per-folder input writes them).
 
     .venv/bin/python bench/bench_train_input.py [--clips 1000 5000] [--workers 1] [--batch-size 30]
         [--batches 10] [--data-dir DIR (reuse generated outputs)] [--windows 128 512 2048]
@@ -127,7 +127,7 @@ def run_case(path: str, root: str, workers: int, batch_size: int, batches: int, 
 
 
 def warm_page_cache(folder: Path) -> None:
-    """Read every file once: today's path reads an Arrow copy it has just written (in the page cache), so the
+    """Read every file once: the cache path reads an Arrow copy it has just written (in the page cache), so the
     in-place path gets its Parquet files in the page cache too; otherwise the comparison measures the disk."""
     for file in sorted(folder.rglob("*.parquet")):
         with open(file, "rb") as handle:

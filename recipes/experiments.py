@@ -30,8 +30,8 @@ PHASES = ("generate", "filter", "pretrain", "finetune", "evaluate")
 
 # ---- Labelled sets: THE one place to switch how they are packaged ------------------------------------------------
 # Fine-tuning and evaluation sets need audio, frames and labels only: `avt generate --captioner none` stores them
-# without loading any model (issue 10 §2). False generates them like triplets (captioned and scored by the
-# pretraining captioner: correct, but ~0.4 GPU-h of captions nobody reads on real data, docs/reproduce.md).
+# without loading any model. False generates them like triplets (captioned and scored by the pretraining captioner:
+# correct, but ~0.4 GPU-h of captions nobody reads on real data, docs/reproduce.md).
 LABELLED_SETS_WITHOUT_CAPTIONS = True
 
 
