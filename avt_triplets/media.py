@@ -93,9 +93,13 @@ class MediaInfo:
 class DecodedClip:
     """One decoded clip window.
 
-    ``audio[rate]`` is mono float32 in [-1, 1] starting at ``start_s``; ``frame_times_s`` are the
-    picked frames' timestamps relative to ``start_s``; ``end_s`` is where the content really ends
-    (earlier than ``start_s + duration`` for a short video).
+    Args:
+        start_s (float): where the window starts in the video, in seconds.
+        end_s (float): where the content really ends (earlier than ``start_s + duration`` for a short video).
+        audio (sampling rate -> ``[samples]`` float32): mono audio in [-1, 1] starting at ``start_s``, one array
+            per requested rate, ``round((end_s - start_s) * rate)`` samples long.
+        frames (list of PIL RGB images): the picked frames, short side resized, one per sampling time.
+        frame_times_s (list of float): each picked frame's timestamp relative to ``start_s``.
     """
 
     start_s: float

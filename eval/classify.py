@@ -51,7 +51,17 @@ def encode_targets(labels: list[list[str] | None], label2id: dict[str, int], mul
 
 @dataclass
 class FramePredictions:
-    """Per-frame logits [F, N, C] for the clips that decoded, and each clip's middle frame index."""
+    """Per-frame logits of the clips that decoded, in dataset order, and each clip's middle frame.
+
+    Shapes: F frame positions (1 for a model that ignores images), N clips that decoded, C classes.
+
+    Args:
+        clip_ids (list of N str): the clips' ids.
+        logits (`[F, N, C]`, float32): the classifier's logits for each frame position (before softmax / sigmoid).
+        middle_frame (`[N]`, int64): the frame position of each clip's middle frame (the single-frame protocol).
+        rows (list of N int): each clip's row in the evaluated dataset.
+        skipped (list of dict): `{"clip_id", "reason"}` of every clip that did not decode.
+    """
 
     clip_ids: list[str]
     logits: np.ndarray

@@ -122,7 +122,20 @@ def text_aligned_features(
 
 @dataclass
 class RetrievalFeatures:
-    """Features of the clips that decoded, in dataset order; ``skipped`` lists the others with reasons."""
+    """Features of the clips that decoded, in dataset order; ``skipped`` lists the others with reasons.
+
+    Shapes: N clips that decoded, D the encoder's hidden size, T the text (CLAP) embedding size. Every array is
+    float32 and not normalised; the text-space ones are None unless text retrieval was asked for.
+
+    Args:
+        clip_ids (list of N str): the clips' ids.
+        audio (``[N, D]``, float32): mean-pooled audio stream of the unmasked encoder.
+        visual (``[N, D]``, float32): the visual counterpart (one frame per clip).
+        text (``[N, T]``, float32): the stored caption embedding of each clip (``text_embedding`` column).
+        audio_in_text_space (``[N, T]``, float32): ``audio`` through the model's audio-to-text projection.
+        visual_in_text_space (``[N, T]``, float32): the visual counterpart.
+        skipped (list of dict): ``{"clip_id", "reason"}`` of every clip that did not decode.
+    """
 
     clip_ids: list[str]
     audio: np.ndarray

@@ -87,8 +87,20 @@ def text_info_nce_loss(
 
 @dataclass
 class ContrastiveTerms:
-    """Unweighted contrastive terms of one batch: scalar float32 losses (with gradients) and accuracies (detached
-    float32 fractions in [0, 1]); a term is None when the configuration skips it (zero weight, no text embeddings)."""
+    """Unweighted contrastive terms of one batch; a term is None when the configuration skips it (zero weight, no
+    text embeddings).
+
+    Args:
+        audio_visual (`[]`, float32, with gradients): the official CAV-MAE audio-visual InfoNCE
+            (`cavmae_contrastive_loss` by default).
+        audio_visual_accuracy (`[]`, float32, detached): share of clips in [0, 1] whose audio-visual arg-max is the
+            right clip.
+        audio_text (`[]`, float32, with gradients): InfoNCE between text-space audio embeddings and the captions'.
+        visual_text (`[]`, float32, with gradients): the visual counterpart.
+        audio_text_accuracy (`[]`, float32, detached): share in [0, 1] for audio-text (both directions averaged when
+            bidirectional).
+        visual_text_accuracy (`[]`, float32, detached): the visual counterpart.
+    """
 
     audio_visual: torch.Tensor | None = None
     audio_visual_accuracy: torch.Tensor | None = None

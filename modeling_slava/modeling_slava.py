@@ -46,7 +46,21 @@ _TOWER_FACT_FIELDS = (
 class SlavaOutput(ModelOutput):
     """Projected embeddings (not normalised), the logit scale and, with `return_loss`, the variant's loss terms.
 
-    loss: the sum of the batch's terms (see `losses_slava`); terms not trained by this batch are `None`.
+    Shapes: B clips (or captions), P = `projection_dim`. "model dtype" is the projections' dtype (float32 unless
+    loaded otherwise). An embedding whose modality was not given is `None`; so is every loss without `return_loss`.
+
+    Args:
+        loss (`[]`, float32): the sum of the batch's terms (`losses_slava.slava_loss`, over L2-normalised embeddings
+            in float32).
+        loss_audio_visual (`[]`, float32): symmetric InfoNCE between audio and visual embeddings, unweighted; `None`
+            when the batch's terms do not include `av`.
+        loss_audio_text (`[]`, float32): the same for audio-text (`at`).
+        loss_visual_text (`[]`, float32): the same for visual-text (`vt`).
+        audio_embeds (`[B, P]`, model dtype): `audio_projection` of the audio tower's window-mean features.
+        visual_embeds (`[B, P]`, model dtype): `visual_projection` of the vision tower's frame-mean features.
+        text_embeds (`[B, P]`, model dtype): `text_projection` of the text tower's pooled caption features.
+        logit_scale (`[]`, model dtype): `1 / temperature`, clamped at `config.max_logit_scale`, that multiplies the
+            cosine similarities.
     """
 
     loss: torch.Tensor | None = None

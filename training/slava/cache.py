@@ -117,13 +117,25 @@ def row_digests(hf_dataset, sources: dict[str, Any]) -> list[str]:
 
 @dataclass
 class FeatureTable:
-    """Features of one dataset in row order; rows that failed have `error` set and zero features."""
+    """Frozen-tower features of one dataset in row order; rows that failed have `error` set and zero features.
+
+    Shapes: N rows, Da / Dv / Dt the audio / vision / text towers' pooled widths, T captions of one kind in all.
+
+    Args:
+        clip_ids (list of N str): the rows' clip ids.
+        errors (list of N str or None): why a row has no features, None for a good row.
+        audio (`[N, Da]`, float32): the audio tower's window-mean features.
+        visual (`[N, Dv]`, float32): the vision tower's frame-mean features.
+        texts (caption kind -> (`[T, Dt]` float32, `[N + 1]` int64)): every caption's text-tower features, flat, and
+            the offsets that give row `i` the captions `flat[offsets[i]:offsets[i + 1]]`.
+        stats (dict): what extraction reports for the run summary (dataset, split, clips, reused, failed, ...).
+    """
 
     clip_ids: list[str]
     errors: list[str | None]
-    audio: np.ndarray  # [N, Da]
-    visual: np.ndarray  # [N, Dv]
-    texts: dict[str, tuple[np.ndarray, np.ndarray]]  # kind -> (flat [T, Dt], offsets [N + 1])
+    audio: np.ndarray
+    visual: np.ndarray
+    texts: dict[str, tuple[np.ndarray, np.ndarray]]
     stats: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
