@@ -59,6 +59,23 @@ def _rows_vs_all(rows: torch.Tensor, columns_all: torch.Tensor, scale, targets: 
     return loss, accuracy
 
 
+def _global_info_nce(
+    rows: torch.Tensor, columns: torch.Tensor, temperature, bidirectional: bool, rank: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE of this process's ``rows`` against every process's ``columns`` (both L2-normalised here, in
+    float32), averaged with ``columns`` against every process's ``rows`` when ``bidirectional``."""
+    rank = distributed_world()[0] if rank is None else rank
+    rows = F.normalize(rows.float(), dim=-1)
+    columns = F.normalize(columns.float(), dim=-1)
+    targets = _local_targets(rows.shape[0], rank, rows.device)
+    scale = 1.0 / temperature
+    loss, accuracy = _rows_vs_all(rows, gather_with_grad(columns), scale, targets)
+    if bidirectional:
+        loss_t, accuracy_t = _rows_vs_all(columns, gather_with_grad(rows), scale, targets)
+        loss, accuracy = (loss + loss_t) / 2, (accuracy + accuracy_t) / 2
+    return loss, accuracy
+
+
 def global_cavmae_contrastive_loss(
     audio_embeds: torch.Tensor,
     visual_embeds: torch.Tensor,
@@ -72,17 +89,7 @@ def global_cavmae_contrastive_loss(
     process's visual rows against all gathered audio. ``bidirectional`` averages it with audio rows against
     all visual. Returns ``(loss, accuracy)`` over this process's rows; ``rank`` defaults to this process's.
     """
-    rank = distributed_world()[0] if rank is None else rank
-    audio = F.normalize(audio_embeds.float(), dim=-1)
-    visual = F.normalize(visual_embeds.float(), dim=-1)
-    audio_all, visual_all = gather_with_grad(audio), gather_with_grad(visual)
-    targets = _local_targets(audio.shape[0], rank, audio.device)
-    scale = 1.0 / temperature
-    loss, accuracy = _rows_vs_all(visual, audio_all, scale, targets)
-    if bidirectional:
-        loss_t, accuracy_t = _rows_vs_all(audio, visual_all, scale, targets)
-        loss, accuracy = (loss + loss_t) / 2, (accuracy + accuracy_t) / 2
-    return loss, accuracy
+    return _global_info_nce(visual_embeds, audio_embeds, temperature, bidirectional, rank)
 
 
 def global_text_info_nce_loss(
@@ -97,16 +104,7 @@ def global_text_info_nce_loss(
     Modality-to-text: local modality rows against all gathered texts; text-to-modality: local text rows
     against all gathered modality embeddings; averaged when ``bidirectional`` (CLIP-style).
     """
-    rank = distributed_world()[0] if rank is None else rank
-    modality = F.normalize(modality_embeds.float(), dim=-1)
-    text = F.normalize(text_embeds.float(), dim=-1)
-    targets = _local_targets(modality.shape[0], rank, modality.device)
-    scale = 1.0 / temperature
-    loss, accuracy = _rows_vs_all(modality, gather_with_grad(text), scale, targets)
-    if bidirectional:
-        loss_t, accuracy_t = _rows_vs_all(text, gather_with_grad(modality), scale, targets)
-        loss, accuracy = (loss + loss_t) / 2, (accuracy + accuracy_t) / 2
-    return loss, accuracy
+    return _global_info_nce(modality_embeds, text_embeds, temperature, bidirectional, rank)
 
 
 class PretrainingLoss:
