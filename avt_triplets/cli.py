@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-# name -> (module, one-line help, longer description)
+# name -> (module, one-line help, also the subcommand's description)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": (
         "avt_triplets.commands.generate",

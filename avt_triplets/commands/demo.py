@@ -43,26 +43,15 @@ class _DemoFolders:
     """Where each step of the demo writes, under ``--output-dir``."""
 
     out: Path
+    models: Path
+    videos: Path
+    triplets: Path
+    model: Path
+    report: Path
 
-    @property
-    def models(self) -> Path:
-        return self.out / "models"
-
-    @property
-    def videos(self) -> Path:
-        return self.out / "videos"
-
-    @property
-    def triplets(self) -> Path:
-        return self.out / "triplets"
-
-    @property
-    def model(self) -> Path:
-        return self.out / "lgcavmae"
-
-    @property
-    def report(self) -> Path:
-        return self.out / "report"
+    @classmethod
+    def under(cls, out: Path) -> _DemoFolders:
+        return cls(out, out / "models", out / "videos", out / "triplets", out / "lgcavmae", out / "report")
 
 
 @dataclass(frozen=True)
@@ -158,7 +147,7 @@ def _print_summary(folders: _DemoFolders, subset: str, timings: dict[str, float]
 def run(args: argparse.Namespace) -> int:
     from avt_triplets.cli import main as avt
 
-    folders = _DemoFolders(Path(args.output_dir).resolve())
+    folders = _DemoFolders.under(Path(args.output_dir).resolve())
     if args.overwrite and folders.out.exists():
         shutil.rmtree(folders.out)
     folders.out.mkdir(parents=True, exist_ok=True)

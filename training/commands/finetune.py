@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from training.commands import HelpFormatter
+from training.commands import add_config_arguments, run_with_logging
 from training.finetune_config import GROUPS, FinetuneConfig
-from training.options import add_options
 
 EPILOG = """\
 Defaults reproduce the official CAV-MAE VGGSound fine-tuning (src/run_cavmae_ft.py): Adam (0.95, 0.999, weight
@@ -30,16 +29,10 @@ Example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EPILOG
-    parser.formatter_class = HelpFormatter
-    add_options(parser, FinetuneConfig, GROUPS)
+    add_config_arguments(parser, FinetuneConfig, GROUPS, EPILOG)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from training.finetune import finetune
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    finetune(args)
-    return 0
+    return run_with_logging(finetune, args)

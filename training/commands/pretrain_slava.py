@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from training.commands import HelpFormatter
-from training.options import add_options
+from training.commands import add_config_arguments, run_with_logging
 from training.slava.config import GROUPS, SlavaPretrainConfig
 
 EPILOG = """\
@@ -51,16 +50,10 @@ Examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EPILOG
-    parser.formatter_class = HelpFormatter
-    add_options(parser, SlavaPretrainConfig, GROUPS)
+    add_config_arguments(parser, SlavaPretrainConfig, GROUPS, EPILOG)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from training.slava.train import pretrain_slava
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    pretrain_slava(args)
-    return 0
+    return run_with_logging(pretrain_slava, args)
