@@ -19,19 +19,65 @@ import time
 from pathlib import Path
 
 
-def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = None, epochs: int = 2) -> dict:
-    """The benchmark's JSON as a dict (also called by ``bench/gpu_suite.py``)."""
-    import torch
+def _per_stage(clips, collator, batch_size: int) -> tuple[dict[str, float], float, int]:
+    """One process: decoding every row (audio + one JPEG) vs. turning batches into model inputs.
+
+    Returns ms per sample of each stage, the seconds of both together and the number of rows."""
+    keys = [(i, 0) for i in range(len(clips))]
+    start = time.perf_counter()
+    examples = [clips[k] for k in keys]
+    decode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(0, len(examples), batch_size):
+        collator(examples[i : i + batch_size])
+    collate_s = time.perf_counter() - start
+    per_sample_ms = {
+        "decode_row": 1000 * decode_s / len(examples),
+        "collate (fbank + image + noise + masks)": 1000 * collate_s / len(examples),
+    }
+    return per_sample_ms, decode_s + collate_s, len(examples)
+
+
+def _loader_throughput(clips, rows, collator, batch_size: int, workers: int, epochs: int) -> dict[str, float]:
+    """Samples/s of a real DataLoader with ``workers`` processes over the block-shuffled order."""
     from torch.utils.data import DataLoader
 
     from avt_data.block_sampler import sampler_for_rows
+
+    sampler = sampler_for_rows(rows, batch_size, seed=0, lanes=workers, window=512)
+    loader = DataLoader(
+        clips,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collator,
+        num_workers=workers,
+        prefetch_factor=4,
+        persistent_workers=True,
+        drop_last=True,
+    )
+    next(iter(loader))  # start the workers before timing
+    samples, start = 0, time.perf_counter()
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for batch in loader:
+            samples += batch["audio_values"].shape[0]
+    elapsed = time.perf_counter() - start
+    return {
+        "samples_per_second": round(samples / elapsed, 1),
+        "samples_per_second_per_worker": round(samples / elapsed / workers, 1),
+    }
+
+
+def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = None, epochs: int = 2) -> dict:
+    """The benchmark's JSON as a dict (also called by ``bench/gpu_suite.py``)."""
+    import torch
+
     from avt_data.parquet_rows import load_triplets
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeProcessor
     from training.collators import PretrainingCollator
     from training.data import ClipDataset
     from training.synthetic import make_synthetic_triplets
 
-    args = argparse.Namespace(clips=clips, batch_size=batch_size, workers=workers or [1, 2], epochs=epochs)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what each DataLoader worker process gets in practice
     config = LGCavMaeConfig()  # paper sizes: 1024 x 128 fbank, 224 x 224 image, 512 + 196 patches
@@ -40,55 +86,20 @@ def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = N
         root = make_synthetic_triplets(
             Path(tmp) / "triplets",
             num_classes=8,
-            clips_per_class=max(args.clips // 8, 1),
+            clips_per_class=max(clips // 8, 1),
             seconds=10.0,
             frames_per_clip=10,
             frame_size=224,
             text_dim=config.text_embed_dim,
         )
         rows = load_triplets([str(root)], columns=("audio", "frames", "text_embedding"))  # read in place
-        clips = ClipDataset(rows, frame_selection="random", seed=0)
+        dataset = ClipDataset(rows, frame_selection="random", seed=0)
         collator = PretrainingCollator(processor, True, config.num_audio_patches, config.num_visual_patches)
-
-        # Per stage, one process: decoding a row (audio + one JPEG) vs. turning a batch into model inputs.
-        keys = [(i, 0) for i in range(len(clips))]
-        start = time.perf_counter()
-        examples = [clips[k] for k in keys]
-        decode_s = time.perf_counter() - start
-        start = time.perf_counter()
-        for i in range(0, len(examples), args.batch_size):
-            collator(examples[i : i + args.batch_size])
-        collate_s = time.perf_counter() - start
-        per_sample_ms = {
-            "decode_row": 1000 * decode_s / len(examples),
-            "collate (fbank + image + noise + masks)": 1000 * collate_s / len(examples),
+        per_sample_ms, single_process_s, rows_timed = _per_stage(dataset, collator, batch_size)
+        loaders = {
+            str(n): _loader_throughput(dataset, rows, collator, batch_size, n, epochs)
+            for n in workers or [1, 2]
         }
-
-        loaders = {}
-        for workers in args.workers:
-            sampler = sampler_for_rows(rows, args.batch_size, seed=0, lanes=workers, window=512)
-            loader = DataLoader(
-                clips,
-                batch_size=args.batch_size,
-                sampler=sampler,
-                collate_fn=collator,
-                num_workers=workers,
-                prefetch_factor=4,
-                persistent_workers=True,
-                drop_last=True,
-            )
-            next(iter(loader))  # start the workers before timing
-            samples, start = 0, time.perf_counter()
-            for epoch in range(args.epochs):
-                sampler.set_epoch(epoch)
-                for batch in loader:
-                    samples += batch["audio_values"].shape[0]
-            elapsed = time.perf_counter() - start
-            loaders[str(workers)] = {
-                "samples_per_second": round(samples / elapsed, 1),
-                "samples_per_second_per_worker": round(samples / elapsed / workers, 1),
-            }
-            del loader
 
     result = {
         "benchmark": "pretraining dataloader",
@@ -97,10 +108,10 @@ def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = N
             "audio_values": [config.audio_length, config.num_mel_bins],
             "pixel_values": [3, config.image_size, config.image_size],
         },
-        "clips": len(clips),
-        "batch_size": args.batch_size,
+        "clips": len(dataset),
+        "batch_size": batch_size,
         "single_process_ms_per_sample": {k: round(v, 2) for k, v in per_sample_ms.items()},
-        "single_process_samples_per_second": round(len(examples) / (decode_s + collate_s), 1),
+        "single_process_samples_per_second": round(rows_timed / single_process_s, 1),
         "dataloader": loaders,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": __import__("os").cpu_count(),

@@ -184,6 +184,43 @@ def _cpu_name() -> str:
     return "cpu"
 
 
+def _variant_result(variant: dict, timings: dict[str, dict], batch_size: int) -> dict:
+    """One variant's step times, and how its loss and speed compare with eager fp32 (when that was timed)."""
+    timing = timings[_name(variant)]
+    median = statistics.median(timing["times"])
+    result = {
+        "variant": _name(variant),
+        "attn_implementation": variant["attn"],
+        "bf16_autocast": variant["bf16"],
+        "torch_compile": variant["compile"],
+        "step_s_median": round(median, 4),
+        "step_s_min": round(min(timing["times"]), 4),
+        "samples_per_s": round(batch_size / median, 3),
+        "warmup_s": timing["warmup_s"],
+        "loss": timing["loss"],
+    }
+    reference = timings.get("eager")
+    if reference:
+        result["loss_abs_diff_vs_eager_fp32"] = abs(timing["loss"] - reference["loss"])
+        result["speedup_vs_eager_fp32_median"] = round(statistics.median(reference["times"]) / median, 3)
+        result["speedup_vs_eager_fp32_min"] = round(min(reference["times"]) / min(timing["times"]), 3)
+    return result
+
+
+def _peak_memory(options: dict, variant: dict) -> dict:
+    """Peak memory of one variant, measured in a fresh process so variants do not inherit each other's peak."""
+    probe = json.dumps({"options": options, "variant": variant})
+    completed = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--memory-probe", probe],
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        return {"peak_memory_error": completed.stderr.strip().splitlines()[-1:]}
+    memory = json.loads(completed.stdout.strip().splitlines()[-1])
+    return {"peak_memory_mb": round(memory["peak_memory_mb"], 1), "peak_memory_kind": memory["kind"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse().parse_args(argv)
     import torch
@@ -212,39 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         variants += [{**v, "compile": True} for v in list(variants)]
     timings = _time_interleaved(options, variants)
 
-    reference = timings.get("eager")
     results = []
     for variant in variants:
-        timing = timings[_name(variant)]
-        median = statistics.median(timing["times"])
-        result = {
-            "variant": _name(variant),
-            "attn_implementation": variant["attn"],
-            "bf16_autocast": variant["bf16"],
-            "torch_compile": variant["compile"],
-            "step_s_median": round(median, 4),
-            "step_s_min": round(min(timing["times"]), 4),
-            "samples_per_s": round(args.batch_size / median, 3),
-            "warmup_s": timing["warmup_s"],
-            "loss": timing["loss"],
-        }
-        if reference:
-            result["loss_abs_diff_vs_eager_fp32"] = abs(timing["loss"] - reference["loss"])
-            result["speedup_vs_eager_fp32_median"] = round(statistics.median(reference["times"]) / median, 3)
-            result["speedup_vs_eager_fp32_min"] = round(min(reference["times"]) / min(timing["times"]), 3)
+        result = _variant_result(variant, timings, args.batch_size)
         if not args.no_memory:
-            probe = json.dumps({"options": options, "variant": variant})
-            completed = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--memory-probe", probe],
-                capture_output=True,
-                text=True,
-            )
-            if completed.returncode == 0:
-                memory = json.loads(completed.stdout.strip().splitlines()[-1])
-                result["peak_memory_mb"] = round(memory["peak_memory_mb"], 1)
-                result["peak_memory_kind"] = memory["kind"]
-            else:
-                result["peak_memory_error"] = completed.stderr.strip().splitlines()[-1:]
+            result.update(_peak_memory(options, variant))
         results.append(result)
 
     fastest = min(results, key=lambda r: r["step_s_median"])
