@@ -326,7 +326,7 @@ def compare_distributors(args) -> dict:
     return results
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=40, help="Clips in the timed runs.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Length of each synthetic clip.")
@@ -355,38 +355,20 @@ def main() -> None:
         help="Only compare these distributors side by side on the same clips (see above).",
     )
     parser.add_argument("--chunk-size", type=int, default=8, help="Clips per chunk (distributor comparison).")
-    args = parser.parse_args()
-    if args.rss_child:
-        rss_child(args)
-        return
-    if args.distributor:
-        import torch
+    return parser
 
-        torch.set_num_threads(args.torch_threads)
-        result = {"benchmark": "generate_distributors", "clips": args.clips, "clip_seconds": args.seconds}
-        result |= {
-            "chunk_size": args.chunk_size,
-            "num_workers": args.num_workers,
-            "cpu_count": os.cpu_count(),
-        }
-        result["distributors"] = compare_distributors(args)
-        result["load_average"] = list(os.getloadavg())
-        print(json.dumps(result, indent=2))
-        return
 
-    import torch
+def distributors_report(args) -> dict:
+    """``--distributor``: the same clips through each distributor, side by side."""
+    result = {"benchmark": "generate_distributors", "clips": args.clips, "clip_seconds": args.seconds}
+    result |= {"chunk_size": args.chunk_size, "num_workers": args.num_workers, "cpu_count": os.cpu_count()}
+    result["distributors"] = compare_distributors(args)
+    result["load_average"] = list(os.getloadavg())
+    return result
 
-    torch.set_num_threads(args.torch_threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        list_csv = make_clip_list(tmp / "videos", args.clips, args.seconds)
-        captioner, scorer = load_models(tmp, args.captioner, args.scorer, args.max_new_tokens)
-        end_to_end(
-            make_clip_list(tmp / "warm", 2, 2.0), tmp / "warm_out", captioner, scorer, args, clips=2
-        )  # warm-up
-        alone = models_alone(list_csv, captioner, scorer, args.caption_batch_size, args.score_batch_size)
-        e2e = end_to_end(list_csv, tmp / "out", captioner, scorer, args)
 
+def memory_runs(args) -> list[dict]:
+    """One fresh subprocess (``--rss-child``) per ``--rss-clips`` count, so each run's peak is its own."""
     rss = []
     for clips in args.rss_clips:
         command = [
@@ -399,23 +381,23 @@ def main() -> None:
             str(args.rss_seconds),
         ]
         command += ["--num-workers", str(args.num_workers), "--shard-size", str(args.shard_size)]
-        command += [
-            "--caption-batch-size",
-            str(args.caption_batch_size),
-            "--score-batch-size",
-            str(args.score_batch_size),
-        ]
+        command += ["--caption-batch-size", str(args.caption_batch_size)]
+        command += ["--score-batch-size", str(args.score_batch_size)]
         command += ["--max-new-tokens", str(args.max_new_tokens), "--torch-threads", str(args.torch_threads)]
         for flag, value in (("--captioner", args.captioner), ("--scorer", args.scorer)):
             if value:
                 command += [flag, value]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rss.append(json.loads(output.strip().splitlines()[-1]))
+    return rss
 
+
+def generate_report(args, alone: dict, e2e: dict, rss: list[dict]) -> dict:
+    """The benchmark's JSON: per-stage times, models-alone floor, overhead and what bounds the run."""
     models_s = alone["caption_s"] + alone["score_s"]
     decode_floor = alone["decode_s_per_clip"] * args.clips / max(1, args.num_workers)
     stage = e2e["seconds"]
-    result = {
+    return {
         "benchmark": "generate",
         "models": "tiny BLIP-2 + tiny transformers CLAP (random weights, CPU)",
         "clips": args.clips,
@@ -449,7 +431,29 @@ def main() -> None:
         "load_average": list(os.getloadavg()),
         "cpu_count": os.cpu_count(),
     }
-    print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    if args.rss_child:
+        rss_child(args)
+        return
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+    if args.distributor:
+        print(json.dumps(distributors_report(args), indent=2))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        list_csv = make_clip_list(tmp / "videos", args.clips, args.seconds)
+        captioner, scorer = load_models(tmp, args.captioner, args.scorer, args.max_new_tokens)
+        end_to_end(
+            make_clip_list(tmp / "warm", 2, 2.0), tmp / "warm_out", captioner, scorer, args, clips=2
+        )  # warm-up
+        alone = models_alone(list_csv, captioner, scorer, args.caption_batch_size, args.score_batch_size)
+        e2e = end_to_end(list_csv, tmp / "out", captioner, scorer, args)
+    print(json.dumps(generate_report(args, alone, e2e, memory_runs(args)), indent=2))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Phases, each timed with the process's RSS after it (peak RSS of the whole run at
 * ``resume_scan``: ``pending_work`` over an output whose stats files say ``--done`` of the shards are finished
   (one listing of ``stats/``), then the run summary's totals (``collect_totals``: one read per finished shard).
 
-Goal (issue 9): under 30 s and under 1 GB for 1,000,000 clips. Prints JSON.
+Goal: under 30 s and under 1 GB for 1,000,000 clips (figures in docs/performance.md). Prints JSON.
 
     python bench/bench_plan.py --clips 1000000 --shard-size 1000 --done 999
 """

@@ -13,11 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 CHECKED = (
     "avt_data",
     "avt_triplets",
+    "bench",
     "builders",
     "eval",
     "modeling_lgcavmae",
     "modeling_slava",
     "recipes",
+    "scripts",
     "training",
 )
 MAX_LINES = 80
