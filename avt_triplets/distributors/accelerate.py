@@ -84,5 +84,14 @@ class AccelerateDistributor(LocalDistributor):
             logger.info("caption batch size %d (the smallest of the %d processes)", agreed, self.world_size)
         return agreed
 
+    def close(self) -> None:
+        """Leave the process group before the interpreter exits: a gloo/NCCL group still alive at exit can abort
+        the process ("terminate called without an active exception") after a run that succeeded."""
+        super().close()
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
 
 __all__ = ["AccelerateDistributor", "launched_world_size", "process_state", "resolve_rank"]

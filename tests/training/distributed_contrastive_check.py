@@ -74,6 +74,7 @@ def main(out_path: str) -> None:
         with open(out_path, "w") as handle:
             json.dump(report, handle, indent=2)
     accelerator.wait_for_everyone()
+    accelerator.end_training()  # a gloo group alive at interpreter exit can abort the process
 
 
 if __name__ == "__main__":
