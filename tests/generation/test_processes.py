@@ -156,12 +156,16 @@ def test_two_accelerate_processes_give_the_same_rows_as_one(
 
 
 AGREE_SCRIPT = """
+import sys
+from pathlib import Path
 from avt_triplets.distributors.accelerate import AccelerateDistributor
 from avt_triplets.options import GenerationOptions
 distributor = AccelerateDistributor(None, None)  # joins the launcher's (gloo) process group
 own = 16 if distributor.rank == 0 else 8  # as if the two GPUs had different free memory
 agreed = distributor.caption_batch_size(GenerationOptions(caption_batch_size=own), None)
-print(f"rank {distributor.rank} of {distributor.world_size}: {own} -> {agreed}", flush=True)
+line = f"rank {distributor.rank} of {distributor.world_size}: {own} -> {agreed}"
+distributor.close()
+Path(sys.argv[1], f"rank{distributor.rank}.txt").write_text(line)  # one file each: shared stdout interleaves
 """
 
 
@@ -174,10 +178,11 @@ def test_accelerate_processes_agree_on_the_smallest_caption_batch_size(subproces
         sys.executable, "-m", "accelerate.commands.launch",
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", str(script),
+        str(tmp_path),
     ]  # fmt: skip
     result = subprocess.run(launch, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    lines = sorted(line for line in result.stdout.splitlines() if line.startswith("rank "))
+    lines = [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)]
     assert lines == ["rank 0 of 2: 16 -> 8", "rank 1 of 2: 8 -> 8"], result.stdout
 
 
