@@ -1,11 +1,12 @@
-"""Session fixtures shared by every test area: tiny models, synthetic videos and a local Hub.
+"""Session fixtures shared by every test area: tiny models, synthetic videos and a local Hub. (The one conftest:
+each area's own fixtures are plain modules in tests/support/fixtures/, registered below with ``pytest_plugins``.)
 
 Isolation from the outside world is set up HERE, at import time, before any test module imports
 ``huggingface_hub``/``transformers``/``datasets``: these libraries read ``HF_ENDPOINT``, ``HF_HOME``
 and the offline flags into module constants when first imported. So:
 
 - ``HF_ENDPOINT`` points at a port on 127.0.0.1 reserved now; the ``local_hub`` fixture starts the
-  local Hub server on it (tests/hub_server.py). Nothing can reach huggingface.co.
+  local Hub server on it (tests/support/hub_server.py). Nothing can reach huggingface.co.
 - ``HF_HOME``, ``HF_HUB_CACHE``, ``HF_DATASETS_CACHE`` live in a temporary folder removed at exit,
   so tests never read or write ``~/.cache``; ``HF_TOKEN`` is the local Hub's token, never a real one.
 - ``HF_HUB_DISABLE_XET=1``: the local Hub implements the git-LFS upload protocol, not Xet.
@@ -16,7 +17,6 @@ and the offline flags into module constants when first imported. So:
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import shutil
 import sys
@@ -24,22 +24,19 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from support import hub_server  # tests/ is on sys.path (pyproject: pythonpath = ["tests"])
 
-_TESTS_DIR = Path(__file__).resolve().parent
-
-
-def _load_hub_server():
-    """Import tests/hub_server.py by path (pytest runs with --import-mode=importlib: tests/ is not on sys.path)."""
-    name = "avt_tests_hub_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _TESTS_DIR / "hub_server.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-hub_server = _load_hub_server()
+# Fixtures of one area each, in plain modules (tests/support/fixtures/); loaded after this module has run, so
+# after the isolation below. Names are unique across them: they all share one namespace.
+pytest_plugins = [
+    "support.fixtures.generation",
+    "support.fixtures.dataset",
+    "support.fixtures.model",
+    "support.fixtures.training",
+    "support.fixtures.eval",
+    "support.fixtures.recipes",
+    "support.fixtures.slava",
+]
 
 LOCAL_HUB_USER = "avt-tester"
 LOCAL_HUB_TOKEN = "hf_avt_local_hub_token"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = Path(__file__).with_name("distributed_contrastive_check.py")
+SCRIPT = REPO / "tests" / "support" / "distributed_contrastive_check.py"
 
 
 def _free_port() -> int:

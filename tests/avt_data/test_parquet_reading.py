@@ -292,7 +292,7 @@ def test_two_processes_read_disjoint_parts_and_resume_exactly(generation_output,
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(_free_port()),
-        str(Path(__file__).with_name("parquet_reading_check.py")), f"file://{generation_output}:top50", str(prefix),
+        str(REPO / "tests" / "support" / "parquet_reading_check.py"), f"file://{generation_output}:top50", str(prefix),
     ]  # fmt: skip
     result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,7 +1,7 @@
 """Issue 8.3: a resumed run writes the same bytes as an uninterrupted one.
 
 Real models give float results that depend on what else is in a batch (see
-tests/backends/test_msclap_scorer.py: one text embedded alone or next to another differs by ~3e-8). The
+tests/avt_triplets/test_msclap_scorer.py: one text embedded alone or next to another differs by ~3e-8). The
 scorer here exaggerates that to 1e-3 per batch member, and runs out of memory when a long clip is batched
 with others, as a big GPU batch would: any state that crosses a shard boundary (a batch size halved by
 that OOM, or a text embedding cached in an earlier shard's batch) then shows in the resumed rows.

@@ -19,6 +19,9 @@ from modeling_lgcavmae import (
     text_info_nce_loss,
 )
 
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 TINY = {
     **MICRO_LGCAVMAE_CONFIG,
     "num_modality_specific_layers": 2,  # so layer order matters

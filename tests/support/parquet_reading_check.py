@@ -2,7 +2,7 @@
 block-shuffled order and accelerate's batch sharding, and reports which clips it got and which row groups it
 read, for one full epoch and for an epoch resumed after ``skip_first_batches``.
 
-    accelerate launch ... tests/training/parquet_reading_check.py DATASET REPORT_PREFIX
+    accelerate launch ... tests/support/parquet_reading_check.py DATASET REPORT_PREFIX
 """
 
 from __future__ import annotations

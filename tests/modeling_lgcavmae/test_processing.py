@@ -17,6 +17,9 @@ from torchvision import transforms
 
 from modeling_lgcavmae.processing_lgcavmae import LGCavMaeProcessor, add_fbank_noise_and_roll
 
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 OFFICIAL_MEAN, OFFICIAL_STD = -5.081, 4.4849
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 

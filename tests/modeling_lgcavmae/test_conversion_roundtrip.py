@@ -12,6 +12,9 @@ from transformers import AutoModelForAudioClassification, AutoModelForPreTrainin
 import modeling_lgcavmae  # noqa: F401  (registers the Auto classes)
 from modeling_lgcavmae.convert_cavmae_checkpoint import main as convert_main
 
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def _batch(config, batch: int = 3, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)

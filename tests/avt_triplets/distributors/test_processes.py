@@ -333,7 +333,7 @@ def test_ctrl_c_stops_cleanly_and_prints_how_to_resume(
 ):
     """Issue 8.11: one line saying what is finished and the command to resume; no traceback, no .tmp.
 
-    SIGTERM takes the same path (tests/generation/test_generate_command.py checks it in process).
+    SIGTERM takes the same path (tests/avt_triplets/commands/test_generate.py checks it in process).
     """
     out = tmp_path / "out"
     args = generate_args(gen_inputs["csv"], out, tiny_blip2, tiny_clap, reference_options, workers=1)

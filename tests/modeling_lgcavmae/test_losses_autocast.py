@@ -1,8 +1,12 @@
 """The loss functions promise float32 logits even inside a bf16 autocast region."""
 
+import pytest
 import torch
 
 from modeling_lgcavmae import cavmae_contrastive_loss, text_info_nce_loss
+
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_contrastive_losses_ignore_bf16_autocast():

@@ -8,6 +8,9 @@ from transformers import ViTMAEConfig, ViTMAEForPreTraining
 
 from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining, init_from_vitmae
 
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 @pytest.fixture(scope="module")
 def tiny_vitmae() -> ViTMAEForPreTraining:

@@ -10,11 +10,15 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
 
 import modeling_lgcavmae  # noqa: F401  (registers the Auto classes)
 from avt_triplets.tiny import make_tiny_lgcavmae
+
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 MODEL_FILES = {
     "modeling_lgcavmae.py",

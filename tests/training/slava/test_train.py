@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from avt_triplets.cli import build_parser, main
 from eval.retrieval import paired_ranks, ranking_metrics, retrieval_ranks
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EPOCHS = 60  # 480 steps of 16 clips; a few seconds on one CPU thread
 
 

@@ -1,4 +1,4 @@
-"""Our model reproduces the official CAV-MAE numerics (checked against tests/model/official_reference.py)."""
+"""Our model reproduces the official CAV-MAE numerics (checked against tests/support/official_reference.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from modeling_lgcavmae.convert_cavmae_checkpoint import (
     load_cavmae_checkpoint,
 )
 from modeling_lgcavmae.modeling_lgcavmae import build_2d_sincos_position_embedding
+
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 REFERENCE_KEYS = "/work/shared/reference/cavmae_state_dict_keys.txt"
 ATOL = 2e-5

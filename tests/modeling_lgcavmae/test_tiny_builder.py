@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from transformers import AutoModelForPreTraining, AutoProcessor
 
 import modeling_lgcavmae  # noqa: F401  (registers the Auto classes)
 from avt_triplets.tiny import make_tiny_lgcavmae
+
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_tiny_checkpoint_runs_on_processor_outputs(tmp_path):

@@ -10,6 +10,9 @@ from transformers import AutoConfig, AutoTokenizer, ClapModel
 from avt_triplets.tiny.lgcavmae import MICRO_LGCAVMAE_CONFIG
 from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining
 
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 TINY = MICRO_LGCAVMAE_CONFIG
 
 

@@ -9,6 +9,9 @@ import torch.nn.functional as F
 from avt_triplets.tiny.lgcavmae import MICRO_LGCAVMAE_CONFIG
 from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForAudioVisualClassification, LGCavMaeForPreTraining
 
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 TINY = {**MICRO_LGCAVMAE_CONFIG, "text_embed_dim": 8}
 
 

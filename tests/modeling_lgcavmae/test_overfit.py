@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining
+
+# The tiny models run fastest on one thread, and the test machine's cores are shared by parallel jobs.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _synthetic_clips(n: int, config: LGCavMaeConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
