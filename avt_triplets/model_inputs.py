@@ -50,13 +50,15 @@ class AudioInputs:
     """A clip's audio for the scorer: prepared windows (``prepared``) or the mono waveform, or why it can't be
     used (``error``, the message of the scorer's :class:`~avt_triplets.batching.InputRejected`)."""
 
-    data: np.ndarray | None
-    prepared: bool
-    error: str | None = None
+    data: np.ndarray | None  # prepared: [windows, ...] float32 scorer input; else [samples] float32 waveform
+    prepared: bool  # whether ``data`` went through the scorer's audio preprocessor
+    error: str | None = None  # set (and ``data`` None) when the scorer rejected this clip's audio
 
 
 @dataclass
 class ModelInputs:
+    """Everything the model process needs of one clip, as arrays that cross a process boundary cheaply."""
+
     frames: FrameInputs
     audio: AudioInputs
 
