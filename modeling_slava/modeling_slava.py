@@ -23,6 +23,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_slava import SlavaConfig
 from .losses_slava import batch_recipe, slava_loss
+from .model_card_slava import render_model_card
 from .processing_slava import SlavaProcessor
 from .towers_slava import SlavaTowers, load_towers
 
@@ -30,6 +31,8 @@ REMOTE_CODE_AUTO_MAP = {
     "AutoConfig": "configuration_slava.SlavaConfig",
     "AutoModel": "modeling_slava.SlavaModel",
 }
+# transformers' template card says this; a card without it was written by someone and is kept.
+GENERIC_CARD_MARK = "has been automatically generated"
 _TOWER_FACT_FIELDS = (
     "vision_hidden_size",
     "text_hidden_size",
@@ -104,6 +107,24 @@ class SlavaPreTrainedModel(PreTrainedModel):
         if self._auto_class is not None:
             self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **REMOTE_CODE_AUTO_MAP}
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *args, training_summary: dict | None = None, **kwargs):
+        """`PreTrainedModel.push_to_hub`, then the SLAVA card (towers, variant, usage) in place of transformers'
+        generic template; a card already written for the repo is kept."""
+        result = super().push_to_hub(repo_id, *args, **kwargs)
+        from huggingface_hub import HfApi, ModelCard
+
+        token, revision = kwargs.get("token"), kwargs.get("revision")
+        if GENERIC_CARD_MARK in ModelCard.load(repo_id, token=token).content:
+            HfApi().upload_file(
+                path_or_fileobj=str(render_model_card(self, training_summary, repo_id)).encode(),
+                path_in_repo="README.md",
+                repo_id=repo_id,
+                token=token,
+                revision=revision,
+                commit_message="Add SLAVA model card",
+            )
+        return result
 
 
 class SlavaModel(SlavaPreTrainedModel):

@@ -44,7 +44,7 @@ def _embeddings(model, inputs) -> dict[str, torch.Tensor]:
 def test_push_to_hub_every_save_without_cache_or_token_loads_by_remote_code(
     tmp_path, monkeypatch, local_hub, train_options, single_thread, capsys, caplog, remote_code_embeddings
 ):
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, ModelCard
     from transformers import AutoModel
 
     from modeling_slava import SlavaModel
@@ -74,6 +74,7 @@ def test_push_to_hub_every_save_without_cache_or_token_loads_by_remote_code(
     assert {
         "config.json",
         "model.safetensors",
+        "README.md",
         "modeling_slava.py",
         "train_summary.json",
         "metrics.jsonl",
@@ -83,6 +84,10 @@ def test_push_to_hub_every_save_without_cache_or_token_loads_by_remote_code(
     titles = [c.title for c in api.list_repo_commits(repo_id)]
     assert any(t.startswith("SLAVA best model: step") for t in titles), titles  # every_save pushed best/
     assert titles[0] == "SLAVA pretraining: final model"
+    card = ModelCard.load(repo_id)  # our card, with the run's facts, not transformers' template
+    assert "# SLAVA (a&v)" in card.content and "best validation loss" in card.content
+    assert "automatically generated" not in card.content and local_hub.token not in card.content
+    assert card.content == ModelCard.load(output / "README.md").content
 
     local = SlavaModel.from_pretrained(output)
     inputs = _inputs(local.get_processor())

@@ -98,7 +98,7 @@ def test_saved_model_reloads_with_automodel_and_identical_embeddings(model, tmp_
         "text_projection.weight",
         "logit_scale",
     }
-    assert {"modeling_slava.py", "configuration_slava.py", "towers_slava.py"} <= set(
+    assert {"modeling_slava.py", "configuration_slava.py", "towers_slava.py", "model_card_slava.py"} <= set(
         os.listdir(tmp_path / "slava")
     )
     reloaded = AutoModel.from_pretrained(tmp_path / "slava")

@@ -149,6 +149,28 @@ def test_cached_rows_follow_their_captions(tmp_path, train_options, synthetic_he
     assert (stats["reused"], stats["extracted"]) == (43, 5)
 
 
+def test_output_folder_has_a_card_with_the_runs_facts(
+    tmp_path, train_options, synthetic_train, single_thread
+):
+    """README.md is SLAVA's card for this run: variant, towers, datasets, steps, the best validation loss."""
+    from huggingface_hub import ModelCard
+
+    from training.slava.train import pretrain_slava
+
+    output = pretrain_slava(
+        {**train_options, "output_dir": str(tmp_path / "run"), "variant": "av", "num_epochs": 2}
+    )
+    summary = json.loads((output / "train_summary.json").read_text())
+    card = ModelCard.load(output / "README.md")
+    assert "slava" in card.data.tags and card.data.library_name == "transformers"
+    text = card.content
+    assert "# SLAVA (av)" in text and f"- vision: `{train_options['vision_model']}`" in text
+    assert f"`{synthetic_train}` (split `train`): 128 clips" in text
+    assert f"- {summary['steps']} steps (per stage: [16]; epochs per stage: [2])" in text
+    assert f"best validation loss {summary['best_eval_loss']:.4f} at step {summary['best_step']}" in text
+    assert not [s["directory"] for s in summary["feature_cache"] if s["directory"] in text]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
