@@ -14,16 +14,16 @@ from huggingface_hub import ModelCard, ModelCardData
 
 TAGS = ["audio-visual", "text", "slava", "clip", "clap", "contrastive-learning"]
 
-# Only the title and first author are given: the full author list and venue are left to the paper itself.
 _CITATION = """SLAVA: *Representation Learning for Semantic Alignment of Language, Audio, and Visual Modalities*
-(Sudarsanam et al., 2025) — see the paper for the full author list and venue.
+(Sudarsanam, Martín-Morató, Virtanen, 2025; arXiv:2505.14562).
 
 ```bibtex
 @misc{sudarsanam2025slava,
-  title  = {Representation Learning for Semantic Alignment of Language, Audio, and Visual Modalities},
-  author = {Sudarsanam and others},
-  year   = {2025},
-  note   = {see the paper for the full author list and venue}
+  title         = {Representation Learning for Semantic Alignment of Language, Audio, and Visual Modalities},
+  author        = {Sudarsanam, Parthasaarathy and Martín-Morató, Irene and Virtanen, Tuomas},
+  year          = {2025},
+  eprint        = {2505.14562},
+  archivePrefix = {arXiv}
 }
 ```"""
 
