@@ -123,15 +123,12 @@ def models_alone(list_csv: Path, captioner, scorer, caption_batch: int, score_ba
     }
 
 
-def end_to_end(list_csv: Path, out: Path, captioner, scorer, args, clips: int | None = None) -> dict:
-    from avt_triplets.pipeline import generate_triplets
+def bench_options(args, **fields):
+    """The :class:`GenerationOptions` of a timed run: the command line's sizes, one process writing a fresh output
+    folder, no progress bar and no card; ``fields`` set the rest (``fps``, ``chunk_size``, ...)."""
+    from avt_triplets.options import GenerationOptions
 
-    started = time.perf_counter()
-    summary = generate_triplets(
-        list_csv,
-        out,
-        captioner,
-        scorer,
+    return GenerationOptions(
         shard_size=args.shard_size,
         num_workers=args.num_workers,
         caption_batch_size=args.caption_batch_size,
@@ -141,7 +138,15 @@ def end_to_end(list_csv: Path, out: Path, captioner, scorer, args, clips: int | 
         rank=0,
         world_size=1,
         write_card=False,
+        **fields,
     )
+
+
+def end_to_end(list_csv: Path, out: Path, captioner, scorer, args, clips: int | None = None) -> dict:
+    from avt_triplets.pipeline import generate_triplets
+
+    started = time.perf_counter()
+    summary = generate_triplets(list_csv, out, captioner, scorer, bench_options(args))
     wall = time.perf_counter() - started
     assert summary.triplets == (clips or args.clips), summary.format()
     return {"wall_s": wall, "seconds": summary.seconds, "clips": summary.clips}

@@ -105,27 +105,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from bench_generate import make_clip_list
+    from bench_generate import bench_options, make_clip_list
     from stand_in_models import StandInScorer, stand_in_captioner
-
-    from avt_triplets.options import GenerationOptions
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()
-    options = GenerationOptions(
-        fps=args.fps,
-        clip_seconds=args.seconds,
-        num_workers=args.num_workers,
-        chunk_size=args.chunk_size,
-        shard_size=args.shard_size,
-        caption_batch_size=args.caption_batch_size,
-        score_batch_size=args.score_batch_size,
-        progress=False,
-        overwrite=True,
-        rank=0,
-        world_size=1,
-        write_card=False,
-    )
+    options = bench_options(args, fps=args.fps, clip_seconds=args.seconds, chunk_size=args.chunk_size)
     captioner = stand_in_captioner(args.model_ms_per_frame)
     scorer = StandInScorer(args.scorer_ms_per_window, args.scorer_ms_per_text)
     with tempfile.TemporaryDirectory() as tmp:
