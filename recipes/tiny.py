@@ -12,7 +12,6 @@ Both builders are idempotent (a finished folder is reused), so recipes sharing a
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -29,17 +28,6 @@ _SETS = (
 )
 _VIDEO = {"durations_s": (2.0, 3.0), "sizes": ((96, 64), (64, 48)), "fps": 8, "sample_rate": 16_000}
 _DONE = "tiny-done.json"
-
-
-def _write_class_list(path: Path) -> Path:
-    from avt_triplets.tiny.videos import SYNTHETIC_CLASSES
-
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["index", "mid", "display_name"])
-        for index, cls in enumerate(SYNTHETIC_CLASSES[:NUM_CLASSES]):
-            writer.writerow([index, f"/m/tiny{index}", cls.name])
-    return path
 
 
 def make_tiny_sources(folder: Path) -> Sources:
@@ -65,7 +53,11 @@ def make_tiny_sources(folder: Path) -> Sources:
         )
     labels = folder / "class_labels_indices.csv"
     if not labels.exists():
-        _write_class_list(labels)
+        from avt_triplets.tiny.label_lists import write_class_labels_indices
+        from avt_triplets.tiny.videos import SYNTHETIC_CLASSES
+
+        classes = [(f"/m/tiny{index}", cls.name) for index, cls in enumerate(SYNTHETIC_CLASSES[:NUM_CLASSES])]
+        write_class_labels_indices(labels, classes)
     return Sources(inputs=inputs, audioset_labels=labels)
 
 
@@ -97,6 +89,7 @@ def _tiny_vitmae(folder: Path) -> Path:
 def make_tiny_models(folder: Path) -> Models:
     """Tiny captioners, msclap, LG-CAV-MAE config and IN-initial ViTMAE under ``folder`` (built once)."""
     from avt_triplets import tiny
+    from avt_triplets.tiny.lgcavmae import MICRO_LGCAVMAE_CONFIG
 
     done = folder / _DONE
     if done.exists():
@@ -108,16 +101,10 @@ def make_tiny_models(folder: Path) -> Models:
         scorer="msclap:2023",
         scorer_weights=str(tiny.make_tiny_msclap(folder / "msclap")),
         vitmae=str(_tiny_vitmae(folder / "vitmae")),
-        lgcavmae_config=str(tiny.make_tiny_lgcavmae(folder / "lgcavmae", **_micro_config())),
+        lgcavmae_config=str(tiny.make_tiny_lgcavmae(folder / "lgcavmae", **MICRO_LGCAVMAE_CONFIG)),
     )
     done.write_text(json.dumps(models.__dict__, indent=2) + "\n")
     return models
-
-
-def _micro_config() -> dict:
-    from avt_triplets.tiny.lgcavmae import MICRO_LGCAVMAE_CONFIG
-
-    return dict(MICRO_LGCAVMAE_CONFIG)
 
 
 __all__ = ["NUM_CLASSES", "make_tiny_models", "make_tiny_sources"]
