@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avt_triplets.dataclass_cli import flag
 from recipes.inputs import Models, Sources
 from recipes.runner import Step
 from recipes.settings import NOMINAL_CLIPS, FinetuneRecipe, Settings, gpu_hours, split_batch
@@ -62,7 +63,7 @@ def options(**values: object) -> list[str]:
     for name, value in values.items():
         if value is None or value is False:
             continue
-        argv.append("--" + name.replace("_", "-"))
+        argv.append(flag(name))
         if value is not True:
             argv.append(f"{value:g}" if isinstance(value, float) else str(value))
     return argv
