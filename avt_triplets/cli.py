@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
@@ -88,15 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(only=chosen)
     args = parser.parse_args(argv)
     args._argv = argv  # what the user typed, for "rerun the same command to resume" messages
-    from avt_triplets.errors import EXIT_FAILURE, EXIT_USAGE, RunAborted, UsageError
+    from avt_triplets.errors import RunAborted, UsageError, report_error
 
     try:
         return int(args._run(args) or 0)
     except (UsageError, RunAborted) as error:
-        if args.debug or os.environ.get("AVT_DEBUG", "") not in ("", "0"):
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILURE
+        return report_error(error, args.debug)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ these errors too.
 
 from __future__ import annotations
 
+import os
+import sys
+
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
@@ -34,4 +37,13 @@ class RunAborted(Exception):
         return type(self), (str(self), self.resumable)
 
 
-__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_USAGE", "RunAborted", "UsageError"]
+def report_error(error: UsageError | RunAborted, debug: bool = False) -> int:
+    """Print ``error`` as the one ``error: ...`` line and return its exit code; with ``debug`` (or
+    ``AVT_DEBUG=1``) raise it instead, so the traceback shows. Call it from the ``except`` that caught ``error``."""
+    if debug or os.environ.get("AVT_DEBUG", "") not in ("", "0"):
+        raise error
+    print(f"error: {error}", file=sys.stderr)
+    return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILURE
+
+
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_USAGE", "RunAborted", "UsageError", "report_error"]

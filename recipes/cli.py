@@ -8,13 +8,12 @@ A recipe module defines ``KEY``, ``TITLE`` and ``build(plan) -> Table`` (the row
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from avt_triplets.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, RunAborted, UsageError
+from avt_triplets.errors import EXIT_INTERRUPTED, RunAborted, UsageError, report_error
 from recipes import tables
 from recipes.experiments import Plan
 from recipes.inputs import DataInput, Models, Sources, vggsound_inputs
@@ -136,10 +135,7 @@ def run_recipes(
         print("interrupted: finished steps are kept; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (UsageError, RunAborted) as error:
-        if os.environ.get("AVT_DEBUG", "") not in ("", "0"):
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILURE
+        return report_error(error)
     for table in built:
         print("\n" + tables.render(table), flush=True)
         tables.write(table, plan.work_dir / "tables")
