@@ -174,10 +174,6 @@ class BlockIndex:
     def __len__(self) -> int:
         return int(self.block_starts[-1])
 
-    @property
-    def num_blocks(self) -> int:
-        return len(self.block_file)
-
     def blocks_of(self, indices: np.ndarray) -> np.ndarray:
         """Block of each global index."""
         return np.searchsorted(self.block_starts, indices, side="right") - 1
