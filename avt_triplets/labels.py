@@ -36,28 +36,29 @@ class ClassTable:
         return None if found is None else self.names[found]
 
 
-def read_class_table(path: str | os.PathLike, option: str = "--label-csv") -> ClassTable:
+def read_class_table(path: str | os.PathLike) -> ClassTable:
     """The classes of an ``index,mid,display_name`` CSV (header required, display names may be quoted and hold
     commas); :class:`UsageError` when the file is missing, lacks a column or its indices are not 0..N-1."""
     path = Path(path)
+    where = f"--label-csv {path}"  # both commands that read a class list take it as --label-csv
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle, skipinitialspace=True)
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
             if missing:
                 raise UsageError(
-                    f"{option} {path}: needs the columns {', '.join(REQUIRED_COLUMNS)} (like AudioSet's "
+                    f"{where}: needs the columns {', '.join(REQUIRED_COLUMNS)} (like AudioSet's "
                     f"class_labels_indices.csv); missing {', '.join(missing)}"
                 )
             rows = list(reader)
     except OSError as error:
-        raise UsageError(f"{option} {path}: {error.strerror or error}") from None
+        raise UsageError(f"{where}: {error.strerror or error}") from None
     try:
         rows.sort(key=lambda r: int(r["index"]))
     except (TypeError, ValueError) as error:
-        raise UsageError(f"{option} {path}: the index column must hold integers ({error})") from None
+        raise UsageError(f"{where}: the index column must hold integers ({error})") from None
     if [int(r["index"]) for r in rows] != list(range(len(rows))):
-        raise UsageError(f"{option} {path}: the index column must be 0..N-1")
+        raise UsageError(f"{where}: the index column must be 0..N-1")
     names = tuple(r["display_name"].strip() for r in rows)
     mids = tuple(r["mid"].strip() for r in rows)
     index: dict[str, int] = {}
