@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from avt_data.rows import DatasetSpec, require_columns
+from avt_data.rows import TEXT_EMBEDDING_COLUMN, DatasetSpec, require_columns, require_one_text_embedding_size
 from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -45,12 +45,8 @@ def load_through_datasets_cache(
         logger.info("dataset %s split %s: %d clips", spec, split, len(ds))
     if not parts:
         raise UsageError("no dataset given")
-    if columns is not None and "text_embedding" in columns:
-        dims = {len(p[0]["text_embedding"]) for p in parts if len(p)}
-        if len(dims) > 1:
-            raise UsageError(
-                f"datasets have text embeddings of different sizes {sorted(dims)}: mix one scorer only"
-            )
+    if columns is not None and TEXT_EMBEDDING_COLUMN in columns:
+        require_one_text_embedding_size({len(p[0][TEXT_EMBEDDING_COLUMN]) for p in parts if len(p)})
     if len(parts) == 1:
         return parts[0]
     # Features can differ in irrelevant details (e.g. a List vs Sequence of float32): align them to the first.

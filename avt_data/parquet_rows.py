@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from avt_data.parquet_index import BlockIndex, NotParquetError, build_index, open_parquet, resolve_source
+from avt_data.rows import TEXT_EMBEDDING_COLUMN, require_one_text_embedding_size
 from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -328,15 +329,15 @@ def open_parquet_triplets(
         present = [c for c in optional_columns if all(c in i.available_columns for i in indexes)]
         columns = [*columns, *(c for c in present if c not in columns)]
     rows = ParquetTriplets(index, columns)
-    if columns is not None and "text_embedding" in columns:
+    if columns is not None and TEXT_EMBEDDING_COLUMN in columns:
         starts = np.cumsum([0] + [n for _, n in index.parts])[:-1]
-        dims = {
-            len(rows.select([int(s)])["text_embedding"][0]) for s, (_, n) in zip(starts, index.parts) if n
-        }
-        if len(dims) > 1:
-            raise UsageError(
-                f"datasets have text embeddings of different sizes {sorted(dims)}: mix one scorer only"
-            )
+        require_one_text_embedding_size(
+            {
+                len(rows.select([int(s)])[TEXT_EMBEDDING_COLUMN][0])
+                for s, (_, n) in zip(starts, index.parts)
+                if n
+            }
+        )
     for name, count in index.parts:
         logger.info("dataset %s split %s: %d clips", name, split, count)
     return rows

@@ -67,6 +67,14 @@ def require_columns(dataset: str, available: Sequence[str], columns: Sequence[st
         )
 
 
+def require_one_text_embedding_size(sizes: set[int]) -> None:
+    """Concatenated datasets must share one text-embedding size (one CLAP scorer made them all)."""
+    if len(sizes) > 1:
+        raise UsageError(
+            f"datasets have text embeddings of different sizes {sorted(sizes)}: mix one scorer only"
+        )
+
+
 def undecoded_frames(dataset):
     """Cast ``frames`` so rows carry encoded JPEGs: a training sample decodes only the one frame it uses."""
     import datasets
