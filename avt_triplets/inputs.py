@@ -342,6 +342,11 @@ def _read_jsonl_rows(path: Path) -> Iterable[tuple[str, dict]]:
             yield f"{path}:{number}", row
 
 
+def _read_rows(path: Path) -> Iterable[tuple[str, dict]]:
+    """``(where, row)`` of a list file: JSONL by its extension, else CSV/TSV."""
+    return _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
+
+
 def read_clip_list(
     list_path: str | os.PathLike,
     *,
@@ -364,7 +369,7 @@ def read_clip_list(
     """
     path = storage.as_path(list_path, storage_options)
     root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
-    rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
+    rows = _read_rows(path)
     clips = []
     splits: Counter[str | None] = Counter()
     for where, row in rows:
@@ -392,7 +397,7 @@ def split_counts(list_path: str | os.PathLike) -> Counter[str | None]:
     """Rows per value of a list's split column (None counts rows without one): which splits ``--split`` can
     pick. Only the list is read, no video is looked at."""
     path = storage.as_path(list_path)
-    rows = _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
+    rows = _read_rows(path)
     return Counter(_first(row, _SPLIT_KEYS) for _, row in rows)
 
 
