@@ -57,14 +57,13 @@ def open_datasets(specs, split: str, accelerator) -> list[tuple[str, object]]:
     """`(spec text, dataset)` per `--dataset` argument, each with a caption column (checked before any tower
     loads: a labelled-only output of `avt generate --captioner none` cannot train SLAVA)."""
     from avt_data.captions import CAPTION_COLUMNS, require_caption_columns
-    from avt_data.rows import DatasetSpec
     from training.data import load_triplet_datasets
 
     opened = []
     for text in specs:
         with accelerator.main_process_first():
             hf_dataset = load_triplet_datasets(
-                [DatasetSpec.parse(text)],
+                [text],
                 columns=("clip_id", "audio", "frames"),
                 split=split,
                 optional_columns=("video_path", "start_s", "end_s", *CAPTION_COLUMNS),
