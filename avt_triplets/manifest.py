@@ -214,13 +214,6 @@ def models_manifest(captioner: Any, scorer: Any) -> dict[str, Any]:
     return {"captioner": captioner_record(captioner), "scorer": scorer_record(scorer)}
 
 
-def build_manifest(
-    captioner: Any, scorer: Any, options: GenerationOptions, inputs: InputSet, num_shards: int
-) -> dict[str, Any]:
-    """The whole manifest of a run with these models, options and inputs."""
-    return with_models(run_manifest(options, inputs, num_shards), models_manifest(captioner, scorer))
-
-
 def with_models(run: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
     """A run's manifest (:func:`run_manifest`) with its models' records (:func:`models_manifest`), wherever
     those were loaded (in this process, or in the actors of the ``ray`` distributor)."""
