@@ -52,7 +52,7 @@ from avt_triplets.model_inputs import (
     preparer_for,
 )
 from avt_triplets.options import GenerationOptions, ModelOptions
-from avt_triplets.stages.reader import Chunk, ShardPlan
+from avt_triplets.stages.reader import Chunk
 from avt_triplets.stages.worker import CaptionStep, PackStep, ScoreStep
 from avt_triplets.stages.writer import (
     WriterIdentity,
@@ -208,12 +208,6 @@ def write_part(row: dict[str, Any], root: Path, captioned: bool = True) -> dict[
     result = row["payload"]
     write_chunk_part(root, result, captioned)
     return {"shard": result.chunk.shard, "key": result.chunk.key, "clips": result.clips}
-
-
-def commit_shard(
-    root: Path, plan: ShardPlan, chunk_size: int, identity: WriterIdentity, captioned: bool
-) -> dict[str, Any]:
-    return commit_from_parts(root, plan, chunk_size, identity, captioned)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,7 +492,7 @@ class _Commits:
 
     def __init__(self, work: Work, identity: WriterIdentity, captioned: bool):
         self.work, self.identity, self.captioned = work, identity, captioned
-        self.task = _ray().remote(commit_shard).options(num_cpus=0.5, max_retries=3)
+        self.task = _ray().remote(commit_from_parts).options(num_cpus=0.5, max_retries=3)
         self.plans = {plan.index: plan for plan in work.plans}
         self.running: dict[Any, int] = {}  # ObjectRef -> shard
         self.errors: list[str] = []
