@@ -53,4 +53,11 @@ def load_models(models: ModelOptions, device=None) -> tuple[Captioner, AudioText
     return load_captioner_from(models, device), load_scorer_from(models, device)
 
 
-__all__ = ["check_model_options", "load_captioner_from", "load_models", "load_scorer_from"]
+def labels_only(
+    captioner: Captioner | None, scorer: AudioTextScorer | None, models: ModelOptions | None
+) -> bool:
+    """A run without models: none given, and ``models`` says ``--captioner none``."""
+    return captioner is None and scorer is None and models is not None and models.labels_only
+
+
+__all__ = ["check_model_options", "labels_only", "load_captioner_from", "load_models", "load_scorer_from"]

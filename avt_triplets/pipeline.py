@@ -35,6 +35,7 @@ from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.base import Distributor, RunReport, Work
 from avt_triplets.errors import UsageError
 from avt_triplets.inputs import ClipSpec, InputSet
+from avt_triplets.models import labels_only, load_models
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.preflight import check_run
 from avt_triplets.scorers import AudioTextScorer
@@ -65,21 +66,12 @@ def pick_distributor(
     if (captioner is None or scorer is None) and not labels_only(captioner, scorer, models):
         if models is None:
             raise UsageError("generate_triplets needs a captioner and a scorer, or ModelOptions to load them")
-        from avt_triplets.models import load_models
-
         captioner, scorer = load_models(models)
     if options.rank is not None or options.world_size is not None:
         return LocalDistributor(captioner, scorer, rank=options.rank or 0, world_size=options.world_size or 1)
     if kind == "accelerate":
         return AccelerateDistributor(captioner, scorer)
     return LocalDistributor(captioner, scorer)
-
-
-def labels_only(
-    captioner: Captioner | None, scorer: AudioTextScorer | None, models: ModelOptions | None
-) -> bool:
-    """A run without models: none given, and ``models`` says ``--captioner none``."""
-    return captioner is None and scorer is None and models is not None and models.labels_only
 
 
 def _run(

@@ -51,6 +51,7 @@ from avt_triplets.model_inputs import (
     image_preprocessor_of,
     preparer_for,
 )
+from avt_triplets.models import labels_only, load_captioner_from, load_scorer_from
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.stages.reader import Chunk
 from avt_triplets.stages.worker import CaptionStep, PackStep, ScoreStep
@@ -105,8 +106,6 @@ class ModelSource:
 
         if self.captioner_ref is not None:
             return ray.get(self.captioner_ref)
-        from avt_triplets.models import load_captioner_from
-
         return load_captioner_from(self.options, self.device())
 
     def scorer(self):
@@ -114,8 +113,6 @@ class ModelSource:
 
         if self.scorer_ref is not None:
             return ray.get(self.scorer_ref)
-        from avt_triplets.models import load_scorer_from
-
         return load_scorer_from(self.options, self.device())
 
 
@@ -282,7 +279,7 @@ class RayDistributor:
         if models is None and (captioner is None or scorer is None):
             raise UsageError("the ray distributor needs ModelOptions, or a captioner and a scorer")
         self.options = options
-        self.captioned = not (captioner is None and scorer is None and models.labels_only)
+        self.captioned = not labels_only(captioner, scorer, models)
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
             ray.init(
