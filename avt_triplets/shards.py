@@ -115,22 +115,14 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], features: datasets.Fe
 
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
     """A Parquet file (local or on a store) as an Arrow table."""
-    source = storage.open_for_reading(path)
-    try:
+    with storage.open_for_reading(path) as source:
         return pq.read_table(source, columns=columns)
-    finally:
-        if source is not path:
-            source.close()
 
 
 def read_schema(path: Path) -> pa.Schema:
     """The Arrow schema of a Parquet file (local or on a store), from its footer."""
-    source = storage.open_for_reading(path)
-    try:
+    with storage.open_for_reading(path) as source:
         return pq.read_schema(source)
-    finally:
-        if source is not path:
-            source.close()
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -165,19 +157,15 @@ class ShardWriter:
     def copy_rows(self, parquet_file: Path, skip_clip_ids: Iterable[str] = ()) -> None:
         """Carry the rows of an earlier version of this shard over unchanged (``--retry-failed``)."""
         skip = set(skip_clip_ids)
-        source = storage.open_for_reading(parquet_file)
-        reader = pq.ParquetFile(source)
-        for batch in reader.iter_batches(batch_size=self._writer.writer_batch_size or 100):
-            table = pa.Table.from_batches([batch])
-            if skip:
-                keep = [cid not in skip for cid in table.column("clip_id").to_pylist()]
-                table = table.filter(pa.array(keep))
-            if table.num_rows:
-                self._writer.write_table(table)
-                self.rows += table.num_rows
-        reader.close()
-        if source is not parquet_file:
-            source.close()
+        with storage.open_for_reading(parquet_file) as source, pq.ParquetFile(source) as reader:
+            for batch in reader.iter_batches(batch_size=self._writer.writer_batch_size or 100):
+                table = pa.Table.from_batches([batch])
+                if skip:
+                    keep = [cid not in skip for cid in table.column("clip_id").to_pylist()]
+                    table = table.filter(pa.array(keep))
+                if table.num_rows:
+                    self._writer.write_table(table)
+                    self.rows += table.num_rows
 
     def add_failure(self, clip_id: str, video_path: str, reason: str, detail: str) -> None:
         if reason not in schema.FAILURE_REASONS:

@@ -115,9 +115,14 @@ def atomic_output(path: Path) -> Iterator[IO[bytes]]:
         raise
 
 
-def open_for_reading(path: Path) -> Any:
-    """What pyarrow reads: the local path itself, or an open fsspec file."""
-    return path.open("rb") if is_remote(path) else path
+@contextlib.contextmanager
+def open_for_reading(path: Path) -> Iterator[Any]:
+    """What pyarrow reads, for the block: the local path itself, or an fsspec file closed afterwards."""
+    if not is_remote(path):
+        yield path
+        return
+    with path.open("rb") as handle:
+        yield handle
 
 
 __all__ = [
