@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from avt_triplets import shards
+from avt_triplets.batching import ModelFailure
 from avt_triplets.errors import RunAborted
 from avt_triplets.options import GenerationOptions
 from avt_triplets.stages.reader import ShardPlan
@@ -74,6 +75,16 @@ def is_disk_full(error: BaseException) -> bool:
     return error.errno in (errno.ENOSPC, errno.EDQUOT) or "no space left" in str(error).lower()
 
 
+def run_stopping_cause(error: BaseException, detail: str) -> str | None:
+    """Why ``error`` stops the whole run rather than one shard (a broken model or a full disk would fail every
+    following shard too), with ``detail`` (its message) appended; None for an error of one shard."""
+    if isinstance(error, ModelFailure):
+        return f"stopped: a model failed on a single item ({detail})"
+    if is_disk_full(error):
+        return f"stopped: no space left on the device ({detail})"
+    return None
+
+
 def stopped(work: Work, shard: int | None, cause: str) -> RunAborted:
     """The error that stops a run: what happened, what is kept, how to go on."""
     done = shards.collect_totals(work.root).shards_done
@@ -85,4 +96,4 @@ def stopped(work: Work, shard: int | None, cause: str) -> RunAborted:
     )
 
 
-__all__ = ["Distributor", "RunReport", "Work", "is_disk_full", "stopped"]
+__all__ = ["Distributor", "RunReport", "Work", "is_disk_full", "run_stopping_cause", "stopped"]

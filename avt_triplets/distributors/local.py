@@ -25,10 +25,9 @@ from typing import Any
 
 from avt_triplets import manifest, preflight, schema
 from avt_triplets.auto_batch_size import resolve_caption_batch_size
-from avt_triplets.batching import ModelFailure
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, ReceivedAhead, iter_decoded
-from avt_triplets.distributors.base import RunReport, Work, is_disk_full, stopped
+from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, stopped
 from avt_triplets.media import usable_hwaccel
 from avt_triplets.model_inputs import InputPreparer, preparer_for
 from avt_triplets.options import GenerationOptions
@@ -170,17 +169,10 @@ class LocalDistributor:
             shard_items = _ArrivingItems(items, len(plan.clips))
             try:
                 _run_plan(work, plan, shard_items, worker, identity, progress)
-            except ModelFailure as error:
-                raise stopped(
-                    work, plan.index, f"stopped: a model failed on a single item ({error})"
-                ) from error
-            except OSError as error:
-                if is_disk_full(error):
-                    raise stopped(
-                        work, plan.index, f"stopped: no space left on the device ({error})"
-                    ) from error
-                errors.append(_shard_error(plan, error, shard_items))
             except Exception as error:  # noqa: BLE001 - one broken shard must not stop the others
+                cause = run_stopping_cause(error, str(error))
+                if cause is not None:
+                    raise stopped(work, plan.index, cause) from error
                 errors.append(_shard_error(plan, error, shard_items))
             else:
                 if work.card is not None:

@@ -42,7 +42,7 @@ from avt_triplets import manifest, preflight
 from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.batching import ModelFailure
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
-from avt_triplets.distributors.base import RunReport, Work, is_disk_full, stopped
+from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, stopped
 from avt_triplets.distributors.local import decode_settings
 from avt_triplets.errors import RunAborted, UsageError
 from avt_triplets.model_inputs import (
@@ -465,13 +465,10 @@ def _stopping_error(work: Work, error: BaseException) -> RunAborted:
     error = next((e for e in _causes(error) if isinstance(e, known) and not _is_ray_error(e)), error)
     if isinstance(error, RunAborted):
         return stopped(work, None, f"stopped: {error}")
-    if isinstance(error, ModelFailure):
-        return stopped(work, None, f"stopped: a model failed on a single item ({_first_line(error)})")
-    if is_disk_full(error):
-        return stopped(work, None, f"stopped: no space left on the device ({_first_line(error)})")
-    return stopped(
-        work, None, f"stopped: the Ray pipeline failed ({type(error).__name__}: {_first_line(error)})"
-    )
+    cause = run_stopping_cause(error, _first_line(error))
+    if cause is None:
+        cause = f"stopped: the Ray pipeline failed ({type(error).__name__}: {_first_line(error)})"
+    return stopped(work, None, cause)
 
 
 def _is_ray_error(error: BaseException) -> bool:
