@@ -88,10 +88,14 @@ class CaptionBatches:
         self.captioned += len(keys)
         for key, result in zip(keys, results):
             self.captions[key] = result if isinstance(result, Failed) else str(result).strip()
-        waiting = [key[0] for key in self.pending]
+        self._release(self._first_waiting())
+
+    def _first_waiting(self) -> int:
+        """The first item with a frame not captioned yet: keys are cut in item order, so it is the first key of
+        the batch being stacked, else of the pending frames."""
         if self.next_batch is not None:
-            waiting.append(self.next_batch[0][0][0])
-        self._release(min(waiting, default=len(self.items)))
+            return self.next_batch[0][0][0]
+        return self.pending[0][0] if self.pending else len(self.items)
 
     def _describe(self, key: Key) -> str:
         i, row = key
