@@ -368,7 +368,6 @@ __all__ = [
     "PackStep",
     "ScoreStep",
     "StageClock",
-    "call_batched",
     "chunk_worker",
     "clip_row",
     "failure_record",
