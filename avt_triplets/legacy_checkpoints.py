@@ -8,8 +8,10 @@ crash at the first caption:
   them where the ``<image>`` tokens are) and no ``num_query_tokens`` in the processor config (without it a
   text prompt carries no image tokens and the image is silently ignored);
 - LLaVA-1.5: no ``patch_size``, ``vision_feature_select_strategy`` or ``num_additional_image_tokens`` in the
-  processor config (5 expands ``<image>`` into one token per patch itself);
-- the chat template only inside ``tokenizer_config.json``, where 5's processor does not look.
+  processor config (5 expands ``<image>`` into one token per patch itself); 4.4x saved the first two but not the
+  third, which 5 then takes as 0 and expands 575 tokens for 576 features;
+- the chat template only inside ``tokenizer_config.json``, where 5's processor does not look; a LLaVA folder saved
+  by 4.36 has none anywhere, so it gets LLaVA-1.5's conversation format (:data:`LLAVA_1_5_CHAT_TEMPLATE`).
 
 :func:`fill_missing_fields` takes each from where 4.x had it (model config, vision tower, tokenizer) and
 returns a description of everything it filled, for the loader to log.
@@ -51,7 +53,7 @@ def _has_class_token(model: Any) -> bool:
     return any(hasattr(module, "class_embedding") for module in model.modules())
 
 
-def _image_tokens_per_patch(model: Any, processor: Any) -> list[str]:
+def _patch_size(model: Any, processor: Any) -> list[str]:
     if getattr(processor, "patch_size", "n/a") is not None:
         return []
     config = model.config
@@ -60,19 +62,51 @@ def _image_tokens_per_patch(model: Any, processor: Any) -> list[str]:
     if getattr(processor, "vision_feature_select_strategy", None) is None:
         processor.vision_feature_select_strategy = config.vision_feature_select_strategy
         filled.append(f"vision_feature_select_strategy={config.vision_feature_select_strategy!r}")
-    # transformers 5 defaults this to 0, so in a 4.x processor config "missing" and "0" look alike: decide
-    # from the tower itself, as 4.x did when it expanded the image tokens in the model.
-    processor.num_additional_image_tokens = 1 if _has_class_token(model) else 0
-    filled.append(f"num_additional_image_tokens={processor.num_additional_image_tokens} (CLS token)")
     return filled
 
 
-def _chat_template(processor: Any) -> list[str]:
-    template = getattr(getattr(processor, "tokenizer", None), "chat_template", None)
-    if getattr(processor, "chat_template", "n/a") is not None or not template:
+def _num_additional_image_tokens(model: Any, processor: Any) -> list[str]:
+    """transformers 5 defaults this to 0, so in a 4.x processor config (4.36: no patch size either; 4.4x: patch
+    size but no token count) "missing" and "0" look alike. A CLS token in the tower makes 0 wrong whatever was
+    saved (one image token too few), so decide from the tower itself, as 4.x did when it expanded the image
+    tokens in the model."""
+    if getattr(processor, "patch_size", None) is None or not hasattr(
+        processor, "num_additional_image_tokens"
+    ):
         return []
-    processor.chat_template = template
-    return ["chat_template (from tokenizer_config.json)"]
+    if processor.num_additional_image_tokens or not _has_class_token(model):
+        return []
+    processor.num_additional_image_tokens = 1
+    return ["num_additional_image_tokens=1 (the vision tower's CLS token)"]
+
+
+# LLaVA-1.5's conversation format, as the llava-hf checkpoints' template renders it:
+# "USER: <image>\n{prompt} ASSISTANT:".
+LLAVA_1_5_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] + ' ' }}{% else %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' ' }}{% endfor %}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+def _chat_template(model: Any, processor: Any) -> list[str]:
+    if getattr(processor, "chat_template", "n/a") is not None:
+        return []
+    template = getattr(getattr(processor, "tokenizer", None), "chat_template", None)
+    if template:
+        processor.chat_template = template
+        return ["chat_template (from tokenizer_config.json)"]
+    if getattr(model.config, "model_type", None) != "llava":
+        return []
+    # Without a template the default prompt would carry no <image> token and the model could not see the frame.
+    processor.chat_template = LLAVA_1_5_CHAT_TEMPLATE
+    return [
+        "chat_template (none saved: LLaVA-1.5's conversation format 'USER: <image>\\n{prompt} ASSISTANT:')"
+    ]
 
 
 def fill_missing_fields(model: Any, processor: Any) -> list[str]:
@@ -80,9 +114,10 @@ def fill_missing_fields(model: Any, processor: Any) -> list[str]:
     return (
         _image_token_index(model, processor)
         + _num_query_tokens(model, processor)
-        + _image_tokens_per_patch(model, processor)
-        + _chat_template(processor)
+        + _patch_size(model, processor)
+        + _num_additional_image_tokens(model, processor)
+        + _chat_template(model, processor)
     )
 
 
-__all__ = ["fill_missing_fields"]
+__all__ = ["LLAVA_1_5_CHAT_TEMPLATE", "fill_missing_fields"]

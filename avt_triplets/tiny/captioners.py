@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from avt_triplets.legacy_checkpoints import LLAVA_1_5_CHAT_TEMPLATE
 from avt_triplets.tiny._text import train_word_tokenizer
 
 IMAGE_SIZE = 32
@@ -23,15 +24,6 @@ BLIP2_NUM_QUERY_TOKENS = 4
 MAX_NEW_TOKENS = 8
 # Larger than the usual 0.02 so the image, through the tiny towers, visibly changes the caption.
 INIT_STD = 0.3
-LLAVA_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
-    "{% if message['content'] is string %}{{ message['content'] + ' ' }}{% else %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' ' }}{% endfor %}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
 
 
 def _silence_special_tokens(model, token_ids: list[int]) -> None:
@@ -178,7 +170,7 @@ def make_tiny_llava(output_dir: str | Path, seed: int = 0) -> Path:
         tokenizer=tokenizer,
         patch_size=PATCH_SIZE,
         vision_feature_select_strategy="default",
-        chat_template=LLAVA_CHAT_TEMPLATE,
+        chat_template=LLAVA_1_5_CHAT_TEMPLATE,  # the llava-hf checkpoints' format
         num_additional_image_tokens=1,
     )
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
