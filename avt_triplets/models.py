@@ -45,11 +45,12 @@ def load_scorer_from(models: ModelOptions, device) -> AudioTextScorer:
 
 
 def load_models(models: ModelOptions, device=None) -> tuple[Captioner, AudioTextScorer]:
-    """The captioner and scorer on ``device`` (default: ``models.device``, else this process's accelerate device)."""
+    """The captioner and scorer on ``device`` (default: ``models.device``, else this process's: accelerate's, or
+    the srun task's GPU)."""
     if device is None:
-        from avt_triplets.distributors.accelerate import process_state
+        from avt_triplets.distributors.accelerate import process_device
 
-        device = models.device or process_state(models.device).device
+        device = process_device(models.device)
     return load_captioner_from(models, device), load_scorer_from(models, device)
 
 

@@ -196,7 +196,7 @@ class GenerationOptions:
         "auto",
         group=RUN,
         help="Where the work runs: 'local' (this process + --num-workers decode processes), 'accelerate' "
-        "(each process of `accelerate launch`/torchrun takes shards rank::world), 'ray' (a Ray Data pipeline: "
+        "(each process of `accelerate launch`/torchrun/srun takes shards rank::world), 'ray' (a Ray Data pipeline: "
         "decode tasks on any node's CPUs, captioner and scorer actor pools on GPU shares; pip install "
         "avt[ray]). auto: accelerate when launched with several processes, else local.",
     )

@@ -1,5 +1,5 @@
-"""The ``accelerate`` distributor: the processes of ``accelerate launch`` (or ``torchrun``, SLURM) each run the
-``local`` distributor on shards ``rank::world_size``.
+"""The ``accelerate`` distributor: the processes of ``accelerate launch`` (or ``torchrun``, or a bare Slurm
+``srun``) each run the ``local`` distributor on shards ``rank::world_size``.
 
 The assignment is static: processes share nothing but the output folder and wait for each other only once, at
 the start, to agree on the caption batch size (``--caption-batch-size auto``: the smallest any of them probed,
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
+from typing import Any
 
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.local import LocalDistributor
@@ -38,26 +40,89 @@ def process_state(device: str | None = None):
     return PartialState(cpu=cpu)
 
 
+@dataclass(frozen=True)
+class LaunchedProcess:
+    """This process's place among the processes a launcher started."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    launcher: str  # "launcher" (RANK/WORLD_SIZE), "slurm" (srun's task variables) or "none"
+
+
+def _in_srun_task(env: os._Environ | dict[str, str]) -> bool:
+    """Whether this process is a task of an ``srun`` job step. The batch script of an ``sbatch --ntasks N`` job
+    also sees ``SLURM_NTASKS=N`` and ``SLURM_PROCID=0``, but it is one process: only srun sets ``SLURM_STEP_ID``."""
+    return all(name in env for name in ("SLURM_STEP_ID", "SLURM_PROCID", "SLURM_NTASKS"))
+
+
+def launched_process() -> LaunchedProcess:
+    """From the launcher's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (accelerate launch, torchrun); when they are
+    absent, from Slurm's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID`` of an ``srun`` task, so a bare
+    ``srun avt generate ...`` splits the shards too; else rank 0 of 1."""
+    env = os.environ
+    if env.get("WORLD_SIZE"):
+        local = int(env.get("LOCAL_RANK", "0") or 0)
+        return LaunchedProcess(int(env.get("RANK", "0") or 0), int(env["WORLD_SIZE"]), local, "launcher")
+    if _in_srun_task(env):
+        world = int(env.get("SLURM_STEP_NUM_TASKS") or env["SLURM_NTASKS"])
+        local = int(env.get("SLURM_LOCALID", "0") or 0)
+        return LaunchedProcess(int(env["SLURM_PROCID"]), world, local, "slurm")
+    return LaunchedProcess(0, 1, 0, "none")
+
+
 def launched_world_size() -> int:
-    """The number of processes a launcher (accelerate, torchrun, SLURM via torchrun) started; 1 if none."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+    """The number of processes a launcher (accelerate, torchrun, srun) started; 1 if none."""
+    return launched_process().world_size
+
+
+def process_device(device: Any = None) -> Any:
+    """This process's device: ``device`` when given, else accelerate's; under srun without a launcher accelerate
+    sees one process on ``cuda:0``, so each task takes the GPU its ``SLURM_LOCALID`` names among those it sees
+    (with ``--gpus-per-task=1`` it sees one)."""
+    if device:
+        return device
+    import torch
+
+    chosen = process_state(device).device
+    launched = launched_process()
+    if launched.launcher == "slurm" and chosen.type == "cuda" and torch.cuda.device_count() > 1:
+        chosen = torch.device("cuda", launched.local_rank % torch.cuda.device_count())
+    return chosen
 
 
 def resolve_rank() -> tuple[int, int, bool]:
-    """(rank, world size, is local main process) from accelerate's launcher.
+    """(rank, world size, is local main process) from accelerate's launcher, else from Slurm's srun task.
 
     Shards only need a rank and a world size, no process group; if accelerate sees one process while the
-    launcher's environment says otherwise, the environment wins, so processes never all act as rank 0 and write
-    the same shards.
+    launcher's (or srun's) environment says otherwise, the environment wins, so processes never all act as rank 0
+    and write the same shards.
     """
     state = process_state()
     rank, world, local_main = state.process_index, state.num_processes, state.is_local_main_process
-    env_world = launched_world_size()
-    if world == 1 and env_world > 1:
-        rank, world = int(os.environ.get("RANK", "0")), env_world
-        local_main = int(os.environ.get("LOCAL_RANK", "0")) == 0
+    launched = launched_process()
+    if world == 1 and launched.world_size > 1:
+        rank, world, local_main = launched.rank, launched.world_size, launched.local_rank == 0
+        if launched.launcher == "slurm":
+            logger.warning(  # a warning, so it shows at the default log level: the rank came from elsewhere
+                "no RANK/WORLD_SIZE from a launcher: task SLURM_PROCID=%d of SLURM_NTASKS=%d (srun) takes shards "
+                "%d::%d",
+                rank,
+                world,
+                rank,
+                world,
+            )
+        else:
+            logger.warning(
+                "accelerate reports one process but WORLD_SIZE=%d: using RANK=%d from the launcher",
+                world,
+                rank,
+            )
+    elif world == 1 and os.environ.get("SLURM_NTASKS", "1") not in ("", "1") and launched.launcher == "none":
         logger.warning(
-            "accelerate reports one process but WORLD_SIZE=%d: using RANK=%d from the launcher", world, rank
+            "SLURM_NTASKS=%s but this is not an srun task: running as one process on every shard "
+            "(start it with srun to split the shards)",
+            os.environ["SLURM_NTASKS"],
         )
     return rank, world, local_main
 
@@ -94,4 +159,12 @@ class AccelerateDistributor(LocalDistributor):
             dist.destroy_process_group()
 
 
-__all__ = ["AccelerateDistributor", "launched_world_size", "process_state", "resolve_rank"]
+__all__ = [
+    "AccelerateDistributor",
+    "LaunchedProcess",
+    "launched_process",
+    "launched_world_size",
+    "process_device",
+    "process_state",
+    "resolve_rank",
+]

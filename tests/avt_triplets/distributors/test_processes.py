@@ -358,3 +358,109 @@ def test_ctrl_c_stops_cleanly_and_prints_how_to_resume(
     assert not list(out.rglob("*.tmp"))
     # The printed command is the same command, which resumes to the uninterrupted rows (see the SIGKILL test).
     assert shlex.split(lines[0].split("resume with: ", 1)[1]) == ["avt", *args]
+
+
+# What srun sets for task 1 of 2 on one node (no RANK / WORLD_SIZE / LOCAL_RANK: no torchrun, no accelerate launch).
+SRUN_TASK = {
+    "SLURM_JOB_ID": "4242",
+    "SLURM_STEP_ID": "0",
+    "SLURM_PROCID": "1",
+    "SLURM_NTASKS": "2",
+    "SLURM_STEP_NUM_TASKS": "2",
+    "SLURM_LOCALID": "1",
+    "SLURM_NODEID": "0",
+}
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _srun_task(env: dict[str, str], rank: int) -> dict[str, str]:
+    env = {k: v for k, v in env.items() if k not in LAUNCHER_VARIABLES and not k.startswith("SLURM_")}
+    return {**env, **SRUN_TASK, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)}
+
+
+def test_bare_srun_tasks_split_the_shards_as_one_process_would_write_them(
+    gen_inputs, subprocess_env, tmp_path
+):
+    """Issue 17.6: under `srun -n 2 avt generate ...` each task reads SLURM_PROCID / SLURM_NTASKS and takes shards
+    rank::2; together they write what one process writes. (One task leaves --distributor to auto, the other names
+    accelerate: both must see the two tasks.)"""
+    common = [str(gen_inputs["good_csv"]), "--captioner", "none", "--shard-size", "2", "--num-workers", "0"]
+    one = tmp_path / "one"
+    assert cli.main(["generate", *common, "--output", str(one), "--no-progress"]) == 0
+    out = tmp_path / "srun"
+    tasks = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "avt_triplets.cli",
+                "generate",
+                *common,
+                "--output",
+                str(out),
+                "--no-progress",
+                *extra,
+            ],
+            env=_srun_task(subprocess_env, rank),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for rank, extra in ((0, []), (1, ["--distributor", "accelerate"]))
+    ]
+    logs = [task.communicate(timeout=300)[0] for task in tasks]
+    assert [task.returncode for task in tasks] == [0, 0], "\n".join(logs)[-4000:]
+    ranks = {}
+    for path in sorted((out / schema.STATS_DIR).glob("*_stats.json")):
+        stats = json.loads(path.read_text())
+        assert stats["world_size"] == 2, stats
+        ranks[stats["shard"]] = stats["rank"]
+    assert ranks == {0: 0, 1: 1, 2: 0}  # shards rank::world, each exactly once
+    columns = ["clip_id", "labels", "start_s", "end_s", "frame_times_s"]
+    assert datasets.load_dataset(str(out), split="train").select_columns(columns).sort(
+        "clip_id"
+    ).to_list() == (
+        datasets.load_dataset(str(one), split="train").select_columns(columns).sort("clip_id").to_list()
+    )
+    assert all("SLURM_PROCID" in log and "(srun)" in log for log in logs), logs
+
+
+def test_srun_task_variables_give_the_rank_and_the_local_gpu(monkeypatch, caplog):
+    import torch
+
+    from avt_triplets.distributors import accelerate
+
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in SRUN_TASK.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.INFO, logger="avt_triplets.distributors.accelerate"):
+        assert accelerate.resolve_rank() == (1, 2, False)
+    assert "SLURM_PROCID=1 of SLURM_NTASKS=2 (srun)" in caplog.text
+    # Every GPU of the node visible to every task: SLURM_LOCALID picks this task's.
+    monkeypatch.setattr(
+        accelerate, "process_state", lambda device=None: type("S", (), {"device": torch.device("cuda")})
+    )
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert accelerate.process_device() == torch.device("cuda", 1)
+    assert accelerate.process_device("cuda:3") == "cuda:3"  # --device given: taken as it is
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # srun --gpus-per-task=1: one visible GPU
+    assert accelerate.process_device() == torch.device("cuda")
+
+
+def test_an_sbatch_script_with_several_tasks_is_one_process(monkeypatch, caplog):
+    """The batch script itself sees SLURM_NTASKS=2 and SLURM_PROCID=0 but is not an srun task: acting as rank 0 of 2
+    would leave half the shards undone."""
+    from avt_triplets.distributors import accelerate
+
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in SRUN_TASK.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.delenv("SLURM_STEP_ID")
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS")
+    assert accelerate.launched_world_size() == 1
+    with caplog.at_level(logging.WARNING, logger="avt_triplets.distributors.accelerate"):
+        assert accelerate.resolve_rank() == (0, 1, True)
+    assert "not an srun task" in caplog.text and "srun" in caplog.text
