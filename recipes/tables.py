@@ -2,7 +2,8 @@
 
 A row is one model (its result files, ``Outcome``); a column reads one number from them (a recall@K of one
 direction on one dataset, or a classification metric). Cells read ``ours (paper)``; ``–`` is a number that does
-not exist (yet): ours before the step that makes it has run, the paper's where recipes/paper.py has none.
+not exist (yet): ours before the step that makes it has run, the paper's where the paper reports no such cell
+(recipes/paper.py reads the paper's tables).
 Every table is also written as Markdown and JSON under ``WORK/tables/``.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recipes.paper import PaperValue, paper_value, table_source
+from recipes.paper import PaperValue, paper_value, setting_notes, table_source
 
 MISSING = "–"
 
@@ -110,7 +111,7 @@ def render(table: Table) -> str:
     for label, ours, paper in values:
         lines.append("| " + " | ".join([label, *(_cell(o, p) for o, p in zip(ours, paper))]) + " |")
     sources = sorted({p.source for _, _, paper in values for p in paper if p is not None})
-    lines += ["", *table.notes]
+    lines += ["", *table.notes, *setting_notes(table.key)]
     lines += [f"paper numbers: {source}" for source in sources]
     if any(p is None for _, _, paper in values for p in paper):
         lines.append(f"paper ({MISSING}): {table_source(table.key)}")

@@ -79,11 +79,16 @@ def test_evaluate_retrieval_works_for_slava_next_to_lgcavmae(
     text = capsys.readouterr().out
     assert "SLAVA's Table II" in text
     table_ii = text[text.index("SLAVA's Table II") :]
-    lines = {line.split("|")[1].strip(): line for line in table_ii.splitlines() if line.startswith("| ")}
+    lines = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table_ii.splitlines()
+        if line.startswith("| ")
+    }
     assert set(lines) >= {"Visual ← visual captions", "Audio ← audio captions", "Visual ← audio"}
     # LG-CAV-MAE has no caption-column tasks (it cannot embed caption strings): its cell is empty
-    assert lines["Visual ← audio captions"].rstrip(" |").endswith("–")
-    assert not lines["Visual ← audio-visual captions"].rstrip(" |").endswith("–")
+    assert lines["Visual ← audio captions"][2] == "–"
+    assert lines["Visual ← audio-visual captions"][2] != "–"
+    assert lines["Visual ← audio"][6] == "52.0"  # SLAVA A&V's published recall@10, beside ours
 
 
 def test_slava_checkpoints_do_not_classify(tmp_path, train_options, synthetic_heldout, single_thread, capsys):
@@ -181,3 +186,32 @@ def test_a_clip_without_caption_is_a_retrieval_target_not_a_skip(
     assert entry["num_clips"] == 48 and entry["num_skipped"] == 0 and entry["notes"] == []
     assert entry["metrics"]["audio_to_visual"]["num_queries"] == 48
     assert entry["metrics"]["text_to_visual"]["num_queries"] == 40  # the 8 uncaptioned clips are targets only
+
+
+def test_the_avcaps_report_prints_slavas_published_recall_at_10_beside_ours():
+    """Issue 17.7: each task row ends with SLAVA's Table II figures (one column per model of the paper)."""
+    from eval.avcaps_report import avcaps_table, slava_table_ii
+
+    metrics = {"audio_to_visual": {"R@10": 0.5}, "visual_caption_to_visual": {"R@10": 0.25}}
+    text = avcaps_table([{"model": "ours", "dataset": "AVCaps", "metrics": metrics}])
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    cells = {
+        row.split("|")[1].strip(): [c.strip() for c in row.strip("|").split("|")][1:] for row in rows[1:]
+    }
+    assert set(cells) == {"Visual ← audio", "Visual ← visual captions"}  # the tasks we evaluated
+    assert header[1] == "ours" and header[5] == "SLAVA A&V (published)"
+    assert cells["Visual ← audio"][:1] == ["50.0"] and cells["Visual ← audio"][4] == "52.0"
+    assert cells["Visual ← visual captions"] == ["25.0", "84.0", "82.0", "69.0", "81.0", "83.0", "81.0"]
+    assert "SLAVA" in text.splitlines()[-1] and "2505.14562" in text  # where the published numbers come from
+    shared = next(
+        (
+            p / "shared" / "paper"
+            for p in Path(__file__).resolve().parents
+            if (p / "shared" / "paper").is_dir()
+        ),
+        None,
+    )
+    if shared is None:
+        pytest.skip("../shared/paper is absent: the shipped copy cannot be compared with the transcription")
+    assert slava_table_ii() == json.loads((shared / "slava_table2.json").read_text())

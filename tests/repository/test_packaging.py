@@ -26,3 +26,25 @@ def test_every_top_level_package_is_included_in_the_distribution():
     assert "avt_data" in packages  # the check sees the packages the product imports
     missing = [name for name in packages if not any(fnmatch.fnmatch(name, pattern) for pattern in include)]
     assert not missing, f"add {missing} to [tool.setuptools.packages.find] include in pyproject.toml"
+
+
+def test_data_files_inside_the_packages_ship_with_them():
+    """A JSON file read at run time from a package (the papers' published tables) must be in package-data, or a
+    user install lacks it while every test, run from the checkout, still finds it."""
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"].get(
+        "package-data", {}
+    )
+    packages = [
+        init.parent for init in REPO.glob("*/__init__.py") if init.parent.name not in NOT_SHIPPED | {"tests"}
+    ]
+    data_files = [path.relative_to(REPO) for package in packages for path in package.rglob("*.json")]
+    assert data_files  # the check sees the shipped tables
+    unshipped = [
+        str(path)
+        for path in data_files
+        if not any(
+            fnmatch.fnmatch(str(path.relative_to(path.parts[0])), pattern)
+            for pattern in package_data.get(path.parts[0], [])
+        )
+    ]
+    assert not unshipped, f"add {unshipped} to [tool.setuptools.package-data] in pyproject.toml"
