@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,7 @@ class LaunchedProcess:
     launcher: str  # "launcher" (RANK/WORLD_SIZE), "slurm" (srun's task variables) or "none"
 
 
-def _in_srun_task(env: os._Environ | dict[str, str]) -> bool:
+def _in_srun_task(env: Mapping[str, str]) -> bool:
     """Whether this process is a task of an ``srun`` job step. The batch script of an ``sbatch --ntasks N`` job
     also sees ``SLURM_NTASKS=N`` and ``SLURM_PROCID=0``, but it is one process: only srun sets ``SLURM_STEP_ID``."""
     return all(name in env for name in ("SLURM_STEP_ID", "SLURM_PROCID", "SLURM_NTASKS"))
