@@ -10,6 +10,7 @@ import numpy as np
 
 from avt_data.rows import frame_counts, has_text_embeddings
 from avt_triplets.errors import UsageError
+from avt_triplets.labels import ClassTable
 from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
 from eval.features import extract_retrieval_features, supports_text_retrieval
 from eval.protocol import per_class_subset
@@ -175,13 +176,18 @@ def evaluate_classification(model, processor, dataset, options: ClassificationOp
     config = model.config
     problem_type = problem_type_of(config)
     multi_label = problem_type == "multi_label_classification"
-    if not config.label2id or len(config.label2id) != config.num_labels:
-        raise UsageError("the model config has no label2id for its classes: cannot map dataset labels")
-    targets, kept, unknown = encode_targets(dataset["labels"], dict(config.label2id), multi_label)
+    classes = ClassTable.from_model_config(config)
+    if classes is None:
+        raise UsageError("the model config has no id2label for its classes: cannot map dataset labels")
+    targets, kept, unknown = encode_targets(dataset["labels"], classes, multi_label)
     if unknown:
-        logger.warning("%d label name(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])
+        logger.warning("%d label(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])
     if not kept:
-        raise UsageError("no clip has a label the model knows")
+        raise UsageError(
+            f"no clip has a label the model knows ({len(classes)} classes from {classes.source}; the data's "
+            f"labels are e.g. {unknown[:3]}): a model fine-tuned before class ids were recorded knows its "
+            "classes by display name only; fine-tune it again with --label-csv"
+        )
     subset = dataset.select(kept)
     if options.max_clips is not None and len(subset) > options.max_clips:
         subset, targets = subset.select(range(options.max_clips)), targets[: options.max_clips]
