@@ -4,20 +4,21 @@ split whatever is on disk, recorded in the manifest and declared to `load_datase
 
 from __future__ import annotations
 
-import csv
 import json
 from types import SimpleNamespace
 
 import datasets
 import numpy as np
+from support.vggsound_lists import (
+    EVERY_CLASS,
+    TEST_ON_DISK,
+    TRAIN_ON_DISK,
+    write_partial_vggsound_download,
+)
 
 from avt_triplets.cli import main as avt_main
 from avt_triplets.labels import ClassTable, read_class_table
-from avt_triplets.tiny.label_lists import (
-    AUDIOSET_CLASSES,
-    make_youtube_clips,
-    write_class_labels_indices,
-)
+from avt_triplets.tiny.label_lists import AUDIOSET_CLASSES, write_class_labels_indices
 from eval.classify import encode_targets
 
 
@@ -47,33 +48,9 @@ def test_a_model_config_carries_ids_and_names_back_to_the_mapping(tmp_path):
     assert older.mids == () and older.indices(["/m/09x0r"]) == ([], ["/m/09x0r"])
 
 
-# vggsound.csv rows as VGGSound ships them: no header, labels holding commas quoted, train and test with different
-# label sets; "playing acoustic guitar" and "lions roaring" only on rows whose videos were not downloaded.
-TRAIN_ON_DISK = ["dog barking", "heart sounds, heartbeat", "dog barking", "heart sounds, heartbeat"]
-TRAIN_MISSING = ["playing acoustic guitar", "dog barking"]
-TEST_ON_DISK = ["engine accelerating, revving, vroom", "dog barking"]
-TEST_MISSING = ["lions roaring"]
-EVERY_CLASS = sorted({*TRAIN_ON_DISK, *TRAIN_MISSING, *TEST_ON_DISK, *TEST_MISSING})
-
-
-def _partial_vggsound_download(folder):
-    clips = make_youtube_clips(folder, {"train": 4, "test": 2}, duration_s=1.0, size=(64, 48), seed=3)
-    train, test = clips[:4], clips[4:]
-    rows = [(c.ytid, c.start, label, "train") for c, label in zip(train, TRAIN_ON_DISK)]
-    rows += [(c.ytid, c.start, label, "test") for c, label in zip(test, TEST_ON_DISK)]
-    # interleaved as in the real file; these videos are not in the folder
-    rows.insert(1, ("Zk3rYd1Kq0c", 30, TRAIN_MISSING[0], "train"))
-    rows.insert(4, ("-u8x2Wq9pLs", 0, TEST_MISSING[0], "test"))
-    rows.append(("b7Q1mVv0xYk", 120, TRAIN_MISSING[1], "train"))
-    path = folder / "vggsound.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle, quoting=csv.QUOTE_MINIMAL, lineterminator="\n").writerows(rows)
-    assert '"heart sounds, heartbeat"' in path.read_text()
-    return path
-
-
 def test_every_vggsound_split_gets_the_class_index_of_the_whole_list(tmp_path):
-    listing = _partial_vggsound_download(tmp_path / "clips")
+    listing = write_partial_vggsound_download(tmp_path / "clips")
+    assert '"heart sounds, heartbeat"' in listing.read_text()
     outputs = {}
     for split in ("test", "train"):
         outputs[split] = tmp_path / f"vgg_{split}"
