@@ -19,7 +19,7 @@ import csv
 import numbers
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class ClassTable:
     names: tuple[str, ...]
     mids: tuple[str, ...] = ()
     source: str = "the training labels"
+    aliases: tuple[tuple[str, int], ...] = ()  # more labels of a class: another list's ids / names (bridged)
     index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +49,8 @@ class ClassTable:
             index.setdefault(mid, i)
         for i, name in enumerate(self.names):
             index.setdefault(name, i)
+        for alias, i in self.aliases:
+            index.setdefault(alias, i)
         object.__setattr__(self, "index", index)
 
     def __len__(self) -> int:
@@ -79,6 +82,20 @@ class ClassTable:
         """The display name of ``label`` (an id, a name or an index), None when it is not a class of the table."""
         found = self.class_index(label)
         return None if found is None else self.names[found]
+
+    def bridged(self, other: ClassTable | None) -> ClassTable:
+        """This table also accepting ``other``'s id and display name of every class they share (a class of
+        ``other`` is shared when its id or name is one of ours): a set labelled with display names (its class
+        list recorded with the ids) meets a model whose classes are ids, and the reverse."""
+        if other is None:
+            return self
+        extra = []
+        for k, name in enumerate(other.names):
+            labels = (other.mids[k], name) if other.mids else (name,)
+            found = next((self.index[label] for label in labels if label in self.index), None)
+            if found is not None:
+                extra += [(label, found) for label in labels if label not in self.index]
+        return replace(self, aliases=(*self.aliases, *extra)) if extra else self
 
     @classmethod
     def from_labels(

@@ -171,14 +171,19 @@ def max_frames_per_clip(dataset) -> int:
     return max(max(frame_counts(dataset), default=1), 1)
 
 
-def evaluate_classification(model, processor, dataset, options: ClassificationOptions) -> dict[str, Any]:
-    """Accuracy (single-label) or mAP (multi-label), middle frame and multi-frame, for one dataset."""
+def evaluate_classification(
+    model, processor, dataset, options: ClassificationOptions, data_classes: ClassTable | None = None
+) -> dict[str, Any]:
+    """Accuracy (single-label) or mAP (multi-label), middle frame and multi-frame, for one dataset. Labels map
+    onto the model's classes by id, display name or index; ``data_classes`` (the class list the dataset records)
+    also bridges a display name to a model that knows the class by its id, or the reverse."""
     config = model.config
     problem_type = problem_type_of(config)
     multi_label = problem_type == "multi_label_classification"
     classes = ClassTable.from_model_config(config)
     if classes is None:
         raise UsageError("the model config has no id2label for its classes: cannot map dataset labels")
+    classes = classes.bridged(data_classes)
     targets, kept, unknown = encode_targets(dataset["labels"], classes, multi_label)
     if unknown:
         logger.warning("%d label(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])

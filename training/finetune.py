@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avt_data.rows import recorded_class_table
 from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable, read_class_table
 from eval.classification import classification_metrics, logits_to_scores
@@ -46,8 +47,6 @@ def training_classes(config: FinetuneConfig, labels: list[list[str] | None]) -> 
     records (``avt generate`` of VGGSound's list: every split's labels), else the sorted training labels."""
     if config.label_csv:
         return read_class_table(config.label_csv)
-    from avt_data.rows import recorded_class_table
-
     recorded = recorded_class_table(config.datasets)
     if recorded is not None:
         return recorded
@@ -203,7 +202,8 @@ def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
 
     train = load_triplet_datasets(config.datasets, columns=COLUMNS, split=config.train_split)
     labels = train["labels"]
-    classes = training_classes(config, labels)
+    # the eval set's recorded class list bridges its ids or display names to the head's classes
+    classes = training_classes(config, labels).bridged(recorded_class_table(eval_specs(config)))
     problem_type = infer_problem_type(labels) if config.problem_type == "auto" else config.problem_type
     counts = {"train": check_labels(labels, classes, "training clips", config.max_unknown_label_fraction)}
     if counts["train"].clips_skipped:
@@ -228,6 +228,11 @@ def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
             weights.max(),
         )
     return data
+
+
+def eval_specs(config: FinetuneConfig) -> list[str]:
+    """The datasets evaluated on (none without ``--eval-split``)."""
+    return list(config.eval_datasets or config.datasets) if config.eval_split else []
 
 
 def load_eval_data(config: FinetuneConfig):

@@ -214,6 +214,7 @@ def _run_retrieval(args: argparse.Namespace) -> int:
 
 
 def _run_classification(args: argparse.Namespace) -> int:
+    from avt_data.rows import recorded_class_table
     from eval.loading import require_columns
     from eval.reports import classification_markdown, write_json
     from eval.runs import ClassificationOptions, evaluate_classification
@@ -229,7 +230,8 @@ def _run_classification(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             progress=not args.no_progress,
         )
-        return evaluate_classification(model, processor, dataset, options)
+        data_classes = recorded_class_table([dataset_name])  # the set's own class list, ids and names
+        return evaluate_classification(model, processor, dataset, options, data_classes)
 
     entries = _evaluate_all(args, "classification", evaluate_one)
     output_dir = Path(args.output_dir)

@@ -48,6 +48,17 @@ def test_a_model_config_carries_ids_and_names_back_to_the_mapping(tmp_path):
     assert older.mids == () and older.indices(["/m/09x0r"]) == ([], ["/m/09x0r"])
 
 
+def test_another_lists_ids_and_names_bridge_to_a_table_that_knows_one_of_them(tmp_path):
+    class_list = read_class_table(write_class_labels_indices(tmp_path / "class_labels_indices.csv"))
+    mids_only = ClassTable.from_labels([["/m/04rlf"], ["/m/09x0r", "/m/0bt9lr"]])  # a head fine-tuned on mids
+    assert mids_only.indices(["Speech", "Dog"]) == ([], ["Speech", "Dog"])
+    bridged = mids_only.bridged(class_list)
+    assert bridged.names == mids_only.names and bridged.indices(["Speech", "Dog", "Cat"]) == ([1, 2], ["Cat"])
+    names_only = ClassTable.from_labels([["Music", "Speech"]])  # the reverse
+    assert names_only.bridged(class_list).indices(["/m/09x0r", "/m/04rlf"]) == ([1, 0], [])
+    assert mids_only.bridged(None) is mids_only
+
+
 def test_every_vggsound_split_gets_the_class_index_of_the_whole_list(tmp_path):
     listing = write_partial_vggsound_download(tmp_path / "clips")
     assert '"heart sounds, heartbeat"' in listing.read_text()

@@ -70,6 +70,27 @@ def test_mid_labelled_sets_finetune_and_evaluate_with_the_class_list(
     assert config["class_mids"] == [mid for mid, _ in AUDIOSET_CLASSES]
 
 
+def test_a_model_whose_classes_are_mids_evaluates_a_set_labelled_with_display_names(
+    label_lists, fast_tiny_model, tmp_path, single_thread
+):
+    """The reverse: fine-tuned without --label-csv on mids, evaluated on a set made with --label-csv, whose manifest
+    records the class list (ids and names) that bridges the two."""
+    train, named_test = tmp_path / "audioset_20k", tmp_path / "audioset_eval_named"
+    _generate(label_lists["balanced_train"], train)
+    _generate(label_lists["eval"], named_test, "--label-csv", str(label_lists["class_labels"]))
+
+    model = tmp_path / "finetuned"
+    results = _finetune(fast_tiny_model, train, named_test, model)
+    assert results["unknown_labels"]["eval"]["unknown"] == 0
+    config = json.loads((model / "config.json").read_text())
+    assert set(config["id2label"].values()) <= {
+        mid for mid, _ in AUDIOSET_CLASSES
+    }  # the head knows mids only
+
+    entry = _evaluate_classification(model, named_test, tmp_path / "report")
+    assert entry["num_clips"] == len(label_lists["clips"]["test"]) and entry["num_without_known_label"] == 0
+
+
 def test_a_partial_vggsound_download_fine_tunes_every_class_of_the_list(
     fast_tiny_model, tmp_path, single_thread
 ):
