@@ -83,6 +83,12 @@ def test_every_vggsound_split_gets_the_class_index_of_the_whole_list(tmp_path):
         assert len(by_clip) == len(on_disk)  # the missing videos are failures, not rows
         assert sorted(EVERY_CLASS[i] for row in by_clip.values() for i in row) == sorted(on_disk)
 
+    # at a URL (datasets reads no card there) avt_data.hf_dataset declares the same features
+    from avt_data.hf_dataset import load_dataset as load_at_url
+
+    at_url = load_at_url(outputs["test"].as_uri())
+    assert at_url.features["labels"].feature.names == EVERY_CLASS and at_url["labels"] == loaded["labels"]
+
     # the in-place reader training and evaluation use still sees the label strings
     from avt_data.parquet_rows import load_triplets
 
