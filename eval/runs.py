@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,26 +173,28 @@ def max_frames_per_clip(dataset) -> int:
 
 
 def evaluate_classification(
-    model, processor, dataset, options: ClassificationOptions, data_classes: ClassTable | None = None
+    model, processor, dataset, options: ClassificationOptions, bridges: Sequence[ClassTable | None] = ()
 ) -> dict[str, Any]:
     """Accuracy (single-label) or mAP (multi-label), middle frame and multi-frame, for one dataset. Labels map
-    onto the model's classes by id, display name or index; ``data_classes`` (the class list the dataset records)
-    also bridges a display name to a model that knows the class by its id, or the reverse."""
+    onto the model's classes by id, display name or index; ``bridges`` (class lists with ids and names: the one
+    the dataset records, ``--label-csv``) also take a display name to a model that knows the class by its id, or
+    the reverse."""
     config = model.config
     problem_type = problem_type_of(config)
     multi_label = problem_type == "multi_label_classification"
     classes = ClassTable.from_model_config(config)
     if classes is None:
         raise UsageError("the model config has no id2label for its classes: cannot map dataset labels")
-    classes = classes.bridged(data_classes)
+    for bridge in bridges:
+        classes = classes.bridged(bridge)
     targets, kept, unknown = encode_targets(dataset["labels"], classes, multi_label)
     if unknown:
         logger.warning("%d label(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])
     if not kept:
         raise UsageError(
             f"no clip has a label the model knows ({len(classes)} classes from {classes.source}; the data's "
-            f"labels are e.g. {unknown[:3]}): a model fine-tuned before class ids were recorded knows its "
-            "classes by display name only; fine-tune it again with --label-csv"
+            f"labels are e.g. {unknown[:3]}): is it this dataset's model? A model fine-tuned before avt recorded "
+            "class ids (config class_mids) knows display names only: fine-tune it again with --label-csv"
         )
     subset = dataset.select(kept)
     if options.max_clips is not None and len(subset) > options.max_clips:

@@ -90,7 +90,7 @@ class LabelCount:
             names.update(missing)
             if known:
                 keep.append(row)
-        return cls(keep, len(labels), total, unknown, clips_with_unknown, sorted(names))
+        return cls(keep, len(labels), total, unknown, clips_with_unknown, sorted(names, key=str))
 
     @property
     def clips_skipped(self) -> int:

@@ -29,24 +29,16 @@ def _finetune(model, train, test, output, *extra) -> dict:
     return json.loads((output / "eval_results.json").read_text())
 
 
-def _evaluate_classification(model, test, report) -> dict:
-    argv = [
-        "evaluate",
-        "classification",
-        "--model",
-        str(model),
-        "--dataset",
-        f"set={test}",
-        "--device",
-        "cpu",
-    ]
-    assert avt_main([*argv, "--no-progress", "--batch-size", "4", "--output-dir", str(report)]) == 0
+def _evaluate_classification(model, test, report, *extra) -> dict:
+    argv = ["evaluate", "classification", "--model", str(model), "--dataset", f"set={test}"]
+    argv += ["--device", "cpu", "--no-progress", "--batch-size", "4", "--output-dir", str(report)]
+    assert avt_main([*argv, *extra]) == 0
     (entry,) = json.loads((report / "classification.json").read_text())["entries"]
     return entry
 
 
 def test_mid_labelled_sets_finetune_and_evaluate_with_the_class_list(
-    label_lists, fast_tiny_model, tmp_path, single_thread
+    label_lists, fast_tiny_model, tmp_path, single_thread, capsys
 ):
     train, test = tmp_path / "audioset_20k", tmp_path / "audioset_eval"
     _generate(label_lists["balanced_train"], train)
@@ -64,10 +56,21 @@ def test_mid_labelled_sets_finetune_and_evaluate_with_the_class_list(
 
     # how it knew: the fine-tuned config records the classes' ids beside their display names
     config = json.loads((model / "config.json").read_text())
-    assert [config["id2label"][str(i)] for i in range(len(AUDIOSET_CLASSES))] == [
-        n for _, n in AUDIOSET_CLASSES
-    ]
+    names = [config["id2label"][str(i)] for i in range(len(AUDIOSET_CLASSES))]
+    assert names == [name for _, name in AUDIOSET_CLASSES]
     assert config["class_mids"] == [mid for mid, _ in AUDIOSET_CLASSES]
+
+    # a classifier fine-tuned before avt recorded class ids (config.json with id2label only): one error line
+    # saying why, and `--label-csv` bridges the mids to its display names
+    del config["class_mids"]
+    (model / "config.json").write_text(json.dumps(config))
+    refused = ["evaluate", "classification", "--model", str(model), "--dataset", f"set={test}"]
+    assert avt_main([*refused, "--device", "cpu", "--output-dir", str(tmp_path / "refused")]) == 2
+    error = capsys.readouterr().err
+    assert "no clip has a label the model knows" in error and "--label-csv" in error and "/m/" in error
+    listed = ["--label-csv", str(label_lists["class_labels"])]
+    entry = _evaluate_classification(model, test, tmp_path / "report_listed", *listed)
+    assert entry["num_clips"] == len(label_lists["clips"]["test"]) and entry["num_without_known_label"] == 0
 
 
 def test_a_model_whose_classes_are_mids_evaluates_a_set_labelled_with_display_names(
@@ -83,9 +86,8 @@ def test_a_model_whose_classes_are_mids_evaluates_a_set_labelled_with_display_na
     results = _finetune(fast_tiny_model, train, named_test, model)
     assert results["unknown_labels"]["eval"]["unknown"] == 0
     config = json.loads((model / "config.json").read_text())
-    assert set(config["id2label"].values()) <= {
-        mid for mid, _ in AUDIOSET_CLASSES
-    }  # the head knows mids only
+    mids = {mid for mid, _ in AUDIOSET_CLASSES}
+    assert set(config["id2label"].values()) <= mids  # the head knows mids only
 
     entry = _evaluate_classification(model, named_test, tmp_path / "report")
     assert entry["num_clips"] == len(label_lists["clips"]["test"]) and entry["num_without_known_label"] == 0
