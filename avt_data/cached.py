@@ -41,6 +41,7 @@ def load_through_datasets_cache(
         require_columns(f"{spec} split {split!r}", ds.column_names, columns or ())
         if columns is not None:
             ds = ds.select_columns([*columns, *(c for c in optional_columns if c in ds.column_names)])
+        ds = with_label_names(ds)
         parts.append(ds)
         logger.info("dataset %s split %s: %d clips", spec, split, len(ds))
     if not parts:
@@ -52,3 +53,23 @@ def load_through_datasets_cache(
     # Features can differ in irrelevant details (e.g. a List vs Sequence of float32): align them to the first.
     parts = [parts[0]] + [p.cast(parts[0].features) for p in parts[1:]]
     return datasets.concatenate_datasets(parts)
+
+
+def with_label_names(ds):
+    """``labels`` as class names when the dataset declares them ``Sequence(ClassLabel)`` (an avt output's card,
+    or a dataset pushed with class labels): training and evaluation map names and ids, never another list's
+    indices, onto their own classes."""
+    import datasets
+
+    feature = ds.features.get("labels")
+    inner = getattr(feature, "feature", None)
+    if not isinstance(inner, datasets.ClassLabel):
+        return ds
+    names = inner.names
+    features = datasets.Features({**ds.features, "labels": datasets.List(datasets.Value("string"))})
+    return ds.map(
+        lambda batch: {"labels": [[names[i] for i in row or ()] for row in batch["labels"]]},
+        batched=True,
+        features=features,
+        desc="class indices -> names",
+    )

@@ -4,8 +4,9 @@ A local folder or a Hub repository is what ``datasets.load_dataset(PATH, config)
 configs). For a folder at a URL (``s3://``, ``gs://``, ...) ``datasets`` 5 does not look for a card, so the config
 is resolved the way the in-place reader resolves it (:func:`avt_data.parquet_index.resolve_source`: the card's data
 files and Parquet row filter) and handed to datasets' own Parquet builder with the ``storage_options``: the same
-rows and features (Audio, Image) as ``load_dataset`` gives for a local copy. Training and evaluation read outputs in
-place instead (:mod:`avt_data.parquet_rows`); this is for users who want a ``datasets.Dataset``.
+rows and features (Audio, Image, ``labels`` as ``ClassLabel`` when a class list is recorded) as ``load_dataset``
+gives for a local copy. Training and evaluation read outputs in place instead (:mod:`avt_data.parquet_rows`); this
+is for users who want a ``datasets.Dataset``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def load_dataset(
     source = resolve_source(DatasetSpec(path=str(location), config=config), split, storage_options)
     if source.filters:
         kwargs["filters"] = source.filters
+    if "features" not in kwargs:  # what the card declares (labels as ClassLabel of the recorded class list)
+        from avt_triplets import publish, storage
+
+        root = storage.as_path(str(location), storage_options)
+        kwargs["features"] = publish.declared_features(
+            root, [storage.as_path(f, storage_options) for f in source.files[:1]]
+        )
     options = dict(storage_options or {})  # datasets adds its own keys to the dict it is given
     return datasets.load_dataset(
         "parquet", data_files={split: source.files}, split=split, storage_options=options, **kwargs

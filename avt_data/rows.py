@@ -40,6 +40,26 @@ class DatasetSpec:
         return f"{self.path}:{self.config}" if self.config else self.path
 
 
+def recorded_class_table(specs: Sequence[str | DatasetSpec]):
+    """The class list the datasets' manifests record (``avt generate --label-csv``, or every split's labels of a
+    list with a split column), when every dataset records the same one; else None (the caller falls back to the
+    labels it sees). Folders and fsspec URLs only: a Hub id's manifest is not read."""
+    from avt_triplets.labels import ClassTable
+    from avt_triplets.publish import read_manifest
+
+    tables = []
+    for raw in specs:
+        spec = raw if isinstance(raw, DatasetSpec) else DatasetSpec.parse(raw)
+        try:
+            tables.append(ClassTable.from_record(read_manifest(spec.path).get("classes")))
+        except (OSError, ValueError):  # not a folder avt wrote (a Hub id, an unreachable store)
+            tables.append(None)
+    first = tables[0] if tables else None
+    if first is None or any(t is None or (t.names, t.mids) != (first.names, first.mids) for t in tables):
+        return None
+    return first
+
+
 def has_text_embeddings(column_names) -> bool:
     """Whether rows carry the CLAP text embedding of their caption (text losses, text retrieval)."""
     return TEXT_EMBEDDING_COLUMN in set(column_names)

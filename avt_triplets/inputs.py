@@ -45,7 +45,7 @@ from pathlib import Path
 
 from avt_triplets import storage
 from avt_triplets.errors import UsageError
-from avt_triplets.labels import ClassTable, read_class_table, unknown_labels
+from avt_triplets.labels import ClassTable, list_class_table, read_class_table, unknown_labels
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class InputSet:
     root: Path
     source: str
     skipped: tuple[str, ...] = ()
+    classes: ClassTable | None = None  # the class list the labels index into, when one is known
 
 
 def _relative_to(path: Path, root: Path) -> str | None:
@@ -357,6 +358,7 @@ def read_clip_list(
     split: str | None = None,
     classes: ClassTable | None = None,
     storage_options: dict | None = None,
+    labels_of_every_row: set[str] | None = None,
 ) -> list[ClipSpec]:
     """Clips of a CSV/TSV/JSONL list, in the list's order. See the module docstring for formats.
 
@@ -365,7 +367,8 @@ def read_clip_list(
     ``allow_absolute_paths``: accept files outside the input root, recorded with their absolute path.
     ``split``: keep the rows whose ``split`` column has this value (:data:`ALL_SPLITS`: every row); a list
     holding several splits needs one. ``classes``: store every label as its display name in this class list
-    (a label that is neither an id nor a name of it is an error).
+    (a label that is neither an id nor a name of it is an error). ``labels_of_every_row``: a set that receives the
+    labels of every row, whatever its split.
     """
     path = storage.as_path(list_path, storage_options)
     root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
@@ -375,6 +378,8 @@ def read_clip_list(
     for where, row in rows:
         row_split = _first(row, _SPLIT_KEYS)
         splits[row_split] += 1
+        if labels_of_every_row is not None:
+            labels_of_every_row.update(_row_labels(row))
         if split not in (None, ALL_SPLITS) and row_split != split:
             continue
         clip = _row_to_clip(row, where, root, path_template, trimmed, allow_absolute_paths)
@@ -488,6 +493,7 @@ def load_inputs(
         root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
         if input_root is not None and not root.is_dir():
             raise InputListError(f"--input-root {root} is not a folder")
+        every_label: set[str] = set()
         clips = read_clip_list(
             path,
             input_root=root,
@@ -497,7 +503,10 @@ def load_inputs(
             split=split,
             classes=classes,
             storage_options=storage_options,
+            labels_of_every_row=every_label,
         )
+        if classes is None and split is not None:  # a list of several splits: one index for all of them
+            classes = list_class_table(every_label, path.name)
     elif path.is_file():
         raise InputListError(
             f"{path} is neither a folder nor a list ({', '.join(sorted(LIST_EXTENSIONS))}); "
@@ -511,7 +520,7 @@ def load_inputs(
         hint = f" ({len(skipped)} files skipped: not video files)" if skipped else ""
         raise InputListError(f"no clips found in {path}{hint}")
     check_unique(clips)
-    return InputSet(clips=clips, root=root, source=str(source), skipped=tuple(skipped))
+    return InputSet(clips=clips, root=root, source=str(source), skipped=tuple(skipped), classes=classes)
 
 
 def inputs_digest(clips: Sequence[ClipSpec]) -> str:

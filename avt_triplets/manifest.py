@@ -173,10 +173,21 @@ def run_manifest(
             "split": options.split,
             "label_csv": Path(options.label_csv).name if options.label_csv else None,
         },
+        "classes": classes_record(options, inputs),
         "num_shards": num_shards,
         "package_versions": _package_versions(),
         "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def classes_record(options: GenerationOptions, inputs: InputSet) -> dict[str, Any] | None:
+    """The class list the labels index into (the card makes ``labels`` a ``Sequence(ClassLabel)`` of it), named
+    by file name only: the manifest is published with the data."""
+    if inputs.classes is None:
+        return None
+    if options.label_csv:
+        return inputs.classes.record(f"{Path(options.label_csv).name} (--label-csv)")
+    return inputs.classes.record(inputs.classes.source)
 
 
 def captioner_record(captioner: Any) -> dict[str, Any]:

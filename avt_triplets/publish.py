@@ -34,6 +34,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from avt_triplets import schema, selection, shards, storage
 from avt_triplets.atomic import atomic_write_bytes
 from avt_triplets.errors import UsageError
+from avt_triplets.labels import ClassTable
 from avt_triplets.shards import RunTotals, collect_totals, flatten
 
 logger = logging.getLogger(__name__)
@@ -317,6 +318,7 @@ class CardContent:
     features: datasets.Features | None
     captioned: bool
     labels: LabelStats
+    classes: ClassTable | None = None  # the class list the manifest records
 
     @property
     def load_path(self) -> str:
@@ -379,10 +381,43 @@ def _totals_section(totals: RunTotals, captioned: bool) -> list[str]:
     return lines
 
 
-def _labels_section(labels: LabelStats, rows: int, shown: int = 20) -> list[str]:
-    """Rows with labels, the number of distinct labels and the most frequent ones."""
+def card_features(features: datasets.Features, classes: ClassTable | None) -> datasets.Features:
+    """The features the card declares: the shards' own, with ``labels`` a ``Sequence(ClassLabel)`` of the recorded
+    class list. The shards keep the label strings (every reader, pandas included, sees names); ``load_dataset``
+    casts them to class indices through the card."""
+    if classes is None or "labels" not in features:
+        return features
+    return datasets.Features(
+        {**features, "labels": datasets.List(datasets.ClassLabel(names=list(classes.names)))}
+    )
+
+
+def declared_features(root: str | Path, data_files: Iterable[Path] | None = None) -> datasets.Features | None:
+    """What ``load_dataset(root)`` gives (the card's ``dataset_info``; the builder yields the same): the shards'
+    features with ``labels`` as ``Sequence(ClassLabel)`` when the manifest records a class list."""
+    features = data_features(root, data_files)
+    classes = ClassTable.from_record(read_manifest(root).get("classes"))
+    return None if features is None else card_features(features, classes)
+
+
+def _class_list_lines(classes: ClassTable | None) -> list[str]:
+    if classes is None:
+        return []
+    ids = " Their ids (e.g. AudioSet mids) are in `manifest.json` (`classes.mids`)." if classes.mids else ""
+    return [
+        "",
+        f"Class list: {len(classes)} classes, from {classes.source}. `load_dataset` gives `labels` as "
+        "`Sequence(ClassLabel)`: class indices into this list (`features['labels'].feature.names`), the same "
+        f"for every split made from it.{ids}",
+    ]
+
+
+def _labels_section(
+    labels: LabelStats, rows: int, classes: ClassTable | None = None, shown: int = 20
+) -> list[str]:
+    """Rows with labels, the number of distinct labels and the most frequent ones, and the class list."""
     if not labels.counts:
-        return ["## Labels", "", "No row has a label."]
+        return ["## Labels", "", "No row has a label.", *_class_list_lines(classes)]
     lines = [
         "## Labels",
         "",
@@ -394,7 +429,7 @@ def _labels_section(labels: LabelStats, rows: int, shown: int = 20) -> list[str]
     lines += [f"| {_fmt(label)} | {count} |" for label, count in list(labels.counts.items())[:shown]]
     if len(labels.counts) > shown:
         lines.append(f"| ({len(labels.counts) - shown} more) | |")
-    return lines
+    return lines + _class_list_lines(classes)
 
 
 def _provenance_section(provenance: Provenance, captioned: bool) -> list[str]:
@@ -509,7 +544,9 @@ def _card_body(card: CardContent) -> str:
     sections = [
         [f"# {card.repo_id or card.root.name}", "", *_intro(card)],
         _totals_section(card.totals, card.captioned),
-        _labels_section(card.labels, card.subsets.total) if card.labels.counts or not card.captioned else [],
+        _labels_section(card.labels, card.subsets.total, card.classes)
+        if card.labels.counts or not card.captioned
+        else [],
         _provenance_section(card.provenance, card.captioned),
         _subsets_section(card.subsets, card.captioned),
         _load_section(card.subsets, card.load_path, card.captioned),
@@ -534,15 +571,19 @@ def render_dataset_card(root: str | Path, repo_id: str | None = None, license: s
     root = storage.as_path(root)
     subsets = refresh_subsets(root)
     files = [root / f for f in subsets.data_files]
+    manifest = read_manifest(root)
+    features = data_features(root, files)
+    classes = ClassTable.from_record(manifest.get("classes"))
     card = CardContent(
         root=root,
         repo_id=repo_id,
-        provenance=Provenance.from_manifest(read_manifest(root)),
+        provenance=Provenance.from_manifest(manifest),
         totals=collect_totals(root),
         subsets=subsets,
-        features=data_features(root, files),
+        features=None if features is None else card_features(features, classes),
         captioned=is_captioned(root, files),
         labels=LabelStats.read(files),
+        classes=classes,
     )
     if card.captioned:
         write_histogram(root, subsets)

@@ -110,7 +110,7 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(
             description="Audio-visual-text triplets: each clip's audio, frames, per-frame captions, and the "
             "caption CLAP scores best against the audio (LG-CAV-MAE §2.3).",
-            features=publish.data_features(self._root, files),
+            features=publish.declared_features(self._root, files),
         )
 
     # -- which files and rows ---------------------------------------------------------------

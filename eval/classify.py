@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from avt_triplets.errors import UsageError
+from avt_triplets.labels import ClassTable
 from eval.classification import average_over_frames, classification_metrics, logits_to_scores
 from eval.features import ClipFrameDataset, autocast_context, make_loader
 from eval.protocol import middle_frame_index
@@ -27,14 +28,14 @@ def problem_type_of(config: Any) -> str:
     return config.problem_type or "single_label_classification"
 
 
-def encode_targets(labels: list[list[str] | None], label2id: dict[str, int], multi_label: bool):
-    """Label names -> class indices (single-label) or multi-hot rows; returns (targets, kept row indices, unknown)."""
-    num_classes = len(label2id)
+def encode_targets(labels: list[list[Any] | None], classes: ClassTable, multi_label: bool):
+    """Labels (ids, display names or class indices, through :meth:`ClassTable.indices`) -> class indices
+    (single-label) or multi-hot rows; returns (targets, kept row indices, the distinct unknown labels)."""
+    num_classes = len(classes)
     kept, targets, unknown = [], [], set()
-    for row, names in enumerate(labels):
-        names = list(names or [])
-        ids = [label2id[n] for n in names if n in label2id]
-        unknown.update(n for n in names if n not in label2id)
+    for row, row_labels in enumerate(labels):
+        ids, missing = classes.indices(row_labels)
+        unknown.update(missing)
         if not ids:
             continue
         kept.append(row)
@@ -46,7 +47,11 @@ def encode_targets(labels: list[list[str] | None], label2id: dict[str, int], mul
             targets.append(ids[0])
     dtype = np.float32 if multi_label else np.int64
     shape = (0, num_classes) if multi_label else (0,)
-    return (np.asarray(targets, dtype=dtype) if targets else np.zeros(shape, dtype)), kept, sorted(unknown)
+    return (
+        (np.asarray(targets, dtype=dtype) if targets else np.zeros(shape, dtype)),
+        kept,
+        sorted(unknown, key=str),
+    )
 
 
 @dataclass

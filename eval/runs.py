@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from avt_data.rows import frame_counts, has_text_embeddings
 from avt_triplets.errors import UsageError
+from avt_triplets.labels import ClassTable
 from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
 from eval.features import extract_retrieval_features, supports_text_retrieval
 from eval.protocol import per_class_subset
@@ -170,18 +172,30 @@ def max_frames_per_clip(dataset) -> int:
     return max(max(frame_counts(dataset), default=1), 1)
 
 
-def evaluate_classification(model, processor, dataset, options: ClassificationOptions) -> dict[str, Any]:
-    """Accuracy (single-label) or mAP (multi-label), middle frame and multi-frame, for one dataset."""
+def evaluate_classification(
+    model, processor, dataset, options: ClassificationOptions, bridges: Sequence[ClassTable | None] = ()
+) -> dict[str, Any]:
+    """Accuracy (single-label) or mAP (multi-label), middle frame and multi-frame, for one dataset. Labels map
+    onto the model's classes by id, display name or index; ``bridges`` (class lists with ids and names: the one
+    the dataset records, ``--label-csv``) also take a display name to a model that knows the class by its id, or
+    the reverse."""
     config = model.config
     problem_type = problem_type_of(config)
     multi_label = problem_type == "multi_label_classification"
-    if not config.label2id or len(config.label2id) != config.num_labels:
-        raise UsageError("the model config has no label2id for its classes: cannot map dataset labels")
-    targets, kept, unknown = encode_targets(dataset["labels"], dict(config.label2id), multi_label)
+    classes = ClassTable.from_model_config(config)
+    if classes is None:
+        raise UsageError("the model config has no id2label for its classes: cannot map dataset labels")
+    for bridge in bridges:
+        classes = classes.bridged(bridge)
+    targets, kept, unknown = encode_targets(dataset["labels"], classes, multi_label)
     if unknown:
-        logger.warning("%d label name(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])
+        logger.warning("%d label(s) unknown to the model, e.g. %s", len(unknown), unknown[:5])
     if not kept:
-        raise UsageError("no clip has a label the model knows")
+        raise UsageError(
+            f"no clip has a label the model knows ({len(classes)} classes from {classes.source}; the data's "
+            f"labels are e.g. {unknown[:3]}): is it this dataset's model? A model fine-tuned before avt recorded "
+            "class ids (config class_mids) knows display names only: fine-tune it again with --label-csv"
+        )
     subset = dataset.select(kept)
     if options.max_clips is not None and len(subset) > options.max_clips:
         subset, targets = subset.select(range(options.max_clips)), targets[: options.max_clips]

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from avt_data.rows import recorded_class_table
 from avt_triplets.errors import UsageError
-from avt_triplets.labels import read_class_table
+from avt_triplets.labels import ClassTable, read_class_table
 from eval.classification import classification_metrics, logits_to_scores
 from training.finetune_config import FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
@@ -33,7 +34,7 @@ from training.hub import HubCheckpointCallback, HubPusher
 logger = logging.getLogger(__name__)
 COLUMNS = ("audio", "frames", "labels")
 
-__all__ = ["ClassList", "FinetuneConfig", "finetune"]
+__all__ = ["FinetuneConfig", "finetune", "training_classes"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -41,33 +42,21 @@ __all__ = ["ClassList", "FinetuneConfig", "finetune"]
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class ClassList:
-    """Class names in index order, and the label strings that map to each index."""
-
-    names: list[str]
-    aliases: dict[str, int]
-    source: str = "the training labels"  # where the list came from, for messages
-
-    @classmethod
-    def from_csv(cls, path: str | Path) -> ClassList:
-        """Official ``index,mid,display_name`` CSV (``avt_triplets.labels``, which ``avt generate --label-csv``
-        reads too); dataset labels may be mids or display names."""
-        table = read_class_table(path)
-        return cls(names=list(table.names), aliases=dict(table.index), source=f"--label-csv {path}")
-
-    @classmethod
-    def from_labels(cls, labels: list[list[str] | None]) -> ClassList:
-        names = sorted({label for row in labels for label in (row or [])})
-        if not names:
-            raise UsageError(
-                "the training data has no labels (its `labels` column is empty): nothing to fine-tune on; "
-                "generate from a list with a labels column, or pass labelled datasets"
-            )
-        return cls(names=names, aliases={n: i for i, n in enumerate(names)})
-
-    def __len__(self) -> int:
-        return len(self.names)
+def training_classes(config: FinetuneConfig, labels: list[list[str] | None]) -> ClassTable:
+    """The head's classes: ``--label-csv`` (ids and display names), else the class list the training data
+    records (``avt generate`` of VGGSound's list: every split's labels), else the sorted training labels."""
+    if config.label_csv:
+        return read_class_table(config.label_csv)
+    recorded = recorded_class_table(config.datasets)
+    if recorded is not None:
+        return recorded
+    table = ClassTable.from_labels(labels)
+    if not table.names:
+        raise UsageError(
+            "the training data has no labels (its `labels` column is empty): nothing to fine-tune on; "
+            "generate from a list with a labels column, or pass labelled datasets"
+        )
+    return table
 
 
 def infer_problem_type(labels: list[list[str] | None]) -> str:
@@ -92,17 +81,16 @@ class LabelCount:
     names: list[str]  # the distinct unknown labels
 
     @classmethod
-    def of(cls, labels: list[list[str] | None], classes: ClassList) -> LabelCount:
+    def of(cls, labels: list[list[str] | None], classes: ClassTable) -> LabelCount:
         keep, total, unknown, clips_with_unknown, names = [], 0, 0, 0, set()
         for row, row_labels in enumerate(labels):
-            row_labels = list(row_labels or [])
-            missing = [n for n in row_labels if n not in classes.aliases]
-            total, unknown = total + len(row_labels), unknown + len(missing)
+            known, missing = classes.indices(row_labels)
+            total, unknown = total + len(list(row_labels or [])), unknown + len(missing)
             clips_with_unknown += bool(missing)
             names.update(missing)
-            if len(missing) < len(row_labels):
+            if known:
                 keep.append(row)
-        return cls(keep, len(labels), total, unknown, clips_with_unknown, sorted(names))
+        return cls(keep, len(labels), total, unknown, clips_with_unknown, sorted(names, key=str))
 
     @property
     def clips_skipped(self) -> int:
@@ -124,7 +112,7 @@ class LabelCount:
 
 
 def check_labels(
-    labels: list[list[str] | None], classes: ClassList, what: str, max_unknown_fraction: float
+    labels: list[list[str] | None], classes: ClassTable, what: str, max_unknown_fraction: float
 ) -> LabelCount:
     """Count `what`'s labels against the class list; too many unknown ones stop the run (a wrong class list would
     otherwise fine-tune on a few clips), otherwise they are reported in one line and ignored."""
@@ -201,7 +189,7 @@ class FinetuneData:
 
     train: Any
     eval: Any | None
-    classes: ClassList
+    classes: ClassTable
     problem_type: str
     sample_weights: np.ndarray | None = None
     label_counts: dict[str, LabelCount] = field(default_factory=dict)  # "train" / "eval"
@@ -214,7 +202,8 @@ def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
 
     train = load_triplet_datasets(config.datasets, columns=COLUMNS, split=config.train_split)
     labels = train["labels"]
-    classes = ClassList.from_csv(config.label_csv) if config.label_csv else ClassList.from_labels(labels)
+    # the eval set's recorded class list bridges its ids or display names to the head's classes
+    classes = training_classes(config, labels).bridged(recorded_class_table(eval_specs(config)))
     problem_type = infer_problem_type(labels) if config.problem_type == "auto" else config.problem_type
     counts = {"train": check_labels(labels, classes, "training clips", config.max_unknown_label_fraction)}
     if counts["train"].clips_skipped:
@@ -230,7 +219,7 @@ def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
     if config.balanced_sampling:
         from training.sampling import official_sample_weights
 
-        data.sample_weights = official_sample_weights(train["labels"], classes.aliases)
+        data.sample_weights = official_sample_weights(train["labels"], classes.index)
         weights = data.sample_weights
         logger.info(
             "balanced sampling: %d draws per epoch, weights %.3g..%.3g",
@@ -239,6 +228,11 @@ def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
             weights.max(),
         )
     return data
+
+
+def eval_specs(config: FinetuneConfig) -> list[str]:
+    """The datasets evaluated on (none without ``--eval-split``)."""
+    return list(config.eval_datasets or config.datasets) if config.eval_split else []
 
 
 def load_eval_data(config: FinetuneConfig):
@@ -262,21 +256,24 @@ def load_eval_data(config: FinetuneConfig):
     return held_out
 
 
-def build_classifier(config: FinetuneConfig, classes: ClassList, problem_type: str):
+def build_classifier(config: FinetuneConfig, classes: ClassTable, problem_type: str):
     """The pretrained encoder with a new head for ``classes``, trainable position tables (official ``tr_pos``), and
     the processor saved with the checkpoint (or one built from its config)."""
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
     from modeling_lgcavmae import LGCavMaeForAudioVisualClassification, LGCavMaeProcessor
 
+    fields = classes.config_fields()
     model = LGCavMaeForAudioVisualClassification.from_pretrained(
         config.model_name_or_path,
         num_labels=len(classes),
-        id2label=dict(enumerate(classes.names)),
-        label2id={n: i for i, n in enumerate(classes.names)},
+        id2label=fields["id2label"],
+        label2id=fields["label2id"],
         problem_type=problem_type,
         classifier_mode=config.classifier_mode,
         ignore_mismatched_sizes=True,  # a fine-tuned checkpoint with another class count gets a new head
     )
+    # the ids travel with the model, so `avt evaluate classification` maps a set labelled with them too
+    model.config.class_mids = fields["class_mids"]
     model.cav_mae.set_position_embeddings_trainable(True)
     try:
         processor = LGCavMaeProcessor.from_pretrained(config.model_name_or_path)
@@ -291,7 +288,7 @@ def build_trainer(config: FinetuneConfig, data: FinetuneData, model, processor, 
     from training.data import ClipDataset
     from training.finetune_trainer import LGCavMaeTrainer
 
-    label2id = dict(data.classes.aliases)
+    label2id = dict(data.classes.index)
     train_dataset = ClipDataset(
         data.train,
         frame_selection="random",

@@ -71,7 +71,10 @@ class FinetuneConfig(HubOptions):
         None,
         group=DATA,
         help="class list as the official CSV `index,mid,display_name` (labels may be mids or display names); "
-        "default: the sorted labels found in the training data. Labels not in the list are ignored (a clip keeps "
+        "the model records both (config id2label + class_mids), so `avt evaluate classification` maps either. "
+        "Default: the class list the training data's manifest records (`avt generate --label-csv`, or every "
+        "split's labels of VGGSound's csv), else the sorted labels found in the training data. Labels not in the "
+        "list are ignored (a clip keeps "
         "its known ones; one without any is skipped), counted and reported once per split in the log and "
         "eval_results.json",
     )

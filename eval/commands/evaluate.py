@@ -113,6 +113,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Frame indices to average (default: the most any clip has).",
     )
+    classification.add_argument(
+        "--label-csv",
+        default=None,
+        help="Class list index,mid,display_name (AudioSet's class_labels_indices.csv) bridging the dataset's "
+        "labels (ids or display names) to the model's classes. Needed only for a model fine-tuned before avt "
+        "recorded class ids (config class_mids) on a set labelled with ids; a set's own recorded class list "
+        "(avt generate --label-csv) bridges by itself.",
+    )
     classification.set_defaults(task_runner=_run_classification)
 
 
@@ -214,9 +222,13 @@ def _run_retrieval(args: argparse.Namespace) -> int:
 
 
 def _run_classification(args: argparse.Namespace) -> int:
+    from avt_data.rows import recorded_class_table
+    from avt_triplets.labels import read_class_table
     from eval.loading import require_columns
     from eval.reports import classification_markdown, write_json
     from eval.runs import ClassificationOptions, evaluate_classification
+
+    listed = read_class_table(args.label_csv) if args.label_csv else None  # before any model loads
 
     def evaluate_one(model, processor, dataset, device, dataset_name):
         require_columns(dataset, ["audio", "frames", "labels"], "classification", dataset_name)
@@ -229,7 +241,8 @@ def _run_classification(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             progress=not args.no_progress,
         )
-        return evaluate_classification(model, processor, dataset, options)
+        bridges = (recorded_class_table([dataset_name]), listed)  # the set's own class list, --label-csv
+        return evaluate_classification(model, processor, dataset, options, bridges)
 
     entries = _evaluate_all(args, "classification", evaluate_one)
     output_dir = Path(args.output_dir)

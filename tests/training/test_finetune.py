@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from avt_triplets.labels import read_class_table
 from eval.classification import average_per_clip
 from training.finetune import (
-    ClassList,
     FinetuneConfig,
     finetune,
     infer_problem_type,
@@ -87,9 +87,9 @@ def test_finetune_multi_label_reports_map(tmp_path, fast_tiny_model, single_thre
 def test_class_list_from_official_csv_maps_mids_and_names(tmp_path):
     csv_path = tmp_path / "labels.csv"
     csv_path.write_text('index,mid,display_name\n1,/m/b,"Dog, bark"\n0,/m/a,Speech\n')
-    classes = ClassList.from_csv(csv_path)
-    assert classes.names == ["Speech", "Dog, bark"]
-    assert classes.aliases == {"/m/a": 0, "Speech": 0, "/m/b": 1, "Dog, bark": 1}
+    classes = read_class_table(csv_path)
+    assert classes.names == ("Speech", "Dog, bark") and classes.mids == ("/m/a", "/m/b")
+    assert classes.index == {"/m/a": 0, "Speech": 0, "/m/b": 1, "Dog, bark": 1}
     assert infer_problem_type([["a"], ["b"]]) == "single_label_classification"
     assert infer_problem_type([["a"], ["a", "b"]]) == "multi_label_classification"
 
