@@ -169,6 +169,9 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     config = FinetuneConfig.from_any(config)
     output_dir = Path(config.output_dir)
     resume_from = resolve_trainer_resume(config.resume, output_dir)
+    training_arguments(
+        config, evaluate=bool(config.eval_split)
+    )  # option mistakes stop here, before data loads
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     data = load_finetune_data(config)
     model, processor = build_classifier(config, data.classes, data.problem_type)
@@ -189,6 +192,7 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if trainer.is_world_process_zero():
         processor.save_pretrained(output_dir)
         (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2, default=float))
+        write_train_summary(trainer, config, results)
         print(_format_results(results, output_dir))
     if hub is not None:
         hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
@@ -337,12 +341,13 @@ def build_trainer(config: FinetuneConfig, data: FinetuneData, model, processor, 
 def training_arguments(config: FinetuneConfig, evaluate: bool):
     """``TrainingArguments`` of the run. No hub_* arguments: Trainer pickles them into every checkpoint's
     ``training_args.bin``, token included; pushes go through ``HubPusher``, which hands the token to
-    ``huggingface_hub`` only."""
-    from transformers import TrainingArguments
-
+    ``huggingface_hub`` only. ``--trainer-arg`` fields come last (``training/trainer_args.py`` refuses the ones set
+    here)."""
     from training.tracking import tracker_names
+    from training.trainer_args import build_training_arguments, parse_trainer_args
 
-    return TrainingArguments(
+    steps = {"eval_steps": config.eval_steps, "save_steps": config.save_steps}
+    return build_training_arguments(
         output_dir=config.output_dir,
         per_device_train_batch_size=config.per_device_batch_size,
         per_device_eval_batch_size=config.per_device_eval_batch_size,
@@ -369,7 +374,37 @@ def training_arguments(config: FinetuneConfig, evaluate: bool):
         save_strategy=config.save_strategy,
         save_total_limit=config.save_total_limit,
         report_to=tracker_names(config.report_to) or "none",
+        run_name=config.run_name,
+        activation_checkpointing=config.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        torch_compile=config.torch_compile,
+        **{name: value for name, value in steps.items() if value is not None},
+        **parse_trainer_args(config.trainer_args),
     )
+
+
+def write_train_summary(trainer, config: FinetuneConfig, results: dict[str, Any]) -> dict[str, Any]:
+    """``train_summary.json``: how the run trained as it happened, not as asked: the precision accelerate actually
+    used (``--mixed-precision`` or what ``accelerate launch`` set), processes, steps, and the passthrough
+    ``--trainer-arg`` fields; the model card and a rerun read it."""
+    from training.tracking import SUMMARY_FILE
+
+    summary = {
+        "mixed_precision": str(trainer.accelerator.mixed_precision),
+        "num_processes": trainer.args.world_size,
+        "global_batch_size": trainer.args.per_device_train_batch_size
+        * trainer.args.world_size
+        * trainer.args.gradient_accumulation_steps,
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "gradient_checkpointing": bool(trainer.args.activation_checkpointing),
+        "torch_compile": bool(trainer.args.torch_compile),
+        "report_to": list(trainer.args.report_to or []),
+        "run_name": trainer.args.run_name,
+        "trainer_args": list(config.trainer_args),
+        "train": results["train"],
+    }
+    (Path(trainer.args.output_dir) / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=float))
+    return summary
 
 
 def evaluate_frames(trainer, eval_dataset, problem_type: str, multi_frame: bool = True) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from avt_triplets.errors import UsageError
 from training.options import (
     HUB,
+    TRACKERS_HELP,
     HubOptions,
     MixedPrecision,
     option,
@@ -196,10 +197,11 @@ class PretrainConfig(HubOptions):
     )
     logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
     report_to: list[str] = option(
-        ["tensorboard"],
+        ["none"],
         nargs="+",
         group=RUN,
-        help="trackers: tensorboard, wandb (if installed), none; loss terms, contrastive accuracy, lr, samples/s",
+        help=TRACKERS_HELP
+        + "; they get the loss terms, contrastive accuracy, lr, samples/s (metrics.jsonl always)",
     )
     run_name: str = option("lgcavmae-pretrain", group=RUN, help="tracker run / project name")
 
