@@ -47,7 +47,7 @@ class SlavaPretrainConfig(HubOptions):
     output_dir: str = option(
         group=RUN,
         help="folder for the final model (save_pretrained: projections + tower references), best/, "
-        "feature_cache/, metrics.jsonl, train_summary.json and runs/ (TensorBoard)",
+        "feature_cache/, metrics.jsonl, train_summary.json and runs/ (with --report-to tensorboard)",
     )
     dataset_split: str = option("train", group=DATA, help="split to read from every dataset")
     eval_datasets: list[str] = option(
