@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import datasets
 import pytest
 
 from avt_triplets.cli import main
@@ -158,3 +159,11 @@ def test_finetune_uses_step_options_and_records_precision(
     assert summary["mixed_precision"] == "bf16" and summary["num_processes"] == 1
     assert summary["steps"] == 4 and summary["gradient_checkpointing"] and summary["run_name"] == "tiny-ft"
     assert summary["trainer_args"] == ["logging_first_step=true", "save_only_model=true", "use_cpu=true"]
+    # the fine-tuned folder carries its audio-visual pipeline (custom_pipelines + pipeline_lgcavmae.py)
+    from transformers import pipeline
+
+    classify = pipeline("audio-visual-classification", model=str(output), trust_remote_code=True)
+    row = datasets.load_dataset(str(synthetic_heldout), split="train")[0]
+    audio = {"array": row["audio"]["array"], "sampling_rate": row["audio"]["sampling_rate"]}
+    (best,) = classify({"audio": audio, "frames": row["frames"]}, top_k=1)
+    assert best["label"] in {f"class_{i}" for i in range(8)}
