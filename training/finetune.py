@@ -27,7 +27,7 @@ import torch
 from avt_triplets.errors import UsageError
 from avt_triplets.labels import read_class_table
 from eval.classification import classification_metrics, logits_to_scores
-from training.finetune_config import FinetuneConfig
+from training.finetune_config import AUTO_EVAL_SPLIT, FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
 
 logger = logging.getLogger(__name__)
@@ -246,22 +246,29 @@ def load_finetune_data(config: FinetuneConfig) -> FinetuneData:
 
 
 def load_eval_data(config: FinetuneConfig):
-    """The eval split's rows; None without ``--eval-split`` or when the split does not exist."""
+    """The eval split's rows; None without ``--eval-split`` or when the split does not exist. ``auto`` (the
+    default) takes ``test`` where it exists, else an ``--eval-dataset``'s ``train`` (a generation output's only
+    split)."""
     from training.data import load_triplet_datasets
 
     if not config.eval_split:
         return None
+    auto = config.eval_split == AUTO_EVAL_SPLIT
+    split = "test" if auto else config.eval_split
     try:
         held_out = load_triplet_datasets(
-            config.eval_datasets or config.datasets, columns=COLUMNS, split=config.eval_split
+            config.eval_datasets or config.datasets, columns=COLUMNS, split=split
         )
     except (ValueError, KeyError) as error:  # typically: no such split
+        if auto and config.eval_datasets:
+            logger.info("evaluating on the 'train' split of --eval-dataset (it has no 'test' split)")
+            return load_triplet_datasets(config.eval_datasets, columns=COLUMNS, split="train")
         if config.eval_datasets:  # named for evaluation: skipping it silently would hide the mistake
             raise UsageError(
                 f"--eval-dataset {', '.join(config.eval_datasets)}: no {config.eval_split!r} split ({error}); an "
                 "`avt generate` output has one split, 'train': pass --eval-split train"
             ) from None
-        logger.warning("no evaluation (%s split): %s", config.eval_split, error)
+        logger.warning("no evaluation (%s split): %s", split, error)
         return None
     return held_out
 

@@ -26,6 +26,7 @@ from training.options import (
 ProblemType = Literal["auto", "single_label_classification", "multi_label_classification"]
 ClassifierMode = Literal["audio_visual", "audio", "visual", "missing_visual", "missing_audio"]
 EvalStrategy = Literal["no", "steps", "epoch"]
+AUTO_EVAL_SPLIT = "auto"  # --eval-split default: a split that exists (test, else an --eval-dataset's train)
 
 DATA = "data and model"
 OPTIM = "optimisation (defaults: official VGGSound fine-tuning)"
@@ -62,11 +63,12 @@ class FinetuneConfig(HubOptions):
         help="dataset(s) to evaluate on (default: the training datasets, --eval-split)",
     )
     eval_split: str | None = option(
-        "test",
+        AUTO_EVAL_SPLIT,
         type=optional_str,
         group=DATA,
-        help="evaluation split ('none' to skip evaluation; skipped if the training datasets lack it, an error if "
-        "--eval-dataset does; an `avt generate` output's only split is 'train')",
+        help="evaluation split ('none' to skip evaluation). auto: 'test' where it exists, else the --eval-dataset's "
+        "'train' split (an `avt generate` output's only split), else no evaluation (said); a split named here "
+        "must exist in --eval-dataset",
     )
     label_csv: str | None = option(
         None,
