@@ -180,7 +180,7 @@ class FinetuneConfig(HubOptions):
     )
     report_to: list[str] = option(["none"], nargs="+", group=RUN, help=TRACKERS_HELP)
     run_name: str | None = option(
-        None, group=RUN, help="the run's name in the trackers (default: --output-dir, as transformers)"
+        None, group=RUN, help="the run's name in the trackers (default: each tracker's own, as transformers)"
     )
     trainer_args: list[str] = option(
         [],
