@@ -85,9 +85,13 @@ class ClipSpec:
     source: str
     start_s: float = 0.0
     labels: tuple[str, ...] = field(default_factory=tuple)
+    split: str | None = None  # the list's split column, kept as a column by ``--split all`` only
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "labels": list(self.labels)}
+        record = {**asdict(self), "labels": list(self.labels)}
+        if self.split is None:
+            del record["split"]
+        return record
 
 
 @dataclass(frozen=True)
@@ -365,10 +369,10 @@ def read_clip_list(
     ``trimmed``: ``ytid,start`` rows point at files that already start at ``start`` (the usual
     downloaded clips); set it False for full-length videos so the window is cut at ``start``.
     ``allow_absolute_paths``: accept files outside the input root, recorded with their absolute path.
-    ``split``: keep the rows whose ``split`` column has this value (:data:`ALL_SPLITS`: every row); a list
-    holding several splits needs one. ``classes``: store every label as its display name in this class list
-    (a label that is neither an id nor a name of it is an error). ``labels_of_every_row``: a set that receives the
-    labels of every row, whatever its split.
+    ``split``: keep the rows whose ``split`` column has this value (:data:`ALL_SPLITS`: every row, each clip
+    keeping its split, grouped by split); a list holding several splits needs one. ``classes``: store every label
+    as its display name in this class list (a label that is neither an id nor a name of it is an error).
+    ``labels_of_every_row``: a set that receives the labels of every row, whatever its split.
     """
     path = storage.as_path(list_path, storage_options)
     root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
@@ -383,6 +387,8 @@ def read_clip_list(
         if split not in (None, ALL_SPLITS) and row_split != split:
             continue
         clip = _row_to_clip(row, where, root, path_template, trimmed, allow_absolute_paths)
+        if split == ALL_SPLITS and row_split is not None:
+            clip = replace(clip, split=str(row_split))
         clips.append((clip, _first(row, ("clip_id",)) is not None))
     _check_split(path, split, splits)
     if classes is not None:
@@ -390,12 +396,23 @@ def read_clip_list(
         _check_labels(path, [clip for clip, _ in clips], classes)
     # A file listed with several windows gets one id per window: "{path}_{start:06d}".
     windows = Counter(clip.video_path for clip, explicit in clips if not explicit)
-    return [
-        replace(clip, clip_id=f"{clip.clip_id}_{_format_start(clip.start_s)}")
-        if not explicit and windows[clip.video_path] > 1 and _first_key_is_path(clip)
-        else clip
-        for clip, explicit in clips
-    ]
+    return group_by_split(
+        [
+            replace(clip, clip_id=f"{clip.clip_id}_{_format_start(clip.start_s)}")
+            if not explicit and windows[clip.video_path] > 1 and _first_key_is_path(clip)
+            else clip
+            for clip, explicit in clips
+        ]
+    )
+
+
+def group_by_split(clips: list[ClipSpec]) -> list[ClipSpec]:
+    """``--split all``: each split's clips together (splits in order of first appearance, rows in list order), so
+    shards never mix splits and the card can name each split's files; other lists are returned as they are."""
+    order: dict[str | None, int] = {}
+    for clip in clips:
+        order.setdefault(clip.split, len(order))
+    return clips if len(order) <= 1 else sorted(clips, key=lambda clip: order[clip.split])
 
 
 def split_counts(list_path: str | os.PathLike) -> Counter[str | None]:
@@ -532,5 +549,7 @@ def inputs_digest(clips: Sequence[ClipSpec]) -> str:
     digest = hashlib.sha256()
     for clip in clips:
         record = [clip.clip_id, clip.video_path, round(clip.start_s, 6), list(clip.labels)]
+        if clip.split is not None:  # only --split all outputs: older digests stay valid
+            record.append(clip.split)
         digest.update(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
     return digest.hexdigest()

@@ -165,7 +165,7 @@ class GenerationOptions:
         group=CLIPS,
         metavar="NAME",
         help="Keep the list rows whose split column has this value (VGGSound: train or test); 'all' keeps "
-        "every row. Required when the list holds several splits, so each split becomes its own output. "
+        "every row in one output with a split column, whose splits load_dataset sees (train, test). Required when the list holds several splits, so each split becomes its own output. "
         "AudioSet lists have no split column: their split is the file (balanced_train_segments.csv, "
         "eval_segments.csv).",
     )

@@ -254,10 +254,32 @@ def _config_data_files(subsets: selection.SubsetsFile) -> str | list[str]:
     return list(subsets.data_files)
 
 
-def card_configs(subsets: selection.SubsetsFile) -> list[dict[str, Any]]:
-    """The YAML ``configs:`` entries: ``all`` (default) and one Parquet-filter view per subset."""
+def split_files(root: str | Path, data_files: Iterable[str]) -> dict[str, list[str]] | None:
+    """A ``--split all`` output's shards by the split they hold (each holds one: ``plan_shards`` cuts at split
+    changes), read from their ``split`` column; None for an output without one."""
+    root = storage.as_path(root)
+    by_split: dict[str, list[str]] = {}
+    for name in data_files:
+        path = root / name
+        if schema.SPLIT_COLUMN not in shards.read_schema(path).names:
+            return None
+        values = set(shards.read_table(path, columns=[schema.SPLIT_COLUMN]).column(0).to_pylist())
+        if len(values) != 1 or None in values:
+            logger.warning("%s holds the splits %s: the card lists one split, %s", name, values, SPLIT)
+            return None
+        by_split.setdefault(values.pop(), []).append(name)
+    return by_split or None
+
+
+def card_configs(
+    subsets: selection.SubsetsFile, splits: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
+    """The YAML ``configs:`` entries: ``all`` (default) and one Parquet-filter view per subset; each with the
+    output's one split, ``train``, or, for a ``--split all`` output, each list split's files (``splits``)."""
 
     def data_files() -> list[dict[str, Any]]:  # a fresh object per config, so the YAML has no aliases
+        if splits:
+            return [{"split": name, "path": list(files)} for name, files in splits.items()]
         return [{"split": SPLIT, "path": _config_data_files(subsets)}]
 
     configs: list[dict[str, Any]] = [
@@ -600,7 +622,7 @@ def render_dataset_card(root: str | Path, repo_id: str | None = None, license: s
         + ["lg-cav-mae", "avt"],
         size_categories=[_size_category(subsets.total)],
     )
-    card_data["configs"] = card_configs(subsets)
+    card_data["configs"] = card_configs(subsets, split_files(root, subsets.data_files))
     if card.features is not None:
         infos = DatasetInfosDict(
             {

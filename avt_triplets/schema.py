@@ -68,9 +68,15 @@ def parts_dir(root: str | Path, index: int) -> Path:
     return as_path(root) / PARTS_DIR / shard_name(index)
 
 
-def triplet_features(with_media: bool = True, with_captions: bool = True) -> datasets.Features:
+SPLIT_COLUMN = "split"  # `--split all` outputs only: the input list's split of each clip
+
+
+def triplet_features(
+    with_media: bool = True, with_captions: bool = True, with_split: bool = False
+) -> datasets.Features:
     """Features of one triplet row; ``with_media=False`` is the copyright-safe metadata-only export,
-    ``with_captions=False`` a labelled-only output (``avt generate --captioner none``: no ``CAPTION_COLUMNS``)."""
+    ``with_captions=False`` a labelled-only output (``avt generate --captioner none``: no ``CAPTION_COLUMNS``),
+    ``with_split`` an output of ``--split all`` (the list's ``split`` column, after ``labels``)."""
     columns: dict[str, datasets.features.FeatureType] = {
         "clip_id": datasets.Value("string"),
         "video_path": datasets.Value("string"),
@@ -95,6 +101,10 @@ def triplet_features(with_media: bool = True, with_captions: bool = True) -> dat
             "sample_key": datasets.Value("float64"),
         }
     )
+    if with_split:
+        at = list(columns).index("labels") + 1
+        items = list(columns.items())
+        columns = dict([*items[:at], (SPLIT_COLUMN, datasets.Value("string")), *items[at:]])
     if not with_captions:
         columns = {name: feature for name, feature in columns.items() if name not in CAPTION_COLUMNS}
     return datasets.Features(columns)

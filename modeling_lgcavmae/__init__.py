@@ -3,7 +3,8 @@
 Importing this package registers the Auto classes (`AutoConfig`, `AutoModel`, `AutoModelForPreTraining`,
 `AutoModelForAudioClassification`) and marks the classes for `register_for_auto_class`, so `save_pretrained` /
 `push_to_hub` write the model files and an `auto_map`, and the result loads with `trust_remote_code=True` even
-where this package is not installed.
+where this package is not installed. A fine-tuned classifier also saves its `audio-visual-classification` pipeline
+(`pipeline_lgcavmae.py`, registered here with transformers' `PIPELINE_REGISTRY`).
 """
 
 from transformers import (
@@ -49,6 +50,16 @@ def _register_auto_classes() -> None:
     LGCavMaeModel.register_for_auto_class("AutoModel")
     LGCavMaeForPreTraining.register_for_auto_class("AutoModelForPreTraining")
     LGCavMaeForAudioVisualClassification.register_for_auto_class("AutoModelForAudioClassification")
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from .pipeline_lgcavmae import TASK, LGCavMaeAudioVisualClassificationPipeline
+
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK,
+        pipeline_class=LGCavMaeAudioVisualClassificationPipeline,
+        pt_model=AutoModelForAudioClassification,
+        type="multimodal",
+    )
 
 
 _register_auto_classes()

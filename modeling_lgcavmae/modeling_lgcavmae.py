@@ -952,6 +952,24 @@ class LGCavMaeForAudioVisualClassification(LGCavMaePreTrainedModel):
     def _position_embeddings_trainable(self) -> bool:
         return self.config.classifier_trainable_position_embeddings
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Also save the `audio-visual-classification` pipeline (`pipeline_lgcavmae.py`, named in the config's
+        `custom_pipelines`), so `pipeline(task, model=folder_or_hub_id, trust_remote_code=True)` works anywhere."""
+        if self._auto_class is None:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        import shutil
+        from pathlib import Path
+
+        from . import pipeline_lgcavmae
+
+        self.config.custom_pipelines = {
+            **(getattr(self.config, "custom_pipelines", None) or {}),
+            **pipeline_lgcavmae.PIPELINE_CONFIG,
+        }
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        shutil.copy(pipeline_lgcavmae.__file__, Path(save_directory) / Path(pipeline_lgcavmae.__file__).name)
+        return result
+
     def get_audio_features(self, audio_values: torch.Tensor) -> torch.Tensor:
         """Retrieval feature from the fine-tuned encoder (official `CAVMAEFT.forward_feat`, mean-pooled)."""
         return self.cav_mae.get_audio_features(audio_values)
@@ -993,6 +1011,16 @@ class LGCavMaeForAudioVisualClassification(LGCavMaePreTrainedModel):
             pooled = (unified + pooled) / 2
         return pooled
 
+    def inference_mode(self, has_audio: bool, has_visual: bool) -> str:
+        """The mode for the inputs at hand: the configured one, or, when it needs a stream that is absent, the
+        official missing-modality mode (`missing_visual` / `missing_audio`) of an audio-visual model."""
+        mode = self.config.classifier_mode
+        if mode == "audio_visual" and has_audio and not has_visual:
+            return "missing_visual"
+        if mode == "audio_visual" and has_visual and not has_audio:
+            return "missing_audio"
+        return mode
+
     def forward(
         self,
         audio_values: torch.Tensor | None = None,
@@ -1000,9 +1028,17 @@ class LGCavMaeForAudioVisualClassification(LGCavMaePreTrainedModel):
         labels: torch.Tensor | None = None,
         classifier_mode: str | None = None,
         return_dict: bool | None = None,
+        input_values: torch.Tensor | None = None,
         **kwargs,
     ) -> LGCavMaeForAudioVisualClassificationOutput | tuple:
-        """labels: class indices `[B]` (single-label) or multi-hot / soft targets `[B, num_labels]` (multi-label)."""
+        """labels: class indices `[B]` (single-label) or multi-hot / soft targets `[B, num_labels]` (multi-label).
+
+        `input_values` is the fbank under the name transformers' audio feature extractors and the
+        `audio-classification` pipeline give it (our processor's `audio_values`); given alone to an audio-visual
+        model, it is classified in the official missing-visual mode."""
+        if input_values is not None and audio_values is None:
+            audio_values = input_values
+            classifier_mode = classifier_mode or self.inference_mode(True, pixel_values is not None)
         pooled = self.pool(audio_values, pixel_values, classifier_mode, **kwargs)
         logits = self.classifier(pooled)
         loss = self.compute_loss(logits, labels) if labels is not None else None

@@ -28,7 +28,7 @@ from avt_data.rows import recorded_class_table
 from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable, read_class_table
 from eval.classification import classification_metrics, logits_to_scores
-from training.finetune_config import FinetuneConfig
+from training.finetune_config import AUTO_EVAL_SPLIT, FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,9 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     config = FinetuneConfig.from_any(config)
     output_dir = Path(config.output_dir)
     resume_from = resolve_trainer_resume(config.resume, output_dir)
+    training_arguments(
+        config, evaluate=bool(config.eval_split)
+    )  # option mistakes stop here, before data loads
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     data = load_finetune_data(config)
     model, processor = build_classifier(config, data.classes, data.problem_type)
@@ -177,6 +180,7 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if trainer.is_world_process_zero():
         processor.save_pretrained(output_dir)
         (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2, default=float))
+        write_train_summary(trainer, config, results)
         print(_format_results(results, output_dir))
     if hub is not None:
         hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
@@ -236,22 +240,29 @@ def eval_specs(config: FinetuneConfig) -> list[str]:
 
 
 def load_eval_data(config: FinetuneConfig):
-    """The eval split's rows; None without ``--eval-split`` or when the split does not exist."""
+    """The eval split's rows; None without ``--eval-split`` or when the split does not exist. ``auto`` (the
+    default) takes ``test`` where it exists, else an ``--eval-dataset``'s ``train`` (a generation output's only
+    split)."""
     from training.data import load_triplet_datasets
 
     if not config.eval_split:
         return None
+    auto = config.eval_split == AUTO_EVAL_SPLIT
+    split = "test" if auto else config.eval_split
     try:
         held_out = load_triplet_datasets(
-            config.eval_datasets or config.datasets, columns=COLUMNS, split=config.eval_split
+            config.eval_datasets or config.datasets, columns=COLUMNS, split=split
         )
     except (ValueError, KeyError) as error:  # typically: no such split
+        if auto and config.eval_datasets:
+            logger.info("evaluating on the 'train' split of --eval-dataset (it has no 'test' split)")
+            return load_triplet_datasets(config.eval_datasets, columns=COLUMNS, split="train")
         if config.eval_datasets:  # named for evaluation: skipping it silently would hide the mistake
             raise UsageError(
                 f"--eval-dataset {', '.join(config.eval_datasets)}: no {config.eval_split!r} split ({error}); an "
                 "`avt generate` output has one split, 'train': pass --eval-split train"
             ) from None
-        logger.warning("no evaluation (%s split): %s", config.eval_split, error)
+        logger.warning("no evaluation (%s split): %s", split, error)
         return None
     return held_out
 
@@ -334,12 +345,13 @@ def build_trainer(config: FinetuneConfig, data: FinetuneData, model, processor, 
 def training_arguments(config: FinetuneConfig, evaluate: bool):
     """``TrainingArguments`` of the run. No hub_* arguments: Trainer pickles them into every checkpoint's
     ``training_args.bin``, token included; pushes go through ``HubPusher``, which hands the token to
-    ``huggingface_hub`` only."""
-    from transformers import TrainingArguments
-
+    ``huggingface_hub`` only. ``--trainer-arg`` fields come last (``training/trainer_args.py`` refuses the ones set
+    here)."""
     from training.tracking import tracker_names
+    from training.trainer_args import build_training_arguments, parse_trainer_args
 
-    return TrainingArguments(
+    steps = {"eval_steps": config.eval_steps, "save_steps": config.save_steps}
+    return build_training_arguments(
         output_dir=config.output_dir,
         per_device_train_batch_size=config.per_device_batch_size,
         per_device_eval_batch_size=config.per_device_eval_batch_size,
@@ -366,7 +378,37 @@ def training_arguments(config: FinetuneConfig, evaluate: bool):
         save_strategy=config.save_strategy,
         save_total_limit=config.save_total_limit,
         report_to=tracker_names(config.report_to) or "none",
+        run_name=config.run_name,
+        activation_checkpointing=config.gradient_checkpointing,  # transformers 5 name of gradient_checkpointing
+        torch_compile=config.torch_compile,
+        **{name: value for name, value in steps.items() if value is not None},
+        **parse_trainer_args(config.trainer_args),
     )
+
+
+def write_train_summary(trainer, config: FinetuneConfig, results: dict[str, Any]) -> dict[str, Any]:
+    """``train_summary.json``: how the run trained as it happened, not as asked: the precision accelerate actually
+    used (``--mixed-precision`` or what ``accelerate launch`` set), processes, steps, and the passthrough
+    ``--trainer-arg`` fields; the model card and a rerun read it."""
+    from training.tracking import SUMMARY_FILE
+
+    summary = {
+        "mixed_precision": str(trainer.accelerator.mixed_precision),
+        "num_processes": trainer.args.world_size,
+        "global_batch_size": trainer.args.per_device_train_batch_size
+        * trainer.args.world_size
+        * trainer.args.gradient_accumulation_steps,
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "gradient_checkpointing": bool(trainer.args.activation_checkpointing),
+        "torch_compile": bool(trainer.args.torch_compile),
+        "report_to": list(trainer.args.report_to or []),
+        "run_name": trainer.args.run_name,
+        "trainer_args": list(config.trainer_args),
+        "train": results["train"],
+    }
+    (Path(trainer.args.output_dir) / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=float))
+    return summary
 
 
 def evaluate_frames(trainer, eval_dataset, problem_type: str, multi_frame: bool = True) -> dict[str, Any]:

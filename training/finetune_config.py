@@ -12,6 +12,7 @@ from typing import Any, Literal
 from avt_triplets.errors import UsageError
 from training.options import (
     HUB,
+    TRACKERS_HELP,
     HubOptions,
     MixedPrecision,
     option,
@@ -25,6 +26,7 @@ from training.options import (
 ProblemType = Literal["auto", "single_label_classification", "multi_label_classification"]
 ClassifierMode = Literal["audio_visual", "audio", "visual", "missing_visual", "missing_audio"]
 EvalStrategy = Literal["no", "steps", "epoch"]
+AUTO_EVAL_SPLIT = "auto"  # --eval-split default: a split that exists (test, else an --eval-dataset's train)
 
 DATA = "data and model"
 OPTIM = "optimisation (defaults: official VGGSound fine-tuning)"
@@ -61,11 +63,12 @@ class FinetuneConfig(HubOptions):
         help="dataset(s) to evaluate on (default: the training datasets, --eval-split)",
     )
     eval_split: str | None = option(
-        "test",
+        AUTO_EVAL_SPLIT,
         type=optional_str,
         group=DATA,
-        help="evaluation split ('none' to skip evaluation; skipped if the training datasets lack it, an error if "
-        "--eval-dataset does; an `avt generate` output's only split is 'train')",
+        help="evaluation split ('none' to skip evaluation). auto: 'test' where it exists, else the --eval-dataset's "
+        "'train' split (an `avt generate` output's only split), else no evaluation (said); a split named here "
+        "must exist in --eval-dataset",
     )
     label_csv: str | None = option(
         None,
@@ -154,12 +157,42 @@ class FinetuneConfig(HubOptions):
     )
     logging_steps: int = option(10, group=RUN, help="log every N optimizer steps")
     eval_strategy: EvalStrategy = option("epoch", group=RUN, help="when to evaluate")
+    eval_steps: int | None = option(
+        None,
+        type=optional_int,
+        group=RUN,
+        help="with --eval-strategy steps: evaluate every N optimizer steps (default: --logging-steps, as transformers)",
+    )
     save_strategy: EvalStrategy = option("epoch", group=RUN, help="when to checkpoint")
+    save_steps: int | None = option(
+        None,
+        type=optional_int,
+        group=RUN,
+        help="with --save-strategy steps: checkpoint every N optimizer steps (default: 500, as transformers)",
+    )
     save_total_limit: int | None = option(
         None, type=optional_int, group=RUN, help="keep only the newest N checkpoints"
     )
-    report_to: list[str] = option(
-        ["tensorboard"], nargs="+", group=RUN, help="trackers: tensorboard, wandb (if installed), none"
+    gradient_checkpointing: bool = option(
+        False,
+        group=RUN,
+        help="recompute each encoder layer's activations in the backward pass: less memory, ~30%% slower",
+    )
+    torch_compile: bool = option(
+        False, group=RUN, help="compile the model with torch.compile (TrainingArguments.torch_compile)"
+    )
+    report_to: list[str] = option(["none"], nargs="+", group=RUN, help=TRACKERS_HELP)
+    run_name: str | None = option(
+        None, group=RUN, help="the run's name in the trackers (default: each tracker's own, as transformers)"
+    )
+    trainer_args: list[str] = option(
+        [],
+        flag="--trainer-arg",
+        metavar="NAME=VALUE",
+        group=RUN,
+        help="any other transformers.TrainingArguments field, as its --NAME VALUE in a transformers script "
+        "(repeatable; lists comma-separated), e.g. --trainer-arg eval_on_start=true --trainer-arg "
+        "dataloader_persistent_workers=true; checked against the dataclass before anything loads",
     )
     resume: str | None = option(
         None,
@@ -181,6 +214,13 @@ class FinetuneConfig(HubOptions):
             "shuffle_window",
         )
         require_non_negative(self, "num_workers", "warmup_steps")
+        require_positive(self, "eval_steps", "save_steps")
+        for steps, strategy in (("eval_steps", "eval_strategy"), ("save_steps", "save_strategy")):
+            if getattr(self, steps) and getattr(self, strategy) != "steps":
+                raise UsageError(
+                    f"--{steps.replace('_', '-')} needs --{strategy.replace('_', '-')} steps "
+                    f"(it is {getattr(self, strategy)!r})"
+                )
         if not 0.0 <= self.max_unknown_label_fraction <= 1.0:
             raise UsageError(
                 f"--max-unknown-label-fraction must be in [0, 1], got {self.max_unknown_label_fraction}"

@@ -23,6 +23,11 @@ from avt_triplets.dataclass_cli import (
 HubStrategy = Literal["end", "every_save"]
 MixedPrecision = Literal["no", "bf16", "fp16"]
 HUB = "Hugging Face Hub"
+# What `--report-to` takes: accelerate's trackers (accelerate.utils.LoggerType), as transformers 5 "none" by default.
+TRACKERS_HELP = (
+    "trackers, as accelerate names them: tensorboard, wandb, trackio, mlflow, comet_ml, aim, clearml, dvclive, "
+    "swanlab (installed separately), all (every installed one) or none (default, as transformers 5)"
+)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -50,6 +55,7 @@ __all__ = [
     "HubOptions",
     "HubStrategy",
     "MixedPrecision",
+    "TRACKERS_HELP",
     "add_options",
     "flag",
     "option",

@@ -135,14 +135,16 @@ def make_accelerator(config: PretrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
 
+    from training.accelerate_settings import effective_settings, log_effective
     from training.tracking import tracker_names
 
     output_dir = Path(config.output_dir)
+    settings = effective_settings(config.mixed_precision)  # a plain run honours `accelerate config` too
     accelerator = Accelerator(
         # Several processes but no CUDA (e.g. `accelerate launch --multi_gpu` on a CPU box, as the tests do):
         # accelerate only forms a gloo process group when told to run on CPU.
-        cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
-        mixed_precision=config.mixed_precision,
+        cpu=settings.cpu or (not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1),
+        mixed_precision=settings.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         log_with=tracker_names(config.report_to) or None,
         project_config=ProjectConfiguration(
@@ -153,6 +155,7 @@ def make_accelerator(config: PretrainConfig):
         output_dir.mkdir(parents=True, exist_ok=True)
     else:
         logging.getLogger("training").setLevel(logging.WARNING)
+    log_effective(accelerator, settings)
     set_seed(config.seed)
     return accelerator
 

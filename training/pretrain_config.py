@@ -13,6 +13,7 @@ from typing import Any, Literal
 from avt_triplets.errors import UsageError
 from training.options import (
     HUB,
+    TRACKERS_HELP,
     HubOptions,
     MixedPrecision,
     option,
@@ -48,7 +49,7 @@ class PretrainConfig(HubOptions):
     )
     output_dir: str = option(
         group=RUN,
-        help="folder for the final model (save_pretrained + processor), checkpoints/, runs/ (TensorBoard), "
+        help="folder for the final model (save_pretrained + processor), checkpoints/, runs/ (with --report-to tensorboard), "
         "metrics.jsonl, train_summary.json and best/ (with --eval-dataset)",
     )
     dataset_split: str = option("train", group=DATA, help="split to read from every dataset")
@@ -196,10 +197,11 @@ class PretrainConfig(HubOptions):
     )
     logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
     report_to: list[str] = option(
-        ["tensorboard"],
+        ["none"],
         nargs="+",
         group=RUN,
-        help="trackers: tensorboard, wandb (if installed), none; loss terms, contrastive accuracy, lr, samples/s",
+        help=TRACKERS_HELP
+        + "; they get the loss terms, contrastive accuracy, lr, samples/s (metrics.jsonl always)",
     )
     run_name: str = option("lgcavmae-pretrain", group=RUN, help="tracker run / project name")
 

@@ -267,6 +267,9 @@ def run_summary(run: PretrainRun) -> dict[str, Any]:
         "samples_seen": state.samples_seen,
         "global_batch_size": run.global_batch,
         "num_processes": run.accelerator.num_processes,
+        "mixed_precision": str(
+            run.accelerator.mixed_precision
+        ),  # as used: flag, launcher or accelerate config
         "contrastive_scope": run.config.contrastive_scope,
         "clips": run.num_clips,
         "decode_failures": state.decode_failures,
@@ -292,6 +295,7 @@ def format_summary(summary: dict[str, Any], output_dir: Path) -> str:
         f"pretraining done: {summary['steps']} steps ({summary['steps_this_run']} this run), "
         f"{summary['samples_seen']} samples, {summary['wall_time_s']} s, {summary['samples_per_second']} samples/s",
         f"  global batch {summary['global_batch_size']} on {summary['num_processes']} process(es), "
+        f"mixed precision {summary['mixed_precision']}, "
         f"contrastive scope {summary['contrastive_scope']}, decode failures {summary['decode_failures']}",
     ]
     if last:

@@ -15,6 +15,7 @@ shards and chunks without talking to the others.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +62,13 @@ class ShardPlan:
 
 
 def plan_shards(clips: Sequence[ClipSpec], shard_size: int) -> list[tuple[ClipSpec, ...]]:
-    """The input's clips cut into shards of ``shard_size`` (the last one may be shorter)."""
-    return [tuple(clips[i : i + shard_size]) for i in range(0, len(clips), shard_size)]
+    """The input's clips cut into shards of ``shard_size`` (the last one may be shorter); a ``--split all`` input
+    also starts a shard where its split changes, so every shard holds one split (the card lists them by split)."""
+    shards: list[tuple[ClipSpec, ...]] = []
+    for _, group in itertools.groupby(clips, key=lambda clip: clip.split):
+        group = list(group)
+        shards += [tuple(group[i : i + shard_size]) for i in range(0, len(group), shard_size)]
+    return shards
 
 
 def pending_work(

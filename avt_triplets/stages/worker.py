@@ -41,6 +41,7 @@ from avt_triplets.batching import BackoffBatcher, Failed, call_batched
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem
 from avt_triplets.devices import pins_memory
+from avt_triplets.inputs import ClipSpec
 from avt_triplets.model_inputs import (
     AudioInputs,
     FrameInputs,
@@ -297,6 +298,7 @@ def clip_row(item: DecodedItem) -> dict[str, Any]:
         "frames": [{"bytes": data, "path": None} for data in item.frames_jpeg],
         "frame_times_s": item.frame_times_s,
         "labels": list(spec.labels),
+        **({schema.SPLIT_COLUMN: spec.split} if spec.split is not None else {}),
         "sample_key": selection.sample_key(spec.clip_id),
     }
 
@@ -316,9 +318,11 @@ def triplet_row(
     }
 
 
-def row_features(captioned: bool = True):
-    """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``)."""
-    return schema.triplet_features(with_captions=captioned)
+def row_features(captioned: bool = True, clips: Iterable[ClipSpec] = ()):
+    """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``); with a
+    ``split`` column when ``clips`` carry their split (``--split all``)."""
+    with_split = any(clip.split is not None for clip in clips)
+    return schema.triplet_features(with_captions=captioned, with_split=with_split)
 
 
 class ChunkWorker:

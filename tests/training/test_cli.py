@@ -62,11 +62,13 @@ def test_pretrain_cli_from_imagenet_mae_with_tensorboard_and_hub(
             "pretrain", "--dataset", str(synthetic_train), "--config-name-or-path", str(fast_tiny_model),
             "--init-from-vitmae", str(vitmae), "--output-dir", str(output), "--per-device-batch-size", "8",
             "--max-steps", "4", "--checkpoint-steps", "2", "--logging-steps", "2", "--num-workers", "0",
-            "--push-to-hub", repo_id, "--hub-strategy", "every_save",
+            "--push-to-hub", repo_id, "--hub-strategy", "every_save", "--report-to", "tensorboard",
         ]
     )  # fmt: skip
     assert code == 0
-    assert list((output / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs are written by default"
+    assert list((output / "runs").rglob("events.out.tfevents.*")), (
+        "--report-to tensorboard writes TensorBoard logs"
+    )
     files = set(HfApi().list_repo_files(repo_id))
     assert {"config.json", "model.safetensors", "train_summary.json"} <= files
     assert any(f.startswith("checkpoints/step-00000002/") for f in files)

@@ -84,9 +84,23 @@ def test_an_eval_dataset_without_the_eval_split_is_an_error_not_a_silent_skip(
 ):
     train, test = labelled_sets["vggsound"]
     argv = ["finetune", "--model", str(fast_tiny_model), "--dataset", str(train), "--eval-dataset", str(test)]
+    argv += ["--eval-split", "test"]  # named: it must exist
     assert avt_main([*argv, "--output-dir", str(tmp_path), "--max-steps", "1", "--report-to", "none"]) == 2
     error = capsys.readouterr().err
     assert "no 'test' split" in error and "pass --eval-split train" in error
+
+
+def test_the_default_eval_split_is_one_the_eval_dataset_has(
+    labelled_sets, fast_tiny_model, tmp_path, single_thread
+):
+    """`avt generate --split test` makes an output whose only split is `train`: the default evaluates on it."""
+    train, test = labelled_sets["vggsound"]
+    argv = ["finetune", "--model", str(fast_tiny_model), "--dataset", str(train), "--eval-dataset", str(test)]
+    argv += ["--output-dir", str(tmp_path / "ft"), "--max-steps", "1", "--report-to", "none"]
+    argv += ["--per-device-batch-size", "4", "--per-device-eval-batch-size", "4", "--num-workers", "0"]
+    assert avt_main([*argv, "--no-multi-frame-eval", "--save-strategy", "no"]) == 0
+    results = json.loads((tmp_path / "ft" / "eval_results.json").read_text())
+    assert "accuracy" in results["single_frame"] and results["unknown_labels"]["eval"]["labels"] > 0
 
 
 def test_pretraining_with_text_names_why_a_labelled_output_cannot_serve(

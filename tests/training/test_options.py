@@ -74,4 +74,4 @@ def test_repeatable_options_replace_the_default_and_lists_are_not_shared():
         PretrainConfig(datasets=["b"], output_dir="o"),
     )
     first.report_to.append("wandb")
-    assert second.report_to == ["tensorboard"]
+    assert second.report_to == ["none"]

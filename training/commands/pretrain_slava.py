@@ -38,7 +38,7 @@ against the all-gathered columns and gradients are averaged, which equals one pr
 Hub: --push-to-hub REPO_ID uploads OUTPUT_DIR at the end: the model (config, projections, its code, so
 AutoModel.from_pretrained(REPO_ID, trust_remote_code=True) loads it), best/, train_summary.json and metrics.jsonl.
 Never uploaded: the feature cache (tower features of your clips, large, useful only next to the same dataset) and
-runs/ (TensorBoard). --hub-strategy every_save also uploads best/ in the background after each better validation
+runs/ (TensorBoard, with --report-to tensorboard). --hub-strategy every_save also uploads best/ in the background after each better validation
 (needs --eval-dataset). The towers are named, not uploaded: a model trained on local tower folders loads only
 where they exist, so train on Hub tower ids (the defaults) to share it.
 

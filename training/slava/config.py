@@ -11,6 +11,7 @@ from typing import Any, Literal
 from avt_triplets.errors import UsageError
 from training.options import (
     HUB,
+    TRACKERS_HELP,
     HubOptions,
     option,
     optional_int,
@@ -46,7 +47,7 @@ class SlavaPretrainConfig(HubOptions):
     output_dir: str = option(
         group=RUN,
         help="folder for the final model (save_pretrained: projections + tower references), best/, "
-        "feature_cache/, metrics.jsonl, train_summary.json and runs/ (TensorBoard)",
+        "feature_cache/, metrics.jsonl, train_summary.json and runs/ (with --report-to tensorboard)",
     )
     dataset_split: str = option("train", group=DATA, help="split to read from every dataset")
     eval_datasets: list[str] = option(
@@ -141,9 +142,7 @@ class SlavaPretrainConfig(HubOptions):
         help="dtype of the frozen towers while extracting features (bfloat16 halves GPU time and memory)",
     )
     logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
-    report_to: list[str] = option(
-        ["tensorboard"], nargs="+", group=RUN, help="trackers: tensorboard, wandb (if installed), none"
-    )
+    report_to: list[str] = option(["none"], nargs="+", group=RUN, help=TRACKERS_HELP)
     run_name: str = option("slava-pretrain", group=RUN, help="tracker run / project name")
     progress: bool = option(True, group=RUN, help="hide progress bars")
 
