@@ -65,6 +65,16 @@ def names(folder: Path) -> list[str]:
         return []
 
 
+def size(path: Path) -> int | None:
+    """The size of the file ``path`` in bytes; None when there is none."""
+    try:
+        if is_remote(path):
+            path.fs.invalidate_cache(path.path)  # a listing cached earlier in this process would be stale
+        return path.stat().st_size if path.is_file() else None
+    except FileNotFoundError:
+        return None
+
+
 def remove_tree(folder: Path) -> None:
     """Delete ``folder`` and everything under it, if it exists."""
     if is_remote(folder):
@@ -134,6 +144,7 @@ __all__ = [
     "names",
     "open_for_reading",
     "remove_tree",
+    "size",
     "temporary_path",
     "unlink",
 ]
