@@ -458,8 +458,12 @@ def _shard_counts(root: Path, index: int, stats: dict[str, Any]) -> tuple[int, d
 
 
 def collect_totals(root: str | os.PathLike) -> RunTotals:
-    """Sum the stats files of every finished shard of ``root`` (one listing, one read per finished shard)."""
+    """Sum the stats files of every finished shard of ``root`` (one listing, one read per finished shard): what the
+    output holds, whoever wrote it (listings a store's filesystem cached earlier in this process are dropped)."""
     root = storage.as_path(root)
+    storage.forget_listings(
+        root
+    )  # count what the output holds now, also what other processes and nodes wrote
     manifest = read_json(root / schema.MANIFEST_FILE) or {}
     total = manifest.get("num_shards")
     done = done_shard_indices(root)
