@@ -8,7 +8,7 @@ start time).
 - **Local folders** (and shared filesystems with POSIX locks): ``DIR/.avt-lock`` is held with ``flock``, which the
   kernel drops when the holder dies, so a killed run never leaves a lock that blocks the next one; the file holds the
   holder's record for the message, and the holder deletes it when done.
-- **Object stores** have no locks: ``DIR/.avt-lock`` is an object holding the record and a lease
+- **Object stores** (and filesystems without locks) have none: ``DIR/.avt-lock`` is an object holding the record and a lease
   (``expires_at``), renewed by the holder every ``LEASE_SECONDS / 5``; a lease that was not renewed is stale. The
   check happens once, at start (single writer by rule: two runs started within the same second may both pass).
 
@@ -256,8 +256,17 @@ def hold_output(root: str | os.PathLike, command: str, run: str | None = None) -
     root = storage.as_path(root)
     storage.makedirs(root)
     me = LockHolder.for_this_process(command, run)
-    lock = _LeaseLock(root, me) if storage.is_remote(root) else _LocalLock(root, me)
-    lock.acquire()
+    lock: _LocalLock | _LeaseLock = _LeaseLock(root, me) if storage.is_remote(root) else _LocalLock(root, me)
+    try:
+        lock.acquire()
+    except (
+        OSError
+    ) as error:  # a filesystem without POSIX locks (ENOLCK, ENOTSUP): a lease, as on object stores
+        if isinstance(error, BlockingIOError) or isinstance(lock, _LeaseLock):
+            raise
+        logger.warning("%s has no file locks (%s): using a lease lock", root, error)
+        lock = _LeaseLock(root, me)
+        lock.acquire()
     try:
         yield me
     finally:
