@@ -9,7 +9,8 @@ start time).
   kernel drops when the holder dies, so a killed run never leaves a lock that blocks the next one; the file holds the
   holder's record for the message, and the holder deletes it when done.
 - **Object stores** (and filesystems without locks) have none: ``DIR/.avt-lock`` is an object holding the record and a lease
-  (``expires_at``), renewed by the holder every ``LEASE_SECONDS / 5``; a lease that was not renewed is stale. The
+  (``expires_at``), renewed by the holder every ``LEASE_SECONDS / 4``; a lease that was not renewed, or whose holder
+  died on this host, is stale. The
   check happens once, at start (single writer by rule: two runs started within the same second may both pass).
 
 The processes of one multi-process run (``accelerate launch``, ``torchrun``; each writes only its own shards) share
@@ -38,7 +39,7 @@ from avt_triplets.errors import UsageError
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".avt-lock"
-LEASE_SECONDS = 300.0
+LEASE_SECONDS = 120.0  # renewed every quarter of it
 _RECORD_WAIT_SECONDS = 3.0  # a holder that just took the lock writes its record within this
 
 
@@ -99,10 +100,26 @@ def launch_run_key(world_size: int | None = None) -> str | None:
     return None
 
 
+def pid_is_running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one we may not signal counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _in_use(root: Path, holder: LockHolder | None) -> OutputInUseError:
     who = holder.describe() if holder is not None else "another avt command (its lock record is unreadable)"
+    lease = ""
+    if holder is not None and holder.expires_at is not None:
+        ends = _dt.datetime.fromtimestamp(holder.expires_at, _dt.UTC).isoformat(timespec="seconds")
+        lease = f"; if it is not running any more, its lease ends at {ends}"
     return OutputInUseError(
-        f"{root} is in use by {who}; wait for it to finish or stop it (one avt command writes an output at a time)"
+        f"{root} is in use by {who}; wait for it to finish or stop it (one avt command writes an output at a "
+        f"time){lease}"
     )
 
 
@@ -219,6 +236,8 @@ class _LeaseLock:
     def acquire(self) -> None:
         holder = self._read()
         live = holder is not None and (holder.expires_at or 0) > time.time()
+        if live and holder.host == self.me.host and not pid_is_running(holder.pid):
+            live = False  # its holder died on this host: no need to wait for the lease to end
         if live and (self.me.run is None or holder.run != self.me.run):
             raise _in_use(self.path.parent, holder)
         if live:
@@ -232,7 +251,7 @@ class _LeaseLock:
         self._renewer.start()
 
     def _renew(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 5):
+        while not self._stop.wait(LEASE_SECONDS / 4):
             try:
                 self._write()
             except Exception:  # noqa: BLE001 - a missed renewal is retried; the lease has slack
@@ -280,4 +299,5 @@ __all__ = [
     "OutputInUseError",
     "hold_output",
     "launch_run_key",
+    "pid_is_running",
 ]

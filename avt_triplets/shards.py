@@ -31,6 +31,7 @@ from datasets.arrow_writer import ParquetWriter
 from avt_triplets import schema, storage
 from avt_triplets.atomic import atomic_write_json
 from avt_triplets.errors import UsageError
+from avt_triplets.output_lock import pid_is_running
 
 logger = logging.getLogger(__name__)
 
@@ -129,13 +130,7 @@ def _writer_is_gone(tmp: Path) -> bool:
     pid = int(parts[1])
     if pid == os.getpid():
         return False  # this process's own writes remove their temporaries themselves
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not pid_is_running(pid)
 
 
 def remove_temporaries(root: Path, index: int) -> None:

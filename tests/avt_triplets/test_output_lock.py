@@ -143,12 +143,21 @@ def test_an_object_store_lock_is_a_lease_that_a_dead_holder_loses(tmp_path):
             with hold_output(root, "avt filter"):
                 pass
     assert not (root / LOCK_FILE).exists()
-    stale = LockHolder(
-        "avt generate", "elsewhere", 1, "2026-01-01T00:00:00+00:00", expires_at=time.time() - 1
-    )
-    (root / LOCK_FILE).write_text(stale.to_json())  # a holder that stopped renewing its lease
-    with hold_output(root, "avt filter"):
-        assert LockHolder.parse((root / LOCK_FILE).read_text()).command == "avt filter"
+    started = "2026-01-01T00:00:00+00:00"
+    elsewhere = LockHolder("avt generate", "elsewhere", 1, started, expires_at=time.time() + 60)
+    (root / LOCK_FILE).write_text(elsewhere.to_json())  # a run on another node, renewing its lease
+    with pytest.raises(OutputInUseError, match="on elsewhere, .* its lease ends at "):
+        with hold_output(root, "avt filter"):
+            pass
+    expired = LockHolder("avt generate", "elsewhere", 1, started, expires_at=time.time() - 1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = socket.gethostname()
+    killed_here = LockHolder("avt generate", here, dead.pid, started, expires_at=time.time() + 60)
+    for stale in (expired, killed_here):  # stopped renewing its lease; died on this host (no need to wait)
+        (root / LOCK_FILE).write_text(stale.to_json())
+        with hold_output(root, "avt filter"):
+            assert LockHolder.parse((root / LOCK_FILE).read_text()).command == "avt filter"
 
 
 def test_a_writer_removes_only_its_own_and_dead_writers_temporaries(tmp_path, subprocess_env):
