@@ -123,6 +123,22 @@ def _in_use(root: Path, holder: LockHolder | None) -> OutputInUseError:
     )
 
 
+_HELD_FDS: set[int] = set()  # lock files this process holds open
+
+
+def _close_held_in_child() -> None:
+    """A forked child (a decode worker) must not keep its parent's lock alive: ``flock`` belongs to the open file,
+    which the child shares, so a killed run whose workers still exit would block the rerun."""
+    for fd in _HELD_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_FDS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
 class _LocalLock:
     """``flock`` on ``DIR/.avt-lock``: exclusive, or shared among the processes of one run."""
 
@@ -140,6 +156,7 @@ class _LocalLock:
             try:
                 if self._try_lock(fd, fcntl):
                     self.fd, fd = fd, None
+                    _HELD_FDS.add(self.fd)
                     return
             finally:
                 if fd is not None:
@@ -207,6 +224,7 @@ class _LocalLock:
         except BlockingIOError:
             pass
         finally:
+            _HELD_FDS.discard(self.fd)
             os.close(self.fd)
             self.fd = None
 

@@ -182,3 +182,34 @@ def test_a_writer_removes_only_its_own_and_dead_writers_temporaries(tmp_path, su
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_forked_worker_that_outlives_its_killed_parent_does_not_keep_the_lock(subprocess_env, tmp_path):
+    root = tmp_path / "out"
+    code = (
+        "import os, sys, time\n"
+        "from avt_triplets.output_lock import hold_output\n"
+        f"with hold_output({str(root)!r}, 'avt generate'):\n"
+        "    child = os.fork()\n"  # as a decode worker is forked
+        "    if child == 0:\n"
+        "        time.sleep(600)\n"
+        "        os._exit(0)\n"
+        "    print(child, flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], env=subprocess_env, stdout=subprocess.PIPE, text=True
+    )
+    worker = int(holder.stdout.readline())
+    try:
+        with pytest.raises(OutputInUseError):
+            with hold_output(root, "avt filter"):
+                pass
+        os.kill(holder.pid, signal.SIGKILL)  # the run dies; its worker lives on for a while
+        holder.wait()
+        with hold_output(root, "avt generate"):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+        os.kill(worker, signal.SIGKILL)
