@@ -192,9 +192,9 @@ def test_a_forked_worker_that_outlives_its_killed_parent_does_not_keep_the_lock(
         f"with hold_output({str(root)!r}, 'avt generate'):\n"
         "    child = os.fork()\n"  # as a decode worker is forked
         "    if child == 0:\n"
+        "        print(os.getpid(), flush=True)\n"  # the worker runs (its fork handlers ran)
         "        time.sleep(600)\n"
         "        os._exit(0)\n"
-        "    print(child, flush=True)\n"
         "    time.sleep(600)\n"
     )
     holder = subprocess.Popen(
