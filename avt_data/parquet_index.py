@@ -27,12 +27,14 @@ import pyarrow.parquet as pq
 
 from avt_data.rows import DatasetSpec, require_columns
 from avt_triplets.errors import UsageError
+from avt_triplets.shards import naming_damaged_file
 
 logger = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
 ROW_COLUMN = "__avt_row"  # scratch column numbering a file's rows while its filter is evaluated
 SCAN_THREADS = 16  # footers are small reads; on object stores they are latency-bound
+DAMAGED_HINT = "if it is an avt generation output, rerun the `avt generate` command that made it (it redoes a damaged shard)"
 
 
 class NotParquetError(ValueError):
@@ -129,12 +131,23 @@ def _resolve_url(spec: DatasetSpec, split: str, options: dict[str, Any]):
 # --------------------------------------------------------------------------------------------------
 
 
+def reading(url: str):
+    """Errors of reading the Parquet file ``url`` (truncated, garbled, deleted) as one ``error:`` line naming it."""
+    return naming_damaged_file(url, DAMAGED_HINT)
+
+
 def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> pq.ParquetFile:
-    """A ``ParquetFile`` over a local path or any fsspec URL (``hf://``, ``s3://``, ``file://``, ...).
+    """A ``ParquetFile`` over a local path or any fsspec URL (``hf://``, ``s3://``, ``file://``, ...); a damaged
+    file is a one-line :class:`~avt_triplets.shards.DamagedOutputError` naming it.
 
     Remote files are opened without fsspec's read-ahead cache: pyarrow already asks for exactly the byte
     ranges of one row group's column chunks (``pre_buffer`` coalesces them into a few large requests).
     """
+    with reading(url):
+        return _open_parquet(url, storage_options)
+
+
+def _open_parquet(url: str, storage_options: dict[str, Any] | None) -> pq.ParquetFile:
     if not is_url(url):
         return pq.ParquetFile(url)
     import fsspec
@@ -239,7 +252,8 @@ def _scan_file(url: str, options: dict[str, Any], filters: Any) -> _FileScan:
         missing = [c for c in columns if c not in names]
         if missing:
             raise UsageError(f"{url}: the config's row filter needs column(s) {missing} the file lacks")
-        table = parquet.read(columns=columns)
+        with reading(url):
+            table = parquet.read(columns=columns)
         table = table.append_column(ROW_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64)))
         expression = pq.filters_to_expression(filters)
         kept_table = pa_ds.dataset(table).to_table(filter=expression, columns=[ROW_COLUMN])

@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from avt_data.parquet_index import BlockIndex, NotParquetError, build_index, open_parquet, resolve_source
+from avt_data.parquet_index import (
+    BlockIndex,
+    NotParquetError,
+    build_index,
+    open_parquet,
+    reading,
+    resolve_source,
+)
 from avt_data.rows import TEXT_EMBEDDING_COLUMN, require_one_text_embedding_size
 from avt_triplets.errors import UsageError
 
@@ -193,9 +200,10 @@ class ParquetTriplets:
         """The kept rows of one row group of the open file ``parquet`` (no shared state: thread-safe)."""
         # One thread per read: pyarrow's own threads cost 2-5x the CPU for a few large binary columns, and reads
         # run in parallel across files already (prefetch and read-ahead threads).
-        table = parquet.read_row_group(
-            int(self.index.block_row_group[block]), columns=list(columns), use_threads=False
-        )
+        with reading(self.index.files[int(self.index.block_file[block])]):
+            table = parquet.read_row_group(
+                int(self.index.block_row_group[block]), columns=list(columns), use_threads=False
+            )
         start, end = self.index.block_starts[block], self.index.block_starts[block + 1]
         offsets = self.index.row_offsets[start:end]
         if len(offsets) != table.num_rows or offsets[-1] != len(offsets) - 1:

@@ -226,6 +226,12 @@ class GenerationOptions:
     retry_failed: bool = option(
         False, group=RUN, help="Also rerun clips recorded in finished shards' failure tables."
     )
+    verify: bool = option(
+        False,
+        group=RUN,
+        help="Check every finished shard's files against the checksums its stats file records (reads them all; "
+        "without it a rerun compares file sizes only); a shard that does not match is redone.",
+    )
     overwrite: bool = option(
         False,
         group=RUN,

@@ -16,21 +16,35 @@ from pathlib import Path
 
 from avt_triplets import schema, storage
 from avt_triplets.errors import UsageError
+from avt_triplets.output_lock import LOCK_FILE
 
 
 def is_avt_output(root: str | os.PathLike) -> bool:
-    """True when ``root`` holds a manifest written by ``avt generate``."""
+    """True when ``root`` holds a manifest written by ``avt generate``; a manifest that is there but damaged
+    (truncated, not JSON) raises :class:`UsageError` naming it, rather than passing for "no manifest"."""
+    path = storage.as_path(root) / schema.MANIFEST_FILE
     try:
-        manifest = json.loads((storage.as_path(root) / schema.MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return False
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path} cannot be read ({error})") from error
+    try:
+        manifest = json.loads(text)
+    except ValueError as error:
+        raise UsageError(
+            f"{path} is damaged ({len(text.encode('utf-8'))} bytes, not valid JSON: {error}); restore it from a "
+            "copy, or start this output over with `avt generate ... --overwrite`"
+        ) from None
     return isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("avt-triplets/")
 
 
 def _foreign_entries(root: Path) -> list[str]:
-    """Entries of ``root`` other than avt's own in-flight temporaries (``.name.<pid>...tmp``)."""
+    """Entries of ``root`` other than avt's own in-flight temporaries (``.name.<pid>...tmp``) and output lock."""
     return sorted(
-        name for name in storage.names(root) if not (name.startswith(".") and name.endswith(".tmp"))
+        name
+        for name in storage.names(root)
+        if not (name.startswith(".") and name.endswith(".tmp")) and name != LOCK_FILE
     )
 
 

@@ -37,6 +37,7 @@ from avt_triplets.errors import UsageError
 from avt_triplets.inputs import ClipSpec, InputSet
 from avt_triplets.models import labels_only, load_models
 from avt_triplets.options import GenerationOptions, ModelOptions
+from avt_triplets.output_lock import hold_output, launch_run_key
 from avt_triplets.preflight import check_run
 from avt_triplets.scorers import AudioTextScorer
 from avt_triplets.stages.reader import pending_work, plan_shards
@@ -89,7 +90,7 @@ def _run(
         else manifest.check_manifest(root, manifest.with_models(run_manifest, models))
     )
     shard_indices = distributor.shard_indices(len(all_shards))
-    plans = pending_work(root, all_shards, shard_indices, options.retry_failed)
+    plans = pending_work(root, all_shards, shard_indices, options.retry_failed, options.verify)
     if plans:
         distributor.check_models(options)
     recorded = (existing or {}).get("caption_batch_size")
@@ -129,7 +130,20 @@ def generate_triplets(
     captioned = not labels_only(captioner, scorer, models)
     input_set = check_run(inputs, output_dir, options, captioned=captioned)
     root = storage.as_path(output_dir, options.storage_options)
-    distributor = pick_distributor(options, captioner, scorer, models)
+    with hold_output(root, "avt generate", run=launch_run_key(options.world_size)):  # before models load
+        return _generate(input_set, root, options, captioned, wall_start, (captioner, scorer, models))
+
+
+def _generate(
+    input_set: InputSet,
+    root: Path,
+    options: GenerationOptions,
+    captioned: bool,
+    wall_start: float,
+    models: tuple[Captioner | None, AudioTextScorer | None, ModelOptions | None],
+) -> GenerationSummary:
+    """The run itself, under the output's lock: distributor, shards, then the summary of what the output holds."""
+    distributor = pick_distributor(options, *models)
     try:
         report, num_shards = _run(distributor, input_set, root, options, captioned)
     finally:

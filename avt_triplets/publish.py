@@ -195,10 +195,11 @@ def plan_subsets(
 
 
 def refresh_subsets(root: str | Path, **requested: Any) -> selection.SubsetsFile:
-    """Recompute the subsets over the current finished shards and write ``subsets.json``; ``requested`` are
-    :func:`plan_subsets`'s ``top``, ``random``, ``seed`` and ``replace``."""
+    """Recompute the subsets over the current finished shards and write them with the card (card first,
+    ``subsets.json`` last: :func:`write_dataset_card`); ``requested`` are :func:`plan_subsets`'s ``top``,
+    ``random``, ``seed`` and ``replace``."""
     subsets = plan_subsets(root, **requested)
-    selection.write_subsets(root, subsets)
+    write_dataset_card(root, subsets=subsets)
     return subsets
 
 
@@ -584,14 +585,20 @@ def _card_body(card: CardContent) -> str:
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
 
-def render_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> str:
-    """The card's text for ``root``; refreshes ``subsets.json`` and the histogram it refers to (a labelled-only
-    output has no scores, hence no histogram).
+def render_dataset_card(
+    root: str | Path,
+    repo_id: str | None = None,
+    license: str = "other",
+    subsets: selection.SubsetsFile | None = None,
+) -> str:
+    """The card's text for ``root`` with ``subsets`` (default: those recorded, over the finished shards now);
+    refreshes the histogram it refers to (a labelled-only output has no scores, hence no histogram). Writes no
+    ``subsets.json``: :func:`write_dataset_card` writes it after the card.
 
     ``repo_id`` names the Hub repository in the title and the how-to-load snippet (else the local path).
     """
     root = storage.as_path(root)
-    subsets = refresh_subsets(root)
+    subsets = subsets if subsets is not None else plan_subsets(root)
     files = [root / f for f in subsets.data_files]
     manifest = read_manifest(root)
     features = data_features(root, files)
@@ -634,15 +641,26 @@ def render_dataset_card(root: str | Path, repo_id: str | None = None, license: s
     return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{_card_body(card)}"))
 
 
-def write_dataset_card(root: str | Path, repo_id: str | None = None, license: str = "other") -> Path:
-    """Write ``README.md`` (YAML configs + provenance), ``subsets.json`` and the score histogram.
+def write_dataset_card(
+    root: str | Path,
+    repo_id: str | None = None,
+    license: str = "other",
+    subsets: selection.SubsetsFile | None = None,
+) -> Path:
+    """Write the score histogram, ``README.md`` (YAML configs + provenance), then ``subsets.json``.
 
-    Safe to call repeatedly (``avt generate`` calls it after every run): subsets are recomputed over
-    the finished shards with the k values and seed already recorded in ``subsets.json``.
+    ``subsets`` (default: recomputed over the finished shards with the k values and seed recorded in
+    ``subsets.json``) are what both files hold. ``subsets.json`` is written last: a process killed in between
+    leaves a card that reads every recorded config (never a recorded config the card lacks), and the next run of
+    any command that writes the card (``avt filter``, ``avt generate``, ``avt publish``) writes both again from one
+    plan. Safe to call repeatedly.
     """
     root = storage.as_path(root)
+    subsets = subsets if subsets is not None else plan_subsets(root)
     path = root / schema.CARD_FILE
-    atomic_write_bytes(path, render_dataset_card(root, repo_id=repo_id, license=license).encode("utf-8"))
+    text = render_dataset_card(root, repo_id=repo_id, license=license, subsets=subsets)
+    atomic_write_bytes(path, text.encode("utf-8"))
+    selection.write_subsets(root, subsets)
     return path
 
 

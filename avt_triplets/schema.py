@@ -21,7 +21,8 @@ FRAME_SHORT_SIDE = 224
 #   DIR/manifest.json               the run's options and input list digest (a rerun must match them)
 #   DIR/data/shard-00000.parquet    triplet rows of shard 0 (written atomically)
 #   DIR/failures/shard-00000.parquet  clips of shard 0 that could not be used: clip_id, video_path, reason, detail
-#   DIR/stats/shard-00000_stats.json  written last and atomically: the shard is done once it exists
+#   DIR/stats/shard-00000_stats.json  written last and atomically: the shard is done once it exists (it records
+#                                   each file's size and sha256; a shard whose files differ is redone)
 #   DIR/subsets.json                the top-k / random-k configs written by ``avt filter``
 #   DIR/.parts/shard-00000/         finished chunks of an uncommitted shard (ray distributor; hidden from
 #                                   load_dataset, removed once the shard is committed)

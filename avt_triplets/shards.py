@@ -11,12 +11,14 @@ files it left. Each shard's rows live in exactly one file, so no clip is ever wr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ from datasets.arrow_writer import ParquetWriter
 
 from avt_triplets import schema, storage
 from avt_triplets.atomic import atomic_write_json
+from avt_triplets.errors import UsageError
+from avt_triplets.output_lock import pid_is_running
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,67 @@ _STATS_FILE = re.compile(r"^shard-(\d+)_stats\.json$")
 # place one row group at a time and shuffles row groups: small ones mix batches from more places and keep a
 # batch's reads small; outputs with datasets' default (100 rows) still read.
 ROW_GROUP_ROWS = 32
+# The stats key recording each written file of a shard: {relative path: {"bytes": size, "sha256": hex digest}}.
+FILES_KEY = "files"
+_CHECK_THREADS = 16  # stats reads and size look-ups are latency-bound on object stores
+
+
+REDO_HINT = "rerun the same `avt generate` command: it redoes a damaged shard"
+
+
+class DamagedOutputError(UsageError):
+    """A file of a generation output is missing, truncated or changed: named in one line, with what to do."""
+
+    def __init__(self, problem: str, hint: str = REDO_HINT):
+        super().__init__(f"{problem}; {hint}")
+        self.problem = problem
+
+    def __reduce__(self):  # crosses process boundaries intact (DataLoader workers, Ray tasks)
+        return type(self), (self.problem, str(self).removeprefix(f"{self.problem}; "))
+
+
+@contextlib.contextmanager
+def naming_damaged_file(path: Any, hint: str = REDO_HINT) -> Iterator[None]:
+    """Errors of reading the Parquet file ``path`` (truncated, garbled, deleted) as one :class:`DamagedOutputError`
+    line that names it, instead of a library traceback that does not."""
+    try:
+        yield
+    except DamagedOutputError:
+        raise
+    except FileNotFoundError as error:
+        raise DamagedOutputError(f"{path} is missing", hint) from error
+    except (pa.ArrowException, OSError, EOFError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DamagedOutputError(f"{path} is damaged, not a readable Parquet file ({first})", hint) from error
+
+
+class _HashingStream:
+    """A binary output stream that counts and hashes what goes through it, so a shard's size and checksum cost no
+    second read of the file."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.sha256.update(view)
+        self.bytes += view.nbytes
+        return self.inner.write(data)
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self.inner.closed
+
+    def record(self) -> dict[str, Any]:
+        return {"bytes": self.bytes, "sha256": self.sha256.hexdigest()}
 
 
 def read_json(path: Path) -> dict | None:
@@ -56,14 +121,28 @@ def done_shard_indices(root: Path) -> set[int]:
     return {int(m.group(1)) for m in map(_STATS_FILE.match, listing) if m}
 
 
+def _writer_is_gone(tmp: Path) -> bool:
+    """Whether the process that named the temporary ``.name.<pid>.<hex>.tmp`` no longer runs on this host (an
+    unparsable name counts as gone; another live process's temporary is never touched)."""
+    parts = tmp.name.rsplit(".", 3)
+    if len(parts) != 4 or not parts[1].isdigit():
+        return True
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False  # this process's own writes remove their temporaries themselves
+    return not pid_is_running(pid)
+
+
 def remove_temporaries(root: Path, index: int) -> None:
-    """Leftovers of a killed writer of shard ``index`` (any pid); an object store has none."""
+    """Leftovers of a killed writer of shard ``index``: temporaries of processes that are gone (a live writer's,
+    another run's included, are left alone); an object store has none."""
     if storage.is_remote(root):
         return
     name = schema.shard_name(index)
     for folder in (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR):
         for tmp in (root / folder).glob(f".{name}*.tmp"):
-            tmp.unlink(missing_ok=True)
+            if _writer_is_gone(tmp):
+                tmp.unlink(missing_ok=True)
 
 
 def existing_shard_indices(root: Path) -> set[int]:
@@ -90,10 +169,14 @@ def remove_parts(root: Path, index: int) -> None:
     storage.remove_tree(schema.parts_dir(root, index))
 
 
-def _write_table_file(path: Path, features: datasets.Features, rows: Iterable[dict[str, Any]]) -> int:
-    """``rows`` (already encoded) as the Parquet file ``path``, atomically; returns how many."""
+def _write_table_file(
+    path: Path, features: datasets.Features, rows: Iterable[dict[str, Any]]
+) -> tuple[int, dict[str, Any]]:
+    """``rows`` (already encoded) as the Parquet file ``path``, atomically; returns how many and the file's size and
+    checksum."""
     count = 0
-    with storage.atomic_output(path) as stream:
+    with storage.atomic_output(path) as output:
+        stream = _HashingStream(output)
         writer = ParquetWriter(stream=stream, features=features)
         try:
             for row in rows:
@@ -103,26 +186,32 @@ def _write_table_file(path: Path, features: datasets.Features, rows: Iterable[di
         except BaseException:
             writer.close()
             raise
-    return count
+    return count, stream.record()
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], features: datasets.Features | None = None) -> int:
     """Write ``rows`` to the Parquet file ``path`` atomically, encoded with ``features`` (the triplet schema's by
     default) the way :class:`ShardWriter` encodes them; returns how many."""
     features = features or schema.triplet_features()
-    return _write_table_file(path, features, (features.encode_example(row) for row in rows))
+    return _write_table_file(path, features, (features.encode_example(row) for row in rows))[0]
 
 
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A Parquet file (local or on a store) as an Arrow table."""
-    with storage.open_for_reading(path) as source:
+    """A Parquet file (local or on a store) as an Arrow table; a damaged one is a :class:`DamagedOutputError`."""
+    with naming_damaged_file(path), storage.open_for_reading(path) as source:
         return pq.read_table(source, columns=columns)
 
 
 def read_schema(path: Path) -> pa.Schema:
     """The Arrow schema of a Parquet file (local or on a store), from its footer."""
-    with storage.open_for_reading(path) as source:
+    with naming_damaged_file(path), storage.open_for_reading(path) as source:
         return pq.read_schema(source)
+
+
+def read_num_rows(path: Path) -> int:
+    """The row count a Parquet file's footer records (a few bytes read)."""
+    with naming_damaged_file(path), storage.open_for_reading(path) as source:
+        return pq.read_metadata(source).num_rows
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -145,8 +234,10 @@ class ShardWriter:
         self.data_file = schema.data_path(root, index)
         storage.makedirs(self.data_file.parent)
         self._output = contextlib.ExitStack()
-        stream = self._output.enter_context(storage.atomic_output(self.data_file))
-        self._writer = ParquetWriter(stream=stream, features=self.features, writer_batch_size=ROW_GROUP_ROWS)
+        self._stream = _HashingStream(self._output.enter_context(storage.atomic_output(self.data_file)))
+        self._writer = ParquetWriter(
+            stream=self._stream, features=self.features, writer_batch_size=ROW_GROUP_ROWS
+        )
         self.rows = 0
         self.failures: list[dict[str, str]] = []
 
@@ -175,27 +266,31 @@ class ShardWriter:
         )
 
     def commit(self, stats: dict[str, Any]) -> None:
-        """Publish data, then failures, then stats (the done marker): each appears whole or not at all."""
+        """Publish data, then failures, then stats (the done marker): each appears whole or not at all. The stats
+        record each file's size and checksum (``stats["files"]``), so a damaged file is found and its shard redone."""
         self._writer.finalize(close_stream=False)
         self._writer = None
         storage.unlink(schema.stats_path(self.root, self.index))  # redoing a done shard
         self._output.close()  # the data file appears
         failures_file = schema.failures_path(self.root, self.index)
         storage.makedirs(failures_file.parent)
-        _write_table_file(failures_file, schema.FAILURE_FEATURES, self.failures)
+        _, failures_record = _write_table_file(failures_file, schema.FAILURE_FEATURES, self.failures)
+        stats[FILES_KEY] = {
+            _relative(self.data_file): self._stream.record(),
+            _relative(failures_file): failures_record,
+        }
         atomic_write_json(schema.stats_path(self.root, self.index), stats)
 
     def abort(self) -> None:
-        """Drop the shard in progress: close the writer, delete its temporaries (or abandon the upload)."""
+        """Drop the shard in progress: close the writer, delete its own temporary (or abandon the upload)."""
         if self._writer is not None:
             try:
                 self._writer.close()
             except OSError:  # e.g. the disk is full: the file is deleted next anyway
                 pass
             self._writer = None
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # removes this writer's own temporary, never another's
             self._output.__exit__(RuntimeError, RuntimeError("shard aborted"), None)
-        remove_temporaries(self.root, self.index)
 
 
 def read_failures(root: Path, index: int) -> list[dict[str, str]]:
@@ -207,6 +302,103 @@ def read_failures(root: Path, index: int) -> list[dict[str, str]]:
 
 def read_stats(root: Path, index: int) -> dict[str, Any] | None:
     return read_json(schema.stats_path(root, index))
+
+
+# ----------------------------------------------------------------------------------------------
+# Finished shards whose files do not match their stats
+
+
+def _relative(path: Path) -> str:
+    """``data/shard-00000.parquet``: a shard file's name relative to the output root, as its stats record it."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_problem(path: Path, record: dict[str, Any], verify: bool) -> str | None:
+    size = storage.size(path)
+    if size is None:
+        return f"{path} is missing (its shard's stats file records it)"
+    if size != record.get("bytes"):
+        return f"{path} has {size} bytes where its stats file records {record.get('bytes')} (truncated or replaced)"
+    if verify and _sha256(path) != record.get("sha256"):
+        return f"{path} does not match the checksum in its stats file (its content changed)"
+    return None
+
+
+def _unrecorded_problem(root: Path, index: int, stats: dict[str, Any], verify: bool) -> str | None:
+    """Stats of an older avt record no sizes: the data file's footer must be readable and hold the recorded
+    row count (``verify``: every page must decode too)."""
+    path = schema.data_path(root, index)
+    try:
+        rows = read_num_rows(path)
+        if verify:
+            read_table(path)
+    except DamagedOutputError as error:
+        return error.problem
+    expected = stats.get("num_triplets")
+    if isinstance(expected, int) and rows != expected:
+        return f"{path} holds {rows} rows where its stats file records {expected}"
+    return None
+
+
+def shard_problem(root: Path, index: int, verify: bool = False) -> tuple[str | None, bool]:
+    """What is wrong with finished shard ``index`` (its stats file exists), or None, and whether its stats record
+    file sizes. Wrong are: a stats file that is empty or not JSON, a data or failures file that is missing or of
+    another size than recorded, and (``verify``: every byte read) a checksum that does not match."""
+    stats = read_stats(root, index)
+    if not isinstance(stats, dict):
+        return f"{schema.stats_path(root, index)} is empty or not valid JSON", True
+    recorded = stats.get(FILES_KEY)
+    if not isinstance(recorded, dict):
+        return _unrecorded_problem(root, index, stats, verify), False
+    for relative, record in recorded.items():
+        problem = _file_problem(root / relative, record if isinstance(record, dict) else {}, verify)
+        if problem:
+            return problem, True
+    return None, True
+
+
+@dataclass
+class ShardCheck:
+    """The finished shards checked: which are damaged (index -> what is wrong), which have stats of an older avt
+    that records no file sizes (checked by their Parquet footers instead)."""
+
+    checked: int = 0
+    damaged: dict[int, str] = field(default_factory=dict)
+    unrecorded: list[int] = field(default_factory=list)
+
+    def first_error(self) -> DamagedOutputError | None:
+        """The first damaged shard as one line (how many more there are, what to do), or None."""
+        if not self.damaged:
+            return None
+        index = min(self.damaged)
+        more = f" (and {len(self.damaged) - 1} more damaged shard(s))" if len(self.damaged) > 1 else ""
+        return DamagedOutputError(f"finished shard {index} is damaged: {self.damaged[index]}{more}")
+
+
+def check_finished_shards(
+    root: Path, indices: Iterable[int] | None = None, verify: bool = False
+) -> ShardCheck:
+    """Check the files of the finished shards ``indices`` (default: all) against their stats: sizes (a stat per
+    file), and with ``verify`` checksums (every byte read)."""
+    root = storage.as_path(root)
+    indices = sorted(done_shard_indices(root) if indices is None else indices)
+    with ThreadPoolExecutor(max(1, min(_CHECK_THREADS, len(indices)))) as pool:
+        results = list(pool.map(lambda i: shard_problem(root, i, verify), indices))
+    check = ShardCheck(checked=len(indices))
+    for index, (problem, has_sizes) in zip(indices, results, strict=True):
+        if problem:
+            check.damaged[index] = problem
+        elif not has_sizes:
+            check.unrecorded.append(index)
+    return check
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -261,8 +453,12 @@ def _shard_counts(root: Path, index: int, stats: dict[str, Any]) -> tuple[int, d
 
 
 def collect_totals(root: str | os.PathLike) -> RunTotals:
-    """Sum the stats files of every finished shard of ``root`` (one listing, one read per finished shard)."""
+    """Sum the stats files of every finished shard of ``root`` (one listing, one read per finished shard): what the
+    output holds, whoever wrote it (listings a store's filesystem cached earlier in this process are dropped)."""
     root = storage.as_path(root)
+    storage.forget_listings(
+        root
+    )  # count what the output holds now, also what other processes and nodes wrote
     manifest = read_json(root / schema.MANIFEST_FILE) or {}
     total = manifest.get("num_shards")
     done = done_shard_indices(root)

@@ -57,12 +57,32 @@ def is_remote(path: Any) -> bool:
     return protocol is not None and protocol not in LOCAL_PROTOCOLS
 
 
+def forget_listings(path: Path) -> None:
+    """Drop what the store's filesystem object cached about listings (s3fs, gcsfs keep them per process), so
+    what other processes and nodes wrote since is seen: counting finished shards must list the store, not a memory."""
+    if is_remote(path):
+        path.fs.invalidate_cache()
+
+
 def names(folder: Path) -> list[str]:
-    """The entries of ``folder`` (one listing); [] when it does not exist."""
+    """The entries of ``folder`` (one fresh listing, also on a store whose listings are cached); [] when it does
+    not exist."""
+    if is_remote(folder):
+        folder.fs.invalidate_cache(folder.path)
     try:
         return [entry.name for entry in folder.iterdir()]
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def size(path: Path) -> int | None:
+    """The size of the file ``path`` in bytes; None when there is none."""
+    try:
+        if is_remote(path):
+            path.fs.invalidate_cache(path.path)  # a listing cached earlier in this process would be stale
+        return path.stat().st_size if path.is_file() else None
+    except FileNotFoundError:
+        return None
 
 
 def remove_tree(folder: Path) -> None:
@@ -128,12 +148,14 @@ def open_for_reading(path: Path) -> Iterator[Any]:
 __all__ = [
     "as_path",
     "atomic_output",
+    "forget_listings",
     "is_remote",
     "is_url",
     "makedirs",
     "names",
     "open_for_reading",
     "remove_tree",
+    "size",
     "temporary_path",
     "unlink",
 ]

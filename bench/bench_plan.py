@@ -6,7 +6,8 @@ Phases, each timed with the process's RSS after it (peak RSS of the whole run at
 * ``listing``: ``load_inputs`` (parse, clip ids relative to the root, duplicate check);
 * ``planning``: shards of ``--shard-size`` and their chunks, and the manifest's input digest;
 * ``resume_scan``: ``pending_work`` over an output whose stats files say ``--done`` of the shards are finished
-  (one listing of ``stats/``), then the run summary's totals (``collect_totals``: one read per finished shard).
+  (one listing of ``stats/``, then each finished shard's files checked against the sizes its stats record), then
+  the run summary's totals (``collect_totals``: one read per finished shard).
 
 Goal: under 30 s and under 1 GB for 1,000,000 clips (figures in docs/performance.md). Prints JSON.
 
@@ -40,14 +41,30 @@ def write_list(path: Path, clips: int) -> None:
 
 
 def fake_done_shards(root: Path, done: int, shard_size: int) -> None:
-    """Stats files (and the manifest) of an output whose first ``done`` shards are finished."""
+    """An output whose first ``done`` shards are finished: stats files recording their files' sizes and checksums,
+    as avt writes them (the resume scan checks the sizes), and small stand-in data / failures files (hard links of
+    one tiny Parquet file each: no media)."""
+    import hashlib
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from avt_triplets import schema
 
-    (root / schema.STATS_DIR).mkdir(parents=True)
+    for folder in (schema.STATS_DIR, schema.DATA_DIR, schema.FAILURES_DIR):
+        (root / folder).mkdir(parents=True)
+    template = root / "template.parquet"
+    pq.write_table(pa.table({"clip_id": [f"clip_{i}" for i in range(shard_size - 3)]}), template)
+    record = {"bytes": template.stat().st_size, "sha256": hashlib.sha256(template.read_bytes()).hexdigest()}
     for index in range(done):
+        files = {}
+        for path in (schema.data_path(root, index), schema.failures_path(root, index)):
+            os.link(template, path)
+            files[f"{path.parent.name}/{path.name}"] = record
         stats = {"shard": index, "num_clips": shard_size, "num_triplets": shard_size - 3, "num_failures": 3}
         stats |= {"failures_by_reason": {"not_media": 3}, "seconds": {"decode": 1.0, "caption": 9.0}}
-        schema.stats_path(root, index).write_text(json.dumps(stats))
+        schema.stats_path(root, index).write_text(json.dumps(stats | {"files": files}))
 
 
 def main(argv: list[str] | None = None) -> dict:

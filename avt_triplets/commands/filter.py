@@ -1,8 +1,10 @@
 """`avt filter DIR --top 10 30 50 --random 30 --seed 0`: top-k% / random-k% subsets as dataset configs.
 
 Reads only the ``clip_id`` / ``clap_score`` / ``sample_key`` columns of the finished shards, writes
-``subsets.json`` and regenerates the dataset card so that ``load_dataset(DIR, "top30")`` reads the
-subset. Nothing is copied: each subset is a row filter over the same Parquet shards. The configs given
+the dataset card and then ``subsets.json`` (one plan, card first: a killed filter never leaves a recorded config
+the card lacks, and any rerun writes both again) so that ``load_dataset(DIR, "top30")`` reads the subset. It holds
+the output's lock (not while ``avt generate`` runs there) and checks the finished shards' files against their stats
+first (``--verify``: checksums). Nothing is copied: each subset is a row filter over the same Parquet shards. The configs given
 are added to the ones already there (``--replace`` keeps only the given ones); a k that selects no row
 is refused, since ``load_dataset`` could not read such a config. A labelled-only output (``avt generate
 --captioner none``) has no scores: top-k is refused there with the reason, random-k works.
@@ -61,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Keep only the configs given now: drop every other top/random config (a kind not given gets none).",
     )
     parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="Check every finished shard's files against the checksums in its stats file (reads them all); "
+        "without it their sizes are checked.",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=None,
@@ -86,16 +94,29 @@ def _unfinished_note(root, subsets) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-    import warnings
-
-    from avt_triplets import publish, schema, selection, storage
+    from avt_triplets import storage
     from avt_triplets.errors import UsageError
     from avt_triplets.output_folder import require_avt_output
+    from avt_triplets.output_lock import hold_output
 
     root = require_avt_output(storage.as_path(args.output_dir, args.storage_options))
     if args.replace and args.top is None and args.random is None:
         raise UsageError("--replace keeps only the configs given with --top / --random, and none were given")
+    with hold_output(root, "avt filter"):  # not while `avt generate` writes here
+        return _filter(root, args)
+
+
+def _filter(root, args: argparse.Namespace) -> int:
+    """Check the finished shards, plan the subsets, then write the card and subsets.json (in that order)."""
+    import sys
+    import warnings
+
+    from avt_triplets import publish, schema, selection, shards, storage
+    from avt_triplets.errors import UsageError
+
+    damaged = shards.check_finished_shards(root, verify=args.verify).first_error()
+    if damaged is not None:
+        raise damaged
     with warnings.catch_warnings():  # unfinished shards are reported once, below
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
         subsets = publish.plan_subsets(
@@ -112,15 +133,14 @@ def run(args: argparse.Namespace) -> int:
     note = _unfinished_note(root, subsets)
     if note:
         print(note, file=sys.stderr)
-    selection.write_subsets(root, subsets)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
-        card = publish.write_dataset_card(root)
+        card = publish.write_dataset_card(root, subsets=subsets)  # the card, then subsets.json
     print(f"{subsets.total} clips in {len(subsets.data_files)} finished shard(s)")
     print(f"{'config':<12} {'rows':>9}  selection")
     for subset in subsets.subsets:
         print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")
-    print(f"wrote {root / schema.SUBSETS_FILE} and {card}")
+    print(f"wrote {card} and {root / schema.SUBSETS_FILE}")
     if storage.is_remote(root):
         print(f'load with: avt_data.hf_dataset.load_dataset("{root}", "<config>", storage_options=...)')
     else:

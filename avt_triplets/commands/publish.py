@@ -1,7 +1,9 @@
 """`avt publish DIR --repo-id ID`: write the dataset card and push a generation output to the Hub.
 
 The token (``--token``, ``HF_TOKEN`` or ``hf auth login``) goes to ``huggingface_hub`` only: it is never
-written to a file or a log. An unreachable Hub is one ``error:`` line saying that nothing was pushed.
+written to a file or a log. An unreachable Hub is one ``error:`` line saying that nothing was pushed. It holds the
+output's lock (not while ``avt generate`` runs there) and pushes nothing when a finished shard's files do not match
+their stats.
 """
 
 from __future__ import annotations
@@ -30,18 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avt_triplets import publish
+    from avt_triplets import publish, shards
     from avt_triplets.output_folder import require_avt_output
+    from avt_triplets.output_lock import hold_output
 
     root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
-    url = publish.publish(
-        root,
-        args.repo_id,
-        metadata_only=args.metadata_only,
-        private=args.private,
-        token=args.token,
-        revision=args.revision,
-    )
+    with hold_output(root, "avt publish"):  # not while `avt generate` writes here
+        damaged = shards.check_finished_shards(root).first_error()
+        if damaged is not None:
+            raise damaged
+        url = publish.publish(
+            root,
+            args.repo_id,
+            metadata_only=args.metadata_only,
+            private=args.private,
+            token=args.token,
+            revision=args.revision,
+        )
     kind = "metadata-only " if args.metadata_only else ""
     print(f"pushed {kind}dataset to {url}")
     print(f'load with: datasets.load_dataset("{args.repo_id}", "top30", split="train")')

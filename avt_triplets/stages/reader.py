@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from avt_triplets import schema, shards
+from avt_triplets import schema, shards, storage
 from avt_triplets.inputs import ClipSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,18 +74,37 @@ def plan_shards(clips: Sequence[ClipSpec], shard_size: int) -> list[tuple[ClipSp
     return shards
 
 
+def intact_done_shards(root: Path, shard_indices: Iterable[int], verify: bool = False) -> set[int]:
+    """The finished shards among ``shard_indices`` whose files match their stats; each damaged one is said (a
+    warning naming the file) and unmarked (its stats file deleted), so it is redone like an unfinished one."""
+    done = shards.done_shard_indices(root) & set(shard_indices)
+    check = shards.check_finished_shards(root, done, verify=verify)
+    for index, problem in sorted(check.damaged.items()):
+        logger.warning("finished shard %d is damaged: %s; redoing it", index, problem)
+        storage.unlink(schema.stats_path(root, index))
+    if check.unrecorded:
+        logger.warning(
+            "%d finished shard(s) have stats written by an older avt, without file sizes or checksums: checked by "
+            "their Parquet footers only (a redone shard records them)",
+            len(check.unrecorded),
+        )
+    return done - set(check.damaged)
+
+
 def pending_work(
     root: Path,
     all_shards: Sequence[tuple[ClipSpec, ...]],
     shard_indices: Iterable[int],
     retry_failed: bool,
+    verify: bool = False,
 ) -> list[ShardPlan]:
     """The shards among ``shard_indices`` that are not done, and (``retry_failed``) the failed clips of done ones.
 
-    Done shards are found by listing the stats folder once, so the scan costs one listing, not a look-up per
-    shard (which matters on object stores and at millions of clips).
+    Done shards are found by listing the stats folder once; their files are checked against their stats (sizes,
+    one look-up each; ``verify``: checksums, every byte read), and a damaged one is redone whole.
     """
-    done = shards.done_shard_indices(root)
+    shard_indices = list(shard_indices)
+    done = intact_done_shards(root, shard_indices, verify)
     plans = []
     for index in shard_indices:
         clips = all_shards[index]
@@ -95,4 +117,4 @@ def pending_work(
     return plans
 
 
-__all__ = ["Chunk", "ShardPlan", "chunk_seed", "pending_work", "plan_shards"]
+__all__ = ["Chunk", "ShardPlan", "chunk_seed", "intact_done_shards", "pending_work", "plan_shards"]

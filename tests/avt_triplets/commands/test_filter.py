@@ -124,3 +124,50 @@ def test_filter_on_a_read_only_output_is_a_usage_error(small_output, make_read_o
     make_read_only(small_output.root)
     assert cli.main(["filter", str(small_output.root), "--top", "30"]) == 2
     assert f"cannot write to {small_output.root}" in capsys.readouterr().err
+
+
+KILL_AFTER_FIRST_OF_CARD_AND_SUBSETS = """
+import os, signal, sys
+from avt_triplets import cli, publish, selection
+pair = ("README.md", "subsets.json")
+
+def write_then_die(path, data, _write=publish.atomic_write_bytes):
+    written = _write(path, data)
+    if str(path).endswith(pair):
+        os.kill(os.getpid(), signal.SIGKILL)  # killed right after the first file of the pair
+    return written
+
+publish.atomic_write_bytes = selection.atomic_write_bytes = write_then_die
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def card_configs(root) -> set[str]:
+    from huggingface_hub import DatasetCard
+
+    return {entry["config_name"] for entry in DatasetCard.load(root / schema.CARD_FILE).data["configs"]}
+
+
+def recorded_configs(root) -> set[str]:
+    return {subset.name for subset in selection.read_subsets(root).subsets}
+
+
+def test_a_filter_killed_between_card_and_subsets_leaves_no_config_the_card_lacks_and_a_rerun_repairs_it(
+    small_output, subprocess_env, tmp_path
+):
+    import signal
+    import subprocess
+    import sys
+
+    root = small_output.root
+    assert cli.main(["filter", str(root), "--top", "30"]) == 0
+    argv = [sys.executable, "-c", KILL_AFTER_FIRST_OF_CARD_AND_SUBSETS, "filter", str(root), "--top", "20"]
+    killed = subprocess.run(argv, env=subprocess_env, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert recorded_configs(root) <= card_configs(root)  # whatever subsets.json names, load_dataset finds
+    for config in recorded_configs(root):
+        datasets.load_dataset(str(root), config, split="train", cache_dir=str(tmp_path / "c"))
+    assert cli.main(["filter", str(root), "--top", "20"]) == 0  # the rerun finishes what was killed
+    assert recorded_configs(root) == card_configs(root) - {"all"} and "top20" in recorded_configs(root)
+    top20 = datasets.load_dataset(str(root), "top20", split="train", cache_dir=str(tmp_path / "c"))
+    assert len(top20) == selection.read_subsets(root).get("top20").size
