@@ -51,6 +51,7 @@ def resolve_inputs(
             split=options.split,
             label_csv=options.label_csv,
             storage_options=options.storage_options,
+            clip_seconds=options.clip_seconds,
         )
     clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
     check_unique(clips)

@@ -1,0 +1,128 @@
+"""The list files users really have, written byte for byte as they are in the wild (not by our writer): AudioSet's
+segment CSVs as Google ships them and their cleaned copies, VGGSound's ``vggsound.csv`` and the widely copied
+``ytid_start.mp4,label`` split files, class lists without their header, a UTF-8 BOM and CRLF line endings, and
+lists a spreadsheet mangled."""
+
+from __future__ import annotations
+
+import pytest
+
+from avt_triplets.errors import UsageError
+from avt_triplets.inputs import InputListError, load_inputs, read_clip_list, split_counts
+from avt_triplets.labels import read_class_table
+
+BOM = "\ufeff"
+
+# The first lines of eval_segments.csv as downloaded (a space after each comma, ids quoted together), with a
+# fractional start as in unbalanced_train_segments.csv.
+AUDIOSET_EVAL = (
+    "# Segments csv created Sun Mar  5 10:54:25 2017\n"
+    "# num_ytids=20371, num_segs=20371, num_unique_labels=527, num_positive_labels=51804\n"
+    "# YTID, start_seconds, end_seconds, positive_labels\n"
+    '--4gqARaEJE, 0.000, 10.000, "/m/068hy,/m/07q6cd_,/m/0bt9lr,/m/0jbk"\n'
+    '--BfvyPmVMo, 20.000, 30.000, "/m/03l9g"\n'
+    '-0RWZT-miFs, 12.345, 22.345, "/m/09x0r,/m/05zppz"\n'
+)
+# vggsound.csv: no header, labels with commas quoted, the others not.
+VGGSOUND = (
+    "---g-f_I2yQ,1,people marching,test\n"
+    '--0PQM4-hqg,30,"waterfall burbling",train\n'
+    '-0jeONf82dE,21,"heart sounds, heartbeat",train\n'
+)
+# The split files copied from repository to repository: file name of the trimmed clip, label; no header.
+SPLIT_FILE = "-0jeONf82dE_000021.mp4,playing hammond organ\n--0PQM4-hqg_000030.mp4,waterfall burbling\n"
+
+
+def _write(path, text: str, bom: bool = False, crlf: bool = False):
+    text = text.replace("\n", "\r\n") if crlf else text
+    path.write_bytes(((BOM if bom else "") + text).encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("bom, crlf", [(False, False), (True, True), (True, False)])
+def test_audioset_segments_as_shipped_with_fractional_starts_bom_and_crlf(tmp_path, bom, crlf):
+    listing = _write(tmp_path / "eval_segments.csv", AUDIOSET_EVAL, bom, crlf)
+    clips = read_clip_list(listing)
+    assert [c.clip_id for c in clips] == ["--4gqARaEJE_000000", "--BfvyPmVMo_000020", "-0RWZT-miFs_12.345"]
+    assert clips[0].labels == ("/m/068hy", "/m/07q6cd_", "/m/0bt9lr", "/m/0jbk")
+    assert clips[2].labels == ("/m/09x0r", "/m/05zppz")
+    assert clips[1].video_path == "--BfvyPmVMo_000020.mp4"
+    assert clips[2].original_start_s == pytest.approx(12.345) and clips[2].start_s == 0.0  # trimmed download
+
+
+def test_the_cleaned_audioset_header_reads_the_same(tmp_path):
+    cleaned = "YTID,start_seconds,end_seconds,positive_labels\n" + "\n".join(
+        line.replace(", ", ",") for line in AUDIOSET_EVAL.splitlines()[3:]
+    )
+    listing = _write(tmp_path / "balanced_train_segments.csv", cleaned, bom=True, crlf=True)
+    shipped = read_clip_list(_write(tmp_path / "eval_segments.csv", AUDIOSET_EVAL))
+    assert read_clip_list(listing) == shipped
+
+
+def test_vggsound_csv_with_bom_and_crlf_keeps_clean_ids(tmp_path):
+    listing = _write(tmp_path / "vggsound.csv", VGGSOUND, bom=True, crlf=True)
+    train = read_clip_list(listing, split="train")
+    assert [(c.clip_id, c.labels) for c in train] == [
+        ("--0PQM4-hqg_000030", ("waterfall burbling",)),
+        ("-0jeONf82dE_000021", ("heart sounds, heartbeat",)),
+    ]
+    test = read_clip_list(listing, split="test")
+    assert [c.clip_id for c in test] == ["---g-f_I2yQ_000001"]  # the BOM is not part of the first id
+    assert split_counts(listing) == {"train": 2, "test": 1}
+
+
+def test_the_split_file_ytid_start_mp4_label_is_a_list_of_trimmed_clips(tmp_path):
+    listing = _write(tmp_path / "test.csv", SPLIT_FILE, bom=True, crlf=True)
+    clips = load_inputs(listing).clips
+    assert [(c.clip_id, c.video_path, c.start_s, c.labels) for c in clips] == [
+        ("-0jeONf82dE_000021", "-0jeONf82dE_000021.mp4", 0.0, ("playing hammond organ",)),
+        ("--0PQM4-hqg_000030", "--0PQM4-hqg_000030.mp4", 0.0, ("waterfall burbling",)),
+    ]
+    assert [c.original_start_s for c in clips] == [21.0, 30.0]
+
+
+def test_a_class_list_without_its_header_and_with_a_bom_is_recognised(tmp_path):
+    headerless = _write(
+        tmp_path / "class_labels_indices.csv",
+        '0,/m/09x0r,"Speech"\n1,/m/05zppz,"Male speech, man speaking"\n',
+        bom=True,
+        crlf=True,
+    )
+    table = read_class_table(headerless)
+    assert table.names == ("Speech", "Male speech, man speaking") and table.mids == ("/m/09x0r", "/m/05zppz")
+    with_header = _write(
+        tmp_path / "with_header.csv", 'index,mid,display_name\n0,/m/09x0r,"Speech"\n', bom=True
+    )
+    assert read_class_table(with_header).names == ("Speech",)
+    (tmp_path / "names.csv").write_text("Speech\nMusic\n")
+    with pytest.raises(UsageError, match=r"^--label-csv \S+names.csv: needs the columns index"):
+        read_class_table(tmp_path / "names.csv")
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        (
+            "---g-f_I2yQ,1,people marching,test\n#NAME?,30,dog barking,train\n--0PQM4-hqg,30,dog barking,train\n",
+            2,
+        ),
+        ("#NAME?,1,people marching,test\n--0PQM4-hqg,30,dog barking,train\n", 1),
+        ("---g-f_I2yQ,1,people marching,test,,,,\n--0PQM4-hqg,30,dog barking,train,,,,\n", 1),
+        (AUDIOSET_EVAL + '#NAME?, 30.000, 40.000, "/m/09x0r"\n', 7),
+    ],
+)
+def test_a_list_a_spreadsheet_mangled_is_refused_naming_its_first_bad_line(tmp_path, text, line):
+    listing = _write(tmp_path / "vggsound.csv", text)
+    with pytest.raises(InputListError) as caught:
+        load_inputs(listing, split="all")
+    message = str(caught.value)
+    assert message.startswith(f"{listing}:{line}: ") and "\n" not in message
+    assert "spreadsheet" in message and len(message) < 400
+
+
+def test_a_headerless_list_of_another_shape_is_one_line_naming_the_layouts(tmp_path):
+    listing = _write(tmp_path / "clips.csv", "a.mp4;dog\nb.mp4;cat\n")
+    with pytest.raises(
+        InputListError, match=r"clips.csv:1: no header line, .*VGGSound's ytid,start,label,split"
+    ):
+        load_inputs(listing)
