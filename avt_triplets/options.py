@@ -157,8 +157,11 @@ class GenerationOptions:
     path_template: str = option(
         DEFAULT_PATH_TEMPLATE,
         group=CLIPS,
-        help="Local file of a ytid,start row, relative to the input root; fields {ytid}, {start} (int) and "
-        "{start_s} (float).",
+        help="Local file of a ytid,start row, relative to the input root, as the downloader named it: fields "
+        "{ytid}, {start} / {end} (whole seconds), {start_s} / {end_s} (float), {start_ms} / {end_ms} (audiosetdl), "
+        "{label} (first label, filesystem-safe), {split}, each with a format spec ({start:06d}); e.g. "
+        "{ytid}_{start}_{end}.mp4, {ytid}_{start_ms}_{end_ms}.mp4, {split}/{label}/{ytid}_{start:06d}.mp4, "
+        "Y{ytid}.mp4. {end}: the row's end, else start + --clip-seconds.",
     )
     split: str | None = option(
         None,

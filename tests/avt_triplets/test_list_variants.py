@@ -126,3 +126,57 @@ def test_a_headerless_list_of_another_shape_is_one_line_naming_the_layouts(tmp_p
         InputListError, match=r"clips.csv:1: no header line, .*VGGSound's ytid,start,label,split"
     ):
         load_inputs(listing)
+
+
+@pytest.mark.parametrize(
+    "template, names",
+    [
+        ("{ytid}_{start}_{end}.mp4", ["--BfvyPmVMo_20_30.mp4", "-0RWZT-miFs_12_22.mp4"]),
+        ("{ytid}_{start_ms}_{end_ms}.mp4", ["--BfvyPmVMo_20000_30000.mp4", "-0RWZT-miFs_12345_22345.mp4"]),
+        ("Y{ytid}.mp4", ["Y--BfvyPmVMo.mp4", "Y-0RWZT-miFs.mp4"]),
+        (
+            "{label}/{ytid}_{start:06d}_{end_s:.1f}.mp4",
+            ["_m_03l9g/--BfvyPmVMo_000020_30.0.mp4", "_m_09x0r/-0RWZT-miFs_000012_22.3.mp4"],
+        ),
+    ],
+)
+def test_path_templates_name_the_files_as_the_downloaders_do(tmp_path, template, names):
+    listing = _write(tmp_path / "eval_segments.csv", AUDIOSET_EVAL)
+    clips = read_clip_list(listing, path_template=template)[1:]
+    assert [c.video_path for c in clips] == names
+    assert clips[0].source == str(tmp_path / names[0])
+    assert [c.clip_id for c in clips] == [
+        "--BfvyPmVMo_000020",
+        "-0RWZT-miFs_12.345",
+    ]  # ids do not follow names
+
+
+def test_split_and_label_folders_of_vggsound_downloads(tmp_path):
+    listing = _write(tmp_path / "vggsound.csv", VGGSOUND)
+    clips = read_clip_list(listing, split="all", path_template="{split}/{label}/{ytid}_{start:06d}.mp4")
+    assert [c.video_path for c in clips] == [
+        "test/people marching/---g-f_I2yQ_000001.mp4",
+        "train/waterfall burbling/--0PQM4-hqg_000030.mp4",
+        "train/heart sounds, heartbeat/-0jeONf82dE_000021.mp4",
+    ]
+    # VGGSound has no end column: {end} is start + the clip length
+    ends = read_clip_list(listing, split="all", path_template="{ytid}_{end}.mp4", clip_seconds=5.0)
+    assert ends[1].video_path == "--0PQM4-hqg_35.mp4"
+
+
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("{ytid}_{stop}.mp4", r"unknown field \{stop\}; known fields: \{ytid\}, \{start\}, .*\{split\}$"),
+        ("{ytid}_{start:06s}.mp4", r"Unknown format code 's'.*; known fields: \{ytid\}"),
+        ("{ytid}_{}.mp4", r"unknown field \{\}"),
+    ],
+)
+def test_a_bad_path_template_is_one_line_naming_the_known_fields(tmp_path, template, message):
+    listing = _write(tmp_path / "vggsound.csv", VGGSOUND)
+    with pytest.raises(UsageError, match=message) as caught:
+        load_inputs(listing, split="all", path_template=template)
+    assert "\n" not in str(caught.value)
+    segments = _write(tmp_path / "eval_segments.csv", AUDIOSET_EVAL)
+    with pytest.raises(UsageError, match=r"uses \{split\}, but .*eval_segments.csv has no split column"):
+        load_inputs(segments, path_template="{split}/{ytid}.mp4")
