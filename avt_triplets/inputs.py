@@ -72,6 +72,7 @@ from avt_triplets.list_files import (
     split_clip_file,
     spreadsheet_hint,
 )
+from avt_triplets.missing_videos import MissingVideos
 from avt_triplets.path_templates import PathTemplate
 
 logger = logging.getLogger(__name__)
@@ -118,12 +119,17 @@ class ClipSpec:
 @dataclass(frozen=True)
 class InputSet:
     """What an input (folder or list) holds: its clips in order, the root their paths are relative to,
-    what the user passed, and (for a folder) the files skipped because they are not videos."""
+    what the user passed, (for a folder) the files skipped because they are not videos, (for a list) whether
+    it names files itself or through the path template, and how many of its videos are missing (checked
+    before models load, :mod:`avt_triplets.missing_videos`)."""
 
     clips: list[ClipSpec]
     root: Path
     source: str
     skipped: tuple[str, ...] = ()
+    is_list: bool = False
+    path_template: str | None = None  # a list of ytid rows: the template that named their files
+    missing: MissingVideos | None = None
 
 
 def _relative_to(path: Path, root: Path) -> str | None:
@@ -285,16 +291,20 @@ class _ListClips:
 
     def __init__(
         self,
-        table: ListTable,
+        list_path: Path,
         root: Path,
         template: PathTemplate,
         trimmed: bool,
         clip_seconds: float,
         allow_absolute: bool,
     ):
-        column = table.column
-        self.table, self.root, self.template = table, root, template
+        self.list_path, self.root, self.template = list_path, root, template
         self.trimmed, self.clip_seconds, self.allow_absolute = trimmed, clip_seconds, allow_absolute
+
+    def open(self, table: ListTable) -> None:
+        """Find the columns of the list's table (once per file)."""
+        column = table.column
+        self.table = table
         self.path, self.ytid, self.clip_file = column(PATH_KEYS), column(YTID_KEYS), column((CLIP_FILE,))
         self.start, self.end, self.split = column(START_KEYS), column(END_KEYS), column(SPLIT_KEYS)
         self.explicit_id, self.whole_video = column(("clip_id",)), column(WHOLE_VIDEO_KEYS)
@@ -302,7 +312,7 @@ class _ListClips:
         if self.labels is None:
             self.labels, self.separator = column(LABEL_KEYS), ";"
         self.width = None if table.layout == "JSONL" else len(table.columns)
-        self.local_root = None if storage.is_remote(root) else _local_root_text(root)
+        self.local_root = None if storage.is_remote(self.root) else _local_root_text(self.root)
         self.plain_path_clips: list[ClipSpec] = []  # path rows without a clip_id: one id per window later
         self._check_columns()
 
@@ -515,11 +525,17 @@ def read_clip_list(
     """
     path = storage.as_path(list_path, storage_options)
     root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
-    template = PathTemplate.parse(path_template)
+    maker = _ListClips(
+        path, root, PathTemplate.parse(path_template), trimmed, clip_seconds, allow_absolute_paths
+    )
+    return _read_list(maker, split, classes)
+
+
+def _read_list(maker: _ListClips, split: str | None, classes: ClassTable | None) -> list[ClipSpec]:
+    path = maker.list_path
     with open_text(path) as handle:
-        table = open_table(handle, path)
-        maker = _ListClips(table, root, template, trimmed, clip_seconds, allow_absolute_paths)
-        clips, splits = _read_clips(table, maker, split, classes)
+        maker.open(open_table(handle, path))
+        clips, splits = _read_clips(maker.table, maker, split, classes)
     _check_split(path, split, splits)
     if classes is not None:
         _check_labels(path, clips, classes)
@@ -623,11 +639,12 @@ def load_inputs(
     ``clip_seconds`` apply to lists (see :func:`read_clip_list`)."""
     path = storage.as_path(source, storage_options)
     skipped: list[str] = []
+    templated, is_folder = False, path.is_dir()
     classes = read_class_table(label_csv) if label_csv is not None else None
-    if path.is_dir() and (split is not None or classes is not None):
+    if is_folder and (split is not None or classes is not None):
         given = "--split" if split is not None else "--label-csv"
         raise InputListError(f"{given} applies to a list of clips (CSV/JSONL), but {path} is a folder")
-    if path.is_dir():
+    if is_folder:
         clips, skipped = list_video_folder(path)
         root = path
         for name in skipped:
@@ -636,17 +653,10 @@ def load_inputs(
         root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
         if input_root is not None and not root.is_dir():
             raise InputListError(f"--input-root {root} is not a folder")
-        clips = read_clip_list(
-            path,
-            input_root=root,
-            path_template=path_template,
-            trimmed=trimmed,
-            allow_absolute_paths=allow_absolute_paths,
-            split=split,
-            classes=classes,
-            storage_options=storage_options,
-            clip_seconds=clip_seconds,
-        )
+        template = PathTemplate.parse(path_template)
+        maker = _ListClips(path, root, template, trimmed, clip_seconds, allow_absolute_paths)
+        clips = _read_list(maker, split, classes)
+        templated = maker.path is None
     elif path.is_file():
         raise InputListError(
             f"{path} is neither a folder nor a list ({', '.join(sorted(LIST_EXTENSIONS))}); "
@@ -660,7 +670,14 @@ def load_inputs(
         hint = f" ({len(skipped)} files skipped: not video files)" if skipped else ""
         raise InputListError(f"no clips found in {path}{hint}")
     check_unique(clips)
-    return InputSet(clips=clips, root=root, source=str(source), skipped=tuple(skipped))
+    return InputSet(
+        clips=list(clips),
+        root=root,
+        source=str(source),
+        skipped=tuple(skipped),
+        is_list=not is_folder,
+        path_template=path_template if templated else None,
+    )
 
 
 def inputs_digest(clips: Sequence[ClipSpec]) -> str:

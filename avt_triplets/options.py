@@ -187,6 +187,15 @@ class GenerationOptions:
         help="ytid,start rows point at full-length videos: cut the window at start (default: files are "
         "already-trimmed clips, decoded from 0).",
     )
+    max_missing_fraction: float = option(
+        0.5,
+        group=CLIPS,
+        metavar="F",
+        help="Listed videos missing (unreadable_path) that a run accepts: every path is checked before models "
+        "load and the count printed; a run with more missing still writes what it could, then exits 1 naming the "
+        "root, the template and one expected path (usually a wrong --input-root or --path-template); all "
+        "missing stops it before models load. 1: accept any.",
+    )
     shard_size: int = option(1000, group=RUN, help="Clips per output shard (the unit of resuming).")
     chunk_size: int = option(
         64,
@@ -303,6 +312,8 @@ class GenerationOptions:
                 raise UsageError(
                     f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}"
                 )
+        if not 0.0 <= self.max_missing_fraction <= 1.0:
+            raise UsageError(f"--max-missing-fraction must be in [0, 1], got {self.max_missing_fraction}")
         if not 1 <= self.jpeg_quality <= 100:
             raise UsageError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
 

@@ -82,7 +82,7 @@ class PathTemplate:
             values.update(start_ms=round(start * 1000), end=int(end), end_s=end, end_ms=round(end * 1000))
             if "label" in fields:
                 values["label"] = safe_label(labels[0]) if labels else ""
-            values["split"] = split or ""
+            values["split"] = safe_label(split) if split else ""
         return self.text.format(**values)
 
 
