@@ -347,39 +347,31 @@ class _ListClips:
 
     def fast(self) -> Callable[[list, str | None], ClipSpec | None]:
         """The clip of a ``ytid,start`` row with nothing unusual, else of :meth:`clip` (which also raises)."""
-        if (
-            self.ytid is None
-            or self.path is not None
-            or self.explicit_id is not None
-            or self.whole_video is not None
-        ):
+        default = self.template.text == DEFAULT_PATH_TEMPLATE
+        prefix = self._plain_prefix()
+        special = (self.path, self.explicit_id, self.whole_video)  # columns only the full path knows
+        checked = not default and (self.end is not None or "label" in self.template.fields)  # cells to check
+        if self.ytid is None or self.start is None or prefix is None or checked or special != (None,) * 3:
             return self.clip
         slow, valid, clip_seconds, inf = self.clip, match_youtube_id, self.clip_seconds, math.inf
         yi, si, ei, li, separator = self.ytid, self.start, self.end, self.labels, self.separator
-        whole, prefix = not self.trimmed, self._plain_prefix()
-        default = self.template.text == DEFAULT_PATH_TEMPLATE
-        name = self.template.format
+        whole, name = not self.trimmed, self.template.format
 
         def make(cells: list, split: str | None) -> ClipSpec | None:
             ytid = cells[yi]
             try:
                 start = float(cells[si])
-            except (TypeError, ValueError):
+            except ValueError:
                 return slow(cells, split)
             if not (valid(ytid) and 0.0 <= start < inf) or (ei is not None and not cells[ei]):
                 return slow(cells, split)
             labels = () if li is None else _labels(cells[li], separator)
-            whole_second = start.is_integer()
-            clip_id = f"{ytid}_{int(start):06d}" if whole_second else f"{ytid}_{start:.3f}"
-            if default:
-                rel = f"{ytid}_{int(start):06d}.mp4"
-            else:
-                end = start + clip_seconds if ei is None else float(cells[ei])
-                if "label" in self.template.fields and not labels:
-                    return slow(cells, split)
-                rel = name(ytid, start, end, labels, split)
-            if prefix is None:
-                return slow(cells, split)
+            clip_id = f"{ytid}_{int(start):06d}" if start.is_integer() else f"{ytid}_{start:.3f}"
+            rel = (
+                f"{ytid}_{int(start):06d}.mp4"
+                if default
+                else name(ytid, start, start + clip_seconds, labels, split)
+            )
             return ClipSpec(clip_id, rel, prefix + rel, start if whole else 0.0, labels, start)
 
         return make

@@ -99,17 +99,17 @@ def one_video_under(root: Path, extensions: Iterable[str]) -> str | None:
 def find_missing(
     sources: Sequence[str], root: Path, path_template: str | None, extensions: Iterable[str]
 ) -> MissingVideos | None:
-    """Stat every local source once; None for videos at a URL (not checked up front)."""
-    if storage.is_remote(root) or any(storage.is_url(source) for source in sources[:1]):
+    """Stat every local source once; videos at a URL are left out (None when every video is at one)."""
+    if storage.is_remote(root):
         return None
-    unique = list(dict.fromkeys(sources))
-    absent = absent_files(unique)
+    local = [source for source in sources if not storage.is_url(source)]
+    if not local:
+        return None
+    absent = absent_files(dict.fromkeys(local))
     absent_set = set(absent)
-    missing = sum(1 for source in sources if source in absent_set) if absent else 0
-    report = MissingVideos(len(sources), missing, str(root), path_template, absent[0] if absent else None)
-    if missing * 2 > len(
-        sources
-    ):  # most are missing: find one that is there to show next to the expected one
+    missing = sum(1 for source in local if source in absent_set) if absent else 0
+    report = MissingVideos(len(local), missing, str(root), path_template, absent[0] if absent else None)
+    if missing * 2 > len(local):  # most are missing: find one that is there to show next to the expected one
         report = replace(report, one_present=one_video_under(root, extensions))
     return report
 

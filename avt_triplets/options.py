@@ -185,7 +185,8 @@ class GenerationOptions:
         group=CLIPS,
         flag="--untrimmed",
         help="ytid,start rows point at full-length videos: cut the window at start (default: files are "
-        "already-trimmed clips, decoded from 0).",
+        "already-trimmed clips, decoded from 0). A video_path row's start_s is a time inside its file unless the "
+        "row's whole_video column says false. Rows keep the list's start as original_start_s either way.",
     )
     max_missing_fraction: float = option(
         0.5,

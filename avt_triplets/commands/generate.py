@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "input",
         metavar="INPUT",
         help="A folder of videos (searched recursively); a CSV/JSONL list with video_path[,start_s][,labels] "
-        "(labels ';'-separated)[,split]; VGGSound's vggsound.csv (ytid,start,label,split rows, no header); or an "
+        "(labels ';'-separated)[,split][,whole_video]; VGGSound's vggsound.csv (ytid,start,label,split rows, no "
+        "header) or a split file (ytid_start.mp4,label rows); or an "
         "AudioSet segment list (# comment lines, then YTID, start_seconds, end_seconds, positive_labels). Rows "
         "with a YouTube id name their files with --path-template; --split picks a split, --label-csv maps "
         "AudioSet ids to names.",

@@ -293,6 +293,7 @@ def clip_row(item: DecodedItem) -> dict[str, Any]:
         "video_path": spec.video_path,
         "start_s": item.start_s,
         "end_s": item.end_s,
+        "original_start_s": spec.start_in_video,
         "audio": item.audio_encoded,
         "frames": [{"bytes": data, "path": None} for data in item.frames_jpeg],
         "frame_times_s": item.frame_times_s,
@@ -316,9 +317,10 @@ def triplet_row(
     }
 
 
-def row_features(captioned: bool = True):
-    """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``)."""
-    return schema.triplet_features(with_captions=captioned)
+def row_features(captioned: bool = True, row_layout: int = schema.ROW_LAYOUT):
+    """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``), in the row
+    layout of the output they go to (:func:`avt_triplets.shards.recorded_row_layout`)."""
+    return schema.triplet_features(with_captions=captioned, row_layout=row_layout)
 
 
 class ChunkWorker:

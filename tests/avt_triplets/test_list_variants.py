@@ -180,3 +180,61 @@ def test_a_bad_path_template_is_one_line_naming_the_known_fields(tmp_path, templ
     segments = _write(tmp_path / "eval_segments.csv", AUDIOSET_EVAL)
     with pytest.raises(UsageError, match=r"uses \{split\}, but .*eval_segments.csv has no split column"):
         load_inputs(segments, path_template="{split}/{ytid}.mp4")
+
+
+def test_whole_video_column_says_what_a_video_path_row_start_means(tmp_path):
+    listing = _write(
+        tmp_path / "clips.csv",
+        "video_path,start_s,labels,whole_video\n"
+        "full/abc.mp4,30,dog,true\n"
+        "trimmed/abc_000030.mp4,30,dog,false\n"
+        "plain/abc.mp4,12.5,dog,\n",
+    )
+    clips = read_clip_list(listing)
+    assert [(c.video_path, c.start_s, c.original_start_s) for c in clips] == [
+        ("full/abc.mp4", 30.0, 30.0),  # the whole video: cut at its start
+        ("trimmed/abc_000030.mp4", 0.0, 30.0),  # already the window: decoded from 0, the start is kept
+        ("plain/abc.mp4", 12.5, 12.5),  # no say: a video_path row's start is a time inside its file
+    ]
+    _write(tmp_path / "bad.csv", "video_path,start_s,whole_video\na.mp4,3,maybe\n")
+    with pytest.raises(InputListError, match=r"bad.csv:2: whole_video 'maybe' is not true or false"):
+        read_clip_list(tmp_path / "bad.csv")
+    vggsound = _write(tmp_path / "vggsound.csv", VGGSOUND)
+    untrimmed = read_clip_list(vggsound, split="train", trimmed=False)
+    assert [(c.start_s, c.original_start_s) for c in untrimmed] == [(30.0, 30.0), (21.0, 21.0)]
+
+
+def test_an_output_keeps_the_youtube_start_next_to_the_start_in_the_file(tmp_path, label_lists):
+    import pyarrow.parquet as pq
+
+    from avt_triplets.cli import main as avt_main
+
+    out = tmp_path / "out"
+    argv = [
+        "generate",
+        str(label_lists["vggsound"]),
+        "-o",
+        str(out),
+        "--captioner",
+        "none",
+        "--split",
+        "test",
+    ]
+    assert avt_main([*argv, "--num-workers", "0", "--no-progress"]) == 0
+    rows = pq.read_table(out / "data" / "shard-00000.parquet").to_pylist()
+    starts = {f"{c.ytid}_{c.start:06d}": c.start for c in label_lists["clips"]["test"]}
+    assert {r["clip_id"]: (r["start_s"], r["original_start_s"]) for r in rows} == {
+        clip_id: (0.0, float(start)) for clip_id, start in starts.items()
+    }
+
+
+def test_an_output_started_before_original_start_s_keeps_its_columns_on_resume(tmp_path):
+    from avt_triplets import schema, shards
+    from avt_triplets.stages.worker import row_features
+
+    (tmp_path / schema.MANIFEST_FILE).write_text(
+        '{"format": "avt-triplets/1", "fps": 1.0}'
+    )  # an older manifest
+    assert shards.recorded_row_layout(tmp_path) == 1
+    assert "original_start_s" not in row_features(False, shards.recorded_row_layout(tmp_path))
+    assert "original_start_s" in row_features(False, shards.recorded_row_layout(tmp_path / "new"))
