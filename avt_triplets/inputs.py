@@ -365,13 +365,22 @@ class _ListClips:
                 return slow(cells, split)
             if not (valid(ytid) and 0.0 <= start < inf) or (ei is not None and not cells[ei]):
                 return slow(cells, split)
-            labels = () if li is None else _labels(cells[li], separator)
-            clip_id = f"{ytid}_{int(start):06d}" if start.is_integer() else f"{ytid}_{start:.3f}"
-            rel = (
-                f"{ytid}_{int(start):06d}.mp4"
-                if default
-                else name(ytid, start, start + clip_seconds, labels, split)
-            )
+            if li is None:
+                labels = ()
+            else:
+                label = cells[li].strip()
+                if separator not in label:
+                    labels = (label,) if label else ()
+                elif " " in label or (parts := label.split(separator)).count(""):
+                    labels = _labels(label, separator)
+                else:
+                    labels = tuple(parts)  # AudioSet's "/m/09x0r,/m/05zppz"
+            whole_second = start.is_integer()
+            clip_id = f"{ytid}_{int(start):06d}" if whole_second else f"{ytid}_{start:.3f}"
+            if not default:
+                rel = name(ytid, start, start + clip_seconds, labels, split)
+            else:
+                rel = clip_id + ".mp4" if whole_second else f"{ytid}_{int(start):06d}.mp4"
             return ClipSpec(clip_id, rel, prefix + rel, start if whole else 0.0, labels, start)
 
         return make
