@@ -347,6 +347,8 @@ class _ListClips:
 
     def fast(self) -> Callable[[list, str | None], ClipSpec | None]:
         """The clip of a ``ytid,start`` row with nothing unusual, else of :meth:`clip` (which also raises)."""
+        if self.path is not None and self.ytid is None and self.clip_file is None:
+            return self._fast_paths()
         default = self.template.text == DEFAULT_PATH_TEMPLATE
         prefix = self._plain_prefix()
         special = (self.path, self.explicit_id, self.whole_video)  # columns only the full path knows
@@ -382,6 +384,46 @@ class _ListClips:
             else:
                 rel = clip_id + ".mp4" if whole_second else f"{ytid}_{int(start):06d}.mp4"
             return ClipSpec(clip_id, rel, prefix + rel, start if whole else 0.0, labels, start)
+
+        return make
+
+    def _fast_paths(self) -> Callable[[list, str | None], ClipSpec | None]:
+        """:meth:`fast` for rows naming their files: a plain relative path (no ``.`` segment, no ``//``) is
+        recorded as it is; anything else takes :meth:`clip`."""
+        if (
+            self.local_root is None
+            or self.width is None
+            or (self.explicit_id, self.whole_video) != (None, None)
+        ):
+            return self.clip  # a store, JSONL values, or columns only the full path knows
+        slow, prefix, plain = self.clip, self.local_root.rstrip("/") + "/", self.plain_path_clips.append
+        pi, si, li, separator, inf = self.path, self.start, self.labels, self.separator, math.inf
+
+        def make(cells: list, split: str | None) -> ClipSpec | None:
+            value = cells[pi]
+            if (
+                not value
+                or value[0] in "./\\ "
+                or value[-1] in " /"
+                or "\\" in value
+                or "/." in value
+                or "//" in value
+                or ":" in value
+            ):
+                return slow(cells, split)
+            try:
+                start = 0.0 if si is None or not cells[si] else float(cells[si])
+            except ValueError:
+                return slow(cells, split)
+            if not 0.0 <= start < inf:
+                return slow(cells, split)
+            labels = () if li is None else _labels(cells[li], separator)
+            stem, dot, extension = value.rpartition(".")
+            clip = ClipSpec(
+                stem if dot and "/" not in extension else value, value, prefix + value, start, labels, start
+            )
+            plain(clip)
+            return clip
 
         return make
 

@@ -128,7 +128,7 @@ def _headerless_layout(path: Path, first: list[str], line: int) -> tuple[str, tu
     cells = [cell.strip() for cell in first]
     if len(cells) == 2 and split_clip_file(cells[0]) is not None:
         return "VGGSound split file (ytid_start.mp4,label)", SPLIT_FILE_COLUMNS
-    if len(cells) in (3, 4) and is_youtube_id(cells[0]) and _NUMBER.fullmatch(cells[1]):
+    if len(cells) in (2, 3, 4) and is_youtube_id(cells[0]) and _NUMBER.fullmatch(cells[1]):
         return "VGGSound (ytid,start,label,split)", VGGSOUND_COLUMNS[: len(cells)]
     raise InputListError(
         f"{path}:{line}: no header line, and the rows are none of the headerless layouts (VGGSound's "

@@ -238,3 +238,25 @@ def test_an_output_started_before_original_start_s_keeps_its_columns_on_resume(t
     assert shards.recorded_row_layout(tmp_path) == 1
     assert "original_start_s" not in row_features(False, shards.recorded_row_layout(tmp_path))
     assert "original_start_s" in row_features(False, shards.recorded_row_layout(tmp_path / "new"))
+
+
+@pytest.mark.parametrize(
+    "header, rows",
+    [
+        ("video_path,start_s,labels", ["a/b.mp4,0,dog", "a/b.mp4,12.5,dog;cat", "c.mkv,,", "d/.e.mp4,1,x"]),
+        ("video_path,labels", ["sub/x.mp4,a", "./y.mp4,b", "z.tar.mp4,c", "w/v,d"]),
+        ("ytid,start,end,positive_labels", ["--4gqARaEJE,0.000,10.000,/m/068hy", "-0RWZT-miFs,12.345,,"]),
+        ("ytid,start,label,split", ["---g-f_I2yQ,1,people marching,test", "abcdefghijk,30,a;b,train"]),
+    ],
+)
+def test_the_quick_path_of_common_rows_gives_what_the_general_one_does(tmp_path, header, rows):
+    plain = _write(tmp_path / "plain.csv", "\n".join([header, *rows]) + "\n")
+    # an empty whole_video column changes no row, but sends every row through the general path
+    general = _write(
+        tmp_path / "general.csv", "\n".join([header + ",whole_video", *(r + "," for r in rows)]) + "\n"
+    )
+    for template in ("{ytid}_{start:06d}.mp4", "{split}/{ytid}_{start_ms}.mp4"):
+        if "{split}" in template and "split" not in header:
+            continue
+        options = {"split": "all", "path_template": template}
+        assert read_clip_list(plain, **options) == read_clip_list(general, **options)
