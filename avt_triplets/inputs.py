@@ -609,7 +609,10 @@ def split_counts(list_path: str | os.PathLike) -> Counter[str | None]:
         index = table.column(SPLIT_KEYS)
         if index is None:
             return Counter({None: sum(1 for _ in table.rows)})
-        return Counter((cells[index].strip() or None) if len(cells) > index else None for cells in table.rows)
+        return Counter(
+            (str(cells[index]).strip() or None) if len(cells) > index and cells[index] is not None else None
+            for cells in table.rows
+        )
 
 
 def _describe_splits(splits: Counter[str | None]) -> str:
