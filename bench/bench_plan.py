@@ -87,6 +87,46 @@ def fake_done_shards(root: Path, done: int, shard_size: int) -> None:
         schema.stats_path(root, index).write_text(json.dumps(stats))
 
 
+class _Phases:
+    """Each phase's wall seconds, CPU seconds of this process (the fairer figure on a shared machine) and RSS."""
+
+    def __init__(self):
+        self.phases: dict = {}
+        self.cpu = time.process_time()
+
+    def begin(self) -> float:
+        self.cpu = time.process_time()
+        return time.perf_counter()
+
+    def phase(self, name: str, started: float) -> None:
+        self.phases[name] = {
+            "seconds": round(time.perf_counter() - started, 2),
+            "cpu_seconds": round(time.process_time() - self.cpu, 2),
+            "rss_mb_after": rss_mb(),
+        }
+
+
+def _real_lists(tmp: Path, clips: int, clock: _Phases):
+    """List ``clips`` rows laid out as vggsound.csv and as an AudioSet segment list; stat the VGGSound videos."""
+    from avt_triplets.inputs import VIDEO_EXTENSIONS, load_inputs
+    from avt_triplets.missing_videos import find_missing
+
+    listed = {}
+    for name, writer, options in (
+        ("vggsound", write_vggsound_list, {"split": "all"}),
+        ("audioset", write_audioset_list, {}),
+    ):
+        writer(tmp / f"{name}.csv", clips)
+        started = clock.begin()
+        listed[name] = load_inputs(tmp / f"{name}.csv", **options).clips
+        clock.phase(f"listing_{name}", started)
+    del listed["audioset"]
+    started = clock.begin()
+    missing = find_missing([c.source for c in listed["vggsound"]], tmp, None, VIDEO_EXTENSIONS)
+    clock.phase("missing_check", started)
+    return missing
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1_000_000)
@@ -95,29 +135,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--done", type=int, default=999, help="Finished shards in the resume scan.")
     args = parser.parse_args(argv)
 
-    from avt_triplets.inputs import VIDEO_EXTENSIONS, inputs_digest, load_inputs
-    from avt_triplets.missing_videos import find_missing
+    from avt_triplets.inputs import inputs_digest, load_inputs
     from avt_triplets.shards import collect_totals
     from avt_triplets.stages.reader import pending_work, plan_shards
 
     result: dict = {"benchmark": "plan", "clips": args.clips, "shard_size": args.shard_size}
     result["load_average"] = [round(x, 1) for x in os.getloadavg()]
-    phases: dict = {}
-
-    cpu = [time.process_time()]
-
-    def phase(name: str, started: float) -> None:
-        """Wall seconds, and CPU seconds of this process (the fairer figure on a shared machine)."""
-        now = time.process_time()
-        phases[name] = {
-            "seconds": round(time.perf_counter() - started, 2),
-            "cpu_seconds": round(now - cpu[0], 2),
-            "rss_mb_after": rss_mb(),
-        }
-
-    def begin() -> float:
-        cpu[0] = time.process_time()
-        return time.perf_counter()
+    clock = _Phases()
+    phase, begin, phases = clock.phase, clock.begin, clock.phases
 
     with tempfile.TemporaryDirectory(prefix="avt-bench-plan-") as tmp:
         tmp = Path(tmp)
@@ -129,20 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         inputs = load_inputs(tmp / "list.csv")
         phase("listing", started)
 
-        listed = {}
-        for name, writer, options in (
-            ("vggsound", write_vggsound_list, {"split": "all"}),
-            ("audioset", write_audioset_list, {}),
-        ):
-            writer(tmp / f"{name}.csv", args.clips)
-            started = begin()
-            listed[name] = load_inputs(tmp / f"{name}.csv", **options)
-            phase(f"listing_{name}", started)
-        started = begin()
-        vggsound = listed.pop("vggsound").clips
-        missing = find_missing([c.source for c in vggsound], tmp, None, VIDEO_EXTENSIONS)
-        phase("missing_check", started)
-        del listed, vggsound
+        missing = _real_lists(tmp, args.clips, clock)
 
         started = begin()
         shards = plan_shards(inputs.clips, args.shard_size)
