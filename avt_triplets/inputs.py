@@ -6,16 +6,25 @@ video's path relative to the input root without its extension (plus ``_{start:06
 names the same file with several windows), or ``{ytid}_{start:06d}`` for VGGSound/AudioSet-style
 rows; it must be unique, and duplicates are reported all at once, before any work starts.
 
-List formats (paths relative to the list's folder, or to ``input_root`` when given):
+List formats (paths relative to the list's folder, or to ``input_root`` when given; the layouts and their
+quirks are recognised by :mod:`avt_triplets.list_files`):
 
 - CSV with a header: ``video_path`` (or ``path``), optional ``start_s`` (or ``start``), optional
-  ``labels`` (``;``-separated), optional ``clip_id``; or ``ytid`` (or ``youtube_id``) + ``start`` rows
-  whose files are found through ``path_template``.
-- Headerless CSV in VGGSound's own layout: ``ytid,start,label[,split]`` (labels holding commas are quoted).
+  ``labels`` (``;``-separated), optional ``clip_id``, optional ``whole_video``; or ``ytid`` (or ``youtube_id``)
+  + ``start`` [+ ``end``] rows whose files are found through ``path_template``
+  (:mod:`avt_triplets.path_templates`).
+- Headerless CSV in VGGSound's own layout: ``ytid,start,label[,split]`` (labels holding commas are quoted),
+  and VGGSound's split files ``ytid_start.mp4,label`` (a ``ytid,start`` row, its file found the same way).
 - AudioSet's segment lists (``balanced_train_segments.csv``, ``eval_segments.csv``, ...): ``#`` comment lines,
   the last of which is the header ``# YTID, start_seconds, end_seconds, positive_labels``, then rows such as
-  ``--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"`` (``positive_labels`` separated by commas).
+  ``--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"`` (``positive_labels`` separated by commas); also the
+  cleaned copy with a plain ``YTID,start_seconds,end_seconds,positive_labels`` header.
 - JSONL: one object per line with the same keys; ``labels`` may be a list or a ``;``-separated string.
+
+Where a clip's window starts: a ``ytid,start`` row names a downloaded clip that already starts at ``start``
+(decoded from 0) unless ``trimmed=False`` (``--untrimmed``: the files are whole videos); a ``video_path`` row's
+start is a time inside its file. A ``whole_video`` column (true/false) says it per row. Either way the clip keeps
+the row's start as ``original_start_s`` (the YouTube start) next to ``start_s`` (the start inside the file).
 
 A ``split`` column (VGGSound's ``train``/``test``) is honoured: ``split="test"`` keeps the rows of that split,
 and a list holding several splits must be given one (or ``all``), so a test set never slips into a training
@@ -29,23 +38,42 @@ absolute paths (``allow_absolute_paths``), which then appear in the dataset as t
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import itertools
 import json
 import logging
 import math
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from avt_triplets import storage
-from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable, list_class_table, read_class_table, unknown_labels
+from avt_triplets.list_files import (
+    CLIP_FILE,
+    COMMA_LABEL_KEYS,
+    END_KEYS,
+    LABEL_KEYS,
+    PATH_KEYS,
+    SPLIT_KEYS,
+    SPREADSHEET_ERRORS,
+    START_KEYS,
+    WHOLE_VIDEO_KEYS,
+    YTID_KEYS,
+    InputListError,
+    ListTable,
+    is_youtube_id,
+    match_youtube_id,
+    open_table,
+    open_text,
+    split_clip_file,
+    spreadsheet_hint,
+)
+from avt_triplets.missing_videos import MissingVideos
+from avt_triplets.path_templates import PathTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -55,29 +83,21 @@ VIDEO_EXTENSIONS = frozenset(
 LIST_EXTENSIONS = frozenset({".csv", ".jsonl", ".json", ".tsv"})
 # Local file of a ``ytid,start`` row; VGGSound/AudioSet downloaders name trimmed clips like this.
 DEFAULT_PATH_TEMPLATE = "{ytid}_{start:06d}.mp4"
+DEFAULT_CLIP_SECONDS = 10.0  # AudioSet's and VGGSound's segment length
 
-_PATH_KEYS = ("video_path", "path", "file", "filename")
-_START_KEYS = ("start_s", "start", "start_seconds", "start_time")
-_LABEL_KEYS = ("labels", "label")
-_COMMA_LABEL_KEYS = ("positive_labels",)  # AudioSet: ontology ids separated by commas inside one quoted cell
-_YTID_KEYS = ("ytid", "youtube_id", "YTID", "video_id")
-_SPLIT_KEYS = ("split",)
-_HEADER_KEYS = frozenset(
-    {*_PATH_KEYS, *_START_KEYS, *_LABEL_KEYS, *_COMMA_LABEL_KEYS, *_YTID_KEYS, *_SPLIT_KEYS, "clip_id"}
-)
 ALL_SPLITS = "all"  # ``--split all``: every row of a list that holds several splits
 
 
-class InputListError(UsageError, ValueError):
-    """The input can't be turned into a clip list (bad row, duplicate clip ids, nothing found)."""
-
-
-@dataclass(frozen=True, slots=True)  # slots: a million of them in memory at once
+# slots: a million of them in memory at once. Not frozen (treat it as read-only all the same): a frozen
+# dataclass's __init__ costs five times a plain one, a second per million clips of a list.
+@dataclass(slots=True, unsafe_hash=True)
 class ClipSpec:
     """One clip to generate: where to read it and what to call it.
 
     ``video_path`` is what the dataset records (relative to the input root when the file is under
-    it); ``source`` is the absolute file to decode; ``start_s`` the window start inside that file.
+    it); ``source`` is the absolute file to decode; ``start_s`` the window start inside that file;
+    ``original_start_s`` where the window starts in the whole video (a list row's start, the YouTube start of a
+    trimmed VGGSound/AudioSet clip; None: ``start_s``).
     """
 
     clip_id: str
@@ -85,7 +105,13 @@ class ClipSpec:
     source: str
     start_s: float = 0.0
     labels: tuple[str, ...] = field(default_factory=tuple)
+    original_start_s: float | None = None
     split: str | None = None  # the list's split column, kept as a column by ``--split all`` only
+
+    @property
+    def start_in_video(self) -> float:
+        """Where the window starts in the whole video."""
+        return self.start_s if self.original_start_s is None else self.original_start_s
 
     def to_dict(self) -> dict:
         record = {**asdict(self), "labels": list(self.labels)}
@@ -97,13 +123,18 @@ class ClipSpec:
 @dataclass(frozen=True)
 class InputSet:
     """What an input (folder or list) holds: its clips in order, the root their paths are relative to,
-    what the user passed, and (for a folder) the files skipped because they are not videos."""
+    what the user passed, (for a folder) the files skipped because they are not videos, (for a list) whether
+    it names files itself or through the path template, and how many of its videos are missing (checked
+    before models load, :mod:`avt_triplets.missing_videos`)."""
 
     clips: list[ClipSpec]
     root: Path
     source: str
     skipped: tuple[str, ...] = ()
     classes: ClassTable | None = None  # the class list the labels index into, when one is known
+    is_list: bool = False
+    path_template: str | None = None  # a list of ytid rows: the template that named their files
+    missing: MissingVideos | None = None
 
 
 def _relative_to(path: Path, root: Path) -> str | None:
@@ -212,144 +243,321 @@ def _source_text(source: Path) -> str:
     return str(source) if storage.is_remote(source) else str(source.absolute())
 
 
-def _first(row: dict, keys: Sequence[str]):
-    for key in keys:
-        value = row.get(key)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def _parse_labels(value, separator: str = ";") -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list | tuple):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    return tuple(part.strip() for part in str(value).split(separator) if part.strip())
-
-
-def _row_labels(row: dict) -> tuple[str, ...]:
-    """A row's labels: AudioSet's comma-separated ``positive_labels``, else ``labels``/``label`` (``;``)."""
-    audioset = _first(row, _COMMA_LABEL_KEYS)
-    if audioset is not None:
-        return _parse_labels(audioset, ",")
-    return _parse_labels(_first(row, _LABEL_KEYS))
-
-
 def _format_start(start: float) -> str:
     return f"{int(start):06d}" if float(start).is_integer() else f"{start:.3f}"
 
 
-def _parse_start(row: dict, where: str) -> float:
-    raw_start = _first(row, _START_KEYS)
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "y", "t"}), frozenset({"0", "false", "no", "n", "f"})
+
+
+class _RowError(Exception):
+    """A bad row; the reader adds the file and line."""
+
+
+def _seconds(cell, name: str) -> float:
+    """A start or end cell as seconds >= 0 (JSONL may give a number)."""
     try:
-        start = float(raw_start) if raw_start is not None else 0.0
-    except (TypeError, ValueError) as err:
-        raise InputListError(f"{where}: start {raw_start!r} is not a number") from err
-    if not math.isfinite(start):
-        raise InputListError(f"{where}: start {raw_start!r} is not a finite number of seconds")
-    if start < 0:
-        raise InputListError(f"{where}: negative start {start}")
-    return start
+        value = float(cell)
+    except (TypeError, ValueError):
+        raise _RowError(f"{name} {cell!r} is not a number") from None
+    if not 0.0 <= value < math.inf:
+        if value < 0:
+            raise _RowError(f"negative {name} {value}")
+        raise _RowError(f"{name} {cell!r} is not a finite number of seconds")
+    return value
 
 
-def _row_to_clip(
-    row: dict, where: str, root: Path, path_template: str, trimmed: bool, allow_absolute: bool = False
-) -> ClipSpec:
-    start = _parse_start(row, where)
-    labels = _row_labels(row)
-    explicit_id = _first(row, ("clip_id",))
-    path_value = _first(row, _PATH_KEYS)
-    if path_value is not None:
-        rel = _plainly_inside(str(path_value), root)
-        if rel is not None:
-            source_text = os.path.join(_local_root_text(root), rel)
-        else:
-            source = _source(str(path_value), root)
-            rel, source_text = _recorded_path(source, root, where, allow_absolute), _source_text(source)
-        clip_id = explicit_id or _without_extension(rel)
-        return ClipSpec(str(clip_id), rel, source_text, start, labels)
-    ytid = _first(row, _YTID_KEYS)
-    if ytid is None:
-        raise InputListError(f"{where}: needs a video_path (or path) or a ytid column; got {sorted(row)}")
-    try:
-        rel = path_template.format(ytid=ytid, start=int(start), start_s=start)
-    except (KeyError, IndexError, ValueError) as err:
-        raise InputListError(f"{where}: bad --path-template {path_template!r}: {err}") from err
-    source = _source(rel, root)
-    clip_id = explicit_id or f"{ytid}_{_format_start(start)}"
-    # A downloaded VGGSound/AudioSet clip already starts at the row's start: decode it from 0.
-    rel = _recorded_path(source, root, where, allow_absolute)
-    return ClipSpec(str(clip_id), rel, _source_text(source), 0.0 if trimmed else start, labels)
+def _labels(cell, separator: str) -> tuple[str, ...]:
+    if cell is None:
+        return ()
+    if isinstance(cell, list | tuple):
+        return tuple(str(v).strip() for v in cell if str(v).strip())
+    if separator not in cell:
+        label = cell.strip()
+        return (label,) if label else ()
+    return tuple(filter(None, map(str.strip, cell.split(separator))))
 
 
-class _UncommentedLines:
-    """The lines of a list file without ``#`` comment lines (kept in ``comments``); ``number`` is the file's line
-    number of the last line handed out, for messages."""
-
-    def __init__(self, handle):
-        self.handle = handle
-        self.number = 0
-        self.comments: list[str] = []
-
-    def __iter__(self):
-        for number, line in enumerate(self.handle, start=1):
-            self.number = number
-            stripped = line.lstrip()
-            if stripped.startswith("#"):
-                self.comments.append(stripped[1:])
-                continue
-            yield line
+def _flag(cell, name: str) -> bool | None:
+    """A yes/no cell (``whole_video``); None when empty."""
+    if cell is None or isinstance(cell, bool):
+        return cell
+    text = str(cell).strip().lower()
+    if not text:
+        return None
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise _RowError(f"{name} {cell!r} is not true or false")
 
 
-def _header(cells: Sequence[str]) -> list[str] | None:
-    """``cells`` as column names when they name at least one column we know, else None."""
-    names = [cell.strip() for cell in cells]
-    return names if any(name in _HEADER_KEYS for name in names) else None
+class _ListClips:
+    """Turns the rows of one list into clip specs. The columns are found once per file, and the common row (a
+    YouTube id, a start, labels) takes a path made for it (:meth:`fast`), so a million rows take seconds."""
 
+    def __init__(
+        self,
+        list_path: Path,
+        root: Path,
+        template: PathTemplate,
+        trimmed: bool,
+        clip_seconds: float,
+        allow_absolute: bool,
+    ):
+        self.list_path, self.root, self.template = list_path, root, template
+        self.trimmed, self.clip_seconds, self.allow_absolute = trimmed, clip_seconds, allow_absolute
 
-def _read_csv_rows(path: Path) -> Iterable[tuple[str, dict]]:
-    with path.open("r", newline="", encoding="utf-8") as handle:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        lines = _UncommentedLines(handle)
-        reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
-        first = next(reader, None)
-        if first is None:
-            return
-        header = _header(first)
-        rows: Iterable[list[str]] = reader
-        if header is None:
-            rows = itertools.chain([first], reader)
-            # AudioSet: the last comment line before the rows is the header ("# YTID, start_seconds, ...")
-            commented = next(csv.reader(lines.comments[-1:], skipinitialspace=True), None)
-            header = _header(commented) if commented else None
-        if header is None:  # VGGSound's own csv: ytid,start,label[,split], no header
-            if len(first) < 2:
-                raise InputListError(f"{path}: no header and not ytid,start,label rows")
-            header = ["ytid", "start", "label", "split"][: max(len(first), 2)]
-        for cells in rows:
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            yield f"{path}:{lines.number}", dict(zip(header, (c.strip() for c in cells)))
+    def open(self, table: ListTable) -> None:
+        """Find the columns of the list's table (once per file)."""
+        column = table.column
+        self.table = table
+        self.path, self.ytid, self.clip_file = column(PATH_KEYS), column(YTID_KEYS), column((CLIP_FILE,))
+        self.start, self.end, self.split = column(START_KEYS), column(END_KEYS), column(SPLIT_KEYS)
+        self.explicit_id, self.whole_video = column(("clip_id",)), column(WHOLE_VIDEO_KEYS)
+        self.labels, self.separator = column(COMMA_LABEL_KEYS), ","
+        if self.labels is None:
+            self.labels, self.separator = column(LABEL_KEYS), ";"
+        self.width = None if table.layout == "JSONL" else len(table.columns)
+        self.local_root = None if storage.is_remote(self.root) else _local_root_text(self.root)
+        self.plain_path_clips: list[ClipSpec] = []  # path rows without a clip_id: one id per window later
+        self._check_columns()
 
+    def _check_columns(self) -> None:
+        where, columns = self.table.path, ", ".join(self.table.columns)
+        if self.path is None and self.ytid is None and self.clip_file is None:
+            raise InputListError(f"{where}: needs a video_path (or path) or a ytid column; got {columns}")
+        for name, column in (("split", self.split), ("label", self.labels)):
+            if self.path is None and name in self.template.fields and column is None:
+                raise InputListError(
+                    f"--path-template {self.template.text!r} uses {{{name}}}, but {where} has no {name} column"
+                )
 
-def _read_jsonl_rows(path: Path) -> Iterable[tuple[str, dict]]:
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    def fit(self, cells: list) -> list | None:
+        """A row whose width differs from the header's: shorter rows miss trailing cells; a blank row is
+        skipped (None); a longer row is refused (a spreadsheet pads rows with ',,,')."""
+        if not any(str(cell).strip() for cell in cells):
+            return None
+        if len(cells) < self.width:
+            return cells + [""] * (self.width - len(cells))
+        extra, columns = cells[self.width :], ", ".join(self.table.columns)
+        if all(not cell.strip() for cell in extra):
+            raise _RowError(
+                f"{len(extra)} empty cell(s) after the {self.width} columns ({columns}): the list was saved "
+                "by a spreadsheet, which pads rows with ',,,'; use the file as downloaded"
+            )
+        raise _RowError(f"{len(cells)} cells where the list has {self.width} columns ({columns})")
+
+    def split_of(self, cells: list) -> str | None:
+        value = cells[self.split]
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    def fast(self) -> Callable[[list, str | None], ClipSpec | None]:
+        """The clip of a ``ytid,start`` row with nothing unusual, else of :meth:`clip` (which also raises)."""
+        if self.path is not None and self.ytid is None and self.clip_file is None:
+            return self._fast_paths()
+        default = self.template.text == DEFAULT_PATH_TEMPLATE
+        prefix = self._plain_prefix()
+        special = (self.path, self.explicit_id, self.whole_video)  # columns only the full path knows
+        checked = not default and (self.end is not None or "label" in self.template.fields)  # cells to check
+        if self.ytid is None or self.start is None or prefix is None or checked or special != (None,) * 3:
+            return self.clip
+        slow, valid, clip_seconds, inf = self.clip, match_youtube_id, self.clip_seconds, math.inf
+        yi, si, ei, li, separator = self.ytid, self.start, self.end, self.labels, self.separator
+        whole, name = not self.trimmed, self.template.format
+
+        def make(cells: list, split: str | None) -> ClipSpec | None:
+            ytid = cells[yi]
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputListError(f"{path}:{number}: not JSON: {err}") from err
-            if not isinstance(row, dict):
-                raise InputListError(f"{path}:{number}: expected an object, got {type(row).__name__}")
-            yield f"{path}:{number}", row
+                start = float(cells[si])
+            except ValueError:
+                return slow(cells, split)
+            if not (valid(ytid) and 0.0 <= start < inf) or (ei is not None and not cells[ei]):
+                return slow(cells, split)
+            if li is None:
+                labels = ()
+            else:
+                label = cells[li].strip()
+                if separator not in label:
+                    labels = (label,) if label else ()
+                elif " " in label or (parts := label.split(separator)).count(""):
+                    labels = _labels(label, separator)
+                else:
+                    labels = tuple(parts)  # AudioSet's "/m/09x0r,/m/05zppz"
+            whole_second = start.is_integer()
+            clip_id = f"{ytid}_{int(start):06d}" if whole_second else f"{ytid}_{start:.3f}"
+            if not default:
+                rel = name(ytid, start, start + clip_seconds, labels, split)
+            else:
+                rel = clip_id + ".mp4" if whole_second else f"{ytid}_{int(start):06d}.mp4"
+            return ClipSpec(clip_id, rel, prefix + rel, start if whole else 0.0, labels, start)
+
+        return make
+
+    def _fast_paths(self) -> Callable[[list, str | None], ClipSpec | None]:
+        """:meth:`fast` for rows naming their files: a plain relative path (no ``.`` segment, no ``//``) is
+        recorded as it is; anything else takes :meth:`clip`."""
+        if (
+            self.local_root is None
+            or self.width is None
+            or (self.explicit_id, self.whole_video) != (None, None)
+        ):
+            return self.clip  # a store, JSONL values, or columns only the full path knows
+        slow, prefix, plain = self.clip, self.local_root.rstrip("/") + "/", self.plain_path_clips.append
+        pi, si, li, separator, inf = self.path, self.start, self.labels, self.separator, math.inf
+
+        def make(cells: list, split: str | None) -> ClipSpec | None:
+            value = cells[pi]
+            if (
+                not value
+                or value[0] in "./\\ "
+                or value[-1] in " /"
+                or "\\" in value
+                or "/." in value
+                or "//" in value
+                or ":" in value
+            ):
+                return slow(cells, split)
+            try:
+                start = 0.0 if si is None or not cells[si] else float(cells[si])
+            except ValueError:
+                return slow(cells, split)
+            if not 0.0 <= start < inf:
+                return slow(cells, split)
+            labels = () if li is None else _labels(cells[li], separator)
+            stem, dot, extension = value.rpartition(".")
+            clip = ClipSpec(
+                stem if dot and "/" not in extension else value, value, prefix + value, start, labels, start
+            )
+            plain(clip)
+            return clip
+
+        return make
+
+    def _plain_prefix(self) -> str | None:
+        """The local root + '/' when every path the template makes is plainly inside the root (its fixed text
+        is relative without '..', its fields ids, numbers and safe labels); None when paths need checking."""
+        text = self.template.text
+        if (
+            self.local_root is None
+            or _plainly_inside(text, self.root) != text
+            or "\\" in text
+            or "./" in text
+        ):
+            return None
+        return self.local_root.rstrip("/") + "/"
+
+    def clip(self, cells: list, split: str | None) -> ClipSpec | None:
+        """The clip of any row (None for a blank one); :class:`_RowError` for a bad one."""
+        labels = _labels(cells[self.labels], self.separator) if self.labels is not None else ()
+        explicit = cells[self.explicit_id] if self.explicit_id is not None else None
+        if self.path is not None and cells[self.path]:
+            return self._path_clip(cells, labels, explicit)
+        if self.ytid is not None and cells[self.ytid]:
+            ytid, start = str(cells[self.ytid]).strip(), self._start(cells)
+        elif self.clip_file is not None and cells[self.clip_file]:
+            ytid, start = self._clip_file(cells[self.clip_file])
+        elif all(cell in (None, "") or not str(cell).strip() for cell in cells):
+            return None
+        else:
+            raise _RowError(f"needs a video_path (or path) or a ytid; got {cells!r}")
+        if not is_youtube_id(ytid):
+            if ytid.startswith(SPREADSHEET_ERRORS):
+                raise spreadsheet_hint("", ytid)
+            raise _RowError(f"{ytid!r} is not a YouTube id")
+        end = _seconds(cells[self.end], "end") if self.end is not None and cells[self.end] else None
+        rel = self._template_path(
+            ytid, start, start + self.clip_seconds if end is None else end, labels, split
+        )
+        clip_id = explicit or f"{ytid}_{_format_start(start)}"
+        rel, source = self._recorded(rel)
+        return ClipSpec(
+            clip_id, rel, source, start if self._whole(cells, not self.trimmed) else 0.0, labels, start
+        )
+
+    def _start(self, cells: list) -> float:
+        cell = cells[self.start] if self.start is not None else None
+        return 0.0 if cell is None or cell == "" else _seconds(cell, "start")
+
+    def _clip_file(self, cell: str) -> tuple[str, float]:
+        parsed = split_clip_file(cell.strip())
+        if parsed is None:
+            if cell.strip().startswith(SPREADSHEET_ERRORS):
+                raise spreadsheet_hint("", cell.strip())
+            raise _RowError(f"{cell!r} is not a clip file name ytid_start.mp4")
+        return parsed[0], float(parsed[1])
+
+    def _whole(self, cells: list, default: bool) -> bool:
+        if self.whole_video is None:
+            return default
+        value = _flag(cells[self.whole_video], "whole_video")
+        return default if value is None else value
+
+    def _template_path(self, ytid: str, start: float, end: float, labels: tuple, split: str | None) -> str:
+        if "label" in self.template.fields and not labels:
+            raise _RowError(f"no label for {{label}} of --path-template {self.template.text!r}")
+        return self.template.format(ytid, start, end, labels, split)
+
+    def _path_clip(self, cells: list, labels: tuple, explicit) -> ClipSpec:
+        start = self._start(cells)
+        rel, source = self._recorded(str(cells[self.path]).strip())
+        # a video_path row names a file: its start is a time inside it, unless its whole_video cell says no
+        whole = self._whole(cells, True)
+        clip = ClipSpec(
+            explicit or _without_extension(rel), rel, source, start if whole else 0.0, labels, start
+        )
+        if not explicit:
+            self.plain_path_clips.append(clip)
+        return clip
+
+    def _recorded(self, value: str) -> tuple[str, str]:
+        """The recorded (relative) path and the file to decode of a row's file."""
+        if self.local_root is not None:
+            rel = _plainly_inside(value, self.root)
+            if rel is not None:
+                return rel, os.path.join(self.local_root, rel)
+        source = _source(value, self.root)
+        return _recorded_path(source, self.root, "", self.allow_absolute), _source_text(source)
 
 
-def _read_rows(path: Path) -> Iterable[tuple[str, dict]]:
-    """``(where, row)`` of a list file: JSONL by its extension, else CSV/TSV."""
-    return _read_jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".json") else _read_csv_rows(path)
+def _read_clips(
+    table: ListTable,
+    maker: _ListClips,
+    split: str | None,
+    classes: ClassTable | None,
+    every_label: set[str] | None = None,
+) -> tuple[list[ClipSpec], Counter[str | None]]:
+    """Every kept row's clip, and the rows per split; ``every_label`` receives the labels of every row, kept or
+    not (one class index for all the splits of a list)."""
+    clips: list[ClipSpec] = []
+    splits: Counter[str | None] = Counter()
+    width, fit, make, append = maker.width, maker.fit, maker.fast(), clips.append
+    split_index = maker.split if maker.split is not None and width is not None else None
+    split_of = maker.split_of if maker.split is not None else None
+    keep_all = split in (None, ALL_SPLITS)
+    try:
+        for cells in table.rows:
+            if len(cells) != width and width is not None and (cells := fit(cells)) is None:
+                continue
+            if split_index is not None:  # CSV: strings
+                row_split = cells[split_index].strip() or None
+            else:
+                row_split = split_of(cells) if split_of is not None else None
+            splits[row_split] += 1
+            if not keep_all and row_split != split:
+                if every_label is not None and maker.labels is not None:
+                    every_label.update(_labels(cells[maker.labels], maker.separator))
+                continue
+            clip = make(cells, row_split)
+            if clip is None:
+                continue
+            if every_label is not None:
+                every_label.update(clip.labels)
+            if split == ALL_SPLITS and row_split is not None:
+                clip = replace(clip, split=str(row_split))
+            append(clip if classes is None else _with_class_names(clip, classes))
+    except (_RowError, InputListError) as err:
+        text = str(err)
+        raise InputListError(f"{table.where()}{text if text.startswith(':') else ': ' + text}") from None
+    return clips, splits
 
 
 def read_clip_list(
@@ -363,47 +571,39 @@ def read_clip_list(
     classes: ClassTable | None = None,
     storage_options: dict | None = None,
     labels_of_every_row: set[str] | None = None,
+    clip_seconds: float = DEFAULT_CLIP_SECONDS,
 ) -> list[ClipSpec]:
     """Clips of a CSV/TSV/JSONL list, in the list's order. See the module docstring for formats.
 
     ``trimmed``: ``ytid,start`` rows point at files that already start at ``start`` (the usual
-    downloaded clips); set it False for full-length videos so the window is cut at ``start``.
+    downloaded clips); set it False for full-length videos so the window is cut at ``start``. A ``video_path``
+    row's start is a time inside its file unless the row's ``whole_video`` column says false.
     ``allow_absolute_paths``: accept files outside the input root, recorded with their absolute path.
     ``split``: keep the rows whose ``split`` column has this value (:data:`ALL_SPLITS`: every row, each clip
     keeping its split, grouped by split); a list holding several splits needs one. ``classes``: store every label
     as its display name in this class list (a label that is neither an id nor a name of it is an error).
-    ``labels_of_every_row``: a set that receives the labels of every row, whatever its split.
+    ``labels_of_every_row``: a set that receives the labels of every row, whatever its split. ``clip_seconds``: the
+    window length, the end of rows without one (``{end}`` of the path template).
     """
     path = storage.as_path(list_path, storage_options)
     root = storage.as_path(input_root, storage_options) if input_root is not None else path.parent
-    rows = _read_rows(path)
-    clips = []
-    splits: Counter[str | None] = Counter()
-    for where, row in rows:
-        row_split = _first(row, _SPLIT_KEYS)
-        splits[row_split] += 1
-        if labels_of_every_row is not None:
-            labels_of_every_row.update(_row_labels(row))
-        if split not in (None, ALL_SPLITS) and row_split != split:
-            continue
-        clip = _row_to_clip(row, where, root, path_template, trimmed, allow_absolute_paths)
-        if split == ALL_SPLITS and row_split is not None:
-            clip = replace(clip, split=str(row_split))
-        clips.append((clip, _first(row, ("clip_id",)) is not None))
+    maker = _ListClips(
+        path, root, PathTemplate.parse(path_template), trimmed, clip_seconds, allow_absolute_paths
+    )
+    return _read_list(maker, split, classes, labels_of_every_row)
+
+
+def _read_list(
+    maker: _ListClips, split: str | None, classes: ClassTable | None, every_label: set[str] | None = None
+) -> list[ClipSpec]:
+    path = maker.list_path
+    with open_text(path) as handle:
+        maker.open(open_table(handle, path))
+        clips, splits = _read_clips(maker.table, maker, split, classes, every_label)
     _check_split(path, split, splits)
     if classes is not None:
-        clips = [(replace(clip, labels=_class_names(clip.labels, classes)), e) for clip, e in clips]
-        _check_labels(path, [clip for clip, _ in clips], classes)
-    # A file listed with several windows gets one id per window: "{path}_{start:06d}".
-    windows = Counter(clip.video_path for clip, explicit in clips if not explicit)
-    return group_by_split(
-        [
-            replace(clip, clip_id=f"{clip.clip_id}_{_format_start(clip.start_s)}")
-            if not explicit and windows[clip.video_path] > 1 and _first_key_is_path(clip)
-            else clip
-            for clip, explicit in clips
-        ]
-    )
+        _check_labels(path, clips, classes)
+    return group_by_split(_one_id_per_window(clips, maker.plain_path_clips))
 
 
 def group_by_split(clips: list[ClipSpec]) -> list[ClipSpec]:
@@ -415,12 +615,34 @@ def group_by_split(clips: list[ClipSpec]) -> list[ClipSpec]:
     return clips if len(order) <= 1 else sorted(clips, key=lambda clip: order[clip.split])
 
 
+def _one_id_per_window(clips: list[ClipSpec], plain_path_clips: list[ClipSpec]) -> list[ClipSpec]:
+    """A file listed with several windows gets one id per window: ``{path}_{start:06d}`` (path rows without a
+    ``clip_id`` only: ids of ytid rows already carry their start)."""
+    windows = Counter(clip.video_path for clip in plain_path_clips)
+    renamed = {id(clip) for clip in plain_path_clips if windows[clip.video_path] > 1}
+    if not renamed:
+        return clips
+    return [
+        replace(clip, clip_id=f"{clip.clip_id}_{_format_start(clip.start_in_video)}")
+        if id(clip) in renamed
+        else clip
+        for clip in clips
+    ]
+
+
 def split_counts(list_path: str | os.PathLike) -> Counter[str | None]:
     """Rows per value of a list's split column (None counts rows without one): which splits ``--split`` can
     pick. Only the list is read, no video is looked at."""
     path = storage.as_path(list_path)
-    rows = _read_rows(path)
-    return Counter(_first(row, _SPLIT_KEYS) for _, row in rows)
+    with open_text(path) as handle:
+        table = open_table(handle, path)
+        index = table.column(SPLIT_KEYS)
+        if index is None:
+            return Counter({None: sum(1 for _ in table.rows)})
+        return Counter(
+            (str(cells[index]).strip() or None) if len(cells) > index and cells[index] is not None else None
+            for cells in table.rows
+        )
 
 
 def _describe_splits(splits: Counter[str | None]) -> str:
@@ -450,9 +672,9 @@ def _check_split(path: Path, split: str | None, splits: Counter[str | None]) -> 
         )
 
 
-def _class_names(labels: tuple[str, ...], classes: ClassTable) -> tuple[str, ...]:
-    """Labels as display names (unknown ones kept as they are, for :func:`_check_labels` to report)."""
-    return tuple(classes.display_name(label) or label for label in labels)
+def _with_class_names(clip: ClipSpec, classes: ClassTable) -> ClipSpec:
+    """The clip with its labels as display names (unknown ones kept as they are, for :func:`_check_labels`)."""
+    return replace(clip, labels=tuple(classes.display_name(label) or label for label in clip.labels))
 
 
 def _check_labels(path: Path, clips: Sequence[ClipSpec], classes: ClassTable) -> None:
@@ -463,11 +685,6 @@ def _check_labels(path: Path, clips: Sequence[ClipSpec], classes: ClassTable) ->
             f"{path}: {len(unknown)} label(s) are neither an id nor a display name of the --label-csv class "
             f"list ({len(classes)} classes): {shown}"
         )
-
-
-def _first_key_is_path(clip: ClipSpec) -> bool:
-    """Ids of ytid rows already carry their start."""
-    return clip.clip_id == _without_extension(clip.video_path)
 
 
 def check_unique(clips: Sequence[ClipSpec]) -> None:
@@ -491,17 +708,19 @@ def load_inputs(
     split: str | None = None,
     label_csv: str | os.PathLike | None = None,
     storage_options: dict | None = None,
+    clip_seconds: float = DEFAULT_CLIP_SECONDS,
 ) -> InputSet:
     """The clips of ``source`` (a folder or a list file, local or a URL), the root their paths are relative
-    to, and the files a folder input skipped (each logged at INFO level). ``split`` and ``label_csv`` apply to
-    lists (see :func:`read_clip_list`)."""
+    to, and the files a folder input skipped (each logged at INFO level). ``split``, ``label_csv`` and
+    ``clip_seconds`` apply to lists (see :func:`read_clip_list`)."""
     path = storage.as_path(source, storage_options)
     skipped: list[str] = []
+    templated, is_folder = False, path.is_dir()
     classes = read_class_table(label_csv) if label_csv is not None else None
-    if path.is_dir() and (split is not None or classes is not None):
+    if is_folder and (split is not None or classes is not None):
         given = "--split" if split is not None else "--label-csv"
         raise InputListError(f"{given} applies to a list of clips (CSV/JSONL), but {path} is a folder")
-    if path.is_dir():
+    if is_folder:
         clips, skipped = list_video_folder(path)
         root = path
         for name in skipped:
@@ -511,17 +730,10 @@ def load_inputs(
         if input_root is not None and not root.is_dir():
             raise InputListError(f"--input-root {root} is not a folder")
         every_label: set[str] = set()
-        clips = read_clip_list(
-            path,
-            input_root=root,
-            path_template=path_template,
-            trimmed=trimmed,
-            allow_absolute_paths=allow_absolute_paths,
-            split=split,
-            classes=classes,
-            storage_options=storage_options,
-            labels_of_every_row=every_label,
-        )
+        template = PathTemplate.parse(path_template)
+        maker = _ListClips(path, root, template, trimmed, clip_seconds, allow_absolute_paths)
+        clips = _read_list(maker, split, classes, every_label if split is not None else None)
+        templated = maker.path is None
         if classes is None and split is not None:  # a list of several splits: one index for all of them
             classes = list_class_table(every_label, path.name)
     elif path.is_file():
@@ -537,7 +749,15 @@ def load_inputs(
         hint = f" ({len(skipped)} files skipped: not video files)" if skipped else ""
         raise InputListError(f"no clips found in {path}{hint}")
     check_unique(clips)
-    return InputSet(clips=clips, root=root, source=str(source), skipped=tuple(skipped), classes=classes)
+    return InputSet(
+        clips=list(clips),
+        root=root,
+        source=str(source),
+        skipped=tuple(skipped),
+        classes=classes,
+        is_list=not is_folder,
+        path_template=path_template if templated else None,
+    )
 
 
 def inputs_digest(clips: Sequence[ClipSpec]) -> str:

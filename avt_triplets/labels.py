@@ -156,18 +156,23 @@ class ClassTable:
 
 
 def read_class_table(path: str | os.PathLike) -> ClassTable:
-    """The classes of an ``index,mid,display_name`` CSV (header required, display names may be quoted and hold
-    commas); :class:`UsageError` when the file is missing, lacks a column or its indices are not 0..N-1."""
+    """The classes of an ``index,mid,display_name`` CSV (display names may be quoted and hold commas; a UTF-8
+    byte order mark and CRLF are fine; a copy without its header line is recognised by its rows' shape);
+    :class:`UsageError` when the file is missing, lacks a column or its indices are not 0..N-1."""
     path = Path(path)
     where = f"--label-csv {path}"  # both commands that read a class list take it as --label-csv
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle, skipinitialspace=True)
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            first = next(csv.reader(handle, skipinitialspace=True), [])
+            handle.seek(0)
+            headerless = _is_class_row(first)
+            names = REQUIRED_COLUMNS if headerless else None
+            reader = csv.DictReader(handle, fieldnames=names, skipinitialspace=True)
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
             if missing:
                 raise UsageError(
-                    f"{where}: needs the columns {', '.join(REQUIRED_COLUMNS)} (like AudioSet's "
-                    f"class_labels_indices.csv); missing {', '.join(missing)}"
+                    f"{where}: needs the columns {', '.join(REQUIRED_COLUMNS)} named in its first line (like "
+                    f"AudioSet's class_labels_indices.csv); missing {', '.join(missing)}"
                 )
             rows = list(reader)
     except OSError as error:
@@ -195,6 +200,11 @@ def list_class_table(labels_of_every_row: Iterable[str], list_name: str) -> Clas
     return ClassTable(
         names=tuple(names), source=f"the distinct labels of every row of {list_name} (all splits)"
     )
+
+
+def _is_class_row(cells: list[str]) -> bool:
+    """A first line that is a class, not a header: ``0,/m/09x0r,"Speech"`` (copies in the wild drop the header)."""
+    return len(cells) == 3 and cells[0].strip().isdigit() and cells[1].strip().startswith("/")
 
 
 def unknown_labels(labels: Iterable[str], table: ClassTable) -> list[str]:

@@ -155,6 +155,7 @@ def run_manifest(
         "format": schema.MANIFEST_FORMAT,
         "avt_version": __version__,
         "captioned": bool(captioned),
+        "row_layout": schema.ROW_LAYOUT,
         "fps": float(options.fps),
         "clip_seconds": float(options.clip_seconds),
         "shard_size": int(options.shard_size),

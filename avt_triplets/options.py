@@ -157,8 +157,11 @@ class GenerationOptions:
     path_template: str = option(
         DEFAULT_PATH_TEMPLATE,
         group=CLIPS,
-        help="Local file of a ytid,start row, relative to the input root; fields {ytid}, {start} (int) and "
-        "{start_s} (float).",
+        help="Local file of a ytid,start row, relative to the input root, as the downloader named it: fields "
+        "{ytid}, {start} / {end} (whole seconds), {start_s} / {end_s} (float), {start_ms} / {end_ms} (audiosetdl), "
+        "{label} (first label, filesystem-safe), {split}, each with a format spec ({start:06d}); e.g. "
+        "{ytid}_{start}_{end}.mp4, {ytid}_{start_ms}_{end_ms}.mp4, {split}/{label}/{ytid}_{start:06d}.mp4, "
+        "Y{ytid}.mp4. {end}: the row's end, else start + --clip-seconds.",
     )
     split: str | None = option(
         None,
@@ -182,7 +185,17 @@ class GenerationOptions:
         group=CLIPS,
         flag="--untrimmed",
         help="ytid,start rows point at full-length videos: cut the window at start (default: files are "
-        "already-trimmed clips, decoded from 0).",
+        "already-trimmed clips, decoded from 0). A video_path row's start_s is a time inside its file unless the "
+        "row's whole_video column says false. Rows keep the list's start as original_start_s either way.",
+    )
+    max_missing_fraction: float = option(
+        0.5,
+        group=CLIPS,
+        metavar="F",
+        help="Listed videos missing (unreadable_path) that a run accepts: every path is checked before models "
+        "load and the count printed; a run with more missing still writes what it could, then exits 1 naming the "
+        "root, the template and one expected path (usually a wrong --input-root or --path-template); all "
+        "missing stops it before models load. 1: accept any.",
     )
     shard_size: int = option(1000, group=RUN, help="Clips per output shard (the unit of resuming).")
     chunk_size: int = option(
@@ -306,6 +319,8 @@ class GenerationOptions:
                 raise UsageError(
                     f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}"
                 )
+        if not 0.0 <= self.max_missing_fraction <= 1.0:
+            raise UsageError(f"--max-missing-fraction must be in [0, 1], got {self.max_missing_fraction}")
         if not 1 <= self.jpeg_quality <= 100:
             raise UsageError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
 

@@ -121,7 +121,8 @@ def generate_triplets(
     else loaded from ``models`` (after the inputs and output folder were checked); ``models.captioner`` "none"
     stores the clips with their labels and loads no model. ``options`` (or keyword
     overrides of its fields) set everything else. Returns the totals over all finished shards; the summary is
-    complete (and the card written) when this process saw the last shard finish. Raises
+    complete (and the card written) when this process saw the last shard finish; ``summary.missing_videos`` says
+    why when more listed videos were missing than ``options.max_missing_fraction`` allows. Raises
     :class:`~avt_triplets.errors.UsageError` for unusable inputs, output folders or options (before any work)
     and :class:`~avt_triplets.errors.RunAborted` when a model is broken or the disk is full.
     """
@@ -155,6 +156,8 @@ def _generate(
     summary.wall_seconds = time.perf_counter() - wall_start
     summary.shard_errors = report.shard_errors
     summary.skipped_inputs = input_set.skipped
+    if input_set.missing is not None and input_set.missing.exceeds(options.max_missing_fraction):
+        summary.missing_videos = input_set.missing.error_line(options.max_missing_fraction)
     if options.write_card and summary.shards_done == summary.shards_total:
         summary.card_path, summary.card_error = write_final_card(root)
     return summary

@@ -1,7 +1,8 @@
 """What a generation run checks before it spends GPU time, so mistakes cost seconds, not a model load.
 
 1. :func:`check_run`, before any model loads (the options checked their own values when built): the input
-   (a folder or list that yields clips, finite start times, paths inside the input root), the output folder
+   (a folder or list that yields clips, finite start times, paths inside the input root; a list's videos
+   that are missing, counted with one stat each: none there is an error), the output folder
    (new, empty or an avt output, writable) and, when resuming, the options recorded in its manifest.
    Problems are :class:`~avt_triplets.errors.UsageError`\\ s.
 2. :func:`check_models`, after the models load and before any video is decoded: the captioner captions one
@@ -12,17 +13,20 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from avt_triplets import manifest, output_folder, storage
-from avt_triplets.errors import RunAborted
-from avt_triplets.inputs import ClipSpec, InputSet, check_unique, load_inputs
+from avt_triplets.errors import RunAborted, UsageError
+from avt_triplets.inputs import VIDEO_EXTENSIONS, ClipSpec, InputSet, check_unique, load_inputs
+from avt_triplets.missing_videos import find_missing
 from avt_triplets.model_inputs import (
     audio_inputs,
     audio_preprocessor_of,
@@ -32,6 +36,8 @@ from avt_triplets.model_inputs import (
     image_preprocessor_of,
 )
 from avt_triplets.options import GenerationOptions
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_inputs(
@@ -51,6 +57,7 @@ def resolve_inputs(
             split=options.split,
             label_csv=options.label_csv,
             storage_options=options.storage_options,
+            clip_seconds=options.clip_seconds,
         )
     clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
     check_unique(clips)
@@ -70,13 +77,28 @@ def check_run(
     reverse, is refused here, before any model loads). Creates ``output_dir`` when it does not exist (after
     checking it may write there).
     """
-    input_set = resolve_inputs(inputs, options)
+    input_set = check_missing_videos(resolve_inputs(inputs, options), options.max_missing_fraction)
     root = output_folder.check_generation_output(storage.as_path(output_dir, options.storage_options))
     if not options.overwrite:
         num_shards = math.ceil(len(input_set.clips) / options.shard_size)
         planned = manifest.run_manifest(options, input_set, num_shards, captioned=captioned)
         manifest.check_manifest(root, planned, manifest.RUN_IDENTITY_KEYS)
     return input_set
+
+
+def check_missing_videos(input_set: InputSet, max_fraction: float) -> InputSet:
+    """A list's clips with how many of their videos are missing (one stat each, once per input set, logged);
+    :class:`UsageError` when none is there (unless ``max_fraction`` is 1), before any model loads."""
+    if not input_set.is_list or input_set.missing is not None:
+        return input_set
+    sources = [clip.source for clip in input_set.clips]
+    missing = find_missing(sources, input_set.root, input_set.path_template, VIDEO_EXTENSIONS)
+    if missing is None:
+        return input_set
+    logger.info("%s", missing.count_line())
+    if missing.missing == missing.total and max_fraction < 1.0:
+        raise UsageError(missing.error_line(max_fraction))
+    return replace(input_set, missing=missing)
 
 
 def synthetic_frame(size: int = 224) -> Any:
@@ -141,6 +163,7 @@ def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
 
 __all__ = [
     "check_captioner",
+    "check_missing_videos",
     "check_models",
     "check_scorer",
     "check_run",

@@ -36,6 +36,9 @@ MANIFEST_FORMAT = "avt-triplets/1"
 SUBSETS_FILE = "subsets.json"
 CARD_FILE = "README.md"
 
+# Version of the row columns: 2 added ``original_start_s``. An output keeps the layout its manifest records (1 for
+# manifests older than the key), so a resumed output never mixes shards with different columns.
+ROW_LAYOUT = 2
 MEDIA_COLUMNS = ("audio", "frames")
 # What captioning and scoring add to a row; absent (not null) in a `--captioner none` output, so a column that
 # exists always holds data and readers test for a column, never for nulls in it.
@@ -73,17 +76,25 @@ SPLIT_COLUMN = "split"  # `--split all` outputs only: the input list's split of 
 
 
 def triplet_features(
-    with_media: bool = True, with_captions: bool = True, with_split: bool = False
+    with_media: bool = True,
+    with_captions: bool = True,
+    with_split: bool = False,
+    row_layout: int = ROW_LAYOUT,
 ) -> datasets.Features:
     """Features of one triplet row; ``with_media=False`` is the copyright-safe metadata-only export,
     ``with_captions=False`` a labelled-only output (``avt generate --captioner none``: no ``CAPTION_COLUMNS``),
-    ``with_split`` an output of ``--split all`` (the list's ``split`` column, after ``labels``)."""
+    ``with_split`` an output of ``--split all`` (the list's ``split`` column, after ``labels``), ``row_layout`` 1
+    the columns of outputs started before ``original_start_s``."""
     columns: dict[str, datasets.features.FeatureType] = {
         "clip_id": datasets.Value("string"),
         "video_path": datasets.Value("string"),
         "start_s": datasets.Value("float32"),
         "end_s": datasets.Value("float32"),
     }
+    if row_layout >= 2:
+        # where the window starts in the whole video: the list's (YouTube) start, also for a trimmed clip file
+        # whose start_s is 0
+        columns["original_start_s"] = datasets.Value("float32")
     if with_media:
         columns["audio"] = datasets.Audio(sampling_rate=AUDIO_SAMPLING_RATE)
         columns["frames"] = datasets.List(datasets.Image())

@@ -111,6 +111,13 @@ def read_json(path: Path) -> dict | None:
         return None
 
 
+def recorded_row_layout(root: Path) -> int:
+    """The row columns an output was started with (its manifest's ``row_layout``; 1 before the key existed), so
+    the shards a resumed run adds have the columns of the shards already there."""
+    manifest = read_json(storage.as_path(root) / schema.MANIFEST_FILE) or {}
+    return int(manifest.get("row_layout", 1 if manifest else schema.ROW_LAYOUT))
+
+
 def is_done(root: Path, index: int) -> bool:
     return schema.stats_path(root, index).is_file()
 

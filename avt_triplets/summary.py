@@ -35,6 +35,7 @@ class GenerationSummary:
     card_error: str | None = None
     skipped_inputs: tuple[str, ...] = ()  # files of a folder input that are not videos
     captioned: bool = True  # False: `--captioner none` (rows are labelled clips, no model ran)
+    missing_videos: str | None = None  # more listed videos missing than --max-missing-fraction allows: why
 
     @property
     def complete(self) -> bool:

@@ -138,6 +138,7 @@ def _synthetic_row(
         "video_path": f"{clip_id}.mp4",
         "start_s": 0.0,
         "end_s": float(seconds),
+        "original_start_s": 0.0,
         "audio": {"array": _tone(k, num_classes, seconds, rng), "sampling_rate": SAMPLING_RATE},
         "frames": frames,
         "frame_times_s": [float(j) for j in range(frames_per_clip)],

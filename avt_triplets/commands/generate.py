@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "input",
         metavar="INPUT",
         help="A folder of videos (searched recursively); a CSV/JSONL list with video_path[,start_s][,labels] "
-        "(labels ';'-separated)[,split]; VGGSound's vggsound.csv (ytid,start,label,split rows, no header); or an "
+        "(labels ';'-separated)[,split][,whole_video]; VGGSound's vggsound.csv (ytid,start,label,split rows, no "
+        "header) or a split file (ytid_start.mp4,label rows); or an "
         "AudioSet segment list (# comment lines, then YTID, start_seconds, end_seconds, positive_labels). Rows "
         "with a YouTube id name their files with --path-template; --split picks a split, --label-csv maps "
         "AudioSet ids to names.",
@@ -111,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
             if not models.labels_only:
                 check_model_options(models)  # everything that can be checked before a model loads
             inputs = check_run(args.input, args.output, options, captioned=not models.labels_only)
+            if inputs.missing is not None:  # the count up front, before any model loads
+                print(inputs.missing.count_line(), file=sys.stderr)
             summary = generate_triplets(inputs, args.output, options=options, models=models)
         except KeyboardInterrupt:
             done = summarize(args.output)
@@ -132,5 +135,8 @@ def run(args: argparse.Namespace) -> int:
             f"error: {summary.empty_result}; see {args.output}/failures for each clip's reason",
             file=sys.stderr,
         )
+        return 1
+    if summary.missing_videos:
+        print(f"error: {summary.missing_videos}", file=sys.stderr)
         return 1
     return 1 if summary.shard_errors or summary.card_error else 0

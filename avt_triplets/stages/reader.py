@@ -23,8 +23,10 @@ from pathlib import Path
 
 from avt_triplets import schema, shards, storage
 from avt_triplets.inputs import ClipSpec
+from avt_triplets.missing_videos import absent_files
 
 logger = logging.getLogger(__name__)
+MISSING_REASON = "unreadable_path"  # schema.FAILURE_REASONS: the file was not there
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,13 @@ def pending_work(
     retry_failed: bool,
     verify: bool = False,
 ) -> list[ShardPlan]:
-    """The shards among ``shard_indices`` that are not done, and (``retry_failed``) the failed clips of done ones.
+    """The shards among ``shard_indices`` that are not done, and the failed clips of done ones to run again:
+    every failed clip with ``retry_failed``, else those recorded as missing (``unreadable_path``) whose file is
+    there now (videos downloaded since, or a corrected ``--input-root``), so a rerun never keeps a stale failure.
 
     Done shards are found by listing the stats folder once; their files are checked against their stats (sizes,
-    one look-up each; ``verify``: checksums, every byte read), and a damaged one is redone whole.
+    one look-up each; ``verify``: checksums, every byte read), and a damaged one is redone whole. A done shard's
+    failures are read only when its stats count missing files.
     """
     shard_indices = list(shard_indices)
     done = intact_done_shards(root, shard_indices, verify)
@@ -110,11 +115,32 @@ def pending_work(
         clips = all_shards[index]
         if index not in done:
             plans.append(ShardPlan(index, clips))
-        elif retry_failed:
-            failed = {row["clip_id"] for row in shards.read_failures(root, index)}
-            if failed:
-                plans.append(ShardPlan(index, tuple(c for c in clips if c.clip_id in failed), retry=True))
+            continue
+        again = _failed_clips(root, index, clips) if retry_failed else _appeared_clips(root, index, clips)
+        if again:
+            plans.append(ShardPlan(index, again, retry=True))
+    appeared = sum(len(plan.clips) for plan in plans if plan.retry) if not retry_failed else 0
+    if appeared:
+        logger.warning(
+            "%d clip(s) recorded as missing in finished shards are there now: this run adds them", appeared
+        )
     return plans
+
+
+def _failed_clips(root: Path, index: int, clips: tuple[ClipSpec, ...]) -> tuple[ClipSpec, ...]:
+    failed = {row["clip_id"] for row in shards.read_failures(root, index)}
+    return tuple(c for c in clips if c.clip_id in failed)
+
+
+def _appeared_clips(root: Path, index: int, clips: tuple[ClipSpec, ...]) -> tuple[ClipSpec, ...]:
+    """The clips of a done shard recorded as missing files whose file exists now (local files only)."""
+    stats = shards.read_stats(root, index) or {}
+    if not stats.get("failures_by_reason", {}).get(MISSING_REASON):
+        return ()
+    missing = {row["clip_id"] for row in shards.read_failures(root, index) if row["reason"] == MISSING_REASON}
+    candidates = [c for c in clips if c.clip_id in missing and not storage.is_url(c.source)]
+    absent = set(absent_files(c.source for c in candidates))
+    return tuple(c for c in candidates if c.source not in absent)
 
 
 __all__ = ["Chunk", "ShardPlan", "chunk_seed", "intact_done_shards", "pending_work", "plan_shards"]

@@ -294,6 +294,7 @@ def clip_row(item: DecodedItem) -> dict[str, Any]:
         "video_path": spec.video_path,
         "start_s": item.start_s,
         "end_s": item.end_s,
+        "original_start_s": spec.start_in_video,
         "audio": item.audio_encoded,
         "frames": [{"bytes": data, "path": None} for data in item.frames_jpeg],
         "frame_times_s": item.frame_times_s,
@@ -318,11 +319,12 @@ def triplet_row(
     }
 
 
-def row_features(captioned: bool = True, clips: Iterable[ClipSpec] = ()):
-    """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``); with a
-    ``split`` column when ``clips`` carry their split (``--split all``)."""
+def row_features(captioned: bool = True, clips: Iterable[ClipSpec] = (), row_layout: int = schema.ROW_LAYOUT):
+    """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``), in the row
+    layout of the output they go to (:func:`avt_triplets.shards.recorded_row_layout`); with a ``split`` column when
+    ``clips`` carry their split (``--split all``)."""
     with_split = any(clip.split is not None for clip in clips)
-    return schema.triplet_features(with_captions=captioned, with_split=with_split)
+    return schema.triplet_features(with_captions=captioned, with_split=with_split, row_layout=row_layout)
 
 
 class ChunkWorker:

@@ -112,7 +112,9 @@ def write_shard(
     clock = clock or StageClock()
     started = _dt.datetime.now(_dt.UTC)
     shards.remove_temporaries(root, plan.index)
-    writer = shards.ShardWriter(root, plan.index, row_features(captioned, plan.clips))
+    writer = shards.ShardWriter(
+        root, plan.index, row_features(captioned, plan.clips, shards.recorded_row_layout(root))
+    )
     previous = shards.read_stats(root, plan.index) if plan.retry else None
     counts: Counter[str] = Counter()
     try:
@@ -153,7 +155,9 @@ def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) ->
     """Keep a finished chunk for its shard's commit: rows first, then a record (failures, counts, times) whose
     existence marks the chunk finished. Writing a chunk twice (a retried task) writes the same files again."""
     rows_path, record_path = _part_paths(root, result.chunk)
-    shards.write_rows(rows_path, result.rows, row_features(captioned, result.chunk.clips))
+    shards.write_rows(
+        rows_path, result.rows, row_features(captioned, result.chunk.clips, shards.recorded_row_layout(root))
+    )
     record = {
         "chunk": result.chunk.key,
         "clips": result.clips,

@@ -17,6 +17,7 @@ LABELLED_COLUMNS = [
     "video_path",
     "start_s",
     "end_s",
+    "original_start_s",
     "audio",
     "frames",
     "frame_times_s",
