@@ -319,7 +319,7 @@ def triplet_row(
     }
 
 
-def row_features(captioned: bool = True, clips: Iterable[ClipSpec] = (), row_layout: int = schema.ROW_LAYOUT):
+def row_features(captioned: bool = True, row_layout: int = schema.ROW_LAYOUT, clips: Iterable[ClipSpec] = ()):
     """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``), in the row
     layout of the output they go to (:func:`avt_triplets.shards.recorded_row_layout`); with a ``split`` column when
     ``clips`` carry their split (``--split all``)."""

@@ -113,7 +113,7 @@ def write_shard(
     started = _dt.datetime.now(_dt.UTC)
     shards.remove_temporaries(root, plan.index)
     writer = shards.ShardWriter(
-        root, plan.index, row_features(captioned, plan.clips, shards.recorded_row_layout(root))
+        root, plan.index, row_features(captioned, shards.recorded_row_layout(root), plan.clips)
     )
     previous = shards.read_stats(root, plan.index) if plan.retry else None
     counts: Counter[str] = Counter()
@@ -156,7 +156,7 @@ def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) ->
     existence marks the chunk finished. Writing a chunk twice (a retried task) writes the same files again."""
     rows_path, record_path = _part_paths(root, result.chunk)
     shards.write_rows(
-        rows_path, result.rows, row_features(captioned, result.chunk.clips, shards.recorded_row_layout(root))
+        rows_path, result.rows, row_features(captioned, shards.recorded_row_layout(root), result.chunk.clips)
     )
     record = {
         "chunk": result.chunk.key,

@@ -114,6 +114,7 @@ def test_a_finished_shard_whose_failures_are_missing_files_is_rerun_for_those_th
         for c in clips[2:]
     ]
     write_rows(schema.failures_path(out, 0), failures, schema.FAILURE_FEATURES)
+    write_rows(schema.data_path(out, 0), [], schema.triplet_features(with_captions=False))  # a finished shard
     shards = plan_shards(clips, 10)
     assert pending_work(out, shards, [0], retry_failed=False) == []  # nothing new yet
     shutil.copy(label_lists["root"] / names[3], tmp_path / "vggsound" / names[3])
