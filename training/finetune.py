@@ -27,6 +27,7 @@ import torch
 from avt_data.rows import recorded_class_table
 from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable, read_class_table
+from avt_triplets.run_config import write_run_config
 from eval.classification import classification_metrics, logits_to_scores
 from training.finetune_config import FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
@@ -157,6 +158,7 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     config = FinetuneConfig.from_any(config)
     output_dir = Path(config.output_dir)
     resume_from = resolve_trainer_resume(config.resume, output_dir)
+    write_run_config(output_dir, "finetune", config)
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     data = load_finetune_data(config)
     model, processor = build_classifier(config, data.classes, data.problem_type)

@@ -135,6 +135,7 @@ def make_accelerator(config: PretrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
 
+    from avt_triplets.run_config import write_run_config
     from training.tracking import tracker_names
 
     output_dir = Path(config.output_dir)
@@ -151,6 +152,7 @@ def make_accelerator(config: PretrainConfig):
     )
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(output_dir, "pretrain", config)
     else:
         logging.getLogger("training").setLevel(logging.WARNING)
     set_seed(config.seed)

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets import publish, schema, selection, storage
     from avt_triplets.errors import UsageError
     from avt_triplets.output_folder import require_avt_output
+    from avt_triplets.run_config import write_run_config
 
     root = require_avt_output(storage.as_path(args.output_dir, args.storage_options))
     if args.replace and args.top is None and args.random is None:
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     selection.write_subsets(root, subsets)
+    write_run_config(root, "filter", args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
         card = publish.write_dataset_card(root)

@@ -32,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from avt_triplets import publish
     from avt_triplets.output_folder import require_avt_output
+    from avt_triplets.run_config import write_run_config
 
     root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
+    write_run_config(root, "publish", args)  # never uploaded: the upload lists its files by name
     url = publish.publish(
         root,
         args.repo_id,
