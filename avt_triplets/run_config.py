@@ -160,7 +160,7 @@ def _checked(action: argparse.Action, key: str, value: Any) -> Any:
         or action.nargs in ("+", "*")
         or isinstance(action.nargs, int)
     )
-    if many:
+    if many and value is not None:
         items = value if isinstance(value, list) else [value]
         return [_typed(action, key, item) for item in items]
     return _typed(action, key, value)
