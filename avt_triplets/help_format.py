@@ -6,9 +6,15 @@ import argparse
 
 
 class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and epilogs keep their layout (examples); an option's help ends with ``(default: X)`` except
-    where a default would mislead: an on/off flag (``--no-progress ... (default: True)`` reads backwards), a
-    required option or a positional (``(default: None)``), an unset option, and help that names its default."""
+    """Descriptions and epilogs laid out by hand keep their layout (examples), a one-paragraph one is wrapped; an
+    option's help ends with ``(default: X)`` except where a default would mislead: an on/off flag (``--no-progress
+    ... (default: True)`` reads backwards), a required option or a positional (``(default: None)``), an unset
+    option, and help that names its default."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip():  # laid out by hand (examples): kept as written
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)  # one paragraph: wrapped
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
