@@ -35,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets.run_config import write_run_config
 
     root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
-    write_run_config(root, "publish", args)  # never uploaded: the upload lists its files by name
     url = publish.publish(
         root,
         args.repo_id,
@@ -44,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         token=args.token,
         revision=args.revision,
     )
+    write_run_config(root, "publish", args)  # after the push: a failed one leaves the folder as it was
     kind = "metadata-only " if args.metadata_only else ""
     print(f"pushed {kind}dataset to {url}")
     print(f'load with: datasets.load_dataset("{args.repo_id}", "top30", split="train")')

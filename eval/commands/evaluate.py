@@ -130,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets.run_config import write_run_config
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    write_run_config(args.output_dir, f"evaluate {args.task}", args)
-    return args.task_runner(args)
+    code = args.task_runner(args)
+    if code == 0:  # next to the reports; a failed evaluation leaves no folder behind
+        write_run_config(args.output_dir, f"evaluate {args.task}", args)
+    return code
 
 
 def _versions() -> dict[str, str]:

@@ -48,12 +48,17 @@ def _one_error_line(stderr: str) -> str:
 # -- each command, stopped where it hands its resolved options on (after writing avt_config.yaml) ---------------
 
 
-def _capture(monkeypatch, target: str, captured: list, pick=lambda *a, **k: a[0]) -> None:
+def _capture(
+    monkeypatch, target: str, captured: list, pick=lambda *a, **k: a[0], finish: bool = False
+) -> None:
+    """``target`` records what it is given, then stops the run (``_Handoff``) or, with ``finish``, ends it well."""
     module, name = target.rsplit(".", 1)
 
     def stub(*args: Any, **kwargs: Any):
         captured.append(pick(*args, **kwargs))
-        raise _Handoff
+        if not finish:
+            raise _Handoff
+        return 0
 
     monkeypatch.setattr(f"{module}.{name}", stub)
 
@@ -134,7 +139,8 @@ CASES: dict[str, dict[str, Any]] = {
             "--per-class",
             "3",
         ],  # fmt: skip
-        "target": "eval.commands.evaluate._evaluate_all",
+        "target": "eval.commands.evaluate._run_retrieval",
+        "finish": True,  # evaluate writes its config next to its reports, after a successful evaluation
     },
     "evaluate classification": {
         "argv": lambda out: [
@@ -150,7 +156,8 @@ CASES: dict[str, dict[str, Any]] = {
             "bf16",
             "--no-progress",
         ],  # fmt: skip
-        "target": "eval.commands.evaluate._evaluate_all",
+        "target": "eval.commands.evaluate._run_classification",
+        "finish": True,
     },
     "demo": {
         "argv": lambda out: ["demo", "--output-dir", str(out), "--steps", "7", "--overwrite"],
@@ -165,17 +172,24 @@ def test_a_run_repeats_from_its_written_config(command, tmp_path, monkeypatch):
     case = CASES[command]
     out = tmp_path / "run"
     captured: list = []
-    _capture(monkeypatch, case["target"], captured, case.get("pick", lambda *a, **k: a[0]))
-    with pytest.raises(_Handoff):
-        cli.main(case["argv"](out))
+    finish = case.get("finish", False)
+    _capture(monkeypatch, case["target"], captured, case.get("pick", lambda *a, **k: a[0]), finish)
+
+    def run(argv: list[str]) -> None:
+        if finish:
+            assert cli.main(argv) == 0
+        else:
+            with pytest.raises(_Handoff):
+                cli.main(argv)
+
+    run(case["argv"](out))
     written = out / "avt_config.yaml"
     text = written.read_text()
     assert SECRET not in text and "hub_token" not in text and "token:" not in text
     values = yaml.safe_load(text)
     assert values["output_dir"] == str(out)
 
-    with pytest.raises(_Handoff):
-        cli.main([*command.split(), "--config", str(written)])
+    run([*command.split(), "--config", str(written)])
     first, second = (_options(value) for value in captured)
     if isinstance(first, dict):  # parsed arguments: the secret is left out of the file, so not repeated
         assert first == second
@@ -227,14 +241,17 @@ def test_filter_repeats_from_its_written_config_without_secrets(small_output, ca
 
 def test_publish_writes_its_config_without_the_token(small_output, monkeypatch):
     captured: list = []
-    _capture(monkeypatch, "avt_triplets.publish.publish", captured, lambda root, repo_id, **kw: (repo_id, kw))
+
+    def pushed(root, repo_id, **options):
+        captured.append((repo_id, options))
+        return f"https://hub.example/{repo_id}"
+
+    monkeypatch.setattr("avt_triplets.publish.publish", pushed)
     argv = ["publish", str(small_output.root), "--repo-id", "me/set", "--metadata-only", "--token", SECRET]
-    with pytest.raises(_Handoff):
-        cli.main(argv)
+    assert cli.main(argv) == 0
     written = small_output.root / "avt_config.publish.yaml"
     assert SECRET not in written.read_text()
-    with pytest.raises(_Handoff):
-        cli.main(["publish", "--config", str(written), "--token", SECRET])
+    assert cli.main(["publish", "--config", str(written), "--token", SECRET]) == 0
     assert captured[0] == captured[1] and captured[0][1]["token"] == SECRET
 
 
@@ -339,3 +356,12 @@ def test_help_shows_no_misleading_default(command, capsys):
         assert "(default: True)" not in help_text and "(default: None)" not in help_text, help_text
     assert "--shard-size SHARD_SIZE" in out
     assert "(default: " in out.split("--shard-size SHARD_SIZE ", 1)[1].split(" --", 1)[0]
+
+
+def test_a_failed_evaluation_writes_no_config(tmp_path, capsys):
+    out = tmp_path / "reports"
+    argv = ["evaluate", "retrieval", "--model", str(tmp_path / "no-model"), "--dataset", str(tmp_path / "no-data"),
+            "--output-dir", str(out)]  # fmt: skip
+    assert cli.main(argv) == 2
+    _one_error_line(capsys.readouterr().err)
+    assert not out.exists()
