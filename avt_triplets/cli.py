@@ -52,9 +52,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the top-level parser; import the module of ``only`` (the chosen subcommand) alone."""
-    parser = argparse.ArgumentParser(
-        prog="avt",
-        description="avt: audio-visual-text triplet generation and LG-CAV-MAE training/evaluation.",
+    from avt_triplets.help_format import DefaultsHelpFormatter
+    from avt_triplets.run_config import AvtArgumentParser, add_config_option
+
+    parser = (
+        AvtArgumentParser(  # no prefix matching, --snake_case spellings, --config FILE (every subcommand)
+            prog="avt",
+            description="avt: audio-visual-text triplet generation and LG-CAV-MAE training/evaluation.",
+        )
     )
     from avt_triplets import __version__
 
@@ -70,13 +75,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=help_text.replace("%%", "%"),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=DefaultsHelpFormatter,
         )
         # Also accepted after the subcommand (`avt generate ... --debug`); SUPPRESS keeps the top-level value.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         if name == only:
             module = importlib.import_module(module_name)
             module.add_arguments(p)
+            add_config_option(p)
             p.set_defaults(_run=module.run)
     return parser
 
@@ -85,10 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if a in SUBCOMMANDS), None)
     parser = build_parser(only=chosen)
-    args = parser.parse_args(argv)
-    args._argv = argv  # what the user typed, for "rerun the same command to resume" messages
     from avt_triplets.errors import RunAborted, UsageError, report_error
 
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:  # a --config file that is unreadable or names unknown options
+        return report_error(error, "--debug" in argv)
+    args._argv = argv  # what the user typed, for "rerun the same command to resume" messages
     try:
         return int(args._run(args) or 0)
     except (UsageError, RunAborted) as error:

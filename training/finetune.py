@@ -27,6 +27,7 @@ import torch
 from avt_data.rows import recorded_class_table
 from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable, read_class_table
+from avt_triplets.run_config import write_run_config
 from eval.classification import classification_metrics, logits_to_scores
 from training.finetune_config import AUTO_EVAL_SPLIT, FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
@@ -160,6 +161,7 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     training_arguments(
         config, evaluate=bool(config.eval_split)
     )  # option mistakes stop here, before data loads
+    write_run_config(output_dir, "finetune", config)
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     data = load_finetune_data(config)
     model, processor = build_classifier(config, data.classes, data.problem_type)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from avt_triplets.run_config import CONFIG_FILE
+
 logger = logging.getLogger(__name__)
 
 
@@ -76,14 +78,14 @@ class HubPusher:
         commit_message: str = "LG-CAV-MAE pretraining: final model",
         ignore_patterns: tuple[str, ...] = (),
     ) -> str:
-        """Upload the final model folder (without local checkpoints, TensorBoard logs and `ignore_patterns`);
-        waits for earlier uploads."""
+        """Upload the final model folder (without local checkpoints, TensorBoard logs, the run config, which names
+        local dataset and output paths, and `ignore_patterns`); waits for earlier uploads."""
         self.wait()
         info = self.api.upload_folder(
             repo_id=self.repo_id,
             folder_path=str(model_dir),
             commit_message=commit_message,
-            ignore_patterns=["checkpoints/*", "checkpoint-*", ".*", "runs/*", *ignore_patterns],
+            ignore_patterns=["checkpoints/*", "checkpoint-*", ".*", "runs/*", CONFIG_FILE, *ignore_patterns],
         )
         logger.info("pushed %s to %s", model_dir, self.repo_id)
         return str(getattr(info, "commit_url", self.repo_id))

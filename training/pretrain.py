@@ -135,6 +135,7 @@ def make_accelerator(config: PretrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
 
+    from avt_triplets.run_config import write_run_config
     from training.accelerate_settings import effective_settings, log_effective
     from training.tracking import tracker_names
 
@@ -153,6 +154,7 @@ def make_accelerator(config: PretrainConfig):
     )
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(output_dir, "pretrain", config)
     else:
         logging.getLogger("training").setLevel(logging.WARNING)
     log_effective(accelerator, settings)

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from avt_triplets.run_config import SECRET_OPTIONS
+
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "train_summary.json"
 
@@ -29,11 +31,9 @@ def tracker_names(report_to: str | list[str] | None) -> list[str]:
     return names
 
 
-SECRET_OPTIONS = frozenset({"hub_token"})  # never handed to a tracker (TensorBoard writes hparams to a file)
-
-
 def loggable_config(values: dict[str, Any]) -> dict[str, Any]:
-    """Hyper-parameters as scalars/strings, which TensorBoard's hparams accepts; secrets left out."""
+    """Hyper-parameters as scalars/strings, which TensorBoard's hparams accepts; secrets (tokens, storage options:
+    the ones avt_config.yaml leaves out too) left out, since TensorBoard writes hparams to a file."""
     out = {}
     for key, value in values.items():
         if key in SECRET_OPTIONS:

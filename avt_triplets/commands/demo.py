@@ -146,11 +146,13 @@ def _print_summary(folders: _DemoFolders, subset: str, timings: dict[str, float]
 
 def run(args: argparse.Namespace) -> int:
     from avt_triplets.cli import main as avt
+    from avt_triplets.run_config import write_run_config
 
     folders = _DemoFolders.under(Path(args.output_dir).resolve())
     if args.overwrite and folders.out.exists():
         shutil.rmtree(folders.out)
     folders.out.mkdir(parents=True, exist_ok=True)
+    write_run_config(folders.out, "demo", args)
     timings: dict[str, float] = {}
 
     t = _step("1/6 tiny random-weight models and synthetic videos")

@@ -113,6 +113,7 @@ def _filter(root, args: argparse.Namespace) -> int:
 
     from avt_triplets import publish, schema, selection, shards, storage
     from avt_triplets.errors import UsageError
+    from avt_triplets.run_config import write_run_config
 
     damaged = shards.check_finished_shards(root, verify=args.verify).first_error()
     if damaged is not None:
@@ -133,6 +134,7 @@ def _filter(root, args: argparse.Namespace) -> int:
     note = _unfinished_note(root, subsets)
     if note:
         print(note, file=sys.stderr)
+    write_run_config(root, "filter", args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
         card = publish.write_dataset_card(root, subsets=subsets)  # the card, then subsets.json

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator
 
 from avt_triplets.dataclass_cli import add_options, options_from_any
+from avt_triplets.help_format import DefaultsHelpFormatter
 from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
 
 EPILOG = """\
@@ -40,13 +41,9 @@ Rerun the same command to resume; finished shards are kept.
 """
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The examples keep their layout; options show their defaults."""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.formatter_class = _HelpFormatter
+    parser.formatter_class = DefaultsHelpFormatter
     parser.add_argument(
         "input",
         metavar="INPUT",
@@ -93,6 +90,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _record_options(args: argparse.Namespace, options: GenerationOptions) -> None:
+    """``avt_config.yaml`` once the folder is an avt output (its manifest written), also when the run stops early:
+    a folder that is not one yet is left alone, so a rerun still finds it empty."""
+    from avt_triplets import storage
+    from avt_triplets.output_folder import is_avt_output
+    from avt_triplets.run_config import write_run_config
+
+    root = storage.as_path(args.output, options.storage_options)
+    if is_avt_output(root):
+        write_run_config(root, "generate", args)
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -114,7 +123,10 @@ def run(args: argparse.Namespace) -> int:
             inputs = check_run(args.input, args.output, options, captioned=not models.labels_only)
             if inputs.missing is not None:  # the count up front, before any model loads
                 print(inputs.missing.count_line(), file=sys.stderr)
-            summary = generate_triplets(inputs, args.output, options=options, models=models)
+            try:
+                summary = generate_triplets(inputs, args.output, options=options, models=models)
+            finally:
+                _record_options(args, options)
         except KeyboardInterrupt:
             done = summarize(args.output)
             print(

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets import publish, shards
     from avt_triplets.output_folder import require_avt_output
     from avt_triplets.output_lock import hold_output
+    from avt_triplets.run_config import write_run_config
 
     root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
     with hold_output(root, "avt publish"):  # not while `avt generate` writes here
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             token=args.token,
             revision=args.revision,
         )
+        write_run_config(root, "publish", args)  # after the push: a failed one leaves the folder as it was
     kind = "metadata-only " if args.metadata_only else ""
     print(f"pushed {kind}dataset to {url}")
     print(f'load with: datasets.load_dataset("{args.repo_id}", "top30", split="train")')

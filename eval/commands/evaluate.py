@@ -13,6 +13,8 @@ import logging
 import time
 from pathlib import Path
 
+from avt_triplets.help_format import DefaultsHelpFormatter
+
 logger = logging.getLogger(__name__)
 
 
@@ -64,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Retrieval with L2-normalised mean-pooled features of the unmasked modality streams, as the "
         "official CAV-MAE script; text retrieval uses the stored CLAP caption embeddings and the model's "
         "projection heads.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     _add_common(retrieval, default_batch=32)
     retrieval.add_argument(
@@ -104,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Accuracy (single-label) or mAP (multi-label) of a fine-tuned classifier, middle and multi-frame.",
         description="Scores every clip once per frame index; the middle frame gives the single-frame result and "
         "the average of per-frame softmax/sigmoid outputs the multi-frame result (official protocol).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     _add_common(classification, default_batch=16)
     classification.add_argument(
@@ -125,8 +127,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avt_triplets.run_config import write_run_config
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return args.task_runner(args)
+    code = args.task_runner(args)
+    if code == 0:  # next to the reports; a failed evaluation leaves no folder behind
+        write_run_config(args.output_dir, f"evaluate {args.task}", args)
+    return code
 
 
 def _versions() -> dict[str, str]:

@@ -69,3 +69,4 @@ def test_hub_token_is_in_no_file(
     files = set(HfApi(token=local_hub.token).list_repo_files(repo_id))
     assert "model.safetensors" in files and uploaded in files
     assert not any(f.startswith(("checkpoint-", "runs/")) for f in files)
+    assert (output / "avt_config.yaml").is_file() and "avt_config.yaml" not in files  # it names local paths

@@ -7,18 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from avt_triplets.help_format import DefaultsHelpFormatter
 from training.options import add_options
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's layout; appends an option's default unless it is unset or the help names it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        unset = action.default in (None, False, argparse.SUPPRESS) or action.option_strings == []
-        if unset or "default" in text or action.default is True:
-            return text
-        return f"{text} (default: %(default)s)"
 
 
 def add_config_arguments(
@@ -26,7 +16,7 @@ def add_config_arguments(
 ) -> None:
     """A training command's options: its config dataclass's fields, in ``groups``; the epilog keeps its layout."""
     parser.epilog = epilog
-    parser.formatter_class = HelpFormatter
+    parser.formatter_class = DefaultsHelpFormatter
     add_options(parser, config_class, groups)
 
 

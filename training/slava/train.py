@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from avt_triplets.errors import UsageError
+from avt_triplets.run_config import write_run_config
 from training.slava.config import BEST_DIR, FEATURE_CACHE_DIR, SlavaPretrainConfig
 
 logger = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     )
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(output_dir, "pretrain-slava", config)
     set_seed(config.seed)
     # the repo is created now: a bad token or name stops the run before any tower loads
     hub = HubPusher.from_options(config, accelerator.is_main_process)
