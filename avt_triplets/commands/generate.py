@@ -105,7 +105,7 @@ def _record_options(args: argparse.Namespace, options: GenerationOptions) -> Non
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from avt_triplets.errors import EXIT_INTERRUPTED, RunAborted
+    from avt_triplets.errors import EXIT_INTERRUPTED, RunAborted, UsageError
     from avt_triplets.models import check_model_options
     from avt_triplets.pipeline import generate_triplets
     from avt_triplets.preflight import check_run
@@ -121,12 +121,16 @@ def run(args: argparse.Namespace) -> int:
             if not models.labels_only:
                 check_model_options(models)  # everything that can be checked before a model loads
             inputs = check_run(args.input, args.output, options, captioned=not models.labels_only)
-            if inputs.missing is not None:  # the count up front, before any model loads
-                print(inputs.missing.count_line(), file=sys.stderr)
+            if inputs.missing is not None and inputs.missing.missing:  # up front, before any model loads
+                print(inputs.missing.count_line(), file=sys.stderr)  # (none missing: logged at INFO only)
             try:
                 summary = generate_triplets(inputs, args.output, options=options, models=models)
-            finally:
+            except UsageError:
+                raise  # refused before writing (the output is held by another run): its config stays as it is
+            except BaseException:
                 _record_options(args, options)
+                raise
+            _record_options(args, options)
         except KeyboardInterrupt:
             done = summarize(args.output)
             print(
