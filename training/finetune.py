@@ -24,11 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from avt_triplets.errors import UsageError
+from avt_triplets.errors import RunAborted, UsageError
 from avt_triplets.labels import read_class_table
 from eval.classification import classification_metrics, logits_to_scores
+from training.checkpoints import MODEL_FILE
+from training.data import check_one_global_batch
 from training.finetune_config import FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
+from training.model_checks import require_model_type, require_same_architecture
 
 logger = logging.getLogger(__name__)
 COLUMNS = ("audio", "frames", "labels")
@@ -166,14 +169,21 @@ def metrics_from_logits(logits: np.ndarray, targets: np.ndarray, problem_type: s
 
 def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Fine-tune and evaluate; returns the output folder (model, processor, ``eval_results.json``)."""
+    from modeling_lgcavmae import LGCavMaeConfig
+
     config = FinetuneConfig.from_any(config)
     output_dir = Path(config.output_dir)
     resume_from = resolve_trainer_resume(config.resume, output_dir)
+    require_model_type(config.model_name_or_path, LGCavMaeConfig.model_type, "--model")
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     data = load_finetune_data(config)
+    check_one_global_batch(len(data.train), config.per_device_batch_size, world_size())
     model, processor = build_classifier(config, data.classes, data.problem_type)
     trainer = build_trainer(config, data, model, processor, hub)
+    if resume_from is not None and (Path(resume_from) / MODEL_FILE).is_file():
+        require_same_architecture(Path(resume_from) / MODEL_FILE, model, "--resume checkpoint")
     train_result = trainer.train(resume_from_checkpoint=resume_from)
+    require_trained(trainer.state.global_step, config)
     trainer.save_model()
     results: dict[str, Any] = {
         "problem_type": data.problem_type,
@@ -193,6 +203,22 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if hub is not None:
         hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
     return output_dir
+
+
+def world_size() -> int:
+    """Processes of the run (``accelerate launch`` / ``torchrun`` set ``WORLD_SIZE``), known before Trainer starts."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def require_trained(global_step: int, config: FinetuneConfig) -> None:
+    """No "fine-tuning done" over a model no optimiser step changed (e.g. fewer batches than
+    --gradient-accumulation-steps): a run that trained nothing is a failure, not a result."""
+    if global_step < 1:
+        raise RunAborted(
+            "fine-tuning took no optimiser step (the training data gives no complete batch of "
+            f"--per-device-batch-size {config.per_device_batch_size} x --gradient-accumulation-steps "
+            f"{config.gradient_accumulation_steps}); nothing was saved: lower them or add clips"
+        )
 
 
 @dataclass

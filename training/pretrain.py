@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import torch
 
 from avt_triplets.errors import UsageError
 from training import checkpoints
+from training.data import check_one_global_batch
 from training.hub import HubPusher
 from training.losses import PretrainingLoss
 from training.pretrain_config import PretrainConfig
@@ -71,6 +73,7 @@ def setup(config: PretrainConfig) -> PretrainRun:
 
     output_dir = Path(config.output_dir)
     resume_from = checkpoints.resolve_resume(config.resume, output_dir)
+    check_model_sources(config)
     accelerator = make_accelerator(config)
     hub = HubPusher.from_options(config, accelerator.is_main_process)
     train_data, eval_data = load_data(config, accelerator)
@@ -107,7 +110,7 @@ def setup(config: PretrainConfig) -> PretrainRun:
     loop_state = {"train_state": state, "scheduler": scheduler, "sampler": sampler}
     checkpoints.track_loop_state(accelerator, **loop_state)
     if resume_from is not None:
-        resume(accelerator, resume_from, **loop_state)
+        resume(accelerator, resume_from, model=accelerator.unwrap_model(model), **loop_state)
     run = PretrainRun(
         config=config,
         accelerator=accelerator,
@@ -129,6 +132,19 @@ def setup(config: PretrainConfig) -> PretrainRun:
     )
     describe(run)
     return run
+
+
+def check_model_sources(config: PretrainConfig) -> None:
+    """The checkpoint or config the model starts from is an LG-CAV-MAE one (read from its config.json alone)."""
+    from modeling_lgcavmae import LGCavMaeConfig
+    from training.model_checks import require_model_type
+
+    for option, source in (
+        ("--model-name-or-path", config.model_name_or_path),
+        ("--config-name-or-path", config.config_name_or_path),
+    ):
+        if source:
+            require_model_type(source, LGCavMaeConfig.model_type, option)
 
 
 def make_accelerator(config: PretrainConfig):
@@ -170,18 +186,6 @@ def load_data(config: PretrainConfig, accelerator):
                 config.eval_datasets, columns=TRAIN_COLUMNS, split=config.eval_dataset_split
             )
     return train, held_out
-
-
-def check_one_global_batch(num_clips: int, per_device_batch_size: int, num_processes: int) -> None:
-    """The loader drops incomplete batches (every process needs equal ones for the all-gather; the official
-    loader drops them too), so fewer clips than one global batch would train nothing."""
-    global_batch = per_device_batch_size * num_processes
-    if num_clips < global_batch:
-        raise UsageError(
-            f"the training data has {num_clips} clips, fewer than one batch of {global_batch} "
-            f"(--per-device-batch-size {per_device_batch_size} x {num_processes} process(es)): lower "
-            "--per-device-batch-size or add clips"
-        )
 
 
 def text_embedding_dim(dataset) -> int | None:
@@ -291,10 +295,10 @@ def prepare_eval_loader(config: PretrainConfig, accelerator, held_out, model, pr
     return accelerator.prepare(loader)
 
 
-def resume(accelerator, folder: Path, train_state: checkpoints.TrainState, **loop_state) -> None:
+def resume(accelerator, folder: Path, model, train_state: checkpoints.TrainState, **loop_state) -> None:
     """Restore a checkpoint; another data layout continues the run, but cannot replay its batches (said)."""
     layout = train_state.layout()
-    checkpoints.load_checkpoint(accelerator, folder, train_state=train_state, **loop_state)
+    checkpoints.load_checkpoint(accelerator, folder, model=model, train_state=train_state, **loop_state)
     logger.info("resumed from %s at step %d (epoch %d)", folder, train_state.global_step, train_state.epoch)
     if train_state.layout() != layout:
         logger.warning(
@@ -303,6 +307,9 @@ def resume(accelerator, folder: Path, train_state: checkpoints.TrainState, **loo
             layout,
             train_state.layout(),
         )
+        # the epoch's position in clips, counted in this layout's steps
+        saved_batch, batch = math.prod(train_state.layout()), math.prod(layout)
+        train_state.step_in_epoch = train_state.step_in_epoch * saved_batch // batch
         (
             train_state.per_device_batch_size,
             train_state.num_processes,

@@ -103,10 +103,11 @@ class PretrainRun:
         )
 
     def finished(self) -> bool:
-        return (
-            self.state.global_step >= self.schedule.total_steps
-            or self.state.epoch >= self.schedule.num_epochs
-        )
+        """``--max-steps`` counts optimizer steps whatever the epochs hold (a run resumed with another batch size
+        has other epochs); without it the run is its epochs."""
+        if self.state.global_step >= self.schedule.total_steps:
+            return True
+        return not self.config.max_steps and self.state.epoch >= self.schedule.num_epochs
 
     def epoch_progress(self) -> float:
         return self.state.epoch + self.state.step_in_epoch / self.schedule.steps_per_epoch

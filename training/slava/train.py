@@ -215,6 +215,11 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
 
     config = SlavaPretrainConfig.from_any(config)
     output_dir = Path(config.output_dir)
+    if config.model_name_or_path:
+        from modeling_slava import SlavaConfig
+        from training.model_checks import require_model_type
+
+        require_model_type(config.model_name_or_path, SlavaConfig.model_type, "--model-name-or-path")
     trackers = tracker_names(config.report_to)
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
