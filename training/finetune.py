@@ -27,6 +27,7 @@ import torch
 from avt_triplets.errors import RunAborted, UsageError
 from avt_triplets.labels import read_class_table
 from eval.classification import classification_metrics, logits_to_scores
+from training import output_dir as output_rules
 from training.checkpoints import MODEL_FILE
 from training.data import check_one_global_batch
 from training.finetune_config import FinetuneConfig
@@ -172,7 +173,9 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     from modeling_lgcavmae import LGCavMaeConfig
 
     config = FinetuneConfig.from_any(config)
-    output_dir = Path(config.output_dir)
+    output_dir = output_rules.check(
+        config.output_dir, "finetune", bool(config.resume), config.overwrite, "--resume latest"
+    )
     resume_from = resolve_trainer_resume(config.resume, output_dir)
     require_model_type(config.model_name_or_path, LGCavMaeConfig.model_type, "--model")
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
@@ -180,6 +183,8 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     check_one_global_batch(len(data.train), config.per_device_batch_size, world_size())
     model, processor = build_classifier(config, data.classes, data.problem_type)
     trainer = build_trainer(config, data, model, processor, hub)
+    if trainer.is_world_process_zero():  # every process has checked the folder: the process group has formed
+        output_rules.claim(output_dir, "finetune", config.overwrite)
     if resume_from is not None and (Path(resume_from) / MODEL_FILE).is_file():
         require_same_architecture(Path(resume_from) / MODEL_FILE, model, "--resume checkpoint")
     train_result = trainer.train(resume_from_checkpoint=resume_from)

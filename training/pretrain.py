@@ -26,6 +26,7 @@ import torch
 
 from avt_triplets.errors import UsageError
 from training import checkpoints
+from training import output_dir as output_rules
 from training.data import check_one_global_batch
 from training.hub import HubPusher
 from training.losses import PretrainingLoss
@@ -71,7 +72,9 @@ def setup(config: PretrainConfig) -> PretrainRun:
     checkpoint with ``--resume``. User mistakes stop here, before the model loads where they can."""
     from training.optim import build_adam, build_scheduler, trainable_parameters
 
-    output_dir = Path(config.output_dir)
+    output_dir = output_rules.check(
+        config.output_dir, "pretrain", bool(config.resume), config.overwrite, "--resume latest"
+    )
     resume_from = checkpoints.resolve_resume(config.resume, output_dir)
     check_model_sources(config)
     accelerator = make_accelerator(config)
@@ -165,8 +168,8 @@ def make_accelerator(config: PretrainConfig):
             project_dir=str(output_dir), logging_dir=str(output_dir / "runs")
         ),
     )
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:  # every process has checked the folder: the process group has formed
+        output_rules.claim(output_dir, "pretrain", config.overwrite)
     else:
         logging.getLogger("training").setLevel(logging.WARNING)
     set_seed(config.seed)

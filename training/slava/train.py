@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from avt_triplets.errors import UsageError
+from training import output_dir as output_rules
 from training.slava.config import BEST_DIR, FEATURE_CACHE_DIR, SlavaPretrainConfig
 
 logger = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     from training.tracking import JsonlLog, loggable_config, tracker_names
 
     config = SlavaPretrainConfig.from_any(config)
-    output_dir = Path(config.output_dir)
+    output_dir = output_rules.check(config.output_dir, "pretrain-slava", False, config.overwrite, None)
     if config.model_name_or_path:
         from modeling_slava import SlavaConfig
         from training.model_checks import require_model_type
@@ -228,8 +229,8 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
             project_dir=str(output_dir), logging_dir=str(output_dir / "runs")
         ),
     )
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:  # every process has checked the folder: the process group has formed
+        output_rules.claim(output_dir, "pretrain-slava", config.overwrite, keep=(FEATURE_CACHE_DIR,))
     set_seed(config.seed)
     # the repo is created now: a bad token or name stops the run before any tower loads
     hub = HubPusher.from_options(config, accelerator.is_main_process)
