@@ -88,7 +88,9 @@ def check(root: str | Path, command: str, resume: bool, overwrite: bool, resume_
                 f"--output-dir {root} holds an earlier avt {command} run: {continue_hint} to start over "
                 "(deleting what it wrote)"
             )
-    check_writable(root)
+    # created by `claim`, once every check passed: a refused run leaves no folder behind
+    existing = next(folder for folder in (root, *root.parents) if folder.exists())
+    check_writable(existing)
     return root
 
 
