@@ -25,10 +25,12 @@ from typing import Any
 import torch
 
 from avt_triplets.errors import UsageError
+from avt_triplets.interrupts import signal_name
 from training import checkpoints
 from training import output_dir as output_rules
 from training.data import check_one_global_batch
 from training.hub import HubPusher
+from training.interrupts import stop_after_step
 from training.losses import PretrainingLoss
 from training.pretrain_config import PretrainConfig
 from training.pretrain_loop import (
@@ -37,6 +39,7 @@ from training.pretrain_loop import (
     Schedule,
     evaluate,
     finish,
+    interrupted,
     save,
     train_one_epoch,
 )
@@ -50,10 +53,19 @@ __all__ = ["PretrainConfig", "pretrain", "setup"]
 def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Run pretraining; returns the output folder, which holds the final model (``save_pretrained``) and
     processor, ``train_summary.json``, ``metrics.jsonl``, TensorBoard ``runs/`` and ``checkpoints/``."""
-    run = setup(PretrainConfig.from_any(config))
-    run.model.train()
-    while not run.finished():
-        train_one_epoch(run)
+    config = PretrainConfig.from_any(config)
+    try:
+        run = setup(config)
+    except KeyboardInterrupt as stop:
+        raise interrupted(signal_name(stop), Path(config.output_dir), "before training started") from None
+    with stop_after_step(enabled=run.accelerator.num_processes == 1) as run.stop:
+        run.model.train()
+        try:
+            while not run.finished():
+                train_one_epoch(run)
+        except KeyboardInterrupt as stop:
+            where = f"during step {run.state.global_step + 1} of {run.schedule.total_steps}"
+            raise interrupted(signal_name(stop), run.output_dir, where) from None
     if run.eval_loader is not None and run.state.last_eval_step != run.state.global_step:
         evaluate(run)  # stopped mid-epoch (--max-steps)
     checkpoint_steps = run.config.checkpoint_steps
