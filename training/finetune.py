@@ -189,10 +189,10 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         trainer = build_trainer(config, data, model, processor, hub)
     except KeyboardInterrupt as stop:
         raise interrupted(signal_name(stop), output_dir, "before training started") from None
-    if trainer.is_world_process_zero():  # every process has checked the folder: the process group has formed
-        output_rules.claim(output_dir, "finetune", config.overwrite)
     if resume_from is not None and (Path(resume_from) / MODEL_FILE).is_file():
         require_same_architecture(Path(resume_from) / MODEL_FILE, model, "--resume checkpoint")
+    if trainer.is_world_process_zero():  # every process has checked the folder: the process group has formed
+        output_rules.claim(output_dir, "finetune", config.overwrite)
     train_result = train_until_stopped(trainer, resume_from, output_dir)
     require_trained(trainer.state.global_step, config)
     trainer.save_model()

@@ -47,6 +47,18 @@ _LAYOUTS: dict[str, Callable[[Path], bool]] = {
 }
 
 
+def _written_entries(root: Path) -> list[str]:
+    """What is in ``root`` besides avt's temporaries, its marker and empty folders: a run refused or stopped before
+    it wrote anything leaves a folder that counts as empty, so the corrected command simply runs."""
+
+    def holds_files(path: Path) -> bool:
+        return not path.is_dir() or any(p.is_file() for p in path.rglob("*"))
+
+    if not root.is_dir():
+        return []
+    return [name for name in foreign_entries(root) if name != MARKER_FILE and holds_files(root / name)]
+
+
 def written_by(root: Path) -> str | None:
     """The avt command whose output ``root`` is (``generate`` for a generation output), or None."""
     try:
@@ -69,7 +81,7 @@ def check(root: str | Path, command: str, resume: bool, overwrite: bool, resume_
         raise UsageError(f"pass only one of {resume_flag or '--resume'} and --overwrite")
     if root.is_file():
         raise UsageError(f"--output-dir {root} is a file, not a folder")
-    entries = foreign_entries(root) if root.is_dir() else []
+    entries = _written_entries(root)
     if entries:
         owner = written_by(root)
         if owner is None:

@@ -74,9 +74,8 @@ def _metrics_steps(output: Path) -> list[int]:
     return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
 def test_pretrain_stopped_saves_a_checkpoint_and_resumes(
-    how, tmp_path, capsys, synthetic_train, fast_tiny_model, single_thread
+    tmp_path, capsys, synthetic_train, fast_tiny_model, single_thread
 ):
     output = tmp_path / "pt"
     argv = [
@@ -87,7 +86,7 @@ def test_pretrain_stopped_saves_a_checkpoint_and_resumes(
     log = tmp_path / "pretrain.log"
     process = _start(argv, log)
     _wait_for(lambda: len(_metrics_steps(output)) >= 2, process, log)
-    line = _stopped(process, how, log)
+    line = _stopped(process, signal.SIGTERM, log)  # Ctrl-C (SIGINT) takes the same path: the finetune test
 
     (checkpoint,) = (output / "checkpoints").iterdir()  # saved at the step in flight, not at step 1000
     step = int(checkpoint.name.removeprefix("step-"))

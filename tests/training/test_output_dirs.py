@@ -136,3 +136,15 @@ def test_pretrain_rerun_refused_then_overwritten(
     assert main([*shorter, "--overwrite"]) == 0
     assert [p.name for p in (output / "checkpoints").iterdir()] == ["step-00000001"]
     assert json.loads((output / "train_summary.json").read_text())["steps"] == 1
+
+
+def test_a_run_refused_before_writing_anything_leaves_a_folder_that_counts_as_empty(tmp_path):
+    output = tmp_path / "run"
+    output_rules.claim(output, "pretrain-slava", overwrite=False)
+    (output / "feature_cache").mkdir()  # made, then the datasets were refused
+    assert output_rules.check(output, "pretrain-slava", False, False, None) == output
+    (output / "feature_cache" / "part-0.parquet").write_bytes(b"PAR1")
+    with pytest.raises(UsageError, match="holds an earlier avt pretrain-slava run: pass --overwrite"):
+        output_rules.check(output, "pretrain-slava", False, False, None)
+    output_rules.claim(output, "pretrain-slava", overwrite=True, keep=("feature_cache",))
+    assert sorted(p.name for p in output.iterdir()) == [output_rules.MARKER_FILE, "feature_cache"]

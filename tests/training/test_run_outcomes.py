@@ -143,3 +143,15 @@ def test_resume_with_another_batch_size_reaches_max_steps(
     assert f"10 steps ({10 - first_steps} this run)" in capsys.readouterr().out
     metrics = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["step"] == 10 and metrics[-1]["epoch"] == pytest.approx(epoch_at_10)
+
+
+def test_finetune_resume_of_another_architecture_is_one_line(
+    tmp_path, capsys, synthetic_train, fast_tiny_model, tiny_lgcavmae, single_thread
+):
+    output = tmp_path / "ft"
+    common = ("--per-device-batch-size", "16", "--max-steps", "1", "--save-strategy", "steps")
+    assert main(_finetune(synthetic_train, fast_tiny_model, output, *common)) == 0
+    (checkpoint,) = output.glob("checkpoint-*")
+    capsys.readouterr()
+    assert main(_finetune(synthetic_train, tiny_lgcavmae, output, *common, "--resume", "latest")) == 2
+    _one_error_line(capsys, "--resume checkpoint", str(checkpoint), "another architecture", "another shape")
