@@ -64,6 +64,7 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
             while not run.finished():
                 train_one_epoch(run)
         except KeyboardInterrupt as stop:
+            run.log.bar.close()  # the bar's line ends before the message
             where = f"during step {run.state.global_step + 1} of {run.schedule.total_steps}"
             raise interrupted(signal_name(stop), run.output_dir, where) from None
     if run.eval_loader is not None and run.state.last_eval_step != run.state.global_step:
