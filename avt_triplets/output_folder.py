@@ -39,7 +39,7 @@ def is_avt_output(root: str | os.PathLike) -> bool:
     return isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("avt-triplets/")
 
 
-def _foreign_entries(root: Path) -> list[str]:
+def foreign_entries(root: Path) -> list[str]:
     """Entries of ``root`` other than avt's own in-flight temporaries (``.name.<pid>...tmp``) and output lock."""
     return sorted(
         name
@@ -70,7 +70,7 @@ def check_generation_output(root: str | os.PathLike) -> Path:
     if root.is_file():
         raise UsageError(f"--output {root} is a file, not a folder")
     if not is_avt_output(root):
-        entries = _foreign_entries(root)
+        entries = foreign_entries(root)
         if entries:
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise UsageError(
@@ -96,4 +96,10 @@ def require_avt_output(root: str | os.PathLike) -> Path:
     return root
 
 
-__all__ = ["check_generation_output", "check_writable", "is_avt_output", "require_avt_output"]
+__all__ = [
+    "check_generation_output",
+    "check_writable",
+    "foreign_entries",
+    "is_avt_output",
+    "require_avt_output",
+]

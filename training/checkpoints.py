@@ -29,11 +29,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from avt_triplets.errors import UsageError
+from training.model_checks import require_same_architecture
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS_DIR = "checkpoints"
 STATE_FILE = "training_state.json"
+MODEL_FILE = "model.safetensors"  # accelerate's name for the (first) model's weights
 _NAME = re.compile(r"^step-(\d+)$")
 # Files accelerate's load_state reads with torch.load(weights_only=True); any other pickle is refused.
 _WEIGHTS_ONLY_PICKLES = re.compile(
@@ -207,11 +209,14 @@ def _refuse_foreign_pickles(folder: Path) -> None:
         raise UsageError(f"{folder} is not a complete avt checkpoint: it has no {STATE_FILE}")
 
 
-def load_checkpoint(accelerator, folder: str | Path, **objects: Stateful) -> None:
+def load_checkpoint(accelerator, folder: str | Path, model: Any = None, **objects: Stateful) -> None:
     """Restore a checkpoint written by ``save_checkpoint``: model, optimizer and RNG through accelerate (weights-only
-    pickles), then ``objects`` from ``training_state.json``. Foreign pickles are refused before anything loads."""
+    pickles), then ``objects`` from ``training_state.json``. Foreign pickles, and weights of another architecture
+    than ``model`` (the unwrapped model), are refused before anything loads."""
     folder = Path(folder)
     _refuse_foreign_pickles(folder)
+    if model is not None and (folder / MODEL_FILE).is_file():
+        require_same_architecture(folder / MODEL_FILE, model, "--resume checkpoint")
     loop_state = json.loads((folder / STATE_FILE).read_text(), object_hook=_from_json)
     missing = sorted(set(objects) - set(loop_state))
     if missing:

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from avt_data.rows import DatasetSpec, decode_audio, decode_frame, frame_counts, undecoded_media
+from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,19 @@ def load_triplet_datasets(
     return load_triplets(
         [str(s) for s in specs], columns, split=split, cache_dir=cache_dir, optional_columns=optional_columns
     )
+
+
+def check_one_global_batch(num_clips: int, per_device_batch_size: int, num_processes: int) -> None:
+    """The training loaders drop incomplete batches (every process needs equal ones for the all-gather; the
+    official loaders drop them too), so fewer clips than one global batch would train nothing: pretrain and
+    finetune refuse that before the model loads."""
+    global_batch = per_device_batch_size * num_processes
+    if num_clips < global_batch:
+        raise UsageError(
+            f"the training data has {num_clips} clips, fewer than one batch of {global_batch} "
+            f"(--per-device-batch-size {per_device_batch_size} x {num_processes} process(es)): lower "
+            "--per-device-batch-size or add clips"
+        )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,12 +25,19 @@ import numpy as np
 import torch
 
 from avt_data.rows import recorded_class_table
-from avt_triplets.errors import UsageError
+from avt_triplets.errors import RunAborted, UsageError
+from avt_triplets.interrupts import Interrupted, signal_name
 from avt_triplets.labels import ClassTable, read_class_table
 from avt_triplets.run_config import write_run_config
 from eval.classification import classification_metrics, logits_to_scores
+from training import output_dir as output_rules
+from training.checkpoints import MODEL_FILE
+from training.data import check_one_global_batch
 from training.finetune_config import AUTO_EVAL_SPLIT, FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
+from training.interrupts import StopCallback, stop_after_step
+from training.interrupts import interrupted as training_interrupted
+from training.model_checks import require_model_type, require_same_architecture
 
 logger = logging.getLogger(__name__)
 COLUMNS = ("audio", "frames", "labels")
@@ -155,18 +162,32 @@ def metrics_from_logits(logits: np.ndarray, targets: np.ndarray, problem_type: s
 
 def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Fine-tune and evaluate; returns the output folder (model, processor, ``eval_results.json``)."""
+    from modeling_lgcavmae import LGCavMaeConfig
+
     config = FinetuneConfig.from_any(config)
-    output_dir = Path(config.output_dir)
+    output_dir = output_rules.check(
+        config.output_dir, "finetune", bool(config.resume), config.overwrite, "--resume latest"
+    )
     resume_from = resolve_trainer_resume(config.resume, output_dir)
     training_arguments(
         config, evaluate=bool(config.eval_split)
     )  # option mistakes stop here, before data loads
-    write_run_config(output_dir, "finetune", config)
+    require_model_type(config.model_name_or_path, LGCavMaeConfig.model_type, "--model")
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
-    data = load_finetune_data(config)
-    model, processor = build_classifier(config, data.classes, data.problem_type)
-    trainer = build_trainer(config, data, model, processor, hub)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        data = load_finetune_data(config)
+        check_one_global_batch(len(data.train), config.per_device_batch_size, world_size())
+        model, processor = build_classifier(config, data.classes, data.problem_type)
+        trainer = build_trainer(config, data, model, processor, hub)
+    except KeyboardInterrupt as stop:
+        raise interrupted(signal_name(stop), output_dir, "before training started") from None
+    if resume_from is not None and (Path(resume_from) / MODEL_FILE).is_file():
+        require_same_architecture(Path(resume_from) / MODEL_FILE, model, "--resume checkpoint")
+    if trainer.is_world_process_zero():  # every process has checked the folder: the process group has formed
+        output_rules.claim(output_dir, "finetune", config.overwrite)
+        write_run_config(output_dir, "finetune", config)
+    train_result = train_until_stopped(trainer, resume_from, output_dir)
+    require_trained(trainer.state.global_step, config)
     trainer.save_model()
     results: dict[str, Any] = {
         "problem_type": data.problem_type,
@@ -187,6 +208,48 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if hub is not None:
         hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
     return output_dir
+
+
+def train_until_stopped(trainer, resume_from: str | None, output_dir: Path):
+    """``trainer.train``; Ctrl-C / SIGTERM checkpoint the step in flight and end in ``Interrupted`` (a second
+    signal, or one under several processes, stops at once)."""
+    with stop_after_step(enabled=world_size() == 1) as stop:
+        trainer.add_callback(StopCallback(stop))
+        try:
+            result = trainer.train(resume_from_checkpoint=resume_from)
+        except KeyboardInterrupt as interrupt:
+            where = f"during step {trainer.state.global_step + 1}"
+            raise interrupted(signal_name(interrupt), output_dir, where) from None
+    state = trainer.state
+    if stop.signal is not None and state.global_step < state.max_steps:
+        raise interrupted(
+            stop.signal, output_dir, f"at step {state.global_step} of {state.max_steps}", saved=True
+        )
+    return result
+
+
+def interrupted(signal: str, output_dir: Path, where: str, saved: bool = False) -> Interrupted:
+    """What ``avt finetune`` says when a signal stops it, naming Trainer's newest ``checkpoint-*``."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    latest = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    return training_interrupted("finetune", signal, where, latest, saved)
+
+
+def world_size() -> int:
+    """Processes of the run (``accelerate launch`` / ``torchrun`` set ``WORLD_SIZE``), known before Trainer starts."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def require_trained(global_step: int, config: FinetuneConfig) -> None:
+    """No "fine-tuning done" over a model no optimiser step changed (e.g. fewer batches than
+    --gradient-accumulation-steps): a run that trained nothing is a failure, not a result."""
+    if global_step < 1:
+        raise RunAborted(
+            "fine-tuning took no optimiser step (the training data gives no complete batch of "
+            f"--per-device-batch-size {config.per_device_batch_size} x --gradient-accumulation-steps "
+            f"{config.gradient_accumulation_steps}); nothing was saved: lower them or add clips"
+        )
 
 
 @dataclass

@@ -200,6 +200,11 @@ class FinetuneConfig(HubOptions):
         group=RUN,
         help="resume a Trainer checkpoint (latest: newest in --output-dir, starting fresh if there is none)",
     )
+    overwrite: bool = option(
+        False,
+        group=RUN,
+        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote (its checkpoints too)",
+    )
 
     def __post_init__(self) -> None:
         require_positive(

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,12 @@ from typing import Any
 import torch
 
 from avt_triplets.errors import UsageError
+from avt_triplets.interrupts import signal_name
 from training import checkpoints
+from training import output_dir as output_rules
+from training.data import check_one_global_batch
 from training.hub import HubPusher
+from training.interrupts import stop_after_step
 from training.losses import PretrainingLoss
 from training.pretrain_config import PretrainConfig
 from training.pretrain_loop import (
@@ -34,6 +39,7 @@ from training.pretrain_loop import (
     Schedule,
     evaluate,
     finish,
+    interrupted,
     save,
     train_one_epoch,
 )
@@ -47,10 +53,20 @@ __all__ = ["PretrainConfig", "pretrain", "setup"]
 def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Run pretraining; returns the output folder, which holds the final model (``save_pretrained``) and
     processor, ``train_summary.json``, ``metrics.jsonl``, TensorBoard ``runs/`` and ``checkpoints/``."""
-    run = setup(PretrainConfig.from_any(config))
-    run.model.train()
-    while not run.finished():
-        train_one_epoch(run)
+    config = PretrainConfig.from_any(config)
+    try:
+        run = setup(config)
+    except KeyboardInterrupt as stop:
+        raise interrupted(signal_name(stop), Path(config.output_dir), "before training started") from None
+    with stop_after_step(enabled=run.accelerator.num_processes == 1) as run.stop:
+        run.model.train()
+        try:
+            while not run.finished():
+                train_one_epoch(run)
+        except KeyboardInterrupt as stop:
+            run.log.bar.close()  # the bar's line ends before the message
+            where = f"during step {run.state.global_step + 1} of {run.schedule.total_steps}"
+            raise interrupted(signal_name(stop), run.output_dir, where) from None
     if run.eval_loader is not None and run.state.last_eval_step != run.state.global_step:
         evaluate(run)  # stopped mid-epoch (--max-steps)
     checkpoint_steps = run.config.checkpoint_steps
@@ -69,8 +85,11 @@ def setup(config: PretrainConfig) -> PretrainRun:
     checkpoint with ``--resume``. User mistakes stop here, before the model loads where they can."""
     from training.optim import build_adam, build_scheduler, trainable_parameters
 
-    output_dir = Path(config.output_dir)
+    output_dir = output_rules.check(
+        config.output_dir, "pretrain", bool(config.resume), config.overwrite, "--resume latest"
+    )
     resume_from = checkpoints.resolve_resume(config.resume, output_dir)
+    check_model_sources(config)
     accelerator = make_accelerator(config)
     hub = HubPusher.from_options(config, accelerator.is_main_process)
     train_data, eval_data = load_data(config, accelerator)
@@ -107,7 +126,7 @@ def setup(config: PretrainConfig) -> PretrainRun:
     loop_state = {"train_state": state, "scheduler": scheduler, "sampler": sampler}
     checkpoints.track_loop_state(accelerator, **loop_state)
     if resume_from is not None:
-        resume(accelerator, resume_from, **loop_state)
+        resume(accelerator, resume_from, model=accelerator.unwrap_model(model), **loop_state)
     run = PretrainRun(
         config=config,
         accelerator=accelerator,
@@ -131,6 +150,19 @@ def setup(config: PretrainConfig) -> PretrainRun:
     return run
 
 
+def check_model_sources(config: PretrainConfig) -> None:
+    """The checkpoint or config the model starts from is an LG-CAV-MAE one (read from its config.json alone)."""
+    from modeling_lgcavmae import LGCavMaeConfig
+    from training.model_checks import require_model_type
+
+    for option, source in (
+        ("--model-name-or-path", config.model_name_or_path),
+        ("--config-name-or-path", config.config_name_or_path),
+    ):
+        if source:
+            require_model_type(source, LGCavMaeConfig.model_type, option)
+
+
 def make_accelerator(config: PretrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
@@ -152,8 +184,8 @@ def make_accelerator(config: PretrainConfig):
             project_dir=str(output_dir), logging_dir=str(output_dir / "runs")
         ),
     )
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:  # every process has checked the folder: the process group has formed
+        output_rules.claim(output_dir, "pretrain", config.overwrite)
         write_run_config(output_dir, "pretrain", config)
     else:
         logging.getLogger("training").setLevel(logging.WARNING)
@@ -175,18 +207,6 @@ def load_data(config: PretrainConfig, accelerator):
                 config.eval_datasets, columns=TRAIN_COLUMNS, split=config.eval_dataset_split
             )
     return train, held_out
-
-
-def check_one_global_batch(num_clips: int, per_device_batch_size: int, num_processes: int) -> None:
-    """The loader drops incomplete batches (every process needs equal ones for the all-gather; the official
-    loader drops them too), so fewer clips than one global batch would train nothing."""
-    global_batch = per_device_batch_size * num_processes
-    if num_clips < global_batch:
-        raise UsageError(
-            f"the training data has {num_clips} clips, fewer than one batch of {global_batch} "
-            f"(--per-device-batch-size {per_device_batch_size} x {num_processes} process(es)): lower "
-            "--per-device-batch-size or add clips"
-        )
 
 
 def text_embedding_dim(dataset) -> int | None:
@@ -296,10 +316,10 @@ def prepare_eval_loader(config: PretrainConfig, accelerator, held_out, model, pr
     return accelerator.prepare(loader)
 
 
-def resume(accelerator, folder: Path, train_state: checkpoints.TrainState, **loop_state) -> None:
+def resume(accelerator, folder: Path, model, train_state: checkpoints.TrainState, **loop_state) -> None:
     """Restore a checkpoint; another data layout continues the run, but cannot replay its batches (said)."""
     layout = train_state.layout()
-    checkpoints.load_checkpoint(accelerator, folder, train_state=train_state, **loop_state)
+    checkpoints.load_checkpoint(accelerator, folder, model=model, train_state=train_state, **loop_state)
     logger.info("resumed from %s at step %d (epoch %d)", folder, train_state.global_step, train_state.epoch)
     if train_state.layout() != layout:
         logger.warning(
@@ -308,6 +328,9 @@ def resume(accelerator, folder: Path, train_state: checkpoints.TrainState, **loo
             layout,
             train_state.layout(),
         )
+        # the epoch's position in clips, counted in this layout's steps
+        saved_batch, batch = math.prod(train_state.layout()), math.prod(layout)
+        train_state.step_in_epoch = train_state.step_in_epoch * saved_batch // batch
         (
             train_state.per_device_batch_size,
             train_state.num_processes,

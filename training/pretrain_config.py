@@ -195,6 +195,11 @@ class PretrainConfig(HubOptions):
         help="continue exactly from a checkpoint (same data order, optimizer, scheduler, RNG): `latest` picks the "
         "newest in --output-dir and starts fresh if there is none",
     )
+    overwrite: bool = option(
+        False,
+        group=RUN,
+        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote (its checkpoints too)",
+    )
     logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
     report_to: list[str] = option(
         ["none"],

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avt_triplets.interrupts import Interrupted
 from training import checkpoints
 from training.checkpoints import TrainState
 from training.hub import HubPusher
+from training.interrupts import StopRequest
+from training.interrupts import interrupted as training_interrupted
 from training.losses import PretrainingLoss
 from training.pretrain_config import PretrainConfig
 from training.pretrain_eval import evaluate_pretraining
@@ -85,6 +88,7 @@ class PretrainRun:
     hub: HubPusher | None = None
     resumed_from: Path | None = None
     start_step: int = 0
+    stop: StopRequest = field(default_factory=StopRequest)  # set by Ctrl-C / SIGTERM: stop after this step
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -103,10 +107,11 @@ class PretrainRun:
         )
 
     def finished(self) -> bool:
-        return (
-            self.state.global_step >= self.schedule.total_steps
-            or self.state.epoch >= self.schedule.num_epochs
-        )
+        """``--max-steps`` counts optimizer steps whatever the epochs hold (a run resumed with another batch size
+        has other epochs); without it the run is its epochs."""
+        if self.state.global_step >= self.schedule.total_steps:
+            return True
+        return not self.config.max_steps and self.state.epoch >= self.schedule.num_epochs
 
     def epoch_progress(self) -> float:
         return self.state.epoch + self.state.step_in_epoch / self.schedule.steps_per_epoch
@@ -125,7 +130,9 @@ def train_one_epoch(run: PretrainRun) -> None:
             continue  # gradients accumulate over more micro-batches before the optimizer steps
         after_optimizer_step(run)
         if run.state.global_step >= run.schedule.total_steps:
-            return
+            return  # the last step: the run ends normally, signal or not
+        if run.stop.signal is not None:
+            stop_here(run, run.stop.signal)
     end_epoch(run)
 
 
@@ -177,6 +184,21 @@ def after_optimizer_step(run: PretrainRun) -> None:
         evaluate(run)
     if config.checkpoint_steps and step % config.checkpoint_steps == 0:
         save(run)
+
+
+def stop_here(run: PretrainRun, signal: str) -> None:
+    """A signal asked to stop: checkpoint the step just taken (unless it just was), then raise ``Interrupted``."""
+    step, checkpoint_steps = run.state.global_step, run.config.checkpoint_steps
+    if not (checkpoint_steps and step % checkpoint_steps == 0):
+        save(run)
+    run.log.bar.close()
+    raise interrupted(signal, run.output_dir, f"at step {step} of {run.schedule.total_steps}", saved=True)
+
+
+def interrupted(signal: str, output_dir: Path, where: str, saved: bool = False) -> Interrupted:
+    """What ``avt pretrain`` says when a signal stops it, naming the newest checkpoint."""
+    found = checkpoints.list_checkpoints(output_dir)
+    return training_interrupted("pretrain", signal, where, found[-1] if found else None, saved)
 
 
 def end_epoch(run: PretrainRun) -> None:

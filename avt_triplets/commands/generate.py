@@ -15,12 +15,9 @@ Heavy libraries are imported inside :func:`run` so ``avt --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import shlex
-import signal
 import sys
-from collections.abc import Iterator
 
+from avt_triplets import interrupts
 from avt_triplets.dataclass_cli import add_options, options_from_any
 from avt_triplets.help_format import DefaultsHelpFormatter
 from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
@@ -72,22 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resume_command(args: argparse.Namespace) -> str:
     """The command line that resumes this run: the same one."""
-    argv = getattr(args, "_argv", None) or sys.argv[1:]
-    return "avt " + shlex.join(argv)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C: the shard in flight is dropped cleanly."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return interrupts.resume_command(getattr(args, "_argv", None) or sys.argv[1:])
 
 
 def _record_options(args: argparse.Namespace, options: GenerationOptions) -> None:
@@ -116,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     )
     models = options_from_any(ModelOptions, args)
     options = options_from_any(GenerationOptions, args)
-    with _sigterm_as_interrupt():
+    with interrupts.sigterm_as_interrupt():  # also when run() is called without avt_triplets.cli
         try:
             if not models.labels_only:
                 check_model_options(models)  # everything that can be checked before a model loads

@@ -105,7 +105,8 @@ def test_mostly_unknown_labels_stop_the_run_up_front_unless_a_subset_is_meant(
     assert "--max-unknown-label-fraction" in error
     assert not (tmp_path / "ft").exists(), "nothing may start before the check"
 
-    extra = ["--max-unknown-label-fraction", "1"]  # a deliberate subset of classes trains
+    # a deliberate subset of classes trains (its 2 clips are one batch: fewer than one batch is refused)
+    extra = ["--max-unknown-label-fraction", "1", "--per-device-batch-size", "2"]
     assert avt_main(_finetune(fast_tiny_model, train, test, classes, tmp_path / "subset", *extra)) == 0
     results = json.loads((tmp_path / "subset" / "eval_results.json").read_text())
     assert results["train_clips"] == 2 and results["unknown_labels"]["train"]["clips_skipped"] == 6

@@ -141,6 +141,11 @@ class SlavaPretrainConfig(HubOptions):
         group=CACHE,
         help="dtype of the frozen towers while extracting features (bfloat16 halves GPU time and memory)",
     )
+    overwrite: bool = option(
+        False,
+        group=RUN,
+        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote; its default feature cache is kept and reused",
+    )
     logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
     report_to: list[str] = option(["none"], nargs="+", group=RUN, help=TRACKERS_HELP)
     run_name: str = option("slava-pretrain", group=RUN, help="tracker run / project name")

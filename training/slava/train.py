@@ -26,6 +26,9 @@ import torch
 
 from avt_triplets.errors import UsageError
 from avt_triplets.run_config import write_run_config
+from avt_triplets.interrupts import Interrupted, signal_name
+from training import output_dir as output_rules
+from training.interrupts import StopRequest, stop_after_step
 from training.slava.config import BEST_DIR, FEATURE_CACHE_DIR, SlavaPretrainConfig
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class Context:
     bar: Any
     hub: Any = None  # training.hub.HubPusher on the main process with --push-to-hub
     state: RunState = field(default_factory=RunState)
+    stop: StopRequest = field(default_factory=StopRequest)  # set by Ctrl-C / SIGTERM: stop after this step
 
     @property
     def rank(self) -> int:
@@ -129,6 +133,8 @@ def run_stage(ctx: Context, stage: int, steps: int, final_stage: bool) -> None:
                 log_window(ctx, window, stage, epoch + (step_in_epoch + 1) / steps_per_epoch, optimizer)
             if done == steps:
                 break
+            if ctx.stop.signal is not None:
+                raise interrupted(ctx.stop.signal, ctx.config, f"at step {state.global_step}")
         epoch += 1
         if ctx.eval is not None:
             validate(ctx, stage, final_stage)
@@ -215,7 +221,12 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     from training.tracking import JsonlLog, loggable_config, tracker_names
 
     config = SlavaPretrainConfig.from_any(config)
-    output_dir = Path(config.output_dir)
+    output_dir = output_rules.check(config.output_dir, "pretrain-slava", False, config.overwrite, None)
+    if config.model_name_or_path:
+        from modeling_slava import SlavaConfig
+        from training.model_checks import require_model_type
+
+        require_model_type(config.model_name_or_path, SlavaConfig.model_type, "--model-name-or-path")
     trackers = tracker_names(config.report_to)
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
@@ -224,13 +235,16 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
             project_dir=str(output_dir), logging_dir=str(output_dir / "runs")
         ),
     )
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:  # every process has checked the folder: the process group has formed
+        output_rules.claim(output_dir, "pretrain-slava", config.overwrite, keep=(FEATURE_CACHE_DIR,))
         write_run_config(output_dir, "pretrain-slava", config)
     set_seed(config.seed)
     # the repo is created now: a bad token or name stops the run before any tower loads
     hub = HubPusher.from_options(config, accelerator.is_main_process)
-    model, train, evaluation, cache_stats = prepare_features(config, accelerator, output_dir)
+    try:
+        model, train, evaluation, cache_stats = prepare_features(config, accelerator, output_dir)
+    except KeyboardInterrupt as stop:
+        raise interrupted(signal_name(stop), config, "while computing the feature cache") from None
     if hub is not None:
         warn_local_towers(model.config)
     global_batch = config.per_device_batch_size * accelerator.num_processes
@@ -252,9 +266,14 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     )
     ctx = Context(config, accelerator, model.train(), train, evaluation, output_dir, metrics_log, bar, hub)
     started = time.perf_counter()
-    for stage, steps in enumerate(plan, start=1):
-        run_stage(ctx, stage, steps, final_stage=stage == len(plan))
-    bar.close()
+    with stop_after_step(enabled=accelerator.num_processes == 1) as ctx.stop:
+        try:
+            for stage, steps in enumerate(plan, start=1):
+                run_stage(ctx, stage, steps, final_stage=stage == len(plan))
+        except KeyboardInterrupt as stop:
+            raise interrupted(signal_name(stop), config, f"during step {ctx.state.global_step + 1}") from None
+        finally:
+            bar.close()  # the bar's line ends before anything else is printed
     elapsed = time.perf_counter() - started
     summary = run_summary(ctx, plan, cache_stats, elapsed)
     if accelerator.is_main_process:
@@ -262,6 +281,14 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
         print(format_summary(summary, output_dir))
     accelerator.end_training()
     return output_dir
+
+
+def interrupted(signal: str, config: SlavaPretrainConfig, where: str) -> Interrupted:
+    """SLAVA keeps no mid-run checkpoint (an epoch on cached features takes seconds): the feature cache, the
+    expensive part, is what a rerun reuses."""
+    cache = Path(config.feature_cache_dir or Path(config.output_dir) / FEATURE_CACHE_DIR)
+    detail = f"avt pretrain-slava stopped {where}; the feature cache in {cache} is kept and reused by a rerun"
+    return Interrupted(signal, detail, resume_flag="--overwrite")
 
 
 def save_and_push(ctx: Context, summary: dict[str, Any]) -> None:
