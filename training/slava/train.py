@@ -25,8 +25,8 @@ from typing import Any
 import torch
 
 from avt_triplets.errors import UsageError
-from avt_triplets.run_config import write_run_config
 from avt_triplets.interrupts import Interrupted, signal_name
+from avt_triplets.run_config import write_run_config
 from training import output_dir as output_rules
 from training.interrupts import StopRequest, stop_after_step
 from training.slava.config import BEST_DIR, FEATURE_CACHE_DIR, SlavaPretrainConfig
