@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 # name -> (module, one-line help, also the subcommand's description)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -50,9 +51,21 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An option mistake is one ``error:`` line (exit 2), like every other error of `avt`: argparse's usage block
+    in front of it buried the message (``--help`` still shows the usage). Subcommand parsers are of this class too
+    (argparse makes them with the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        from avt_triplets.errors import EXIT_USAGE
+
+        message = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the top-level parser; import the module of ``only`` (the chosen subcommand) alone."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="avt",
         description="avt: audio-visual-text triplet generation and LG-CAV-MAE training/evaluation.",
     )

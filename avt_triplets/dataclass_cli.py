@@ -59,6 +59,33 @@ def optional_str(text: str) -> str | None:
     return None if text.lower() in ("none", "") else text
 
 
+def finite_float(text: str) -> float:
+    """Every float option: ``nan`` and ``inf`` parse as floats but no setting means them (a NaN learning rate
+    trains NaN weights), so argparse refuses them in one line."""
+    import math
+
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer option that counts something (a batch size, clips per class): 0 or less would do nothing."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer option where 0 turns something off (worker processes)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def json_object(text: str) -> dict[str, Any]:
     """A JSON object given on the command line (``--storage-options '{"anon": true}'``)."""
     import json
@@ -112,7 +139,7 @@ def _argument(field: dataclasses.Field, hint: Any) -> tuple[list[str], dict[str,
     if typing.get_origin(base) is typing.Literal:
         kwargs["choices"] = typing.get_args(base)
         base = str
-    kwargs.update(type=meta["type"] or base, required=required)
+    kwargs.update(type=meta["type"] or (finite_float if base is float else base), required=required)
     if meta["metavar"]:
         kwargs["metavar"] = meta["metavar"]
     return flags, kwargs
@@ -166,6 +193,18 @@ def require_positive(options: Any, *names: str) -> None:
         value = getattr(options, name)
         if value is not None and not value > 0:
             raise UsageError(f"{flag(name)} must be positive, got {value}")
+
+
+def require_in_range(
+    options: Any, name: str, low: float, high: float, *, high_inclusive: bool = True
+) -> None:
+    """The named option lies in ``[low, high]`` (``[low, high)`` when not ``high_inclusive``): a probability or a
+    fraction outside it has no meaning."""
+    value = getattr(options, name)
+    inside = low <= value <= high if high_inclusive else low <= value < high
+    if not inside:
+        interval = f"[{low:g}, {high:g}{']' if high_inclusive else ')'}"
+        raise UsageError(f"{flag(name)} must be in {interval}, got {value}")
 
 
 def require_non_negative(options: Any, *names: str) -> None:

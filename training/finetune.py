@@ -266,17 +266,19 @@ def build_classifier(config: FinetuneConfig, classes: ClassList, problem_type: s
     """The pretrained encoder with a new head for ``classes``, trainable position tables (official ``tr_pos``), and
     the processor saved with the checkpoint (or one built from its config)."""
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
+    from avt_triplets.model_sources import loading_errors
     from modeling_lgcavmae import LGCavMaeForAudioVisualClassification, LGCavMaeProcessor
 
-    model = LGCavMaeForAudioVisualClassification.from_pretrained(
-        config.model_name_or_path,
-        num_labels=len(classes),
-        id2label=dict(enumerate(classes.names)),
-        label2id={n: i for i, n in enumerate(classes.names)},
-        problem_type=problem_type,
-        classifier_mode=config.classifier_mode,
-        ignore_mismatched_sizes=True,  # a fine-tuned checkpoint with another class count gets a new head
-    )
+    with loading_errors("--model", config.model_name_or_path):
+        model = LGCavMaeForAudioVisualClassification.from_pretrained(
+            config.model_name_or_path,
+            num_labels=len(classes),
+            id2label=dict(enumerate(classes.names)),
+            label2id={n: i for i, n in enumerate(classes.names)},
+            problem_type=problem_type,
+            classifier_mode=config.classifier_mode,
+            ignore_mismatched_sizes=True,  # a fine-tuned checkpoint with another class count gets a new head
+        )
     model.cav_mae.set_position_embeddings_trainable(True)
     try:
         processor = LGCavMaeProcessor.from_pretrained(config.model_name_or_path)

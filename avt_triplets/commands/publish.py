@@ -31,8 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avt_triplets import publish
+    from avt_triplets.model_sources import require_hub_id
     from avt_triplets.output_folder import require_avt_output
 
+    require_hub_id(args.repo_id, "--repo-id")
     root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
     url = publish.publish(
         root,
