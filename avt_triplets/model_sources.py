@@ -36,14 +36,20 @@ def require_model_source(name_or_path: str | os.PathLike, what: str) -> None:
 
 
 def check_model_source(name_or_path: str | os.PathLike | None, what: str) -> None:
-    """``name_or_path`` is an existing local path or a well-formed Hub id (whether the Hub has it is found out
-    when it loads); :class:`UsageError` naming the option ``what`` otherwise. None (not given) passes."""
+    """``name_or_path`` is an existing local file, a local folder with a ``config.json``, or a well-formed Hub id
+    (whether the Hub has it is found out when it loads); :class:`UsageError` naming the option ``what`` otherwise.
+    None (not given) passes."""
     if name_or_path is None:
         return
     require_model_source(name_or_path, what)
     name = os.fspath(name_or_path)
-    if not os.path.exists(os.path.expanduser(name)):
+    folder = os.path.expanduser(name)
+    if not os.path.exists(folder):
         require_hub_id(name, what, "not a local folder and not a Hub id")
+    elif os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, "config.json")):
+        # transformers would build the model from its class's default config and load (or half-load) the weights
+        # into that: a full-size random model, or shapes that fail deep inside the run
+        raise UsageError(f"{what} {name}: no config.json in this folder; give a complete model folder")
 
 
 def require_hub_id(name: str, what: str, problem: str = "not a Hub repository id") -> None:

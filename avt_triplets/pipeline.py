@@ -127,7 +127,9 @@ def generate_triplets(
     options = replace(options or GenerationOptions(), **overrides)
     wall_start = time.perf_counter()
     captioned = not labels_only(captioner, scorer, models)
-    input_set = check_run(inputs, output_dir, options, captioned=captioned)
+    given = captioner is not None and scorer is not None
+    planned = manifest.models_manifest(captioner, scorer) if given else manifest.planned_models(models)
+    input_set = check_run(inputs, output_dir, options, captioned=captioned, models=planned)
     root = storage.as_path(output_dir, options.storage_options)
     distributor = pick_distributor(options, captioner, scorer, models)
     try:

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from avt_triplets.errors import EXIT_INTERRUPTED, RunAborted
+    from avt_triplets.manifest import planned_models
     from avt_triplets.models import check_model_options
     from avt_triplets.pipeline import generate_triplets
     from avt_triplets.preflight import check_run
@@ -110,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             if not models.labels_only:
                 check_model_options(models)  # everything that can be checked before a model loads
-            inputs = check_run(args.input, args.output, options, captioned=not models.labels_only)
+            planned = planned_models(models)  # so a refusal to resume lists model changes too
+            inputs = check_run(
+                args.input, args.output, options, captioned=not models.labels_only, models=planned
+            )
             summary = generate_triplets(inputs, args.output, options=options, models=models)
         except KeyboardInterrupt:
             done = summarize(args.output)
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if summary.card_path is not None or summary.rank == 0:
         prefix = f"[rank {summary.rank}] " if summary.world_size > 1 else ""
         print(prefix + summary.format().replace("\n", "\n" + prefix))
-    if summary.empty_result and summary.complete:
+    if summary.empty_result and (summary.complete or summary.captions_mostly_empty):
         print(
             f"error: {summary.empty_result}; see {args.output}/failures for each clip's reason",
             file=sys.stderr,
