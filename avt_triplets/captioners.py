@@ -76,7 +76,9 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if isinstance(dtype, str):
         resolved = getattr(torch, dtype.removeprefix("torch."), None)
-        if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        if not isinstance(resolved, torch.dtype):
+            raise UsageError(f"--dtype: unknown dtype {dtype!r} (use e.g. 'bfloat16', 'float16', 'float32')")
+        if not resolved.is_floating_point:
             raise UsageError(
                 f"--dtype {dtype}: not a floating-point dtype a captioner can run in; use bfloat16, float16 or "
                 "float32"

@@ -60,6 +60,9 @@ class OneLineErrorParser(argparse.ArgumentParser):
         from avt_triplets.errors import EXIT_USAGE
 
         message = " ".join(message.split())
+        option, sep, problem = message.removeprefix("argument ").partition(": ")
+        if message.startswith("argument ") and sep and problem.startswith("must be"):
+            message = f"{option} {problem}"  # "--fps must be ...", as the options' own checks say it
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 

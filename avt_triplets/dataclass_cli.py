@@ -59,17 +59,6 @@ def optional_str(text: str) -> str | None:
     return None if text.lower() in ("none", "") else text
 
 
-def finite_float(text: str) -> float:
-    """Every float option: ``nan`` and ``inf`` parse as floats but no setting means them (a NaN learning rate
-    trains NaN weights), so argparse refuses them in one line."""
-    import math
-
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
 def positive_int(text: str) -> int:
     """An integer option that counts something (a batch size, clips per class): 0 or less would do nothing."""
     value = int(text)
@@ -139,7 +128,7 @@ def _argument(field: dataclasses.Field, hint: Any) -> tuple[list[str], dict[str,
     if typing.get_origin(base) is typing.Literal:
         kwargs["choices"] = typing.get_args(base)
         base = str
-    kwargs.update(type=meta["type"] or (finite_float if base is float else base), required=required)
+    kwargs.update(type=meta["type"] or base, required=required)
     if meta["metavar"]:
         kwargs["metavar"] = meta["metavar"]
     return flags, kwargs
@@ -183,7 +172,18 @@ def options_from_any(cls: type[OptionsT], value: OptionsT | argparse.Namespace |
         for k, v in values.items()
         if k in fields and not (v is None and fields[k].default_factory is not dataclasses.MISSING)
     }
+    require_finite(given)
     return cls(**given)
+
+
+def require_finite(values: dict[str, Any]) -> None:
+    """No option means NaN or infinity, though ``float()`` parses them (a NaN learning rate trains NaN weights, a
+    NaN fps decodes nothing): every float value given is refused in one line when it is not finite."""
+    import math
+
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{flag(name)} must be a finite number, got {value}")
 
 
 def require_positive(options: Any, *names: str) -> None:
