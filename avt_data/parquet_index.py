@@ -85,6 +85,14 @@ def _resolve_with_datasets(spec: DatasetSpec, split: str, options: dict[str, Any
         builder = datasets.load_dataset_builder(spec.path, spec.config, storage_options=options or None)
     except FileNotFoundError as error:  # also the Hub's DatasetNotFoundError
         raise UsageError(f"dataset {spec}: {error}") from None
+    except ValueError as error:
+        if spec.config is None or "BuilderConfig" not in str(error):
+            raise
+        available = str(error).partition("Available:")[2].strip() or "none"
+        raise UsageError(
+            f"dataset {spec}: no config {spec.config!r} (it has {available}); `avt filter {spec.path} --top K` or "
+            "`--random K` adds top/random configs to a generation output"
+        ) from None
     data_files = builder.config.data_files or {}
     if split not in data_files:
         raise NoSuchSplitError(f"dataset {spec} has no split {split!r} (has {sorted(data_files)})")

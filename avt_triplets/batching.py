@@ -7,7 +7,8 @@ up (and recorded by the caller). What happens to an item that fails alone depend
 - out of memory, or the model raised :class:`InputRejected` (this input can't be used): the item becomes a
   :class:`Failed` result and the job goes on;
 - anything else: the model itself is broken, and going on would only record every clip as failed, so
-  :class:`ModelFailure` is raised and the caller stops the run.
+  :class:`ModelFailure` is raised and the caller stops the run. A :class:`ModelFailure` raised by the model call
+  itself (a batch of results no working model gives) stops it at once, without retrying halves.
 
 After an out-of-memory error the batch size stays halved until :meth:`BackoffBatcher.reset`, so the job
 doesn't pay for the same OOM on every batch. The worker resets it at every chunk: a chunk's batches then
@@ -114,6 +115,8 @@ class BackoffBatcher(Generic[T, R]):
             out = list(self.fn(chunk))
             if len(out) != len(chunk):
                 raise RuntimeError(f"{self.name} returned {len(out)} results for {len(chunk)} inputs")
+        except ModelFailure as error:  # ``fn`` itself judged the model broken: smaller batches would not help
+            raise ModelFailure(str(error), start + error.index) from error
         except Exception as error:  # noqa: BLE001 - any model failure is retried smaller, then recorded
             release_accelerator_memory()
             message = f"{type(error).__name__}: {error}"

@@ -34,8 +34,9 @@ import numpy as np
 from avt_triplets.devices import batch_to_device, default_device
 from avt_triplets.errors import UsageError
 from avt_triplets.legacy_checkpoints import fill_missing_fields
+from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 from avt_triplets.options import DEFAULT_CAPTIONER, DEFAULT_MAX_NEW_TOKENS
-from avt_triplets.revisions import loading_failed, local_digest, require_model_source, resolve_commit_hash
+from avt_triplets.revisions import local_digest, resolve_commit_hash
 
 if TYPE_CHECKING:
     import torch
@@ -77,14 +78,32 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
         resolved = getattr(torch, dtype.removeprefix("torch."), None)
         if not isinstance(resolved, torch.dtype):
             raise UsageError(f"--dtype: unknown dtype {dtype!r} (use e.g. 'bfloat16', 'float16', 'float32')")
+        if not resolved.is_floating_point:
+            raise UsageError(
+                f"--dtype {dtype}: not a floating-point dtype a captioner can run in; use bfloat16, float16 or "
+                "float32"
+            )
         return resolved
     return dtype
 
 
 def check_captioner_options(name_or_path: str | os.PathLike, dtype: Any = None) -> None:
     """Raise :class:`UsageError` for captioner options that cannot work, before anything is loaded."""
-    require_model_source(name_or_path, "--captioner")
+    check_model_source(name_or_path, "--captioner")
     _resolve_dtype(dtype, default_device("cpu"))
+    if os.path.isdir(name_or_path):  # a local folder's config costs nothing to read: a wrong model fails here
+        with loading_errors("the captioner", name_or_path):
+            _require_captioner_type(name_or_path)
+
+
+def _require_captioner_type(name_or_path: str | os.PathLike, revision: str | None = None) -> None:
+    """The model's config is one ``AutoModelForImageTextToText`` loads (BLIP-2, LLaVA, ...)."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(name_or_path, revision=revision)
+    kind = "an image-text-to-text model (BLIP-2, LLaVA, ...) that AutoModelForImageTextToText loads"
+    require_model_type("--captioner", name_or_path, config, MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES, kind)
 
 
 def vision_dtype(model: Any) -> torch.dtype:
@@ -284,16 +303,15 @@ def load_captioner(
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    require_model_source(name_or_path, "--captioner")
+    check_model_source(name_or_path, "--captioner")
     device = default_device(device)
     dtype = _resolve_dtype(dtype, device)
     commit = resolve_commit_hash(name_or_path, revision)
     load_revision = commit or revision
-    try:
+    with loading_errors("the captioner", name_or_path):
+        _require_captioner_type(name_or_path, load_revision)
         processor = AutoProcessor.from_pretrained(name_or_path, revision=load_revision)
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, revision=load_revision, dtype=dtype)
-    except OSError as error:
-        raise loading_failed("the captioner", name_or_path, error) from error
     model.to(device)
     filled = fill_missing_fields(model, processor)
     if filled:

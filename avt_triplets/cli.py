@@ -11,8 +11,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from avt_triplets import interrupts
+from avt_triplets.run_config import AvtArgumentParser
 
 # name -> (module, one-line help, also the subcommand's description)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -52,13 +54,28 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineErrorParser(AvtArgumentParser):
+    """An option mistake is one ``error:`` line (exit 2), like every other error of `avt`: argparse's usage block
+    in front of it buried the message (``--help`` still shows the usage). Subcommand parsers are of this class too
+    (argparse makes them with the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        from avt_triplets.errors import EXIT_USAGE
+
+        message = " ".join(message.split())
+        option, sep, problem = message.removeprefix("argument ").partition(": ")
+        if message.startswith("argument ") and sep and problem.startswith("must be"):
+            message = f"{option} {problem}"  # "--fps must be ...", as the options' own checks say it
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the top-level parser; import the module of ``only`` (the chosen subcommand) alone."""
     from avt_triplets.help_format import DefaultsHelpFormatter
-    from avt_triplets.run_config import AvtArgumentParser, add_config_option
+    from avt_triplets.run_config import add_config_option
 
     parser = (
-        AvtArgumentParser(  # no prefix matching, --snake_case spellings, --config FILE (every subcommand)
+        OneLineErrorParser(  # no prefix matching, --snake_case spellings, one-line errors (every subcommand)
             prog="avt",
             description="avt: audio-visual-text triplet generation and LG-CAV-MAE training/evaluation.",
         )

@@ -61,6 +61,22 @@ def optional_str(text: str) -> str | None:
     return None if text.lower() in ("none", "") else text
 
 
+def positive_int(text: str) -> int:
+    """An integer option that counts something (a batch size, clips per class): 0 or less would do nothing."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer option where 0 turns something off (worker processes)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def json_object(text: str) -> dict[str, Any]:
     """A JSON object given on the command line (``--storage-options '{"anon": true}'``)."""
     import json
@@ -158,7 +174,18 @@ def options_from_any(cls: type[OptionsT], value: OptionsT | argparse.Namespace |
         for k, v in values.items()
         if k in fields and not (v is None and fields[k].default_factory is not dataclasses.MISSING)
     }
+    require_finite(given)
     return cls(**given)
+
+
+def require_finite(values: dict[str, Any]) -> None:
+    """No option means NaN or infinity, though ``float()`` parses them (a NaN learning rate trains NaN weights, a
+    NaN fps decodes nothing): every float value given is refused in one line when it is not finite."""
+    import math
+
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{flag(name)} must be a finite number, got {value}")
 
 
 def require_positive(options: Any, *names: str) -> None:
@@ -168,6 +195,18 @@ def require_positive(options: Any, *names: str) -> None:
         value = getattr(options, name)
         if value is not None and not value > 0:
             raise UsageError(f"{flag(name)} must be positive, got {value}")
+
+
+def require_in_range(
+    options: Any, name: str, low: float, high: float, *, high_inclusive: bool = True
+) -> None:
+    """The named option lies in ``[low, high]`` (``[low, high)`` when not ``high_inclusive``): a probability or a
+    fraction outside it has no meaning."""
+    value = getattr(options, name)
+    inside = low <= value <= high if high_inclusive else low <= value < high
+    if not inside:
+        interval = f"[{low:g}, {high:g}{']' if high_inclusive else ')'}"
+        raise UsageError(f"{flag(name)} must be in {interval}, got {value}")
 
 
 def require_non_negative(options: Any, *names: str) -> None:

@@ -20,6 +20,34 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_device(device: str | None, what: str = "--device") -> None:
+    """``device`` (None: not given) names a device this machine has: a typo (``gpu``), ``cuda`` without CUDA or a
+    GPU index past the last one is one :class:`~avt_triplets.errors.UsageError` before any model loads, instead
+    of the driver's traceback in the middle of loading."""
+    import torch
+
+    from avt_triplets.errors import UsageError
+
+    if device is None:
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"{what} {device}: not a device; use cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(
+                f"{what} {device}: this machine has no usable CUDA GPU (or no driver); use --device cpu"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise UsageError(
+                f"{what} {device}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}"
+            )
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"{what} {device}: MPS is not available on this machine; use --device cpu")
+
+
 def pins_memory(device: str | torch.device | None) -> bool:
     """Whether batches for ``device`` go through page-locked host memory (a CUDA device this process can use)."""
     import torch

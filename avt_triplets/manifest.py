@@ -22,7 +22,8 @@ from avt_triplets import schema
 from avt_triplets.atomic import atomic_write_json
 from avt_triplets.errors import UsageError
 from avt_triplets.inputs import InputSet, inputs_digest
-from avt_triplets.options import GenerationOptions
+from avt_triplets.options import GenerationOptions, ModelOptions
+from avt_triplets.revisions import local_digest
 from avt_triplets.shards import read_json
 
 _VERSIONED_PACKAGES = ("avt", "torch", "transformers", "datasets", "accelerate", "av", "msclap", "numpy")
@@ -65,6 +66,25 @@ RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if not k.startswith(("caption
 IMPLIED_BEFORE_RECORDED = {"captioned": True}  # `--captioner none` came later: older outputs are captioned
 
 
+# A model's name (its path, for a local folder) is only a way to find its weights: when both runs recorded a digest of
+# the weights and the digests are equal, the same bytes at another path are the same model.
+NAME_DIGESTS = {
+    "captioner.name": "captioner.weights_digest",
+    "scorer.name": "scorer.weights_digest",
+    "scorer.text_model": "scorer.text_model_digest",
+}
+# The model keys known before any model loads (from the options: name, local weights' digest, ...), so one refusal
+# lists a model change together with an fps change instead of the second only after the models loaded.
+PLANNED_MODEL_KEYS = (
+    "captioner.name",
+    "captioner.weights_digest",
+    "captioner.prompt",
+    "captioner.max_new_tokens",
+    "scorer.name",
+    "scorer.weights_digest",
+)
+
+
 def _get(data: dict, dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(data, dict):
@@ -87,15 +107,32 @@ def _recorded_value(data: dict, dotted: str) -> Any:
     return _get(data, dotted)
 
 
+def _same_weights(old: dict, new: dict, name_key: str) -> bool:
+    """Both runs recorded the same digest for the weights ``name_key`` names (so its path may differ)."""
+    digest_key = NAME_DIGESTS.get(name_key)
+    if digest_key is None:
+        return False
+    digest = _get(new, digest_key)
+    return digest is not None and _get(old, digest_key) == digest
+
+
 def manifest_differences(old: dict, new: dict, keys: Sequence[str] = IDENTITY_KEYS) -> list[str]:
-    """One line per identity key whose value differs between an output's manifest and this run."""
+    """One line per identity key whose value differs between an output's manifest and this run (all of them, so
+    one refusal says everything to change); a model found at another path with the same weights digest is not a
+    difference."""
     return [
         f"{key}: {_recorded_value(old, key)!r} (existing) != {_get(new, key)!r} (now)"
         if _recorded(old, key) or key in IMPLIED_BEFORE_RECORDED
         else f"{key}: not recorded by the avt that started this output, {_get(new, key)!r} now"
         for key in keys
-        if _recorded_value(old, key) != _get(new, key)
+        if _recorded_value(old, key) != _get(new, key) and not _same_weights(old, new, key)
     ]
+
+
+def planned_keys(models: dict[str, Any]) -> tuple[str, ...]:
+    """:data:`RUN_IDENTITY_KEYS` and the model keys :func:`planned_models` could know before loading."""
+    known = tuple(k for k in PLANNED_MODEL_KEYS if _recorded(models, k))
+    return RUN_IDENTITY_KEYS + known
 
 
 def _captions_hint(old: dict) -> str:
@@ -216,6 +253,26 @@ def scorer_record(scorer: Any) -> dict[str, Any]:
         "sampling_rate": int(scorer.sampling_rate),
         "embed_dim": int(getattr(scorer, "embed_dim", 0) or 0),
     }
+
+
+def planned_models(models: ModelOptions | None) -> dict[str, Any]:
+    """What :func:`models_manifest` will record that the options already say, before any model loads: the names,
+    a digest of local transformers weights (the same one loading records, cached by file stamp), the prompt when
+    given and the caption length. msclap's weights and anything decided by loading (dtype, Hub commits, a chat
+    model's default prompt) are compared once the models are loaded."""
+    if models is None or models.labels_only:
+        return {}
+    captioner: dict[str, Any] = {
+        "name": str(models.captioner),
+        "weights_digest": local_digest(models.captioner),
+        "max_new_tokens": models.max_new_tokens,
+    }
+    if models.caption_prompt is not None:
+        captioner["prompt"] = models.caption_prompt
+    scorer: dict[str, Any] = {}
+    if not models.scorer.startswith("msclap"):  # msclap's name and digest come from its weights file
+        scorer = {"name": str(models.scorer), "weights_digest": local_digest(models.scorer)}
+    return {"captioner": captioner, "scorer": scorer}
 
 
 def models_manifest(captioner: Any, scorer: Any) -> dict[str, Any]:

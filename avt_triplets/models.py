@@ -13,7 +13,10 @@ from avt_triplets.scorers import AudioTextScorer
 
 
 def check_model_options(models: ModelOptions) -> None:
-    """Model options that cannot work (missing local paths, unknown scorer or dtype), before anything loads."""
+    """Model options that cannot work (missing local paths, unknown scorer, dtype or device), before anything loads."""
+    from avt_triplets.devices import check_device
+
+    check_device(models.device)
     captioners.check_captioner_options(models.captioner, models.dtype)
     scorers.check_scorer_options(models.scorer, models.scorer_weights, models.scorer_text_model)
 

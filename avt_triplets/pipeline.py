@@ -129,7 +129,9 @@ def generate_triplets(
     options = replace(options or GenerationOptions(), **overrides)
     wall_start = time.perf_counter()
     captioned = not labels_only(captioner, scorer, models)
-    input_set = check_run(inputs, output_dir, options, captioned=captioned)
+    given = captioner is not None and scorer is not None
+    planned = manifest.models_manifest(captioner, scorer) if given else manifest.planned_models(models)
+    input_set = check_run(inputs, output_dir, options, captioned=captioned, models=planned)
     root = storage.as_path(output_dir, options.storage_options)
     with hold_output(root, "avt generate", run=launch_run_key(options.world_size)):  # before models load
         return _generate(input_set, root, options, captioned, wall_start, (captioner, scorer, models))

@@ -5,8 +5,8 @@
    that are missing, counted with one stat each: none there is an error), the output folder
    (new, empty or an avt output, writable) and, when resuming, the options recorded in its manifest.
    Problems are :class:`~avt_triplets.errors.UsageError`\\ s.
-2. :func:`check_models`, after the models load and before any video is decoded: the captioner captions one
-   synthetic frame and the scorer embeds one synthetic clip and that caption. A model that fails here would
+2. :func:`check_models`, after the models load and before any video is decoded: the captioner captions two
+   synthetic frames (an empty caption fails too: a model that loads but produces nothing) and the scorer embeds one synthetic clip and that caption. A model that fails here would
    fail on every clip, so the run stops with :class:`~avt_triplets.errors.RunAborted` naming the model and
    the exception, instead of recording every clip as failed.
 """
@@ -36,6 +36,7 @@ from avt_triplets.model_inputs import (
     image_preprocessor_of,
 )
 from avt_triplets.options import GenerationOptions
+from avt_triplets.selection import is_empty_caption
 
 logger = logging.getLogger(__name__)
 
@@ -70,19 +71,23 @@ def check_run(
     options: GenerationOptions,
     *,
     captioned: bool = True,
+    models: dict[str, Any] | None = None,
 ) -> InputSet:
     """Everything about a run that can be checked without its models; returns the input's clips.
 
     ``captioned`` is False for a ``--captioner none`` run (so resuming a captioned output with it, or the
-    reverse, is refused here, before any model loads). Creates ``output_dir`` when it does not exist (after
-    checking it may write there).
+    reverse, is refused here, before any model loads). ``models``: what the options already say about the models
+    (:func:`~avt_triplets.manifest.planned_models`), compared with the output's manifest together with the run's
+    options, so one refusal lists every difference. Creates ``output_dir`` when it does not exist (after checking
+    it may write there).
     """
     input_set = check_missing_videos(resolve_inputs(inputs, options), options.max_missing_fraction)
     root = output_folder.check_generation_output(storage.as_path(output_dir, options.storage_options))
     if not options.overwrite:
         num_shards = math.ceil(len(input_set.clips) / options.shard_size)
         planned = manifest.run_manifest(options, input_set, num_shards, captioned=captioned)
-        manifest.check_manifest(root, planned, manifest.RUN_IDENTITY_KEYS)
+        models = models or {}
+        manifest.check_manifest(root, manifest.with_models(planned, models), manifest.planned_keys(models))
     return input_set
 
 
@@ -128,16 +133,31 @@ def _abort(role: str, model: Any, error: BaseException) -> RunAborted:
     )
 
 
+def probe_frames() -> list[np.ndarray]:
+    """Two different synthetic frames (the gradient and its mirror image in other colours)."""
+    frame = np.asarray(synthetic_frame())
+    return [frame, np.ascontiguousarray(frame[:, ::-1, ::-1])]
+
+
 def check_captioner(captioner: Any) -> str:
-    """Caption one synthetic frame, preprocessed as the decode workers will (:mod:`avt_triplets.model_inputs`);
-    returns the caption, or raises :class:`RunAborted` naming the captioner."""
+    """Caption two synthetic frames, preprocessed as the decode workers will (:mod:`avt_triplets.model_inputs`);
+    returns the first caption, or raises :class:`RunAborted` naming the captioner. A captioner that loads but
+    produces nothing (NaN weights, only end-of-sequence tokens) captions them as empty strings: it is refused here,
+    before any video is decoded, instead of filling the dataset with empty captions."""
     try:
-        frames = frame_inputs([np.asarray(synthetic_frame())], image_preprocessor_of(captioner))
+        frames = frame_inputs(probe_frames(), image_preprocessor_of(captioner))
         captions = caption_rows(captioner, list(frames.unique), frames.preprocessed)
-        if len(captions) != 1 or not isinstance(captions[0], str):
-            raise ValueError(f"expected one caption string for one image, got {captions!r}")
+        if len(captions) != frames.num_unique or not all(isinstance(c, str) for c in captions):
+            raise ValueError(f"expected one caption string per image, got {captions!r}")
     except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run
         raise _abort("captioner", captioner, error) from error
+    if any(is_empty_caption(c) for c in captions):
+        name = getattr(captioner, "name", type(captioner).__name__)
+        raise RunAborted(
+            f"the captioner {name!r} captions synthetic test frames as {captions!r}, before any video was decoded: "
+            "it loads but produces no caption (NaN weights, or only end-of-sequence/special tokens); check the "
+            "checkpoint, --dtype and --max-new-tokens"
+        )
     return captions[0]
 
 

@@ -5,7 +5,6 @@
 - Local folders and files: a content digest (names, sizes and SHA-256 of every file), so resuming an output
   with other weights in the same place is caught. Hashing a multi-GB checkpoint takes seconds to minutes, so
   file hashes are cached by (path, size, mtime, inode) under ``$HF_HOME/avt`` and computed once.
-- Names that look like local paths but do not exist are reported as such, not as malformed Hub ids.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from avt_triplets.atomic import atomic_write_json
-from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -58,26 +56,6 @@ def commit_hash_from_cache_path(path: str | os.PathLike) -> str | None:
         if parent == "snapshots" and _COMMIT_HASH.match(child):
             return child
     return None
-
-
-def looks_like_local_path(name: str) -> bool:
-    """Paths, not Hub ids: absolute, ``./``, ``~``, or more than one ``/`` (ids are ``name`` or ``owner/name``)."""
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or name.endswith("/") or "\\" in name
-
-
-def require_model_source(name_or_path: str | os.PathLike, what: str) -> None:
-    """Raise :class:`UsageError` when ``name_or_path`` names a local path that does not exist."""
-    name = os.fspath(name_or_path)
-    if not os.path.exists(os.path.expanduser(name)) and looks_like_local_path(name):
-        raise UsageError(f"{what} {name}: no such file or folder")
-
-
-def loading_failed(what: str, name_or_path: str | os.PathLike, error: BaseException) -> UsageError:
-    """The one-line error for a model that could not be loaded from a local folder or the Hub."""
-    name = os.fspath(name_or_path)
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    where = "the local folder" if os.path.exists(name) else "the Hub (or its local cache)"
-    return UsageError(f"could not load {what} {name!r} from {where}: {first}")
 
 
 # ----------------------------------------------------------------------------------------------

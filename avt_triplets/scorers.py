@@ -30,14 +30,10 @@ import numpy as np
 
 from avt_triplets.devices import default_device
 from avt_triplets.errors import UsageError
+from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 from avt_triplets.msclap_scorer import MSCLAP_VERSIONS, load_msclap_scorer
 from avt_triplets.options import DEFAULT_SCORER
-from avt_triplets.revisions import (
-    loading_failed,
-    local_digest,
-    require_model_source,
-    resolve_commit_hash,
-)
+from avt_triplets.revisions import local_digest, resolve_commit_hash
 from avt_triplets.windowed_scorer import ClipWindows, WindowedScorer, score, window_starts
 
 if TYPE_CHECKING:
@@ -147,14 +143,13 @@ def load_clap_scorer(
     """A transformers CLAP checkpoint (Hub id or local folder) as a scorer."""
     from transformers import ClapModel, ClapProcessor
 
-    require_model_source(name_or_path, "--scorer")
+    check_model_source(name_or_path, "--scorer")
     commit = resolve_commit_hash(name_or_path, revision)
     load_revision = commit or revision
-    try:
+    with loading_errors("the scorer", name_or_path):
+        _require_clap(name_or_path, load_revision)
         model = ClapModel.from_pretrained(name_or_path, revision=load_revision, dtype="float32")
         processor = ClapProcessor.from_pretrained(name_or_path, revision=load_revision)
-    except OSError as error:
-        raise loading_failed("the scorer", name_or_path, error) from error
     scorer = ClapScorer(
         model,
         processor,
@@ -164,6 +159,14 @@ def load_clap_scorer(
     )
     scorer.weights_digest = local_digest(name_or_path)
     return scorer
+
+
+def _require_clap(name_or_path: str | os.PathLike, revision: str | None = None) -> None:
+    """The model's config is a transformers CLAP one."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(name_or_path, revision=revision)
+    require_model_type("--scorer", name_or_path, config, ("clap",), "a transformers CLAP model ('clap')")
 
 
 def _msclap_version(spec: str) -> str | None:
@@ -186,7 +189,10 @@ def check_scorer_options(
                 f"--scorer-weights / --scorer-text-model only apply to msclap; {spec!r} is loaded with "
                 "ClapModel.from_pretrained (pass a local folder as the scorer itself instead)"
             )
-        require_model_source(spec, "--scorer")
+        check_model_source(spec, "--scorer")
+        if os.path.isdir(spec):  # a local folder's config costs nothing to read: a wrong model fails here
+            with loading_errors("the scorer", spec):
+                _require_clap(spec)
         return
     if version not in MSCLAP_VERSIONS:
         raise UsageError(
@@ -196,7 +202,7 @@ def check_scorer_options(
     if weights is not None and not os.path.exists(weights):
         raise UsageError(f"--scorer-weights {weights}: no such file or folder")
     if text_model is not None:
-        require_model_source(text_model, "--scorer-text-model")
+        check_model_source(text_model, "--scorer-text-model")
 
 
 def load_scorer(

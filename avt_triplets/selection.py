@@ -65,6 +65,12 @@ LARGE_ID_LIST = 20_000
 Filters = list[list[list[Any]]]
 
 
+def is_empty_caption(text: str) -> bool:
+    """A caption without a letter or digit ("", "...", whitespace): what a broken captioner (NaN weights, one that
+    only emits end-of-sequence or special tokens) produces. It describes nothing, so it is never a clip's caption."""
+    return not any(character.isalnum() for character in text)
+
+
 def best_caption(scores: Sequence[float]) -> int:
     """Index of the highest score; the first one on ties (LG-CAV-MAE §2.3 step 4)."""
     if len(scores) == 0:

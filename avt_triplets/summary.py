@@ -36,6 +36,8 @@ class GenerationSummary:
     skipped_inputs: tuple[str, ...] = ()  # files of a folder input that are not videos
     captioned: bool = True  # False: `--captioner none` (rows are labelled clips, no model ran)
     missing_videos: str | None = None  # more listed videos missing than --max-missing-fraction allows: why
+    captioned_frames: int = 0  # distinct frames the captioner ran on, over the finished shards
+    empty_captions: int = 0  # of which it captioned as empty
 
     @property
     def complete(self) -> bool:
@@ -46,8 +48,19 @@ class GenerationSummary:
         return sum(self.failures_by_reason.values())
 
     @property
+    def captions_mostly_empty(self) -> bool:
+        """More than half of the captioned frames got an empty caption: never a success, finished or not."""
+        return self.captioned and self.empty_captions * 2 > self.captioned_frames > 0
+
+    @property
     def empty_result(self) -> str | None:
-        """Why a run that processed clips produced no triplet at all (None when it produced some)."""
+        """Why a run that processed clips produced no usable result (None when it did): no triplet at all, or
+        captions mostly empty (a captioner that loads but produces nothing: such triplets describe nothing)."""
+        if self.captions_mostly_empty:
+            return (
+                f"the captioner gave {self.empty_captions} of {self.captioned_frames} frames an empty caption: it "
+                "is broken (NaN weights, or it emits only end-of-sequence tokens); check --captioner and --dtype"
+            )
         if self.triplets or not self.clips:
             return None
         model_failed = sum(self.failures_by_reason.get(r, 0) for r in MODEL_FAILURE_REASONS)
@@ -64,6 +77,11 @@ class GenerationSummary:
             f"shards        {self.shards_done}/{self.shards_total} done",
             f"clips         {self.clips}",
             rows + ("" if self.captioned else "  (labelled clips, no captions: --captioner none)"),
+            *(
+                [f"empty         {self.empty_captions} of {self.captioned_frames} frame captions"]
+                if self.empty_captions
+                else []
+            ),
             f"failures      {self.failures}",
         ]
         lines += [f"  {reason:<20}{count}" for reason, count in self.failures_by_reason.items()]
@@ -120,6 +138,8 @@ def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) ->
         failures_by_reason=totals.failures_by_reason,
         seconds=totals.seconds,
         captioned=bool(manifest.get("captioned", True)),
+        captioned_frames=int(totals.stats_sums.get("captioned_frames", 0)),
+        empty_captions=int(totals.stats_sums.get("empty_captions", 0)),
     )
 
 

@@ -13,9 +13,11 @@ from typing import Any
 
 from avt_data.rows import DatasetSpec, missing_columns_hint
 from avt_triplets.errors import UsageError
+from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 
 logger = logging.getLogger(__name__)
 CLASSIFIER = "LGCavMaeForAudioVisualClassification"
+MODEL_TYPES = ("lg_cav_mae", "slava")  # what `avt evaluate` can load
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,14 @@ class Named:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; a device this machine lacks is a :class:`UsageError`."""
     import torch
+
+    from avt_triplets.devices import check_device
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    check_device(device)
     return device
 
 
@@ -78,10 +83,12 @@ def load_model(path: str, task: str, device: str, revision: str | None = None) -
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
     import modeling_slava  # noqa: F401
 
-    try:
+    check_model_source(path, "--model")
+    with loading_errors("--model", path):
         config = AutoConfig.from_pretrained(path, revision=revision)
-    except OSError as error:
-        raise UsageError(f"--model {path}: {str(error).splitlines()[0]}") from None
+    require_model_type(
+        "--model", path, config, MODEL_TYPES, "an LG-CAV-MAE ('lg_cav_mae') or SLAVA ('slava') checkpoint"
+    )
     architectures = list(getattr(config, "architectures", None) or [])
     if config.model_type == "slava" and task != "retrieval":
         raise UsageError(f"{path} is a SLAVA checkpoint: it supports `avt evaluate retrieval` only")
@@ -98,7 +105,8 @@ def load_model(path: str, task: str, device: str, revision: str | None = None) -
         auto_class = AutoModelForAudioClassification
     else:
         auto_class = AutoModel
-    model = auto_class.from_pretrained(path, revision=revision)
+    with loading_errors("--model", path):
+        model = auto_class.from_pretrained(path, revision=revision)
     logger.info("loaded %s from %s", type(model).__name__, path)
     return model.to(device).eval()
 

@@ -336,18 +336,20 @@ def build_classifier(config: FinetuneConfig, classes: ClassTable, problem_type: 
     """The pretrained encoder with a new head for ``classes``, trainable position tables (official ``tr_pos``), and
     the processor saved with the checkpoint (or one built from its config)."""
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
+    from avt_triplets.model_sources import loading_errors
     from modeling_lgcavmae import LGCavMaeForAudioVisualClassification, LGCavMaeProcessor
 
     fields = classes.config_fields()
-    model = LGCavMaeForAudioVisualClassification.from_pretrained(
-        config.model_name_or_path,
-        num_labels=len(classes),
-        id2label=fields["id2label"],
-        label2id=fields["label2id"],
-        problem_type=problem_type,
-        classifier_mode=config.classifier_mode,
-        ignore_mismatched_sizes=True,  # a fine-tuned checkpoint with another class count gets a new head
-    )
+    with loading_errors("--model", config.model_name_or_path):
+        model = LGCavMaeForAudioVisualClassification.from_pretrained(
+            config.model_name_or_path,
+            num_labels=len(classes),
+            id2label=fields["id2label"],
+            label2id=fields["label2id"],
+            problem_type=problem_type,
+            classifier_mode=config.classifier_mode,
+            ignore_mismatched_sizes=True,  # a fine-tuned checkpoint with another class count gets a new head
+        )
     # the ids travel with the model, so `avt evaluate classification` maps a set labelled with them too
     model.config.class_mids = fields["class_mids"]
     model.cav_mae.set_position_embeddings_trainable(True)

@@ -19,8 +19,11 @@ from training.options import (
     optional_int,
     optional_str,
     options_from_any,
+    require_in_range,
+    require_model_sources,
     require_non_negative,
     require_positive,
+    require_trackers,
 )
 
 ProblemType = Literal["auto", "single_label_classification", "multi_label_classification"]
@@ -217,6 +220,7 @@ class FinetuneConfig(HubOptions):
             "logging_steps",
             "save_total_limit",
             "shuffle_window",
+            "learning_rate",
         )
         require_non_negative(self, "num_workers", "warmup_steps")
         require_positive(self, "eval_steps", "save_steps")
@@ -226,10 +230,11 @@ class FinetuneConfig(HubOptions):
                     f"--{steps.replace('_', '-')} needs --{strategy.replace('_', '-')} steps "
                     f"(it is {getattr(self, strategy)!r})"
                 )
-        if not 0.0 <= self.max_unknown_label_fraction <= 1.0:
-            raise UsageError(
-                f"--max-unknown-label-fraction must be in [0, 1], got {self.max_unknown_label_fraction}"
-            )
+        require_in_range(self, "max_unknown_label_fraction", 0.0, 1.0)
+        require_in_range(self, "mixup", 0.0, 1.0)  # a probability
+        require_in_range(self, "label_smoothing", 0.0, 1.0, high_inclusive=False)  # 1 leaves no positive
+        require_trackers(self.report_to)
+        require_model_sources(self, "model_name_or_path")
 
     @classmethod
     def from_any(cls, value: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> FinetuneConfig:

@@ -217,21 +217,24 @@ def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None
     """Initialise from a pretrained LG-CAV-MAE (or converted official CAV-MAE) folder / Hub id, from ImageNet
     MAE weights, or randomly from a config (default: the paper's architecture)."""
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
+    from avt_triplets.model_sources import loading_errors
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining, LGCavMaeProcessor
 
     if config.model_name_or_path:
-        model = LGCavMaeForPreTraining.from_pretrained(config.model_name_or_path)
+        with loading_errors("--model-name-or-path", config.model_name_or_path):
+            model = LGCavMaeForPreTraining.from_pretrained(config.model_name_or_path)
         if text_embed_dim and model.config.text_embed_dim != text_embed_dim:
             raise UsageError(
                 f"the model's text_embed_dim is {model.config.text_embed_dim} but the dataset's text embeddings "
                 f"have {text_embed_dim} values: use triplets scored with the text tower the model was trained with"
             )
     else:
-        model_config = (
-            LGCavMaeConfig.from_pretrained(config.config_name_or_path)
-            if config.config_name_or_path
-            else LGCavMaeConfig()
-        )
+        with loading_errors("--config-name-or-path", config.config_name_or_path or "LGCavMaeConfig()"):
+            model_config = (
+                LGCavMaeConfig.from_pretrained(config.config_name_or_path)
+                if config.config_name_or_path
+                else LGCavMaeConfig()
+            )
         if text_embed_dim and model_config.text_embed_dim != text_embed_dim:
             logger.info(
                 "text_embed_dim %d -> %d (from the dataset)", model_config.text_embed_dim, text_embed_dim

@@ -19,8 +19,10 @@ from training.options import (
     option,
     optional_int,
     options_from_any,
+    require_model_sources,
     require_non_negative,
     require_positive,
+    require_trackers,
 )
 
 ContrastiveScope = Literal["global", "per-process"]
@@ -223,8 +225,11 @@ class PretrainConfig(HubOptions):
             "checkpoints_total_limit",
             "logging_steps",
             "shuffle_window",
+            "learning_rate",
         )
         require_non_negative(self, "num_workers", "warmup_steps")
+        require_trackers(self.report_to)
+        require_model_sources(self, "model_name_or_path", "config_name_or_path", "init_from_vitmae")
         if self.model_name_or_path and self.init_from_vitmae:
             raise UsageError("pass only one of --model-name-or-path and --init-from-vitmae")
         if self.eval_steps and not self.eval_datasets:

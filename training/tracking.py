@@ -12,23 +12,15 @@ from typing import Any
 import torch
 
 from avt_triplets.run_config import SECRET_OPTIONS
+from training.options import require_trackers
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "train_summary.json"
 
 
 def tracker_names(report_to: str | list[str] | None) -> list[str]:
-    """``--report-to`` values -> accelerate ``log_with`` names; wandb only if installed (clear error otherwise)."""
-    if report_to is None:
-        return []
-    names = [report_to] if isinstance(report_to, str) else list(report_to)
-    names = [n for part in names for n in part.split(",") if n and n != "none"]
-    if "wandb" in names:
-        import importlib.util
-
-        if importlib.util.find_spec("wandb") is None:
-            raise ImportError("--report-to wandb: wandb is not installed (pip install wandb)")
-    return names
+    """``--report-to`` values -> accelerate ``log_with`` names (checked: known and installed)."""
+    return require_trackers(report_to)
 
 
 def loggable_config(values: dict[str, Any]) -> dict[str, Any]:

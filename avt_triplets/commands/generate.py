@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from avt_triplets.errors import EXIT_INTERRUPTED, RunAborted, UsageError
+    from avt_triplets.manifest import planned_models
     from avt_triplets.models import check_model_options
     from avt_triplets.pipeline import generate_triplets
     from avt_triplets.preflight import check_run
@@ -102,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             if not models.labels_only:
                 check_model_options(models)  # everything that can be checked before a model loads
-            inputs = check_run(args.input, args.output, options, captioned=not models.labels_only)
+            planned = planned_models(models)  # so a refusal to resume lists model changes too
+            inputs = check_run(
+                args.input, args.output, options, captioned=not models.labels_only, models=planned
+            )
             if inputs.missing is not None and inputs.missing.missing:  # up front, before any model loads
                 print(inputs.missing.count_line(), file=sys.stderr)  # (none missing: logged at INFO only)
             try:
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if summary.card_path is not None or summary.rank == 0:
         prefix = f"[rank {summary.rank}] " if summary.world_size > 1 else ""
         print(prefix + summary.format().replace("\n", "\n" + prefix))
-    if summary.empty_result and summary.complete:
+    if summary.empty_result and (summary.complete or summary.captions_mostly_empty):
         print(
             f"error: {summary.empty_result}; see {args.output}/failures for each clip's reason",
             file=sys.stderr,

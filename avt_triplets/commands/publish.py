@@ -33,10 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avt_triplets import publish, shards
+    from avt_triplets.model_sources import require_hub_id
     from avt_triplets.output_folder import require_avt_output
     from avt_triplets.output_lock import hold_output
     from avt_triplets.run_config import write_run_config
 
+    require_hub_id(args.repo_id, "--repo-id")
     root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
     with hold_output(root, "avt publish"):  # not while `avt generate` writes here
         damaged = shards.check_finished_shards(root).first_error()

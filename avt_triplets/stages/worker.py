@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from avt_triplets import schema, selection
-from avt_triplets.batching import BackoffBatcher, Failed, call_batched
+from avt_triplets.batching import BackoffBatcher, Failed, ModelFailure, call_batched
 from avt_triplets.captioners import Captioner
 from avt_triplets.decoding import DecodedItem
 from avt_triplets.devices import pins_memory
@@ -97,6 +97,7 @@ class CaptionedChunk:
     captions: list[list[str | Failed] | None]
     seconds: dict[str, float]
     captioned_frames: int
+    empty_captions: int = 0  # distinct frames captioned as "" (or without a letter or digit)
 
     def without_frames(self) -> CaptionedChunk:
         """The same chunk without the decoded pixels or the captioner's inputs, which nothing after the
@@ -122,6 +123,7 @@ class ChunkResult:
     seconds: dict[str, float] = field(default_factory=dict)
     captioned_frames: int = 0
     scored_texts: int = 0
+    empty_captions: int = 0
 
     @property
     def clips(self) -> int:
@@ -166,7 +168,8 @@ class CaptionStep:
             for i, frames in enumerate(run.frames)
         ]
         seconds = {"decode": sum(item.seconds for item in run.items), "caption": run.model_seconds}
-        return CaptionedChunk(chunk, run.items, captions, seconds, run.captioned)
+        empty = sum(1 for c in run.captions.values() if isinstance(c, str) and selection.is_empty_caption(c))
+        return CaptionedChunk(chunk, run.items, captions, seconds, run.captioned, empty)
 
     def frame_inputs(self, item: DecodedItem) -> FrameInputs | None:
         """The item's frames as the captioner takes them (made here if its decoder did not); None if it failed."""
@@ -177,8 +180,17 @@ class CaptionStep:
         return item.inputs.frames
 
     def _caption(self, batch: Any) -> list[str]:
-        """A batch of :class:`CaptionBatches`: a host tensor of ``pixel_values``, or a list of RGB frames."""
-        return caption_rows(self.captioner, batch, preprocessed=not isinstance(batch, list))
+        """A batch of :class:`CaptionBatches`: a host tensor of ``pixel_values``, or a list of RGB frames. Several
+        frames all captioned as empty is a broken model (NaN weights, only end-of-sequence tokens), not data: the
+        run stops instead of recording every clip as failed."""
+        captions = caption_rows(self.captioner, batch, preprocessed=not isinstance(batch, list))
+        if len(captions) > 1 and all(isinstance(c, str) and selection.is_empty_caption(c) for c in captions):
+            raise ModelFailure(
+                f"the captioner gave all {len(captions)} frames of a batch an empty caption ({captions[0]!r}); its "
+                "weights may be broken (NaN) or it emits only end-of-sequence tokens",
+                0,
+            )
+        return captions
 
 
 class ScoreStep:
@@ -224,7 +236,10 @@ class ScoreStep:
             group = decodable[start : start + self.batch_size]
             scored_texts += self._score_group(captioned, group, cache, outcomes)
         result = ChunkResult(
-            captioned.chunk, captioned_frames=captioned.captioned_frames, scored_texts=scored_texts
+            captioned.chunk,
+            captioned_frames=captioned.captioned_frames,
+            scored_texts=scored_texts,
+            empty_captions=captioned.empty_captions,
         )
         for outcome in outcomes:
             (result.failures if "failure" in outcome else result.rows).append(
@@ -278,8 +293,12 @@ def _best_caption_row(
     # numpy's own reduction (fixed pairwise order), not a BLAS product whose summation order follows its thread
     # count: the same bits in a Ray actor with one thread as in a process with many.
     scores = np.sum(text_embeddings * l2_normalise(audio_embedding), axis=-1, dtype=np.float32)
-    try:
-        best = selection.best_caption(scores.tolist())
+    if all(selection.is_empty_caption(c) for c in captions):
+        return {"failure": failure_record(item, "caption_failed", "every frame's caption is empty")}
+    try:  # an empty caption describes nothing: never the chosen one
+        best = selection.best_caption(
+            [np.nan if selection.is_empty_caption(c) else s for c, s in zip(captions, scores.tolist())]
+        )
     except ValueError as error:  # every score NaN
         return {"failure": failure_record(item, "score_failed", str(error))}
     return triplet_row(item, captions, scores, best, text_embeddings[best])

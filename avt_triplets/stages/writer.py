@@ -84,6 +84,7 @@ def shard_stats(
         "seconds": {stage: round(seconds.get(stage, 0.0), 4) for stage in STAGES},
         "captioned_frames": counts["captioned_frames"] + previous.get("captioned_frames", 0),
         "scored_texts": counts["scored_texts"] + previous.get("scored_texts", 0),
+        "empty_captions": counts["empty_captions"] + previous.get("empty_captions", 0),
         "retried_clips": len(plan.clips) if plan.retry else 0,
         "distributor": identity.distributor,
         "rank": identity.rank,
@@ -129,7 +130,11 @@ def write_shard(
             for failure in result.failures:
                 writer.add_failure(**failure)
             clips += result.clips
-            counts.update(captioned_frames=result.captioned_frames, scored_texts=result.scored_texts)
+            counts.update(
+                captioned_frames=result.captioned_frames,
+                scored_texts=result.scored_texts,
+                empty_captions=result.empty_captions,
+            )
             clock.seconds.update(result.seconds)
         if clips != len(plan.clips):
             raise RuntimeError(f"decoding stopped after {clips} of {len(plan.clips)} clips")
@@ -166,6 +171,7 @@ def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) ->
         "seconds": result.seconds,
         "captioned_frames": result.captioned_frames,
         "scored_texts": result.scored_texts,
+        "empty_captions": result.empty_captions,
     }
     atomic_write_json(record_path, record)
 
@@ -192,6 +198,7 @@ def read_chunk_part(root: Path, chunk: Chunk) -> ChunkResult:
         seconds=record["seconds"],
         captioned_frames=record["captioned_frames"],
         scored_texts=record["scored_texts"],
+        empty_captions=record.get("empty_captions", 0),  # parts written before the count existed
     )
 
 

@@ -13,6 +13,7 @@ import logging
 import time
 from pathlib import Path
 
+from avt_triplets.dataclass_cli import non_negative_int, positive_int
 from avt_triplets.help_format import DefaultsHelpFormatter
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ def _add_common(parser: argparse.ArgumentParser, default_batch: int) -> None:
         "--revision", default=None, help="Model revision (branch, tag or commit) for Hub ids."
     )
     parser.add_argument("--output-dir", default="eval_results", help="Where the JSON, Markdown and PNG go.")
-    parser.add_argument("--batch-size", type=int, default=default_batch, help="Clips per forward pass.")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=default_batch, help="Clips per forward pass."
+    )
     parser.add_argument(
         "--device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ..."
     )
@@ -51,9 +54,11 @@ def _add_common(parser: argparse.ArgumentParser, default_batch: int) -> None:
         default="fp32",
         help="Autocast precision of the forward passes (the official script used fp16 on GPU).",
     )
-    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding clips.")
     parser.add_argument(
-        "--max-clips", type=int, default=None, help="Evaluate at most this many clips (smoke tests)."
+        "--num-workers", type=non_negative_int, default=0, help="DataLoader workers decoding clips."
+    )
+    parser.add_argument(
+        "--max-clips", type=positive_int, default=None, help="Evaluate at most this many clips (smoke tests)."
     )
     parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
 
@@ -76,21 +81,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cavmae: a seeded subset of --per-class clips per label (all clips if no labels), middle frame; "
         "full: every clip.",
     )
-    retrieval.add_argument("--per-class", type=int, default=5, help="Clips per class in the cavmae protocol.")
+    retrieval.add_argument(
+        "--per-class", type=positive_int, default=5, help="Clips per class in the cavmae protocol."
+    )
     retrieval.add_argument("--seed", type=int, default=0, help="Seed of the per-class subset.")
     retrieval.add_argument(
-        "--frame", type=int, default=None, help="Frame index to use instead of the middle frame."
+        "--frame", type=non_negative_int, default=None, help="Frame index to use instead of the middle frame."
     )
     retrieval.add_argument(
         "--no-text", action="store_true", help="Skip text->audio / text->visual retrieval."
     )
     retrieval.add_argument(
         "--chunk-size",
-        type=int,
+        type=positive_int,
         default=4096,
         help="Queries per similarity block (memory = chunk x N floats).",
     )
-    retrieval.add_argument("--max-k", type=int, default=50, help="Largest K of the recall@K curve.")
+    retrieval.add_argument("--max-k", type=positive_int, default=50, help="Largest K of the recall@K curve.")
     retrieval.add_argument(
         "--report",
         choices=("avcaps",),
@@ -111,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_common(classification, default_batch=16)
     classification.add_argument(
         "--num-frames",
-        type=int,
+        type=positive_int,
         default=None,
         help="Frame indices to average (default: the most any clip has).",
     )
@@ -153,10 +160,13 @@ def _versions() -> dict[str, str]:
 
 def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
     """Load each model once and evaluate it on every dataset."""
+    from avt_triplets.model_sources import check_model_source
     from eval.loading import Named, load_eval_dataset, load_model, load_processor, resolve_device
 
     device = resolve_device(args.device)
     models = [Named.parse(m) for m in args.model]
+    for model_arg in models:  # before any dataset is read: a mistake costs no time
+        check_model_source(model_arg.value, "--model")
     datasets = [Named.parse(d) for d in args.dataset]
     loaded = {d.name: load_eval_dataset(d.value, args.split) for d in datasets}
     entries = []

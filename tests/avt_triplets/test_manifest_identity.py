@@ -48,6 +48,8 @@ def test_resuming_with_other_weights_dtype_or_text_model_is_refused(
         generate_triplets(gen_inputs["good_csv"], out, blip2_captioner, other, **options)
 
     text_model = shutil.copytree(tiny_msclap / "gpt2", tmp_path / "other" / "gpt2")
+    config = text_model / "config.json"  # another text model: same architecture, other content
+    config.write_text(config.read_text().replace("{", '{"note": "fine-tuned elsewhere", ', 1))
     retexted = load_scorer("msclap:2023", weights=tiny_msclap, text_model=text_model, device="cpu")
     with pytest.raises(IncompatibleOutputError, match="scorer.text_model"):
         generate_triplets(gen_inputs["good_csv"], out, blip2_captioner, retexted, **options)

@@ -17,8 +17,10 @@ from training.options import (
     optional_int,
     optional_str,
     options_from_any,
+    require_model_sources,
     require_non_negative,
     require_positive,
+    require_trackers,
 )
 
 BEST_DIR = "best"  # save_pretrained of the lowest validation loss model
@@ -157,6 +159,10 @@ class SlavaPretrainConfig(HubOptions):
             "feature_batch_size", "logging_steps", "learning_rate",
         )  # fmt: skip
         require_non_negative(self, "num_workers", "warmup_steps", "weight_decay")
+        require_trackers(self.report_to)
+        require_model_sources(self, "vision_model", "text_model", "model_name_or_path")
+        if self.audio_backend == "clap":
+            require_model_sources(self, "audio_model")
         if not 0.0 < self.wav2clip_stage1_fraction < 1.0:
             raise UsageError(
                 f"--wav2clip-stage1-fraction must be in (0, 1), got {self.wav2clip_stage1_fraction}"

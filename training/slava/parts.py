@@ -25,16 +25,29 @@ def _tower_revision(name_or_path: str | None) -> str | None:
 def build_model(config: SlavaPretrainConfig, dtype: torch.dtype):
     """A SLAVA checkpoint to continue from, or a new one on the given towers (pinned to their Hub commits)."""
     import modeling_slava  # noqa: F401 - registers the Auto classes
+    from avt_triplets.model_sources import loading_errors
     from modeling_slava import SlavaModel
 
     if config.model_name_or_path:
-        model = SlavaModel.from_pretrained(config.model_name_or_path, load_towers=False)
-        model.config.variant = config.variant
-        model.load_towers(dtype=dtype)
+        with loading_errors("--model-name-or-path", config.model_name_or_path):
+            model = SlavaModel.from_pretrained(config.model_name_or_path, load_towers=False)
+            model.config.variant = config.variant
+            model.load_towers(dtype=dtype)
         return model
     text_model = config.text_model or config.vision_model
     audio_model = config.audio_model
-    model = SlavaModel.from_towers(
+    with loading_errors("the towers (--vision-model, --text-model, --audio-model)", config.vision_model):
+        model = _new_model(config, text_model, audio_model)
+    if dtype != torch.float32:
+        model.towers.to(dtype)
+    return model
+
+
+def _new_model(config: SlavaPretrainConfig, text_model: str, audio_model: str | None):
+    """A new SLAVA model on the towers the options name."""
+    from modeling_slava import SlavaModel
+
+    return SlavaModel.from_towers(
         config.vision_model,
         audio_model,
         text_model,
@@ -48,9 +61,6 @@ def build_model(config: SlavaPretrainConfig, dtype: torch.dtype):
         temperature_learnable=not config.fixed_temperature,
         variant=config.variant,
     )
-    if dtype != torch.float32:
-        model.towers.to(dtype)
-    return model
 
 
 def open_datasets(specs, split: str, accelerator) -> list[tuple[str, object]]:

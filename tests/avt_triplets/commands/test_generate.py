@@ -205,6 +205,89 @@ def test_zero_triplets_from_decodable_clips_is_not_a_success(gen_inputs, session
     assert "no triplets: the models failed on all 6 decodable clip(s) (caption_failed 6)" in captured.err
 
 
+def _broken_blip2(source: Path, target: Path, how: str) -> Path:
+    """A copy of the tiny BLIP-2 that loads but captions nothing: every weight NaN (a diverged fine-tune), or an
+    output layer whose only answer is end-of-sequence (the final norm gives every position the same state, and
+    only the EOS row of the tied output embeddings points along it)."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, target)
+    weights = load_file(target / "model.safetensors")
+    if how == "nan":
+        weights = {
+            k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in weights.items()
+        }
+    else:
+        eos = json.loads((target / "config.json").read_text())["text_config"]["eos_token_id"]
+        decoder = "language_model.model.decoder"
+        state = torch.ones_like(weights[f"{decoder}.final_layer_norm.bias"])
+        weights[f"{decoder}.final_layer_norm.weight"] = torch.zeros_like(state)
+        weights[f"{decoder}.final_layer_norm.bias"] = state
+        embeddings = torch.zeros_like(weights[f"{decoder}.embed_tokens.weight"])
+        embeddings[eos] = state
+        weights[f"{decoder}.embed_tokens.weight"] = embeddings
+    save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    return target
+
+
+@pytest.mark.parametrize("how", ["nan", "eos_only"])
+def test_a_captioner_that_captions_nothing_is_refused_before_any_video(
+    how, gen_inputs, tiny_blip2, tiny_clap, tmp_path, capsys
+):
+    """Issue 18 item 4: it loads, so only its (empty) captions of the preflight's frames can tell."""
+    captioner = _broken_blip2(tiny_blip2, tmp_path / f"blip2_{how}", how)
+    out = tmp_path / "out"
+    argv = generate_argv(
+        gen_inputs["good_csv"], out, "--captioner", str(captioner), "--scorer", str(tiny_clap)
+    )
+    assert cli.main(argv) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(captioner) in line and "captions synthetic test frames as ['', '']" in line
+    assert not schema.stats_path(out, 0).exists()  # refused before any shard
+
+
+class _EmptyCaptioner:
+    """Captions the preflight's frames, then gives every real frame an empty caption (``keep`` 0), or all but
+    every ``keep``-th frame of each batch."""
+
+    name, revision, prompt = "empty-captioner", None, None
+
+    def __init__(self, keep: int = 0):
+        self.keep, self.calls = keep, 0
+
+    def caption(self, images):
+        self.calls += 1
+        if self.calls == 1:
+            return ["a red square on a gradient"] * len(images)
+        return [f"a word {i}" if self.keep and i % self.keep == 0 else "" for i in range(len(images))]
+
+
+def test_a_batch_of_empty_captions_stops_the_run(gen_inputs, session_models, tmp_path, capsys):
+    session_models(captioner=_EmptyCaptioner())
+    out = tmp_path / "out"
+    assert cli.main(generate_argv(gen_inputs["good_csv"], out)) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "empty caption" in line and "resume with: avt generate" in line
+    assert not schema.stats_path(out, 0).exists()  # nothing of it was recorded as done
+
+
+def test_mostly_empty_captions_are_not_a_success(gen_inputs, session_models, tmp_path, capsys):
+    import datasets
+
+    session_models(captioner=_EmptyCaptioner(keep=3))
+    out = tmp_path / "out"
+    assert cli.main(generate_argv(gen_inputs["good_csv"], out)) == 1
+    captured = capsys.readouterr()
+    assert "empty caption" in one_error_line(captured.err)
+    rows = datasets.load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train")
+    assert len(rows) and all(
+        caption.startswith("a word") for caption in rows["caption"]
+    )  # never an empty one
+
+
 def test_a_full_disk_stops_with_a_clear_message_and_leaves_no_temporaries(
     gen_inputs, session_models, monkeypatch, tmp_path, capsys
 ):
