@@ -110,7 +110,7 @@ def test_generate_mistakes(case, tmp_path, capsys, synthetic_videos, tiny_blip2,
         "bad_hub_id": (("not a repo!", clap), [], ["--captioner", "not a repo!"]),
         "missing_path": ((tmp_path / "no-such-model", clap), [], ["no-such-model", "no such file or folder"]),
         "truncated_config": ((broken_models["blip2_config"], clap), [], ["blip2_config", "config.json"]),
-        "no_config": ((broken_models["blip2_no_config"], clap), [], ["blip2_no_config", "model_type"]),
+        "no_config": ((broken_models["blip2_no_config"], clap), [], ["blip2_no_config", "no config.json"]),
         "truncated_weights": ((broken_models["blip2_weights"], clap), [], ["blip2_weights", "whole files"]),
         "fps_nan": ((blip2, clap), ["--fps", "nan"], ["--fps", "nan"]),
     }
