@@ -22,7 +22,13 @@ from avt_triplets.errors import UsageError
 
 BEGIN = "<!-- avt:begin: written by avt, replaced on the next update; edit outside these markers -->"
 END = "<!-- avt:end -->"
+EMPTY_CARD = "---\n{}\n---\n"  # no metadata yet (an empty YAML block between the dashes is not parsed as one)
 AVT_TAG = "avt"  # every card avt writes carries it; an unmarked card with it is one avt wrote earlier
+# Unmarked cards that are generated, not the user's, and replaced whole: tagged by avt (or by the model packages'
+# own cards), or transformers' generic template.
+GENERATED_TAGS = (AVT_TAG, "lg-cav-mae", "slava")
+GENERIC_TEMPLATE_MARK = "This model card has been automatically generated"
+_LICENSE_KEYS = ("license", "license_name", "license_link")
 if TYPE_CHECKING:
     from huggingface_hub import RepoCard
 
@@ -54,8 +60,9 @@ def update_card(
     """
     if card_class is None:
         from huggingface_hub import RepoCard as card_class
-    card = card_class(existing) if existing and existing.strip() else card_class("---\n---\n")
-    written_by_avt = AVT_TAG in (card.data.get("tags") or [])
+    card = card_class(existing) if existing and existing.strip() else card_class(EMPTY_CARD)
+    tags = card.data.get("tags") or []
+    generated = any(t in tags for t in GENERATED_TAGS) or GENERIC_TEMPLATE_MARK in card.text
     data = card.data
     for key, value in defaults.items():
         if data.get(key) in (None, "", []):
@@ -67,8 +74,22 @@ def update_card(
             data.pop(key, None)
         else:
             data[key] = value
-    card.text = _spliced(card.text, body, replace_all=written_by_avt)
+    card.text = _spliced(card.text, body, replace_all=generated)
     return card
+
+
+def carry_over(existing: str | None, generated: str, card_class: type[RepoCard] | None = None) -> RepoCard:
+    """``existing`` updated with a card rendered afresh: every metadata key ``generated`` sets (its licence only
+    where ``existing`` has none) and its body, as avt's block (only that block when ``generated`` has markers)."""
+    if card_class is None:
+        from huggingface_hub import RepoCard as card_class
+    new = card_class(generated)
+    values = {k: v for k, v in vars(new.data).items() if v is not None and not k.startswith("_")}
+    values.pop("ignore_metadata_errors", None)
+    defaults = {k: values.pop(k) for k in _LICENSE_KEYS if k in values}
+    marked = _MARKED.search(new.text)
+    body = marked.group(0).removeprefix(BEGIN).strip().removesuffix(END) if marked else new.text
+    return update_card(existing, body, values, defaults, card_class=card_class)
 
 
 def read_card_text(path: str | Path) -> str | None:
@@ -130,4 +151,13 @@ class CardLicense:
         return {"license": self.license, "license_name": self.name, "license_link": self.link}
 
 
-__all__ = ["AVT_TAG", "BEGIN", "END", "CardLicense", "read_card_text", "update_card"]
+__all__ = [
+    "AVT_TAG",
+    "BEGIN",
+    "EMPTY_CARD",
+    "END",
+    "CardLicense",
+    "carry_over",
+    "read_card_text",
+    "update_card",
+]

@@ -33,6 +33,14 @@ def _folder_name(value: str) -> str:
     return PurePosixPath(value.replace("\\", "/").rstrip("/")).name or value
 
 
+def public_reference(value: str) -> str:
+    """A model, dataset or file argument as a published card may name it: a local path by its last part, a Hub id
+    or URL as given."""
+    if "://" not in value and (looks_like_local_path(value) or os.path.isabs(value)):
+        return _folder_name(value)
+    return value
+
+
 def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """``manifest`` without local paths: local models by folder name (their digest stays beside it), the input
     list by its name, and no input root."""
@@ -117,4 +125,4 @@ def files_holding(folder: Path, files: Iterable[str], roots: list[str]) -> list[
     return found
 
 
-__all__ = ["files_holding", "input_root", "private_roots", "public_manifest"]
+__all__ = ["files_holding", "input_root", "private_roots", "public_manifest", "public_reference"]

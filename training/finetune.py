@@ -29,6 +29,7 @@ from avt_triplets.labels import read_class_table
 from eval.classification import classification_metrics, logits_to_scores
 from training.finetune_config import FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
+from training.model_card import finetune_run, write_training_card
 
 logger = logging.getLogger(__name__)
 COLUMNS = ("audio", "frames", "labels")
@@ -189,6 +190,8 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if trainer.is_world_process_zero():
         processor.save_pretrained(output_dir)
         (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2, default=float))
+        card_run = finetune_run(config, results, data.classes.names)
+        write_training_card(output_dir, trainer.model, card_run, repo_id=config.push_to_hub or "")
         print(_format_results(results, output_dir))
     if hub is not None:
         hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")

@@ -24,6 +24,7 @@ from training import checkpoints
 from training.checkpoints import TrainState
 from training.hub import HubPusher
 from training.losses import PretrainingLoss
+from training.model_card import pretrain_run, write_training_card
 from training.pretrain_config import PretrainConfig
 from training.pretrain_eval import evaluate_pretraining
 from training.tracking import SUMMARY_FILE, JsonlLog, MetricWindow
@@ -249,6 +250,9 @@ def finish(run: PretrainRun) -> Path:
         run.unwrapped.save_pretrained(output_dir)
         run.processor.save_pretrained(output_dir)
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+        write_training_card(
+            output_dir, run.unwrapped, pretrain_run(run.config, summary), run.config.push_to_hub or ""
+        )
         if run.hub is not None:
             summary["hub_commit"] = run.hub.push_model(output_dir)
             (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))

@@ -56,7 +56,8 @@ def _hand_edit(path) -> None:
 def test_filter_keeps_hand_edits_and_the_licence(small_output, capsys):
     root = small_output.root
     path = publish.write_dataset_card(root)
-    assert DatasetCard.load(path).data["license"] == "other"  # a new card without --license
+    new = DatasetCard.load(path)
+    assert new.data["license"] == "other" and new.text.lstrip().startswith(BEGIN)  # a new card, no --license
     argv = ["publish", str(root), "--repo-id", "x/y", "--license", "other", "--license-name", "lab-terms"]
     assert cli.main(argv) == 2  # refused before anything else: `other` needs a link
     assert capsys.readouterr().err.count("\n") == 1
