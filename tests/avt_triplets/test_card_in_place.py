@@ -137,3 +137,18 @@ def test_licence_of_generate_and_publish(local_hub, small_output, capsys):
     assert "keep me" in card.text and card.text.count(BEGIN) == 1
     assert card.data["license"] == "mit" and "license_name" not in card.data.to_dict()
     card.validate()
+
+
+def test_the_licence_generate_sets_stays_through_later_cards(small_output):
+    """`avt generate --license`: the run's first card carries it, the final card and `avt filter` keep it."""
+    from avt_triplets.cards import CardLicense
+    from avt_triplets.options import GenerationOptions
+    from avt_triplets.stages.writer import ProvisionalCard, write_final_card
+
+    licence = GenerationOptions(license="cc-by-4.0").card_license()
+    ProvisionalCard(small_output.root, licence).refresh(force=True)
+    path, failed = write_final_card(small_output.root)
+    assert failed is None and DatasetCard.load(path).data["license"] == "cc-by-4.0"
+    assert cli.main(["filter", str(small_output.root), "--random", "20"]) == 0
+    assert DatasetCard.load(path).data["license"] == "cc-by-4.0"
+    assert licence == CardLicense("cc-by-4.0")

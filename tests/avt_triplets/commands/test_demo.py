@@ -46,7 +46,7 @@ def test_demo_report_shows_learning(demo_run):
     assert last < first, f"the loss did not fall: {first:.3f} -> {last:.3f}"
     learning = json.loads((out / "report" / "learning.json").read_text())
     assert learning["clips"] == 10 and learning["chance"]["R@1"] == pytest.approx(0.1)
-    assert learning["loss_last"] == log[-1]["loss"] and set(learning["audio_to_visual"]) == {"R@1", "R@10"}
+    assert learning["loss_last"] == log[-1]["loss"] and "R@1" in learning["audio_to_visual"]
 
 
 def test_demo_output_publishes_and_loads_back_from_the_hub(demo_run, local_hub, tmp_path, tmp_path_factory):
