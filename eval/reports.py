@@ -178,36 +178,3 @@ def plot_recall_curves(entries: Sequence[dict[str, Any]], path: str | os.PathLik
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def plot_loss_curve(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """The training losses logged in a run's ``metrics.jsonl`` against the step: the total (left) and each term
-    (right, log scale, since the reconstruction terms dwarf the weighted contrastive ones)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    logged = [r for r in rows if "loss" in r and "step" in r]
-    if not logged:
-        raise ValueError("no training loss was logged")
-    steps = [r["step"] for r in logged]
-    terms = sorted({k for r in logged for k in r if k.startswith("loss_")})
-    fig, (total, parts) = plt.subplots(1, 2, figsize=(9, 3.5))
-    total.plot(steps, [r["loss"] for r in logged], marker=".", color="#4C72B0")
-    total.set_title("training loss")
-    for term in terms:
-        parts.plot(steps, [r.get(term, float("nan")) for r in logged], label=term.removeprefix("loss_"))
-    parts.set_yscale("log")
-    parts.set_title("loss terms (unweighted)")
-    if terms:
-        parts.legend(fontsize=7)
-    for axis in (total, parts):
-        axis.set_xlabel("optimizer step")
-        axis.grid(True, alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

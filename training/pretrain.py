@@ -46,7 +46,7 @@ __all__ = ["PretrainConfig", "pretrain", "setup"]
 
 def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Run pretraining; returns the output folder, which holds the final model (``save_pretrained``) and
-    processor, ``train_summary.json``, ``metrics.jsonl``, TensorBoard ``runs/`` and ``checkpoints/``."""
+    processor, the model card ``README.md``, ``train_summary.json``, ``metrics.jsonl`` and its ``loss_curve.png``, TensorBoard ``runs/`` and ``checkpoints/``."""
     run = setup(PretrainConfig.from_any(config))
     run.model.train()
     while not run.finished():

@@ -149,13 +149,14 @@ def _reload(model_dir: Path) -> None:
 
 def _report_learning(folders: _DemoFolders) -> None:
     """The loss curve of the pretraining run and its retrieval next to chance, in the report folder (and printed)."""
-    from eval.reports import plot_loss_curve
-    from training.tracking import METRICS_FILE
-
+    # what `avt pretrain` writes (training.tracking's METRICS_FILE and LOSS_CURVE_FILE; avt_triplets can't import it)
     rows = [
-        json.loads(line) for line in (folders.model / METRICS_FILE).read_text().splitlines() if line.strip()
+        json.loads(line)
+        for line in (folders.model / "metrics.jsonl").read_text().splitlines()
+        if line.strip()
     ]
-    curve = plot_loss_curve(rows, folders.report / LOSS_CURVE_FILE)
+    rows = [r for r in rows if "loss" in r]
+    curve = shutil.copyfile(folders.model / "loss_curve.png", folders.report / LOSS_CURVE_FILE)
     (entry,) = json.loads((folders.report / "retrieval.json").read_text())["entries"]
     clips = entry["num_clips"]
     learning: dict[str, Any] = {
