@@ -224,3 +224,20 @@ def test_publish_refuses_files_holding_the_input_root(local_hub, helpers, tmp_pa
     assert "data/shard-00000.parquet" not in HfApi(token=local_hub.token).list_repo_files(
         repo_id, repo_type="dataset"
     )
+
+
+def test_a_failure_names_its_file_relative_to_the_input_root(tmp_path):
+    """The decoder's message names the absolute file (`no such file: /abs/...`); the failures table must not."""
+    from avt_triplets.decoding import DecodedItem, DecodeJob
+    from avt_triplets.inputs import ClipSpec
+    from avt_triplets.media import MediaError, probe
+    from avt_triplets.stages.worker import failure_record
+
+    missing = tmp_path / "videos" / "bad" / "missing.mp4"
+    clip = ClipSpec(clip_id="bad/missing", video_path="bad/missing.mp4", source=str(missing))
+    with pytest.raises(MediaError) as raised:
+        probe(missing)
+    reason, detail = raised.value.reason, raised.value.detail
+    assert str(missing) in detail
+    record = failure_record(DecodedItem(DecodeJob(0, 0, clip), 0.0, (reason, detail)), reason, detail)
+    assert str(tmp_path) not in record["detail"] and "bad/missing.mp4" in record["detail"]
