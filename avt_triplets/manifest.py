@@ -205,6 +205,7 @@ def run_manifest(
         else int(options.caption_batch_size),
         "input": {
             "source": inputs.source,
+            "root": str(inputs.root),  # local only: a published manifest drops it (avt_triplets.public)
             "clips": len(inputs.clips),
             "digest": inputs_digest(inputs.clips),
             "limit": options.limit,

@@ -289,6 +289,16 @@ class GenerationOptions:
         group=RAY,
         help="Scorer actors. None: Ray Data scales the pool from 1 up to a quarter of the captioners (at least 1).",
     )
+    license: str | None = option(
+        None,
+        group=RUN,
+        help="Licence of the dataset card: an SPDX id as the Hub writes it (cc-by-4.0, apache-2.0, mit, ...) or "
+        "`other` with --license-name and --license-link. Default: the card's licence, `other` on a new card.",
+    )
+    license_name: str | None = option(
+        None, group=RUN, help="With `--license other`: its short name (my-terms-1.0)."
+    )
+    license_link: str | None = option(None, group=RUN, help="With `--license other`: a link to its text.")
     # Library-only settings.
     prefetch: int | None = None  # decoded clips queued per worker; None: enough to cover one batch cycle
     jpeg_quality: int = 95
@@ -306,6 +316,7 @@ class GenerationOptions:
                 )
             require_positive(self, "caption_batch_size")
         require_positive(self, "limit", "prefetch", "decoder_threads")
+        self.card_license()  # refused now, before any model loads
         require_non_negative(self, "num_workers", "captioner_gpus", "scorer_gpus")
         require_positive(self, "captioner_replicas", "scorer_replicas")
         given = [name for name in RAY_OPTIONS if getattr(self, name) is not None]
@@ -323,6 +334,12 @@ class GenerationOptions:
             raise UsageError(f"--max-missing-fraction must be in [0, 1], got {self.max_missing_fraction}")
         if not 1 <= self.jpeg_quality <= 100:
             raise UsageError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+
+    def card_license(self):
+        """The dataset card's licence from ``--license/--license-name/--license-link`` (None: keep the card's)."""
+        from avt_triplets.cards import CardLicense
+
+        return CardLicense.from_options(self.license, self.license_name, self.license_link)
 
 
 __all__ = [

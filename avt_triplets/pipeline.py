@@ -98,7 +98,9 @@ def _run(
     if existing is None:
         run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
         manifest.check_or_write_manifest(root, manifest.with_models(run_manifest, models), options.overwrite)
-    card = ProvisionalCard(root) if options.write_card and distributor.is_main else None
+    card = (
+        ProvisionalCard(root, options.card_license()) if options.write_card and distributor.is_main else None
+    )
     if card is not None:
         card.refresh(force=True)
     return distributor.run(Work(root, options, plans, len(all_shards), card)), len(all_shards)

@@ -33,8 +33,10 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from avt_triplets import schema, selection, shards, storage
 from avt_triplets.atomic import atomic_write_bytes
+from avt_triplets.cards import AVT_TAG, CardLicense, read_card_text, update_card
 from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable
+from avt_triplets.public import files_holding, private_roots, public_manifest
 from avt_triplets.shards import RunTotals, collect_totals, flatten
 
 logger = logging.getLogger(__name__)
@@ -585,20 +587,9 @@ def _card_body(card: CardContent) -> str:
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
 
-def render_dataset_card(
-    root: str | Path,
-    repo_id: str | None = None,
-    license: str = "other",
-    subsets: selection.SubsetsFile | None = None,
-) -> str:
-    """The card's text for ``root`` with ``subsets`` (default: those recorded, over the finished shards now);
-    refreshes the histogram it refers to (a labelled-only output has no scores, hence no histogram). Writes no
-    ``subsets.json``: :func:`write_dataset_card` writes it after the card.
-
-    ``repo_id`` names the Hub repository in the title and the how-to-load snippet (else the local path).
-    """
-    root = storage.as_path(root)
-    subsets = subsets if subsets is not None else plan_subsets(root)
+def _card_content(root: Path, repo_id: str | None, subsets: selection.SubsetsFile) -> CardContent:
+    """What the body says, for ``subsets``; refreshes the histogram it refers to (a labelled-only output has no
+    scores, hence no histogram). Models and inputs are named without local paths (:mod:`avt_triplets.public`)."""
     files = [root / f for f in subsets.data_files]
     manifest = read_manifest(root)
     features = data_features(root, files)
@@ -606,7 +597,7 @@ def render_dataset_card(
     card = CardContent(
         root=root,
         repo_id=repo_id,
-        provenance=Provenance.from_manifest(manifest),
+        provenance=Provenance.from_manifest(public_manifest(manifest)),
         totals=collect_totals(root),
         subsets=subsets,
         features=None if features is None else card_features(features, classes),
@@ -618,36 +609,67 @@ def render_dataset_card(
         write_histogram(root, subsets)
     else:
         (root / HISTOGRAM_FILE).unlink(missing_ok=True)  # a stale one of an earlier, captioned run
+    return card
 
-    card_data = DatasetCardData(
-        license=license,
-        pretty_name=repo_id or root.name,
-        task_categories=["audio-classification", "video-classification"]
-        + (["image-to-text"] if card.captioned else []),
-        tags=["audio-visual"]
+
+def _card_metadata(card: CardContent, license: CardLicense | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(keys avt owns, keys it sets only where the card has none) of the dataset card's YAML."""
+    owned: dict[str, Any] = {
+        "tags": ["audio-visual"]
         + (["audio-text", "clap", "captions"] if card.captioned else ["labelled"])
-        + ["lg-cav-mae", "avt"],
-        size_categories=[_size_category(subsets.total)],
-    )
-    card_data["configs"] = card_configs(subsets, split_files(root, subsets.data_files))
+        + ["lg-cav-mae", AVT_TAG],
+        "size_categories": [_size_category(card.subsets.total)],
+        "configs": card_configs(card.subsets, split_files(card.root, card.subsets.data_files)),
+    }
     if card.features is not None:
         infos = DatasetInfosDict(
-            {
-                entry["config_name"]: datasets.DatasetInfo(features=card.features)
-                for entry in card_data["configs"]
-            }
+            {entry["config_name"]: datasets.DatasetInfo(features=card.features) for entry in owned["configs"]}
         )
+        card_data = DatasetCardData()
         infos.to_dataset_card_data(card_data)
-    return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{_card_body(card)}"))
+        owned["dataset_info"] = card_data["dataset_info"]
+    if license is not None:
+        owned.update(license.metadata())
+    defaults = {
+        "license": "other",
+        "pretty_name": card.repo_id or card.root.name,
+        "task_categories": ["audio-classification", "video-classification"]
+        + (["image-to-text"] if card.captioned else []),
+    }
+    return owned, defaults
+
+
+def render_dataset_card(
+    root: str | Path,
+    repo_id: str | None = None,
+    license: CardLicense | None = None,
+    existing: str | None = None,
+    subsets: selection.SubsetsFile | None = None,
+) -> str:
+    """The card of ``root`` with ``subsets`` (default: those recorded, over the finished shards now): ``existing``
+    (default: the card in ``root``) with avt's metadata and sections brought up to date in place; the user's other
+    keys and text are kept (:func:`avt_triplets.cards.update_card`). Writes no ``subsets.json``:
+    :func:`write_dataset_card` writes it after the card.
+
+    ``repo_id`` names the Hub repository in the title and the how-to-load snippet (else the local path);
+    ``license`` None keeps the card's licence (``other`` on a new card).
+    """
+    root = storage.as_path(root)
+    if existing is None:
+        existing = read_card_text(root / schema.CARD_FILE)
+    card = _card_content(root, repo_id, subsets if subsets is not None else plan_subsets(root))
+    owned, defaults = _card_metadata(card, license)
+    return str(update_card(existing, _card_body(card), owned, defaults, card_class=DatasetCard))
 
 
 def write_dataset_card(
     root: str | Path,
     repo_id: str | None = None,
-    license: str = "other",
+    license: CardLicense | None = None,
     subsets: selection.SubsetsFile | None = None,
 ) -> Path:
-    """Write the score histogram, ``README.md`` (YAML configs + provenance), then ``subsets.json``.
+    """Update ``README.md`` (YAML configs + provenance) in place and the score histogram, then write
+    ``subsets.json``; what the user wrote in the card outside avt's part is kept.
 
     ``subsets`` (default: recomputed over the finished shards with the k values and seed recorded in
     ``subsets.json``) are what both files hold. ``subsets.json`` is written last: a process killed in between
@@ -729,6 +751,38 @@ def upload_files(root: str | Path) -> list[str]:
 MANAGED_FOLDERS = (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR)
 
 
+def _remote_card(api, repo_id: str, revision: str | None, remote: list[str]) -> str | None:
+    """The card already in the repo (it is updated in place, keeping what was edited on the Hub), else None."""
+    if schema.CARD_FILE not in remote:
+        return None
+    path = api.hf_hub_download(repo_id, schema.CARD_FILE, repo_type="dataset", revision=revision)
+    return Path(path).read_text(encoding="utf-8")
+
+
+def _staged_side_files(root: Path, folder: Path, stage: Path, card: str) -> dict[str, Path]:
+    """The card and the public manifest (:func:`avt_triplets.public.public_manifest`) as files in ``stage``: what
+    is uploaded in place of the local ones."""
+    staged = {schema.CARD_FILE: stage / schema.CARD_FILE}
+    staged[schema.CARD_FILE].write_text(card, encoding="utf-8")
+    if (folder / schema.MANIFEST_FILE).is_file():
+        staged[schema.MANIFEST_FILE] = stage / schema.MANIFEST_FILE
+        manifest = public_manifest(read_manifest(root))
+        staged[schema.MANIFEST_FILE].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return staged
+
+
+def _refuse_private_files(root: Path, uploads: dict[str, Path]) -> None:
+    """One line listing the files that still hold the machine's home or the input root; nothing is pushed."""
+    roots = private_roots(read_manifest(root))
+    found = [name for name, path in uploads.items() if files_holding(path.parent, [path.name], roots)]
+    if found:
+        raise UsageError(
+            f"refusing to publish {len(found)} file(s) that contain a local path ({' or '.join(roots)}): "
+            f"{', '.join(found)}; nothing was pushed (generate with paths inside the input root, without "
+            "--allow-absolute-paths, or remove the paths from these files)"
+        )
+
+
 def publish(
     root: str | Path,
     repo_id: str,
@@ -737,13 +791,15 @@ def publish(
     token: str | None = None,
     revision: str | None = None,
     commit_message: str | None = None,
+    license: CardLicense | None = None,
 ) -> str:
     """Push a generation output (data, card, histogram, subsets) to a Hub dataset repo; returns its URL.
 
     One commit holds the whole upload, so readers never see a card that disagrees with the shards.
     ``load_dataset(repo_id)`` and ``load_dataset(repo_id, "top30")`` read it back. With
     ``metadata_only`` the media columns are dropped first (see :func:`export_metadata_only`). The
-    local card is refreshed too; the pushed card names ``repo_id`` in its how-to-load snippet.
+    local card is refreshed too (``license`` set in both); the pushed card names ``repo_id`` in its how-to-load
+    snippet and updates the repo's card in place when it has one. No file holding a local path is pushed.
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
@@ -754,22 +810,26 @@ def publish(
         if revision is not None:
             api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
         remote = api.list_repo_files(repo_id, repo_type="dataset", revision=revision)
-    write_dataset_card(root)
+        existing = _remote_card(api, repo_id, revision, remote)
+    local_card = write_dataset_card(root, license=license)
     with tempfile.TemporaryDirectory(prefix="avt-publish-") as tmp:
         folder = export_metadata_only(root, Path(tmp) / "metadata") if metadata_only else root
-        card = render_dataset_card(folder, repo_id=repo_id).encode("utf-8")
-        files = upload_files(folder)
+        existing = existing if existing is not None else local_card.read_text(encoding="utf-8")
+        card = render_dataset_card(folder, repo_id=repo_id, license=license, existing=existing)
+        (Path(tmp) / "stage").mkdir()
+        uploads = {path: folder / path for path in upload_files(folder)}
+        uploads.update(_staged_side_files(root, folder, Path(tmp) / "stage", card))
+        _refuse_private_files(root, uploads)
         operations: list[CommitOperationAdd | CommitOperationDelete] = [
-            CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path)) for path in files
+            CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(source))
+            for path, source in uploads.items()
         ]
-        operations.append(CommitOperationAdd(path_in_repo=schema.CARD_FILE, path_or_fileobj=card))
-        uploaded = set(files)
         operations += [
             CommitOperationDelete(path_in_repo=path)
             for path in remote
-            if path.split("/", 1)[0] in MANAGED_FOLDERS and path not in uploaded
+            if path.split("/", 1)[0] in MANAGED_FOLDERS and path not in uploads
         ]
-        summary = f"{len(files)} files" + (", metadata only" if metadata_only else "")
+        summary = f"{len(uploads) - 1} files" + (", metadata only" if metadata_only else "")
         with _hub_errors(api.endpoint, "nothing was pushed (the local card and subsets were refreshed)"):
             api.create_commit(
                 repo_id=repo_id,

@@ -37,6 +37,7 @@ from training.finetune_config import AUTO_EVAL_SPLIT, FinetuneConfig
 from training.hub import HubCheckpointCallback, HubPusher
 from training.interrupts import StopCallback, stop_after_step
 from training.interrupts import interrupted as training_interrupted
+from training.model_card import finetune_run, write_training_card
 from training.model_checks import require_model_type, require_same_architecture
 
 logger = logging.getLogger(__name__)
@@ -204,6 +205,8 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         processor.save_pretrained(output_dir)
         (output_dir / "eval_results.json").write_text(json.dumps(results, indent=2, default=float))
         write_train_summary(trainer, config, results)
+        card_run = finetune_run(config, results, data.classes.names)
+        write_training_card(output_dir, trainer.model, card_run, repo_id=config.push_to_hub or "")
         print(_format_results(results, output_dir))
     if hub is not None:
         hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")

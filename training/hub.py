@@ -79,8 +79,10 @@ class HubPusher:
         ignore_patterns: tuple[str, ...] = (),
     ) -> str:
         """Upload the final model folder (without local checkpoints, TensorBoard logs, the run config, which names
-        local dataset and output paths, and `ignore_patterns`); waits for earlier uploads."""
+        local dataset and output paths, and `ignore_patterns`); waits for earlier uploads. A card already in the
+        repo is updated in place, not replaced."""
         self.wait()
+        self.update_repo_card(model_dir)
         info = self.api.upload_folder(
             repo_id=self.repo_id,
             folder_path=str(model_dir),
@@ -89,6 +91,19 @@ class HubPusher:
         )
         logger.info("pushed %s to %s", model_dir, self.repo_id)
         return str(getattr(info, "commit_url", self.repo_id))
+
+    def update_repo_card(self, model_dir: Path) -> None:
+        """Bring the repo's ``README.md`` into the folder's card (avt's metadata and section from the folder's, the
+        rest as the repo has it), so the push updates the repo's card instead of replacing it."""
+        from huggingface_hub import ModelCard
+
+        from avt_triplets.cards import carry_over
+
+        card = Path(model_dir) / "README.md"
+        if not card.is_file() or not self.api.file_exists(self.repo_id, "README.md"):
+            return
+        remote = Path(self.api.hf_hub_download(self.repo_id, "README.md")).read_text(encoding="utf-8")
+        carry_over(remote, card.read_text(encoding="utf-8"), ModelCard).save(card)
 
     def wait(self) -> None:
         for future in self.pending:

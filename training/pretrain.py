@@ -52,7 +52,8 @@ __all__ = ["PretrainConfig", "pretrain", "setup"]
 
 def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Run pretraining; returns the output folder, which holds the final model (``save_pretrained``) and
-    processor, ``train_summary.json``, ``metrics.jsonl``, TensorBoard ``runs/`` and ``checkpoints/``."""
+    processor, the model card ``README.md``, ``train_summary.json``, ``metrics.jsonl`` and its ``loss_curve.png``,
+    TensorBoard ``runs/`` (with ``--report-to tensorboard``) and ``checkpoints/``."""
     config = PretrainConfig.from_any(config)
     try:
         run = setup(config)

@@ -51,8 +51,9 @@ class PretrainConfig(HubOptions):
     )
     output_dir: str = option(
         group=RUN,
-        help="folder for the final model (save_pretrained + processor), checkpoints/, runs/ (with --report-to tensorboard), "
-        "metrics.jsonl, train_summary.json and best/ (with --eval-dataset)",
+        help="folder for the final model (save_pretrained + processor), checkpoints/, runs/ (with --report-to "
+        "tensorboard), metrics.jsonl, loss_curve.png, train_summary.json, the model card README.md and best/ (with "
+        "--eval-dataset)",
     )
     dataset_split: str = option("train", group=DATA, help="split to read from every dataset")
     eval_datasets: list[str] = option(

@@ -27,9 +27,10 @@ from training.hub import HubPusher
 from training.interrupts import StopRequest
 from training.interrupts import interrupted as training_interrupted
 from training.losses import PretrainingLoss
+from training.model_card import pretrain_run, write_training_card
 from training.pretrain_config import PretrainConfig
 from training.pretrain_eval import evaluate_pretraining
-from training.tracking import SUMMARY_FILE, JsonlLog, MetricWindow
+from training.tracking import LOSS_CURVE_FILE, SUMMARY_FILE, JsonlLog, MetricWindow, plot_loss_curve
 
 logger = logging.getLogger(__name__)
 BEST_DIR = "best"  # save_pretrained of the lowest eval total loss model (official best_audio_model.pth)
@@ -271,6 +272,12 @@ def finish(run: PretrainRun) -> Path:
         run.unwrapped.save_pretrained(output_dir)
         run.processor.save_pretrained(output_dir)
         (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+        rows = run.log.metrics.read()
+        if any("loss" in r for r in rows):  # a run shorter than --logging-steps logged none
+            plot_loss_curve(rows, output_dir / LOSS_CURVE_FILE)
+        write_training_card(
+            output_dir, run.unwrapped, pretrain_run(run.config, summary), run.config.push_to_hub or ""
+        )
         if run.hub is not None:
             summary["hub_commit"] = run.hub.push_model(output_dir)
             (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))

@@ -16,6 +16,7 @@ from training.options import require_trackers
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "train_summary.json"
+LOSS_CURVE_FILE = "loss_curve.png"  # written by `avt pretrain` from metrics.jsonl at the end of the run
 
 
 def tracker_names(report_to: str | list[str] | None) -> list[str]:
@@ -87,3 +88,36 @@ class JsonlLog:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def plot_loss_curve(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """The training losses logged in a run's ``metrics.jsonl`` against the step: the total (left) and each term
+    (right, log scale, since the reconstruction terms dwarf the weighted contrastive ones)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    logged = [r for r in rows if "loss" in r and "step" in r]
+    if not logged:
+        raise ValueError("no training loss was logged")
+    steps = [r["step"] for r in logged]
+    terms = sorted({k for r in logged for k in r if k.startswith("loss_")})
+    fig, (total, parts) = plt.subplots(1, 2, figsize=(9, 3.5))
+    total.plot(steps, [r["loss"] for r in logged], marker=".", color="#4C72B0")
+    total.set_title("training loss")
+    for term in terms:
+        parts.plot(steps, [r.get(term, float("nan")) for r in logged], label=term.removeprefix("loss_"))
+    parts.set_yscale("log")
+    parts.set_title("loss terms (unweighted)")
+    if terms:
+        parts.legend(fontsize=7)
+    for axis in (total, parts):
+        axis.set_xlabel("optimizer step")
+        axis.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

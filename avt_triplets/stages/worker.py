@@ -81,8 +81,11 @@ class StageClock:
 
 
 def failure_record(item: DecodedItem, reason: str, detail: str) -> dict[str, str]:
-    """A row of the failures table for ``item``'s clip."""
+    """A row of the failures table for ``item``'s clip; its file is named as the dataset names it (relative to the
+    input root), so no published failure file holds the machine's folders."""
     clip = item.job.clip
+    if clip.source and clip.source != clip.video_path:
+        detail = detail.replace(clip.source, clip.video_path)
     logger.debug("clip %s failed: %s: %s", clip.clip_id, reason, detail)
     return {"clip_id": clip.clip_id, "video_path": clip.video_path, "reason": reason, "detail": detail}
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from avt_triplets import publish, schema, shards, storage
 from avt_triplets.atomic import atomic_write_json
+from avt_triplets.cards import CardLicense
 from avt_triplets.stages.reader import Chunk, ShardPlan
 from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock, row_features
 
@@ -311,8 +312,9 @@ class ProvisionalCard:
     costs well under 5 % of the run. The final card (:func:`write_final_card`, or ``avt filter``) lists them all.
     """
 
-    def __init__(self, root: Path, cost_factor: float = 20.0):
+    def __init__(self, root: Path, license: CardLicense | None = None, cost_factor: float = 20.0):
         self.root = root
+        self.license = license  # --license: set in the card, which keeps it through later updates
         self.cost_factor = cost_factor
         self.next_write = 0.0
 
@@ -321,7 +323,7 @@ class ProvisionalCard:
         if not force and now < self.next_write:
             return
         try:
-            publish.write_dataset_card(self.root)
+            publish.write_dataset_card(self.root, license=self.license)
         except Exception:  # noqa: BLE001 - a card is a convenience; the shards are what matter
             logger.exception("writing the provisional dataset card failed")
         self.next_write = now + self.cost_factor * (time.perf_counter() - now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import datasets
 import pyarrow.parquet as pq
 import pytest
@@ -142,3 +144,100 @@ def test_the_token_reaches_no_file_and_no_output(local_hub, small_output, capfd)
     for path in remote.list_repo_files(repo_id, repo_type="dataset"):
         data = open(remote.hf_hub_download(repo_id, path, repo_type="dataset"), "rb").read()
         assert local_hub.token.encode() not in data, path
+
+
+def _manifest_with_local_paths(machine) -> dict:
+    """A manifest as `avt generate` writes it for local model folders and a list file (no `input.root` yet)."""
+    return {
+        "format": "avt-triplets/1",
+        "avt_version": "0.1.0",
+        "captioner": {
+            "name": str(machine / "models" / "tiny-blip2"),
+            "revision": None,
+            "weights_digest": "0adc120cc6206fc5770c940922d2c5ccadd01c80b8d03b2743b8e0d6b4cd14bd",
+            "dtype": "float32",
+            "prompt": None,
+            "max_new_tokens": 30,
+        },
+        "scorer": {
+            "name": "msclap:2023",
+            "revision": None,
+            "weights_digest": "497fd5145e13a48e36ab38740c6f084bfd5bf26ed1c39b946e31cf4632c41235",
+            "dtype": "float32",
+            "text_model": str(machine / "models" / "tiny-msclap" / "gpt2"),
+            "text_model_revision": None,
+            "text_model_digest": "6e91eab581955c1e321a2a6ffa6d8428d147cae25e31a9381c7a0fecb4c58169",
+        },
+        "captioned": True,
+        "fps": 1.0,
+        "clip_seconds": 10.0,
+        "seed": 0,
+        "input": {"source": str(machine / "videos" / "labels.csv"), "clips": 40, "digest": "bb2dfb66"},
+        "num_shards": 4,
+    }
+
+
+def _uploaded(repo_id: str, token: str) -> dict[str, bytes]:
+    api = HfApi(token=token)
+    return {
+        path: open(api.hf_hub_download(repo_id, path, repo_type="dataset"), "rb").read()
+        for path in api.list_repo_files(repo_id, repo_type="dataset")
+    }
+
+
+def test_nothing_published_names_a_local_path(local_hub, helpers, tmp_path, tmp_path_factory):
+    machine = (
+        tmp_path_factory.getbasetemp()
+    )  # the test's temporary root: models, videos and output live there
+    shards = [[(f"vid/{i:03d}", i / 20) for i in range(s * 6, s * 6 + 6)] for s in range(3)]
+    out = helpers.write_output(tmp_path / "out", shards, manifest=_manifest_with_local_paths(tmp_path))
+    repo_id = local_hub.repo_id("no-local-paths")
+    publish.publish(out.root, repo_id, token=local_hub.token)
+    uploaded = _uploaded(repo_id, local_hub.token)
+    assert {"README.md", "manifest.json", "data/shard-00000.parquet"} <= set(uploaded)
+    leaking = [path for path, data in uploaded.items() if str(machine).encode() in data]
+    assert not leaking, leaking
+    manifest = json.loads(uploaded["manifest.json"])
+    assert manifest["captioner"]["name"] == "tiny-blip2" and manifest["captioner"]["weights_digest"]
+    assert manifest["scorer"]["text_model"] == "gpt2" and manifest["input"]["source"] == "labels.csv"
+    assert json.loads((out.root / "manifest.json").read_text())["captioner"]["name"].startswith(str(tmp_path))
+
+
+def test_publish_refuses_files_holding_the_input_root(local_hub, helpers, tmp_path, capsys):
+    """Failures written by an avt that kept the decoder's message as is: `no such file: /abs/path`."""
+    shards = [[("vid/000", 0.1), ("vid/001", 0.2)], [("vid/002", 0.3)]]
+    out = helpers.write_output(tmp_path / "out", shards, manifest=_manifest_with_local_paths(tmp_path))
+    missing = tmp_path / "videos" / "bad" / "missing.mp4"
+    table = pq.read_table(schema.failures_path(out.root, 1)).to_pylist()
+    table.append({"clip_id": "bad/missing", "video_path": "bad/missing.mp4", "reason": "unreadable_path"})
+    table[-1]["detail"] = f"no such file: {missing}"
+    datasets.Dataset.from_list(table, features=schema.FAILURE_FEATURES).to_parquet(
+        str(schema.failures_path(out.root, 1))
+    )
+    repo_id = local_hub.repo_id("refused")
+    argv = ["publish", str(out.root), "--repo-id", repo_id, "--token", local_hub.token]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: refusing to publish 1 file(s)")
+    assert "failures/shard-00001.parquet" in err[0] and "data/" not in err[0]
+    assert str(tmp_path / "videos") in err[0]
+    assert "data/shard-00000.parquet" not in HfApi(token=local_hub.token).list_repo_files(
+        repo_id, repo_type="dataset"
+    )
+
+
+def test_a_failure_names_its_file_relative_to_the_input_root(tmp_path):
+    """The decoder's message names the absolute file (`no such file: /abs/...`); the failures table must not."""
+    from avt_triplets.decoding import DecodedItem, DecodeJob
+    from avt_triplets.inputs import ClipSpec
+    from avt_triplets.media import MediaError, probe
+    from avt_triplets.stages.worker import failure_record
+
+    missing = tmp_path / "videos" / "bad" / "missing.mp4"
+    clip = ClipSpec(clip_id="bad/missing", video_path="bad/missing.mp4", source=str(missing))
+    with pytest.raises(MediaError) as raised:
+        probe(missing)
+    reason, detail = raised.value.reason, raised.value.detail
+    assert str(missing) in detail
+    record = failure_record(DecodedItem(DecodeJob(0, 0, clip), 0.0, (reason, detail)), reason, detail)
+    assert str(tmp_path) not in record["detail"] and "bad/missing.mp4" in record["detail"]

@@ -565,8 +565,10 @@ class _Handler(BaseHTTPRequestHandler):
             oid, size = obj["oid"], int(obj["size"])
             entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
             if not state.has_blob(oid, size):
+                # Content-addressed, as the real Hub: identical files in one batch (or in batches in flight
+                # together) each get a ticket, and every ticket issued for the object stays valid.
                 ticket = secrets.token_hex(8)
-                self.server.lfs_tickets[oid] = ticket
+                self.server.lfs_tickets.setdefault(oid, set()).add(ticket)
                 base = f"{self.server.endpoint}/_lfs/{oid}"
                 entry["actions"] = {
                     "upload": {"href": f"{base}/{ticket}", "expires_in": 3600},
@@ -584,9 +586,9 @@ class _Handler(BaseHTTPRequestHandler):
         POST ``/_lfs/<oid>/verify`` checks it arrived whole."""
         state = self.server.state
         if method == "PUT" and ticket != "verify":
-            if self.server.lfs_tickets.get(oid) != ticket:
+            if ticket not in self.server.lfs_tickets.get(oid, ()):
                 raise HubError(403, "unknown or expired LFS upload ticket")
-            state.put_blob(body, expected_sha256=oid)
+            state.put_blob(body, expected_sha256=oid)  # idempotent: an object uploaded twice is stored once
             self._send(200, b"", {"ETag": f'"{oid}"'})
             return True
         if method == "POST" and ticket == "verify":
@@ -684,7 +686,7 @@ class LocalHubServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.endpoint = f"http://127.0.0.1:{self.server_address[1]}"
         self.state = HubState(root, user, token)
-        self.lfs_tickets: dict[str, str] = {}
+        self.lfs_tickets: dict[str, set[str]] = {}  # object id -> the upload tickets issued for it
         self.unhandled: list[str] = []
         self.errors: list[str] = []
 

@@ -153,3 +153,22 @@ def test_writes_need_the_token(local_hub):
     with pytest.raises(HfHubHTTPError) as info:
         HfApi(token="hf_wrong").create_repo(_unique("denied"))
     assert info.value.response.status_code == 401
+
+
+def test_identical_lfs_files_upload_in_one_commit(local_hub, tmp_path):
+    """As on the real Hub: storage is content-addressed, so byte-identical files (e.g. a run's empty failure
+    shards) upload together, and uploading an object again is a no-op."""
+    from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
+
+    api = HfApi()
+    repo_id = api.create_repo(_unique("same-bytes"), repo_type="dataset").repo_id
+    payload = b"PAR1" + bytes(range(256)) * 4 + b"PAR1"
+    operations = [
+        CommitOperationAdd(path_in_repo=f"failures/shard-{i:05d}.parquet", path_or_fileobj=payload)
+        for i in range(5)
+    ]
+    api.create_commit(repo_id, operations, commit_message="five identical files", repo_type="dataset")
+    again = [CommitOperationAdd(path_in_repo="copy.parquet", path_or_fileobj=payload)]
+    api.create_commit(repo_id, again, commit_message="once more", repo_type="dataset")
+    for path in [op.path_in_repo for op in operations] + ["copy.parquet"]:
+        assert open(hf_hub_download(repo_id, path, repo_type="dataset"), "rb").read() == payload

@@ -294,13 +294,18 @@ def interrupted(signal: str, config: SlavaPretrainConfig, where: str) -> Interru
 def save_and_push(ctx: Context, summary: dict[str, Any]) -> None:
     """The final model, its card (README.md) and summary in OUTPUT_DIR; with --push-to-hub, the folder without its
     feature cache."""
-    from modeling_slava.model_card_slava import write_model_card
+    from huggingface_hub import ModelCard
+
+    from avt_triplets.cards import carry_over, read_card_text
+    from modeling_slava.model_card_slava import render_model_card
     from training.slava.parts import pushed_exclusions
 
     ctx.model.save_pretrained(ctx.output_dir)
     summary_path = ctx.output_dir / "train_summary.json"
     summary_path.write_text(json.dumps(summary, indent=2))
-    write_model_card(ctx.output_dir, ctx.model, summary, repo_id=ctx.config.push_to_hub or "")
+    card, repo_id = ctx.output_dir / "README.md", ctx.config.push_to_hub or ""
+    rendered = str(render_model_card(ctx.model, summary, repo_id=repo_id))
+    carry_over(read_card_text(card), rendered, ModelCard).save(card)  # an existing card is updated in place
     if ctx.hub is not None:
         summary["hub_commit"] = ctx.hub.push_model(
             ctx.output_dir, "SLAVA pretraining: final model", pushed_exclusions(ctx.config, ctx.output_dir)
