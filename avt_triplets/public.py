@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avt_triplets.revisions import looks_like_local_path
+from avt_triplets.model_sources import looks_like_local_path
 
 # (name key, digest key) of the models a manifest records: a local folder is named by its last part
 _MODEL_NAMES = (

@@ -17,8 +17,8 @@ from typing import Any
 
 from avt_data.rows import DatasetSpec
 from avt_triplets.cards import AVT_TAG, EMPTY_CARD, carry_over, read_card_text
+from avt_triplets.model_sources import looks_like_local_path
 from avt_triplets.public import public_reference
-from avt_triplets.revisions import looks_like_local_path
 from training.tracking import SECRET_OPTIONS
 
 CARD_FILE = "README.md"
