@@ -174,6 +174,8 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         config, evaluate=bool(config.eval_split)
     )  # option mistakes stop here, before data loads
     require_model_type(config.model_name_or_path, LGCavMaeConfig.model_type, "--model")
+    if int(os.environ.get("RANK", "0")) == 0:  # a folder holding only this file still counts as empty
+        write_run_config(output_dir, "finetune", config)
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     try:
         data = load_finetune_data(config)
@@ -186,7 +188,6 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         require_same_architecture(Path(resume_from) / MODEL_FILE, model, "--resume checkpoint")
     if trainer.is_world_process_zero():  # every process has checked the folder: the process group has formed
         output_rules.claim(output_dir, "finetune", config.overwrite)
-        write_run_config(output_dir, "finetune", config)
     train_result = train_until_stopped(trainer, resume_from, output_dir)
     require_trained(trainer.state.global_step, config)
     trainer.save_model()

@@ -113,9 +113,11 @@ def test_report_to_help_names_every_accelerate_tracker(capsys):
     ],
 )
 def test_cli_mistakes_are_one_error_line_before_anything_loads(tmp_path, capsys, argv, message):
-    missing = tmp_path / "no-such-model"  # never read: the check comes first
+    model = tmp_path / "model"  # a folder the option checks accept, never loaded: the check comes first
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "lg_cav_mae"}')
     code = main(
-        ["finetune", "--model", str(missing), "--dataset", str(tmp_path / "no-such-data"),
+        ["finetune", "--model", str(model), "--dataset", str(tmp_path / "no-such-data"),
          "--output-dir", str(tmp_path / "ft"), *argv]
     )  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()

@@ -171,6 +171,11 @@ CASES: dict[str, dict[str, Any]] = {
 def test_a_run_repeats_from_its_written_config(command, tmp_path, monkeypatch):
     case = CASES[command]
     out = tmp_path / "run"
+    monkeypatch.chdir(
+        tmp_path
+    )  # "m/": a model folder the option checks accept (never loaded: handed off first)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text('{"model_type": "lg_cav_mae"}')
     captured: list = []
     finish = case.get("finish", False)
     _capture(monkeypatch, case["target"], captured, case.get("pick", lambda *a, **k: a[0]), finish)
