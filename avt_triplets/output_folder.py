@@ -46,8 +46,11 @@ def check_writable(root: Path) -> None:
         handle, probe = tempfile.mkstemp(dir=root, prefix=".avt-write-check-", suffix=".tmp")
         os.close(handle)
         os.unlink(probe)
-    except (OSError, PermissionError) as error:
-        raise UsageError(f"cannot write to {root}: {getattr(error, 'strerror', None) or error}") from error
+    except OSError as error:
+        refused = storage.refused_access(error, root)
+        raise UsageError(
+            f"cannot write to {root}: {refused or getattr(error, 'strerror', None) or error}"
+        ) from error
 
 
 def check_generation_output(root: str | os.PathLike) -> Path:
