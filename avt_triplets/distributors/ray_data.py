@@ -253,7 +253,7 @@ class RayDistributor:
                 log_to_driver=False,
                 logging_level=logging.WARNING,
             )
-        except (ConnectionError, RuntimeError, ValueError) as error:  # AuthenticationError is a RuntimeError
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
             raise UsageError(
                 f"cannot join the Ray cluster at {self.options.ray_address}: {_first_line(error)} (a cluster "
                 "with token authentication needs RAY_AUTH_MODE=token and its token here, see the README)"
