@@ -28,9 +28,11 @@ STORE_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TO
 
 
 @pytest.fixture(scope="module")
-def cluster(subprocess_env):
+def cluster():
     """Two nodes of one CPU each; their environment has no storage credentials."""
-    env = {key: value for key, value in subprocess_env.items() if key not in STORE_VARIABLES}
+    env = {key: value for key, value in os.environ.items() if key not in STORE_VARIABLES}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3]) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"  # as subprocess_env: the workers import this checkout, one BLAS thread
     cluster = LocalRayCluster(env)
     try:
         cluster.start_head(cpus=1)
