@@ -28,6 +28,13 @@ def ray_log_folder() -> Path:
         return Path(tempfile.gettempdir())
 
 
+def _is_descriptor_2(stream: IO[str]) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class DriverOutputToLog:
     """Moves descriptor 2 and ``sys.stdout`` to a log file between :meth:`start` and :meth:`stop`."""
 
@@ -40,6 +47,10 @@ class DriverOutputToLog:
         self._handlers: list[logging.StreamHandler] = []
 
     def start(self, path: Path) -> None:
+        """From now on, Ray's output goes to ``path``; nothing changes unless ``sys.stderr`` is descriptor 2 itself
+        (a notebook's or a test's captured stream stays as it is)."""
+        if not _is_descriptor_2(sys.stderr):
+            return
         sys.stdout.flush()
         sys.stderr.flush()
         path.parent.mkdir(parents=True, exist_ok=True)
