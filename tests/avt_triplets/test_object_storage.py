@@ -128,30 +128,44 @@ def test_an_unreachable_bucket_is_refused_before_any_model_loads(s3, tiny_blip2,
     assert "error: cannot write to s3://no-such-bucket/run" in err and SECRET not in err
 
 
-@pytest.mark.parametrize("distributor", ["local", "ray"])
-def test_a_wrong_secret_key_is_one_line_naming_the_bucket_and_the_operation(
-    s3, tiny_blip2, tiny_clap, capsys, distributor
-):
-    """Issue 18 §13: with IAM checks on (a real S3 answers SignatureDoesNotMatch), a wrong secret for a real key id
-    is one ``error:`` line with the bucket, the refused operation and the reason; no secret, no traceback."""
-    import json
+def wrong_secret_options(s3) -> tuple[dict, str]:
+    """Storage options with a real key id (moto's IAM) and a wrong secret, and that secret."""
     import uuid
 
     import boto3
-    from moto.core.authorization import enable_iam_authentication
 
     iam = boto3.client("iam")
     user = f"avt-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=user)
     key_id = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
     wrong = "wrong-" + SECRET
-    options = {"key": key_id, "secret": wrong, "endpoint_url": s3["env"]["AWS_ENDPOINT_URL"]}
-    argv = generate_argv("s3://outputs/wrong-secret", tiny_blip2, tiny_clap, json.dumps(options))
+    return {"key": key_id, "secret": wrong, "endpoint_url": s3["env"]["AWS_ENDPOINT_URL"]}, wrong
+
+
+@pytest.mark.parametrize(
+    "command, bucket",
+    [("generate-local", "inputs"), ("generate-ray", "inputs"), ("filter", "outputs")],
+)
+def test_a_wrong_secret_key_is_one_line_naming_the_bucket_and_the_operation(
+    s3, tiny_blip2, tiny_clap, capsys, command, bucket
+):
+    """Issue 18 §13: with IAM checks on (a real S3 answers SignatureDoesNotMatch), a wrong secret for a real key id
+    is one ``error:`` line with the bucket, the refused operation and the reason; no secret, no traceback."""
+    import json
+
+    from moto.core.authorization import enable_iam_authentication
+
+    options, wrong = wrong_secret_options(s3)
+    if command == "filter":
+        argv = ["filter", "s3://outputs/run", "--top", "50", "--storage-options", json.dumps(options)]
+    else:
+        argv = generate_argv("s3://outputs/wrong-secret", tiny_blip2, tiny_clap, json.dumps(options))
+        argv += ["--distributor", command.removeprefix("generate-")]
     with enable_iam_authentication():
-        code = cli.main([*argv, "--distributor", distributor])
+        code = cli.main(argv)
     printed = capsys.readouterr()
     lines = printed.err.strip().splitlines()
     assert code == 2 and len(lines) == 1, printed.err
-    assert lines[0].startswith("error: s3://inputs: the store refused ListObjectsV2"), lines[0]
+    assert lines[0].startswith(f"error: s3://{bucket}: the store refused "), lines[0]
     assert "signature does not match" in lines[0]
     assert wrong not in printed.err + printed.out and SECRET not in printed.err + printed.out

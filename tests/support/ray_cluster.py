@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,3 +125,4 @@ class LocalRayCluster:
             for child in tree:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     child.kill()  # psutil checks it is still the same process
+        shutil.rmtree(self.folder, ignore_errors=True)
