@@ -180,6 +180,6 @@ def test_a_lost_node_is_one_line_and_the_run_finishes_on_the_others(
         driver.kill()
     assert driver.returncode == 0, stderr[-3000:]
     assert "shards        2/2 done" in stdout, stdout
-    lost = [line for line in stderr.splitlines() if "lost Ray node 127.0.0.1" in line]
-    assert len(lost) == 1, stderr[-3000:]
-    assert ray_lines(stderr) == [], stderr[-3000:]
+    lines = stderr.strip().splitlines()  # Ray names the node by this machine's address, not 127.0.0.1
+    assert len(lines) == 1 and "ray_watch: lost Ray node " in lines[0], stderr
+    assert "(1 CPU, 0 GPU, id " in lines[0] and lines[0].endswith("restarts its actors on the other nodes")
