@@ -85,6 +85,20 @@ def test_a_plan_the_cluster_cannot_place_is_refused_in_seconds(
     assert time.monotonic() - started < 120
 
 
+def test_a_driver_without_the_clusters_token_is_one_line(
+    cluster, clips, tiny_blip2, tiny_clap, subprocess_env, tmp_path
+):
+    """§15 (README): a cluster with token authentication refuses a driver that lacks RAY_AUTH_MODE=token and the
+    token; avt says so in one line, naming the address."""
+    argv = generate_argv(str(clips), str(tmp_path / "out"), cluster, tiny_blip2, tiny_clap)
+    env = {key: value for key, value in subprocess_env.items() if not key.startswith("RAY_AUTH")}
+    env["RAY_AUTH_MODE"] = "disabled"
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr[-3000:]
+    assert lines[0].startswith(f"error: cannot join the Ray cluster at {cluster.address}: ")
+
+
 STALLED_DRIVER = """
 import logging, sys, time
 import ray
