@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -245,7 +246,9 @@ class RayDistributor:
             raise
 
     def _connect(self, ray) -> None:
-        """Join (or start) Ray; from then on Ray's own driver output goes to its log folder."""
+        """Join (or start) Ray; Ray's own driver output goes to a log file from the first connection attempt
+        (in Ray's session folder once connected)."""
+        self.output.start(Path(tempfile.gettempdir()) / f"avt-ray-driver-{os.getpid()}.log")
         try:
             ray.init(
                 address=self.options.ray_address,
@@ -254,11 +257,13 @@ class RayDistributor:
                 logging_level=logging.WARNING,
             )
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
+            kept = f"; Ray's messages are in {self.output.path}" if self.output.path else ""
+            self.output.stop()
             raise UsageError(
                 f"cannot join the Ray cluster at {self.options.ray_address}: {_first_line(error)} (a cluster "
-                "with token authentication needs RAY_AUTH_MODE=token and its token here, see the README)"
+                f"with token authentication needs RAY_AUTH_MODE=token and its token here, see the README){kept}"
             ) from error
-        self.output.start(ray_log_folder() / f"avt-driver-{os.getpid()}.log")
+        self.output.move(ray_log_folder() / f"avt-driver-{os.getpid()}.log")
 
     def _plan(self, ray, captioner: Any, scorer: Any, models: ModelOptions | None) -> None:
         """Requests sized from the cluster's nodes, refused in one line if they can never be placed."""

@@ -71,6 +71,20 @@ class DriverOutputToLog:
         os.dup2(self._log.fileno(), 2)
         sys.stdout, sys.stderr = self._log, self._terminal
 
+    def move(self, path: Path) -> None:
+        """Go on in ``path`` (Ray's session folder, known once connected), keeping what was written so far."""
+        if self._previous is None or path == self.path:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._log.flush()
+        moved = open(path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        moved.write(self.path.read_text(encoding="utf-8", errors="replace"))
+        os.dup2(moved.fileno(), 2)
+        sys.stdout = moved
+        self._log.close()
+        self.path.unlink(missing_ok=True)
+        self._log, self.path = moved, path
+
     def stop(self) -> None:
         if self._previous is None:
             return
