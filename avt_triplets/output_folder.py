@@ -60,8 +60,11 @@ def check_writable(root: Path) -> None:
         handle, probe = tempfile.mkstemp(dir=root, prefix=".avt-write-check-", suffix=".tmp")
         os.close(handle)
         os.unlink(probe)
-    except (OSError, PermissionError) as error:
-        raise UsageError(f"cannot write to {root}: {getattr(error, 'strerror', None) or error}") from error
+    except OSError as error:
+        refused = storage.refused_access(error, root)
+        raise UsageError(
+            f"cannot write to {root}: {refused or getattr(error, 'strerror', None) or error}"
+        ) from error
 
 
 def check_generation_output(root: str | os.PathLike) -> Path:
@@ -85,6 +88,11 @@ def check_generation_output(root: str | os.PathLike) -> Path:
 def require_avt_output(root: str | os.PathLike) -> Path:
     """A generation output that ``avt filter`` / ``avt publish`` may rewrite (card, subsets), writable."""
     root = storage.as_path(root)
+    with storage.access_refusals_as_usage_errors(root):
+        return _require_avt_output(root)
+
+
+def _require_avt_output(root: Path) -> Path:
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder; run `avt generate --output {root}` first")
     if not is_avt_output(root):

@@ -48,18 +48,19 @@ def resolve_inputs(
     if isinstance(inputs, InputSet):
         return inputs
     if isinstance(inputs, str | os.PathLike):
-        return load_inputs(
-            inputs,
-            input_root=options.input_root,
-            path_template=options.path_template,
-            trimmed=options.trimmed,
-            limit=options.limit,
-            allow_absolute_paths=options.allow_absolute_paths,
-            split=options.split,
-            label_csv=options.label_csv,
-            storage_options=options.storage_options,
-            clip_seconds=options.clip_seconds,
-        )
+        with storage.access_refusals_as_usage_errors(inputs):
+            return load_inputs(
+                inputs,
+                input_root=options.input_root,
+                path_template=options.path_template,
+                trimmed=options.trimmed,
+                limit=options.limit,
+                allow_absolute_paths=options.allow_absolute_paths,
+                split=options.split,
+                label_csv=options.label_csv,
+                storage_options=options.storage_options,
+                clip_seconds=options.clip_seconds,
+            )
     clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
     check_unique(clips)
     return InputSet(clips=clips, root=Path.cwd(), source="<clip list>")
@@ -82,7 +83,8 @@ def check_run(
     it may write there).
     """
     input_set = check_missing_videos(resolve_inputs(inputs, options), options.max_missing_fraction)
-    root = output_folder.check_generation_output(storage.as_path(output_dir, options.storage_options))
+    with storage.access_refusals_as_usage_errors(output_dir):
+        root = output_folder.check_generation_output(storage.as_path(output_dir, options.storage_options))
     if not options.overwrite:
         num_shards = math.ceil(len(input_set.clips) / options.shard_size)
         planned = manifest.run_manifest(options, input_set, num_shards, captioned=captioned)

@@ -17,12 +17,15 @@ or an unfinished shard that readers ignore because its stats object, written las
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from avt_triplets.errors import UsageError
 
 LOCAL_PROTOCOLS = ("", "file", "local")
 
@@ -145,7 +148,119 @@ def open_for_reading(path: Path) -> Iterator[Any]:
         yield handle
 
 
+def protocol_of(location: Any) -> str:
+    """``s3`` for ``s3://bucket/key`` (or a store path), "" for a local path."""
+    if is_remote(location):
+        protocol = location.protocol
+        return protocol[0] if isinstance(protocol, tuple) else protocol
+    return str(location).split("://", 1)[0] if is_url(location) else ""
+
+
+def _s3_credentials(given: dict[str, Any]) -> dict[str, Any]:
+    """What botocore's chain (environment, ``~/.aws`` files, instance role) resolves here, for s3fs."""
+    import botocore.session
+
+    found: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint and "endpoint_url" not in given:
+        found["endpoint_url"] = endpoint
+    if given.get("anon") or "key" in given or "secret" in given:
+        return found
+    session = botocore.session.Session(profile=given.get("profile"))
+    credentials = session.get_credentials()
+    if credentials is not None:
+        frozen = credentials.get_frozen_credentials()
+        found.update(key=frozen.access_key, secret=frozen.secret_key)
+        if frozen.token:
+            found["token"] = frozen.token
+    region = session.get_config_variable("region")
+    if region and "region_name" not in given.get("client_kwargs", {}):
+        found["client_kwargs"] = {**given.get("client_kwargs", {}), "region_name": region}
+    return found
+
+
+def _gcs_credentials(given: dict[str, Any]) -> dict[str, Any]:
+    """The service account file named by ``GOOGLE_APPLICATION_CREDENTIALS``, as the token gcsfs takes."""
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if "token" in given or not path or not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return {"token": json.load(handle)}
+
+
+def _hf_credentials(given: dict[str, Any]) -> dict[str, Any]:
+    from huggingface_hub import get_token
+
+    token = None if "token" in given else get_token()
+    return {"token": token} if token else {}
+
+
+_RESOLVERS = {"s3": _s3_credentials, "s3a": _s3_credentials, "gs": _gcs_credentials, "gcs": _gcs_credentials}
+_RESOLVERS["hf"] = _hf_credentials
+
+
+def with_driver_credentials(
+    storage_options: dict[str, Any] | None, protocols: Iterable[str]
+) -> dict[str, Any] | None:
+    """``storage_options`` plus the credentials this process resolves for ``protocols`` from its environment.
+
+    Processes on other machines (Ray workers) do not see this process's environment or files: the options
+    travel to them in memory, inside the path objects and decode settings (never written to a file or a log).
+    Options given explicitly win. Temporary credentials are taken as they are now.
+    """
+    options = dict(storage_options or {})
+    for protocol in sorted(set(protocols)):
+        resolver = _RESOLVERS.get(protocol)
+        if resolver is not None:
+            options.update(resolver(options))
+    return options or storage_options
+
+
+_REFUSALS = {
+    "AccessDenied": "access denied",
+    "SignatureDoesNotMatch": "signature does not match (wrong secret key)",
+    "InvalidAccessKeyId": "unknown access key id",
+    "ExpiredToken": "the session token expired",
+    "InvalidToken": "invalid session token",
+}
+
+
+def refused_access(error: BaseException, location: Any) -> str | None:
+    """One line for a store that refused this process's credentials (bucket, operation, reason; never the
+    credentials), or None when ``error`` is something else."""
+    cause: BaseException | None = error
+    while cause is not None:
+        response = getattr(cause, "response", None)
+        details = response.get("Error", {}) if isinstance(response, dict) else {}
+        if details.get("Code") in _REFUSALS:
+            url = str(location)
+            bucket = details.get("BucketName") or url.split("://", 1)[-1].split("/", 1)[0]
+            operation = getattr(cause, "operation_name", None) or "a request"
+            return (
+                f"{protocol_of(location) or 's3'}://{bucket}: the store refused {operation} ({url}): "
+                f"{_REFUSALS[details['Code']]}; check the credentials (--storage-options or the environment)"
+            )
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(error, PermissionError) and is_url(location):
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else "no detail"
+        return f"{location}: access denied by the store ({detail})"
+    return None
+
+
+@contextlib.contextmanager
+def access_refusals_as_usage_errors(location: Any) -> Iterator[None]:
+    """In the block, a store refusing the credentials becomes one ``error:`` line (:class:`UsageError`)."""
+    try:
+        yield
+    except OSError as error:
+        message = refused_access(error, location)
+        if message is None:
+            raise
+        raise UsageError(message) from error
+
+
 __all__ = [
+    "access_refusals_as_usage_errors",
     "as_path",
     "atomic_output",
     "forget_listings",
@@ -154,8 +269,11 @@ __all__ = [
     "makedirs",
     "names",
     "open_for_reading",
+    "protocol_of",
+    "refused_access",
     "remove_tree",
     "size",
     "temporary_path",
     "unlink",
+    "with_driver_credentials",
 ]

@@ -32,18 +32,22 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import os
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from avt_triplets import manifest, preflight
+from avt_triplets import manifest, preflight, storage
 from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.batching import ModelFailure
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, stopped
 from avt_triplets.distributors.local import decode_settings
+from avt_triplets.distributors.ray_output import DriverOutputToLog, ray_log_folder
+from avt_triplets.distributors.ray_resources import alive_nodes, check_placeable, plan_resources
+from avt_triplets.distributors.ray_watch import PipelineWatch
 from avt_triplets.errors import RunAborted, UsageError
 from avt_triplets.model_inputs import (
     InputPreparer,
@@ -63,8 +67,6 @@ from avt_triplets.stages.writer import (
 )
 
 logger = logging.getLogger(__name__)
-
-CPU_ACTOR_CPUS = 0.5  # a model actor without a GPU share: leaves CPUs to the decode tasks
 
 
 def _ray():
@@ -208,57 +210,6 @@ def write_part(row: dict[str, Any], root: Path, captioned: bool = True) -> dict[
 
 
 # ----------------------------------------------------------------------------------------------
-# Resources
-
-
-@dataclass(frozen=True)
-class PoolPlan:
-    """GPU share, CPUs and pool bounds of one model actor pool."""
-
-    gpus: float
-    cpus: float
-    min_size: int
-    max_size: int
-
-    def strategy(self):
-        import ray.data
-
-        if self.min_size == self.max_size:
-            return ray.data.ActorPoolStrategy(size=self.max_size)
-        return ray.data.ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size)
-
-
-def _fits(gpus_in_cluster: float, share: float) -> int:
-    """How many actors of ``share`` GPU each the cluster's GPUs hold (fractions do not span GPUs)."""
-    if share <= 0:
-        return 1
-    if share <= 1:
-        return int(gpus_in_cluster) * int(1 / share + 1e-9)
-    return int(gpus_in_cluster // share)
-
-
-def plan_pools(options: GenerationOptions, cluster_gpus: float) -> tuple[PoolPlan, PoolPlan]:
-    """The captioner and scorer pools: the options, else 0.75 + 0.25 of each GPU (0 without GPUs)."""
-    caption_gpus = (
-        options.captioner_gpus if options.captioner_gpus is not None else (0.75 if cluster_gpus else 0)
-    )
-    score_gpus = options.scorer_gpus if options.scorer_gpus is not None else (0.25 if cluster_gpus else 0)
-    caption_max = options.captioner_replicas or max(1, _fits(cluster_gpus, caption_gpus))
-    score_max = options.scorer_replicas or max(
-        1, min(_fits(cluster_gpus, score_gpus), math.ceil(caption_max / 4))
-    )
-
-    def pool(gpus: float, given: int | None, largest: int) -> PoolPlan:
-        cpus = 1.0 if gpus > 0 else CPU_ACTOR_CPUS
-        return PoolPlan(gpus, cpus, given or 1, given or largest)
-
-    return (
-        pool(caption_gpus, options.captioner_replicas, caption_max),
-        pool(score_gpus, options.scorer_replicas, score_max),
-    )
-
-
-# ----------------------------------------------------------------------------------------------
 # The distributor
 
 
@@ -281,23 +232,51 @@ class RayDistributor:
         self.options = options
         self.captioned = not labels_only(captioner, scorer, models)
         self.started_ray = not ray.is_initialized()
+        self.output = DriverOutputToLog()
         if self.started_ray:
-            ray.init(
-                address=options.ray_address,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+            self._connect(ray)
         # Ray Data logs every failed task with its traceback; the run ends with one line saying what failed
         # (the tracebacks stay in the session's logs under /tmp/ray).
         logging.getLogger("ray").setLevel(logging.ERROR)
         logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        try:
+            self._plan(ray, captioner, scorer, models)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, ray) -> None:
+        """Join (or start) Ray; Ray's own driver output goes to a log file from the first connection attempt
+        (in Ray's session folder once connected)."""
+        self.output.start(Path(tempfile.gettempdir()) / f"avt-ray-driver-{os.getpid()}.log")
+        try:
+            ray.init(
+                address=self.options.ray_address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
+            kept = f"; Ray's messages are in {self.output.path}" if self.output.path else ""
+            self.output.stop()
+            raise UsageError(
+                f"cannot join the Ray cluster at {self.options.ray_address}: {_first_line(error)} (a cluster "
+                f"with token authentication needs RAY_AUTH_MODE=token and its token here, see the README){kept}"
+            ) from error
+        self.output.move(ray_log_folder() / f"avt-driver-{os.getpid()}.log")
+
+    def _plan(self, ray, captioner: Any, scorer: Any, models: ModelOptions | None) -> None:
+        """Requests sized from the cluster's nodes, refused in one line if they can never be placed."""
+        nodes = alive_nodes(ray)
+        self.resources = plan_resources(self.options, nodes)
+        where = self.options.ray_address or "this machine"
+        check_placeable(self.resources, nodes, self.captioned, where)
+        self.caption_pool, self.score_pool = self.resources.caption, self.resources.score
         self.local_models = (captioner, scorer) if captioner is not None and scorer is not None else None
         if self.local_models is not None:
             self.source = ModelSource(captioner_ref=ray.put(captioner), scorer_ref=ray.put(scorer))
         else:
             self.source = ModelSource(options=models)
-        self.caption_pool, self.score_pool = plan_pools(options, ray.cluster_resources().get("GPU", 0.0))
         self.records: dict[str, dict[str, Any]] | None = None
         self.preparer: InputPreparer | None = None  # the models' per-clip preprocessing, for the decode tasks
         self.probed_batch_size: int | None = None  # ``auto`` resolved by the captioner's probe task
@@ -309,6 +288,7 @@ class RayDistributor:
         return True
 
     def close(self) -> None:
+        self.output.stop()
         if self.started_ray:
             _ray().shutdown()
 
@@ -363,8 +343,9 @@ class RayDistributor:
     def run(self, work: Work) -> RunReport:
         from tqdm.auto import tqdm
 
+        work = _with_driver_credentials(work)
         todo, missing = _chunks_to_run(work)
-        commits = _Commits(work, WriterIdentity(self.name), self.captioned)
+        commits = _Commits(work, WriterIdentity(self.name), self.captioned, self.resources.commit_cpus)
         for index, keys in missing.items():
             if not keys:  # every chunk finished before a driver was stopped: only the commit is left
                 commits.launch(index)
@@ -377,12 +358,14 @@ class RayDistributor:
             dynamic_ncols=True,
         )
         try:
-            for row in self._pipeline(work, todo).iter_rows() if todo else ():
-                missing[row["shard"]].discard(row["key"])
-                progress.update(row["clips"])
-                if not missing[row["shard"]]:
-                    commits.launch(row["shard"])
-                commits.collect(wait=False)
+            with PipelineWatch(_ray(), len(todo)) as watch:
+                for row in self._pipeline(work, todo).iter_rows() if todo else ():
+                    watch.progressed()
+                    missing[row["shard"]].discard(row["key"])
+                    progress.update(row["clips"])
+                    if not missing[row["shard"]]:
+                        commits.launch(row["shard"])
+                    commits.collect(wait=False)
         except Exception as error:
             commits.collect(wait=True)
             raise _stopping_error(work, error) from error
@@ -409,13 +392,14 @@ class RayDistributor:
         records = self.models_manifest()
         settings = self.decode_settings(work.options)
         dataset = ray.data.from_items([{"chunk": chunk} for chunk in todo], override_num_blocks=len(todo))
-        dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=1)
+        plan = self.resources
+        dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=plan.decode_cpus)
         if self.captioned:
             dataset = self._model_stages(dataset, work.options, records)
         else:
-            dataset = dataset.map(pack_chunk, num_cpus=0.25)
+            dataset = dataset.map(pack_chunk, num_cpus=plan.light_cpus)
         write_kwargs = {"root": work.root, "captioned": self.captioned}
-        return dataset.map(write_part, fn_kwargs=write_kwargs, num_cpus=0.25)
+        return dataset.map(write_part, fn_kwargs=write_kwargs, num_cpus=plan.light_cpus)
 
     def _model_stages(self, dataset, options: GenerationOptions, records: dict[str, Any]):
         """Captioner and scorer actor pools after decoding."""
@@ -435,6 +419,20 @@ class RayDistributor:
             num_cpus=score.cpus,
         )
         return dataset
+
+
+def _with_driver_credentials(work: Work) -> Work:
+    """``work`` whose output path and storage options carry the credentials this driver resolved for the
+    stores it uses, so workers on other machines (without this environment) reach them too."""
+    sources = [clip.source for plan in work.plans for clip in plan.clips]
+    protocols = {storage.protocol_of(work.root)} | {
+        storage.protocol_of(s) for s in sources if storage.is_url(s)
+    }
+    options = storage.with_driver_credentials(work.options.storage_options, protocols - {""})
+    if options == work.options.storage_options:
+        return work
+    root = storage.as_path(str(work.root), options) if storage.is_remote(work.root) else work.root
+    return replace(work, root=root, options=replace(work.options, storage_options=options))
 
 
 def _chunks_to_run(work: Work) -> tuple[list[Chunk], dict[int, set[str]]]:
@@ -484,9 +482,9 @@ def _first_line(error: BaseException) -> str:
 class _Commits:
     """Commit tasks of the shards whose chunks are all finished; the card is refreshed as they land."""
 
-    def __init__(self, work: Work, identity: WriterIdentity, captioned: bool):
+    def __init__(self, work: Work, identity: WriterIdentity, captioned: bool, cpus: float):
         self.work, self.identity, self.captioned = work, identity, captioned
-        self.task = _ray().remote(commit_from_parts).options(num_cpus=0.5, max_retries=3)
+        self.task = _ray().remote(commit_from_parts).options(num_cpus=cpus, max_retries=3)
         self.plans = {plan.index: plan for plan in work.plans}
         self.running: dict[Any, int] = {}  # ObjectRef -> shard
         self.errors: list[str] = []
@@ -518,4 +516,4 @@ class _Commits:
         return self.errors
 
 
-__all__ = ["CaptionActor", "ModelSource", "PoolPlan", "RayDistributor", "ScoreActor", "plan_pools"]
+__all__ = ["CaptionActor", "ModelSource", "RayDistributor", "ScoreActor"]

@@ -22,49 +22,17 @@ from avt_triplets import cli
 pytest.importorskip("s3fs", reason="object storage tests need s3fs")
 moto_server = pytest.importorskip("moto.server", reason="object storage tests need moto[server]")
 
-SECRET = "not-a-real-secret-3f9a1c"  # moto accepts any credentials; this one must never be written anywhere
+from support.s3_server import SECRET, moto_s3, objects  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def s3(gen_inputs):
     """A moto S3 server with the test videos and the mixed clip list in s3://inputs; ``{"env", "options"}``."""
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "avt-test",
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        import boto3
-
-        client = boto3.client("s3")
-        for bucket in ("inputs", "outputs"):
-            client.create_bucket(Bucket=bucket)
-        root = gen_inputs["root"]
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                client.upload_file(str(path), "inputs", path.relative_to(root).as_posix())
-        options = {"key": "avt-test", "secret": SECRET, "endpoint_url": env["AWS_ENDPOINT_URL"]}
-        try:
-            yield {"env": env, "options": options, "client": client}
-        finally:
-            server.stop()
-
-
-def objects(client, bucket: str, prefix: str = "") -> dict[str, bytes]:
-    found = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for entry in page.get("Contents", []):
-            found[entry["Key"]] = client.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
-    return found
+    with moto_s3(("inputs", "outputs"), {"inputs": gen_inputs["root"]}) as server:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in server["env"].items():
+                patch.setenv(key, value)
+            yield server
 
 
 def rows_of(table) -> dict[str, dict]:
@@ -158,3 +126,46 @@ def test_an_unreachable_bucket_is_refused_before_any_model_loads(s3, tiny_blip2,
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "error: cannot write to s3://no-such-bucket/run" in err and SECRET not in err
+
+
+def wrong_secret_options(s3) -> tuple[dict, str]:
+    """Storage options with a real key id (moto's IAM) and a wrong secret, and that secret."""
+    import uuid
+
+    import boto3
+
+    iam = boto3.client("iam")
+    user = f"avt-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key_id = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    wrong = "wrong-" + SECRET
+    return {"key": key_id, "secret": wrong, "endpoint_url": s3["env"]["AWS_ENDPOINT_URL"]}, wrong
+
+
+@pytest.mark.parametrize(
+    "command, bucket",
+    [("generate-local", "inputs"), ("generate-ray", "inputs"), ("filter", "outputs")],
+)
+def test_a_wrong_secret_key_is_one_line_naming_the_bucket_and_the_operation(
+    s3, tiny_blip2, tiny_clap, capsys, command, bucket
+):
+    """Issue 18 §13: with IAM checks on (a real S3 answers SignatureDoesNotMatch), a wrong secret for a real key id
+    is one ``error:`` line with the bucket, the refused operation and the reason; no secret, no traceback."""
+    import json
+
+    from moto.core.authorization import enable_iam_authentication
+
+    options, wrong = wrong_secret_options(s3)
+    if command == "filter":
+        argv = ["filter", "s3://outputs/run", "--top", "50", "--storage-options", json.dumps(options)]
+    else:
+        argv = generate_argv("s3://outputs/wrong-secret", tiny_blip2, tiny_clap, json.dumps(options))
+        argv += ["--distributor", command.removeprefix("generate-")]
+    with enable_iam_authentication():
+        code = cli.main(argv)
+    printed = capsys.readouterr()
+    lines = printed.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, printed.err
+    assert lines[0].startswith(f"error: s3://{bucket}: the store refused "), lines[0]
+    assert "signature does not match" in lines[0]
+    assert wrong not in printed.err + printed.out and SECRET not in printed.err + printed.out

@@ -175,17 +175,17 @@ def test_a_model_failing_on_one_item_stops_the_ray_run(ray_address, gen_inputs, 
 
 
 def test_pools_default_to_a_captioner_and_a_scorer_sharing_each_gpu():
-    from avt_triplets.distributors.ray_data import plan_pools
+    from avt_triplets.distributors.ray_resources import Node, plan_pools
     from avt_triplets.options import GenerationOptions
 
-    caption, score = plan_pools(GenerationOptions(distributor="ray"), cluster_gpus=8)
+    caption, score = plan_pools(GenerationOptions(distributor="ray"), [Node(cpus=32, gpus=8)])
     assert (caption.gpus, caption.min_size, caption.max_size) == (0.75, 1, 8)
     assert (score.gpus, score.min_size, score.max_size) == (0.25, 1, 2)
     assert caption.gpus * caption.max_size + score.gpus * score.max_size <= 8
     given = GenerationOptions(distributor="ray", captioner_gpus=0.5, scorer_gpus=0.25, captioner_replicas=3)
-    caption, score = plan_pools(given, cluster_gpus=2)
+    caption, score = plan_pools(given, [Node(cpus=8, gpus=1), Node(cpus=8, gpus=1)])
     assert (caption.gpus, caption.min_size, caption.max_size) == (0.5, 3, 3)
-    caption, score = plan_pools(GenerationOptions(distributor="ray"), cluster_gpus=0)  # CPU-only cluster
+    caption, score = plan_pools(GenerationOptions(distributor="ray"), [Node(cpus=4, gpus=0)])  # CPU-only
     assert (caption.gpus, caption.cpus, caption.max_size, score.gpus, score.max_size) == (0, 0.5, 1, 0, 1)
 
 
