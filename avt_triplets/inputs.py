@@ -49,7 +49,6 @@ import math
 import operator
 import os
 import posixpath
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -306,7 +305,6 @@ def _flag(cell, name: str) -> bool | None:
 
 NUMBER_PATTERN = r"^[0-9]+(?:\.[0-9]+)?$"  # a start the columns take: plain digits, what float() reads alike
 WHOLE_SECONDS_PATTERN = r"^[0-9]+(?:\.0+)?$"
-_WHITESPACE = re.compile(r"\s")
 
 
 def _all_match(cells, pattern: str) -> bool:
@@ -331,8 +329,10 @@ def _class_names(labels: list[tuple], classes: ClassTable) -> list[tuple]:
 
 
 class _ListClips:
-    """Turns the rows of one list into clip specs. The columns are found once per file, and the common row (a
-    YouTube id, a start, labels) takes a path made for it (:meth:`fast`), so a million rows take seconds."""
+    """Turns the rows of one list into clip specs. The columns are found once per file. A clean CSV list's rows are
+    made a column at a time (:meth:`columnar`: pyarrow's columns, whole-column string operations; a million
+    VGGSound or AudioSet rows in a few seconds of CPU); otherwise row by row, where the common row (a YouTube id, a
+    start, labels) takes a path made for it (:meth:`fast`)."""
 
     def __init__(
         self,
@@ -521,27 +521,20 @@ class _ListClips:
         return "ytid" if self._plain_prefix() is not None else None
 
     def _column_labels(self, arrays: list, rows: int, kind: str, keep_all: bool) -> list[tuple] | None:
-        """Every row's labels as :meth:`fast` (``ytid``) or :func:`_labels` (``path``) makes them: whole-column
-        string operations for the common columns (one label a cell; AudioSet's ids without spaces)."""
+        """Every row's labels as :meth:`fast` (``ytid``) or :func:`_labels` (``path``) makes them, each distinct cell
+        once (a list has a few thousand label sets; rows share their tuples)."""
         if self.labels is None:
             return [()] * rows
-        separator = self.separator
-        cells = list(map(str.strip, arrays[self.labels].to_pylist()))
-        joined = "\0".join(cells)  # no cell holds a NUL (list_columns)
-        if separator not in joined:
-            return list(zip(cells)) if all(cells) else [(cell,) if cell else () for cell in cells]
-        empty_part = (separator * 2, "\0" + separator, separator + "\0")
-        if (
-            all(cells)
-            and not _WHITESPACE.search(joined)
-            and not any(text in joined for text in empty_part)
-            and not (joined.startswith(separator) or joined.endswith(separator))
-        ):
-            return list(map(tuple, map(str.split, cells, itertools.repeat(separator))))
+        separator, cells = self.separator, arrays[self.labels].to_pylist()
+        distinct = set(cells)
         if kind == "path":
-            return list(map(_labels, cells, itertools.repeat(separator)))
-        # the row reader gives rows of other splits _labels' labels, kept rows _stripped_labels'
-        return list(map(_stripped_labels, cells, itertools.repeat(separator))) if keep_all else None
+            made = {cell: _labels(cell, separator) for cell in distinct}
+        else:
+            made = {cell: _stripped_labels(cell.strip(), separator) for cell in distinct}
+            # the row reader gives the rows of other splits _labels' labels
+            if not keep_all and any(made[cell] != _labels(cell, separator) for cell in distinct):
+                return None
+        return list(map(made.__getitem__, cells))
 
     def _columnar_ytid_clips(self, arrays: list, labels: list, row_splits: list, clip_splits: list):
         """The clips of kept ``ytid,start`` rows (:meth:`fast`'s rules, whole columns); None if a row needs more."""
@@ -550,12 +543,15 @@ class _ListClips:
             return None
         if self.end is not None and not _all_match(arrays[self.end], "."):
             return None  # an empty end: the row reader looks at the row again
-        ytids, starts = ytid_cells.to_pylist(), list(map(float, start_cells.to_pylist()))
-        if starts and max(starts) == math.inf:
+        ytids, start_texts = ytid_cells.to_pylist(), start_cells.to_pylist()
+        seconds = {
+            text: float(text) for text in set(start_texts)
+        }  # each distinct start once (str.format: 1 µs)
+        if math.inf in seconds.values():
             return None
-        whole_seconds = list(map(int, starts))
-        padded = {second: f"_{second:06d}" for second in set(whole_seconds)}  # str.format a row: 1 µs
-        ytid_seconds = list(map(operator.add, ytids, map(padded.__getitem__, whole_seconds)))
+        padded = {text: f"_{int(start):06d}" for text, start in seconds.items()}
+        starts = list(map(seconds.__getitem__, start_texts))
+        ytid_seconds = list(map(operator.add, ytids, map(padded.__getitem__, start_texts)))
         every_whole = _all_match(start_cells, WHOLE_SECONDS_PATTERN)
         if every_whole:
             ids = ytid_seconds
@@ -572,6 +568,8 @@ class _ListClips:
 
     def _columnar_path_clips(self, arrays: list, labels: list, row_splits: list, clip_splits: list):
         """The clips of kept plain path rows (:meth:`_fast_paths`' rules, whole columns); None if one needs more."""
+        import pyarrow.compute as pc
+
         path_cells = arrays[self.path]
         if _any_match(path_cells, r"^$|^[./\\ ]|[ /]$|\\|/\.|//|:"):
             return None
@@ -583,7 +581,8 @@ class _ListClips:
             if starts and max(starts) == math.inf:
                 return None
         values, prefix = path_cells.to_pylist(), self.local_root.rstrip("/") + "/"
-        ids, sources = list(map(_without_extension, values)), list(map(prefix.__add__, values))
+        ids = pc.replace_substring_regex(path_cells, r"\.[^./]*$", "").to_pylist()  # _without_extension
+        sources = list(map(prefix.__add__, values))
         clips = list(map(ClipSpec, ids, values, sources, starts, labels, starts, clip_splits))
         self.plain_path_clips.extend(clips)
         return clips
@@ -785,19 +784,20 @@ def group_by_split(clips: list[ClipSpec]) -> list[ClipSpec]:
     """``--split all``: each split's clips together (splits in order of first appearance, rows in list order), so
     shards never mix splits and the card can name each split's files; other lists are returned as they are."""
     splits = list(map(_SPLIT_OF, clips))
-    order = {name: index for index, name in enumerate(dict.fromkeys(splits))}
+    order = dict.fromkeys(splits)
     if len(order) <= 1:
         return clips
-    rank = list(map(order.__getitem__, splits))
-    return list(map(clips.__getitem__, sorted(range(len(clips)), key=rank.__getitem__)))
+    grouped = (itertools.compress(clips, map(operator.eq, splits, itertools.repeat(name))) for name in order)
+    return list(itertools.chain.from_iterable(grouped))
 
 
 def _one_id_per_window(clips: list[ClipSpec], plain_path_clips: list[ClipSpec]) -> list[ClipSpec]:
     """A file listed with several windows gets one id per window: ``{path}_{start:06d}`` (path rows without a
     ``clip_id`` only: ids of ytid rows already carry their start)."""
-    windows = Counter(map(_VIDEO_PATH_OF, plain_path_clips))
-    if len(windows) == len(plain_path_clips):
+    paths = list(map(_VIDEO_PATH_OF, plain_path_clips))
+    if len(set(paths)) == len(paths):
         return clips
+    windows = Counter(paths)
     renamed = {id(clip) for clip in plain_path_clips if windows[clip.video_path] > 1}
     if not renamed:
         return clips

@@ -52,7 +52,7 @@ def _quotes_whole(data: bytes, delimiter: str) -> bool:
             parse_options=pa_csv.ParseOptions(delimiter=_LINES_DELIMITER, quote_char=False),
             convert_options=pa_csv.ConvertOptions(column_types={"line": pa.string()}),
         ).column(0)
-    except pa.ArrowInvalid:
+    except pa.ArrowException:  # a parse error, invalid UTF-8
         return False
     return pc.all(pc.match_substring_regex(lines, _whole_cells_pattern(delimiter))).as_py() is True
 
@@ -87,7 +87,7 @@ def parse_columns(data: bytes, width: int, delimiter: str) -> list | None:
             parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
         )
-    except pa.ArrowInvalid:
+    except pa.ArrowException:  # a parse error, invalid UTF-8
         return None
     return [pc.utf8_ltrim(column.combine_chunks(), characters=" ") for column in table.columns]
 

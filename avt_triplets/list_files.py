@@ -14,7 +14,9 @@ recognised from the file itself:
 A UTF-8 byte order mark and CRLF line endings are accepted everywhere. ``#`` lines are comments only before
 the first row. A list a spreadsheet has mangled (ids starting with ``-`` turned into ``#NAME?``, rows padded
 with ``,,,,``) is refused naming its first bad line, since its rows can't be trusted. Rows are lists of cells
-(strings without the space after a comma; JSONL values as they are), read with the C csv reader (about 2 µs a row on the shared sandbox).
+(strings without the space after a comma; JSONL values as they are), read with the C csv reader (about 2 µs a row on the
+shared sandbox); :meth:`ListTable.arrow_columns` gives a CSV/TSV list's cells as whole columns instead, parsed by pyarrow
+(:mod:`avt_triplets.list_columns`) when that reads them alike.
 """
 
 from __future__ import annotations

@@ -72,6 +72,11 @@ def _row_reader_called(*args, **kwargs):
         ("vggsound.csv", VGGSOUND, {"split": "train", "path_template": "{split}/{ytid}_{start:06d}.mp4"}),
         ("list.csv", PATHS, {}),
         ("list.tsv", PATHS.replace(",", "\t"), {}),
+        (
+            "list.csv",
+            "video_path,labels\nsub/x.mp4,a\nz.tar.mp4,c\nw.d/v,d\ne.,x\nf.é,x\n",
+            {},
+        ),  # ids: no extension
     ],
 )
 def test_real_lists_read_a_column_at_a_time_give_the_row_readers_clips(
