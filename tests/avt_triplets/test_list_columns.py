@@ -4,6 +4,7 @@ for the real layouts as users have them, and hand every file they would read dif
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import random
 
@@ -87,6 +88,7 @@ def test_real_lists_read_a_column_at_a_time_give_the_row_readers_clips(
     assert columnar.clips == by_rows.clips and columnar.classes == by_rows.classes
     assert [clip.split for clip in columnar.clips] == [clip.split for clip in by_rows.clips]
     assert len(columnar.clips) >= 2
+    assert gc.isenabled()  # paused while the clips were made, on again after
 
 
 def test_audioset_ids_become_display_names_a_column_at_a_time(tmp_path, monkeypatch):
