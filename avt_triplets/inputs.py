@@ -38,15 +38,19 @@ absolute paths (``allow_absolute_paths``), which then appear in the dataset as t
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
+import itertools
 import json
 import logging
 import math
+import operator
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -278,6 +282,15 @@ def _labels(cell, separator: str) -> tuple[str, ...]:
     return tuple(filter(None, map(str.strip, cell.split(separator))))
 
 
+def _stripped_labels(label: str, separator: str) -> tuple[str, ...]:
+    """:func:`_labels` of a stripped CSV cell, the common cells without its work (AudioSet's "/m/09x0r,/m/05zppz")."""
+    if separator not in label:
+        return (label,) if label else ()
+    if " " in label or (parts := label.split(separator)).count(""):
+        return _labels(label, separator)
+    return tuple(parts)
+
+
 def _flag(cell, name: str) -> bool | None:
     """A yes/no cell (``whole_video``); None when empty."""
     if cell is None or isinstance(cell, bool):
@@ -290,9 +303,36 @@ def _flag(cell, name: str) -> bool | None:
     raise _RowError(f"{name} {cell!r} is not true or false")
 
 
+NUMBER_PATTERN = r"^[0-9]+(?:\.[0-9]+)?$"  # a start the columns take: plain digits, what float() reads alike
+WHOLE_SECONDS_PATTERN = r"^[0-9]+(?:\.0+)?$"
+
+
+def _all_match(cells, pattern: str) -> bool:
+    """Whether every cell of a pyarrow string array matches ``pattern`` (RE2, in C++)."""
+    import pyarrow.compute as pc
+
+    return len(cells) == 0 or pc.all(pc.match_substring_regex(cells, pattern)).as_py() is True
+
+
+def _any_match(cells, pattern: str) -> bool:
+    import pyarrow.compute as pc
+
+    return pc.any(pc.match_substring_regex(cells, pattern)).as_py() is True
+
+
+def _class_names(labels: list[tuple], classes: ClassTable) -> list[tuple]:
+    """:func:`_with_class_names` of a column of labels, each distinct tuple mapped once."""
+    names: dict[tuple, tuple] = {}
+    for row in set(labels):
+        names[row] = tuple(classes.display_name(label) or label for label in row)
+    return list(map(names.__getitem__, labels))
+
+
 class _ListClips:
-    """Turns the rows of one list into clip specs. The columns are found once per file, and the common row (a
-    YouTube id, a start, labels) takes a path made for it (:meth:`fast`), so a million rows take seconds."""
+    """Turns the rows of one list into clip specs. The columns are found once per file. A clean CSV list's rows are
+    made a column at a time (:meth:`columnar`: pyarrow's columns, whole-column string operations; a million
+    VGGSound or AudioSet rows in a few seconds of CPU); otherwise row by row, where the common row (a YouTube id, a
+    start, labels) takes a path made for it (:meth:`fast`)."""
 
     def __init__(
         self,
@@ -372,16 +412,7 @@ class _ListClips:
                 return slow(cells, split)
             if not (valid(ytid) and 0.0 <= start < inf) or (ei is not None and not cells[ei]):
                 return slow(cells, split)
-            if li is None:
-                labels = ()
-            else:
-                label = cells[li].strip()
-                if separator not in label:
-                    labels = (label,) if label else ()
-                elif " " in label or (parts := label.split(separator)).count(""):
-                    labels = _labels(label, separator)
-                else:
-                    labels = tuple(parts)  # AudioSet's "/m/09x0r,/m/05zppz"
+            labels = () if li is None else _stripped_labels(cells[li].strip(), separator)
             whole_second = start.is_integer()
             clip_id = f"{ytid}_{int(start):06d}" if whole_second else f"{ytid}_{start:.3f}"
             if not default:
@@ -431,6 +462,130 @@ class _ListClips:
             return clip
 
         return make
+
+    def columnar(
+        self, split: str | None, classes: ClassTable | None, every_label: set[str] | None
+    ) -> tuple[list[ClipSpec], Counter[str | None]] | None:
+        """:func:`_read_clips` of a whole CSV list at once, from pyarrow's columns
+        (:meth:`ListTable.arrow_columns`), when every row is one :meth:`fast` takes without a second look; None:
+        the list is read row by row (which also names a bad row's line)."""
+        kind = self._columnar_kind(split, classes)
+        if kind is None or (arrays := self.table.arrow_columns()) is None:
+            return None
+        import pyarrow  # only here: the module is imported by every avt command
+
+        rows = len(arrays[0])
+        row_splits = (
+            [cell.strip() or None for cell in arrays[self.split].to_pylist()]
+            if self.split is not None
+            else None
+        )
+        splits = Counter(row_splits) if row_splits is not None else Counter({None: rows})
+        labels = self._column_labels(arrays, rows, kind, split in (None, ALL_SPLITS))
+        if labels is None:
+            return None
+        if every_label is not None and self.labels is not None:
+            every_label.update(itertools.chain.from_iterable(labels))
+        row_splits = row_splits or [None] * rows
+        if split not in (None, ALL_SPLITS):
+            keep = [row_split == split for row_split in row_splits]
+            arrays = [array.filter(pyarrow.array(keep, pyarrow.bool_())) for array in arrays]
+            labels, row_splits = (
+                list(itertools.compress(labels, keep)),
+                list(itertools.compress(row_splits, keep)),
+            )
+        clip_splits = row_splits if split == ALL_SPLITS else [None] * len(labels)
+        if classes is not None:
+            labels = _class_names(labels, classes)
+        make = self._columnar_ytid_clips if kind == "ytid" else self._columnar_path_clips
+        clips = make(arrays, labels, row_splits, clip_splits)
+        return None if clips is None else (clips, splits)
+
+    def _columnar_kind(self, split: str | None, classes: ClassTable | None) -> str | None:
+        """Which rows :meth:`columnar` can take: the ``ytid,start`` rows :meth:`fast` takes, or the plain path
+        rows of :meth:`_fast_paths` (whose clips keep their split and labels as made); None: neither."""
+        if (
+            self.width is None
+            or self.local_root is None
+            or (self.explicit_id, self.whole_video) != (None, None)
+        ):
+            return None
+        if self.path is not None and self.ytid is None and self.clip_file is None:
+            renamed = classes is not None or (split == ALL_SPLITS and self.split is not None)
+            return None if renamed else "path"
+        checked = self.template.text != DEFAULT_PATH_TEMPLATE and (
+            self.end is not None or "label" in self.template.fields
+        )
+        if self.path is not None or self.ytid is None or self.start is None or checked:
+            return None
+        return "ytid" if self._plain_prefix() is not None else None
+
+    def _column_labels(self, arrays: list, rows: int, kind: str, keep_all: bool) -> list[tuple] | None:
+        """Every row's labels as :meth:`fast` (``ytid``) or :func:`_labels` (``path``) makes them, each distinct cell
+        once (a list has a few thousand label sets; rows share their tuples)."""
+        if self.labels is None:
+            return [()] * rows
+        separator, cells = self.separator, arrays[self.labels].to_pylist()
+        distinct = set(cells)
+        if kind == "path":
+            made = {cell: _labels(cell, separator) for cell in distinct}
+        else:
+            made = {cell: _stripped_labels(cell.strip(), separator) for cell in distinct}
+            # the row reader gives the rows of other splits _labels' labels
+            if not keep_all and any(made[cell] != _labels(cell, separator) for cell in distinct):
+                return None
+        return list(map(made.__getitem__, cells))
+
+    def _columnar_ytid_clips(self, arrays: list, labels: list, row_splits: list, clip_splits: list):
+        """The clips of kept ``ytid,start`` rows (:meth:`fast`'s rules, whole columns); None if a row needs more."""
+        ytid_cells, start_cells = arrays[self.ytid], arrays[self.start]
+        if not _all_match(ytid_cells, "^[A-Za-z0-9_-]+$") or not _all_match(start_cells, NUMBER_PATTERN):
+            return None
+        if self.end is not None and not _all_match(arrays[self.end], "."):
+            return None  # an empty end: the row reader looks at the row again
+        ytids, start_texts = ytid_cells.to_pylist(), start_cells.to_pylist()
+        seconds = {
+            text: float(text) for text in set(start_texts)
+        }  # each distinct start once (str.format: 1 µs)
+        if math.inf in seconds.values():
+            return None
+        padded = {text: f"_{int(start):06d}" for text, start in seconds.items()}
+        starts = list(map(seconds.__getitem__, start_texts))
+        ytid_seconds = list(map(operator.add, ytids, map(padded.__getitem__, start_texts)))
+        every_whole = _all_match(start_cells, WHOLE_SECONDS_PATTERN)
+        if every_whole:
+            ids = ytid_seconds
+        else:
+            ids = [f"{ytid}_{_format_start(start)}" for ytid, start in zip(ytids, starts)]
+        if self.template.text == DEFAULT_PATH_TEMPLATE:
+            rels = list(map(operator.add, ytid_seconds, itertools.repeat(".mp4")))
+        else:
+            ends = [start + self.clip_seconds for start in starts]
+            rels = list(map(self.template.format, ytids, starts, ends, labels, row_splits))
+        sources = list(map(str(self._plain_prefix()).__add__, rels))
+        in_file = starts if not self.trimmed else [0.0] * len(starts)
+        return list(map(ClipSpec, ids, rels, sources, in_file, labels, starts, clip_splits))
+
+    def _columnar_path_clips(self, arrays: list, labels: list, row_splits: list, clip_splits: list):
+        """The clips of kept plain path rows (:meth:`_fast_paths`' rules, whole columns); None if one needs more."""
+        import pyarrow.compute as pc
+
+        path_cells = arrays[self.path]
+        if _any_match(path_cells, r"^$|^[./\\ ]|[ /]$|\\|/\.|//|:"):
+            return None
+        starts = [0.0] * len(path_cells)
+        if self.start is not None:
+            if not _all_match(arrays[self.start], f"^$|{NUMBER_PATTERN}"):
+                return None
+            starts = [float(cell) if cell else 0.0 for cell in arrays[self.start].to_pylist()]
+            if starts and max(starts) == math.inf:
+                return None
+        values, prefix = path_cells.to_pylist(), self.local_root.rstrip("/") + "/"
+        ids = pc.replace_substring_regex(path_cells, r"\.[^./]*$", "").to_pylist()  # _without_extension
+        sources = list(map(prefix.__add__, values))
+        clips = list(map(ClipSpec, ids, values, sources, starts, labels, starts, clip_splits))
+        self.plain_path_clips.extend(clips)
+        return clips
 
     def _plain_prefix(self) -> str | None:
         """The local root + '/' when every path the template makes is plainly inside the root (its fixed text
@@ -593,32 +748,56 @@ def read_clip_list(
     return _read_list(maker, split, classes, labels_of_every_row)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a list's clips are made: they hold no cycles, and its passes over
+    the ever more objects (a million clip specs and their label tuples) took two thirds of the listing's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _read_list(
     maker: _ListClips, split: str | None, classes: ClassTable | None, every_label: set[str] | None = None
 ) -> list[ClipSpec]:
     path = maker.list_path
-    with open_text(path) as handle:
+    with _collector_paused(), open_text(path) as handle:
         maker.open(open_table(handle, path))
-        clips, splits = _read_clips(maker.table, maker, split, classes, every_label)
+        read = maker.columnar(split, classes, every_label)
+        clips, splits = read or _read_clips(maker.table, maker, split, classes, every_label)
     _check_split(path, split, splits)
     if classes is not None:
         _check_labels(path, clips, classes)
     return group_by_split(_one_id_per_window(clips, maker.plain_path_clips))
 
 
+_SPLIT_OF, _VIDEO_PATH_OF, _CLIP_ID_OF = (
+    operator.attrgetter(name) for name in ("split", "video_path", "clip_id")
+)
+
+
 def group_by_split(clips: list[ClipSpec]) -> list[ClipSpec]:
     """``--split all``: each split's clips together (splits in order of first appearance, rows in list order), so
     shards never mix splits and the card can name each split's files; other lists are returned as they are."""
-    order: dict[str | None, int] = {}
-    for clip in clips:
-        order.setdefault(clip.split, len(order))
-    return clips if len(order) <= 1 else sorted(clips, key=lambda clip: order[clip.split])
+    splits = list(map(_SPLIT_OF, clips))
+    order = dict.fromkeys(splits)
+    if len(order) <= 1:
+        return clips
+    grouped = (itertools.compress(clips, map(operator.eq, splits, itertools.repeat(name))) for name in order)
+    return list(itertools.chain.from_iterable(grouped))
 
 
 def _one_id_per_window(clips: list[ClipSpec], plain_path_clips: list[ClipSpec]) -> list[ClipSpec]:
     """A file listed with several windows gets one id per window: ``{path}_{start:06d}`` (path rows without a
     ``clip_id`` only: ids of ytid rows already carry their start)."""
-    windows = Counter(clip.video_path for clip in plain_path_clips)
+    paths = list(map(_VIDEO_PATH_OF, plain_path_clips))
+    if len(set(paths)) == len(paths):
+        return clips
+    windows = Counter(paths)
     renamed = {id(clip) for clip in plain_path_clips if windows[clip.video_path] > 1}
     if not renamed:
         return clips
@@ -689,7 +868,10 @@ def _check_labels(path: Path, clips: Sequence[ClipSpec], classes: ClassTable) ->
 
 def check_unique(clips: Sequence[ClipSpec]) -> None:
     """Raise :class:`InputListError` naming every duplicated ``clip_id`` (not just the first)."""
-    counts = Counter(c.clip_id for c in clips)
+    ids = list(map(_CLIP_ID_OF, clips))
+    if len(set(ids)) == len(ids):
+        return
+    counts = Counter(ids)
     duplicates = {cid: n for cid, n in counts.items() if n > 1}
     if duplicates:
         shown = ", ".join(f"{cid!r} x{n}" for cid, n in sorted(duplicates.items())[:20])

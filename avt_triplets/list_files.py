@@ -14,11 +14,14 @@ recognised from the file itself:
 A UTF-8 byte order mark and CRLF line endings are accepted everywhere. ``#`` lines are comments only before
 the first row. A list a spreadsheet has mangled (ids starting with ``-`` turned into ``#NAME?``, rows padded
 with ``,,,,``) is refused naming its first bad line, since its rows can't be trusted. Rows are lists of cells
-(strings without the space after a comma; JSONL values as they are), read with the C csv reader (about 2 µs a row on the shared sandbox).
+(strings without the space after a comma; JSONL values as they are), read with the C csv reader (about 2 µs a row on the
+shared sandbox); :meth:`ListTable.arrow_columns` gives a CSV/TSV list's cells as whole columns instead, parsed by pyarrow
+(:mod:`avt_triplets.list_columns`) when that reads them alike.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import itertools
 import json
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avt_triplets.errors import UsageError
+from avt_triplets.list_columns import line_offset, parse_columns
 
 PATH_KEYS = ("video_path", "path", "file", "filename")
 START_KEYS = ("start_s", "start", "start_seconds", "start_time")
@@ -100,6 +104,8 @@ class ListTable:
     _offset: int = 0
     _reader: object | None = None
     _jsonl_line: list[int] | None = None
+    _data_line: int | None = None  # CSV/TSV: the lines before the first row of data (comments, header)
+    _delimiter: str = ","
 
     def line_number(self) -> int:
         if self._jsonl_line is not None:
@@ -108,6 +114,17 @@ class ListTable:
 
     def where(self) -> str:
         return f"{self.path}:{self.line_number()}"
+
+    def arrow_columns(self) -> list | None:
+        """Every row's cells as one pyarrow string array per column, parsed in C++ (a million rows in a fraction
+        of a second), or None when the file holds anything that reader would read differently from :attr:`rows`
+        (see :mod:`avt_triplets.list_columns`); the caller then reads :attr:`rows`, which names a bad line."""
+        if self._data_line is None or not self.columns:
+            return None
+        raw = self.path.read_bytes()
+        raw = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
+        data = raw[line_offset(raw, self._data_line) :]
+        return parse_columns(data, len(self.columns), self._delimiter)
 
     def column(self, keys: Sequence[str]) -> int | None:
         """Index of the first of ``keys`` that is a column, or None."""
@@ -163,14 +180,16 @@ def open_csv_table(handle, path: Path) -> ListTable:
         raise spreadsheet_hint(f"{path}:{offset + reader.line_num}", mangled)
     columns = _header(first)
     if columns is not None:
-        return ListTable(path, "header", columns, reader, offset, reader)
+        return ListTable(
+            path, "header", columns, reader, offset, reader, None, offset + reader.line_num, delimiter
+        )
     commented = next(csv.reader(comments[-1:], delimiter=delimiter, skipinitialspace=True), None)
     columns = _header(commented) if commented else None
     if columns is not None:
         layout = "AudioSet segments (# comment header)"
     else:
         layout, columns = _headerless_layout(path, first, offset + reader.line_num)
-    table = ListTable(path, layout, columns, reader, offset, reader)
+    table = ListTable(path, layout, columns, reader, offset, reader, None, offset, delimiter)
     # the first row is data: hand it out again, counting it as line offset+1 while it is the current row
     table.rows = itertools.chain([first], reader)
     return table

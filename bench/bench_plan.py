@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     result["goal_met"] = result["avt_seconds"] < 30 and result["peak_rss_mb"] < 1024
     result["listing_goal_met"] = all(phases[f"listing_{n}"]["seconds"] < 5 for n in ("vggsound", "audioset"))
+    # on a loaded machine the process's CPU seconds are the fairer figure (wall includes waiting for a core)
+    result["listing_cpu_goal_met"] = all(
+        phases[name]["cpu_seconds"] < 5 for name in ("listing", "listing_vggsound", "listing_audioset")
+    )
     print(json.dumps(result, indent=2))
     return result
 
