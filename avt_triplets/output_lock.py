@@ -35,6 +35,7 @@ from typing import Any
 
 from avt_triplets import storage
 from avt_triplets.errors import UsageError
+from avt_triplets.launch import launch_key
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +90,12 @@ def launch_run_key(world_size: int | None = None) -> str | None:
     """The key the processes of one multi-process run share (None: a single process, which locks alone).
 
     A launcher (``accelerate launch``, ``torchrun``) gives every process its rendezvous address, which no two
-    concurrent launches share; processes started with explicit ``--rank``/``--world-size`` share ``world_size``.
+    concurrent launches share, and ``srun`` its job and step (:func:`avt_triplets.launch.launch_key`); processes
+    started with explicit ``--rank``/``--world-size`` share ``world_size``.
     """
-    launched = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if launched > 1 and os.environ.get("MASTER_PORT"):
-        group = os.environ.get("TORCHELASTIC_RUN_ID", "")
-        return f"launch:{os.environ.get('MASTER_ADDR', '')}:{os.environ['MASTER_PORT']}:{group}"
+    key = launch_key()
+    if key is not None:
+        return key
     if world_size is not None and world_size > 1:
         return f"ranks:{world_size}"
     return None

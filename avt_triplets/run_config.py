@@ -215,7 +215,7 @@ def write_run_config(folder: str | os.PathLike, command: str, options: Any) -> P
     import yaml
 
     from avt_triplets import storage
-    from avt_triplets.distributors.accelerate import launched_process
+    from avt_triplets.launch import launched_process
 
     if launched_process().rank != 0:
         return None

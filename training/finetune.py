@@ -174,11 +174,13 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
         config, evaluate=bool(config.eval_split)
     )  # option mistakes stop here, before data loads
     require_model_type(config.model_name_or_path, LGCavMaeConfig.model_type, "--model")
-    if int(os.environ.get("RANK", "0")) == 0:  # a folder holding only this file still counts as empty
-        write_run_config(output_dir, "finetune", config)
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     try:
         data = load_finetune_data(config)
+        if (
+            int(os.environ.get("RANK", "0")) == 0
+        ):  # the data passed its checks; a folder holding only this file
+            write_run_config(output_dir, "finetune", config)  # still counts as empty (training.output_dir)
         check_one_global_batch(len(data.train), config.per_device_batch_size, world_size())
         model, processor = build_classifier(config, data.classes, data.problem_type)
         trainer = build_trainer(config, data, model, processor, hub)

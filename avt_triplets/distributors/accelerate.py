@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.local import LocalDistributor
+from avt_triplets.launch import launched_process
 from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
 
@@ -39,37 +38,6 @@ def process_state(device: str | None = None):
         or not torch.cuda.is_available()
     )
     return PartialState(cpu=cpu)
-
-
-@dataclass(frozen=True)
-class LaunchedProcess:
-    """This process's place among the processes a launcher started."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    launcher: str  # "launcher" (RANK/WORLD_SIZE), "slurm" (srun's task variables) or "none"
-
-
-def _in_srun_task(env: Mapping[str, str]) -> bool:
-    """Whether this process is a task of an ``srun`` job step. The batch script of an ``sbatch --ntasks N`` job
-    also sees ``SLURM_NTASKS=N`` and ``SLURM_PROCID=0``, but it is one process: only srun sets ``SLURM_STEP_ID``."""
-    return all(name in env for name in ("SLURM_STEP_ID", "SLURM_PROCID", "SLURM_NTASKS"))
-
-
-def launched_process() -> LaunchedProcess:
-    """From the launcher's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (accelerate launch, torchrun); when they are
-    absent, from Slurm's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID`` of an ``srun`` task, so a bare
-    ``srun avt generate ...`` splits the shards too; else rank 0 of 1."""
-    env = os.environ
-    if env.get("WORLD_SIZE"):
-        local = int(env.get("LOCAL_RANK", "0") or 0)
-        return LaunchedProcess(int(env.get("RANK", "0") or 0), int(env["WORLD_SIZE"]), local, "launcher")
-    if _in_srun_task(env):
-        world = int(env.get("SLURM_STEP_NUM_TASKS") or env["SLURM_NTASKS"])
-        local = int(env.get("SLURM_LOCALID", "0") or 0)
-        return LaunchedProcess(int(env["SLURM_PROCID"]), world, local, "slurm")
-    return LaunchedProcess(0, 1, 0, "none")
 
 
 def launched_world_size() -> int:
@@ -162,8 +130,6 @@ class AccelerateDistributor(LocalDistributor):
 
 __all__ = [
     "AccelerateDistributor",
-    "LaunchedProcess",
-    "launched_process",
     "launched_world_size",
     "process_device",
     "process_state",

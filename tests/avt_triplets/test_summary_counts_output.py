@@ -61,13 +61,16 @@ def test_the_summary_and_card_count_shards_other_processes_wrote_after_this_one_
         for i in range(3)
         for folder, suffix in (("data", ".parquet"), ("failures", ".parquet"), ("stats", "_stats.json"))
     ]
+    prefix = (
+        tmp_path.name
+    )  # not "run": another test's server may have had this port, and fsspec caches per endpoint
     upload(
-        client, local, "run", [schema.MANIFEST_FILE, *shard_files[:3]]
+        client, local, prefix, [schema.MANIFEST_FILE, *shard_files[:3]]
     )  # shard 0 finished before the resume
-    root = storage.as_path("s3://outputs/run", options)
+    root = storage.as_path(f"s3://outputs/{prefix}", options)
     first = summarize(root)
     assert (first.shards_done, first.shards_total, first.clips) == (1, 3, 2)
-    upload(client, local, "run", shard_files[3:])  # the resumed run's workers commit shards 1 and 2
+    upload(client, local, prefix, shard_files[3:])  # the resumed run's workers commit shards 1 and 2
     summary = summarize(root)
     assert (summary.shards_done, summary.shards_total, summary.clips, summary.triplets) == (3, 3, 6, 6)
     assert summary.complete and "shards        3/3 done" in summary.format()

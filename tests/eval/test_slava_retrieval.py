@@ -153,7 +153,11 @@ def test_pretraining_slava_on_a_labelled_only_output_is_refused_before_the_tower
     tmp_path, labelled_sets, capsys
 ):
     train, _ = labelled_sets["vggsound"]
-    missing = tmp_path / "no_such_tower"  # the towers would fail to load: the check must come first
+    missing = (
+        tmp_path / "broken_tower"
+    )  # passes the option checks, but would fail to load: the check comes first
+    missing.mkdir()
+    (missing / "config.json").write_text('{"model_type": "clip"}')
     code = main(
         ["pretrain-slava", "--dataset", str(train), "--vision-model", str(missing), "--audio-model", str(missing),
          "--output-dir", str(tmp_path / "run"), "--report-to", "none", "--no-progress"]

@@ -69,8 +69,13 @@ def test_no_saved_config_leaves_accelerate_its_default(tmp_path, monkeypatch):
 def test_plain_pretrain_uses_the_saved_precision_and_says_so(
     tmp_path, saved_accelerate_config, fast_tiny_model, synthetic_train, single_thread, caplog
 ):
+    from accelerate.state import AcceleratorState
+
     from training.pretrain import PretrainConfig, pretrain
 
+    AcceleratorState._reset_state(
+        True
+    )  # an earlier in-process run fixed this process's precision; a new run may not
     with caplog.at_level(logging.INFO, logger="training"):
         output = pretrain(
             PretrainConfig(

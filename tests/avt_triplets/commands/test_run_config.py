@@ -49,12 +49,23 @@ def _one_error_line(stderr: str) -> str:
 
 
 def _capture(
-    monkeypatch, target: str, captured: list, pick=lambda *a, **k: a[0], finish: bool = False
+    monkeypatch,
+    target: str,
+    captured: list,
+    pick=lambda *a, **k: a[0],
+    finish: bool = False,
+    through: bool = False,
 ) -> None:
-    """``target`` records what it is given, then stops the run (``_Handoff``) or, with ``finish``, ends it well."""
+    """``target`` records what it is given, then stops the run (``_Handoff``) or, with ``finish``, ends it well;
+    ``through``: the real ``target`` runs first (the run's own write of avt_config.yaml, then the stop)."""
+    import importlib
+
     module, name = target.rsplit(".", 1)
+    original = getattr(importlib.import_module(module), name)
 
     def stub(*args: Any, **kwargs: Any):
+        if through:
+            original(*args, **kwargs)
         captured.append(pick(*args, **kwargs))
         if not finish:
             raise _Handoff
@@ -107,7 +118,10 @@ CASES: dict[str, dict[str, Any]] = {
             "--hub-token",
             SECRET,
         ],  # fmt: skip
-        "target": "training.finetune.load_finetune_data",
+        "target": "training.finetune.write_run_config",  # written once the data passed its checks
+        "pick": lambda root, command, config: config,
+        "through": True,
+        "real_data": True,  # the run reads its data before it writes avt_config.yaml
     },
     "pretrain-slava": {
         "argv": lambda out: [
@@ -168,8 +182,16 @@ CASES: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("command", list(CASES))
-def test_a_run_repeats_from_its_written_config(command, tmp_path, monkeypatch):
+def test_a_run_repeats_from_its_written_config(command, tmp_path, monkeypatch, request):
     case = CASES[command]
+    if case.get("real_data"):  # a real labelled set and model in place of "d/" and "m/"
+        train, _ = request.getfixturevalue("labelled_sets")["vggsound"]
+        model = request.getfixturevalue("fast_tiny_model")
+        argv = case["argv"]
+        case = {
+            **case,
+            "argv": lambda out: [{"d/": str(train), "m/": str(model)}.get(a, a) for a in argv(out)],
+        }
     out = tmp_path / "run"
     monkeypatch.chdir(
         tmp_path
@@ -178,7 +200,8 @@ def test_a_run_repeats_from_its_written_config(command, tmp_path, monkeypatch):
     (tmp_path / "m" / "config.json").write_text('{"model_type": "lg_cav_mae"}')
     captured: list = []
     finish = case.get("finish", False)
-    _capture(monkeypatch, case["target"], captured, case.get("pick", lambda *a, **k: a[0]), finish)
+    pick = case.get("pick", lambda *a, **k: a[0])
+    _capture(monkeypatch, case["target"], captured, pick, finish, case.get("through", False))
 
     def run(argv: list[str]) -> None:
         if finish:
