@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
         return stopped.code
 
 
-def _one_error_line(capsys, code: int, *needles: str) -> str:
+def assert_one_error_line(capsys, code: int, *needles: str) -> str:
     """Exit 2 and exactly one stderr line, `error: ...`, holding every needle (no traceback, no usage block)."""
     err = capsys.readouterr().err
     assert code == 2, err
@@ -118,20 +118,20 @@ def test_generate_mistakes(case, tmp_path, capsys, synthetic_videos, tiny_blip2,
     if case == "cuda_without_cuda" and not NO_CUDA:
         pytest.skip("this machine has CUDA")
     code = main(_generate(tmp_path, synthetic_videos, captioner, scorer, *extra))
-    _one_error_line(capsys, code, *needles)
+    assert_one_error_line(capsys, code, *needles)
     assert not (tmp_path / "out" / "data").exists()  # refused before any work
 
 
 def test_argparse_errors_are_one_line(capsys, tmp_path):
     """No usage block: an option error reads like every other error, and names the command's --help."""
-    _one_error_line(capsys, main(["generate", str(tmp_path)]), "avt generate", "--output", "--help")
+    assert_one_error_line(capsys, main(["generate", str(tmp_path)]), "avt generate", "--output", "--help")
     argv = ["pretrain", "--dataset", "d", "--output-dir", str(tmp_path), "--per-device-batch-size", "x"]
-    _one_error_line(capsys, main(argv), "--per-device-batch-size")
+    assert_one_error_line(capsys, main(argv), "--per-device-batch-size")
 
 
 def test_filter_and_publish_mistakes(capsys, tmp_path):
-    _one_error_line(capsys, main(["filter", str(tmp_path), "--top", "200"]), "--top", "200")
-    _one_error_line(
+    assert_one_error_line(capsys, main(["filter", str(tmp_path), "--top", "200"]), "--top", "200")
+    assert_one_error_line(
         capsys, main(["publish", str(tmp_path), "--repo-id", "bad id!!"]), "--repo-id", "bad id!!"
     )
 
@@ -193,7 +193,8 @@ def test_training_option_mistakes(command, extra, needles, tmp_path, capsys, fas
         "finetune": lambda: _finetune(missing, tmp_path / "out", fast_tiny_model, *extra),
         "pretrain-slava": lambda: _slava(missing, tmp_path / "out", *extra),
     }[command]
-    _one_error_line(capsys, main(build()), *needles)  # a case's own --model replaces finetune's default one
+    # a case's own --model replaces finetune's default one
+    assert_one_error_line(capsys, main(build()), *needles)
     assert not (tmp_path / "out").exists()
 
 
@@ -211,7 +212,7 @@ def test_unreadable_model_folders(
     }[command]  # fmt: skip
     if command == "pretrain" and broken == "lgcavmae_config":  # a config only: --config-name-or-path reads it
         argv = _pretrain(small_triplets, tmp_path / "out", "--config-name-or-path", str(folder))
-    _one_error_line(capsys, main(argv), str(folder))
+    assert_one_error_line(capsys, main(argv), str(folder))
 
 
 @pytest.mark.parametrize("command", ["pretrain", "finetune", "pretrain-slava", "evaluate"])
@@ -224,7 +225,7 @@ def test_unknown_dataset_config(command, tmp_path, capsys, small_triplets, fast_
         "evaluate": ["evaluate", "retrieval", "--model", str(fast_tiny_model), "--dataset", spec,
                      "--output-dir", str(tmp_path / "out")],
     }[command]  # fmt: skip
-    _one_error_line(capsys, main(argv), "top99", "avt filter")
+    assert_one_error_line(capsys, main(argv), "top99", "avt filter")
 
 
 @pytest.mark.parametrize(
@@ -243,9 +244,11 @@ def test_evaluate_mistakes(extra, needles, tmp_path, capsys, small_triplets, fas
     model = extra[1] if extra[0] == "--model" else str(fast_tiny_model)
     extra = [] if extra[0] == "--model" else extra
     argv = ["evaluate", "retrieval", "--model", model, "--dataset", str(small_triplets), *extra]
-    _one_error_line(capsys, main([*argv, "--output-dir", str(tmp_path / "out")]), *needles)
+    assert_one_error_line(capsys, main([*argv, "--output-dir", str(tmp_path / "out")]), *needles)
 
 
 def test_evaluate_refuses_a_model_of_another_kind(tmp_path, capsys, small_triplets, tiny_clap):
     argv = ["evaluate", "retrieval", "--model", str(tiny_clap), "--dataset", str(small_triplets)]
-    _one_error_line(capsys, main([*argv, "--output-dir", str(tmp_path)]), "model_type 'clap'", "LG-CAV-MAE")
+    assert_one_error_line(
+        capsys, main([*argv, "--output-dir", str(tmp_path)]), "model_type 'clap'", "LG-CAV-MAE"
+    )
