@@ -16,7 +16,7 @@ where it matters but reads every row group about once per epoch:
    workers``, accelerate hands process ``r`` the batches ``c = r (mod processes)`` and the DataLoader hands its
    worker ``w`` every ``workers``-th of those: exactly lane ``r + processes * w``.
 
-Like ``training.data.EpochShuffleSampler`` it yields ``(index, epoch)`` keys (plus the mixup partner, drawn
+Like ``avt_training.data.EpochShuffleSampler`` it yields ``(index, epoch)`` keys (plus the mixup partner, drawn
 from the same window, when asked), so every sample's augmentation is seeded by ``(seed, epoch, index)``; the
 order is a pure function of (seed, epoch, rows, lanes, window, batch size), so ``skip_first_batches`` replays a
 resumed epoch exactly. The number of lanes only changes which process reads what, never correctness: the

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from avt_core.errors import UsageError
 from avt_data.rows import TEXT_EMBEDDING_COLUMN, DatasetSpec, require_columns, require_one_text_embedding_size
-from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

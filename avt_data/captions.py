@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from avt_core.errors import UsageError
 from avt_data.rows import missing_columns_hint
-from avt_triplets.errors import UsageError
 
 CAPTION_KINDS: tuple[str, ...] = ("av", "audio", "visual")
 CAPTION_CHAINS: dict[str, tuple[str, ...]] = {

@@ -34,7 +34,8 @@ def load_dataset(
     if source.filters:
         kwargs["filters"] = source.filters
     if "features" not in kwargs:  # what the card declares (labels as ClassLabel of the recorded class list)
-        from avt_triplets import publish, storage
+        from avt_core import storage
+        from avt_triplets import publish
 
         root = storage.as_path(str(location), storage_options)
         kwargs["features"] = publish.declared_features(

@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 
+from avt_core.errors import UsageError
 from avt_data.rows import DatasetSpec, require_columns
-from avt_triplets.errors import UsageError
 from avt_triplets.shards import naming_damaged_file
 
 logger = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from avt_core.errors import UsageError
 from avt_data.parquet_index import (
     BlockIndex,
     NotParquetError,
@@ -32,7 +33,6 @@ from avt_data.parquet_index import (
     resolve_source,
 )
 from avt_data.rows import TEXT_EMBEDDING_COLUMN, require_one_text_embedding_size
-from avt_triplets.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.schema import AUDIO_SAMPLING_RATE, CAPTION_COLUMNS, MEDIA_COLUMNS, has_captions
 
 TEXT_EMBEDDING_COLUMN = "text_embedding"

@@ -1,5 +1,5 @@
 """SLAVA's view of triplet clips: every frame, the whole audio, every caption of each kind, through a model's frozen
-towers. Shared by the training feature cache (`training/slava/`) and evaluation (`eval/slava_retrieval.py`); the
+towers. Shared by the training feature cache (`avt_training/slava/`) and evaluation (`eval/slava_retrieval.py`); the
 model is only called (`get_*_tower_features`), never imported.
 
 Rows are decoded and turned into tower inputs by `SlavaProcessor` inside DataLoader workers; the towers run in the

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from avt_core.errors import RunAborted
 from avt_triplets.batching import is_out_of_memory, release_accelerator_memory
-from avt_triplets.errors import RunAborted
 from avt_triplets.model_inputs import caption_rows, frame_inputs, image_preprocessor_of
 from avt_triplets.options import GenerationOptions
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from avt_core.errors import UsageError
 from avt_triplets.devices import batch_to_device, default_device
-from avt_triplets.errors import UsageError
 from avt_triplets.legacy_checkpoints import fill_missing_fields
 from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 from avt_triplets.options import DEFAULT_CAPTIONER, DEFAULT_MAX_NEW_TOKENS
@@ -299,7 +299,7 @@ def load_captioner(
     (default: none, plain captioning). ``dtype``: torch dtype or its name; default bf16 on GPU, fp32 on CPU.
     ``revision``: Hub branch, tag or commit; the resolved commit is recorded as ``captioner.revision``.
     A local path that does not exist, or a model that cannot be loaded, is a
-    :class:`~avt_triplets.errors.UsageError`.
+    :class:`~avt_core.errors.UsageError`.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 
 BEGIN = "<!-- avt:begin: written by avt, replaced on the next update; edit outside these markers -->"
 END = "<!-- avt:end -->"

@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from avt_core.storage import as_path, is_url
 from avt_triplets import schema
 from avt_triplets.inputs import ClipSpec
 from avt_triplets.media import MediaError, decode_clip
 from avt_triplets.model_inputs import InputPreparer, ModelInputs
-from avt_triplets.storage import as_path, is_url
 
 logger = logging.getLogger(__name__)
 

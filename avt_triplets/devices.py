@@ -22,11 +22,11 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
 
 def check_device(device: str | None, what: str = "--device") -> None:
     """``device`` (None: not given) names a device this machine has: a typo (``gpu``), ``cuda`` without CUDA or a
-    GPU index past the last one is one :class:`~avt_triplets.errors.UsageError` before any model loads, instead
+    GPU index past the last one is one :class:`~avt_core.errors.UsageError` before any model loads, instead
     of the driver's traceback in the middle of loading."""
     import torch
 
-    from avt_triplets.errors import UsageError
+    from avt_core.errors import UsageError
 
     if device is None:
         return

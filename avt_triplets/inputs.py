@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from avt_triplets import storage
+from avt_core import storage
 from avt_triplets.labels import ClassTable, list_class_table, read_class_table, unknown_labels
 from avt_triplets.list_files import (
     CLIP_FILE,

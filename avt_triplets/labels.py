@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 
 REQUIRED_COLUMNS = ("index", "mid", "display_name")
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.list_columns import line_offset, parse_columns
 
 PATH_KEYS = ("video_path", "path", "file", "filename")

@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from avt_core.atomic import atomic_write_json
+from avt_core.errors import UsageError
 from avt_triplets import schema
-from avt_triplets.atomic import atomic_write_json
-from avt_triplets.errors import UsageError
 from avt_triplets.inputs import InputSet, inputs_digest
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.revisions import local_digest

@@ -30,7 +30,7 @@ from av.codec.hwaccel import HWAccel, hwdevices_available
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.schema import AUDIO_SAMPLING_RATE, FAILURE_REASONS, FRAME_SHORT_SIDE
 
 logger = logging.getLogger(__name__)

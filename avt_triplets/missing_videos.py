@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from avt_triplets import storage
+from avt_core import storage
 
 _THREADS = 16
 _WALK_LIMIT = 20_000  # entries looked at to find one existing video under the root

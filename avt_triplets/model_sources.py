@@ -20,7 +20,7 @@ import os
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 
 
 def looks_like_local_path(name: str) -> bool:

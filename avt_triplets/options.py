@@ -1,9 +1,9 @@
 """Every setting of a generation run, with its default, its help and its `avt generate` flag, in one place.
 
 ``GenerationOptions`` is what :func:`avt_triplets.pipeline.generate_triplets` takes; ``ModelOptions`` says which
-captioner and scorer `avt generate` loads. Fields declared with :func:`~avt_triplets.dataclass_cli.option` are
+captioner and scorer `avt generate` loads. Fields declared with :func:`~avt_core.dataclass_cli.option` are
 the command's options (see :mod:`avt_triplets.commands.generate`); the others are for library users and tests.
-Values no run can use raise :class:`~avt_triplets.errors.UsageError` when the dataclass is built, so they are
+Values no run can use raise :class:`~avt_core.errors.UsageError` when the dataclass is built, so they are
 refused before any model loads. Light imports only, so ``avt generate --help`` stays fast.
 """
 
@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from avt_triplets.dataclass_cli import json_object, option, require_non_negative, require_positive
-from avt_triplets.errors import UsageError
+from avt_core.dataclass_cli import json_object, option, require_non_negative, require_positive
+from avt_core.errors import UsageError
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
 DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"

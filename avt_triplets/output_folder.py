@@ -14,8 +14,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from avt_triplets import schema, storage
-from avt_triplets.errors import UsageError
+from avt_core import storage
+from avt_core.errors import UsageError
+from avt_triplets import schema
 from avt_triplets.output_lock import LOCK_FILE
 
 

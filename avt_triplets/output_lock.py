@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from avt_triplets import storage
-from avt_triplets.errors import UsageError
-from avt_triplets.launch import launch_key
+from avt_core import storage
+from avt_core.errors import UsageError
+from avt_core.launch import launch_key
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def launch_run_key(world_size: int | None = None) -> str | None:
     """The key the processes of one multi-process run share (None: a single process, which locks alone).
 
     A launcher (``accelerate launch``, ``torchrun``) gives every process its rendezvous address, which no two
-    concurrent launches share, and ``srun`` its job and step (:func:`avt_triplets.launch.launch_key`); processes
+    concurrent launches share, and ``srun`` its job and step (:func:`avt_core.launch.launch_key`); processes
     started with explicit ``--rank``/``--world-size`` share ``world_size``.
     """
     key = launch_key()

@@ -13,7 +13,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 
 # Known fields: what each holds (for the message naming them) and an example value (for checking specs).
 FIELDS: dict[str, tuple[str, object]] = {

@@ -30,10 +30,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from avt_triplets import manifest, storage
+from avt_core import storage
+from avt_core.errors import UsageError
+from avt_triplets import manifest
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.base import Distributor, RunReport, Work
-from avt_triplets.errors import UsageError
 from avt_triplets.inputs import ClipSpec, InputSet
 from avt_triplets.models import labels_only, load_models
 from avt_triplets.options import GenerationOptions, ModelOptions
@@ -125,8 +126,8 @@ def generate_triplets(
     overrides of its fields) set everything else. Returns the totals over all finished shards; the summary is
     complete (and the card written) when this process saw the last shard finish; ``summary.missing_videos`` says
     why when more listed videos were missing than ``options.max_missing_fraction`` allows. Raises
-    :class:`~avt_triplets.errors.UsageError` for unusable inputs, output folders or options (before any work)
-    and :class:`~avt_triplets.errors.RunAborted` when a model is broken or the disk is full.
+    :class:`~avt_core.errors.UsageError` for unusable inputs, output folders or options (before any work)
+    and :class:`~avt_core.errors.RunAborted` when a model is broken or the disk is full.
     """
     options = replace(options or GenerationOptions(), **overrides)
     wall_start = time.perf_counter()

@@ -4,10 +4,10 @@
    (a folder or list that yields clips, finite start times, paths inside the input root; a list's videos
    that are missing, counted with one stat each: none there is an error), the output folder
    (new, empty or an avt output, writable) and, when resuming, the options recorded in its manifest.
-   Problems are :class:`~avt_triplets.errors.UsageError`\\ s.
+   Problems are :class:`~avt_core.errors.UsageError`\\ s.
 2. :func:`check_models`, after the models load and before any video is decoded: the captioner captions two
    synthetic frames (an empty caption fails too: a model that loads but produces nothing) and the scorer embeds one synthetic clip and that caption. A model that fails here would
-   fail on every clip, so the run stops with :class:`~avt_triplets.errors.RunAborted` naming the model and
+   fail on every clip, so the run stops with :class:`~avt_core.errors.RunAborted` naming the model and
    the exception, instead of recording every clip as failed.
 """
 
@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from avt_triplets import manifest, output_folder, storage
-from avt_triplets.errors import RunAborted, UsageError
+from avt_core import storage
+from avt_core.errors import RunAborted, UsageError
+from avt_triplets import manifest, output_folder
 from avt_triplets.inputs import VIDEO_EXTENSIONS, ClipSpec, InputSet, check_unique, load_inputs
 from avt_triplets.missing_videos import find_missing
 from avt_triplets.model_inputs import (

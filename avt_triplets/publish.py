@@ -31,10 +31,11 @@ import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from avt_triplets import schema, selection, shards, storage
-from avt_triplets.atomic import atomic_write_bytes
+from avt_core import storage
+from avt_core.atomic import atomic_write_bytes
+from avt_core.errors import UsageError
+from avt_triplets import schema, selection, shards
 from avt_triplets.cards import AVT_TAG, CardLicense, read_card_text, update_card
-from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable
 from avt_triplets.public import files_holding, private_roots, public_manifest
 from avt_triplets.shards import RunTotals, collect_totals, flatten

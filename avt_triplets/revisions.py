@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from avt_triplets.atomic import atomic_write_json
+from avt_core.atomic import atomic_write_json
 
 logger = logging.getLogger(__name__)
 

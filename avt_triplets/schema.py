@@ -11,7 +11,7 @@ from pathlib import Path
 
 import datasets
 
-from avt_triplets.storage import as_path
+from avt_core.storage import as_path
 
 AUDIO_SAMPLING_RATE = 16_000
 FRAME_SHORT_SIDE = 224

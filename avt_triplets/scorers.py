@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from avt_core.errors import UsageError
 from avt_triplets.devices import default_device
-from avt_triplets.errors import UsageError
 from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 from avt_triplets.msclap_scorer import MSCLAP_VERSIONS, load_msclap_scorer
 from avt_triplets.options import DEFAULT_SCORER
@@ -221,7 +221,7 @@ def load_scorer(
       ``microsoft/msclap`` and ``gpt2`` from the Hub, as its users normally run it.
     * anything else: a transformers CLAP Hub id or local folder (``weights``/``text_model`` do not apply).
 
-    Options that cannot work raise :class:`~avt_triplets.errors.UsageError` before anything is loaded.
+    Options that cannot work raise :class:`~avt_core.errors.UsageError` before anything is loaded.
     """
     check_scorer_options(spec, weights, text_model)
     version = _msclap_version(spec)

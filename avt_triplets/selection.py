@@ -47,9 +47,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from avt_triplets import schema, shards, storage
-from avt_triplets.atomic import atomic_write_bytes
-from avt_triplets.errors import UsageError
+from avt_core import storage
+from avt_core.atomic import atomic_write_bytes
+from avt_core.errors import UsageError
+from avt_triplets import schema, shards
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Files of a generation output: shards, failures and stats (layout in ``schema``; the manifest in ``manifest``).
 
 Crash safety comes from the order of writes: a shard's data and failures tables are published whole (a local
-temporary renamed into place, or a completed upload on an object store, :mod:`avt_triplets.storage`), and its
+temporary renamed into place, or a completed upload on an object store, :mod:`avt_core.storage`), and its
 stats file is written last.
 A shard counts as done only once its stats file exists, so a process killed at any point leaves
 either a finished shard or one that the next run redoes from scratch, overwriting whatever partial
@@ -28,9 +28,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets.arrow_writer import ParquetWriter
 
-from avt_triplets import schema, storage
-from avt_triplets.atomic import atomic_write_json
-from avt_triplets.errors import UsageError
+from avt_core import storage
+from avt_core.atomic import atomic_write_json
+from avt_core.errors import UsageError
+from avt_triplets import schema
 from avt_triplets.output_lock import pid_is_running
 
 logger = logging.getLogger(__name__)

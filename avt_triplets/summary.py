@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avt_triplets import schema, shards, storage
+from avt_core import storage
+from avt_triplets import schema, shards
 from avt_triplets.stages.worker import STAGES
 
 # Failure reasons that mean the clip decoded fine but a model gave up on it.

@@ -73,10 +73,10 @@ def measure(clips: int = 64, batch_size: int = 16, workers: list[int] | None = N
     import torch
 
     from avt_data.parquet_rows import load_triplets
+    from avt_training.collators import PretrainingCollator
+    from avt_training.data import ClipDataset
+    from avt_training.synthetic import make_synthetic_triplets
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeProcessor
-    from training.collators import PretrainingCollator
-    from training.data import ClipDataset
-    from training.synthetic import make_synthetic_triplets
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what each DataLoader worker process gets in practice

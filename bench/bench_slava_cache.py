@@ -64,7 +64,7 @@ def make_base_towers(root: Path) -> tuple[Path, Path]:
 
 
 def run(options: dict, name: str) -> tuple[dict, float]:
-    from training.slava.train import pretrain_slava
+    from avt_training.slava.train import pretrain_slava
 
     started = time.perf_counter()
     output = pretrain_slava({**options, "output_dir": str(Path(options["feature_cache_dir"]).parent / name)})
@@ -88,8 +88,8 @@ def main() -> None:
 
     import torch
 
+    from avt_training.synthetic import make_synthetic_triplets
     from avt_triplets.tiny import make_tiny_clap, make_tiny_clip
-    from training.synthetic import make_synthetic_triplets
 
     logging.disable(logging.WARNING)
     torch.set_num_threads(args.threads)

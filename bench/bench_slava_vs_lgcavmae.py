@@ -32,8 +32,8 @@ DIRECTIONS = (
 
 
 def train_lgcavmae(root: Path, train: Path, steps: int) -> tuple[Path, float]:
+    from avt_training.pretrain import PretrainConfig, pretrain
     from avt_triplets.tiny import make_tiny_lgcavmae
-    from training.pretrain import PretrainConfig, pretrain
 
     initial = make_tiny_lgcavmae(root / "lgcavmae-init", audio_length=128, num_mel_bins=64, image_size=48)
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def train_lgcavmae(root: Path, train: Path, steps: int) -> tuple[Path, float]:
 
 
 def train_slava(root: Path, train: Path, heldout: Path, towers: tuple[Path, Path], variant: str, epochs: int):
-    from training.slava.train import pretrain_slava
+    from avt_training.slava.train import pretrain_slava
 
     started = time.perf_counter()
     output = pretrain_slava(
@@ -78,9 +78,9 @@ def main() -> None:
 
     import torch
 
-    from avt_triplets.cli import main as avt
+    from avt.cli import main as avt
+    from avt_training.synthetic import make_synthetic_triplets
     from avt_triplets.tiny import make_tiny_clap, make_tiny_clip
-    from training.synthetic import make_synthetic_triplets
 
     logging.disable(logging.WARNING)
     torch.set_num_threads(1)

@@ -63,9 +63,9 @@ def run_case(path: str, root: str, workers: int, batch_size: int, batches: int, 
     from avt_data.block_sampler import sampler_for_rows
     from avt_data.cached import load_through_datasets_cache
     from avt_data.parquet_rows import load_triplets
+    from avt_training.collators import PretrainingCollator
+    from avt_training.data import ClipDataset, EpochShuffleSampler
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeProcessor
-    from training.collators import PretrainingCollator
-    from training.data import ClipDataset, EpochShuffleSampler
 
     torch.set_num_threads(1)
     config = LGCavMaeConfig()
@@ -195,7 +195,7 @@ def main() -> None:
         )
         return
 
-    from training.synthetic import write_generation_output
+    from avt_training.synthetic import write_generation_output
 
     with tempfile.TemporaryDirectory(prefix="bench_train_input_") as tmp:
         data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)

@@ -364,7 +364,7 @@ def _train_variant(ctx: Context, model, inputs, initial: dict, variant: tuple, s
     """First step from ``initial`` weights (its loss is the agreement check), one more warm-up, ``steps`` timed."""
     import torch
 
-    from training.optim import build_adam, trainable_parameters
+    from avt_training.optim import build_adam, trainable_parameters
 
     attn, dtype_name, scaled = variant
     dtype = getattr(torch, dtype_name)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.labels import ClassTable
 from eval.classification import average_over_frames, classification_metrics, logits_to_scores
 from eval.features import ClipFrameDataset, autocast_context, make_loader

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from avt_core.errors import UsageError
 from avt_data.rows import decode_audio, decode_frame, undecoded_frames
-from avt_triplets.errors import UsageError
 from eval.protocol import middle_frame_index
 from modeling_lgcavmae.processing_lgcavmae import MIN_AUDIO_SAMPLES
 

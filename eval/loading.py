@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avt_core.errors import UsageError
 from avt_data.rows import DatasetSpec, missing_columns_hint
-from avt_triplets.errors import UsageError
 from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 
 logger = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from avt_core.errors import UsageError
 from avt_data.rows import frame_counts, has_text_embeddings
-from avt_triplets.errors import UsageError
 from avt_triplets.labels import ClassTable
 from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
 from eval.features import extract_retrieval_features, supports_text_retrieval

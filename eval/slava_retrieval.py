@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from avt_core.errors import UsageError
 from avt_data.captions import CAPTION_COLUMNS, caption_sources, present_caption_columns
 from avt_data.slava_clips import iterate_tower_features
-from avt_triplets.errors import UsageError
 from eval.retrieval import paired_ranks, retrieval_ranks
 from eval.runs import MAX_SKIPPED_LISTED, RetrievalOptions, _direction_result, meaningful_ks, select_clips
 

@@ -2,7 +2,7 @@
 
 ``contrastive_terms`` decides which contrastive terms a configuration computes and with which temperatures; it takes
 the two InfoNCE functions as arguments, so the model's forward runs it with the in-batch ones below and a distributed
-training loss (``training.losses.PretrainingLoss``) with all-gathering ones, over the same choices.
+training loss (``avt_training.losses.PretrainingLoss``) with all-gathering ones, over the same choices.
 ``pretraining_objective`` weighs the terms into the total loss for both. Patch helpers live here too because the
 reconstruction targets must use the token order of the embeddings.
 """

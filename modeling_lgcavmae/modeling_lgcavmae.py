@@ -837,7 +837,7 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
         text_embeds: torch.Tensor | None,
     ) -> ContrastiveTerms:
         """Audio-visual and audio/visual-text InfoNCE with this batch's negatives (one process). A distributed loop
-        computes the same terms over the global batch instead (`training.losses.PretrainingLoss`)."""
+        computes the same terms over the global batch instead (`avt_training.losses.PretrainingLoss`)."""
         return contrastive_terms(
             self.config,
             audio_embeds,

@@ -196,7 +196,7 @@ def label_lists(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def labelled_sets(label_lists, tmp_path_factory) -> dict:
     """Labelled-only outputs (`avt generate --captioner none`: no caption columns), (train, test) per source:
     VGGSound's one list split by its split column (8 + 4 clips), AudioSet's two segment files."""
-    from avt_triplets.cli import main as avt_main
+    from avt.cli import main as avt_main
 
     root = tmp_path_factory.mktemp("labelled_sets")
 
@@ -215,7 +215,7 @@ def labelled_sets(label_lists, tmp_path_factory) -> dict:
     }
 
 
-# Class-correlated synthetic triplets (training/synthetic.py) small enough for CPU learning checks: 1.3 s of audio,
+# Class-correlated synthetic triplets (avt_training/synthetic.py) small enough for CPU learning checks: 1.3 s of audio,
 # 48 x 48 frames, 8 classes.
 SYNTHETIC = {"seconds": 1.3, "frame_size": 48, "num_classes": 8}
 
@@ -234,7 +234,7 @@ def single_thread():
 @pytest.fixture(scope="session")
 def synthetic_train(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """128 clips, 8 classes."""
-    from training.synthetic import make_synthetic_triplets
+    from avt_training.synthetic import make_synthetic_triplets
 
     return make_synthetic_triplets(
         tmp_path_factory.mktemp("triplets_train"), clips_per_class=16, seed=1, **SYNTHETIC
@@ -244,7 +244,7 @@ def synthetic_train(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_heldout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """48 other clips of the same 8 classes."""
-    from training.synthetic import make_synthetic_triplets
+    from avt_training.synthetic import make_synthetic_triplets
 
     return make_synthetic_triplets(
         tmp_path_factory.mktemp("triplets_heldout"), clips_per_class=6, seed=2, **SYNTHETIC

@@ -1,7 +1,7 @@
 """`avt demo`: the whole loop, offline, on synthetic videos with tiny random-weight models.
 
 It runs the same commands a user runs (`avt generate`, `avt filter`, `avt pretrain`, `avt evaluate`) through
-:func:`avt_triplets.cli.main`, so the demo exercises the real code paths; only the models are tiny and the videos
+:func:`avt.cli.main`, so the demo exercises the real code paths; only the models are tiny and the videos
 synthetic (no hub is needed). Captions from a random-weight captioner are gibberish, but the synthetic classes tie a
 tone to a coloured shape, so the audio-visual part can be learnt: pretraining gets a schedule that fits a short run
 (linear warmup, cosine decay to zero over ``--steps``; the official schedule is per epoch and would decay the lr to
@@ -149,7 +149,7 @@ def _reload(model_dir: Path) -> None:
 
 def _report_learning(folders: _DemoFolders) -> None:
     """The loss curve of the pretraining run and its retrieval next to chance, in the report folder (and printed)."""
-    # what `avt pretrain` writes (training.tracking's METRICS_FILE and LOSS_CURVE_FILE; avt_triplets can't import it)
+    # what `avt pretrain` writes (avt_training.tracking's METRICS_FILE and LOSS_CURVE_FILE; avt_triplets can't import it)
     rows = [
         json.loads(line)
         for line in (folders.model / "metrics.jsonl").read_text().splitlines()
@@ -190,8 +190,8 @@ def _print_summary(folders: _DemoFolders, subset: str, timings: dict[str, float]
 
 
 def run(args: argparse.Namespace) -> int:
-    from avt_triplets.cli import main as avt
-    from avt_triplets.run_config import write_run_config
+    avt = args._avt  # the CLI's entry point, handed over by avt.cli (the demo runs every other command)
+    from avt_core.run_config import write_run_config
 
     folders = _DemoFolders.under(Path(args.output_dir).resolve())
     if args.overwrite and folders.out.exists():

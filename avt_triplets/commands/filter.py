@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from avt_triplets.dataclass_cli import json_object
+from avt_core.dataclass_cli import json_object
 
 
 def _percent(text: str) -> float:
@@ -94,8 +94,8 @@ def _unfinished_note(root, subsets) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avt_triplets import storage
-    from avt_triplets.errors import UsageError
+    from avt_core import storage
+    from avt_core.errors import UsageError
     from avt_triplets.output_folder import require_avt_output
     from avt_triplets.output_lock import hold_output
 
@@ -111,9 +111,10 @@ def _filter(root, args: argparse.Namespace) -> int:
     import sys
     import warnings
 
-    from avt_triplets import publish, schema, selection, shards, storage
-    from avt_triplets.errors import UsageError
-    from avt_triplets.run_config import write_run_config
+    from avt_core import storage
+    from avt_core.errors import UsageError
+    from avt_core.run_config import write_run_config
+    from avt_triplets import publish, schema, selection, shards
 
     damaged = shards.check_finished_shards(root, verify=args.verify).first_error()
     if damaged is not None:

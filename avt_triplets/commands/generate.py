@@ -1,6 +1,6 @@
 """`avt generate INPUT --output DIR`: videos -> captioned, CLAP-scored audio-visual-text triplets.
 
-Runs on one process, or on many with ``accelerate launch --multi_gpu --num_processes N -m avt_triplets.cli
+Runs on one process, or on many with ``accelerate launch --multi_gpu --num_processes N -m avt
 generate ...`` (or ``torchrun``; each process takes its own shards, rerun the same command to resume).
 On a CPU-only machine the same launch works with ``--device cpu`` (gloo). Note that
 ``accelerate launch --cpu --num_processes N`` starts one process unless given an MPI hostfile.
@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avt_triplets import interrupts
-from avt_triplets.dataclass_cli import add_options, options_from_any
-from avt_triplets.help_format import DefaultsHelpFormatter
+from avt_core import interrupts
+from avt_core.dataclass_cli import add_options, options_from_any
+from avt_core.help_format import DefaultsHelpFormatter
 from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
 
 EPILOG = """\
@@ -75,9 +75,9 @@ def resume_command(args: argparse.Namespace) -> str:
 def _record_options(args: argparse.Namespace, options: GenerationOptions) -> None:
     """``avt_config.yaml`` once the folder is an avt output (its manifest written), also when the run stops early:
     a folder that is not one yet is left alone, so a rerun still finds it empty."""
-    from avt_triplets import storage
+    from avt_core import storage
+    from avt_core.run_config import write_run_config
     from avt_triplets.output_folder import is_avt_output
-    from avt_triplets.run_config import write_run_config
 
     root = storage.as_path(args.output, options.storage_options)
     if is_avt_output(root):
@@ -87,7 +87,7 @@ def _record_options(args: argparse.Namespace, options: GenerationOptions) -> Non
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from avt_triplets.errors import EXIT_INTERRUPTED, RunAborted, UsageError
+    from avt_core.errors import EXIT_INTERRUPTED, RunAborted, UsageError
     from avt_triplets.manifest import planned_models
     from avt_triplets.models import check_model_options
     from avt_triplets.pipeline import generate_triplets
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     )
     models = options_from_any(ModelOptions, args)
     options = options_from_any(GenerationOptions, args)
-    with interrupts.sigterm_as_interrupt():  # also when run() is called without avt_triplets.cli
+    with interrupts.sigterm_as_interrupt():  # also when run() is called without avt.cli
         try:
             if not models.labels_only:
                 check_model_options(models)  # everything that can be checked before a model loads

@@ -42,12 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avt_core.run_config import write_run_config
     from avt_triplets import publish, shards
     from avt_triplets.cards import CardLicense
     from avt_triplets.model_sources import require_hub_id
     from avt_triplets.output_folder import require_avt_output
     from avt_triplets.output_lock import hold_output
-    from avt_triplets.run_config import write_run_config
 
     require_hub_id(args.repo_id, "--repo-id")
     license = CardLicense.from_options(args.license, args.license_name, args.license_link)

@@ -13,9 +13,9 @@ import logging
 import os
 from typing import Any
 
+from avt_core.launch import launched_process
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.local import LocalDistributor
-from avt_triplets.launch import launched_process
 from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from avt_core.errors import RunAborted
 from avt_triplets import shards
 from avt_triplets.batching import ModelFailure
-from avt_triplets.errors import RunAborted
 from avt_triplets.options import GenerationOptions
 from avt_triplets.stages.reader import ShardPlan
 from avt_triplets.stages.writer import ProvisionalCard

@@ -22,7 +22,7 @@
 - **Faults**: Ray retries tasks and restarts actors whose process or node died; the models are checked on a
   synthetic input before any clip is decoded, every actor checks it loaded the models the manifest records, and a
   model failing on a single item (:class:`~avt_triplets.batching.ModelFailure`) stops the run
-  (:class:`~avt_triplets.errors.RunAborted`), keeping finished shards and chunks.
+  (:class:`~avt_core.errors.RunAborted`), keeping finished shards and chunks.
 
 The output must be reachable from every node: a shared filesystem or an object store URL (the output's path object,
 storage options included, travels to the tasks in memory; nothing writes the options to a file).
@@ -39,7 +39,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from avt_triplets import manifest, preflight, storage
+from avt_core import storage
+from avt_core.errors import RunAborted, UsageError
+from avt_triplets import manifest, preflight
 from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.batching import ModelFailure
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
@@ -48,7 +50,6 @@ from avt_triplets.distributors.local import decode_settings
 from avt_triplets.distributors.ray_output import DriverOutputToLog, ray_log_folder
 from avt_triplets.distributors.ray_resources import alive_nodes, check_placeable, plan_resources
 from avt_triplets.distributors.ray_watch import PipelineWatch
-from avt_triplets.errors import RunAborted, UsageError
 from avt_triplets.model_inputs import (
     InputPreparer,
     audio_preprocessor_of,

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.options import GenerationOptions
 
 CPU_ACTOR_CPUS = 0.5  # a model actor without a GPU share, on nodes of two CPUs or more

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from avt_triplets import schema, shards, storage
+from avt_core import storage
+from avt_triplets import schema, shards
 from avt_triplets.inputs import ClipSpec
 from avt_triplets.missing_videos import absent_files
 

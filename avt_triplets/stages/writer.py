@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avt_triplets import publish, schema, shards, storage
-from avt_triplets.atomic import atomic_write_json
+from avt_core import storage
+from avt_core.atomic import atomic_write_json
+from avt_triplets import publish, schema, shards
 from avt_triplets.cards import CardLicense
 from avt_triplets.stages.reader import Chunk, ShardPlan
 from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock, row_features

@@ -4,7 +4,7 @@
 the same code as the real checkpoint. The image processor is CLIP's own (resize the short side, centre crop, CLIP
 mean/std) at the tiny ``image_size``; only the towers and the vocabulary are shrunk. The word-level vocabulary covers
 the caption corpus of the other tiny models plus the words of the synthetic triplets' captions
-(``training/synthetic.py``: "a circle of colour 3"), so every caption of the tests tokenises without unknown words.
+(``avt_training/synthetic.py``: "a circle of colour 3"), so every caption of the tests tokenises without unknown words.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import logging
 import time
 from pathlib import Path
 
-from avt_triplets.dataclass_cli import non_negative_int, positive_int
-from avt_triplets.help_format import DefaultsHelpFormatter
+from avt_core.dataclass_cli import non_negative_int, positive_int
+from avt_core.help_format import DefaultsHelpFormatter
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avt_triplets.run_config import write_run_config
+    from avt_core.run_config import write_run_config
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     code = args.task_runner(args)

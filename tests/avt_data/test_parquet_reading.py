@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 from torch.utils.data import DataLoader, Dataset
 
+from avt_core.errors import UsageError
 from avt_data.block_sampler import BlockShuffleSampler, batch_mixing
 from avt_data.parquet_rows import ParquetTriplets, load_triplets, open_parquet_triplets
-from avt_triplets.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 COLUMNS = ("audio", "frames", "text_embedding")
@@ -31,7 +31,7 @@ NUM_CLIPS = 90
 def generation_output(tmp_path_factory) -> Path:
     """90 small clips written by the generation writer (32-row row groups, shards of 40) with a card whose
     configs are the top/random 10/30/50 row filters."""
-    from training.synthetic import write_generation_output
+    from avt_training.synthetic import write_generation_output
 
     return write_generation_output(
         tmp_path_factory.mktemp("generated") / "out",
@@ -117,7 +117,7 @@ def test_repeated_datasets_concatenate_in_order(generation_output, tmp_path):
     view = rows.select([len(top) + 1, 0])
     assert view["clip_id"] == [rand[1]["clip_id"], top[0]["clip_id"]]
 
-    from training.synthetic import make_synthetic_triplets
+    from avt_training.synthetic import make_synthetic_triplets
 
     other = make_synthetic_triplets(
         tmp_path / "other", clips_per_class=1, text_dim=8, seconds=0.5, frame_size=32
@@ -136,8 +136,8 @@ def test_training_and_evaluation_leave_no_copy_in_the_datasets_cache(
     generation_output, fast_tiny_model, tmp_path, monkeypatch, single_thread
 ):
     from avt_data.cached import load_through_datasets_cache
+    from avt_training.pretrain import PretrainConfig, pretrain
     from eval.loading import load_eval_dataset
-    from training.pretrain import PretrainConfig, pretrain
 
     cache = tmp_path / "datasets_cache"
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(cache))
@@ -339,7 +339,7 @@ def test_hub_dataset_is_read_in_place(local_hub, generation_output, tmp_path, mo
 
 
 def test_a_batch_reads_its_row_groups_together(generation_output):
-    from training.data import ClipDataset
+    from avt_training.data import ClipDataset
 
     rows = open_parquet_triplets([str(generation_output)], columns=list(COLUMNS))
     blocks = rows.block_ids()

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from av.codec.hwaccel import hwdevices_available
 
-from avt_triplets import cli, decoding
+from avt_core import cli
+from avt_core.errors import UsageError
+from avt_triplets import decoding
 from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job, iter_decoded
-from avt_triplets.errors import UsageError
 from avt_triplets.inputs import load_inputs
 from avt_triplets.media import decode_clip, usable_hwaccel
 

@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
+from avt_core.errors import RunAborted, UsageError
 from avt_triplets import schema
 from avt_triplets.auto_batch_size import DEFAULT_CAPTION_BATCH_SIZE, probe_caption_batch_size
-from avt_triplets.errors import RunAborted, UsageError
 from avt_triplets.options import GenerationOptions
 from avt_triplets.pipeline import generate_triplets
 
@@ -102,7 +102,7 @@ def test_a_caption_batch_size_must_be_positive_or_auto(value):
 def test_the_command_line_takes_auto_or_a_number():
     import argparse
 
-    from avt_triplets.dataclass_cli import add_options, options_from_any
+    from avt_core.dataclass_cli import add_options, options_from_any
 
     parser = argparse.ArgumentParser()
     add_options(parser, GenerationOptions)

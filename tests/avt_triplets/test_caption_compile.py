@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
+from avt_core.errors import UsageError
 from avt_triplets.caption_compile import compile_captioner
 from avt_triplets.captioners import load_captioner
-from avt_triplets.errors import UsageError
 
 
 def _frames(count: int) -> list[Image.Image]:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from avt_core.errors import UsageError
 from avt_triplets.captioners import DEFAULT_CHAT_PROMPT, Captioner, load_captioner
-from avt_triplets.errors import UsageError
 
 
 def _frames() -> list[Image.Image]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import DatasetCard, HfApi
 
-from avt_triplets import cli, publish, schema
+from avt_core import cli
+from avt_triplets import publish, schema
 from avt_triplets.cards import BEGIN, END
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")

@@ -16,7 +16,7 @@ from support.vggsound_lists import (
     write_partial_vggsound_download,
 )
 
-from avt_triplets.cli import main as avt_main
+from avt.cli import main as avt_main
 from avt_triplets.labels import ClassTable, read_class_table
 from avt_triplets.tiny.label_lists import AUDIOSET_CLASSES, write_class_labels_indices
 from eval.classify import encode_targets

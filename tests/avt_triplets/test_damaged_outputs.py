@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from support.fixtures.generation import labelled_argv
 
-from avt_triplets import cli, schema, shards
+from avt_core import cli
+from avt_triplets import schema, shards
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
 
@@ -108,8 +109,8 @@ def test_flipped_bytes_are_found_by_verify_in_generate_and_filter(
 
 
 def test_the_in_place_reader_and_publish_name_a_truncated_shard(output, capsys):
+    from avt_core.errors import UsageError
     from avt_data.parquet_rows import load_triplets
-    from avt_triplets.errors import UsageError
 
     truncate(schema.data_path(output, 2))
     with pytest.raises(UsageError) as raised:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.inputs import InputListError, load_inputs, read_clip_list
 from avt_triplets.labels import read_class_table
 from avt_triplets.tiny.label_lists import (

@@ -8,8 +8,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from avt.cli import main as avt_main
 from avt_triplets import schema
-from avt_triplets.cli import main as avt_main
 from avt_triplets.tiny.label_lists import AUDIOSET_CLASSES, VGGSOUND_CLASSES
 
 LABELLED_COLUMNS = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.inputs import InputListError, load_inputs, read_clip_list, split_counts
 from avt_triplets.labels import read_class_table
 
@@ -207,7 +207,7 @@ def test_whole_video_column_says_what_a_video_path_row_start_means(tmp_path):
 def test_an_output_keeps_the_youtube_start_next_to_the_start_in_the_file(tmp_path, label_lists):
     import pyarrow.parquet as pq
 
-    from avt_triplets.cli import main as avt_main
+    from avt.cli import main as avt_main
 
     out = tmp_path / "out"
     argv = [

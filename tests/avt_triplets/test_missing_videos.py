@@ -9,8 +9,8 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
+from avt.cli import main as avt_main
 from avt_triplets import schema
-from avt_triplets.cli import main as avt_main
 from avt_triplets.inputs import load_inputs
 from avt_triplets.missing_videos import find_missing
 from avt_triplets.stages.reader import pending_work, plan_shards

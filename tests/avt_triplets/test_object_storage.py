@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from avt_triplets import cli
+from avt_core import cli
 
 pytest.importorskip("s3fs", reason="object storage tests need s3fs")
 moto_server = pytest.importorskip("moto.server", reason="object storage tests need moto[server]")
@@ -75,7 +75,7 @@ def test_generate_filter_and_load_in_buckets_with_a_kill_and_resume(
     env.pop("AWS_SECRET_ACCESS_KEY")  # the subprocess gets its credentials from --storage-options only
     log = tmp_path / "killed.log"
     with open(log, "wb") as stderr:
-        killed = subprocess.Popen([sys.executable, "-m", "avt_triplets.cli", *argv], env=env, stderr=stderr)
+        killed = subprocess.Popen([sys.executable, "-m", "avt.cli", *argv], env=env, stderr=stderr)
         try:
             deadline = time.monotonic() + 180
             while not objects(client, "outputs", "run/stats/") and killed.poll() is None:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from support.fixtures.generation import labelled_argv
 
-from avt_triplets import cli, schema, shards
+from avt_core import cli
+from avt_triplets import schema, shards
 from avt_triplets.output_lock import LOCK_FILE, LockHolder, OutputInUseError, hold_output
 
 ATTEMPTS = 2  # each starts two runs at once (issue 18 saw every shard lost in 2 of 4 tries without a lock)
@@ -34,7 +35,7 @@ def test_two_generate_runs_started_together_on_one_output_never_lose_a_shard(
     refusals = 0
     for attempt in range(ATTEMPTS):
         out = tmp_path / f"out{attempt}"
-        argv = [sys.executable, "-m", "avt_triplets.cli", *labelled_argv(short_clips, out)]
+        argv = [sys.executable, "-m", "avt.cli", *labelled_argv(short_clips, out)]
         runs = [
             subprocess.Popen(
                 argv, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -133,7 +134,7 @@ def test_the_processes_of_one_run_share_the_lock_and_others_are_refused(tmp_path
 
 
 def test_an_object_store_lock_is_a_lease_that_a_dead_holder_loses(tmp_path):
-    from avt_triplets import storage
+    from avt_core import storage
 
     root = storage.as_path(f"memory://avt-lock-test-{os.getpid()}/out")
     with hold_output(root, "avt generate") as me:

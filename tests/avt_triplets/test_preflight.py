@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from avt_core.errors import RunAborted
 from avt_triplets import schema
-from avt_triplets.errors import RunAborted
 from avt_triplets.pipeline import generate_triplets
 
 

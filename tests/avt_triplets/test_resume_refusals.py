@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
+from avt.cli import main
 from avt_triplets import models, schema, shards
-from avt_triplets.cli import main
 
 
 def _generate(inputs, out, captioner, scorer, *extra: str) -> list[str]:

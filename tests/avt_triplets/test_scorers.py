@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import ClapConfig, ClapModel, ClapProcessor
 
-from avt_triplets.errors import UsageError
+from avt_core.errors import UsageError
 from avt_triplets.scorers import AudioTextScorer, ClapScorer, load_scorer, window_starts
 
 

@@ -8,7 +8,7 @@ import datasets
 import pytest
 import yaml
 
-from avt_triplets.cli import main as avt_main
+from avt.cli import main as avt_main
 from avt_triplets.inputs import ALL_SPLITS, read_clip_list
 from avt_triplets.stages.reader import plan_shards
 
@@ -54,7 +54,7 @@ def test_load_dataset_sees_the_list_splits_with_a_split_column(split_all_output)
 
 
 def test_training_reads_the_test_split_in_place(split_all_output):
-    from training.data import load_triplet_datasets
+    from avt_training.data import load_triplet_datasets
 
     held_out = load_triplet_datasets([str(split_all_output)], columns=("labels", "split"), split="test")
     assert len(held_out) == 4 and set(held_out["split"]) == {"test"}

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from avt_triplets import storage
+from avt_core import storage
 
 pytest.importorskip("botocore", reason="S3 credentials are resolved with botocore (s3fs needs it)")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from avt_triplets import cli, publish, selection
+from avt_core import cli
+from avt_triplets import publish, selection
 from builders.avt_triplets import AvtTriplets
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from avt_triplets.cli import main as avt_main
+from avt.cli import main as avt_main
 
 CLASSES = ("dog", "cat", "bird")
 

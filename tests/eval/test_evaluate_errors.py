@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from avt_triplets.cli import main as avt_main
+from avt.cli import main as avt_main
 
 
 def _retrieval(model, dataset, out, *extra: str) -> list[str]:

@@ -9,9 +9,9 @@ import datasets
 import pytest
 import torch
 
-from avt_triplets.cli import main
+from avt.cli import main
+from avt_training.slava.cache import assemble, read_parts
 from eval.retrieval import paired_ranks, ranking_metrics
-from training.slava.cache import assemble, read_parts
 
 
 def _heldout_with_caption_columns(heldout, folder):
@@ -34,8 +34,8 @@ def _heldout_with_caption_columns(heldout, folder):
 def test_evaluate_retrieval_works_for_slava_next_to_lgcavmae(
     tmp_path, train_options, synthetic_heldout, tiny_lgcavmae, single_thread, capsys
 ):
+    from avt_training.slava.train import pretrain_slava
     from modeling_slava import SlavaModel
-    from training.slava.train import pretrain_slava
 
     output = pretrain_slava({**train_options, "output_dir": str(tmp_path / "slava"), "num_epochs": 30})
     dataset = _heldout_with_caption_columns(synthetic_heldout, tmp_path / "heldout_captions")
@@ -92,7 +92,7 @@ def test_evaluate_retrieval_works_for_slava_next_to_lgcavmae(
 
 
 def test_slava_checkpoints_do_not_classify(tmp_path, train_options, synthetic_heldout, single_thread, capsys):
-    from training.slava.train import pretrain_slava
+    from avt_training.slava.train import pretrain_slava
 
     output = pretrain_slava(
         {**train_options, "eval_datasets": [], "output_dir": str(tmp_path / "s"), "max_steps": 1}

@@ -35,7 +35,7 @@ _REMOTE_LOADER = textwrap.dedent(
 
     class _Blocked:
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("modeling_lgcavmae", "avt_triplets"):
+            if name.split(".")[0] in ("modeling_lgcavmae", "avt_core", "avt_triplets"):
                 raise ImportError(f"{name} is blocked in this test")
             return None
 

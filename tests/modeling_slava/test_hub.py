@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from avt_triplets.cli import main
-from avt_triplets.errors import UsageError
+from avt.cli import main
+from avt_core.errors import UsageError
 
 
 def _files_holding(root: Path, secret: str) -> list[str]:
@@ -103,7 +103,7 @@ def test_push_to_hub_every_save_without_cache_or_token_loads_by_remote_code(
 
 
 def test_hub_options_that_cannot_work_are_refused(train_options, tmp_path):
-    from training.slava.config import SlavaPretrainConfig
+    from avt_training.slava.config import SlavaPretrainConfig
 
     base = {**train_options, "output_dir": str(tmp_path / "run"), "push_to_hub": "me/slava"}
     with pytest.raises(UsageError, match="every_save uploads best/ after each better validation"):

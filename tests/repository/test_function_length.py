@@ -18,9 +18,10 @@ CHECKED = (
     "eval",
     "modeling_lgcavmae",
     "modeling_slava",
-    "recipes",
+    "avt_recipes",
     "scripts",
-    "training",
+    "avt_training",
+    "avt_core",
 )
 MAX_LINES = 80
 

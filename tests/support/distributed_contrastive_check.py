@@ -19,8 +19,8 @@ import torch
 def main(out_path: str) -> None:
     from accelerate import Accelerator
 
+    from avt_training.losses import PretrainingLoss
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining
-    from training.losses import PretrainingLoss
 
     accelerator = Accelerator(cpu=True)
     rank, world = accelerator.process_index, accelerator.num_processes

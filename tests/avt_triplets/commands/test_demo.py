@@ -7,7 +7,7 @@ import datasets
 import pytest
 from huggingface_hub import HfApi
 
-from avt_triplets.cli import main
+from avt.cli import main
 
 
 @pytest.fixture(scope="module")

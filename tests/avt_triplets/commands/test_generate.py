@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from avt_triplets import cli, schema
+from avt_core import cli
+from avt_triplets import schema
 
 
 def generate_argv(inputs, out, *extra: str) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from avt_triplets import cli
+from avt_core import cli
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -61,7 +61,7 @@ def broken_models(tmp_path_factory, tiny_blip2, fast_tiny_model) -> dict[str, Pa
 @pytest.fixture(scope="module")
 def small_triplets(tmp_path_factory) -> Path:
     """16 labelled triplets (2 classes), enough for one batch of 4."""
-    from training.synthetic import make_synthetic_triplets
+    from avt_training.synthetic import make_synthetic_triplets
 
     return make_synthetic_triplets(
         tmp_path_factory.mktemp("small_triplets"),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from avt_triplets import cli
+from avt_core import cli
 
 SECRET = "hf_SECRETtoken123"
 
@@ -100,7 +100,7 @@ CASES: dict[str, dict[str, Any]] = {
             "--hub-token",
             SECRET,
         ],  # fmt: skip
-        "target": "training.pretrain.load_data",
+        "target": "avt_training.pretrain.load_data",
     },
     "finetune": {
         "argv": lambda out: [
@@ -118,7 +118,7 @@ CASES: dict[str, dict[str, Any]] = {
             "--hub-token",
             SECRET,
         ],  # fmt: skip
-        "target": "training.finetune.write_run_config",  # written once the data passed its checks
+        "target": "avt_training.finetune.write_run_config",  # written once the data passed its checks
         "pick": lambda root, command, config: config,
         "through": True,
         "real_data": True,  # the run reads its data before it writes avt_config.yaml
@@ -137,7 +137,7 @@ CASES: dict[str, dict[str, Any]] = {
             "--hub-token",
             SECRET,
         ],  # fmt: skip
-        "target": "training.slava.train.prepare_features",
+        "target": "avt_training.slava.train.prepare_features",
     },
     "evaluate retrieval": {
         "argv": lambda out: [
@@ -289,7 +289,7 @@ def test_publish_writes_its_config_without_the_token(small_output, monkeypatch):
 def _pretrain_handoff(monkeypatch) -> list:
     """The options ``avt pretrain`` parsed, taken before anything is set up."""
     captured: list = []
-    _capture(monkeypatch, "training.pretrain.setup", captured)
+    _capture(monkeypatch, "avt_training.pretrain.setup", captured)
     return captured
 
 

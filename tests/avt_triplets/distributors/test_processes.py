@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from avt_triplets import caption_compile, cli, schema
+from avt_core import cli
+from avt_triplets import caption_compile, schema
 
 METADATA = ["clip_id", "captions", "caption_scores", "caption", "caption_index", "text_embedding"]
 
@@ -125,7 +126,7 @@ def slow(self, inputs):
     time.sleep(delay)
     return original(self, inputs)
 captioners.TransformersCaptioner._generate = slow
-from avt_triplets.cli import main
+from avt.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -138,7 +139,7 @@ def test_two_accelerate_processes_give_the_same_rows_as_one(
         sys.executable, "-m", "accelerate.commands.launch",
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
-        "-m", "avt_triplets.cli",
+        "-m", "avt.cli",
     ]  # fmt: skip
     # One decode worker per process: each process gets its clips prepared for the models (pixel_values, scorer
     # windows) through shared memory, as a GPU run does.
@@ -393,7 +394,7 @@ def test_bare_srun_tasks_split_the_shards_as_one_process_would_write_them(
             [
                 sys.executable,
                 "-m",
-                "avt_triplets.cli",
+                "avt.cli",
                 "generate",
                 *common,
                 "--output",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from avt_core.errors import RunAborted
 from avt_triplets import schema
-from avt_triplets.errors import RunAborted
 from avt_triplets.options import ModelOptions
 from avt_triplets.pipeline import generate_triplets
 
@@ -111,7 +111,7 @@ def test_a_killed_ray_driver_resumes_to_the_local_distributors_files_byte_for_by
     and a rerun completes the output: every data and failures file equals the local distributor's."""
     out = tmp_path / "out"
     argv = [
-        sys.executable, "-m", "avt_triplets.cli", "generate", str(gen_inputs["csv"]), "--output", str(out),
+        sys.executable, "-m", "avt.cli", "generate", str(gen_inputs["csv"]), "--output", str(out),
         "--distributor", "ray", "--ray-address", ray_address, "--captioner", models.captioner,
         "--scorer", models.scorer, "--device", "cpu", "--max-new-tokens", "4", "--shard-size", "3",
         "--chunk-size", "2", "--caption-batch-size", "8", "--score-batch-size", "4", "--no-progress",
@@ -190,7 +190,7 @@ def test_pools_default_to_a_captioner_and_a_scorer_sharing_each_gpu():
 
 
 def test_ray_options_without_the_ray_distributor_are_refused():
-    from avt_triplets.errors import UsageError
+    from avt_core.errors import UsageError
     from avt_triplets.options import GenerationOptions
 
     with pytest.raises(UsageError, match="--captioner-gpus only apply to --distributor ray"):

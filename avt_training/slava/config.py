@@ -1,0 +1,192 @@
+"""Every option of `avt pretrain-slava`: the `SlavaPretrainConfig` dataclass is the Python API and the command line
+(`avt_training.options.add_options` builds the arguments from the fields)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from avt_core.errors import UsageError
+from avt_training.options import (
+    HUB,
+    TRACKERS_HELP,
+    HubOptions,
+    option,
+    optional_int,
+    optional_str,
+    options_from_any,
+    require_model_sources,
+    require_non_negative,
+    require_positive,
+    require_trackers,
+)
+
+BEST_DIR = "best"  # save_pretrained of the lowest validation loss model
+FEATURE_CACHE_DIR = "feature_cache"  # default cache folder inside the output folder
+
+Variant = Literal["a&v", "av", "av+avloss", "audioclip", "wav2clip"]
+DATA = "data"
+MODEL = "model (the towers are frozen; only the projections and the temperature train)"
+OPTIM = "optimisation"
+CACHE = "feature cache"
+RUN = "output and logging"
+GROUPS = (DATA, MODEL, OPTIM, CACHE, RUN, HUB)
+
+
+@dataclass
+class SlavaPretrainConfig(HubOptions):
+    """Every option of `avt pretrain-slava`; the command line is generated from these fields."""
+
+    datasets: list[str] = option(
+        flag="--dataset",
+        metavar="DIR_OR_ID[:CONFIG]",
+        group=DATA,
+        help="triplet dataset (an `avt generate` output folder or a Hub dataset id, optionally with a config such "
+        "as top30); repeat to concatenate. Needs clip_id, audio, frames and a caption column",
+    )
+    output_dir: str = option(
+        group=RUN,
+        help="folder for the final model (save_pretrained: projections + tower references), best/, "
+        "feature_cache/, metrics.jsonl, train_summary.json and runs/ (with --report-to tensorboard)",
+    )
+    dataset_split: str = option("train", group=DATA, help="split to read from every dataset")
+    eval_datasets: list[str] = option(
+        [],
+        flag="--eval-dataset",
+        metavar="DIR_OR_ID[:CONFIG]",
+        group=DATA,
+        help="validation triplets (repeatable); after every epoch the variant's loss on them is logged as eval_loss "
+        "and the lowest-loss model of the last stage is saved in OUTPUT_DIR/best/ (SLAVA's model selection)",
+    )
+    eval_dataset_split: str = option("train", group=DATA, help="split to read from every eval dataset")
+    num_workers: int = option(4, group=DATA, help="DataLoader workers decoding clips for feature extraction")
+    variant: Variant = option("a&v", group=MODEL, help="training recipe, see below")
+    vision_model: str = option(
+        "openai/clip-vit-base-patch32",
+        group=MODEL,
+        help="CLIP checkpoint (Hub id or folder) whose vision tower encodes every frame (paper: ViT-B/32)",
+    )
+    text_model: str | None = option(
+        None, group=MODEL, help="CLIP checkpoint of the text tower (default: --vision-model)"
+    )
+    audio_model: str | None = option(
+        "laion/clap-htsat-unfused",
+        type=optional_str,
+        group=MODEL,
+        help="audio tower: a transformers CLAP checkpoint (Hub id or folder), or with --audio-backend msclap a "
+        "CLAP_weights_2023.pth file or folder ('none': msclap downloads its 2023 weights)",
+    )
+    audio_backend: Literal["clap", "msclap"] = option(
+        "clap",
+        group=MODEL,
+        help="clap: transformers ClapModel (10 s windows at 48 kHz); msclap: Microsoft CLAP 2023's HTSAT (7 s "
+        "windows at 44.1 kHz)",
+    )
+    model_name_or_path: str | None = option(
+        None,
+        group=MODEL,
+        help="continue from a SLAVA checkpoint (its towers and projections); the tower options are then ignored",
+    )
+    projection_dim: int = option(512, group=MODEL, help="shared embedding size (paper: 512)")
+    temperature: float = option(0.07, group=MODEL, help="initial InfoNCE temperature (CLIP's)")
+    fixed_temperature: bool = option(
+        False, group=MODEL, help="keep the temperature fixed instead of learning it"
+    )
+    init_from_clip_projections: bool = option(
+        True,
+        group=MODEL,
+        help="initialise the visual and text projections randomly instead of from CLIP's own (which are used "
+        "when --projection-dim equals CLIP's)",
+    )
+    wav2clip_stage1_fraction: float = option(
+        0.5, group=MODEL, help="wav2clip: share of the optimizer steps spent in stage 1 (visual-text)"
+    )
+    wav2clip_text_projection: Literal["frozen", "trainable"] = option(
+        "frozen", group=MODEL, help="wav2clip: whether stage 2 (audio-text) may change the text projection"
+    )
+    per_device_batch_size: int = option(
+        256, group=OPTIM, help="clips per process and step (negatives: x number of processes)"
+    )
+    learning_rate: float = option(1e-4, group=OPTIM, help="AdamW peak learning rate")
+    weight_decay: float = option(
+        0.1,
+        group=OPTIM,
+        help="AdamW decoupled weight decay on the projection weights (not on biases or the temperature)",
+    )
+    adam_beta1: float = option(0.9, group=OPTIM, help="AdamW beta1")
+    adam_beta2: float = option(0.999, group=OPTIM, help="AdamW beta2")
+    num_epochs: int = option(30, group=OPTIM, help="training epochs (all stages together)")
+    max_steps: int | None = option(
+        None,
+        type=optional_int,
+        group=OPTIM,
+        help="stop after this many optimizer steps (overrides --num-epochs)",
+    )
+    warmup_steps: int = option(0, group=OPTIM, help="linear warmup steps of each stage")
+    lr_scheduler: Literal["cosine", "constant"] = option(
+        "cosine", group=OPTIM, help="learning-rate schedule of each stage"
+    )
+    seed: int = option(0, group=OPTIM, help="seed of the initialisation, data order and caption draws")
+    feature_cache_dir: str | None = option(
+        None,
+        group=CACHE,
+        help="where the frozen-tower features are cached (default: OUTPUT_DIR/feature_cache); share one between "
+        "runs and variants on the same towers",
+    )
+    feature_batch_size: int = option(
+        32, group=CACHE, help="clips per tower forward pass while extracting features"
+    )
+    tower_dtype: Literal["float32", "bfloat16", "float16"] = option(
+        "float32",
+        group=CACHE,
+        help="dtype of the frozen towers while extracting features (bfloat16 halves GPU time and memory)",
+    )
+    overwrite: bool = option(
+        False,
+        group=RUN,
+        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote; its default feature cache is kept and reused",
+    )
+    logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
+    report_to: list[str] = option(["none"], nargs="+", group=RUN, help=TRACKERS_HELP)
+    run_name: str = option("slava-pretrain", group=RUN, help="tracker run / project name")
+    progress: bool = option(True, group=RUN, help="hide progress bars")
+
+    def __post_init__(self) -> None:
+        require_positive(
+            self, "per_device_batch_size", "num_epochs", "max_steps", "projection_dim", "temperature",
+            "feature_batch_size", "logging_steps", "learning_rate",
+        )  # fmt: skip
+        require_non_negative(self, "num_workers", "warmup_steps", "weight_decay")
+        require_trackers(self.report_to)
+        require_model_sources(self, "vision_model", "text_model", "model_name_or_path")
+        if self.audio_backend == "clap":
+            require_model_sources(self, "audio_model")
+        if not 0.0 < self.wav2clip_stage1_fraction < 1.0:
+            raise UsageError(
+                f"--wav2clip-stage1-fraction must be in (0, 1), got {self.wav2clip_stage1_fraction}"
+            )
+        cache = Path(self.feature_cache_dir).resolve() if self.feature_cache_dir else None
+        if self.push_to_hub and cache == Path(self.output_dir).resolve():
+            raise UsageError(
+                "with --push-to-hub, --feature-cache-dir must not be --output-dir itself (the push leaves the "
+                "feature cache out, so it needs a folder of its own)"
+            )
+        if self.hub_strategy == "every_save" and self.push_to_hub and not self.eval_datasets:
+            raise UsageError(
+                "--hub-strategy every_save uploads best/ after each better validation: it needs --eval-dataset"
+            )
+        if self.audio_model is None and self.audio_backend == "clap" and not self.model_name_or_path:
+            raise UsageError(
+                "--audio-model none only applies to --audio-backend msclap (its default weights)"
+            )
+
+    @classmethod
+    def from_any(
+        cls, value: SlavaPretrainConfig | argparse.Namespace | dict[str, Any]
+    ) -> SlavaPretrainConfig:
+        return options_from_any(cls, value)
+
+
+__all__ = ["BEST_DIR", "FEATURE_CACHE_DIR", "GROUPS", "SlavaPretrainConfig"]
