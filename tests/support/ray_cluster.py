@@ -21,6 +21,17 @@ import time
 from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
+LOCK = Path(tempfile.gettempdir()) / "avt-tests-local-ray.lock"
+
+
+@contextlib.contextmanager
+def one_local_ray_at_a_time(timeout_s: float = 1800):
+    """Held while a test module runs a Ray of its own: the test command runs two pytest workers (scripts/test.sh),
+    and a second Ray on the machine would be joined by ``ray.init()`` or compete for its few CPUs."""
+    from filelock import FileLock
+
+    with FileLock(str(LOCK), timeout=timeout_s):
+        yield
 
 
 def free_port() -> int:

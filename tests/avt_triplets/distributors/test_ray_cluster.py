@@ -20,7 +20,7 @@ ray = pytest.importorskip("ray", reason="the ray distributor needs the avt[ray] 
 pytest.importorskip("s3fs", reason="the cluster's output goes to an S3 bucket")
 pytest.importorskip("moto.server", reason="object storage tests need moto[server]")
 
-from support.ray_cluster import LocalRayCluster  # noqa: E402
+from support.ray_cluster import LocalRayCluster, one_local_ray_at_a_time  # noqa: E402
 from support.s3_server import SECRET, moto_s3, objects  # noqa: E402
 
 RUN_TIMEOUT = 540  # seconds; today's main waits forever at 0 clips on this cluster
@@ -33,6 +33,11 @@ def cluster():
     env = {key: value for key, value in os.environ.items() if key not in STORE_VARIABLES}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3]) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"  # as subprocess_env: the workers import this checkout, one BLAS thread
+    with one_local_ray_at_a_time():
+        yield from _two_nodes(env)
+
+
+def _two_nodes(env: dict[str, str]):
     cluster = LocalRayCluster(env)
     try:
         cluster.start_head(cpus=1)

@@ -23,6 +23,7 @@ from avt_triplets.options import ModelOptions
 from avt_triplets.pipeline import generate_triplets
 
 ray = pytest.importorskip("ray", reason="the ray distributor needs the avt[ray] extra (CI installs it)")
+from support.ray_cluster import one_local_ray_at_a_time  # noqa: E402
 
 OPTIONS = {
     "shard_size": 3,
@@ -36,6 +37,11 @@ OPTIONS = {
 @pytest.fixture(scope="module")
 def ray_address():
     """A Ray instance for this module (3 logical CPUs: a decode task and two model actors at once)."""
+    with one_local_ray_at_a_time():
+        yield from _local_ray()
+
+
+def _local_ray():
     ray.init(
         num_cpus=3,
         object_store_memory=300 * 2**20,
