@@ -71,9 +71,9 @@ class PretrainConfig(HubOptions, LossOptions):
         group=DATA,
         help="validation triplets (same syntax as --dataset, repeatable), evaluated after every epoch as the "
         "official loop does: middle frame, no audio noise, still 75%% masking with masks seeded per clip. Logs "
-        "eval_loss and every term (eval_loss_reconstruction_audio/visual, eval_loss_contrastive, "
-        "eval_contrastive_accuracy, eval_loss_audio_text, eval_loss_visual_text) and keeps the lowest eval_loss "
-        "model in OUTPUT_DIR/best/ (save_pretrained + processor)",
+        "eval_loss and every term of the loss as training logs it, prefixed eval_ (eval_loss_contrastive, "
+        "eval_contrastive_accuracy, ...) and keeps the lowest eval_loss model in OUTPUT_DIR/best/ "
+        "(save_pretrained + processor)",
     )
     eval_dataset_split: str = option("train", group=DATA, help="split to read from every eval dataset")
     eval_steps: int | None = option(
