@@ -6,8 +6,8 @@ under several processes with ``scope="global"``, all-gathers the embeddings *wit
 *own rows* against *all columns*. The mean of the per-process losses, which DDP's gradient averaging optimises, is
 then exactly the loss of one process holding the whole global batch (the math of ``modeling_lgcavmae``), at a cost of
 ``local x global`` logits per process instead of ``global x global``. Which terms exist and how they are weighed is
-decided once, in ``modeling_lgcavmae.losses_lgcavmae`` (``contrastive_terms``, ``pretraining_objective``), for the
-model's own forward and for this object.
+decided once, in the term table ``modeling_lgcavmae.losses_lgcavmae.LOSS_TERMS`` (``compute_terms``,
+``pretraining_objective``), for the model's own forward and for this object; the logs carry every term's values.
 
 ``scope="per-process"`` keeps the official CAV-MAE behaviour (negatives from the local batch only) with the model
 package's in-batch functions; so does a single process, where both scopes coincide.
@@ -108,10 +108,11 @@ def global_text_info_nce_loss(
 
 
 class PretrainingLoss:
-    """Total LG-CAV-MAE loss of one step and the scalars to log, from a forward run with
-    ``return_contrastive_loss=False`` (the model's reconstruction terms plus its pooled / projected embeddings).
+    """Total LG-CAV-MAE loss of one step and the scalars to log (every term's values and ``loss``), from a forward
+    run with ``return_contrastive_loss=False`` (the terms that need no other clips, plus the pooled / projected
+    embeddings).
 
-    The contrastive terms are computed here, outside the model's autocast region (bf16 never rounds the logits), over
+    The terms that need the global batch (the contrastive ones) are computed here, outside the model's autocast region (bf16 never rounds the logits), over
     the all-gathered global batch (``global`` under several processes) or the local one.
     """
 
@@ -127,36 +128,34 @@ class PretrainingLoss:
     def __call__(
         self, output, text_embeds=None, text_temperature=None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        from modeling_lgcavmae.losses_lgcavmae import contrastive_terms, pretraining_objective
+        from modeling_lgcavmae.losses_lgcavmae import (
+            LOSS_TERMS,
+            TermInputs,
+            compute_terms,
+            pretraining_objective,
+        )
 
         functions = {}
         if self.gathers:
             functions["audio_visual_loss"] = functools.partial(global_cavmae_contrastive_loss, rank=self.rank)
             functions["text_loss"] = functools.partial(global_text_info_nce_loss, rank=self.rank)
-        terms = contrastive_terms(
+        inputs = TermInputs(
             self.config,
-            output.audio_embeds,
-            output.visual_embeds,
-            output.audio_text_embeds,
-            output.visual_text_embeds,
-            text_embeds,
-            text_temperature,
+            audio_embeds=output.audio_embeds,
+            visual_embeds=output.visual_embeds,
+            audio_text_embeds=output.audio_text_embeds,
+            visual_text_embeds=output.visual_text_embeds,
+            text_embeds=text_embeds,
+            text_temperature=text_temperature,
             **functions,
         )
-        loss = pretraining_objective(
-            self.config, output.loss_reconstruction_audio, output.loss_reconstruction_visual, terms
-        )
+        # The forward computed the terms that need no other clips; the global-batch ones are computed here.
+        values = {
+            name: output.get(name) for term in LOSS_TERMS if not term.global_batch for name in term.outputs
+        }
+        values.update(compute_terms(inputs, global_batch=True))
+        loss = pretraining_objective(self.config, values)
         if loss is None:
             raise ValueError("every pretraining loss weight is 0: nothing to train")
-        named = {
-            "loss_reconstruction_audio": output.loss_reconstruction_audio,
-            "loss_reconstruction_visual": output.loss_reconstruction_visual,
-            "loss_contrastive": terms.audio_visual,
-            "contrastive_accuracy": terms.audio_visual_accuracy,
-            "loss_audio_text": terms.audio_text,
-            "loss_visual_text": terms.visual_text,
-            "audio_text_accuracy": terms.audio_text_accuracy,
-            "visual_text_accuracy": terms.visual_text_accuracy,
-            "loss": loss,
-        }
-        return loss, {k: v.detach() for k, v in named.items() if v is not None}
+        logged = {**values, "loss": loss}
+        return loss, {k: v.detach() for k, v in logged.items() if v is not None}

@@ -31,6 +31,7 @@ from avt_training import output_dir as output_rules
 from avt_training.data import check_one_global_batch
 from avt_training.hub import HubPusher
 from avt_training.interrupts import stop_after_step
+from avt_training.loss_options import apply_loss_options
 from avt_training.losses import PretrainingLoss
 from avt_training.pretrain_config import PretrainConfig
 from avt_training.pretrain_loop import (
@@ -229,6 +230,7 @@ def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None
                 f"the model's text_embed_dim is {model.config.text_embed_dim} but the dataset's text embeddings "
                 f"have {text_embed_dim} values: use triplets scored with the text tower the model was trained with"
             )
+        apply_loss_options(model.config, config)
     else:
         with loading_errors("--config-name-or-path", config.config_name_or_path or "LGCavMaeConfig()"):
             model_config = (
@@ -241,14 +243,14 @@ def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None
                 "text_embed_dim %d -> %d (from the dataset)", model_config.text_embed_dim, text_embed_dim
             )
             model_config.text_embed_dim = text_embed_dim
+        # Before the model is built: a learnt text temperature starts from the option.
+        apply_loss_options(model_config, config)
         model = LGCavMaeForPreTraining(model_config)
         if config.init_from_vitmae:
             from modeling_lgcavmae.init_from_vitmae import init_from_vitmae
 
             left = init_from_vitmae(model, config.init_from_vitmae)
             logger.info("IN-initial from %s; left as initialised: %s", config.init_from_vitmae, left)
-    model.config.contrastive_weight = config.contrastive_weight
-    model.config.text_contrastive_weight = config.text_contrastive_weight
     processor = None
     if config.model_name_or_path:
         try:

@@ -1,7 +1,9 @@
 """Every option of ``avt pretrain``: the ``PretrainConfig`` dataclass is the Python API and the command line.
 
 Loss: ``L = L_rec(audio) + L_rec(visual) + λ1 L_c(audio-visual) + λ2 (L_audio-text + L_visual-text)``; λ1 and λ2 are
-``contrastive_weight`` and ``text_contrastive_weight``, the names of the model config's fields they set.
+``contrastive_weight`` and ``text_contrastive_weight``, the names of the model config's fields they set. Those
+options, the reconstruction weight and the temperatures are not declared here: ``LossOptions`` is generated from the
+model package's loss settings (``avt_training.loss_options``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from avt_core.errors import UsageError
+from avt_training.loss_options import loss_options_dataclass, require_loss_settings
 from avt_training.options import (
     HUB,
     TRACKERS_HELP,
@@ -36,9 +39,14 @@ RUN = "checkpoints and logging"
 GROUPS = (DATA, MODEL, LOSS, OPTIM, RUN, HUB)
 
 
+# The weights and temperatures of the loss: the model config's fields, declared once in the model package.
+LossOptions = loss_options_dataclass(LOSS)
+
+
 @dataclass
-class PretrainConfig(HubOptions):
-    """Every option of ``avt pretrain``; the command line is generated from these fields."""
+class PretrainConfig(HubOptions, LossOptions):
+    """Every option of ``avt pretrain``; the command line is generated from these fields (the loss weights and
+    temperatures from the model config's loss settings, ``LossOptions``)."""
 
     datasets: list[str] = option(
         flag="--dataset",
@@ -63,9 +71,9 @@ class PretrainConfig(HubOptions):
         group=DATA,
         help="validation triplets (same syntax as --dataset, repeatable), evaluated after every epoch as the "
         "official loop does: middle frame, no audio noise, still 75%% masking with masks seeded per clip. Logs "
-        "eval_loss and every term (eval_loss_reconstruction_audio/visual, eval_loss_contrastive, "
-        "eval_contrastive_accuracy, eval_loss_audio_text, eval_loss_visual_text) and keeps the lowest eval_loss "
-        "model in OUTPUT_DIR/best/ (save_pretrained + processor)",
+        "eval_loss and every term of the loss as training logs it, prefixed eval_ (eval_loss_contrastive, "
+        "eval_contrastive_accuracy, ...) and keeps the lowest eval_loss model in OUTPUT_DIR/best/ "
+        "(save_pretrained + processor)",
     )
     eval_dataset_split: str = option("train", group=DATA, help="split to read from every eval dataset")
     eval_steps: int | None = option(
@@ -120,12 +128,6 @@ class PretrainConfig(HubOptions):
         group=MODEL,
         help="initialise the encoders and decoder from ImageNet MAE weights (e.g. facebook/vit-mae-base), the "
         "official CAV-MAE initialisation",
-    )
-    contrastive_weight: float = option(
-        0.01, group=LOSS, help="λ1 of the paper: weight of the audio-visual contrastive loss"
-    )
-    text_contrastive_weight: float = option(
-        0.01, group=LOSS, help="λ2 of the paper: weight of the audio-text + visual-text contrastive losses"
     )
     contrastive_scope: ContrastiveScope = option(
         "global",
@@ -229,6 +231,7 @@ class PretrainConfig(HubOptions):
             "learning_rate",
         )
         require_non_negative(self, "num_workers", "warmup_steps")
+        require_loss_settings(self)
         require_trackers(self.report_to)
         require_model_sources(self, "model_name_or_path", "config_name_or_path", "init_from_vitmae")
         if self.model_name_or_path and self.init_from_vitmae:

@@ -29,7 +29,7 @@ from avt_training.interrupts import interrupted as training_interrupted
 from avt_training.losses import PretrainingLoss
 from avt_training.model_card import pretrain_run, write_training_card
 from avt_training.pretrain_config import PretrainConfig
-from avt_training.pretrain_eval import evaluate_pretraining
+from avt_training.pretrain_eval import EVAL_PREFIX, evaluate_pretraining
 from avt_training.tracking import LOSS_CURVE_FILE, SUMMARY_FILE, JsonlLog, MetricWindow, plot_loss_curve
 
 logger = logging.getLogger(__name__)
@@ -318,6 +318,14 @@ def run_summary(run: PretrainRun) -> dict[str, Any]:
     return summary
 
 
+def term_values(metrics: dict[str, Any], prefix: str = "") -> str:
+    """The total and every loss term's values of one logged window, in the order of the term table."""
+    from modeling_lgcavmae.losses_lgcavmae import loss_term_outputs
+
+    names = [prefix + name for name in ("loss", *loss_term_outputs())]
+    return ", ".join(f"{name} {metrics[name]:.4f}" for name in names if metrics.get(name) is not None)
+
+
 def format_summary(summary: dict[str, Any], output_dir: Path) -> str:
     last = summary.get("last_logged") or {}
     lines = [
@@ -328,16 +336,10 @@ def format_summary(summary: dict[str, Any], output_dir: Path) -> str:
         f"contrastive scope {summary['contrastive_scope']}, decode failures {summary['decode_failures']}",
     ]
     if last:
-        terms = ", ".join(
-            f"{k} {v:.4f}" for k, v in last.items() if k.startswith("loss") or k.endswith("accuracy")
-        )
-        lines.append(f"  last window: {terms}")
+        lines.append(f"  last window: {term_values(last)}")
     last_eval = summary.get("last_eval") or {}
     if last_eval:
-        terms = ", ".join(
-            f"{k} {v:.4f}" for k, v in last_eval.items() if "loss" in k or k.endswith("accuracy")
-        )
-        lines.append(f"  last eval: {terms}")
+        lines.append(f"  last eval: {term_values(last_eval, EVAL_PREFIX)}")
         lines.append(
             f"  best eval loss {summary['best_eval_loss']:.4f}: {summary['best_model']} (from_pretrained)"
         )

@@ -9,6 +9,8 @@ from typing import Literal
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from .loss_settings_lgcavmae import LOSS_DEFAULTS, LOSS_SETTINGS
+
 ClassifierMode = Literal["audio_visual", "audio", "visual", "missing_visual", "missing_audio"]
 
 
@@ -36,6 +38,9 @@ class LGCavMaeConfig(PreTrainedConfig):
         reconstruction_weight: weight of the two MAE terms (official `mae_loss_weight=1`); at 0 the decoder is skipped.
         contrastive_temperature, contrastive_bidirectional, contrastive_weight: audio-visual InfoNCE (official
             tau = 0.05 fixed, single direction: softmax over the audio index for each visual sample, weight 0.01).
+
+    The loss numbers (the weights and temperatures above and below) take their defaults from
+    `loss_settings_lgcavmae.LOSS_SETTINGS`, which `avt pretrain` also reads for its options.
 
     Language-guided part:
         text_embed_dim: size of the sentence embeddings the projections map to (MS-CLAP 2023: 1024).
@@ -82,17 +87,17 @@ class LGCavMaeConfig(PreTrainedConfig):
     norm_pix_loss: bool = True
     trainable_position_embeddings: bool = False
     classifier_trainable_position_embeddings: bool = True
-    reconstruction_weight: float = 1.0
-    contrastive_temperature: float = 0.05
+    reconstruction_weight: float = LOSS_DEFAULTS["reconstruction_weight"]
+    contrastive_temperature: float = LOSS_DEFAULTS["contrastive_temperature"]
     contrastive_bidirectional: bool = False
-    contrastive_weight: float = 0.01
+    contrastive_weight: float = LOSS_DEFAULTS["contrastive_weight"]
     text_embed_dim: int = 1024
     text_projection_hidden_size: int | None = None
     text_projection_hidden_act: str = "gelu"
-    text_temperature: float = 0.05
+    text_temperature: float = LOSS_DEFAULTS["text_temperature"]
     text_temperature_learnable: bool = False
     text_loss_bidirectional: bool = True
-    text_contrastive_weight: float = 0.01
+    text_contrastive_weight: float = LOSS_DEFAULTS["text_contrastive_weight"]
     text_model_name_or_path: str | None = None
     classifier_mode: ClassifierMode = "audio_visual"
 
@@ -148,9 +153,9 @@ class LGCavMaeConfig(PreTrainedConfig):
         for name in ("mask_ratio_audio", "mask_ratio_visual"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}.")
-        for name in ("contrastive_temperature", "text_temperature"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}.")
+        for setting in LOSS_SETTINGS:
+            if setting.positive and getattr(self, setting.name) <= 0:
+                raise ValueError(f"`{setting.name}` must be positive, got {getattr(self, setting.name)}.")
 
 
 __all__ = ["LGCavMaeConfig"]

@@ -1,16 +1,18 @@
-"""Loss math of LG-CAV-MAE as pure functions.
+"""Loss math of LG-CAV-MAE: the terms of the pretraining objective as a table, and the functions they use.
 
-``contrastive_terms`` decides which contrastive terms a configuration computes and with which temperatures; it takes
-the two InfoNCE functions as arguments, so the model's forward runs it with the in-batch ones below and a distributed
-training loss (``avt_training.losses.PretrainingLoss``) with all-gathering ones, over the same choices.
-``pretraining_objective`` weighs the terms into the total loss for both. Patch helpers live here too because the
-reconstruction targets must use the token order of the embeddings.
+``LOSS_TERMS`` lists each term once (its name, its weight's config field, whether it needs the global batch, how to
+compute it, the values it reports). The model's forward computes the terms with the in-batch InfoNCE functions below;
+a distributed training loss (``avt_training.losses.PretrainingLoss``) computes the global-batch ones with
+all-gathering functions (``TermInputs.audio_visual_loss`` / ``text_loss``); ``pretraining_objective`` weighs the
+values into the total loss for both, and the output, the logs and the run summary carry every term's values by name.
+Patch helpers live here too because the reconstruction targets must use the token order of the embeddings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -86,87 +88,176 @@ def text_info_nce_loss(
 
 
 @dataclass
-class ContrastiveTerms:
-    """Unweighted contrastive terms of one batch; a term is None when the configuration skips it (zero weight, no
-    text embeddings).
+class TermInputs:
+    """What a loss term may read: one batch's embeddings, and, inside the model's forward, what the reconstruction
+    needs. A term computed after the forward (one that needs the global batch) gets the embeddings only.
 
     Args:
-        audio_visual (`[]`, float32, with gradients): the official CAV-MAE audio-visual InfoNCE
-            (`cavmae_contrastive_loss` by default).
-        audio_visual_accuracy (`[]`, float32, detached): share of clips in [0, 1] whose audio-visual arg-max is the
-            right clip.
-        audio_text (`[]`, float32, with gradients): InfoNCE between text-space audio embeddings and the captions'.
-        visual_text (`[]`, float32, with gradients): the visual counterpart.
-        audio_text_accuracy (`[]`, float32, detached): share in [0, 1] for audio-text (both directions averaged when
-            bidirectional).
-        visual_text_accuracy (`[]`, float32, detached): the visual counterpart.
+        config: the `LGCavMaeConfig` (weights, temperatures, directions).
+        audio_embeds, visual_embeds (`[N, D]`): pooled embeddings, as the contrastive loss sees them.
+        audio_text_embeds, visual_text_embeds (`[N, T]`): the same projected into the text space.
+        text_embeds (`[N, T]`): the captions' embeddings; None skips the text terms.
+        text_temperature: overrides `config.text_temperature` (a learnt one).
+        audio_values, pixel_values, reconstruction_audio, reconstruction_visual, mask_audio, mask_visual: the
+            model's inputs, its decoder's predictions and its masks (forward only).
+        audio_visual_loss, text_loss: the InfoNCE functions: in-batch ones by default, all-gathering ones for
+            global-batch negatives (`avt_training.losses.PretrainingLoss`).
     """
 
-    audio_visual: torch.Tensor | None = None
-    audio_visual_accuracy: torch.Tensor | None = None
-    audio_text: torch.Tensor | None = None
-    visual_text: torch.Tensor | None = None
-    audio_text_accuracy: torch.Tensor | None = None
-    visual_text_accuracy: torch.Tensor | None = None
+    config: Any
+    audio_embeds: torch.Tensor | None = None
+    visual_embeds: torch.Tensor | None = None
+    audio_text_embeds: torch.Tensor | None = None
+    visual_text_embeds: torch.Tensor | None = None
+    text_embeds: torch.Tensor | None = None
+    text_temperature: float | torch.Tensor | None = None
+    audio_values: torch.Tensor | None = None
+    pixel_values: torch.Tensor | None = None
+    reconstruction_audio: torch.Tensor | None = None
+    reconstruction_visual: torch.Tensor | None = None
+    mask_audio: torch.Tensor | None = None
+    mask_visual: torch.Tensor | None = None
+    audio_visual_loss: InfoNCE = cavmae_contrastive_loss
+    text_loss: InfoNCE = text_info_nce_loss
 
 
-def contrastive_terms(
-    config,
-    audio_embeds: torch.Tensor,
-    visual_embeds: torch.Tensor,
-    audio_text_embeds: torch.Tensor | None = None,
-    visual_text_embeds: torch.Tensor | None = None,
-    text_embeds: torch.Tensor | None = None,
-    text_temperature: float | torch.Tensor | None = None,
-    audio_visual_loss: InfoNCE = cavmae_contrastive_loss,
-    text_loss: InfoNCE = text_info_nce_loss,
-) -> ContrastiveTerms:
-    """The contrastive terms ``config`` (an `LGCavMaeConfig`) asks for, from pooled `[N, hidden_size]` and projected
-    `[N, text_embed_dim]` embeddings.
+TermValues = dict[str, torch.Tensor]
 
-    The audio-visual term is computed when `contrastive_weight != 0`; the audio-text and visual-text terms when
-    `text_contrastive_weight != 0` and `text_embeds` are given. `text_temperature` overrides the config's (a learnt
-    one). The loss functions default to the in-batch ones; pass gathering ones for global-batch negatives.
+
+def reconstruction_term(inputs: TermInputs) -> TermValues:
+    """MAE losses of the audio and the visual reconstruction, over masked patches only."""
+    config = inputs.config
+    audio_targets = patchify_audio(inputs.audio_values, config.patch_size)
+    visual_targets = patchify_images(inputs.pixel_values, config.patch_size)
+    return {
+        "loss_reconstruction_audio": masked_patch_reconstruction_loss(
+            inputs.reconstruction_audio, audio_targets, inputs.mask_audio, config.norm_pix_loss
+        ),
+        "loss_reconstruction_visual": masked_patch_reconstruction_loss(
+            inputs.reconstruction_visual, visual_targets, inputs.mask_visual, config.norm_pix_loss
+        ),
+    }
+
+
+def audio_visual_term(inputs: TermInputs) -> TermValues:
+    """The official CAV-MAE audio-visual InfoNCE (unweighted, as logged) and its accuracy (official `c_acc`)."""
+    config = inputs.config
+    loss, accuracy = inputs.audio_visual_loss(
+        inputs.audio_embeds,
+        inputs.visual_embeds,
+        config.contrastive_temperature,
+        config.contrastive_bidirectional,
+    )
+    return {"loss_contrastive": loss, "contrastive_accuracy": accuracy.detach()}
+
+
+def text_term(inputs: TermInputs) -> TermValues | None:
+    """Audio-text and visual-text InfoNCE against the captions' embeddings; None without them."""
+    config, text_embeds = inputs.config, inputs.text_embeds
+    if text_embeds is None:
+        return None
+    if text_embeds.shape != (inputs.audio_embeds.shape[0], config.text_embed_dim):
+        raise ValueError(
+            f"text_embeds must have shape [{inputs.audio_embeds.shape[0]}, {config.text_embed_dim}], "
+            f"got {tuple(text_embeds.shape)}."
+        )
+    temperature = config.text_temperature if inputs.text_temperature is None else inputs.text_temperature
+    bidirectional = config.text_loss_bidirectional
+    audio_text, a2t_accuracy = inputs.text_loss(
+        inputs.audio_text_embeds, text_embeds, temperature, bidirectional
+    )
+    visual_text, v2t_accuracy = inputs.text_loss(
+        inputs.visual_text_embeds, text_embeds, temperature, bidirectional
+    )
+    return {
+        "loss_audio_text": audio_text,
+        "loss_visual_text": visual_text,
+        "audio_text_accuracy": a2t_accuracy.detach(),
+        "visual_text_accuracy": v2t_accuracy.detach(),
+    }
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One row of the pretraining objective.
+
+    Args:
+        name: what the term is called in docs and messages.
+        weight: the config field of its weight (declared in `loss_settings_lgcavmae`); at 0 it is not computed.
+        global_batch: its negatives are the other clips of the batch, so a distributed loop computes it after the
+            forward over the all-gathered batch (`return_contrastive_loss=False`); otherwise the forward does.
+        compute: `TermInputs` -> its named values (None when its inputs are missing, e.g. no captions).
+        losses: the values (output and log names) whose sum the weight multiplies into the total loss.
+        metrics: the values reported beside them (accuracies, detached).
     """
-    terms = ContrastiveTerms()
-    if config.contrastive_weight != 0:
-        loss, accuracy = audio_visual_loss(
-            audio_embeds, visual_embeds, config.contrastive_temperature, config.contrastive_bidirectional
-        )
-        terms.audio_visual, terms.audio_visual_accuracy = loss, accuracy.detach()
-    if text_embeds is not None and config.text_contrastive_weight != 0:
-        if text_embeds.shape != (audio_embeds.shape[0], config.text_embed_dim):
-            raise ValueError(
-                f"text_embeds must have shape [{audio_embeds.shape[0]}, {config.text_embed_dim}], "
-                f"got {tuple(text_embeds.shape)}."
-            )
-        temperature = config.text_temperature if text_temperature is None else text_temperature
-        bidirectional = config.text_loss_bidirectional
-        terms.audio_text, a2t_accuracy = text_loss(audio_text_embeds, text_embeds, temperature, bidirectional)
-        terms.visual_text, v2t_accuracy = text_loss(
-            visual_text_embeds, text_embeds, temperature, bidirectional
-        )
-        terms.audio_text_accuracy, terms.visual_text_accuracy = a2t_accuracy.detach(), v2t_accuracy.detach()
-    return terms
+
+    name: str
+    weight: str
+    global_batch: bool
+    compute: Callable[[TermInputs], TermValues | None]
+    losses: tuple[str, ...]
+    metrics: tuple[str, ...] = ()
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.losses + self.metrics
 
 
-def pretraining_objective(
-    config,
-    loss_reconstruction_audio: torch.Tensor | None,
-    loss_reconstruction_visual: torch.Tensor | None,
-    terms: ContrastiveTerms,
-) -> torch.Tensor | None:
-    """`reconstruction_weight * (L_rec_a + L_rec_v) + contrastive_weight * L_c + text_contrastive_weight * (L_a2t +
-    L_v2t)` over the terms that were computed; None when none was."""
+# The objective, in summation order: `reconstruction_weight * (L_rec_a + L_rec_v) + contrastive_weight * L_c +
+# text_contrastive_weight * (L_a2t + L_v2t)`. Add a row (and its weight in `loss_settings_lgcavmae` and the config)
+# to add a term: the forward, the model output, `avt_training`'s distributed loss and the run summary iterate it.
+LOSS_TERMS: tuple[LossTerm, ...] = (
+    LossTerm(
+        "reconstruction",
+        "reconstruction_weight",
+        global_batch=False,
+        compute=reconstruction_term,
+        losses=("loss_reconstruction_audio", "loss_reconstruction_visual"),
+    ),
+    LossTerm(
+        "audio-visual contrastive",
+        "contrastive_weight",
+        global_batch=True,
+        compute=audio_visual_term,
+        losses=("loss_contrastive",),
+        metrics=("contrastive_accuracy",),
+    ),
+    LossTerm(
+        "audio/visual-text contrastive",
+        "text_contrastive_weight",
+        global_batch=True,
+        compute=text_term,
+        losses=("loss_audio_text", "loss_visual_text"),
+        metrics=("audio_text_accuracy", "visual_text_accuracy"),
+    ),
+)
+
+
+def loss_term_outputs() -> tuple[str, ...]:
+    """Every value a term can report, in table order (what the output, the logs and the summary carry)."""
+    return tuple(name for term in LOSS_TERMS for name in term.outputs)
+
+
+def compute_terms(inputs: TermInputs, global_batch: bool | None = None) -> TermValues:
+    """The values of every term whose weight is not 0 and whose inputs are there; `global_batch` True / False keeps
+    only the terms that need / do not need the global batch (None: all)."""
+    values: TermValues = {}
+    for term in LOSS_TERMS:
+        if global_batch is not None and term.global_batch != global_batch:
+            continue
+        if getattr(inputs.config, term.weight) == 0:
+            continue
+        values.update(term.compute(inputs) or {})
+    return values
+
+
+def pretraining_objective(config, values: TermValues) -> torch.Tensor | None:
+    """Each computed term's weight times the sum of its losses, summed in table order; None when none was."""
     weighted = []
-    if loss_reconstruction_audio is not None:
-        weighted.append(
-            config.reconstruction_weight * (loss_reconstruction_audio + loss_reconstruction_visual)
-        )
-    if terms.audio_visual is not None:
-        weighted.append(config.contrastive_weight * terms.audio_visual)
-    if terms.audio_text is not None:
-        weighted.append(config.text_contrastive_weight * (terms.audio_text + terms.visual_text))
+    for term in LOSS_TERMS:
+        parts = [values[name] for name in term.losses if values.get(name) is not None]
+        if parts:
+            weighted.append(getattr(config, term.weight) * sum(parts[1:], parts[0]))
     return sum(weighted[1:], weighted[0]) if weighted else None
 
 
@@ -228,9 +319,12 @@ def unpatchify_images(
 
 
 __all__ = [
-    "ContrastiveTerms",
+    "LOSS_TERMS",
+    "LossTerm",
+    "TermInputs",
     "cavmae_contrastive_loss",
-    "contrastive_terms",
+    "compute_terms",
+    "loss_term_outputs",
     "masked_patch_reconstruction_loss",
     "patchify_audio",
     "patchify_images",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +23,8 @@ from transformers.utils import ModelOutput
 
 from .configuration_lgcavmae import LGCavMaeConfig
 from .losses_lgcavmae import (
-    ContrastiveTerms,
-    contrastive_terms,
-    masked_patch_reconstruction_loss,
+    TermInputs,
+    compute_terms,
     patchify_audio,
     patchify_images,
     pretraining_objective,
@@ -79,7 +78,8 @@ class LGCavMaeModelOutput(ModelOutput):
 @dataclass
 class LGCavMaeForPreTrainingOutput(ModelOutput):
     """Pretraining outputs. A term that was not computed (zero weight, no `text_embeds`, `return_loss=False`,
-    `return_contrastive_loss=False`) is `None`.
+    `return_contrastive_loss=False`) is `None`. The loss values are those of the term table
+    (`losses_lgcavmae.LOSS_TERMS`); a term added to it without a field here comes as an extra key (`output["name"]`).
 
     Args:
         loss (`[]`, float32): `reconstruction_weight * (L_rec_a + L_rec_v) + contrastive_weight * L_c +
@@ -127,6 +127,10 @@ class LGCavMaeForPreTrainingOutput(ModelOutput):
     visual_text_embeds: torch.Tensor | None = None
     reconstruction_audio: torch.Tensor | None = None
     reconstruction_visual: torch.Tensor | None = None
+
+
+# The term values the pretraining output declares as fields (in `to_tuple` order); other terms' are extra keys.
+_PRETRAINING_OUTPUT_FIELDS = frozenset(f.name for f in fields(LGCavMaeForPreTrainingOutput))
 
 
 @dataclass
@@ -774,7 +778,7 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
         c = self.config
         return unpatchify_images(patches, c.patch_size, c.num_channels, c.image_size, c.image_size)
 
-    # -- forward: the official forward_encoder / forward_decoder / forward_mae_loss / forward_contrastive steps ------
+    # -- forward: the official forward_encoder / forward_decoder steps, then the loss terms -------------------------
 
     def forward_encoder(
         self,
@@ -810,43 +814,13 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
             **kwargs,
         )
 
-    def forward_mae_loss(
-        self,
-        audio_values: torch.Tensor,
-        pixel_values: torch.Tensor,
-        reconstruction_audio: torch.Tensor,
-        reconstruction_visual: torch.Tensor,
-        encoded: LGCavMaeModelOutput,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """MAE losses of the audio and the visual reconstruction, over masked patches only."""
-        norm_pix_loss = self.config.norm_pix_loss
-        loss_audio = masked_patch_reconstruction_loss(
-            reconstruction_audio, self.patchify_audio(audio_values), encoded.mask_audio, norm_pix_loss
-        )
-        loss_visual = masked_patch_reconstruction_loss(
-            reconstruction_visual, self.patchify_visual(pixel_values), encoded.mask_visual, norm_pix_loss
-        )
-        return loss_audio, loss_visual
-
-    def forward_contrastive(
-        self,
-        audio_embeds: torch.Tensor,
-        visual_embeds: torch.Tensor,
-        audio_text_embeds: torch.Tensor,
-        visual_text_embeds: torch.Tensor,
-        text_embeds: torch.Tensor | None,
-    ) -> ContrastiveTerms:
-        """Audio-visual and audio/visual-text InfoNCE with this batch's negatives (one process). A distributed loop
-        computes the same terms over the global batch instead (`avt_training.losses.PretrainingLoss`)."""
-        return contrastive_terms(
-            self.config,
-            audio_embeds,
-            visual_embeds,
-            audio_text_embeds,
-            visual_text_embeds,
-            text_embeds,
-            text_temperature=self.text_temperature,
-        )
+    def forward_loss_terms(
+        self, inputs: TermInputs, global_batch: bool | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The terms of `LOSS_TERMS` with this batch's negatives (one process): the official forward_mae_loss and
+        forward_contrastive. A distributed loop computes the global-batch ones itself
+        (`avt_training.losses.PretrainingLoss`)."""
+        return compute_terms(inputs, global_batch)
 
     def forward(
         self,
@@ -868,8 +842,8 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
         `[B, text_embed_dim]` (optional: without it the text terms are skipped). `audio_noise` `[B, L_a]` and
         `visual_noise` `[B, L_v]` fix the masking (smaller noise = kept); otherwise it is drawn from the global RNG,
         audio first, like the official code. `return_contrastive_loss=False` returns the embeddings and the
-        reconstruction losses but leaves the contrastive terms (and so `loss`) to the caller, as a loop with
-        global-batch negatives does.
+        terms that do not need the global batch (the reconstruction) but leaves the ones that do (the contrastive
+        terms, `LossTerm.global_batch`) and so `loss` to the caller, as a loop with global-batch negatives does.
         """
         config = self.config
         encoded = self.forward_encoder(
@@ -886,31 +860,30 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
         reconstruction_audio = reconstruction_visual = None
         if config.reconstruction_weight != 0 or not return_loss:
             reconstruction_audio, reconstruction_visual = self.forward_decoder(encoded, **kwargs)
-        loss = loss_rec_a = loss_rec_v = None
-        terms = ContrastiveTerms()
-        if return_loss and config.reconstruction_weight != 0:
-            loss_rec_a, loss_rec_v = self.forward_mae_loss(
-                audio_values, pixel_values, reconstruction_audio, reconstruction_visual, encoded
+        loss, values = None, {}
+        if return_loss:
+            inputs = TermInputs(
+                config,
+                audio_embeds=encoded.audio_embeds,
+                visual_embeds=encoded.visual_embeds,
+                audio_text_embeds=audio_text_embeds,
+                visual_text_embeds=visual_text_embeds,
+                text_embeds=text_embeds,
+                text_temperature=self.text_temperature,
+                audio_values=audio_values,
+                pixel_values=pixel_values,
+                reconstruction_audio=reconstruction_audio,
+                reconstruction_visual=reconstruction_visual,
+                mask_audio=encoded.mask_audio,
+                mask_visual=encoded.mask_visual,
             )
-        if return_loss and return_contrastive_loss:
-            terms = self.forward_contrastive(
-                encoded.audio_embeds,
-                encoded.visual_embeds,
-                audio_text_embeds,
-                visual_text_embeds,
-                text_embeds,
-            )
-            loss = pretraining_objective(config, loss_rec_a, loss_rec_v, terms)
+            values = self.forward_loss_terms(inputs, None if return_contrastive_loss else False)
+            if return_contrastive_loss:
+                loss = pretraining_objective(config, values)
+        declared = {name: values.pop(name) for name in list(values) if name in _PRETRAINING_OUTPUT_FIELDS}
         output = LGCavMaeForPreTrainingOutput(
             loss=loss,
-            loss_reconstruction_audio=loss_rec_a,
-            loss_reconstruction_visual=loss_rec_v,
-            loss_contrastive=terms.audio_visual,
-            loss_audio_text=terms.audio_text,
-            loss_visual_text=terms.visual_text,
-            contrastive_accuracy=terms.audio_visual_accuracy,
-            audio_text_accuracy=terms.audio_text_accuracy,
-            visual_text_accuracy=terms.visual_text_accuracy,
+            **declared,
             mask_audio=encoded.mask_audio,
             mask_visual=encoded.mask_visual,
             ids_restore_audio=encoded.ids_restore_audio,
@@ -922,6 +895,8 @@ class LGCavMaeForPreTraining(LGCavMaePreTrainedModel):
             reconstruction_audio=reconstruction_audio,
             reconstruction_visual=reconstruction_visual,
         )
+        for name, value in values.items():  # a term registered beyond the declared fields: an extra key
+            output[name] = value
         return (
             output if (return_dict if return_dict is not None else config.return_dict) else output.to_tuple()
         )

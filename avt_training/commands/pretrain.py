@@ -11,8 +11,9 @@ from avt_training.commands import add_config_arguments, run_with_logging
 from avt_training.pretrain_config import GROUPS, PretrainConfig
 
 EPILOG = """\
-Loss: L = L_rec(audio) + L_rec(visual) + λ1 L_c(audio-visual) + λ2 (L_audio-text + L_visual-text), with
-λ1 = --contrastive-weight and λ2 = --text-contrastive-weight.
+Loss: L = w_rec (L_rec(audio) + L_rec(visual)) + λ1 L_c(audio-visual) + λ2 (L_audio-text + L_visual-text), with
+w_rec = --reconstruction-weight, λ1 = --contrastive-weight and λ2 = --text-contrastive-weight (the model config
+fields of the same names; the temperatures likewise).
 
 Contrastive negatives: with --contrastive-scope global (default) each contrastive term sees the global batch
 (per-device batch x number of processes) through an all-gather with gradients; each process computes its own
