@@ -92,11 +92,12 @@ def _files_of(paths: Iterable[Path]) -> list[tuple[str, Path]]:
     return found
 
 
-def content_digest(*paths: str | os.PathLike) -> str:
+def content_digest(*paths: str | os.PathLike, remember: bool = True) -> str:
     """SHA-256 over the names, sizes and SHA-256 of every file of ``paths`` (files or folders).
 
     Large files' hashes are cached by (resolved path, size, mtime, inode): a resume re-reads nothing unless a
-    file changed, and any change of content, size or time is hashed again.
+    file changed, and any change of content, size or time is hashed again. ``remember`` False reads the cache but
+    writes nothing (a dry run).
     """
     cache_file = _cache_file()
     try:
@@ -118,7 +119,7 @@ def content_digest(*paths: str | os.PathLike) -> str:
                 cache[key] = {"stamp": stamp, "sha256": file_hash}
                 changed = True
         digest.update(json.dumps([name, stat.st_size, file_hash]).encode("utf-8") + b"\n")
-    if changed:
+    if changed and remember:
         try:
             atomic_write_json(cache_file, cache)
         except OSError as error:  # a read-only home only costs rehashing next time
@@ -126,8 +127,8 @@ def content_digest(*paths: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def local_digest(name_or_path: str | os.PathLike | None) -> str | None:
+def local_digest(name_or_path: str | os.PathLike | None, remember: bool = True) -> str | None:
     """:func:`content_digest` of a local file or folder; None for Hub ids (their commit identifies them)."""
     if name_or_path is None or not os.path.exists(name_or_path):
         return None
-    return content_digest(name_or_path)
+    return content_digest(name_or_path, remember=remember)
