@@ -78,7 +78,7 @@ class TrainingPlan:
     resume_from: str | None = None
     resume_step: int = 0
     resume_fresh: bool = False  # --resume latest found no checkpoint: the run starts from step 0
-    cost_kind: str = "pretrain"
+    cost_kind: str | None = "pretrain"  # None: the cost model has no figure for this command
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -86,8 +86,10 @@ class TrainingPlan:
         return self.per_device_batch_size * self.num_processes * self.gradient_accumulation_steps
 
     @property
-    def gpu_hours(self) -> float:
+    def gpu_hours(self) -> float | None:
         """Of the steps still to take (a resumed run has taken some)."""
+        if self.cost_kind is None:
+            return None
         return gpu_hours(self.cost_kind, max(self.total_steps - self.resume_step, 0) * self.effective_batch)
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,11 +119,12 @@ class TrainingPlan:
             lines.append(f"resume: from {self.resume_from} (step {self.resume_step} of {self.total_steps})")
         elif self.resume_fresh:
             lines.append("resume: no checkpoint yet, the run starts fresh")
-        rate = CLIPS_PER_GPU_HOUR[self.cost_kind]
-        lines.append(
-            f"estimate: {self.gpu_hours:.3g} GPU-hours (H100-class, {rate:,} clips per GPU-hour for {self.cost_kind}; "
-            "docs/reproduce.md)"
-        )
+        if self.cost_kind is not None:
+            rate = CLIPS_PER_GPU_HOUR[self.cost_kind]
+            lines.append(
+                f"estimate: {self.gpu_hours:.3g} GPU-hours (H100-class, {rate:,} clips per GPU-hour for "
+                f"{self.cost_kind}; docs/reproduce.md)"
+            )
         lines += [f"note: {note}" for note in self.notes]
         lines.append("a real run would start: the same command without --dry-run")
         return "\n".join(lines)

@@ -13,8 +13,6 @@ ones by the content digest a run records; no weights are loaded and no video is 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +23,7 @@ from avt_triplets.models import check_model_options
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.output_lock import check_not_held
 from avt_triplets.preflight import checked_run
-from avt_triplets.revisions import local_digest, resolve_commit_hash
+from avt_triplets.revisions import ModelSource, model_source
 from avt_triplets.stages.reader import plan_pending, plan_shards, scan_done_shards
 
 OUTPUT_STATES = {
@@ -34,51 +32,6 @@ OUTPUT_STATES = {
     "avt output": "an earlier avt generate output: a run resumes it",
     "overwrite": "an earlier avt generate output: --overwrite starts it over (its shards deleted)",
 }
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """One model a run would load, as its manifest will name it: a local folder's content digest or a Hub commit."""
-
-    role: str
-    name: str
-    where: str  # "local" or "hub"
-    revision: str | None  # local: sha256 content digest; hub: the resolved commit (None: not resolvable now)
-    requested: str | None = None  # --*-revision as given
-    model_type: str | None = None  # from a local config.json
-
-    def describe(self) -> str:
-        if self.where == "msclap":
-            return f"{self.role} {self.name} (msclap: its weights file below, else downloaded by msclap when loading)"
-        if self.where == "local":
-            kind = f"{self.model_type}, " if self.model_type else ""
-            return f"{self.role} {self.name} (local, {kind}content digest {(self.revision or '?')[:16]})"
-        asked = self.requested or "main"
-        found = (
-            f"commit {self.revision}"
-            if self.revision
-            else "commit not resolved (Hub unreachable, not cached)"
-        )
-        return f"{self.role} {self.name} (Hub, revision {asked}: {found})"
-
-
-def model_source(role: str, name: str, revision: str | None = None, digest: str | None = None) -> ModelSource:
-    """Where ``name`` loads from; ``digest``: the local digest already computed (planned_models), else computed here
-    without updating the digest cache."""
-    if os.path.exists(name):
-        return ModelSource(
-            role, name, "local", digest or local_digest(name, remember=False), None, _model_type(name)
-        )
-    return ModelSource(role, name, "hub", resolve_commit_hash(name, revision), revision)
-
-
-def _model_type(path: str) -> str | None:
-    try:
-        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
-            value = json.load(handle).get("model_type")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(value) if value else None
 
 
 def model_sources(models: ModelOptions, planned: dict[str, Any]) -> list[ModelSource]:
@@ -219,4 +172,4 @@ def plan_generation(
     return plan
 
 
-__all__ = ["GenerationPlan", "ModelSource", "model_sources", "plan_generation"]
+__all__ = ["GenerationPlan", "model_sources", "plan_generation"]

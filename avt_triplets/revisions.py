@@ -15,6 +15,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from avt_core.atomic import atomic_write_json
@@ -132,3 +133,52 @@ def local_digest(name_or_path: str | os.PathLike | None, remember: bool = True) 
     if name_or_path is None or not os.path.exists(name_or_path):
         return None
     return content_digest(name_or_path, remember=remember)
+
+
+# ----------------------------------------------------------------------------------------------
+# A model named before it loads (the dry runs)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One model a run would load, as its manifest will name it: a local folder's content digest or a Hub commit."""
+
+    role: str
+    name: str
+    where: str  # "local" or "hub"
+    revision: str | None  # local: sha256 content digest; hub: the resolved commit (None: not resolvable now)
+    requested: str | None = None  # --*-revision as given
+    model_type: str | None = None  # from a local config.json
+
+    def describe(self) -> str:
+        if self.where == "msclap":
+            return f"{self.role} {self.name} (msclap: its weights file below, else downloaded by msclap when loading)"
+        if self.where == "local":
+            kind = f"{self.model_type}, " if self.model_type else ""
+            return f"{self.role} {self.name} (local, {kind}content digest {(self.revision or '?')[:16]})"
+        asked = self.requested or "main"
+        found = (
+            f"commit {self.revision}"
+            if self.revision
+            else "commit not resolved (Hub unreachable, not cached)"
+        )
+        return f"{self.role} {self.name} (Hub, revision {asked}: {found})"
+
+
+def model_source(role: str, name: str, revision: str | None = None, digest: str | None = None) -> ModelSource:
+    """Where ``name`` loads from; ``digest``: the local digest already computed (planned_models), else computed here
+    without updating the digest cache."""
+    if os.path.exists(name):
+        return ModelSource(
+            role, name, "local", digest or local_digest(name, remember=False), None, _model_type(name)
+        )
+    return ModelSource(role, name, "hub", resolve_commit_hash(name, revision), revision)
+
+
+def _model_type(path: str) -> str | None:
+    try:
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+            value = json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value else None

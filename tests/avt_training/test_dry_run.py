@@ -168,10 +168,40 @@ def test_a_folder_a_run_would_refuse_is_refused_with_the_runs_line(
     assert dry == refusal(capsys, argv) and "is not an avt" in dry
 
 
-@pytest.mark.parametrize("command", ["generate", "pretrain", "finetune"])
+@pytest.mark.parametrize("command", ["generate", "pretrain", "finetune", "pretrain-slava"])
 def test_help_explains_dry_run(command, capsys):
     with pytest.raises(SystemExit) as stopped:
         main([command, "--help"])
     assert stopped.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--dry-run" in text and "nothing is" in text.lower() and "JSON" in text
+
+
+def test_pretrain_slava_dry_run_plans_its_stages_without_loading_a_tower(
+    synthetic_train, tiny_clip, tiny_clap, tmp_path, capsys, monkeypatch
+):
+    from avt_training.slava import parts, train
+    from avt_training.slava.config import SlavaPretrainConfig
+    from avt_triplets.revisions import content_digest
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a dry run loaded the towers")
+
+    monkeypatch.setattr(parts, "build_model", refused)
+    monkeypatch.setattr(train, "prepare_features", refused)
+    output = tmp_path / "out"
+    argv = ["pretrain-slava", "--dataset", str(synthetic_train), "--vision-model", str(tiny_clip),
+            "--audio-model", str(tiny_clap), "--output-dir", str(output), "--report-to", "none",
+            "--variant", "wav2clip", "--per-device-batch-size", "16", "--num-epochs", "2"]  # fmt: skip
+    text, plan = dry_run(capsys, argv)
+    assert not output.exists()
+    clips = pq.ParquetDataset(str(synthetic_train / "data")).read(columns=["clip_id"]).num_rows
+    total = 2 * (clips // 16)
+    first = round(total * SlavaPretrainConfig.__dataclass_fields__["wav2clip_stage1_fraction"].default)
+    assert (plan["train_clips"], plan["steps_per_epoch"], plan["total_steps"]) == (clips, clips // 16, total)
+    assert f"stages of {first} + {total - first} steps" in plan["schedule"] and plan["gpu_hours"] is None
+    assert f"audio {tiny_clap} (local, clap, content digest {content_digest(tiny_clap)[:16]})" in text
+    output.mkdir()
+    (output / "notes.md").write_text("mine\n")
+    dry = refusal(capsys, [*argv, "--dry-run"])
+    assert dry == refusal(capsys, argv) and "is not an avt pretrain-slava output" in dry

@@ -138,7 +138,7 @@ def test_an_output_a_run_would_refuse_is_refused_with_the_runs_own_line(
 def test_models_are_named_by_digest_or_commit_and_never_loaded(
     short_clips, tiny_blip2, tiny_clap, tmp_path, capsys, monkeypatch
 ):
-    from avt_triplets import captioners, generation_plan, scorers
+    from avt_triplets import captioners, revisions, scorers
 
     captioner = tmp_path / "blip2"
     shutil.copytree(tiny_blip2, captioner)
@@ -151,7 +151,7 @@ def test_models_are_named_by_digest_or_commit_and_never_loaded(
     commit = "0123456789abcdef0123456789abcdef01234567"
     asked = []
     monkeypatch.setattr(
-        generation_plan, "resolve_commit_hash", lambda name, rev: asked.append((name, rev)) or commit
+        revisions, "resolve_commit_hash", lambda name, rev: asked.append((name, rev)) or commit
     )
     out = tmp_path / "out"
     argv = [
