@@ -110,7 +110,7 @@ class GenerationPlan:
         )
         for index, problem in sorted(self.shards_damaged.items()):
             lines.append(f"  shard {index} is damaged: {problem}")
-        lines.append("models: " + ("none (--captioner none)" if not self.models else ""))
+        lines.append("models:" + ("" if self.models else " none (--captioner none)"))
         lines += [f"  {source.describe()}" for source in self.models]
         rate = CLIPS_PER_GPU_HOUR[self.cost_kind]
         lines.append(

@@ -145,14 +145,14 @@ class ModelSource:
 
     role: str
     name: str
-    where: str  # "local" or "hub"
+    where: str  # "local", "hub", or "msclap" (msclap finds its own weights)
     revision: str | None  # local: sha256 content digest; hub: the resolved commit (None: not resolvable now)
     requested: str | None = None  # --*-revision as given
     model_type: str | None = None  # from a local config.json
 
     def describe(self) -> str:
         if self.where == "msclap":
-            return f"{self.role} {self.name} (msclap: its weights file below, else downloaded by msclap when loading)"
+            return f"{self.role} {self.name} (msclap: weights from --scorer-weights, else downloaded when it loads)"
         if self.where == "local":
             kind = f"{self.model_type}, " if self.model_type else ""
             return f"{self.role} {self.name} (local, {kind}content digest {(self.revision or '?')[:16]})"
