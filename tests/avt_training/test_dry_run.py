@@ -205,3 +205,29 @@ def test_pretrain_slava_dry_run_plans_its_stages_without_loading_a_tower(
     (output / "notes.md").write_text("mine\n")
     dry = refusal(capsys, [*argv, "--dry-run"])
     assert dry == refusal(capsys, argv) and "is not an avt pretrain-slava output" in dry
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_the_planned_batches_are_those_the_runs_loader_gives(
+    synthetic_train, fast_tiny_model, tmp_path, processes
+):
+    """The dry run's batches per epoch against the training loader itself, dealt out by accelerate as under
+    `accelerate launch --num_processes N` (no model weights: the loader needs configs only)."""
+    from accelerate.data_loader import prepare_data_loader
+
+    from avt_training.pretrain import build_train_loader, load_data
+    from avt_training.pretrain_config import PretrainConfig
+    from avt_training.run_plan import batches_per_epoch
+    from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeProcessor
+
+    config = PretrainConfig(
+        datasets=[str(synthetic_train)], output_dir=str(tmp_path), per_device_batch_size=12
+    )
+    config.num_workers = 0
+    train, _ = load_data(config, None)
+    model_config = LGCavMaeConfig.from_pretrained(fast_tiny_model)
+    loader, _ = build_train_loader(
+        config, train, model_config, LGCavMaeProcessor.from_config(model_config), processes
+    )
+    dealt = prepare_data_loader(loader, num_processes=processes, process_index=0, put_on_device=False)
+    assert batches_per_epoch(len(train), 12, processes) == len(dealt) == (len(train) // 12) // processes
