@@ -221,9 +221,8 @@ def test_the_planned_batches_are_those_the_runs_loader_gives(
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeProcessor
 
     config = PretrainConfig(
-        datasets=[str(synthetic_train)], output_dir=str(tmp_path), per_device_batch_size=12
+        datasets=[str(synthetic_train)], output_dir=str(tmp_path), per_device_batch_size=12, num_workers=0
     )
-    config.num_workers = 0
     train, _ = load_data(config, None)
     model_config = LGCavMaeConfig.from_pretrained(fast_tiny_model)
     loader, _ = build_train_loader(
