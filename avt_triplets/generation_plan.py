@@ -135,12 +135,13 @@ def plan_generation(
     )
     check_not_held(checked.root)
     shards = plan_shards(checked.inputs.clips, options.shard_size)
+    # the shards this process takes: all of them, or its share when the options name its rank and world size (as the
+    # local distributor deals them out)
+    mine = range(options.rank or 0, len(shards), options.world_size or 1)
     resumed = checked.output_state == "avt output" and not options.overwrite
-    done, scan = (
-        scan_done_shards(checked.root, range(len(shards)), options.verify) if resumed else (set(), None)
-    )
+    done, scan = scan_done_shards(checked.root, mine, options.verify) if resumed else (set(), None)
     damaged = dict(scan.damaged) if scan is not None else {}
-    plans = plan_pending(checked.root, shards, range(len(shards)), done - set(damaged), options.retry_failed)
+    plans = plan_pending(checked.root, shards, mine, done - set(damaged), options.retry_failed)
     sources = model_sources(models, planned)
     kind = cost_kind(models, sources)
     pending = sum(len(plan.clips) for plan in plans)
@@ -164,6 +165,10 @@ def plan_generation(
         gpu_hours=gpu_hours(kind, pending),
         missing=checked.inputs.missing,
     )
+    if len(mine) < len(shards):
+        plan.notes.append(
+            f"shards done and pending are this process's: rank {mine.start} of world size {mine.step}"
+        )
     missing = checked.inputs.missing
     if missing is not None and missing.exceeds(options.max_missing_fraction):
         plan.notes.append(

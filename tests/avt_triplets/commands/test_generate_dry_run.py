@@ -178,3 +178,21 @@ def test_models_are_named_by_digest_or_commit_and_never_loaded(
     assert asked == [("Salesforce/blip2-opt-2.7b", "v1")]
     assert plan["models"][0] == {**plan["models"][0], "where": "hub", "revision": commit, "requested": "v1"}
     assert f"revision v1: commit {commit}" in text
+
+
+def test_a_process_given_its_rank_plans_its_own_shards(finished_output, short_clips, tmp_path):
+    from avt_triplets.generation_plan import plan_generation
+    from avt_triplets.options import GenerationOptions, ModelOptions
+
+    output = tmp_path / "out"
+    shutil.copytree(finished_output, output)
+    schema.stats_path(
+        output, 2
+    ).unlink()  # shard 2 unfinished; rank 1 of 2 takes shard 1 only, rank 0 shards 0, 2
+    options = dict(shard_size=2, num_workers=0, progress=False, world_size=2)
+    labelled = ModelOptions(captioner="none")
+    theirs = plan_generation(str(short_clips), str(output), GenerationOptions(rank=1, **options), labelled)
+    ours = plan_generation(str(short_clips), str(output), GenerationOptions(rank=0, **options), labelled)
+    assert (theirs.shards_done, theirs.shards_pending, theirs.clips_pending) == (1, 0, 0)
+    assert (ours.shards_done, ours.shards_pending, ours.clips_pending) == (1, 1, 2)
+    assert "rank 0 of world size 2" in ours.format()
