@@ -28,7 +28,7 @@ CONFIG_FILES = {"filter": "avt_config.filter.yaml", "publish": "avt_config.publi
 # Never written: tokens and storage options (which carry credentials); pass them again, or set them in the
 # environment (HF_TOKEN, FSSPEC_S3_ENDPOINT_URL, ...), when repeating a run.
 SECRET_OPTIONS = frozenset({"hub_token", "token", "storage_options"})
-_NOT_OPTIONS = frozenset({"help", "config", "debug", "command", "task", "task_runner"})
+_NOT_OPTIONS = frozenset({"help", "config", "debug", "command", "task", "task_runner", "dry_run"})
 
 
 class AvtArgumentParser(argparse.ArgumentParser):

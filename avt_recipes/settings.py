@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from avt_core.cost_model import CLIPS_PER_GPU_HOUR, gpu_hours
 from avt_core.errors import UsageError
 
 
@@ -100,21 +101,8 @@ def split_batch(global_batch: int, gpus: int, max_per_gpu: int | None = None) ->
     return math.ceil(per_gpu / accumulation), accumulation
 
 
-# -- GPU-hours ---------------------------------------------------------------------------------------------------
-# Throughput per H100-class GPU (bf16), from FLOP counts at an assumed 30 % model-FLOP utilisation (989 dense bf16
-# TFLOP/s -> ~300 TFLOP/s), capped by what 16 CPU cores decode. FLOPs per item (docs/reproduce.md, "GPU-hours"):
-#   BLIP-2 OPT-2.7B caption: ~0.8 TFLOP per frame (ViT-g on 257 tokens ~0.5, OPT prefill + ~20 decoded tokens ~0.3)
-#   LLaVA-1.5-7B caption:    ~9 TFLOP per frame (Vicuna-7B prefill of 576 image tokens dominates)
-#   LG-CAV-MAE pretraining:  0.234 TFLOP per clip forward + backward (75 % masked; measured, FlopCounterMode)
-#   fine-tuning:             0.397 TFLOP per clip forward + backward (unmasked; measured); inference 0.132
-CLIPS_PER_GPU_HOUR = {
-    "generate:blip2": 130_000,  # 10 frames/clip: 300 / 8 TFLOP ~ 37 clips/s (decode: 16 cores x ~5 clips/s)
-    "generate:llava": 12_000,  # 300 / 90 TFLOP ~ 3.3 clips/s
-    "generate:none": 280_000,  # labelled sets without captions: decode-bound, ~80 clips/s on 16 cores
-    "pretrain": 2_000_000,  # ~550 clips/s: compute allows ~1,280, the input pipeline ~60/s per core
-    "finetune": 1_300_000,  # ~360 clips/s
-    "inference": 3_600_000,  # ~1,000 forward passes/s (multi-frame classification: one per frame)
-}
+# -- GPU-hours: the model lives in avt_core.cost_model (the dry runs of avt generate / pretrain / finetune read it
+# too); re-exported here for the recipes.
 
 # Clips per dataset when the input can't be counted (dry runs without data): approximate public sizes.
 NOMINAL_CLIPS = {
@@ -124,10 +112,6 @@ NOMINAL_CLIPS = {
     "audioset-20k": 20_000,
     "audioset-eval": 17_249,  # usable AudioSet eval clips in the official CAV-MAE log
 }
-
-
-def gpu_hours(kind: str, clips: float) -> float:
-    return clips / CLIPS_PER_GPU_HOUR[kind]
 
 
 __all__ = [

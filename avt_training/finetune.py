@@ -43,7 +43,7 @@ from eval.classification import classification_metrics, logits_to_scores
 logger = logging.getLogger(__name__)
 COLUMNS = ("audio", "frames", "labels")
 
-__all__ = ["FinetuneConfig", "finetune", "training_classes"]
+__all__ = ["FinetuneConfig", "finetune", "plan", "training_classes"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -163,27 +163,13 @@ def metrics_from_logits(logits: np.ndarray, targets: np.ndarray, problem_type: s
 
 def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Path:
     """Fine-tune and evaluate; returns the output folder (model, processor, ``eval_results.json``)."""
-    from modeling_lgcavmae import LGCavMaeConfig
-
     config = FinetuneConfig.from_any(config)
-    output_dir = output_rules.check(
-        config.output_dir, "finetune", bool(config.resume), config.overwrite, "--resume latest"
-    )
-    resume_from = resolve_trainer_resume(config.resume, output_dir)
-    training_arguments(
-        config, evaluate=bool(config.eval_split)
-    )  # option mistakes stop here, before data loads
-    require_model_type(config.model_name_or_path, LGCavMaeConfig.model_type, "--model")
+    output_dir, resume_from = preflight(config)
     hub = HubPusher.from_options(config, is_main_process=int(os.environ.get("RANK", "0")) == 0)
     try:
-        data = load_finetune_data(config)
-        if (
-            int(os.environ.get("RANK", "0")) == 0
-        ):  # the data passed its checks; a folder holding only this file
-            write_run_config(
-                output_dir, "finetune", config
-            )  # still counts as empty (avt_training.output_dir)
-        check_one_global_batch(len(data.train), config.per_device_batch_size, world_size())
+        data = checked_data(config)
+        if int(os.environ.get("RANK", "0")) == 0:  # the data passed its checks; a folder holding only this
+            write_run_config(output_dir, "finetune", config)  # file still counts as empty (output_dir.py)
         model, processor = build_classifier(config, data.classes, data.problem_type)
         trainer = build_trainer(config, data, model, processor, hub)
     except KeyboardInterrupt as stop:
@@ -216,6 +202,86 @@ def finetune(config: FinetuneConfig | argparse.Namespace | dict[str, Any]) -> Pa
     if hub is not None:
         hub.push_model(output_dir, commit_message="LG-CAV-MAE fine-tuning: final model")
     return output_dir
+
+
+def preflight(config: FinetuneConfig, dry_run: bool = False) -> tuple[Path, str | None]:
+    """The output folder (its rule: ``avt_training/output_dir.py``), the checkpoint ``--resume`` picks, the
+    ``TrainingArguments`` and the model's ``model_type`` (config.json alone): what stops a run before its data loads;
+    ``dry_run`` writes no probe file."""
+    from modeling_lgcavmae import LGCavMaeConfig
+
+    output_dir = output_rules.check(
+        config.output_dir,
+        "finetune",
+        bool(config.resume),
+        config.overwrite,
+        "--resume latest",
+        dry_run=dry_run,
+    )
+    resume_from = resolve_trainer_resume(config.resume, output_dir)
+    training_arguments(
+        config, evaluate=bool(config.eval_split)
+    )  # option mistakes stop here, before data loads
+    require_model_type(config.model_name_or_path, LGCavMaeConfig.model_type, "--model")
+    return output_dir, resume_from
+
+
+def checked_data(config: FinetuneConfig) -> FinetuneData:
+    """The labelled rows (:func:`load_finetune_data`), refused when they do not fill one global batch."""
+    data = load_finetune_data(config)
+    check_one_global_batch(len(data.train), config.per_device_batch_size, world_size())
+    return data
+
+
+def plan(config: FinetuneConfig | argparse.Namespace | dict[str, Any]):
+    """``avt finetune --dry-run``: the run's figures from its own checks (folder, resume, options, model config,
+    labelled data, one global batch) and Trainer's step arithmetic, with nothing written and no weights loaded."""
+    from avt_training.optim import describe_schedule
+    from avt_training.run_plan import (
+        TrainingPlan,
+        batches_per_epoch,
+        checkpoint_step,
+        dataset_rows,
+        trainer_steps,
+    )
+
+    config = FinetuneConfig.from_any(config)
+    output_dir, resume_from = preflight(config, dry_run=True)
+    state = output_rules.output_state(
+        output_dir, "finetune", bool(config.resume), config.overwrite, "--resume latest"
+    )
+    data = checked_data(config)
+    batches = batches_per_epoch(len(data.train), config.per_device_batch_size, world_size())
+    per_epoch, total, epochs = trainer_steps(
+        batches, config.gradient_accumulation_steps, config.num_epochs, config.max_steps
+    )
+    resume = Path(resume_from) if resume_from is not None else None
+    return TrainingPlan(
+        command="finetune",
+        output_dir=str(output_dir),
+        output_state=state,
+        datasets=dataset_rows(data.train),
+        train_clips=len(data.train),
+        eval_clips=len(data.eval) if data.eval is not None else None,
+        num_processes=world_size(),
+        per_device_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        steps_per_epoch=per_epoch,
+        num_epochs=epochs,
+        total_steps=total,
+        schedule=describe_schedule(config, epochs, total),
+        model=f"LG-CAV-MAE encoders from {config.model_name_or_path} (weights not loaded now) with a new head of "
+        f"{len(data.classes)} classes ({data.problem_type}, {config.classifier_mode})",
+        resume_from=str(resume) if resume is not None else None,
+        resume_step=checkpoint_step(resume),
+        resume_fresh=bool(config.resume) and resume is None,
+        cost_kind="finetune",
+        notes=[
+            f"{split}: {count.clips_skipped} clip(s) without a label in the class list are skipped"
+            for split, count in data.label_counts.items()
+            if count.clips_skipped
+        ],
+    )
 
 
 def train_until_stopped(trainer, resume_from: str | None, output_dir: Path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -61,6 +63,30 @@ def build_scheduler(
     if name == "constant":
         return get_constant_schedule_with_warmup(optimizer, warmup_steps)
     raise ValueError(f"unknown lr scheduler {name!r}")
+
+
+def describe_schedule(config: Any, num_epochs: float, total_steps: int) -> str:
+    """The learning-rate schedule of a pretrain or finetune ``config`` in words (the dry runs print it): the same
+    milestones :func:`build_scheduler` and fine-tuning's per-step factor use."""
+    lr = f"lr {config.learning_rate:g}"
+    head = getattr(config, "head_lr_multiplier", None)
+    if head:
+        lr += f" (head x{head:g})"
+    if config.lr_scheduler == "multistep":
+        epochs = math.ceil(num_epochs)
+        milestones = [
+            m
+            for m in official_milestones(config.lr_decay_start_epoch, config.lr_decay_step_epochs, epochs)
+            if m < epochs
+        ]
+        if not milestones:
+            return f"multistep (official): {lr}, no decay within {epochs} epoch(s) (first after epoch {config.lr_decay_start_epoch})"
+        shown = ", ".join(str(m) for m in milestones)
+        return f"multistep (official): {lr}, x{config.lr_decay_gamma:g} after epoch(s) {shown}; no warmup"
+    warmup = f"{config.warmup_steps} warmup step(s)"
+    if config.lr_scheduler == "constant":
+        return f"constant: {lr} after {warmup}"
+    return f"{config.lr_scheduler}: {lr}, {warmup}, then decay over the {total_steps} optimizer steps"
 
 
 def steps_per_epoch_scheduler(name: SchedulerName) -> bool:

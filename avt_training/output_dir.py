@@ -19,7 +19,12 @@ from pathlib import Path
 
 from avt_core.errors import UsageError
 from avt_core.run_config import CONFIG_FILE
-from avt_triplets.output_folder import check_writable, foreign_entries, is_avt_output
+from avt_triplets.output_folder import (
+    check_writable,
+    check_writable_without_writing,
+    foreign_entries,
+    is_avt_output,
+)
 
 MARKER_FILE = (
     ".avt-training.json"  # {"format": "avt-training/1", "command": ...}; dot: Hub pushes leave it out
@@ -77,9 +82,13 @@ def written_by(root: Path) -> str | None:
     return next((command for command, looks_like in _LAYOUTS.items() if looks_like(root)), None)
 
 
-def check(root: str | Path, command: str, resume: bool, overwrite: bool, resume_flag: str | None) -> Path:
-    """Refuse ``--output-dir root`` unless it is new, empty, or this command's output continued (``resume``) or
-    started over (``overwrite``); ``resume_flag`` is how this command continues a run (None: it cannot)."""
+def output_state(
+    root: str | Path, command: str, resume: bool, overwrite: bool, resume_flag: str | None
+) -> str:
+    """What ``--output-dir root`` is to ``command``, read without writing: ``new``, ``empty``, ``resumed`` (this
+    command's earlier output, continued) or ``overwritten`` (started over); :class:`UsageError` with the refusal
+    otherwise (a file, a folder avt did not write, another command's output, an earlier run without ``resume_flag``
+    or --overwrite). ``resume_flag`` is how this command continues a run (None: it cannot)."""
     root = Path(root)
     continue_hint = f"pass {resume_flag} to continue it or --overwrite" if resume_flag else "pass --overwrite"
     if resume and overwrite:
@@ -87,27 +96,47 @@ def check(root: str | Path, command: str, resume: bool, overwrite: bool, resume_
     if root.is_file():
         raise UsageError(f"--output-dir {root} is a file, not a folder")
     entries = _written_entries(root)
-    if entries:
-        owner = written_by(root)
-        if owner is None:
-            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-            raise UsageError(
-                f"--output-dir {root} is not empty ({shown}) and is not an avt {command} output; avt writes only "
-                "into a new or empty folder or one it wrote itself, so nothing of yours is overwritten. Choose "
-                "another --output-dir."
-            )
-        if owner != command:
-            raise UsageError(
-                f"--output-dir {root} is an avt {owner} output, not an avt {command} one: choose another --output-dir"
-            )
-        if not (resume or overwrite):
-            raise UsageError(
-                f"--output-dir {root} holds an earlier avt {command} run: {continue_hint} to start over "
-                "(deleting what it wrote)"
-            )
+    if not entries:
+        return "empty" if root.is_dir() else "new"
+    owner = written_by(root)
+    if owner is None:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise UsageError(
+            f"--output-dir {root} is not empty ({shown}) and is not an avt {command} output; avt writes only "
+            "into a new or empty folder or one it wrote itself, so nothing of yours is overwritten. Choose "
+            "another --output-dir."
+        )
+    if owner != command:
+        raise UsageError(
+            f"--output-dir {root} is an avt {owner} output, not an avt {command} one: choose another --output-dir"
+        )
+    if not (resume or overwrite):
+        raise UsageError(
+            f"--output-dir {root} holds an earlier avt {command} run: {continue_hint} to start over "
+            "(deleting what it wrote)"
+        )
+    return "resumed" if resume else "overwritten"
+
+
+def check(
+    root: str | Path,
+    command: str,
+    resume: bool,
+    overwrite: bool,
+    resume_flag: str | None,
+    dry_run: bool = False,
+) -> Path:
+    """Refuse ``--output-dir root`` unless it is new, empty, or this command's output continued (``resume``) or
+    started over (``overwrite``) (:func:`output_state`), or when it cannot be written; ``dry_run`` judges that from
+    permissions instead of writing a probe file."""
+    root = Path(root)
+    output_state(root, command, resume, overwrite, resume_flag)
     # created by `claim`, once every check passed: a refused run leaves no folder behind
     existing = next(folder for folder in (root, *root.parents) if folder.exists())
-    check_writable(existing)
+    if dry_run:
+        check_writable_without_writing(existing)
+    else:
+        check_writable(existing)
     return root
 
 
@@ -127,4 +156,4 @@ def claim(root: str | Path, command: str, overwrite: bool, keep: tuple[str, ...]
     (root / MARKER_FILE).write_text(json.dumps({"format": FORMAT, "command": command}) + "\n")
 
 
-__all__ = ["MARKER_FILE", "check", "claim", "written_by"]
+__all__ = ["MARKER_FILE", "check", "claim", "output_state", "written_by"]

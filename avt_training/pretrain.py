@@ -48,7 +48,7 @@ from avt_training.pretrain_loop import (
 logger = logging.getLogger(__name__)
 TRAIN_COLUMNS = ("audio", "frames", "text_embedding")
 
-__all__ = ["PretrainConfig", "pretrain", "setup"]
+__all__ = ["PretrainConfig", "plan", "pretrain", "setup"]
 
 
 def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Path:
@@ -87,15 +87,10 @@ def setup(config: PretrainConfig) -> PretrainRun:
     checkpoint with ``--resume``. User mistakes stop here, before the model loads where they can."""
     from avt_training.optim import build_adam, build_scheduler, trainable_parameters
 
-    output_dir = output_rules.check(
-        config.output_dir, "pretrain", bool(config.resume), config.overwrite, "--resume latest"
-    )
-    resume_from = checkpoints.resolve_resume(config.resume, output_dir)
-    check_model_sources(config)
+    output_dir, resume_from = preflight(config)
     accelerator = make_accelerator(config)
     hub = HubPusher.from_options(config, accelerator.is_main_process)
-    train_data, eval_data = load_data(config, accelerator)
-    check_one_global_batch(len(train_data), config.per_device_batch_size, accelerator.num_processes)
+    train_data, eval_data = checked_data(config, accelerator, accelerator.num_processes)
     model, processor = build_model_and_processor(config, text_embedding_dim(train_data))
     loader, sampler = build_train_loader(
         config, train_data, model.config, processor, accelerator.num_processes
@@ -152,6 +147,96 @@ def setup(config: PretrainConfig) -> PretrainRun:
     return run
 
 
+def preflight(config: PretrainConfig, dry_run: bool = False) -> tuple[Path, Path | None]:
+    """The output folder (its rule: ``avt_training/output_dir.py``), the checkpoint ``--resume`` picks and the model's
+    sources (config.json alone): what stops a run before anything is written; ``dry_run`` writes no probe file."""
+    output_dir = output_rules.check(
+        config.output_dir,
+        "pretrain",
+        bool(config.resume),
+        config.overwrite,
+        "--resume latest",
+        dry_run=dry_run,
+    )
+    resume_from = checkpoints.resolve_resume(config.resume, output_dir)
+    check_model_sources(config)
+    return output_dir, resume_from
+
+
+def checked_data(config: PretrainConfig, accelerator, num_processes: int):
+    """Training and eval triplets (:func:`load_data`), refused when they do not fill one global batch."""
+    train_data, eval_data = load_data(config, accelerator)
+    check_one_global_batch(len(train_data), config.per_device_batch_size, num_processes)
+    return train_data, eval_data
+
+
+def plan(config: PretrainConfig | argparse.Namespace | dict[str, Any]):
+    """``avt pretrain --dry-run``: the run's figures from its own checks (folder, resume, model config, data, one
+    global batch) and its schedule arithmetic, with nothing written and no weights loaded."""
+    from avt_core.launch import launched_process
+    from avt_training.optim import describe_schedule
+    from avt_training.run_plan import TrainingPlan, batches_per_epoch, checkpoint_step, dataset_rows
+
+    config = PretrainConfig.from_any(config)
+    output_dir, resume_from = preflight(config, dry_run=True)
+    state = output_rules.output_state(
+        output_dir, "pretrain", bool(config.resume), config.overwrite, "--resume latest"
+    )
+    processes = launched_process().world_size
+    train_data, eval_data = checked_data(config, None, processes)
+    model = planned_model(config, text_embedding_dim(train_data))
+    schedule = Schedule.plan(
+        batches_per_epoch(len(train_data), config.per_device_batch_size, processes), config
+    )
+    return TrainingPlan(
+        command="pretrain",
+        output_dir=str(output_dir),
+        output_state=state,
+        datasets=dataset_rows(train_data),
+        train_clips=len(train_data),
+        eval_clips=len(eval_data) if eval_data is not None else None,
+        num_processes=processes,
+        per_device_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        steps_per_epoch=schedule.steps_per_epoch,
+        num_epochs=schedule.num_epochs,
+        total_steps=schedule.total_steps,
+        schedule=describe_schedule(config, schedule.num_epochs, schedule.total_steps),
+        model=model,
+        resume_from=str(resume_from) if resume_from is not None else None,
+        resume_step=checkpoint_step(resume_from),
+        resume_fresh=bool(config.resume) and resume_from is None,
+        cost_kind="pretrain",
+    )
+
+
+def planned_model(config: PretrainConfig, text_embed_dim: int | None) -> str:
+    """What the model starts from, in words, checked against the data as a run checks it, from configs alone."""
+    from avt_triplets.model_sources import loading_errors
+    from modeling_lgcavmae import LGCavMaeConfig
+
+    if config.model_name_or_path:
+        with loading_errors("--model-name-or-path", config.model_name_or_path):
+            model_config = LGCavMaeConfig.from_pretrained(config.model_name_or_path)
+        require_text_embed_dim(model_config, text_embed_dim)
+        return f"LG-CAV-MAE from {config.model_name_or_path} (its weights, not loaded now)"
+    start = f"a new LG-CAV-MAE from {config.config_name_or_path or 'the paper configuration'}"
+    if text_embed_dim:
+        start += f" (text_embed_dim {text_embed_dim}, from the data)"
+    if config.init_from_vitmae:
+        start += f", encoders initialised from {config.init_from_vitmae}"
+    return start
+
+
+def require_text_embed_dim(model_config, text_embed_dim: int | None) -> None:
+    """A pretrained model's text projections take the data's text embeddings (their size)."""
+    if text_embed_dim and model_config.text_embed_dim != text_embed_dim:
+        raise UsageError(
+            f"the model's text_embed_dim is {model_config.text_embed_dim} but the dataset's text embeddings "
+            f"have {text_embed_dim} values: use triplets scored with the text tower the model was trained with"
+        )
+
+
 def check_model_sources(config: PretrainConfig) -> None:
     """The checkpoint or config the model starts from is an LG-CAV-MAE one (read from its config.json alone)."""
     from avt_training.model_checks import require_model_type
@@ -198,10 +283,12 @@ def make_accelerator(config: PretrainConfig):
 
 def load_data(config: PretrainConfig, accelerator):
     """Training and (optional) eval triplets, read in place (a dataset not in Parquet is copied into the datasets
-    cache by one process, the others reuse the copy)."""
+    cache by one process, the others reuse the copy; ``accelerator`` None: this process alone, a dry run)."""
+    import contextlib
+
     from avt_training.data import load_triplet_datasets
 
-    with accelerator.main_process_first():
+    with accelerator.main_process_first() if accelerator is not None else contextlib.nullcontext():
         train = load_triplet_datasets(config.datasets, columns=TRAIN_COLUMNS, split=config.dataset_split)
         held_out = None
         if config.eval_datasets:
@@ -225,11 +312,7 @@ def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None
     if config.model_name_or_path:
         with loading_errors("--model-name-or-path", config.model_name_or_path):
             model = LGCavMaeForPreTraining.from_pretrained(config.model_name_or_path)
-        if text_embed_dim and model.config.text_embed_dim != text_embed_dim:
-            raise UsageError(
-                f"the model's text_embed_dim is {model.config.text_embed_dim} but the dataset's text embeddings "
-                f"have {text_embed_dim} values: use triplets scored with the text tower the model was trained with"
-            )
+        require_text_embed_dim(model.config, text_embed_dim)
         apply_loss_options(model.config, config)
     else:
         with loading_errors("--config-name-or-path", config.config_name_or_path or "LGCavMaeConfig()"):

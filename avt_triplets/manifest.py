@@ -256,23 +256,24 @@ def scorer_record(scorer: Any) -> dict[str, Any]:
     }
 
 
-def planned_models(models: ModelOptions | None) -> dict[str, Any]:
+def planned_models(models: ModelOptions | None, remember: bool = True) -> dict[str, Any]:
     """What :func:`models_manifest` will record that the options already say, before any model loads: the names,
-    a digest of local transformers weights (the same one loading records, cached by file stamp), the prompt when
-    given and the caption length. msclap's weights and anything decided by loading (dtype, Hub commits, a chat
-    model's default prompt) are compared once the models are loaded."""
+    a digest of local transformers weights (the same one loading records, cached by file stamp; ``remember`` False:
+    the cache is not updated, for a dry run), the prompt when given and the caption length. msclap's weights and
+    anything decided by loading (dtype, Hub commits, a chat model's default prompt) are compared once the models are
+    loaded."""
     if models is None or models.labels_only:
         return {}
     captioner: dict[str, Any] = {
         "name": str(models.captioner),
-        "weights_digest": local_digest(models.captioner),
+        "weights_digest": local_digest(models.captioner, remember),
         "max_new_tokens": models.max_new_tokens,
     }
     if models.caption_prompt is not None:
         captioner["prompt"] = models.caption_prompt
     scorer: dict[str, Any] = {}
     if not models.scorer.startswith("msclap"):  # msclap's name and digest come from its weights file
-        scorer = {"name": str(models.scorer), "weights_digest": local_digest(models.scorer)}
+        scorer = {"name": str(models.scorer), "weights_digest": local_digest(models.scorer, remember)}
     return {"captioner": captioner, "scorer": scorer}
 
 

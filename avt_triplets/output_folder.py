@@ -68,22 +68,41 @@ def check_writable(root: Path) -> None:
         ) from error
 
 
+def generation_output_state(root: Path) -> str:
+    """What ``--output root`` is to ``avt generate``, read without writing anything: ``new`` (not there yet),
+    ``empty``, or ``avt output`` (its manifest: a rerun resumes it); :class:`UsageError` for a file or a folder
+    holding anything else (the refusal a real run gives)."""
+    if root.is_file():
+        raise UsageError(f"--output {root} is a file, not a folder")
+    if is_avt_output(root):
+        return "avt output"
+    entries = foreign_entries(root)
+    if entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise UsageError(
+            f"--output {root} is not empty ({shown}) and is not an avt generation output (no avt "
+            f"{schema.MANIFEST_FILE}); avt writes only into a new or empty folder or one it wrote itself, "
+            "so nothing of yours is overwritten. Choose another --output."
+        )
+    return "empty" if root.exists() else "new"
+
+
 def check_generation_output(root: str | os.PathLike) -> Path:
     """The folder ``avt generate`` may write into: new, empty, or an avt output; created and writable."""
     root = storage.as_path(root)
-    if root.is_file():
-        raise UsageError(f"--output {root} is a file, not a folder")
-    if not is_avt_output(root):
-        entries = foreign_entries(root)
-        if entries:
-            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-            raise UsageError(
-                f"--output {root} is not empty ({shown}) and is not an avt generation output (no avt "
-                f"{schema.MANIFEST_FILE}); avt writes only into a new or empty folder or one it wrote itself, "
-                "so nothing of yours is overwritten. Choose another --output."
-            )
+    generation_output_state(root)
     check_writable(root)
     return root
+
+
+def check_writable_without_writing(root: Path) -> None:
+    """:func:`check_writable`'s refusal, judged from permissions alone (a dry run writes nothing): the folder, or
+    the nearest existing folder above it that a run would create it in, must be writable. A store is not probed."""
+    if storage.is_remote(root):
+        return
+    existing = next((folder for folder in (root, *root.parents) if folder.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to {root}: Permission denied ({existing} is not writable)")
 
 
 def require_avt_output(root: str | os.PathLike) -> Path:
@@ -108,6 +127,8 @@ def _require_avt_output(root: Path) -> Path:
 __all__ = [
     "check_generation_output",
     "check_writable",
+    "check_writable_without_writing",
+    "generation_output_state",
     "foreign_entries",
     "is_avt_output",
     "require_avt_output",

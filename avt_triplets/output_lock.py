@@ -287,6 +287,30 @@ class _LeaseLock:
             self._owner = False
 
 
+def check_not_held(root: str | os.PathLike) -> None:
+    """:class:`OutputInUseError` (the line :func:`hold_output` would give) when another avt command holds the local
+    output ``root`` now; nothing is created or written (the dry run of ``avt generate``). A store's lease is not
+    looked at: it is judged when a real run takes it."""
+    import fcntl
+
+    root = storage.as_path(root)
+    if storage.is_remote(root):
+        return
+    try:
+        fd = os.open(root / LOCK_FILE, os.O_RDONLY)
+    except OSError:  # no lock file (or no folder): nobody holds it
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise _in_use(root, _LocalLock(root, LockHolder.for_this_process("", None))._read()) from None
+    except OSError:  # a filesystem without POSIX locks: judged by the real run
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def hold_output(root: str | os.PathLike, command: str, run: str | None = None) -> Iterator[LockHolder]:
     """Hold ``root``'s lock for the block (created if missing); raises :class:`OutputInUseError` naming the holder
@@ -316,6 +340,7 @@ __all__ = [
     "LOCK_FILE",
     "LockHolder",
     "OutputInUseError",
+    "check_not_held",
     "hold_output",
     "launch_run_key",
     "pid_is_running",

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,17 @@ def resolve_inputs(
     return InputSet(clips=clips, root=Path.cwd(), source="<clip list>")
 
 
+@dataclass(frozen=True)
+class CheckedRun:
+    """What :func:`checked_run` found: the input's clips, the output folder, what it is (``new``, ``empty``, ``avt
+    output``: :func:`~avt_triplets.output_folder.generation_output_state`) and its manifest when resuming."""
+
+    inputs: InputSet
+    root: Path
+    output_state: str
+    manifest: dict[str, Any] | None
+
+
 def check_run(
     inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
     output_dir: str | os.PathLike,
@@ -83,15 +94,38 @@ def check_run(
     options, so one refusal lists every difference. Creates ``output_dir`` when it does not exist (after checking
     it may write there).
     """
+    return checked_run(inputs, output_dir, options, captioned=captioned, models=models).inputs
+
+
+def checked_run(
+    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
+    output_dir: str | os.PathLike,
+    options: GenerationOptions,
+    *,
+    captioned: bool = True,
+    models: dict[str, Any] | None = None,
+    dry_run: bool = False,
+) -> CheckedRun:
+    """:func:`check_run`'s checks and what they found; ``dry_run`` writes nothing (the folder is neither created
+    nor probed with a file: its permissions are judged instead), so ``avt generate --dry-run`` refuses exactly what
+    a real run refuses, with the same line."""
     input_set = check_missing_videos(resolve_inputs(inputs, options), options.max_missing_fraction)
     with storage.access_refusals_as_usage_errors(output_dir):
-        root = output_folder.check_generation_output(storage.as_path(output_dir, options.storage_options))
+        root = storage.as_path(output_dir, options.storage_options)
+        state = output_folder.generation_output_state(root)
+        if dry_run:
+            output_folder.check_writable_without_writing(root)
+        else:
+            output_folder.check_writable(root)
+    existing = None
     if not options.overwrite:
         num_shards = math.ceil(len(input_set.clips) / options.shard_size)
         planned = manifest.run_manifest(options, input_set, num_shards, captioned=captioned)
         models = models or {}
-        manifest.check_manifest(root, manifest.with_models(planned, models), manifest.planned_keys(models))
-    return input_set
+        existing = manifest.check_manifest(
+            root, manifest.with_models(planned, models), manifest.planned_keys(models)
+        )
+    return CheckedRun(input_set, root, state, existing)
 
 
 def check_missing_videos(input_set: InputSet, max_fraction: float) -> InputSet:
@@ -185,11 +219,13 @@ def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
 
 
 __all__ = [
+    "CheckedRun",
     "check_captioner",
     "check_missing_videos",
     "check_models",
     "check_scorer",
     "check_run",
+    "checked_run",
     "resolve_inputs",
     "synthetic_audio",
     "synthetic_frame",

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from avt_core.atomic import atomic_write_json
@@ -92,11 +93,12 @@ def _files_of(paths: Iterable[Path]) -> list[tuple[str, Path]]:
     return found
 
 
-def content_digest(*paths: str | os.PathLike) -> str:
+def content_digest(*paths: str | os.PathLike, remember: bool = True) -> str:
     """SHA-256 over the names, sizes and SHA-256 of every file of ``paths`` (files or folders).
 
     Large files' hashes are cached by (resolved path, size, mtime, inode): a resume re-reads nothing unless a
-    file changed, and any change of content, size or time is hashed again.
+    file changed, and any change of content, size or time is hashed again. ``remember`` False reads the cache but
+    writes nothing (a dry run).
     """
     cache_file = _cache_file()
     try:
@@ -118,7 +120,7 @@ def content_digest(*paths: str | os.PathLike) -> str:
                 cache[key] = {"stamp": stamp, "sha256": file_hash}
                 changed = True
         digest.update(json.dumps([name, stat.st_size, file_hash]).encode("utf-8") + b"\n")
-    if changed:
+    if changed and remember:
         try:
             atomic_write_json(cache_file, cache)
         except OSError as error:  # a read-only home only costs rehashing next time
@@ -126,8 +128,57 @@ def content_digest(*paths: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def local_digest(name_or_path: str | os.PathLike | None) -> str | None:
+def local_digest(name_or_path: str | os.PathLike | None, remember: bool = True) -> str | None:
     """:func:`content_digest` of a local file or folder; None for Hub ids (their commit identifies them)."""
     if name_or_path is None or not os.path.exists(name_or_path):
         return None
-    return content_digest(name_or_path)
+    return content_digest(name_or_path, remember=remember)
+
+
+# ----------------------------------------------------------------------------------------------
+# A model named before it loads (the dry runs)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One model a run would load, as its manifest will name it: a local folder's content digest or a Hub commit."""
+
+    role: str
+    name: str
+    where: str  # "local", "hub", or "msclap" (msclap finds its own weights)
+    revision: str | None  # local: sha256 content digest; hub: the resolved commit (None: not resolvable now)
+    requested: str | None = None  # --*-revision as given
+    model_type: str | None = None  # from a local config.json
+
+    def describe(self) -> str:
+        if self.where == "msclap":
+            return f"{self.role} {self.name} (msclap: weights from --scorer-weights, else downloaded when it loads)"
+        if self.where == "local":
+            kind = f"{self.model_type}, " if self.model_type else ""
+            return f"{self.role} {self.name} (local, {kind}content digest {(self.revision or '?')[:16]})"
+        asked = self.requested or "main"
+        found = (
+            f"commit {self.revision}"
+            if self.revision
+            else "commit not resolved (Hub unreachable, not cached)"
+        )
+        return f"{self.role} {self.name} (Hub, revision {asked}: {found})"
+
+
+def model_source(role: str, name: str, revision: str | None = None, digest: str | None = None) -> ModelSource:
+    """Where ``name`` loads from; ``digest``: the local digest already computed (planned_models), else computed here
+    without updating the digest cache."""
+    if os.path.exists(name):
+        return ModelSource(
+            role, name, "local", digest or local_digest(name, remember=False), None, _model_type(name)
+        )
+    return ModelSource(role, name, "hub", resolve_commit_hash(name, revision), revision)
+
+
+def _model_type(path: str) -> str | None:
+    try:
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+            value = json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value else None

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from avt_training.commands import add_config_arguments, run_with_logging
-from avt_training.finetune_config import GROUPS, FinetuneConfig
+from avt_training.commands import add_config_arguments, run_or_plan
+from avt_training.finetune_config import GROUPS, RUN, FinetuneConfig
 
 EPILOG = """\
 Defaults reproduce the official CAV-MAE VGGSound fine-tuning (src/run_cavmae_ft.py): Adam (0.95, 0.999, weight
@@ -23,16 +23,20 @@ lr 1e-5, --head-lr-multiplier 50, 10 epochs, --lr-decay-start-epoch 2, batch 48)
 Evaluation: accuracy (single-label) or mAP (multi-label) on each clip's middle frame, and the official
 multi-frame result (softmax/sigmoid outputs averaged over all frames of a clip) at the end.
 
-Example:
+Dry run: --dry-run prints the clips kept after the label checks, steps, epochs, schedule, effective batch, the
+checkpoint --resume would continue and the output folder's state, then stops (nothing written, no weights loaded).
+
+Examples:
   avt finetune --model lgcavmae/ --dataset vggsound-labelled/ --output-dir lgcavmae-vggsound/
+  avt finetune --model lgcavmae/ --dataset vggsound-labelled/ --output-dir lgcavmae-vggsound/ --dry-run
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, FinetuneConfig, GROUPS, EPILOG)
+    add_config_arguments(parser, FinetuneConfig, GROUPS, EPILOG, dry_run_group=RUN)
 
 
 def run(args: argparse.Namespace) -> int:
-    from avt_training.finetune import finetune
+    from avt_training.finetune import finetune, plan
 
-    return run_with_logging(finetune, args)
+    return run_or_plan(finetune, plan, args)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from avt_training.commands import add_config_arguments, run_with_logging
-from avt_training.pretrain_config import GROUPS, PretrainConfig
+from avt_training.commands import add_config_arguments, run_or_plan
+from avt_training.pretrain_config import GROUPS, RUN, PretrainConfig
 
 EPILOG = """\
 Loss: L = w_rec (L_rec(audio) + L_rec(visual)) + λ1 L_c(audio-visual) + λ2 (L_audio-text + L_visual-text), with
@@ -27,7 +27,11 @@ noise, and are STILL masked at 75% (masks seeded per clip, so the numbers are co
 eval_* losses go to the trackers and metrics.jsonl, and the lowest eval_loss model is saved in OUTPUT_DIR/best/.
 Evaluation draws nothing from the training random streams: a run with it trains the same weights as one without.
 
+Dry run: --dry-run prints the rows, steps, epochs, schedule, effective batch, the checkpoint --resume would
+continue and the output folder's state, then stops (nothing written, no weights loaded).
+
 Examples:
+  avt pretrain --dataset vggsound-triplets/ --output-dir lgcavmae/ --resume latest --dry-run
   avt pretrain --dataset vggsound-triplets/ --dataset kinetics-triplets/:top30 --output-dir lgcavmae/ \\
       --eval-dataset vggsound-triplets-test/
   accelerate launch --num_processes 8 -m avt pretrain --dataset you/triplets:top30 \\
@@ -36,10 +40,10 @@ Examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, PretrainConfig, GROUPS, EPILOG)
+    add_config_arguments(parser, PretrainConfig, GROUPS, EPILOG, dry_run_group=RUN)
 
 
 def run(args: argparse.Namespace) -> int:
-    from avt_training.pretrain import pretrain
+    from avt_training.pretrain import plan, pretrain
 
-    return run_with_logging(pretrain, args)
+    return run_or_plan(pretrain, plan, args)

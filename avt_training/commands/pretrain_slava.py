@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from avt_training.commands import add_config_arguments, run_with_logging
-from avt_training.slava.config import GROUPS, SlavaPretrainConfig
+from avt_training.commands import add_config_arguments, run_or_plan
+from avt_training.slava.config import GROUPS, RUN, SlavaPretrainConfig
 
 EPILOG = """\
 Variants (SLAVA, Sudarsanam et al. 2025; terms are symmetric InfoNCE: av audio-visual, at audio-text, vt visual-text):
@@ -42,6 +42,10 @@ runs/ (TensorBoard, with --report-to tensorboard). --hub-strategy every_save als
 (needs --eval-dataset). The towers are named, not uploaded: a model trained on local tower folders loads only
 where they exist, so train on Hub tower ids (the defaults) to share it.
 
+Dry run: --dry-run prints the clips, steps per epoch and per stage, schedule, batch, the towers (Hub commit or
+local content digest) and the output folder's state, then stops (nothing written, no tower loaded; no GPU-hour
+figure: the cost model has none for SLAVA).
+
 Examples:
   avt pretrain-slava --dataset vggsound-triplets/:top30 --eval-dataset vggsound-val/ --output-dir slava/
   accelerate launch --num_processes 4 -m avt pretrain-slava --dataset avcaps-train/ \\
@@ -50,10 +54,11 @@ Examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, SlavaPretrainConfig, GROUPS, EPILOG)
+    add_config_arguments(parser, SlavaPretrainConfig, GROUPS, EPILOG, dry_run_group=RUN)
 
 
 def run(args: argparse.Namespace) -> int:
+    from avt_training.slava.plan import plan
     from avt_training.slava.train import pretrain_slava
 
-    return run_with_logging(pretrain_slava, args)
+    return run_or_plan(pretrain_slava, plan, args)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from avt_core.errors import UsageError
 from avt_training.slava.config import FEATURE_CACHE_DIR, SlavaPretrainConfig
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,16 @@ def _new_model(config: SlavaPretrainConfig, text_model: str, audio_model: str | 
 
 def open_datasets(specs, split: str, accelerator) -> list[tuple[str, object]]:
     """`(spec text, dataset)` per `--dataset` argument, each with a caption column (checked before any tower
-    loads: a labelled-only output of `avt generate --captioner none` cannot train SLAVA)."""
+    loads: a labelled-only output of `avt generate --captioner none` cannot train SLAVA); ``accelerator`` None: this
+    process alone (a dry run)."""
+    import contextlib
+
     from avt_data.captions import CAPTION_COLUMNS, require_caption_columns
     from avt_training.data import load_triplet_datasets
 
     opened = []
     for text in specs:
-        with accelerator.main_process_first():
+        with accelerator.main_process_first() if accelerator is not None else contextlib.nullcontext():
             hf_dataset = load_triplet_datasets(
                 [text],
                 columns=("clip_id", "audio", "frames"),
@@ -167,6 +171,16 @@ def average_gradients(parameters: list[torch.nn.Parameter], world: int) -> None:
 
 
 # -- stages ------------------------------------------------------------------------------------------------------------
+
+
+def steps_per_epoch(clips: int, per_device_batch_size: int, num_processes: int) -> int:
+    """Global batches per epoch; none is a :class:`UsageError` (nothing would train)."""
+    global_batch = per_device_batch_size * num_processes
+    if clips // global_batch == 0:
+        raise UsageError(
+            f"{clips} usable clips are fewer than one global batch ({global_batch}); lower --per-device-batch-size"
+        )
+    return clips // global_batch
 
 
 def stage_steps(config: SlavaPretrainConfig, steps_per_epoch: int) -> list[int]:

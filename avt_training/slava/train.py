@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from avt_core.errors import UsageError
 from avt_core.interrupts import Interrupted, signal_name
 from avt_core.run_config import write_run_config
 from avt_training import output_dir as output_rules
@@ -217,16 +216,11 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
     from tqdm.auto import tqdm
 
     from avt_training.hub import HubPusher
-    from avt_training.slava.parts import broadcast_parameters, stage_steps, warn_local_towers
+    from avt_training.slava.parts import broadcast_parameters, stage_steps, steps_per_epoch, warn_local_towers
     from avt_training.tracking import JsonlLog, loggable_config, tracker_names
 
     config = SlavaPretrainConfig.from_any(config)
-    output_dir = output_rules.check(config.output_dir, "pretrain-slava", False, config.overwrite, None)
-    if config.model_name_or_path:
-        from avt_training.model_checks import require_model_type
-        from modeling_slava import SlavaConfig
-
-        require_model_type(config.model_name_or_path, SlavaConfig.model_type, "--model-name-or-path")
+    output_dir = preflight(config)
     trackers = tracker_names(config.report_to)
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
@@ -247,15 +241,9 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
         raise interrupted(signal_name(stop), config, "while computing the feature cache") from None
     if hub is not None:
         warn_local_towers(model.config)
-    global_batch = config.per_device_batch_size * accelerator.num_processes
-    steps_per_epoch = len(train) // global_batch
-    if steps_per_epoch == 0:
-        raise UsageError(
-            f"{len(train)} usable clips are fewer than one global batch ({global_batch}); lower "
-            "--per-device-batch-size"
-        )
+    per_epoch = steps_per_epoch(len(train), config.per_device_batch_size, accelerator.num_processes)
     broadcast_parameters(model, accelerator.num_processes)
-    plan = stage_steps(config, steps_per_epoch)
+    plan = stage_steps(config, per_epoch)
     if trackers:
         accelerator.init_trackers(config.run_name, config=loggable_config(vars(config)))
     metrics_log = JsonlLog(output_dir, enabled=accelerator.is_main_process)
@@ -280,6 +268,20 @@ def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:
         save_and_push(ctx, summary)
         print(format_summary(summary, output_dir))
     accelerator.end_training()
+    return output_dir
+
+
+def preflight(config: SlavaPretrainConfig, dry_run: bool = False) -> Path:
+    """The output folder (its rule: ``avt_training/output_dir.py``; ``dry_run``: no probe file) and a
+    ``--model-name-or-path``'s ``model_type`` (config.json alone): what stops a run before anything is written."""
+    output_dir = output_rules.check(
+        config.output_dir, "pretrain-slava", False, config.overwrite, None, dry_run
+    )
+    if config.model_name_or_path:
+        from avt_training.model_checks import require_model_type
+        from modeling_slava import SlavaConfig
+
+        require_model_type(config.model_name_or_path, SlavaConfig.model_type, "--model-name-or-path")
     return output_dir
 
 

@@ -61,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     groups = add_options(parser, ModelOptions, (MODELS, CLIPS, RUN))
     add_options(parser, GenerationOptions, made=groups)
     groups[RUN].add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Say what a run would do and stop: inputs found and missing, shards planned, done and pending, the "
+        "models and their revisions (Hub commit or local content digest), the output folder's state and an "
+        "estimate of GPU-hours; nothing is loaded, decoded or written. Exit 0 when a run would start, 2 with the "
+        "run's own error line when it would be refused. The last line is the plan as JSON.",
+    )
+    groups[RUN].add_argument(
         "--log-level",
         default="WARNING",
         help="Python logging level (DEBUG lists every failed clip, INFO the files a folder input skipped).",
@@ -84,6 +92,20 @@ def _record_options(args: argparse.Namespace, options: GenerationOptions) -> Non
         write_run_config(root, "generate", args)
 
 
+def dry_run(args: argparse.Namespace) -> int:
+    """``--dry-run``: the plan, printed as a summary and one JSON line; a refusal propagates as the real run's."""
+    import json
+
+    from avt_triplets.generation_plan import plan_generation
+
+    models = options_from_any(ModelOptions, args)
+    options = options_from_any(GenerationOptions, args)
+    plan = plan_generation(args.input, args.output, options, models)
+    print(plan.format())
+    print(json.dumps({"dry_run": plan.as_dict()}, default=str))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -97,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if getattr(args, "dry_run", False):
+        return dry_run(args)
     models = options_from_any(ModelOptions, args)
     options = options_from_any(GenerationOptions, args)
     with interrupts.sigterm_as_interrupt():  # also when run() is called without avt.cli

@@ -77,11 +77,19 @@ def plan_shards(clips: Sequence[ClipSpec], shard_size: int) -> list[tuple[ClipSp
     return shards
 
 
+def scan_done_shards(
+    root: Path, shard_indices: Iterable[int], verify: bool = False
+) -> tuple[set[int], shards.ShardCheck]:
+    """The resume scan, reading only: the finished shards among ``shard_indices`` (one listing of the stats folder)
+    and their files checked against their stats (``damaged`` names what is wrong with each damaged one)."""
+    done = shards.done_shard_indices(root) & set(shard_indices)
+    return done, shards.check_finished_shards(root, done, verify=verify)
+
+
 def intact_done_shards(root: Path, shard_indices: Iterable[int], verify: bool = False) -> set[int]:
     """The finished shards among ``shard_indices`` whose files match their stats; each damaged one is said (a
     warning naming the file) and unmarked (its stats file deleted), so it is redone like an unfinished one."""
-    done = shards.done_shard_indices(root) & set(shard_indices)
-    check = shards.check_finished_shards(root, done, verify=verify)
+    done, check = scan_done_shards(root, shard_indices, verify)
     for index, problem in sorted(check.damaged.items()):
         logger.warning("finished shard %d is damaged: %s; redoing it", index, problem)
         storage.unlink(schema.stats_path(root, index))
@@ -111,6 +119,24 @@ def pending_work(
     """
     shard_indices = list(shard_indices)
     done = intact_done_shards(root, shard_indices, verify)
+    plans = plan_pending(root, all_shards, shard_indices, done, retry_failed)
+    appeared = sum(len(plan.clips) for plan in plans if plan.retry) if not retry_failed else 0
+    if appeared:
+        logger.warning(
+            "%d clip(s) recorded as missing in finished shards are there now: this run adds them", appeared
+        )
+    return plans
+
+
+def plan_pending(
+    root: Path,
+    all_shards: Sequence[tuple[ClipSpec, ...]],
+    shard_indices: Iterable[int],
+    done: set[int],
+    retry_failed: bool,
+) -> list[ShardPlan]:
+    """:func:`pending_work` once the intact finished shards ``done`` are known; reads, never writes (the dry run
+    of ``avt generate`` calls it with :func:`scan_done_shards`' findings)."""
     plans = []
     for index in shard_indices:
         clips = all_shards[index]
@@ -120,11 +146,6 @@ def pending_work(
         again = _failed_clips(root, index, clips) if retry_failed else _appeared_clips(root, index, clips)
         if again:
             plans.append(ShardPlan(index, again, retry=True))
-    appeared = sum(len(plan.clips) for plan in plans if plan.retry) if not retry_failed else 0
-    if appeared:
-        logger.warning(
-            "%d clip(s) recorded as missing in finished shards are there now: this run adds them", appeared
-        )
     return plans
 
 
@@ -144,4 +165,13 @@ def _appeared_clips(root: Path, index: int, clips: tuple[ClipSpec, ...]) -> tupl
     return tuple(c for c in candidates if c.source not in absent)
 
 
-__all__ = ["Chunk", "ShardPlan", "chunk_seed", "intact_done_shards", "pending_work", "plan_shards"]
+__all__ = [
+    "Chunk",
+    "ShardPlan",
+    "chunk_seed",
+    "intact_done_shards",
+    "pending_work",
+    "plan_pending",
+    "plan_shards",
+    "scan_done_shards",
+]
