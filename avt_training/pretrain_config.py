@@ -26,6 +26,7 @@ from avt_training.options import (
 )
 
 ContrastiveScope = Literal["global", "per-process"]
+TextSource = Literal["caption", "modality"]
 SchedulerName = Literal["multistep", "cosine", "constant"]
 
 DATA = "data"
@@ -126,6 +127,14 @@ class PretrainConfig(HubOptions):
     )
     text_contrastive_weight: float = option(
         0.01, group=LOSS, help="λ2 of the paper: weight of the audio-text + visual-text contrastive losses"
+    )
+    text_source: TextSource = option(
+        "caption",
+        group=LOSS,
+        help="the texts of the audio-text and visual-text terms: caption (the paper: the chosen frame caption's "
+        "CLAP embedding, text_embedding, for both) or modality (a research option: L_a2t contrasts the audio "
+        "caption's embedding, audio_text_embedding, L_v2t the visual caption's, visual_text_embedding; both "
+        "columns are needed, e.g. from `avt generate --audio-captioner`)",
     )
     contrastive_scope: ContrastiveScope = option(
         "global",

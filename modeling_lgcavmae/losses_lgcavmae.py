@@ -125,8 +125,9 @@ def contrastive_terms(
     `[N, text_embed_dim]` embeddings.
 
     The audio-visual term is computed when `contrastive_weight != 0`; the audio-text and visual-text terms when
-    `text_contrastive_weight != 0` and `text_embeds` are given. `text_temperature` overrides the config's (a learnt
-    one). The loss functions default to the in-batch ones; pass gathering ones for global-batch negatives.
+    `text_contrastive_weight != 0` and `text_embeds` are given: one `[N, text_embed_dim]` tensor for both (the paper),
+    or a pair (the audio-text term's, the visual-text term's: modality captions). `text_temperature` overrides the
+    config's (a learnt one). The loss functions default to the in-batch ones; pass gathering ones for global-batch negatives.
     """
     terms = ContrastiveTerms()
     if config.contrastive_weight != 0:
@@ -135,16 +136,18 @@ def contrastive_terms(
         )
         terms.audio_visual, terms.audio_visual_accuracy = loss, accuracy.detach()
     if text_embeds is not None and config.text_contrastive_weight != 0:
-        if text_embeds.shape != (audio_embeds.shape[0], config.text_embed_dim):
-            raise ValueError(
-                f"text_embeds must have shape [{audio_embeds.shape[0]}, {config.text_embed_dim}], "
-                f"got {tuple(text_embeds.shape)}."
-            )
+        audio_side, visual_side = text_embeds if isinstance(text_embeds, tuple | list) else (text_embeds,) * 2
+        for side in (audio_side, visual_side):
+            if side.shape != (audio_embeds.shape[0], config.text_embed_dim):
+                raise ValueError(
+                    f"text_embeds must have shape [{audio_embeds.shape[0]}, {config.text_embed_dim}], "
+                    f"got {tuple(side.shape)}."
+                )
         temperature = config.text_temperature if text_temperature is None else text_temperature
         bidirectional = config.text_loss_bidirectional
-        terms.audio_text, a2t_accuracy = text_loss(audio_text_embeds, text_embeds, temperature, bidirectional)
+        terms.audio_text, a2t_accuracy = text_loss(audio_text_embeds, audio_side, temperature, bidirectional)
         terms.visual_text, v2t_accuracy = text_loss(
-            visual_text_embeds, text_embeds, temperature, bidirectional
+            visual_text_embeds, visual_side, temperature, bidirectional
         )
         terms.audio_text_accuracy, terms.visual_text_accuracy = a2t_accuracy.detach(), v2t_accuracy.detach()
     return terms
