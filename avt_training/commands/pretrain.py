@@ -12,7 +12,10 @@ from avt_training.pretrain_config import GROUPS, PretrainConfig
 
 EPILOG = """\
 Loss: L = L_rec(audio) + L_rec(visual) + λ1 L_c(audio-visual) + λ2 (L_audio-text + L_visual-text), with
-λ1 = --contrastive-weight and λ2 = --text-contrastive-weight.
+λ1 = --contrastive-weight and λ2 = --text-contrastive-weight. The texts: --text-source caption (default, the paper)
+contrasts both streams with the chosen frame caption's CLAP embedding (text_embedding); --text-source modality
+contrasts audio with the audio caption's (audio_text_embedding) and frames with the visual caption's
+(visual_text_embedding), a research option (datasets with an audio captioner's columns; refused otherwise).
 
 Contrastive negatives: with --contrastive-scope global (default) each contrastive term sees the global batch
 (per-device batch x number of processes) through an all-gather with gradients; each process computes its own
