@@ -11,6 +11,7 @@ Why filters and not clip-id lists: a filter is a handful of numbers whatever the
   ``n = round_half_up(k% · N)``. With ``t`` the score and ``c`` the clip id of the n-th clip, that set
   is exactly ``clap_score > t  OR  (clap_score == t AND clip_id <= c)``: the clips at or above ``t``,
   the dataset's (1 − k/100) quantile, ties at ``t`` cut by clip id (docs/architecture.md's subset contract).
+  ``top{k}_{column}`` is the same rule on another numeric column (``avt filter --by audio_caption_score``).
 - ``random{k}``: every row carries ``sample_key``, a uniform float in [0, 1) hashed from its clip id
   (:func:`sample_key`, written at generation time). The seed picks a start point ``u`` on the
   circle [0, 1); the sample is the ``n`` clips that follow ``u`` in circular ``sample_key`` order
