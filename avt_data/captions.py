@@ -2,8 +2,10 @@
 
 Our triplets carry one chosen caption per clip (`caption`: a frame caption picked for agreeing with the audio); it
 is the audio-visual caption. Datasets with modality-specific columns (`audio_caption`, `visual_caption`,
-`av_caption`, each a string or a list of strings, as AVCaps provides) use them. A kind whose column is missing or
-empty for a row falls back to the audio-visual caption, then to `caption`; see docs/slava.md.
+`av_caption`, each a string or a list of strings, as AVCaps provides; `avt generate` writes `visual_caption` from
+the frame captions and, with an audio captioner, `audio_caption`) use them. A kind whose column is missing or
+empty for a row falls back to the audio-visual caption, then to `caption` (`fallback_warnings` says so); see
+docs/slava.md.
 """
 
 from __future__ import annotations
@@ -62,6 +64,21 @@ def row_captions(row: dict[str, Any], sources: dict[str, Sequence[str]]) -> dict
     return out
 
 
+def fallback_warnings(sources: dict[str, Sequence[str]], kinds: Iterable[str], name: str) -> list[str]:
+    """One line per audio / visual caption kind of ``kinds`` that dataset ``name`` lacks, so the kind reads another
+    kind's column (the same text twice: `a&v`'s two batch types, `audioclip` = `av+avloss`). The audio-visual kind
+    reading `caption` is our triplets' design, not a fallback."""
+    lines = []
+    for kind in sorted(set(kinds) - {"av"}):
+        own, used = CAPTION_CHAINS[kind][0], describe_sources(sources)[kind]
+        if used not in (own, "none"):
+            lines.append(
+                f"{name} has no {own} column: the {kind} captions fall back to {used}, so this variant trains "
+                f"its {kind}-caption terms on the same text as the others (see docs/slava.md, Captions)"
+            )
+    return lines
+
+
 def describe_sources(sources: dict[str, Sequence[str]]) -> dict[str, str]:
     """`{kind: column}` as used when every row has the first column (for logs and the run summary)."""
     return {kind: (columns[0] if columns else "none") for kind, columns in sources.items()}
@@ -74,6 +91,7 @@ __all__ = [
     "as_caption_list",
     "caption_sources",
     "describe_sources",
+    "fallback_warnings",
     "present_caption_columns",
     "require_caption_columns",
     "row_captions",

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from avt_core.errors import UsageError
-from avt_triplets.schema import AUDIO_SAMPLING_RATE, CAPTION_COLUMNS, MEDIA_COLUMNS, has_captions
+from avt_triplets.schema import (
+    AUDIO_SAMPLING_RATE,
+    CAPTION_COLUMNS,
+    MEDIA_COLUMNS,
+    MODALITY_CAPTION_COLUMNS,
+    MODALITY_TEXT_EMBEDDINGS,
+    has_captions,
+)
 
 TEXT_EMBEDDING_COLUMN = "text_embedding"
 
@@ -70,10 +77,15 @@ def missing_columns_hint(missing, column_names) -> str:
     missing = set(missing)
     if missing & set(MEDIA_COLUMNS):
         return " (a metadata-only export has no media: fetch the videos or use the full output)"
-    if missing & set(CAPTION_COLUMNS) and not has_captions(column_names):
+    if missing & {*CAPTION_COLUMNS, *MODALITY_CAPTION_COLUMNS} and not has_captions(column_names):
         return (
             " (a labelled-only output of `avt generate --captioner none` has no captions: it serves fine-tuning "
             "and evaluation; pretraining with text needs captioned triplets)"
+        )
+    if missing & set(MODALITY_TEXT_EMBEDDINGS.values()):
+        return (
+            " (--text-source modality needs the CLAP embeddings of the audio and the visual captions: generate "
+            "with an audio captioner, or train with --text-source caption)"
         )
     return ""
 

@@ -91,7 +91,10 @@ class PretrainingCollator:
             audio = torch.stack([add_fbank_noise_and_roll(a, generator=g) for a, g in zip(audio, generators)])
         batch = {"audio_values": audio, "pixel_values": pixels}
         if "text_embedding" in examples[0]:
-            batch["text_embeds"] = torch.from_numpy(np.stack([e["text_embedding"] for e in examples]))
+            text = torch.from_numpy(np.stack([e["text_embedding"] for e in examples]))
+            if "visual_text_embedding" in examples[0]:  # --text-source modality: (L_a2t's, L_v2t's) texts
+                text = (text, torch.from_numpy(np.stack([e["visual_text_embedding"] for e in examples])))
+            batch["text_embeds"] = text
         if self.num_audio_patches:
             batch["audio_noise"] = torch.stack(
                 [torch.rand(self.num_audio_patches, generator=g) for g in generators]

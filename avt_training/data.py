@@ -52,6 +52,20 @@ def load_triplet_datasets(
     )
 
 
+# `avt pretrain --text-source`: the CLAP text embedding column each text term is contrasted with, (L_a2t, L_v2t).
+# `caption` is the paper (the chosen frame caption for both); `modality` the audio caption for the audio-text term and
+# the visual caption for the visual-text term (avt_triplets.schema.MODALITY_TEXT_EMBEDDINGS).
+TEXT_SOURCES: dict[str, tuple[str, str]] = {
+    "caption": ("text_embedding", "text_embedding"),
+    "modality": ("audio_text_embedding", "visual_text_embedding"),
+}
+
+
+def text_columns(text_source: str = "caption") -> tuple[str, ...]:
+    """The text embedding columns a pretraining run with this ``--text-source`` reads (each once)."""
+    return tuple(dict.fromkeys(TEXT_SOURCES[text_source]))
+
+
 def check_one_global_batch(num_clips: int, per_device_batch_size: int, num_processes: int) -> None:
     """The training loaders drop incomplete batches (every process needs equal ones for the all-gather; the
     official loaders drop them too), so fewer clips than one global batch would train nothing: pretrain and
@@ -160,8 +174,10 @@ class ClipDataset(Dataset):
         with_labels: bool = False,
         mixup: float = 0.0,
         mixup_alpha: float = 10.0,
+        text_source: str = "caption",
     ):
         self.data = undecoded_media(hf_dataset)
+        self.text_columns = TEXT_SOURCES[text_source]
         self.mixup = mixup
         self.mixup_alpha = mixup_alpha
         self.frame_selection = frame_selection
@@ -197,8 +213,11 @@ class ClipDataset(Dataset):
             example["decode_error"] = (
                 example["decode_error"] or ""
             ) + f" frame: {type(error).__name__}: {error}"
-        if self.with_text:
-            example["text_embedding"] = np.asarray(row["text_embedding"], dtype=np.float32)
+        if self.with_text:  # L_a2t's text; L_v2t's too unless the text source gives it its own
+            audio_side, visual_side = self.text_columns
+            example["text_embedding"] = np.asarray(row[audio_side], dtype=np.float32)
+            if visual_side != audio_side:
+                example["visual_text_embedding"] = np.asarray(row[visual_side], dtype=np.float32)
         if self.with_labels:
             example["labels"] = list(row["labels"] or [])
         return example

@@ -159,6 +159,14 @@ def write_training_card(output_dir: str | Path, model, run: TrainingRun, repo_id
     return path
 
 
+# `avt pretrain --text-source` as the card states it: which caption each text term was contrasted with
+TEXT_SOURCE_FACTS = {
+    "caption": "caption: the chosen frame caption (text_embedding) for audio-text and visual-text (the paper)",
+    "modality": "modality: audio captions (audio_text_embedding) for audio-text, visual captions "
+    "(visual_text_embedding) for visual-text (not in the paper)",
+}
+
+
 def pretrain_run(config, summary: dict[str, Any]) -> TrainingRun:
     """A pretraining run's card facts: the last logged training loss, and the last evaluation's with
     ``--eval-dataset``."""
@@ -176,6 +184,7 @@ def pretrain_run(config, summary: dict[str, Any]) -> TrainingRun:
     facts = {
         k: summary[k] for k in ("steps", "epochs_completed", "samples_seen", "global_batch_size", "clips")
     }
+    facts["text_source"] = TEXT_SOURCE_FACTS.get(getattr(config, "text_source", "caption"))
     return TrainingRun(
         "pretrain",
         dataclasses.asdict(config),

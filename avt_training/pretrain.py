@@ -46,7 +46,7 @@ from avt_training.pretrain_loop import (
 )
 
 logger = logging.getLogger(__name__)
-TRAIN_COLUMNS = ("audio", "frames", "text_embedding")
+MEDIA_COLUMNS = ("audio", "frames")
 
 __all__ = ["PretrainConfig", "plan", "pretrain", "setup"]
 
@@ -91,7 +91,7 @@ def setup(config: PretrainConfig) -> PretrainRun:
     accelerator = make_accelerator(config)
     hub = HubPusher.from_options(config, accelerator.is_main_process)
     train_data, eval_data = checked_data(config, accelerator, accelerator.num_processes)
-    model, processor = build_model_and_processor(config, text_embedding_dim(train_data))
+    model, processor = build_model_and_processor(config, text_embedding_dim(train_data, config.text_source))
     loader, sampler = build_train_loader(
         config, train_data, model.config, processor, accelerator.num_processes
     )
@@ -184,7 +184,7 @@ def plan(config: PretrainConfig | argparse.Namespace | dict[str, Any]):
     )
     processes = launched_process().world_size
     train_data, eval_data = checked_data(config, None, processes)
-    model = planned_model(config, text_embedding_dim(train_data))
+    model = planned_model(config, text_embedding_dim(train_data, config.text_source))
     schedule = Schedule.plan(
         batches_per_epoch(len(train_data), config.per_device_batch_size, processes), config
     )
@@ -286,20 +286,31 @@ def load_data(config: PretrainConfig, accelerator):
     cache by one process, the others reuse the copy; ``accelerator`` None: this process alone, a dry run)."""
     import contextlib
 
-    from avt_training.data import load_triplet_datasets
+    from avt_training.data import load_triplet_datasets, text_columns
 
+    # a missing column is one line, before the model loads
+    columns = (*MEDIA_COLUMNS, *text_columns(config.text_source))
     with accelerator.main_process_first() if accelerator is not None else contextlib.nullcontext():
-        train = load_triplet_datasets(config.datasets, columns=TRAIN_COLUMNS, split=config.dataset_split)
+        train = load_triplet_datasets(config.datasets, columns=columns, split=config.dataset_split)
         held_out = None
         if config.eval_datasets:
             held_out = load_triplet_datasets(
-                config.eval_datasets, columns=TRAIN_COLUMNS, split=config.eval_dataset_split
+                config.eval_datasets, columns=columns, split=config.eval_dataset_split
             )
     return train, held_out
 
 
-def text_embedding_dim(dataset) -> int | None:
-    return len(dataset[0]["text_embedding"]) if len(dataset) else None
+def text_embedding_dim(dataset, text_source: str = "caption") -> int | None:
+    """The CLAP text embedding size of the data (every text column of a source comes from one text tower)."""
+    from avt_training.data import text_columns
+
+    sizes = {len(dataset[0][column]) for column in text_columns(text_source)} if len(dataset) else set()
+    if len(sizes) > 1:
+        raise UsageError(
+            f"the text embeddings --text-source {text_source} reads have different sizes {sorted(sizes)}: "
+            "they must come from one CLAP text tower"
+        )
+    return sizes.pop() if sizes else None
 
 
 def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None):
@@ -358,7 +369,9 @@ def build_train_loader(config: PretrainConfig, hf_dataset, model_config, process
     from avt_training.collators import PretrainingCollator
     from avt_training.data import ClipDataset, EpochShuffleSampler
 
-    dataset = ClipDataset(hf_dataset, frame_selection="random", seed=config.seed, with_text=True)
+    dataset = ClipDataset(
+        hf_dataset, frame_selection="random", seed=config.seed, with_text=True, text_source=config.text_source
+    )
     if isinstance(dataset.data, ParquetTriplets):
         sampler = sampler_for_rows(
             dataset.data,
@@ -401,6 +414,7 @@ def prepare_eval_loader(config: PretrainConfig, accelerator, held_out, model, pr
         batch_size=config.eval_batch_size or config.per_device_batch_size,
         seed=config.seed,
         num_workers=config.num_workers,
+        text_source=config.text_source,
     )
     return accelerator.prepare(loader)
 

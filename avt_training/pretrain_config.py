@@ -29,6 +29,7 @@ from avt_training.options import (
 )
 
 ContrastiveScope = Literal["global", "per-process"]
+TextSource = Literal["caption", "modality"]
 SchedulerName = Literal["multistep", "cosine", "constant"]
 
 DATA = "data"
@@ -128,6 +129,14 @@ class PretrainConfig(HubOptions, LossOptions):
         group=MODEL,
         help="initialise the encoders and decoder from ImageNet MAE weights (e.g. facebook/vit-mae-base), the "
         "official CAV-MAE initialisation",
+    )
+    text_source: TextSource = option(
+        "caption",
+        group=LOSS,
+        help="the texts of the audio-text and visual-text terms: caption (the paper: the chosen frame caption's "
+        "CLAP embedding, text_embedding, for both) or modality (a research option: L_a2t contrasts the audio "
+        "caption's embedding, audio_text_embedding, L_v2t the visual caption's, visual_text_embedding; both "
+        "columns are needed, e.g. from `avt generate --audio-captioner`)",
     )
     contrastive_scope: ContrastiveScope = option(
         "global",

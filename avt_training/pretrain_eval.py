@@ -36,14 +36,24 @@ class FixedKeySampler(Sampler):
         return ((index, EVAL_EPOCH) for index in range(self.num_samples))
 
 
-def build_eval_loader(hf_dataset, model_config, processor, batch_size: int, seed: int, num_workers: int = 0):
+def build_eval_loader(
+    hf_dataset,
+    model_config,
+    processor,
+    batch_size: int,
+    seed: int,
+    num_workers: int = 0,
+    text_source: str = "caption",
+):
     """Loader over the eval set: in order, middle frame, no audio noise, masks seeded by (seed, index)."""
     from torch.utils.data import DataLoader
 
     from avt_training.collators import PretrainingCollator
     from avt_training.data import ClipDataset
 
-    dataset = ClipDataset(hf_dataset, frame_selection="middle", seed=seed, with_text=True)
+    dataset = ClipDataset(
+        hf_dataset, frame_selection="middle", seed=seed, with_text=True, text_source=text_source
+    )
     if len(dataset) == 0:
         raise ValueError("the eval dataset is empty")
     sampler = FixedKeySampler(len(dataset))

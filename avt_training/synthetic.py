@@ -4,6 +4,13 @@ For the learning check, the dataloader benchmark and smoke runs: clip ``i`` of c
 tone at ``f_k`` (plus a weaker per-clip overtone and noise), frames filled with colour ``c_k`` and a white
 shape at a random place, a text embedding ``e_k + noise`` and the label ``class_k``. Audio and frames are encoded
 (WAV, JPEG) in Parquet exactly like ``avt generate`` output, so the real loading path is exercised.
+
+``modality_captions=True`` makes audio and frames disagree by design (issue 21): clip ``i`` of audio class ``k``
+shows visual class ``v != k`` (every other class in turn), its frame captions (``caption``, ``visual_caption``) and
+``text_embedding`` / ``visual_text_embedding`` describe the frames (``e_v``), and it carries the columns an audio
+captioner and an audio-visual captioner add: ``audio_caption`` ("a tone of pitch k", embedding ``a_k + noise`` from
+other class vectors), its candidates and scores, and ``av_caption`` naming both. A text term trained on the frame
+caption alone cannot align the audio; one trained on the audio caption can.
 """
 
 from __future__ import annotations
@@ -75,13 +82,15 @@ def make_synthetic_triplets(
     class_seed: int = 0,
     shard_size: int = 256,
     parity_label: bool = False,
+    modality_captions: bool = False,
 ) -> Path:
     """Write ``num_classes * clips_per_class`` triplet rows to ``output_dir/data/shard-XXXXX.parquet``.
 
     ``load_dataset(output_dir, split="train")`` reads them back with the triplet schema. Returns the folder.
     ``class_seed`` fixes the classes' text vectors, ``seed`` the clips: two calls with the same ``class_seed``
     and different ``seed`` give a training set and a held-out set of the same classes. ``parity_label`` adds
-    a second label (``even``/``odd`` class index) to every clip, for multi-label tests.
+    a second label (``even``/``odd`` class index) to every clip, for multi-label tests. ``modality_captions``: audio
+    and visual content of different classes, with audio, visual and audio-visual caption columns (module docstring).
     """
     import datasets
 
@@ -90,12 +99,17 @@ def make_synthetic_triplets(
     class_vectors = np.random.default_rng(class_seed).standard_normal((num_classes, text_dim))
     rng = np.random.default_rng((class_seed, seed))
     shape = (seconds, frames_per_clip, frame_size, text_noise, parity_label)
-    rows = [
-        _synthetic_row(k, i, num_classes, class_vectors, rng, *shape)
-        for k in range(num_classes)
-        for i in range(clips_per_class)
-    ]
-    features = triplet_features(with_media=True)
+    audio_vectors = np.random.default_rng((class_seed, 1)).standard_normal((num_classes, text_dim))
+    rows = []
+    for k in range(num_classes):
+        for i in range(clips_per_class):
+            if not modality_captions:
+                rows.append(_synthetic_row(k, i, num_classes, class_vectors, rng, *shape))
+                continue
+            v = (k + 1 + i % (num_classes - 1)) % num_classes  # never k: the frames show another class
+            row = _synthetic_row(k, i, num_classes, class_vectors, rng, *shape, visual_class=v)
+            rows.append(_with_audio_captions(row, k, audio_vectors, text_noise, rng))
+    features = triplet_features(with_media=True, caption_kinds=("audio", "av") if modality_captions else ())
     order = rng.permutation(len(rows))
     rows = [rows[i] for i in order]
     output_dir = Path(output_dir)
@@ -118,20 +132,22 @@ def _synthetic_row(
     frame_size: int,
     text_noise: float,
     parity_label: bool,
+    visual_class: int | None = None,
 ) -> dict:
-    """Clip ``i`` of class ``k`` as a triplet row (draws from ``rng`` in a fixed order: datasets stay the same)."""
+    """Clip ``i`` of class ``k`` as a triplet row (draws from ``rng`` in a fixed order: datasets stay the same);
+    ``visual_class`` shows another class in the frames (their captions and text embedding follow the frames)."""
     from avt_triplets.selection import sample_key
 
+    v = k if visual_class is None else visual_class
     margin = frame_size // 4
     start = rng.integers(margin, frame_size - margin, size=2)
     drift = rng.integers(-3, 4, size=2)
     frames = [
-        {"bytes": _frame_jpeg(k, num_classes, frame_size, rng, tuple(start + j * drift)), "path": None}
+        {"bytes": _frame_jpeg(v, num_classes, frame_size, rng, tuple(start + j * drift)), "path": None}
         for j in range(frames_per_clip)
     ]
-    text = class_vectors[k] + text_noise * rng.standard_normal(class_vectors.shape[1])
-    text = (text / np.linalg.norm(text)).astype(np.float32)
-    caption = f"a {'circle' if k % 2 == 0 else 'square'} of colour {k}"
+    text = _noisy_unit(class_vectors[v], text_noise, rng)
+    caption = f"a {'circle' if v % 2 == 0 else 'square'} of colour {v}"
     clip_id = f"class{k:02d}/clip{i:03d}"
     return {
         "clip_id": clip_id,
@@ -148,8 +164,35 @@ def _synthetic_row(
         "caption_index": 0,
         "clap_score": 0.5,
         "text_embedding": text.tolist(),
+        "visual_captions": [caption] * frames_per_clip,
+        "visual_caption": caption,
+        "visual_text_embedding": text.tolist(),
         "labels": [f"class_{k}"] + (["even" if k % 2 == 0 else "odd"] if parity_label else []),
         "sample_key": sample_key(clip_id),
+    }
+
+
+def _noisy_unit(vector: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """``vector + noise``, L2-normalised as the stored CLAP text embeddings are."""
+    text = vector + noise * rng.standard_normal(vector.shape[0])
+    return (text / np.linalg.norm(text)).astype(np.float32)
+
+
+def _with_audio_captions(
+    row: dict, k: int, audio_vectors: np.ndarray, text_noise: float, rng: np.random.Generator
+) -> dict:
+    """What an audio captioner (two candidates, the better one chosen) and an audio-visual captioner add to a row
+    whose audio is of class ``k``."""
+    audio_caption = f"a tone of pitch {k}"
+    return {
+        **row,
+        "audio_captions": [audio_caption, "a quiet hum"],
+        "audio_caption_scores": [0.6, 0.1],
+        "audio_caption": audio_caption,
+        "audio_caption_score": 0.6,
+        "audio_text_embedding": _noisy_unit(audio_vectors[k], text_noise, rng).tolist(),
+        "av_captions": [f"{audio_caption} while {row['caption']} is seen"],
+        "av_caption": f"{audio_caption} while {row['caption']} is seen",
     }
 
 

@@ -146,7 +146,7 @@ def data_features(root: str | Path, data_files: Iterable[Path] | None = None) ->
         stored = datasets.Features.from_arrow_schema(arrow_schema)
         # the stored metadata may name columns a tool dropped later: keep the columns really present
         return datasets.Features({name: stored[name] for name in arrow_schema.names if name in stored})
-    reference = schema.triplet_features(with_media=True)
+    reference = schema.triplet_features(with_media=True, caption_kinds=("audio", "av"))
     inferred = datasets.Features.from_arrow_schema(arrow_schema)
     return datasets.Features({name: reference.get(name, inferred[name]) for name in arrow_schema.names})
 
@@ -172,14 +172,16 @@ def plan_subsets(
     random: Iterable[float] | None = None,
     seed: int | None = None,
     replace: bool = False,
+    by: str = selection.SCORE_COLUMN,
 ) -> selection.SubsetsFile:
     """The subsets over the current finished shards, without writing anything.
 
     The k values given are added to those already in ``subsets.json`` (with ``replace``: they are the only
     ones); a kind never recorded starts from the paper's defaults (top/random 10, 30, 50), or from none in a
     labelled-only output (``--captioner none``), whose top-k requests raise
-    :class:`~avt_triplets.selection.NoScoresError`. ``seed`` None keeps the recorded seed, else the run's seed
-    from the manifest.
+    :class:`~avt_triplets.selection.NoScoresError`. ``top`` ranks by ``by`` (``avt filter --by``): the top-k
+    configs of each score column are kept side by side. ``seed`` None keeps the recorded seed, else the run's
+    seed from the manifest.
     """
     root = storage.as_path(root)
     previous = selection.read_subsets(root)
@@ -192,9 +194,14 @@ def plan_subsets(
     # A labelled-only output has no scores: no top-k (asking for one is an error), no default random-k.
     captioned = is_captioned(root)
     default_top, default_random = (selection.DEFAULT_TOP, selection.DEFAULT_RANDOM) if captioned else ((), ())
+    top_by = dict(previous.top_by) if previous and not replace else {}
+    # the top k values given are this column's; clap_score's stay as recorded
+    if by != selection.SCORE_COLUMN:
+        top_by[by] = _requested(top, top_by.get(by), selection.DEFAULT_TOP, replace)
+        top = None
     top = _requested(top, previous.top if previous else None, default_top, replace)
     random = _requested(random, previous.random if previous else None, default_random, replace)
-    return selection.build_subsets(root, top=top, random=random, seed=seed)
+    return selection.build_subsets(root, top=top, random=random, seed=seed, top_by=top_by)
 
 
 def refresh_subsets(root: str | Path, **requested: Any) -> selection.SubsetsFile:
@@ -221,7 +228,8 @@ def write_histogram(root: str | Path, subsets: selection.SubsetsFile) -> Path:
         if len(scores):
             ax.hist(scores, bins=min(100, max(10, len(scores) // 20)), color="#4C72B0", alpha=0.85)
         colors = ["#C44E52", "#DD8452", "#55A868", "#8172B3", "#937860"]
-        for i, subset in enumerate(s for s in subsets.subsets if s.kind == "top" and s.size):
+        ranked = (s for s in subsets.subsets if s.kind == "top" and s.size and s.by == selection.SCORE_COLUMN)
+        for i, subset in enumerate(ranked):
             threshold = subset.threshold[selection.SCORE_COLUMN]
             ax.axvline(threshold, color=colors[i % len(colors)], linestyle="--", linewidth=1.5)
             ax.text(
@@ -548,7 +556,8 @@ def _load_section(subsets: selection.SubsetsFile, load_path: str, captioned: boo
 
 
 def _columns_section(features: datasets.Features) -> list[str]:
-    lines = ["## Columns", "", "| column | type |", "|---|---|"]
+    """The columns this dataset has, their types and how each was made (``schema.COLUMN_ORIGINS``)."""
+    lines = ["## Columns", "", "| column | type | how it was made |", "|---|---|---|"]
     for column, feature in features.items():
         kind = type(feature).__name__
         if isinstance(feature, datasets.Value):
@@ -556,7 +565,16 @@ def _columns_section(features: datasets.Features) -> list[str]:
         elif isinstance(feature, datasets.List):
             inner = feature.feature
             kind = f"list of {inner.dtype if isinstance(inner, datasets.Value) else type(inner).__name__}"
-        lines.append(f"| `{column}` | {kind} |")
+        lines.append(f"| `{column}` | {kind} | {schema.COLUMN_ORIGINS.get(column, '')} |")
+    kinds = [k for k, c in _CAPTION_KIND_COLUMNS.items() if c in features]
+    if "caption" in features:
+        lines += [
+            "",
+            "Caption kinds present: "
+            + ", ".join(kinds or ["none beyond `caption`"])
+            + ". `caption` / `clap_score` are LG-CAV-MAE's choice whatever other kinds a dataset has; "
+            "`avt filter --by COLUMN` ranks by any score column.",
+        ]
     if not any(m in features for m in schema.MEDIA_COLUMNS):
         lines += [
             "",
@@ -564,6 +582,14 @@ def _columns_section(features: datasets.Features) -> list[str]:
             "videos (`video_path`, `start_s`, `end_s`) to rebuild them.",
         ]
     return lines
+
+
+# caption kind -> the column that says a dataset has it (for the card's one-line summary)
+_CAPTION_KIND_COLUMNS = {
+    "visual (`visual_caption`)": "visual_caption",
+    "audio (`audio_caption`)": "audio_caption",
+    "audio-visual (`av_caption`)": "av_caption",
+}
 
 
 def _card_body(card: CardContent) -> str:
@@ -706,7 +732,7 @@ def export_metadata_only(root: str | Path, out_dir: str | Path) -> Path:
     root, out_dir = Path(root), Path(out_dir)
     if out_dir.resolve() == root.resolve():
         raise ValueError("export_metadata_only needs an output folder different from the input")
-    reference = schema.triplet_features(with_media=False)
+    reference = schema.triplet_features(with_media=False, caption_kinds=("audio", "av"))
     done = selection.done_shards(root)
     (out_dir / schema.DATA_DIR).mkdir(parents=True, exist_ok=True)
     for data_file in done:

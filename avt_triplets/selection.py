@@ -11,6 +11,7 @@ Why filters and not clip-id lists: a filter is a handful of numbers whatever the
   ``n = round_half_up(k% · N)``. With ``t`` the score and ``c`` the clip id of the n-th clip, that set
   is exactly ``clap_score > t  OR  (clap_score == t AND clip_id <= c)``: the clips at or above ``t``,
   the dataset's (1 − k/100) quantile, ties at ``t`` cut by clip id (docs/architecture.md's subset contract).
+  ``top{k}_{column}`` is the same rule on another numeric column (``avt filter --by audio_caption_score``).
 - ``random{k}``: every row carries ``sample_key``, a uniform float in [0, 1) hashed from its clip id
   (:func:`sample_key`, written at generation time). The seed picks a start point ``u`` on the
   circle [0, 1); the sample is the ``n`` clips that follow ``u`` in circular ``sample_key`` order
@@ -104,10 +105,38 @@ def subset_size(k: float, total: int) -> int:
     return int(math.floor(exact + Fraction(1, 2)))
 
 
-def subset_name(kind: str, k: float) -> str:
-    """Config name of a subset: ``top30``, ``random10``, ``top2.5``."""
+def subset_name(kind: str, k: float, by: str = SCORE_COLUMN) -> str:
+    """Config name of a subset: ``top30``, ``random10``, ``top2.5``; a top-k ranked by another score column
+    carries its name (``top30_audio_caption_score``), so subsets of several columns live side by side."""
     k_text = f"{k:g}"
-    return f"{kind}{k_text}"
+    return f"{kind}{k_text}" if by == SCORE_COLUMN else f"{kind}{k_text}_{by}"
+
+
+def rank_columns(column_types: dict[str, pa.DataType]) -> list[str]:
+    """The columns a top-k can rank by: every numeric column but the subset keys (``sample_key``)."""
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    return [
+        name
+        for name, kind in column_types.items()
+        if name not in (SAMPLE_KEY_COLUMN,) and any(is_kind(kind) for is_kind in numeric)
+    ]
+
+
+def check_rank_column(root: str | Path, by: str) -> None:
+    """``avt filter --by``: the column exists in the finished shards and holds one number per clip; one line
+    naming the columns that would do otherwise (nothing is read but a footer)."""
+    files = done_shards(root, warn=False)
+    if not files:
+        return  # no finished row: nothing to rank, the subsets come out empty
+    arrow_schema = shards.read_schema(files[0])
+    types = {name: arrow_schema.field(name).type for name in arrow_schema.names}
+    usable = ", ".join(rank_columns(types)) or "none"
+    if by not in types:
+        raise UsageError(f"--by {by}: no such column in {root} (numeric columns there: {usable})")
+    if by not in rank_columns(types):
+        raise UsageError(
+            f"--by {by}: the column holds {types[by]}, not one number per clip (numeric columns there: {usable})"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,8 +186,8 @@ class NoScoresError(UsageError, ValueError):
 
 @dataclass
 class ScoreTable:
-    """``clip_id``, ``clap_score`` (absent in a labelled-only output) and, when present, ``sample_key`` of
-    every finished row."""
+    """``clip_id``, ``clap_score`` (absent in a labelled-only output), the other score columns asked for and, when
+    present, ``sample_key`` of every finished row."""
 
     table: pa.Table
     files: list[Path]
@@ -175,29 +204,37 @@ class ScoreTable:
     def has_scores(self) -> bool:
         return SCORE_COLUMN in self.table.column_names
 
+    def has(self, column: str) -> bool:
+        return column in self.table.column_names
 
-def read_scores(root: str | Path, files: Iterable[Path] | None = None) -> ScoreTable:
-    """Read only the id / score / key columns of the finished shards (Parquet column projection).
+
+def read_scores(
+    root: str | Path, files: Iterable[Path] | None = None, score_columns: Iterable[str] = ()
+) -> ScoreTable:
+    """Read only the id / score / key columns of the finished shards (Parquet column projection);
+    ``score_columns`` are the columns ranked besides ``clap_score`` (``avt filter --by``).
 
     At 1M clips this touches a few tens of MB, not the media. Shards without ``clap_score`` (all of them, in
     a ``--captioner none`` output) give a table without it.
     """
     files = done_shards(root) if files is None else [storage.as_path(f) for f in files]
+    ranked = tuple(dict.fromkeys((SCORE_COLUMN, *score_columns)))
     tables = []
     for data_file in files:
         available = set(shards.read_schema(data_file).names)
         if ID_COLUMN not in available:
             raise ValueError(f"{data_file} lacks the column {ID_COLUMN!r}; is it a triplet shard?")
-        wanted = (ID_COLUMN, SCORE_COLUMN, SAMPLE_KEY_COLUMN)
+        wanted = (ID_COLUMN, *ranked, SAMPLE_KEY_COLUMN)
         tables.append(shards.read_table(data_file, columns=[c for c in wanted if c in available]))
     if not tables:
-        empty = pa.table({ID_COLUMN: pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float32())})
-        return ScoreTable(empty, [])
+        empty = {ID_COLUMN: pa.array([], pa.string())} | {c: pa.array([], pa.float32()) for c in ranked}
+        return ScoreTable(pa.table(empty), [])
     if len({tuple(t.column_names) for t in tables}) > 1:
         # Mixed old/new shards: only some carry sample_key, so random subsets use id lists.
         common = [c for c in tables[0].column_names if all(c in t.column_names for t in tables)]
-        if SCORE_COLUMN not in common and any(SCORE_COLUMN in t.column_names for t in tables):
-            raise ValueError("some finished shards have clap_score and others do not: a mixed output")
+        for column in ranked:
+            if column not in common and any(column in t.column_names for t in tables):
+                raise ValueError(f"some finished shards have {column} and others do not: a mixed output")
         tables = [t.select([c for c in common if c != SAMPLE_KEY_COLUMN]) for t in tables]
     table = pa.concat_tables(tables, promote_options="permissive")
     ids = table.column(ID_COLUMN)
@@ -224,11 +261,12 @@ class Subset:
     filters: Filters
     seed: int | None = None
     threshold: dict[str, Any] = field(default_factory=dict)
+    by: str = SCORE_COLUMN  # the column a top-k ranks by (subsets.json before `--by`: clap_score)
 
     def describe(self, ties: bool = True) -> str:
         """How the rows were chosen, for people (the filter command's table and the dataset card)."""
         if self.kind == "top" and self.size:
-            rule = f"clap_score >= {self.threshold[SCORE_COLUMN]:.4f}"
+            rule = f"{self.by} >= {self.threshold[self.by]:.4f}"
             return f"{rule} (ties by clip_id)" if ties else rule
         if self.kind == "random":
             return f"seed {self.seed}"
@@ -247,20 +285,20 @@ class Subset:
 MATCH_NOTHING: Filters = [[[ID_COLUMN, "==", ""], [ID_COLUMN, "!=", ""]]]
 
 
-def _valid_scores(scores: ScoreTable) -> pa.Table:
-    """Rows with a finite score; NaN / null scores cannot be ranked and are left out with a warning. Rows of
-    a labelled-only output (no scores at all) are all valid for random subsets."""
+def _valid_scores(scores: ScoreTable, by: str = SCORE_COLUMN) -> pa.Table:
+    """Rows with a finite score in ``by``; NaN / null scores cannot be ranked and are left out with a warning.
+    Rows of a labelled-only output (no scores at all) are all valid for random subsets."""
     table = scores.table
-    if not scores.has_scores:
+    if not scores.has(by):
         return table
-    finite = pc.and_(
-        pc.is_valid(table.column(SCORE_COLUMN)), pc.invert(pc.is_nan(table.column(SCORE_COLUMN)))
-    )
-    finite = pc.fill_null(finite, False)
-    kept = table.filter(finite)
+    values = table.column(by)
+    finite = pc.is_valid(values)
+    if pa.types.is_floating(values.type):
+        finite = pc.and_(finite, pc.invert(pc.is_nan(values)))
+    kept = table.filter(pc.fill_null(finite, False))
     if kept.num_rows != table.num_rows:
         warnings.warn(
-            f"{table.num_rows - kept.num_rows} row(s) have a NaN or missing clap_score and are never selected",
+            f"{table.num_rows - kept.num_rows} row(s) have a NaN or missing {by} and are never selected",
             stacklevel=3,
         )
     return kept
@@ -280,27 +318,34 @@ def _nth_in_order(values: np.ndarray, ids: pa.ChunkedArray | pa.Array, n: int) -
     return boundary, str(tied_sorted[n - before - 1].as_py())
 
 
-def select_top(scores: ScoreTable, k: float) -> Subset:
-    """The top k% by ``clap_score`` (ties by ``clip_id``); exactly ``round(k% · N)`` rows."""
-    if not scores.has_scores:
+def select_top(scores: ScoreTable, k: float, by: str = SCORE_COLUMN) -> Subset:
+    """The top k% by ``by`` (``clap_score``, or another score column; ties by ``clip_id``); exactly
+    ``round(k% · N)`` rows."""
+    if not scores.has(by):
+        if by != SCORE_COLUMN:
+            raise UsageError(f"top{k:g} ranks clips by {by}, and these rows have no such column")
         raise NoScoresError(
             f"top{k:g} ranks clips by clap_score, and these rows have none (made with `avt generate "
             "--captioner none`: labelled clips without captions); random-k subsets still work (--random K)"
         )
-    table = _valid_scores(scores)
+    table = _valid_scores(scores, by)
     total = table.num_rows
     size = subset_size(k, total)
-    name = subset_name("top", k)
+    name = subset_name("top", k, by)
     if size == 0:
-        return Subset(name, "top", k, 0, total, MATCH_NOTHING)
-    scores32 = table.column(SCORE_COLUMN).to_numpy().astype(np.float32, copy=False)
-    negated, c = _nth_in_order(-scores32, table.column(ID_COLUMN), size)
+        return Subset(name, "top", k, 0, total, MATCH_NOTHING, by=by)
+    # float32 as the scores are stored (an integer column ranks the same way in float64)
+    stored = np.float32 if pa.types.is_floating(table.column(by).type) else np.float64
+    values = table.column(by).to_numpy().astype(stored, copy=False)
+    negated, c = _nth_in_order(-values, table.column(ID_COLUMN), size)
     t = float(-negated)
+    if pa.types.is_integer(table.column(by).type):
+        t = int(t)
     filters: Filters = [
-        [[SCORE_COLUMN, ">", t]],
-        [[SCORE_COLUMN, "==", t], [ID_COLUMN, "<=", c]],
+        [[by, ">", t]],
+        [[by, "==", t], [ID_COLUMN, "<=", c]],
     ]
-    return Subset(name, "top", k, size, total, filters, threshold={SCORE_COLUMN: t, ID_COLUMN: c})
+    return Subset(name, "top", k, size, total, filters, threshold={by: t, ID_COLUMN: c}, by=by)
 
 
 def select_random(scores: ScoreTable, k: float, seed: int = 0) -> Subset:
@@ -352,9 +397,13 @@ def compute_subsets(
     top: Iterable[float] = DEFAULT_TOP,
     random: Iterable[float] = DEFAULT_RANDOM,
     seed: int = 0,
+    top_by: dict[str, list[float]] | None = None,
 ) -> list[Subset]:
-    """All requested subsets over one score table, top ones first."""
+    """All requested subsets over one score table: top ones by ``clap_score``, then by each ``top_by`` column,
+    then random ones."""
     subsets = [select_top(scores, k) for k in sorted(set(top))]
+    for column, ks in sorted((top_by or {}).items()):
+        subsets += [select_top(scores, k, column) for k in sorted(set(ks))]
     subsets += [select_random(scores, k, seed) for k in sorted(set(random))]
     return subsets
 
@@ -382,6 +431,7 @@ class SubsetsFile:
     excluded_files: list[str]
     subsets: list[Subset]
     version: int = SUBSETS_FORMAT_VERSION
+    top_by: dict[str, list[float]] = field(default_factory=dict)  # other score column -> its top k values
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -401,6 +451,7 @@ class SubsetsFile:
             excluded_files=list(data.get("excluded_files", [])),
             subsets=subsets,
             version=int(data.get("version", SUBSETS_FORMAT_VERSION)),
+            top_by={str(c): list(ks) for c, ks in (data.get("top_by") or {}).items()},
         )
 
     def get(self, name: str) -> Subset | None:
@@ -412,8 +463,10 @@ def build_subsets(
     top: Iterable[float] = DEFAULT_TOP,
     random: Iterable[float] = DEFAULT_RANDOM,
     seed: int = 0,
+    top_by: dict[str, list[float]] | None = None,
 ) -> SubsetsFile:
-    """Compute the subsets over the finished shards of ``root`` (does not write anything)."""
+    """Compute the subsets over the finished shards of ``root`` (does not write anything); ``top_by`` holds the
+    top-k values of the score columns other than ``clap_score``."""
     root = storage.as_path(root)
     done, pending = split_done_shards(root)
     if pending:
@@ -422,7 +475,8 @@ def build_subsets(
             f"{len(pending)} unfinished shard(s) (no stats file) are left out of the subsets: {names}",
             stacklevel=2,
         )
-    scores = read_scores(root, done)
+    top_by = {c: sorted(set(ks)) for c, ks in (top_by or {}).items() if ks}
+    scores = read_scores(root, done, score_columns=top_by)
     top, random = sorted(set(top)), sorted(set(random))
     return SubsetsFile(
         seed=int(seed),
@@ -431,7 +485,8 @@ def build_subsets(
         total=scores.num_rows,
         data_files=[f"{schema.DATA_DIR}/{p.name}" for p in done],
         excluded_files=[f"{schema.DATA_DIR}/{p.name}" for p in pending],
-        subsets=compute_subsets(scores, top, random, seed),
+        subsets=compute_subsets(scores, top, random, seed, top_by),
+        top_by=top_by,
     )
 
 

@@ -30,7 +30,8 @@ from datasets.builder import Key
 
 from avt_triplets import publish, schema, selection
 
-_SUBSET_NAME = re.compile(r"^(top|random)(\d+(?:\.\d+)?)$")
+# top30, random10, top2.5, and top30_audio_caption_score (a top-k ranked by another column: `avt filter --by`)
+_SUBSET_NAME = re.compile(r"^(top|random)(\d+(?:\.\d+)?)(?:_(\w+))?$")
 DEFAULT_CONFIG = publish.DEFAULT_CONFIG
 _VERSION = datasets.Version("1.0.0")
 
@@ -42,16 +43,17 @@ class AvtTripletsConfig(datasets.BuilderConfig):
     kind: str | None = None
     k: float | None = None
     seed: int | None = None
+    by: str = selection.SCORE_COLUMN  # the column a top-k ranks by
 
 
 def _config(name: str) -> AvtTripletsConfig:
     match = _SUBSET_NAME.match(name)
-    if match is None:
+    if match is None or (match.group(3) and match.group(1) != "top"):
         return AvtTripletsConfig(name=name, version=_VERSION, description="every finished clip")
-    kind, k = match.group(1), float(match.group(2))
-    what = "best-scoring" if kind == "top" else "randomly sampled"
+    kind, k, by = match.group(1), float(match.group(2)), match.group(3) or selection.SCORE_COLUMN
+    what = f"best-scoring (by {by})" if kind == "top" else "randomly sampled"
     return AvtTripletsConfig(
-        name=name, version=_VERSION, kind=kind, k=k, description=f"the {k:g}% {what} clips"
+        name=name, version=_VERSION, kind=kind, k=k, by=by, description=f"the {k:g}% {what} clips"
     )
 
 
@@ -81,12 +83,15 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
             # A subset outside the predefined list (from subsets.json, or e.g. "top20"): start from the
             # default config and override its fields, the way datasets applies config kwargs.
             if self._subsets is None or self._subsets.get(config_name) is None:
-                if _SUBSET_NAME.match(config_name) is None:
+                if _config(config_name).kind is None:
                     raise ValueError(
-                        f"Unknown config {config_name!r}: use 'all', 'top<k>' or 'random<k>' (k in percent)"
+                        f"Unknown config {config_name!r}: use 'all', 'top<k>', 'top<k>_<score column>' or "
+                        "'random<k>' (k in percent)"
                     )
             extra = _config(config_name)
-            kwargs.update(name=extra.name, kind=extra.kind, k=extra.k, description=extra.description)
+            kwargs.update(
+                name=extra.name, kind=extra.kind, k=extra.k, by=extra.by, description=extra.description
+            )
             config_name = None
         kwargs.setdefault("hash", self._fingerprint())
         super().__init__(*args, config_name=config_name, data_dir=str(self._root), **kwargs)
@@ -129,9 +134,9 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
             recorded = self._subsets.get(config.name)
             if recorded is not None and (config.seed is None or recorded.seed in (None, config.seed)):
                 return recorded.filters
-        scores = selection.read_scores(self._root, self._data_files())
+        scores = selection.read_scores(self._root, self._data_files(), score_columns=(config.by,))
         if config.kind == "top":
-            return selection.select_top(scores, config.k).filters
+            return selection.select_top(scores, config.k, config.by).filters
         seed = config.seed if config.seed is not None else (self._subsets.seed if self._subsets else 0)
         return selection.select_random(scores, config.k, seed).filters
 

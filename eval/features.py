@@ -135,6 +135,8 @@ class RetrievalFeatures:
         audio_in_text_space (``[N, T]``, float32): ``audio`` through the model's audio-to-text projection.
         visual_in_text_space (``[N, T]``, float32): the visual counterpart.
         skipped (list of dict): ``{"clip_id", "reason"}`` of every clip that did not decode.
+        caption_texts (column -> ``[N, T]``, float32): further stored caption embeddings asked for
+            (``audio_text_embedding``, ``visual_text_embedding``: the audio and the visual captions').
     """
 
     clip_ids: list[str]
@@ -144,6 +146,7 @@ class RetrievalFeatures:
     audio_in_text_space: np.ndarray | None = None
     visual_in_text_space: np.ndarray | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
+    caption_texts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @torch.inference_mode()
@@ -159,21 +162,25 @@ def extract_retrieval_features(
     precision: str = "fp32",
     num_workers: int = 0,
     progress: bool = True,
+    caption_text_columns: tuple[str, ...] = (),
 ) -> RetrievalFeatures:
     """Official retrieval features (unmasked modality streams, mean-pooled; not yet normalised) for every clip.
 
     ``frame_index`` None takes each clip's middle frame (the CAV-MAE protocol); ``with_text`` also returns
-    the stored caption embeddings and the audio / visual features projected into that (CLAP) space.
+    the stored caption embeddings (``text_embedding`` and the ``caption_text_columns``) and the audio / visual
+    features projected into that (CLAP) space.
     """
     from tqdm.auto import tqdm
 
     encoder = feature_encoder(model)
-    extra = ("text_embedding",) if with_text else ()
+    caption_text_columns = caption_text_columns if with_text else ()
+    extra = ("text_embedding", *caption_text_columns) if with_text else ()
     frames = None if frame_index is None else [frame_index]
     loader = make_loader(ClipFrameDataset(hf_dataset, frames, extra), batch_size, num_workers)
     clip_ids: list[str] = []
     skipped: list[dict[str, str]] = []
-    outputs: dict[str, list[np.ndarray]] = {k: [] for k in ("audio", "visual", "text", "audio_t", "visual_t")}
+    keys = ("audio", "visual", "text", "audio_t", "visual_t", *caption_text_columns)
+    outputs: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for batch in tqdm(loader, desc="features", unit="batch", disable=not progress):
         good = [e for e in batch if e["error"] is None]
         skipped += [{"clip_id": e["clip_id"], "reason": e["error"]} for e in batch if e["error"] is not None]
@@ -196,8 +203,10 @@ def extract_retrieval_features(
                 outputs["visual_t"].append(visual_t.float().cpu().numpy())
         outputs["audio"].append(audio.float().cpu().numpy())
         outputs["visual"].append(visual.float().cpu().numpy())
-        if with_text:
-            outputs["text"].append(np.asarray([e["text_embedding"] for e in good], dtype=np.float32))
+        for key, column in (
+            (("text", "text_embedding"), *((c, c) for c in caption_text_columns)) if with_text else ()
+        ):
+            outputs[key].append(np.asarray([e[column] for e in good], dtype=np.float32))
         clip_ids += [e["clip_id"] for e in good]
     if not clip_ids:
         raise UsageError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
@@ -215,4 +224,5 @@ def extract_retrieval_features(
         audio_in_text_space=stacked("audio_t"),
         visual_in_text_space=stacked("visual_t"),
         skipped=skipped,
+        caption_texts={column: stacked(column) for column in caption_text_columns},
     )

@@ -104,13 +104,30 @@ def text_retrieval_note(model, subset) -> str | None:
     return None
 
 
+# A caption kind's stored CLAP embedding column -> its retrieval directions (text->audio, text->visual), in the
+# names of SLAVA's Table II (`--report avcaps`); `text_embedding` (the chosen caption) gives text_to_audio/visual.
+CAPTION_TEXT_DIRECTIONS = {
+    "audio_text_embedding": ("audio_caption_to_audio", "audio_caption_to_visual"),
+    "visual_text_embedding": ("visual_caption_to_audio", "visual_caption_to_visual"),
+}
+
+
+def caption_text_columns(model, subset) -> tuple[str, ...]:
+    """The audio / visual caption embedding columns of ``subset`` the model can query with (its text size)."""
+    present = [c for c in CAPTION_TEXT_DIRECTIONS if c in subset.column_names]
+    head = subset.select(range(min(len(subset), 8)))
+    return tuple(c for c in present if {len(v) for v in head[c]} == {model.config.text_embed_dim})
+
+
 def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> dict[str, Any]:
-    """Audio<->visual (and text->audio / text->visual) retrieval entry for one model on one dataset."""
+    """Audio<->visual (and text->audio / text->visual) retrieval entry for one model on one dataset; a dataset with
+    audio / visual caption embeddings also gives each caption kind's directions (SLAVA's Table II rows)."""
     subset, info = select_clips(dataset, options)
     text_note = text_retrieval_note(model, subset) if options.text else None
     with_text = options.text and text_note is None
     if text_note is not None:
         logger.warning("%s", text_note)
+    kinds = caption_text_columns(model, subset) if with_text else ()
     features = extract_retrieval_features(
         model,
         processor,
@@ -122,6 +139,7 @@ def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> 
         precision=options.precision,
         num_workers=options.num_workers,
         progress=options.progress,
+        caption_text_columns=kinds,
     )
     ranks = dict(
         zip(
@@ -131,13 +149,14 @@ def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> 
             ),
         )
     )
-    if with_text:
-        for direction, items in (
-            ("text_to_audio", features.audio_in_text_space),
-            ("text_to_visual", features.visual_in_text_space),
+    queries = {("text_to_audio", "text_to_visual"): features.text} if with_text else {}
+    queries.update({CAPTION_TEXT_DIRECTIONS[c]: features.caption_texts[c] for c in kinds})
+    for directions, texts in queries.items():
+        for direction, items in zip(
+            directions, (features.audio_in_text_space, features.visual_in_text_space)
         ):
             ranks[direction] = retrieval_ranks(
-                features.text, items, chunk_size=options.chunk_size, device=options.device
+                texts, items, chunk_size=options.chunk_size, device=options.device
             )
     ks = meaningful_ks(options.ks, len(features.clip_ids))
     metrics, curves = {}, {}

@@ -109,7 +109,7 @@ class TermInputs:
     visual_embeds: torch.Tensor | None = None
     audio_text_embeds: torch.Tensor | None = None
     visual_text_embeds: torch.Tensor | None = None
-    text_embeds: torch.Tensor | None = None
+    text_embeds: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None
     text_temperature: float | torch.Tensor | None = None
     audio_values: torch.Tensor | None = None
     pixel_values: torch.Tensor | None = None
@@ -156,18 +156,22 @@ def text_term(inputs: TermInputs) -> TermValues | None:
     config, text_embeds = inputs.config, inputs.text_embeds
     if text_embeds is None:
         return None
-    if text_embeds.shape != (inputs.audio_embeds.shape[0], config.text_embed_dim):
-        raise ValueError(
-            f"text_embeds must have shape [{inputs.audio_embeds.shape[0]}, {config.text_embed_dim}], "
-            f"got {tuple(text_embeds.shape)}."
-        )
+    # One tensor for both terms (the paper), or a pair: the audio-text term's and the visual-text term's texts
+    # (modality captions, `avt pretrain --text-source modality`).
+    audio_side, visual_side = text_embeds if isinstance(text_embeds, tuple | list) else (text_embeds,) * 2
+    for side in (audio_side, visual_side):
+        if side.shape != (inputs.audio_embeds.shape[0], config.text_embed_dim):
+            raise ValueError(
+                f"text_embeds must have shape [{inputs.audio_embeds.shape[0]}, {config.text_embed_dim}], "
+                f"got {tuple(side.shape)}."
+            )
     temperature = config.text_temperature if inputs.text_temperature is None else inputs.text_temperature
     bidirectional = config.text_loss_bidirectional
     audio_text, a2t_accuracy = inputs.text_loss(
-        inputs.audio_text_embeds, text_embeds, temperature, bidirectional
+        inputs.audio_text_embeds, audio_side, temperature, bidirectional
     )
     visual_text, v2t_accuracy = inputs.text_loss(
-        inputs.visual_text_embeds, text_embeds, temperature, bidirectional
+        inputs.visual_text_embeds, visual_side, temperature, bidirectional
     )
     return {
         "loss_audio_text": audio_text,

@@ -251,6 +251,21 @@ def synthetic_heldout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def synthetic_modality(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """32 clips of 8 classes whose audio and frames show different classes by design, with audio, visual and
+    audio-visual caption columns and their CLAP-style text embeddings (issue 21)."""
+    from avt_training.synthetic import make_synthetic_triplets
+
+    return make_synthetic_triplets(
+        tmp_path_factory.mktemp("triplets_modality"),
+        clips_per_class=4,
+        seed=3,
+        modality_captions=True,
+        **SYNTHETIC,
+    )
+
+
 @pytest.fixture
 def make_read_only():
     """``make_read_only(folder)``: nothing can be created in ``folder`` until the test ends.

@@ -13,7 +13,10 @@ from avt_training.pretrain_config import GROUPS, RUN, PretrainConfig
 EPILOG = """\
 Loss: L = w_rec (L_rec(audio) + L_rec(visual)) + λ1 L_c(audio-visual) + λ2 (L_audio-text + L_visual-text), with
 w_rec = --reconstruction-weight, λ1 = --contrastive-weight and λ2 = --text-contrastive-weight (the model config
-fields of the same names; the temperatures likewise).
+fields of the same names; the temperatures likewise). The texts: --text-source caption (default, the paper)
+contrasts both streams with the chosen frame caption's CLAP embedding (text_embedding); --text-source modality
+contrasts audio with the audio caption's (audio_text_embedding) and frames with the visual caption's
+(visual_text_embedding), a research option (datasets with an audio captioner's columns; refused otherwise).
 
 Contrastive negatives: with --contrastive-scope global (default) each contrastive term sees the global batch
 (per-device batch x number of processes) through an all-gather with gradients; each process computes its own

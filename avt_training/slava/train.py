@@ -202,9 +202,20 @@ def prepare_features(config: SlavaPretrainConfig, accelerator, output_dir: Path)
     model.release_towers()  # training reads the cache only
     stages = range(1, num_stages(config.variant) + 1)
     kinds = {kind for stage in stages for kind, _ in batch_recipes(config.variant, stage)}
+    warn_caption_fallbacks(config, train_sets, kinds, accelerator.is_main_process)
     train = TrainingFeatures(tables, kinds, accelerator.device)
     evaluation = TrainingFeatures(eval_tables, kinds, accelerator.device) if eval_tables else None
     return model, train, evaluation, [t.stats for t in tables + (eval_tables or [])]
+
+
+def warn_caption_fallbacks(config: SlavaPretrainConfig, opened, kinds, main_process: bool) -> None:
+    """A training set without the audio (visual) caption column makes the variant read another kind's captions
+    there: said once per dataset, as it changes what the variant trains."""
+    from avt_data.captions import caption_sources, fallback_warnings
+
+    for text, hf_dataset in opened if main_process else ():
+        for line in fallback_warnings(caption_sources(hf_dataset.column_names), kinds, text):
+            logger.warning("variant %s: %s", config.variant, line)
 
 
 def pretrain_slava(config: SlavaPretrainConfig | dict | Any) -> Path:

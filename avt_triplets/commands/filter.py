@@ -7,7 +7,10 @@ the output's lock (not while ``avt generate`` runs there) and checks the finishe
 first (``--verify``: checksums). Nothing is copied: each subset is a row filter over the same Parquet shards. The configs given
 are added to the ones already there (``--replace`` keeps only the given ones); a k that selects no row
 is refused, since ``load_dataset`` could not read such a config. A labelled-only output (``avt generate
---captioner none``) has no scores: top-k is refused there with the reason, random-k works.
+--captioner none``) has no scores: top-k is refused there with the reason, random-k works. ``--by COLUMN`` ranks
+the top-k configs by another score column (``audio_caption_score``, ...), named ``top{k}_{COLUMN}`` beside the
+``clap_score`` ones; a column the shards lack, or one that is not a number per clip, is refused in one line before
+anything is written.
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "exactly round(k%% * N) clips), added to the ones already in subsets.json (else to none; the "
         "defaults 10 30 50 apply when neither is given). Refused for a `--captioner none` output, which has "
         "no clap_score.",
+    )
+    parser.add_argument(
+        "--by",
+        default="clap_score",
+        metavar="COLUMN",
+        help="Score column the --top configs rank by: clap_score (the paper's), or any other numeric column the "
+        "shards have (audio_caption_score, ...). Other columns' configs are named top{k}_{COLUMN} and kept beside "
+        "the clap_score ones.",
     )
     parser.add_argument(
         "--random",
@@ -103,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     if args.replace and args.top is None and args.random is None:
         raise UsageError("--replace keeps only the configs given with --top / --random, and none were given")
     with hold_output(root, "avt filter"):  # not while `avt generate` writes here
+        if args.by != "clap_score":
+            from avt_triplets.selection import check_rank_column
+
+            check_rank_column(root, args.by)
         return _filter(root, args)
 
 
@@ -122,9 +137,9 @@ def _filter(root, args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # unfinished shards are reported once, below
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
         subsets = publish.plan_subsets(
-            root, top=args.top, random=args.random, seed=args.seed, replace=args.replace
+            root, top=args.top, random=args.random, seed=args.seed, replace=args.replace, by=args.by
         )
-    asked = [selection.subset_name("top", k) for k in args.top or ()]
+    asked = [selection.subset_name("top", k, args.by) for k in args.top or ()]
     asked += [selection.subset_name("random", k) for k in args.random or ()]
     empty = [s.name for s in subsets.subsets if s.name in asked and not s.size]
     if empty:

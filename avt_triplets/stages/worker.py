@@ -329,7 +329,10 @@ def clip_row(item: DecodedItem) -> dict[str, Any]:
 def triplet_row(
     item: DecodedItem, captions: list[str], scores: np.ndarray, best: int, text_embedding: np.ndarray
 ) -> dict[str, Any]:
-    """One triplet row (``schema.triplet_features``): the clip's row plus its captions, scores and best caption."""
+    """One triplet row (``schema.triplet_features``): the clip's row plus its captions, scores and best caption.
+    The frame captions are also the clip's visual captions (``schema.VISUAL_CAPTION_COLUMNS``, row layout 3; an
+    output of an older layout drops them when the row is encoded), chosen the same way: no model runs for them."""
+    embedding = text_embedding.astype(np.float32).tolist()
     return {
         **clip_row(item),
         "captions": list(captions),
@@ -337,7 +340,10 @@ def triplet_row(
         "caption": captions[best],
         "caption_index": best,
         "clap_score": float(scores[best]),
-        "text_embedding": text_embedding.astype(np.float32).tolist(),
+        "text_embedding": embedding,
+        "visual_captions": list(captions),
+        "visual_caption": captions[best],
+        "visual_text_embedding": embedding,
     }
 
 

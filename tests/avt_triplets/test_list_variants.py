@@ -240,6 +240,25 @@ def test_an_output_started_before_original_start_s_keeps_its_columns_on_resume(t
     assert "original_start_s" in row_features(False, shards.recorded_row_layout(tmp_path / "new"))
 
 
+def test_an_output_started_before_the_visual_caption_columns_keeps_its_columns_on_resume(tmp_path):
+    """Row layout 3 adds the visual-caption columns to captioned rows; a layout-2 output resumed writes none, so
+    its shards keep one schema (the writer's rows carry them; the layout's features drop them when encoding)."""
+    from avt_triplets import schema, shards
+    from avt_triplets.stages.worker import row_features
+
+    (tmp_path / schema.MANIFEST_FILE).write_text('{"format": "avt-triplets/1", "row_layout": 2}')
+    old = row_features(True, shards.recorded_row_layout(tmp_path))
+    new = row_features(True, shards.recorded_row_layout(tmp_path / "new"))
+    assert not set(schema.VISUAL_CAPTION_COLUMNS) & set(old) and "original_start_s" in old
+    assert list(new)[list(new).index("text_embedding") + 1 :][:3] == list(schema.VISUAL_CAPTION_COLUMNS)
+    assert not set(schema.MODALITY_CAPTION_COLUMNS) & set(row_features(False))  # --captioner none: no caption
+    row = {"visual_caption": "a dog", "clip_id": "a"}
+    assert (
+        "visual_caption" not in old.encode_example(row)
+        and new.encode_example(row)["visual_caption"] == "a dog"
+    )
+
+
 @pytest.mark.parametrize(
     "header, rows",
     [

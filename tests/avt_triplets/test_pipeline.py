@@ -83,6 +83,16 @@ def test_rows_failures_and_dataset(reference_run, gen_inputs, clap_scorer):
         np.testing.assert_allclose(
             row["text_embedding"], clap_scorer.embed_text([row["caption"]])[0], atol=1e-4
         )
+    # Issue 21: the frame captions are also the visual captions (row layout 3), at no model cost
+    for data_file in sorted((reference_run / schema.DATA_DIR).glob("shard-*.parquet")):
+        table = pq.read_table(data_file)
+        assert not set(schema.AUDIO_CAPTION_COLUMNS + schema.AV_CAPTION_COLUMNS) & set(table.column_names)
+        for row in table.select(["clip_id", *schema.VISUAL_CAPTION_COLUMNS]).to_pylist():
+            written = rows[row["clip_id"]]
+            assert (
+                row["visual_captions"] == written["captions"] and row["visual_caption"] == written["caption"]
+            )
+            assert row["visual_text_embedding"] == written["text_embedding"]
 
     summary = summarize(reference_run)
     assert (summary.shards_done, summary.shards_total) == (5, 5)
@@ -101,6 +111,9 @@ def test_rows_failures_and_dataset(reference_run, gen_inputs, clap_scorer):
     expected_samples = round((first["end_s"] - first["start_s"]) * schema.AUDIO_SAMPLING_RATE)
     assert abs(audio.data.shape[-1] - expected_samples) <= 1
     assert len(first["frames"]) == len(first["captions"])
+    card = (reference_run / schema.CARD_FILE).read_text()
+    assert "| `visual_caption` | string | the chosen visual caption" in card
+    assert "Caption kinds present: visual (`visual_caption`)." in card
     assert min(first["frames"][0].size) == schema.FRAME_SHORT_SIDE
 
 

@@ -55,3 +55,27 @@ def test_builder_follows_avt_filter_and_rebuilds_its_cache(small_output, tmp_pat
     assert second["clip_id"] == loaded["clip_id"]
     assert set(first["clip_id"]) != set(second["clip_id"])
     assert len(first) == len(second) == 10
+
+
+def test_builder_reads_top_k_configs_ranked_by_another_column(helpers, tmp_path):
+    """`avt filter --by audio_caption_score` configs (top{k}_{column}) are that column's top-k in the builder too,
+    recorded or not (top50_... is computed from the name)."""
+    from support.fixtures.dataset import audio_caption_score
+
+    pairs = [(f"clip{i:02d}", round(0.05 * i, 2)) for i in range(10)]
+    output = helpers.write_output(tmp_path / "out", [pairs], audio_captions=True)
+    assert cli.main(["filter", str(output.root), "--by", "audio_caption_score", "--top", "30"]) == 0
+    audio_scores = {c: audio_caption_score(s) for c, s in output.scores.items()}
+    recorded = build(output.root, "top30_audio_caption_score", tmp_path / "b")
+    loaded = datasets.load_dataset(
+        str(output.root), "top30_audio_caption_score", split="train", cache_dir=str(tmp_path / "l")
+    )
+    assert recorded["clip_id"] == loaded["clip_id"] and set(recorded["clip_id"]) == {
+        "clip00",
+        "clip01",
+        "clip02",
+    }
+    computed = build(output.root, "top50_audio_caption_score", tmp_path / "b")
+    assert set(computed["clip_id"]) == helpers.top_ids(audio_scores, 5)
+    with pytest.raises(ValueError, match="Unknown config"):
+        AvtTriplets(data_dir=str(output.root), config_name="random30_sample", cache_dir=str(tmp_path / "b"))

@@ -179,3 +179,44 @@ def test_multi_label_classification_reports_map(tiny_classifier, tiny_triplets):
     for key in ("single_frame", "multi_frame"):
         assert 0.0 < result[key]["mAP"] <= 1.0
         assert result[key]["num_classes_scored"] == 3
+
+
+def test_retrieval_with_audio_and_visual_captions_gives_table_ii_rows(
+    tmp_path, tiny_lgcavmae, synthetic_modality, pretrained
+):
+    """Issue 21: a dataset with the audio and visual captions' CLAP embeddings adds text->audio / text->visual with
+    each kind's captions (SLAVA's Table II rows, `--report avcaps`) beside the chosen caption's."""
+    out = tmp_path / "report"
+    code = avt_main(
+        ["evaluate", "retrieval", "--model", f"tiny={tiny_lgcavmae}", "--dataset", f"Toy={synthetic_modality}",
+         "--protocol", "full", "--batch-size", "8", "--output-dir", str(out), "--device", "cpu", "--no-progress",
+         "--report", "avcaps"]
+    )  # fmt: skip
+    assert code == 0
+    (entry,) = json.loads((out / "retrieval.json").read_text())["entries"]
+    model, processor = pretrained
+    rows = list(decoded_rows(synthetic_modality))
+    waves = [r["audio"].get_all_samples().data[0].numpy() for r in rows]
+    inputs = processor(
+        audio=waves, images=[r["frames"][len(r["frames"]) // 2] for r in rows], sampling_rate=16000
+    )
+    with torch.no_grad():
+        audio_t = model.get_text_aligned_audio_features(inputs["audio_values"]).numpy()
+        visual_t = model.get_text_aligned_visual_features(inputs["pixel_values"]).numpy()
+    audio_captions = np.asarray([r["audio_text_embedding"] for r in rows])
+    visual_captions = np.asarray([r["visual_text_embedding"] for r in rows])
+    expected = {
+        "audio_caption_to_audio": official_metrics(cosine(audio_captions, audio_t)),
+        "audio_caption_to_visual": official_metrics(cosine(audio_captions, visual_t)),
+        "visual_caption_to_audio": official_metrics(cosine(visual_captions, audio_t)),
+        "visual_caption_to_visual": official_metrics(cosine(visual_captions, visual_t)),
+    }
+    for direction, values in expected.items():
+        for name, value in values.items():
+            assert entry["metrics"][direction][name] == pytest.approx(value, abs=1e-9), (direction, name)
+    assert (
+        entry["metrics"]["visual_caption_to_visual"] == entry["metrics"]["text_to_visual"]
+    )  # caption = visual
+    table = (out / "retrieval.md").read_text().split("## Retrieval in the layout of SLAVA's Table II")[1]
+    r10 = 100 * entry["metrics"]["audio_caption_to_audio"]["R@10"]
+    assert f"| Audio ← audio captions | {r10:.1f} |" in table

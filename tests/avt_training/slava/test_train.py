@@ -269,7 +269,7 @@ def test_unusable_datasets_stop_with_one_error_line(tmp_path, train_options, syn
 
     rows = datasets.load_dataset(str(synthetic_heldout), split="train")
     (tmp_path / "uncaptioned" / "data").mkdir(parents=True)
-    rows.remove_columns(["caption", "captions"]).to_parquet(
+    rows.remove_columns(["caption", "captions", "visual_caption", "visual_captions"]).to_parquet(
         str(tmp_path / "uncaptioned/data/shard-00000.parquet")
     )
     common = ["--vision-model", train_options["vision_model"], "--audio-model", train_options["audio_model"],
@@ -280,3 +280,75 @@ def test_unusable_datasets_stop_with_one_error_line(tmp_path, train_options, syn
     assert "error: dataset" in capsys.readouterr().err
     assert main(["pretrain-slava", "--dataset", str(synthetic_heldout), "--learning-rate", "0", *common]) == 2
     assert "--learning-rate must be positive" in capsys.readouterr().err
+
+
+def _batches_by_kind(monkeypatch) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Record `(caption kind, clip rows, text features)` of every batch the SLAVA loop trains on."""
+    from avt_training.slava.data import TrainingFeatures
+
+    seen, original = [], TrainingFeatures.batch
+
+    def recording(self, indices, kind, caption_rows):
+        batch = original(self, indices, kind, caption_rows)
+        seen.append((kind, indices.clone(), batch["text_tower_features"].clone()))
+        return batch
+
+    monkeypatch.setattr(TrainingFeatures, "batch", recording)
+    return seen
+
+
+def _cached_texts(output: Path, dataset: Path) -> dict[str, torch.Tensor]:
+    """Per caption kind, the cached text-tower features of every clip's (only) caption, in dataset order."""
+    import datasets
+
+    from avt_training.slava.cache import assemble, read_parts
+
+    summary = json.loads((output / "train_summary.json").read_text())
+    assert summary["clips_excluded"] == 0  # training rows are the dataset's rows
+    directory = Path(summary["feature_cache"][0]["directory"])
+    clip_ids = [str(c) for c in datasets.load_dataset(str(dataset), split="train")["clip_id"]]
+    table = assemble(clip_ids, read_parts(directory))
+    return {kind: torch.from_numpy(table.first_texts(kind)) for kind in ("av", "audio", "visual")}
+
+
+def test_a_and_v_trains_audio_and_visual_batches_on_their_own_captions(
+    tmp_path, train_options, synthetic_modality, synthetic_train, monkeypatch, caplog, single_thread
+):
+    """Issue 21: on a dataset with audio and visual caption columns the two batch types of `a&v` see different
+    texts (each its own kind's captions); without the audio column both see the same text, and the run says so."""
+    from avt_training.slava.train import pretrain_slava
+
+    options = {**train_options, "variant": "a&v", "eval_datasets": [], "max_steps": 2}
+    seen = _batches_by_kind(monkeypatch)
+    with caplog.at_level("WARNING", logger="avt_training.slava.train"):
+        output = pretrain_slava(
+            {**options, "datasets": [str(synthetic_modality)], "output_dir": str(tmp_path / "modality")}
+        )
+    assert not [r for r in caplog.records if "fall back" in r.getMessage()]
+    summary = json.loads((output / "train_summary.json").read_text())
+    captions = {"av": "av_caption", "audio": "audio_caption", "visual": "visual_caption"}
+    assert summary["feature_cache"][0]["captions"] == captions
+    assert [kind for kind, _, _ in seen] == ["audio", "visual"]
+    texts = _cached_texts(output, synthetic_modality)
+    for kind, rows, text in seen:  # each batch reads its own kind's captions, clip by clip
+        torch.testing.assert_close(text, texts[kind][rows])
+    assert not torch.allclose(
+        texts["audio"], texts["visual"], atol=1e-3
+    )  # "a tone of pitch k" vs "a circle ..."
+    first_rows = seen[0][1]
+    assert not torch.allclose(texts["audio"][first_rows], texts["visual"][first_rows], atol=1e-3)
+
+    seen.clear()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="avt_training.slava.train"):
+        output = pretrain_slava(
+            {**options, "datasets": [str(synthetic_train)], "output_dir": str(tmp_path / "caption")}
+        )
+    warned = [r.getMessage() for r in caplog.records if "fall back" in r.getMessage()]
+    assert (
+        len(warned) == 1 and "no audio_caption column: the audio captions fall back to caption" in warned[0]
+    )
+    texts = _cached_texts(output, synthetic_train)
+    torch.testing.assert_close(texts["audio"], texts["visual"])  # one text for both batch types
+    for kind, rows, text in seen:
+        torch.testing.assert_close(text, texts[kind][rows])

@@ -90,6 +90,47 @@ def test_new_configs_are_added_to_the_existing_ones_unless_replace(small_output,
     assert "none were given" in capsys.readouterr().err
 
 
+def test_filter_by_another_score_column_ranks_by_it_beside_the_clap_score_configs(helpers, tmp_path, capsys):
+    """Issue 21: `--by audio_caption_score` ranks the top-k by the audio captions' score (here the reverse of
+    clap_score), named top{k}_audio_caption_score, and keeps the clap_score configs; card and load_dataset agree."""
+    from support.fixtures.dataset import audio_caption_score
+
+    pairs = [(f"clip{i:02d}", round(0.05 * i, 2)) for i in range(10)]
+    output = helpers.write_output(tmp_path / "out", [pairs[:6], pairs[6:]], audio_captions=True)
+    root = output.root
+    assert cli.main(["filter", str(root), "--top", "30"]) == 0
+    assert cli.main(["filter", str(root), "--by", "audio_caption_score", "--top", "30"]) == 0
+    recorded = selection.read_subsets(root)
+    assert recorded.top == [30] and recorded.top_by == {"audio_caption_score": [30]}
+    by_audio = recorded.get("top30_audio_caption_score")
+    audio_scores = {c: audio_caption_score(s) for c, s in output.scores.items()}
+    assert by_audio.by == "audio_caption_score" and by_audio.size == 3
+    assert by_audio.threshold["audio_caption_score"] == pytest.approx(sorted(audio_scores.values())[-3])
+    assert "audio_caption_score >= " in capsys.readouterr().out
+    top_audio = datasets.load_dataset(
+        str(root), "top30_audio_caption_score", split="train", cache_dir=str(tmp_path)
+    )
+    assert set(top_audio["clip_id"]) == helpers.top_ids(audio_scores, 3) == {"clip00", "clip01", "clip02"}
+    top_clap = datasets.load_dataset(str(root), "top30", split="train", cache_dir=str(tmp_path))
+    assert set(top_clap["clip_id"]) == helpers.top_ids(output.scores, 3) == {"clip07", "clip08", "clip09"}
+    card = (root / schema.CARD_FILE).read_text()
+    assert "config_name: top30_audio_caption_score" in card and "| `audio_caption_score` | float32 |" in card
+
+
+def test_filter_by_refuses_a_missing_or_non_numeric_column_in_one_line(helpers, tmp_path, capsys):
+    output = helpers.write_output(tmp_path / "out", [[("a", 0.1), ("b", 0.2), ("c", 0.3), ("d", 0.4)]])
+    for column, reason in (
+        ("audio_caption_score", "--by audio_caption_score: no such column"),
+        ("caption", "--by caption: the column holds string, not one number per clip"),
+        ("captions", "--by captions: the column holds list<element: string>"),
+    ):
+        assert cli.main(["filter", str(output.root), "--by", column, "--top", "50"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: ") and reason in err, err
+        assert "numeric columns there: " in err and "clap_score" in err
+    assert not (output.root / schema.SUBSETS_FILE).exists()  # nothing was written
+
+
 def test_a_k_that_selects_no_row_is_refused(helpers, tmp_path, capsys):
     output = helpers.write_output(tmp_path / "out", [[("a", 0.1), ("b", 0.2), ("c", 0.3), ("d", 0.4)]])
     assert cli.main(["filter", str(output.root), "--top", "50"]) == 0
