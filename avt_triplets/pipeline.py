@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from avt_core import storage
-from avt_core.errors import UsageError
 from avt_triplets import manifest
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.base import Distributor, RunReport, Work
 from avt_triplets.inputs import ClipSpec, InputSet
-from avt_triplets.models import labels_only, load_models
+from avt_triplets.model_host import ModelHost, host_for
+from avt_triplets.models import labels_only
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.output_lock import hold_output, launch_run_key
 from avt_triplets.preflight import check_run
@@ -46,15 +46,9 @@ from avt_triplets.stages.writer import ProvisionalCard, prepare_output, write_fi
 from avt_triplets.summary import GenerationSummary, summarize
 
 
-def pick_distributor(
-    options: GenerationOptions,
-    captioner: Captioner | None,
-    scorer: AudioTextScorer | None,
-    models: ModelOptions | None,
-) -> Distributor:
+def pick_distributor(options: GenerationOptions, captioned: bool = True) -> Distributor:
     """The distributor ``options.distributor`` names (``auto``: accelerate when launched with several
-    processes, else local), with its models: the ones given, else loaded from ``models`` (none for
-    ``--captioner none``)."""
+    processes, else local); ``captioned`` False (``--captioner none``): it has no model to place."""
     from avt_triplets.distributors.accelerate import AccelerateDistributor, launched_world_size
     from avt_triplets.distributors.local import LocalDistributor
 
@@ -64,26 +58,23 @@ def pick_distributor(
     if kind == "ray":
         from avt_triplets.distributors.ray_data import RayDistributor
 
-        return RayDistributor(options, models=models, captioner=captioner, scorer=scorer)
-    if (captioner is None or scorer is None) and not labels_only(captioner, scorer, models):
-        if models is None:
-            raise UsageError("generate_triplets needs a captioner and a scorer, or ModelOptions to load them")
-        captioner, scorer = load_models(models)
+        return RayDistributor(options, captioned)
     if options.rank is not None or options.world_size is not None:
-        return LocalDistributor(captioner, scorer, rank=options.rank or 0, world_size=options.world_size or 1)
+        return LocalDistributor(rank=options.rank or 0, world_size=options.world_size or 1)
     if kind == "accelerate":
-        return AccelerateDistributor(captioner, scorer)
-    return LocalDistributor(captioner, scorer)
+        return AccelerateDistributor()
+    return LocalDistributor()
 
 
 def _run(
-    distributor: Distributor, input_set: InputSet, root: Path, options: GenerationOptions, captioned: bool
+    distributor: Distributor, host: ModelHost, input_set: InputSet, root: Path, options: GenerationOptions
 ) -> tuple[RunReport, int]:
-    """Output folder, manifest and card, then the pending shards of this distributor; returns its report and
-    the run's shard count."""
+    """Output folder, manifest and card, then the pending shards of this distributor with the host's models;
+    returns its report and the run's shard count."""
+    captioned = host.captioned
     all_shards = plan_shards(input_set.clips, options.shard_size)
     prepare_output(root, distributor.owns, distributor.rank == 0, options.overwrite)
-    models = distributor.models_manifest()
+    models = host.records(options)
     run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
     existing = (
         None
@@ -93,9 +84,9 @@ def _run(
     shard_indices = distributor.shard_indices(len(all_shards))
     plans = pending_work(root, all_shards, shard_indices, options.retry_failed, options.verify)
     if plans:
-        distributor.check_models(options)
+        host.check(options)
     recorded = (existing or {}).get("caption_batch_size")
-    options = replace(options, caption_batch_size=distributor.caption_batch_size(options, recorded))
+    options = replace(options, caption_batch_size=host.caption_batch_size(options, recorded))
     if existing is None:
         run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
         manifest.check_or_write_manifest(root, manifest.with_models(run_manifest, models), options.overwrite)
@@ -104,7 +95,7 @@ def _run(
     )
     if card is not None:
         card.refresh(force=True)
-    return distributor.run(Work(root, options, plans, len(all_shards), card)), len(all_shards)
+    return distributor.run(Work(root, options, plans, len(all_shards), card), host), len(all_shards)
 
 
 def generate_triplets(
@@ -149,9 +140,10 @@ def _generate(
     models: tuple[Captioner | None, AudioTextScorer | None, ModelOptions | None],
 ) -> GenerationSummary:
     """The run itself, under the output's lock: distributor, shards, then the summary of what the output holds."""
-    distributor = pick_distributor(options, *models)
+    distributor = pick_distributor(options, captioned)
     try:
-        report, num_shards = _run(distributor, input_set, root, options, captioned)
+        host = host_for(distributor, *models)  # loads the models here when the distributor runs them here
+        report, num_shards = _run(distributor, host, input_set, root, options)
     finally:
         distributor.close()
     summary = summarize(root, num_shards)

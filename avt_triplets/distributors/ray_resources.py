@@ -70,6 +70,10 @@ class ResourcePlan:
     decode_cpus: float
     light_cpus: float = LIGHT_CPUS
 
+    def pool(self, role: str) -> PoolPlan:
+        """The actor pool of a model role (:data:`avt_triplets.model_host.ROLES`)."""
+        return {"captioner": self.caption, "scorer": self.score}[role]
+
     @property
     def commit_cpus(self) -> float:
         """A shard commit task (reads the parts, writes the shard): placed where a decode task fits."""
