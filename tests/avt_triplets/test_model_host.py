@@ -63,6 +63,9 @@ def test_a_deferred_host_probes_each_role_where_the_placement_says_and_matches_l
     assert settings.prepare.image is not None and settings.prepare.audio is not None
     assert settings.scorer_sampling_rate == clap_scorer.sampling_rate == records["scorer"]["sampling_rate"]
     assert [replica.role for replica in deferred.replicas(options)] == ["captioner", "scorer"]
+    worker = deferred.worker(GenerationOptions(caption_batch_size=4))  # in a worker process: loads them
+    assert isinstance(worker, ChunkWorker) and worker.caption.batcher.batch_size == 4
+    assert str(worker.caption.captioner.device) == "cpu"  # --device cpu, whatever this machine has
 
 
 def test_a_replica_refuses_a_model_other_than_the_recorded_one(model_options, blip2_captioner):
