@@ -1,9 +1,14 @@
-"""Where models run when the caller does not say (the GPU if there is one), and how a batch gets there."""
+"""Where models run (the one place that decides it) and how a batch gets there.
+
+The default device (the GPU if there is one), this process's device among a launcher's processes (accelerate,
+torchrun, a bare srun task), a Ray replica's granted GPU, ``--device`` checked before anything loads, and the
+copy of a batch into page-locked memory and onto the device.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +23,52 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     if device is not None:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def process_state(device: str | None = None):
+    """accelerate's ``PartialState`` for this process, on CPU when no GPU is used.
+
+    ``PartialState(cpu=True)`` is what makes a CPU-only ``accelerate launch --multi_gpu`` /
+    ``torchrun`` start gloo instead of silently treating every process as rank 0 of 1.
+    """
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    cpu = (
+        parse_flag_from_env("ACCELERATE_USE_CPU")
+        or (device is not None and str(device).startswith("cpu"))
+        or not torch.cuda.is_available()
+    )
+    return PartialState(cpu=cpu)
+
+
+def process_device(device: Any = None) -> Any:
+    """This process's device: ``device`` when given, else accelerate's; under srun without a launcher accelerate
+    sees one process on ``cuda:0``, so each task takes the GPU its ``SLURM_LOCALID`` names among those it sees
+    (with ``--gpus-per-task=1`` it sees one)."""
+    if device:
+        return device
+    import torch
+
+    from avt_core.launch import launched_process
+
+    chosen = process_state(device).device
+    launched = launched_process()
+    if launched.launcher == "slurm" and chosen.type == "cuda" and torch.cuda.device_count() > 1:
+        chosen = torch.device("cuda", launched.local_rank % torch.cuda.device_count())
+    return chosen
+
+
+def model_device(device: Any = None, granted_gpu: bool | None = None) -> Any:
+    """Where a model loads: ``device`` when given; in a process a scheduler placed with a resource grant (a Ray
+    actor or task: ``granted_gpu`` says whether it was given a GPU) that GPU, else the CPU; otherwise (``None``:
+    a process of its own, launched or not) this process's device (:func:`process_device`)."""
+    if device:
+        return device
+    if granted_gpu is None:
+        return process_device(None)
+    return "cuda" if granted_gpu else "cpu"
 
 
 def check_device(device: str | None, what: str = "--device") -> None:
@@ -93,4 +144,13 @@ def batch_to_device(
     return batch if dtype is None else batch.to(dtype)
 
 
-__all__ = ["batch_to_device", "default_device", "pins_memory", "stack_on_host"]
+__all__ = [
+    "batch_to_device",
+    "check_device",
+    "default_device",
+    "model_device",
+    "pins_memory",
+    "process_device",
+    "process_state",
+    "stack_on_host",
+]

@@ -1,6 +1,6 @@
 """``avt generate --dry-run``: what a run would do, found by the run's own checks, with nothing loaded or written.
 
-The plan is made of the pieces a real run uses, called read-only: :func:`~avt_triplets.preflight.checked_run`
+The plan is made of the pieces a real run uses, called read-only: :func:`~avt_triplets.run_plan.plan_run`
 (inputs, missing videos, the output folder rule and its manifest, with the refusal a real run would give),
 :func:`~avt_triplets.output_lock.check_not_held` (another command writing the output), the resume scan
 (:func:`~avt_triplets.stages.reader.scan_done_shards` + :func:`~avt_triplets.stages.reader.plan_pending`: done,
@@ -22,9 +22,9 @@ from avt_triplets.missing_videos import MissingVideos
 from avt_triplets.models import check_model_options
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.output_lock import check_not_held
-from avt_triplets.preflight import checked_run
 from avt_triplets.revisions import ModelSource, model_source
-from avt_triplets.stages.reader import plan_pending, plan_shards, scan_done_shards
+from avt_triplets.run_plan import plan_run
+from avt_triplets.stages.reader import plan_pending, scan_done_shards
 
 OUTPUT_STATES = {
     "new": "new folder (a run creates it)",
@@ -130,11 +130,9 @@ def plan_generation(
     if not models.labels_only:
         check_model_options(models)
     planned = planned_models(models, remember=False)
-    checked = checked_run(
-        input, output, options, captioned=not models.labels_only, models=planned, dry_run=True
-    )
+    checked = plan_run(input, output, options, captioned=not models.labels_only, models=planned, dry_run=True)
     check_not_held(checked.root)
-    shards = plan_shards(checked.inputs.clips, options.shard_size)
+    shards = checked.shards
     # the shards this process takes: all of them, or its share when the options name its rank and world size (as the
     # local distributor deals them out)
     mine = range(options.rank or 0, len(shards), options.world_size or 1)

@@ -1,7 +1,7 @@
 """Loading the captioner and scorer of a run from :class:`~avt_triplets.options.ModelOptions`.
 
-`avt generate` loads them in its own process for the ``local`` and ``accelerate`` distributors; the ``ray``
-distributor loads them inside each captioner / scorer actor, on the GPU share Ray gave it.
+The model host (:mod:`avt_triplets.model_host`) calls these: in this process for the ``local`` and ``accelerate``
+distributors, inside each captioner / scorer replica for the ``ray`` distributor (on the GPU share Ray gave it).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def load_models(models: ModelOptions, device=None) -> tuple[Captioner, AudioText
     """The captioner and scorer on ``device`` (default: ``models.device``, else this process's: accelerate's, or
     the srun task's GPU)."""
     if device is None:
-        from avt_triplets.distributors.accelerate import process_device
+        from avt_triplets.devices import process_device
 
         device = process_device(models.device)
     return load_captioner_from(models, device), load_scorer_from(models, device)

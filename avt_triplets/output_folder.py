@@ -87,12 +87,15 @@ def generation_output_state(root: Path) -> str:
     return "empty" if root.exists() else "new"
 
 
-def check_generation_output(root: str | os.PathLike) -> Path:
-    """The folder ``avt generate`` may write into: new, empty, or an avt output; created and writable."""
-    root = storage.as_path(root)
-    generation_output_state(root)
-    check_writable(root)
-    return root
+def check_generation_output(root: Path, dry_run: bool = False) -> str:
+    """The folder ``avt generate`` may write into: new, empty, or an avt output; created and writable. Returns
+    what it is (:func:`generation_output_state`). ``dry_run``: nothing created or probed, permissions judged."""
+    state = generation_output_state(root)
+    if dry_run:
+        check_writable_without_writing(root)
+    else:
+        check_writable(root)
+    return state
 
 
 def check_writable_without_writing(root: Path) -> None:

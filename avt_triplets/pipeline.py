@@ -13,9 +13,10 @@ calls them once:
   ``rank::world``), ``ray`` (a Ray Data pipeline: decode tasks, captioner and scorer actor pools).
 
 Whichever distributor runs, the output is the same contract (docs/architecture.md), a shard is done once its
-stats file exists, and a rerun with any distributor skips finished shards. Before any clip is decoded the
-inputs, output folder and options are checked (:func:`~avt_triplets.preflight.check_run`) and the models run
-on a synthetic frame and clip (:func:`~avt_triplets.preflight.check_models`).
+stats file exists, and a rerun with any distributor skips finished shards. Before any model loads the inputs,
+output folder and options are checked once, into a :class:`~avt_triplets.run_plan.RunPlan` the run works from;
+before any clip is decoded the models run on a synthetic frame and clip (the model host's check,
+:mod:`avt_triplets.model_host`).
 
 ``ModelOptions(captioner="none")`` (``avt generate --captioner none``) loads no model at all: the distributor
 runs the model-free worker stage and the rows are labelled clips without caption columns.
@@ -27,34 +28,26 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from avt_core import storage
-from avt_core.errors import UsageError
 from avt_triplets import manifest
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.base import Distributor, RunReport, Work
 from avt_triplets.inputs import ClipSpec, InputSet
-from avt_triplets.models import labels_only, load_models
+from avt_triplets.model_host import ModelHost, host_for
+from avt_triplets.models import labels_only
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.output_lock import hold_output, launch_run_key
-from avt_triplets.preflight import check_run
+from avt_triplets.run_plan import RunPlan, plan_run
 from avt_triplets.scorers import AudioTextScorer
-from avt_triplets.stages.reader import pending_work, plan_shards
+from avt_triplets.stages.reader import pending_work
 from avt_triplets.stages.writer import ProvisionalCard, prepare_output, write_final_card
 from avt_triplets.summary import GenerationSummary, summarize
 
 
-def pick_distributor(
-    options: GenerationOptions,
-    captioner: Captioner | None,
-    scorer: AudioTextScorer | None,
-    models: ModelOptions | None,
-) -> Distributor:
+def pick_distributor(options: GenerationOptions, captioned: bool = True) -> Distributor:
     """The distributor ``options.distributor`` names (``auto``: accelerate when launched with several
-    processes, else local), with its models: the ones given, else loaded from ``models`` (none for
-    ``--captioner none``)."""
+    processes, else local); ``captioned`` False (``--captioner none``): it has no model to place."""
     from avt_triplets.distributors.accelerate import AccelerateDistributor, launched_world_size
     from avt_triplets.distributors.local import LocalDistributor
 
@@ -64,52 +57,47 @@ def pick_distributor(
     if kind == "ray":
         from avt_triplets.distributors.ray_data import RayDistributor
 
-        return RayDistributor(options, models=models, captioner=captioner, scorer=scorer)
-    if (captioner is None or scorer is None) and not labels_only(captioner, scorer, models):
-        if models is None:
-            raise UsageError("generate_triplets needs a captioner and a scorer, or ModelOptions to load them")
-        captioner, scorer = load_models(models)
+        return RayDistributor(options, captioned)
     if options.rank is not None or options.world_size is not None:
-        return LocalDistributor(captioner, scorer, rank=options.rank or 0, world_size=options.world_size or 1)
+        return LocalDistributor(rank=options.rank or 0, world_size=options.world_size or 1)
     if kind == "accelerate":
-        return AccelerateDistributor(captioner, scorer)
-    return LocalDistributor(captioner, scorer)
+        return AccelerateDistributor()
+    return LocalDistributor()
 
 
-def _run(
-    distributor: Distributor, input_set: InputSet, root: Path, options: GenerationOptions, captioned: bool
-) -> tuple[RunReport, int]:
-    """Output folder, manifest and card, then the pending shards of this distributor; returns its report and
-    the run's shard count."""
-    all_shards = plan_shards(input_set.clips, options.shard_size)
+def _run(distributor: Distributor, host: ModelHost, plan: RunPlan) -> RunReport:
+    """Output folder, manifest and card, then the pending shards of this distributor with the host's models.
+
+    The output's manifest is read again here, under the lock: ``--overwrite`` cleared it, or another process of
+    the same launch wrote it since the plan was made; the comparison now includes what loading the models
+    recorded (dtype, Hub commits)."""
+    root, options = plan.root, plan.options
     prepare_output(root, distributor.owns, distributor.rank == 0, options.overwrite)
-    models = distributor.models_manifest()
-    run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
+    models = host.records(options)
     existing = (
         None
         if options.overwrite
-        else manifest.check_manifest(root, manifest.with_models(run_manifest, models))
+        else manifest.check_manifest(root, manifest.with_models(plan.manifest, models))
     )
-    shard_indices = distributor.shard_indices(len(all_shards))
-    plans = pending_work(root, all_shards, shard_indices, options.retry_failed, options.verify)
+    shard_indices = distributor.shard_indices(plan.num_shards)
+    plans = pending_work(root, plan.shards, shard_indices, options.retry_failed, options.verify)
     if plans:
-        distributor.check_models(options)
+        host.check(options)
     recorded = (existing or {}).get("caption_batch_size")
-    options = replace(options, caption_batch_size=distributor.caption_batch_size(options, recorded))
+    plan = plan.with_caption_batch_size(host.caption_batch_size(options, recorded))
     if existing is None:
-        run_manifest = manifest.run_manifest(options, input_set, len(all_shards), captioned)
-        manifest.check_or_write_manifest(root, manifest.with_models(run_manifest, models), options.overwrite)
+        manifest.check_or_write_manifest(root, manifest.with_models(plan.manifest, models), options.overwrite)
     card = (
         ProvisionalCard(root, options.card_license()) if options.write_card and distributor.is_main else None
     )
     if card is not None:
         card.refresh(force=True)
-    return distributor.run(Work(root, options, plans, len(all_shards), card)), len(all_shards)
+    return distributor.run(Work(root, plan.options, plans, plan.num_shards, card), host)
 
 
 def generate_triplets(
-    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
-    output_dir: str | os.PathLike,
+    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet | RunPlan,
+    output_dir: str | os.PathLike | None = None,
     captioner: Captioner | None = None,
     scorer: AudioTextScorer | None = None,
     options: GenerationOptions | None = None,
@@ -120,7 +108,9 @@ def generate_triplets(
     """Generate (or resume) the triplet dataset of ``inputs`` into ``output_dir``.
 
     ``inputs`` is a folder of videos, a CSV/JSONL list (see :mod:`avt_triplets.inputs`), an :class:`InputSet`
-    already loaded, or a list of :class:`ClipSpec`. The models are ``captioner`` and ``scorer`` when given,
+    already loaded, or a list of :class:`ClipSpec`; or a :class:`~avt_triplets.run_plan.RunPlan` already made
+    (what `avt generate` passes: it carries the output folder and the options, so the checks run once). The
+    models are ``captioner`` and ``scorer`` when given,
     else loaded from ``models`` (after the inputs and output folder were checked); ``models.captioner`` "none"
     stores the clips with their labels and loads no model. ``options`` (or keyword
     overrides of its fields) set everything else. Returns the totals over all finished shards; the summary is
@@ -129,32 +119,40 @@ def generate_triplets(
     :class:`~avt_core.errors.UsageError` for unusable inputs, output folders or options (before any work)
     and :class:`~avt_core.errors.RunAborted` when a model is broken or the disk is full.
     """
-    options = replace(options or GenerationOptions(), **overrides)
     wall_start = time.perf_counter()
     captioned = not labels_only(captioner, scorer, models)
-    given = captioner is not None and scorer is not None
-    planned = manifest.models_manifest(captioner, scorer) if given else manifest.planned_models(models)
-    input_set = check_run(inputs, output_dir, options, captioned=captioned, models=planned)
-    root = storage.as_path(output_dir, options.storage_options)
-    with hold_output(root, "avt generate", run=launch_run_key(options.world_size)):  # before models load
-        return _generate(input_set, root, options, captioned, wall_start, (captioner, scorer, models))
+    if isinstance(inputs, RunPlan):
+        if output_dir is not None or options is not None or overrides:
+            raise TypeError("a RunPlan carries its output folder and options; pass neither again")
+        if inputs.captioned != captioned:
+            raise TypeError("the RunPlan was made for other models (captioned or not) than these")
+        plan = inputs
+    else:
+        if output_dir is None:
+            raise TypeError("generate_triplets needs an output_dir")
+        options = replace(options or GenerationOptions(), **overrides)
+        given = captioner is not None and scorer is not None
+        planned = manifest.models_manifest(captioner, scorer) if given else manifest.planned_models(models)
+        plan = plan_run(inputs, output_dir, options, captioned=captioned, models=planned)
+    run_key = launch_run_key(plan.options.world_size)
+    with hold_output(plan.root, "avt generate", run=run_key):  # before models load
+        return _generate(plan, wall_start, (captioner, scorer, models))
 
 
 def _generate(
-    input_set: InputSet,
-    root: Path,
-    options: GenerationOptions,
-    captioned: bool,
+    plan: RunPlan,
     wall_start: float,
     models: tuple[Captioner | None, AudioTextScorer | None, ModelOptions | None],
 ) -> GenerationSummary:
     """The run itself, under the output's lock: distributor, shards, then the summary of what the output holds."""
-    distributor = pick_distributor(options, *models)
+    root, options, input_set = plan.root, plan.options, plan.inputs
+    distributor = pick_distributor(options, plan.captioned)
     try:
-        report, num_shards = _run(distributor, input_set, root, options, captioned)
+        host = host_for(distributor, *models)  # loads the models here when the distributor runs them here
+        report = _run(distributor, host, plan)
     finally:
         distributor.close()
-    summary = summarize(root, num_shards)
+    summary = summarize(root, plan.num_shards)
     summary.processed_this_run = report.processed
     summary.distributor = distributor.name
     summary.rank, summary.world_size = distributor.rank, distributor.world_size

@@ -1,8 +1,9 @@
 """What a generation run checks before it spends GPU time, so mistakes cost seconds, not a model load.
 
-1. :func:`check_run`, before any model loads (the options checked their own values when built): the input
-   (a folder or list that yields clips, finite start times, paths inside the input root; a list's videos
-   that are missing, counted with one stat each: none there is an error), the output folder
+1. Before any model loads (the options checked their own values when built), once per run, by
+   :func:`~avt_triplets.run_plan.plan_run` with the parts here: the input (:func:`resolve_inputs`: a folder or
+   list that yields clips, finite start times, paths inside the input root; :func:`check_missing_videos`: a
+   list's videos that are missing, counted with one stat each: none there is an error), the output folder
    (new, empty or an avt output, writable) and, when resuming, the options recorded in its manifest.
    Problems are :class:`~avt_core.errors.UsageError`\\ s.
 2. :func:`check_models`, after the models load and before any video is decoded: the captioner captions two
@@ -14,10 +15,9 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ import numpy as np
 
 from avt_core import storage
 from avt_core.errors import RunAborted, UsageError
-from avt_triplets import manifest, output_folder
 from avt_triplets.inputs import VIDEO_EXTENSIONS, ClipSpec, InputSet, check_unique, load_inputs
 from avt_triplets.missing_videos import find_missing
 from avt_triplets.model_inputs import (
@@ -65,67 +64,6 @@ def resolve_inputs(
     clips = list(inputs)[: options.limit] if options.limit is not None else list(inputs)
     check_unique(clips)
     return InputSet(clips=clips, root=Path.cwd(), source="<clip list>")
-
-
-@dataclass(frozen=True)
-class CheckedRun:
-    """What :func:`checked_run` found: the input's clips, the output folder, what it is (``new``, ``empty``, ``avt
-    output``: :func:`~avt_triplets.output_folder.generation_output_state`) and its manifest when resuming."""
-
-    inputs: InputSet
-    root: Path
-    output_state: str
-    manifest: dict[str, Any] | None
-
-
-def check_run(
-    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
-    output_dir: str | os.PathLike,
-    options: GenerationOptions,
-    *,
-    captioned: bool = True,
-    models: dict[str, Any] | None = None,
-) -> InputSet:
-    """Everything about a run that can be checked without its models; returns the input's clips.
-
-    ``captioned`` is False for a ``--captioner none`` run (so resuming a captioned output with it, or the
-    reverse, is refused here, before any model loads). ``models``: what the options already say about the models
-    (:func:`~avt_triplets.manifest.planned_models`), compared with the output's manifest together with the run's
-    options, so one refusal lists every difference. Creates ``output_dir`` when it does not exist (after checking
-    it may write there).
-    """
-    return checked_run(inputs, output_dir, options, captioned=captioned, models=models).inputs
-
-
-def checked_run(
-    inputs: str | os.PathLike | Sequence[ClipSpec] | InputSet,
-    output_dir: str | os.PathLike,
-    options: GenerationOptions,
-    *,
-    captioned: bool = True,
-    models: dict[str, Any] | None = None,
-    dry_run: bool = False,
-) -> CheckedRun:
-    """:func:`check_run`'s checks and what they found; ``dry_run`` writes nothing (the folder is neither created
-    nor probed with a file: its permissions are judged instead), so ``avt generate --dry-run`` refuses exactly what
-    a real run refuses, with the same line."""
-    input_set = check_missing_videos(resolve_inputs(inputs, options), options.max_missing_fraction)
-    with storage.access_refusals_as_usage_errors(output_dir):
-        root = storage.as_path(output_dir, options.storage_options)
-        state = output_folder.generation_output_state(root)
-        if dry_run:
-            output_folder.check_writable_without_writing(root)
-        else:
-            output_folder.check_writable(root)
-    existing = None
-    if not options.overwrite:
-        num_shards = math.ceil(len(input_set.clips) / options.shard_size)
-        planned = manifest.run_manifest(options, input_set, num_shards, captioned=captioned)
-        models = models or {}
-        existing = manifest.check_manifest(
-            root, manifest.with_models(planned, models), manifest.planned_keys(models)
-        )
-    return CheckedRun(input_set, root, state, existing)
 
 
 def check_missing_videos(input_set: InputSet, max_fraction: float) -> InputSet:
@@ -219,13 +157,10 @@ def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
 
 
 __all__ = [
-    "CheckedRun",
     "check_captioner",
     "check_missing_videos",
     "check_models",
     "check_scorer",
-    "check_run",
-    "checked_run",
     "resolve_inputs",
     "synthetic_audio",
     "synthetic_frame",

@@ -255,20 +255,21 @@ def run_distributor(kind: str, list_csv: Path, out: Path, models, args) -> dict:
         import ray
 
         import avt_triplets.distributors.ray_data as ray_data
+        from avt_triplets.model_host import DeferredHost
 
         ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
         marks["ray_init_s"] = time.perf_counter() - started
-        probe, pipeline = ray_data.RayDistributor._probe, ray_data.RayDistributor._pipeline
+        probe, pipeline = DeferredHost._probe, ray_data.RayDistributor._pipeline
 
-        def timed_probe(self):
+        def timed_probe(self, options):
             begun = time.perf_counter()
             try:
-                return probe(self)
+                return probe(self, options)
             finally:
                 marks["probe_s"] = time.perf_counter() - begun
 
-        def timed_pipeline(self, work, todo):
-            dataset = pipeline(self, work, todo)
+        def timed_pipeline(self, work, host, todo):
+            dataset = pipeline(self, work, host, todo)
             begun = time.perf_counter()
 
             class Rows:
@@ -280,7 +281,7 @@ def run_distributor(kind: str, list_csv: Path, out: Path, models, args) -> dict:
 
             return Rows()
 
-        ray_data.RayDistributor._probe, ray_data.RayDistributor._pipeline = timed_probe, timed_pipeline
+        DeferredHost._probe, ray_data.RayDistributor._pipeline = timed_probe, timed_pipeline
     options = dict(
         shard_size=args.shard_size, chunk_size=args.chunk_size, caption_batch_size=args.caption_batch_size
     )
@@ -292,7 +293,7 @@ def run_distributor(kind: str, list_csv: Path, out: Path, models, args) -> dict:
             )
     finally:
         if kind == "ray":
-            ray_data.RayDistributor._probe, ray_data.RayDistributor._pipeline = probe, pipeline
+            DeferredHost._probe, ray_data.RayDistributor._pipeline = probe, pipeline
             ray.shutdown()
     wall = time.perf_counter() - started
     assert summary.triplets == args.clips, summary.format()

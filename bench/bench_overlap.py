@@ -43,8 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def decode_capacity(list_csv: Path, options, scorer, captioner, num_workers: int) -> dict:
     """Clips/s of the decode workers alone, fed and configured as the local distributor does."""
     from avt_triplets.decoding import DecodeJob, iter_decoded
-    from avt_triplets.distributors.local import decode_settings, default_prefetch
+    from avt_triplets.distributors.local import default_prefetch
     from avt_triplets.inputs import load_inputs
+    from avt_triplets.model_host import decode_settings
     from avt_triplets.model_inputs import preparer_for
 
     clips = load_inputs(list_csv).clips

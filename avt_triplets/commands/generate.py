@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets.manifest import planned_models
     from avt_triplets.models import check_model_options
     from avt_triplets.pipeline import generate_triplets
-    from avt_triplets.preflight import check_run
+    from avt_triplets.run_plan import plan_run
     from avt_triplets.summary import summarize
 
     logging.basicConfig(
@@ -128,13 +128,14 @@ def run(args: argparse.Namespace) -> int:
             if not models.labels_only:
                 check_model_options(models)  # everything that can be checked before a model loads
             planned = planned_models(models)  # so a refusal to resume lists model changes too
-            inputs = check_run(
+            plan = plan_run(
                 args.input, args.output, options, captioned=not models.labels_only, models=planned
             )
-            if inputs.missing is not None and inputs.missing.missing:  # up front, before any model loads
-                print(inputs.missing.count_line(), file=sys.stderr)  # (none missing: logged at INFO only)
+            missing = plan.inputs.missing
+            if missing is not None and missing.missing:  # up front, before any model loads
+                print(missing.count_line(), file=sys.stderr)  # (none missing: logged at INFO only)
             try:
-                summary = generate_triplets(inputs, args.output, options=options, models=models)
+                summary = generate_triplets(plan, models=models)  # the checks ran once, here
             except UsageError:
                 raise  # refused before writing (the output is held by another run): its config stays as it is
             except BaseException:

@@ -3,8 +3,10 @@
 
 The assignment is static: processes share nothing but the output folder and wait for each other only once, at
 the start, to agree on the caption batch size (``--caption-batch-size auto``: the smallest any of them probed,
-so every process forms the same batches); whichever finishes last (sees every shard done) writes the card. A rerun of the same command (with any
-number of processes, or another distributor) skips the finished shards.
+so every process forms the same batches: :meth:`AccelerateDistributor.agree`); whichever finishes last (sees
+every shard done) writes the card. A rerun of the same command (with any number of processes, or another
+distributor) skips the finished shards. The models are the run's :mod:`~avt_triplets.model_host`'s, loaded in
+each process on its device (:func:`~avt_triplets.devices.process_device`).
 """
 
 from __future__ import annotations
@@ -14,50 +16,15 @@ import os
 from typing import Any
 
 from avt_core.launch import launched_process
-from avt_triplets.captioners import Captioner
+from avt_triplets import devices
 from avt_triplets.distributors.local import LocalDistributor
-from avt_triplets.options import GenerationOptions
-from avt_triplets.scorers import AudioTextScorer
 
 logger = logging.getLogger(__name__)
-
-
-def process_state(device: str | None = None):
-    """accelerate's ``PartialState`` for this process, on CPU when no GPU is used.
-
-    ``PartialState(cpu=True)`` is what makes a CPU-only ``accelerate launch --multi_gpu`` /
-    ``torchrun`` start gloo instead of silently treating every process as rank 0 of 1.
-    """
-    import torch
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
-    cpu = (
-        parse_flag_from_env("ACCELERATE_USE_CPU")
-        or (device is not None and str(device).startswith("cpu"))
-        or not torch.cuda.is_available()
-    )
-    return PartialState(cpu=cpu)
 
 
 def launched_world_size() -> int:
     """The number of processes a launcher (accelerate, torchrun, srun) started; 1 if none."""
     return launched_process().world_size
-
-
-def process_device(device: Any = None) -> Any:
-    """This process's device: ``device`` when given, else accelerate's; under srun without a launcher accelerate
-    sees one process on ``cuda:0``, so each task takes the GPU its ``SLURM_LOCALID`` names among those it sees
-    (with ``--gpus-per-task=1`` it sees one)."""
-    if device:
-        return device
-    import torch
-
-    chosen = process_state(device).device
-    launched = launched_process()
-    if launched.launcher == "slurm" and chosen.type == "cuda" and torch.cuda.device_count() > 1:
-        chosen = torch.device("cuda", launched.local_rank % torch.cuda.device_count())
-    return chosen
 
 
 def resolve_rank() -> tuple[int, int, bool]:
@@ -67,7 +34,7 @@ def resolve_rank() -> tuple[int, int, bool]:
     launcher's (or srun's) environment says otherwise, the environment wins, so processes never all act as rank 0
     and write the same shards.
     """
-    state = process_state()
+    state = devices.process_state()
     rank, world, local_main = state.process_index, state.num_processes, state.is_local_main_process
     launched = launched_process()
     if world == 1 and launched.world_size > 1:
@@ -101,21 +68,22 @@ class AccelerateDistributor(LocalDistributor):
 
     name = "accelerate"
 
-    def __init__(self, captioner: Captioner | None, scorer: AudioTextScorer | None):
+    def __init__(self) -> None:
         rank, world, local_main = resolve_rank()
-        super().__init__(captioner, scorer, rank=rank, world_size=world, is_main=local_main)
+        super().__init__(rank=rank, world_size=world, is_main=local_main)
 
-    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int:
-        own = super().caption_batch_size(options, recorded)
+    def agree(self, value: Any) -> Any:
+        """The smallest ``value`` of the launch's processes (the caption batch size each probed on its GPU), so
+        every process cuts the same batches."""
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-            return own  # no process group (the launcher's environment only): each process decides alone
+            return value  # no process group (the launcher's environment only): each process decides alone
         from accelerate.utils import gather_object
 
-        agreed = min(gather_object([own]))
-        if agreed != own:
-            logger.info("caption batch size %d (the smallest of the %d processes)", agreed, self.world_size)
+        agreed = min(gather_object([value]))
+        if agreed != value:
+            logger.info("caption batch size %s (the smallest of the %d processes)", agreed, self.world_size)
         return agreed
 
     def close(self) -> None:
@@ -128,10 +96,4 @@ class AccelerateDistributor(LocalDistributor):
             dist.destroy_process_group()
 
 
-__all__ = [
-    "AccelerateDistributor",
-    "launched_world_size",
-    "process_device",
-    "process_state",
-    "resolve_rank",
-]
+__all__ = ["AccelerateDistributor", "launched_world_size", "resolve_rank"]

@@ -1,9 +1,11 @@
 """What every distributor offers the switchboard (:mod:`avt_triplets.pipeline`), and the errors they share.
 
-A distributor decides where the stages run; it never re-implements one. The switchboard asks it which shards
-this process is responsible for (:meth:`Distributor.shard_indices`), what identifies its models (for the
-manifest), to test the models before any clip is decoded, which caption batch size the run uses, and finally to
-run the pending shard plans.
+A distributor is placement only: it decides where the stages run, with which resources and in which order, and
+never re-implements one nor handles a model itself. The switchboard asks it which shards this process is
+responsible for (:meth:`Distributor.shard_indices`), and finally to run the pending shard plans with the run's
+models (a :class:`~avt_triplets.model_host.ModelHost`: loading, probing, batch size, input preparation and the
+worker stage live there). The host in turn asks it where a model's probe runs and to agree on one value among
+the run's processes (:class:`~avt_triplets.model_host.Placement`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from avt_core.errors import RunAborted
 from avt_triplets import shards
 from avt_triplets.batching import ModelFailure
+from avt_triplets.model_host import ModelHost, Placement
 from avt_triplets.options import GenerationOptions
 from avt_triplets.stages.reader import ShardPlan
 from avt_triplets.stages.writer import ProvisionalCard
@@ -45,7 +48,10 @@ class RunReport:
     shard_errors: list[str] = field(default_factory=list)
 
 
-class Distributor(Protocol):
+class Distributor(Placement, Protocol):
+    """Where a run's work goes: which shards this process takes, where each model role runs (the
+    :class:`~avt_triplets.model_host.Placement` part), and the run itself."""
+
     name: str
     rank: int
     world_size: int
@@ -55,16 +61,9 @@ class Distributor(Protocol):
 
     def owns(self, index: int) -> bool: ...
 
-    def models_manifest(self) -> dict[str, Any]: ...
-
-    def check_models(self, options: GenerationOptions) -> None: ...
-
-    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int:
-        """The run's caption batch size (``auto`` resolved, see :mod:`avt_triplets.auto_batch_size`); every
-        process of a run must return the same one."""
+    def run(self, work: Work, host: ModelHost) -> RunReport:
+        """Run ``work``'s plans with ``host``'s models (its worker stage, or its replicas in pools)."""
         ...
-
-    def run(self, work: Work) -> RunReport: ...
 
     def close(self) -> None: ...
 

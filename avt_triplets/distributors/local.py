@@ -1,15 +1,16 @@
 """The ``local`` distributor: this process holds the models; CPU worker processes decode ahead of them.
 
-Decode workers (:mod:`avt_triplets.decoding`) decode every planned clip in order with bounded prefetch, and
-preprocess it for the models (:mod:`avt_triplets.model_inputs`); this process cuts the stream into the plans'
+The models are the run's :class:`~avt_triplets.model_host.ModelHost` (loaded, checked and sized there); this
+module only places the work. Decode workers (:mod:`avt_triplets.decoding`) decode every planned clip in order
+with bounded prefetch, and preprocess it for the models (the host's decode settings); this process cuts the stream into the plans'
 chunks and runs the worker stage on each chunk (:class:`~avt_triplets.stages.worker.ChunkWorker`) as its clips
 arrive, while a writer thread (:class:`~avt_triplets.stages.writer.ShardWriterThread`) streams the results
 into the shard's files. The thread holding the models therefore does little besides copying ready arrays to
 the device and running the models. Process ``rank`` of ``world_size`` takes shards ``rank::world_size`` (the
 ``accelerate`` distributor sets those from the launcher), so processes share nothing but the output folder.
 
-Without models (``--captioner none``: captioner and scorer None) the same distributor runs the model-free
-worker stage (:class:`~avt_triplets.stages.worker.PackStep`) on the decoded clips.
+Without models (``--captioner none``) the host's worker stage is the model-free one
+(:class:`~avt_triplets.stages.worker.PackStep`), run on the decoded clips the same way.
 
 A shard that fails on its own (a bug, an unreadable file) is reported and stays unfinished; a model failure
 or a full disk would fail every following shard too, so they stop the run (:class:`RunAborted`).
@@ -20,23 +21,19 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from avt_triplets import manifest, preflight, schema
-from avt_triplets.auto_batch_size import resolve_caption_batch_size
-from avt_triplets.captioners import Captioner
-from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, ReceivedAhead, iter_decoded
+from avt_triplets.decoding import DecodedItem, DecodeJob, ReceivedAhead, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, stopped
-from avt_triplets.media import usable_hwaccel
-from avt_triplets.model_inputs import InputPreparer, preparer_for
+from avt_triplets.model_host import ModelHost
 from avt_triplets.options import GenerationOptions
-from avt_triplets.scorers import AudioTextScorer
 from avt_triplets.stages.reader import ShardPlan
-from avt_triplets.stages.worker import ChunkResult, ChunkWorker, PackStep, StageClock, chunk_worker
+from avt_triplets.stages.worker import ChunkResult, ChunkWorker, PackStep, StageClock
 from avt_triplets.stages.writer import ShardWriterThread, WriterIdentity
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def default_num_workers() -> int:
@@ -56,40 +53,14 @@ def default_prefetch(options: GenerationOptions, num_workers: int) -> int:
     return max(2, math.ceil((chunk + num_workers) / max(1, num_workers)))
 
 
-def decode_settings(
-    options: GenerationOptions, scorer_sampling_rate: int | None, prepare: InputPreparer | None = None
-) -> DecodeSettings:
-    """How every clip of a run is decoded (the same for every distributor); ``scorer_sampling_rate`` None: no
-    model will see the clips, so only what the dataset stores is made. ``prepare`` (from
-    :func:`~avt_triplets.model_inputs.preparer_for` the run's models) moves their preprocessing into decoding."""
-    return DecodeSettings(
-        storage_options=options.storage_options,
-        fps=options.fps,
-        clip_seconds=options.clip_seconds,
-        scorer_sampling_rate=int(scorer_sampling_rate or schema.AUDIO_SAMPLING_RATE),
-        model_inputs=scorer_sampling_rate is not None,
-        jpeg_quality=options.jpeg_quality,
-        decoder_threads=options.decoder_threads,
-        video_hwaccel=usable_hwaccel(options.video_hwaccel),
-        prepare=prepare,
-    )
-
-
 class LocalDistributor:
-    """One process with the models (or none: ``--captioner none``) and its decode workers; shards
+    """This process (holding the models, or none: ``--captioner none``) and its decode workers; shards
     ``rank::world_size``."""
 
     name = "local"
+    hosts_models_here = True
 
-    def __init__(
-        self,
-        captioner: Captioner | None,
-        scorer: AudioTextScorer | None,
-        rank: int = 0,
-        world_size: int = 1,
-        is_main: bool | None = None,
-    ):
-        self.captioner, self.scorer = captioner, scorer
+    def __init__(self, rank: int = 0, world_size: int = 1, is_main: bool | None = None):
         self.rank, self.world_size = rank, world_size
         self.is_main = rank == 0 if is_main is None else is_main
 
@@ -99,17 +70,11 @@ class LocalDistributor:
     def owns(self, index: int) -> bool:
         return index % self.world_size == self.rank
 
-    def models_manifest(self) -> dict[str, Any]:
-        return manifest.models_manifest(self.captioner, self.scorer)
+    def run_where(self, role: str, fn: Callable[[bool | None], T]) -> T:
+        return fn(None)  # every role runs in this process
 
-    def check_models(self, options: GenerationOptions) -> None:
-        if self.captioner is not None:  # None: `--captioner none`, nothing to check
-            preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
-
-    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
-        if self.captioner is None:  # `--captioner none`: nothing is captioned
-            return options.caption_batch_size
-        return resolve_caption_batch_size(self.captioner, options, recorded)
+    def agree(self, value: Any) -> Any:
+        return value  # one process decides alone
 
     def close(self) -> None:
         pass
@@ -117,10 +82,10 @@ class LocalDistributor:
     def progress_label(self) -> str:
         return "generate" if self.world_size == 1 else f"generate (rank {self.rank})"
 
-    def run(self, work: Work) -> RunReport:
+    def run(self, work: Work, host: ModelHost) -> RunReport:
         from tqdm.auto import tqdm
 
-        items = self._decode_stream(work)
+        items = self._decode_stream(work, host)
         progress = tqdm(
             total=work.clips,
             unit="clip",
@@ -129,13 +94,13 @@ class LocalDistributor:
             dynamic_ncols=True,
         )
         try:
-            errors = self._run_plans(work, items, _Progress(progress))
+            errors = self._run_plans(work, host.worker(work.options), items, _Progress(progress))
         finally:
             progress.close()
             items.close()
         return RunReport(processed=work.clips, shard_errors=errors)
 
-    def _decode_stream(self, work: Work) -> Iterator[DecodedItem]:
+    def _decode_stream(self, work: Work, host: ModelHost) -> Iterator[DecodedItem]:
         """Decoded clips of every planned shard, in order."""
         jobs: list[DecodeJob] = []
         for plan in work.plans:
@@ -152,17 +117,13 @@ class LocalDistributor:
             num_workers,
         )
         prefetch = options.prefetch or default_prefetch(options, num_workers)
-        settings = decode_settings(
-            options,
-            self.scorer.sampling_rate if self.scorer is not None else None,
-            preparer_for(self.captioner, self.scorer) if self.captioner is not None else None,
-        )
-        items = iter_decoded(jobs, settings, num_workers=num_workers, prefetch=prefetch)
+        items = iter_decoded(jobs, host.decode_settings(options), num_workers=num_workers, prefetch=prefetch)
         return ReceivedAhead(items, ahead=num_workers + 2) if num_workers > 0 else items
 
-    def _run_plans(self, work: Work, items: Iterator[DecodedItem], progress: _Progress) -> list[str]:
+    def _run_plans(
+        self, work: Work, worker: ChunkWorker | PackStep, items: Iterator[DecodedItem], progress: _Progress
+    ) -> list[str]:
         """Run every planned shard; returns the errors of shards that failed on their own."""
-        worker = chunk_worker(self.captioner, self.scorer, work.options)
         identity = WriterIdentity(self.name, self.rank, self.world_size)
         errors: list[str] = []
         for plan in work.plans:
@@ -270,4 +231,4 @@ def _shard_error(plan: ShardPlan, error: BaseException, shard_items: Iterator[De
     return f"shard {plan.index}: {type(error).__name__}: {error}"
 
 
-__all__ = ["LocalDistributor", "decode_settings", "default_num_workers", "default_prefetch"]
+__all__ = ["LocalDistributor", "default_num_workers", "default_prefetch"]

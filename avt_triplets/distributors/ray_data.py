@@ -8,8 +8,12 @@
 - **Unit of work**: a chunk (``--chunk-size`` clips of one shard, :mod:`avt_triplets.stages.reader`), one Ray
   Data row from decoding to its part file. The worker stage batches inside a chunk only and resets everything
   per chunk, so the rows equal the ``local`` distributor's whatever actor runs them.
+- **Models**: hosted by the run's :class:`~avt_triplets.model_host.ModelHost` (loading, probes, batch size, input
+  preparation, each role's step); this module only places them: one actor pool per model role
+  (:class:`ModelActor` over the host's :class:`~avt_triplets.model_host.Replica` per role), the probes in tasks with
+  that pool's resources (:meth:`RayDistributor.run_where`).
 - **Model inputs**: decode tasks also run the models' per-clip preprocessing, as the ``local`` decode workers do
-  (:mod:`avt_triplets.model_inputs`: distinct frames through the captioner's image processor, the scorer's audio
+  (the host's decode settings: distinct frames through the captioner's image processor, the scorer's audio
   windows), so the actors on GPUs only stack batches and run the models. The preprocessors come from the models
   (here, or the probe tasks that load them) and travel to the tasks without the weights.
 - **Memory**: Ray Data streams and applies backpressure, so no stage holds more than its share of the object
@@ -30,36 +34,27 @@ storage options included, travels to the tasks in memory; nothing writes the opt
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from avt_core import storage
 from avt_core.errors import RunAborted, UsageError
-from avt_triplets import manifest, preflight
-from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.batching import ModelFailure
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, stopped
-from avt_triplets.distributors.local import decode_settings
 from avt_triplets.distributors.ray_output import DriverOutputToLog, ray_log_folder
 from avt_triplets.distributors.ray_resources import alive_nodes, check_placeable, plan_resources
 from avt_triplets.distributors.ray_watch import PipelineWatch
-from avt_triplets.model_inputs import (
-    InputPreparer,
-    audio_preprocessor_of,
-    image_preprocessor_of,
-    preparer_for,
-)
-from avt_triplets.models import labels_only, load_captioner_from, load_scorer_from
-from avt_triplets.options import GenerationOptions, ModelOptions
+from avt_triplets.model_host import ModelHost, Replica
+from avt_triplets.options import GenerationOptions
 from avt_triplets.stages.reader import Chunk
-from avt_triplets.stages.worker import CaptionStep, PackStep, ScoreStep
+from avt_triplets.stages.worker import PackStep
 from avt_triplets.stages.writer import (
     WriterIdentity,
     commit_from_parts,
@@ -68,6 +63,7 @@ from avt_triplets.stages.writer import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _ray():
@@ -80,114 +76,25 @@ def _ray():
 
 
 # ----------------------------------------------------------------------------------------------
-# Models inside actors
+# Replicas and tasks
 
 
-def _plain(record: dict[str, Any]) -> dict[str, Any]:
-    """A manifest record as JSON would store it (dtypes as strings), for comparisons."""
-    return json.loads(json.dumps(record, default=str))
+def _granted(fn: Callable[[bool | None], T]) -> T:
+    """``fn`` in a task or actor Ray placed: told whether Ray granted it a GPU."""
+    import ray
+
+    return fn(bool(ray.get_gpu_ids()))
 
 
-@dataclass
-class ModelSource:
-    """How actors get their models: loaded from ``options`` on the device Ray gave them, or (library use with
-    models already built) fetched from the object store."""
+class ModelActor:
+    """One replica of a model role (:class:`~avt_triplets.model_host.Replica`): its step over one chunk per
+    call, loaded on the GPU share Ray gave the actor."""
 
-    options: ModelOptions | None = None
-    captioner_ref: Any = None
-    scorer_ref: Any = None
-
-    def device(self) -> str:
-        import ray
-
-        if self.options is not None and self.options.device:
-            return self.options.device
-        return "cuda" if ray.get_gpu_ids() else "cpu"
-
-    def captioner(self):
-        import ray
-
-        if self.captioner_ref is not None:
-            return ray.get(self.captioner_ref)
-        return load_captioner_from(self.options, self.device())
-
-    def scorer(self):
-        import ray
-
-        if self.scorer_ref is not None:
-            return ray.get(self.scorer_ref)
-        return load_scorer_from(self.options, self.device())
-
-
-def _same_model(kind: str, loaded: dict[str, Any], expected: dict[str, Any]) -> None:
-    """An actor must hold the model the manifest records (a node with other weights would write other rows)."""
-    if _plain(loaded) != _plain(expected):
-        raise RunAborted(f"a {kind} replica loaded {loaded}, but the run records {expected}; every node must see "
-                         "the same model files")  # fmt: skip
-
-
-@dataclass
-class _Probed:
-    """What a probe task reports: the model's manifest record (None: it failed, ``message`` says why), the
-    caption of the synthetic frame, the per-clip preprocessing for the decode tasks and, for the captioner
-    under ``--caption-batch-size auto``, the batch size its resources hold."""
-
-    record: dict[str, Any] | None
-    message: str = ""
-    preprocess: Any = None
-    caption_batch_size: int | None = None
-
-
-def _failed_probe(error: Exception) -> _Probed:
-    return _Probed(None, str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}")
-
-
-def _probe_captioner(source: ModelSource, options: GenerationOptions) -> _Probed:
-    """In a task with the captioner's resources: its record, a caption of the synthetic frame, its image
-    preprocessor and (``auto``) the caption batch size that fits there."""
-    try:
-        captioner = source.captioner()
-        caption = preflight.check_captioner(captioner)
-        size = None
-        if options.caption_batch_size == "auto":
-            size = resolve_caption_batch_size(captioner, options, None)
-        return _Probed(manifest.captioner_record(captioner), caption, image_preprocessor_of(captioner), size)
-    except Exception as error:  # noqa: BLE001 - reported to the driver as one line
-        return _failed_probe(error)
-
-
-def _probe_scorer(source: ModelSource, clip_seconds: float, caption: str) -> _Probed:
-    try:
-        scorer = source.scorer()
-        preflight.check_scorer(scorer, clip_seconds, caption)
-        return _Probed(manifest.scorer_record(scorer), preprocess=audio_preprocessor_of(scorer))
-    except Exception as error:  # noqa: BLE001 - reported to the driver as one line
-        return _failed_probe(error)
-
-
-class CaptionActor:
-    """A captioner replica: :class:`CaptionStep` over one chunk per call."""
-
-    def __init__(self, source: ModelSource, expected: dict[str, Any], batch_size: int, seed: int):
-        captioner = source.captioner()
-        _same_model("captioner", manifest.captioner_record(captioner), expected)
-        self.step = CaptionStep(captioner, batch_size, seed)
+    def __init__(self, replica: Replica, options: GenerationOptions):
+        self.step = _granted(partial(replica.start, options))
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        captioned = self.step(row["chunk"], row["payload"])
-        return {"chunk": row["chunk"], "payload": captioned.without_frames()}
-
-
-class ScoreActor:
-    """A scorer replica: :class:`ScoreStep` over one captioned chunk per call."""
-
-    def __init__(self, source: ModelSource, expected: dict[str, Any], batch_size: int):
-        scorer = source.scorer()
-        _same_model("scorer", manifest.scorer_record(scorer), expected)
-        self.step = ScoreStep(scorer, batch_size)
-
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"chunk": row["chunk"], "payload": self.step(row["payload"])}
+        return {"chunk": row["chunk"], "payload": self.step(row["chunk"], row["payload"])}
 
 
 def decode_chunk(row: dict[str, Any], settings: DecodeSettings) -> dict[str, Any]:
@@ -220,18 +127,12 @@ class RayDistributor:
     name = "ray"
     rank, world_size, is_main = 0, 1, True
 
-    def __init__(
-        self,
-        options: GenerationOptions,
-        models: ModelOptions | None = None,
-        captioner: Any = None,
-        scorer: Any = None,
-    ):
+    hosts_models_here = False  # the actors load them, each on its GPU share
+
+    def __init__(self, options: GenerationOptions, captioned: bool = True):
         ray = _ray()
-        if models is None and (captioner is None or scorer is None):
-            raise UsageError("the ray distributor needs ModelOptions, or a captioner and a scorer")
         self.options = options
-        self.captioned = not labels_only(captioner, scorer, models)
+        self.captioned = captioned
         self.started_ray = not ray.is_initialized()
         self.output = DriverOutputToLog()
         if self.started_ray:
@@ -241,7 +142,7 @@ class RayDistributor:
         logging.getLogger("ray").setLevel(logging.ERROR)
         logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         try:
-            self._plan(ray, captioner, scorer, models)
+            self._plan(ray)
         except BaseException:
             self.close()
             raise
@@ -266,21 +167,12 @@ class RayDistributor:
             ) from error
         self.output.move(ray_log_folder() / f"avt-driver-{os.getpid()}.log")
 
-    def _plan(self, ray, captioner: Any, scorer: Any, models: ModelOptions | None) -> None:
+    def _plan(self, ray) -> None:
         """Requests sized from the cluster's nodes, refused in one line if they can never be placed."""
         nodes = alive_nodes(ray)
         self.resources = plan_resources(self.options, nodes)
         where = self.options.ray_address or "this machine"
         check_placeable(self.resources, nodes, self.captioned, where)
-        self.caption_pool, self.score_pool = self.resources.caption, self.resources.score
-        self.local_models = (captioner, scorer) if captioner is not None and scorer is not None else None
-        if self.local_models is not None:
-            self.source = ModelSource(captioner_ref=ray.put(captioner), scorer_ref=ray.put(scorer))
-        else:
-            self.source = ModelSource(options=models)
-        self.records: dict[str, dict[str, Any]] | None = None
-        self.preparer: InputPreparer | None = None  # the models' per-clip preprocessing, for the decode tasks
-        self.probed_batch_size: int | None = None  # ``auto`` resolved by the captioner's probe task
 
     def shard_indices(self, num_shards: int) -> range:
         return range(num_shards)
@@ -293,60 +185,21 @@ class RayDistributor:
         if self.started_ray:
             _ray().shutdown()
 
-    def models_manifest(self) -> dict[str, Any]:
-        """The models' records, from the models here or from a probe task with each pool's resources (which
-        also runs the preflight check, before any clip is decoded)."""
-        if self.records is None:
-            if not self.captioned:
-                self.records = manifest.models_manifest(None, None)
-            elif self.local_models is not None:
-                self.records = manifest.models_manifest(*self.local_models)
-                self.preparer = preparer_for(*self.local_models)
-            else:
-                self.records = self._probe()
-        return self.records
-
-    def _probe(self) -> dict[str, dict[str, Any]]:
+    def run_where(self, role: str, fn: Callable[[bool | None], T]) -> T:
+        """``fn`` in a task with the resources of ``role``'s actor pool (a probe sees what an actor will)."""
         ray = _ray()
-        probe = ray.remote(_probe_captioner).options(
-            num_gpus=self.caption_pool.gpus, num_cpus=self.caption_pool.cpus
-        )
-        captioner: _Probed = ray.get(probe.remote(self.source, self.options))
-        if captioner.record is None:
-            raise RunAborted(captioner.message)
-        probe = ray.remote(_probe_scorer).options(
-            num_gpus=self.score_pool.gpus, num_cpus=self.score_pool.cpus
-        )
-        scorer: _Probed = ray.get(probe.remote(self.source, self.options.clip_seconds, captioner.message))
-        if scorer.record is None:
-            raise RunAborted(scorer.message)
-        self.preparer = InputPreparer(captioner.preprocess, scorer.preprocess)
-        self.probed_batch_size = captioner.caption_batch_size
-        return {"captioner": captioner.record, "scorer": scorer.record}
+        pool = self.resources.pool(role)
+        return ray.get(ray.remote(_granted).options(num_gpus=pool.gpus, num_cpus=pool.cpus).remote(fn))
 
-    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
-        """``auto`` is decided where the captioner runs: by the probe task (a captioner actor's resources), or
-        by the models given here; the output's recorded size wins on a resume, as with ``local``."""
-        if not self.captioned:
-            return options.caption_batch_size
-        if self.local_models is not None:
-            return resolve_caption_batch_size(self.local_models[0], options, recorded)
-        if options.caption_batch_size == "auto" and recorded is None:
-            self.models_manifest()
-            return self.probed_batch_size
-        return resolve_caption_batch_size(None, options, recorded)
+    def agree(self, value: Any) -> Any:
+        return value  # one driver decides for every actor
 
-    def check_models(self, options: GenerationOptions) -> None:
-        if self.captioned and self.local_models is not None:
-            preflight.check_models(*self.local_models, options.clip_seconds)
-        # else: the probe tasks of models_manifest ran the same checks on the pools' resources
-
-    def run(self, work: Work) -> RunReport:
+    def run(self, work: Work, host: ModelHost) -> RunReport:
         from tqdm.auto import tqdm
 
         work = _with_driver_credentials(work)
         todo, missing = _chunks_to_run(work)
-        commits = _Commits(work, WriterIdentity(self.name), self.captioned, self.resources.commit_cpus)
+        commits = _Commits(work, WriterIdentity(self.name), host.captioned, self.resources.commit_cpus)
         for index, keys in missing.items():
             if not keys:  # every chunk finished before a driver was stopped: only the commit is left
                 commits.launch(index)
@@ -360,7 +213,7 @@ class RayDistributor:
         )
         try:
             with PipelineWatch(_ray(), len(todo)) as watch:
-                for row in self._pipeline(work, todo).iter_rows() if todo else ():
+                for row in self._pipeline(work, host, todo).iter_rows() if todo else ():
                     watch.progressed()
                     missing[row["shard"]].discard(row["key"])
                     progress.update(row["clips"])
@@ -375,51 +228,38 @@ class RayDistributor:
         errors = commits.collect(wait=True)
         return RunReport(processed=sum(len(c.clips) for c in todo), shard_errors=errors)
 
-    def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
-        """What the decode tasks make of a clip: the stored media and, for the models, the inputs the local
-        distributor's decode workers make (the models' own preprocessing)."""
-        if not self.captioned:
-            return decode_settings(options, None)
-        records = self.models_manifest()
-        return decode_settings(options, records["scorer"]["sampling_rate"], self.preparer)
-
-    def _pipeline(self, work: Work, todo: list[Chunk]):
+    def _pipeline(self, work: Work, host: ModelHost, todo: list[Chunk]):
         """The Ray Data dataset whose rows are the finished chunks' part summaries."""
         ray = _ray()
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
         context.raise_original_map_exception = True  # a ModelFailure reaches the driver as itself
-        records = self.models_manifest()
-        settings = self.decode_settings(work.options)
+        settings = host.decode_settings(work.options)
         dataset = ray.data.from_items([{"chunk": chunk} for chunk in todo], override_num_blocks=len(todo))
         plan = self.resources
         dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=plan.decode_cpus)
-        if self.captioned:
-            dataset = self._model_stages(dataset, work.options, records)
-        else:
+        replicas = host.replicas(work.options)
+        for replica in replicas:  # one actor pool per model role, in the host's order
+            dataset = self._model_pool(dataset, replica, work.options)
+        if not replicas:
             dataset = dataset.map(pack_chunk, num_cpus=plan.light_cpus)
-        write_kwargs = {"root": work.root, "captioned": self.captioned}
+        write_kwargs = {"root": work.root, "captioned": host.captioned}
         return dataset.map(write_part, fn_kwargs=write_kwargs, num_cpus=plan.light_cpus)
 
-    def _model_stages(self, dataset, options: GenerationOptions, records: dict[str, Any]):
-        """Captioner and scorer actor pools after decoding."""
-        caption, score = self.caption_pool, self.score_pool
-        dataset = dataset.map(
-            CaptionActor,
-            fn_constructor_args=(self.source, records["captioner"], options.caption_batch_size, options.seed),
-            compute=caption.strategy(),
-            num_gpus=caption.gpus,
-            num_cpus=caption.cpus,
+    def _model_pool(self, dataset, replica: Replica, options: GenerationOptions):
+        """An actor pool of ``replica``'s role, sized by its resource plan; models the caller gave travel
+        through the object store once."""
+        ray = _ray()
+        replica = replace(replica, source=replica.source.shipped(ray.put, ray.get))
+        pool = self.resources.pool(replica.role)
+        return dataset.map(
+            ModelActor,
+            fn_constructor_args=(replica, options),
+            compute=pool.strategy(),
+            num_gpus=pool.gpus,
+            num_cpus=pool.cpus,
         )
-        dataset = dataset.map(
-            ScoreActor,
-            fn_constructor_args=(self.source, records["scorer"], options.score_batch_size),
-            compute=score.strategy(),
-            num_gpus=score.gpus,
-            num_cpus=score.cpus,
-        )
-        return dataset
 
 
 def _with_driver_credentials(work: Work) -> Work:
@@ -517,4 +357,4 @@ class _Commits:
         return self.errors
 
 
-__all__ = ["CaptionActor", "ModelSource", "RayDistributor", "ScoreActor"]
+__all__ = ["ModelActor", "RayDistributor", "decode_chunk", "pack_chunk", "write_part"]

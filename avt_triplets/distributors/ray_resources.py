@@ -70,6 +70,11 @@ class ResourcePlan:
     decode_cpus: float
     light_cpus: float = LIGHT_CPUS
 
+    def pool(self, role: str) -> PoolPlan:
+        """The actor pool of a model role (:data:`avt_triplets.model_host.ROLES`); a role without options of its
+        own (a later scoring model) is sized as the scorer's pool."""
+        return self.caption if role == "captioner" else self.score
+
     @property
     def commit_cpus(self) -> float:
         """A shard commit task (reads the parts, writes the shard): placed where a decode task fits."""

@@ -1,13 +1,14 @@
 """The worker stage: one chunk of decoded clips -> captions -> scores -> best caption -> rows or failures.
 
-This is the only code that calls the models, and every distributor runs it unchanged: the ``local`` and
-``accelerate`` distributors call :class:`ChunkWorker` in the process that holds the models, the ``ray``
-distributor runs :class:`CaptionStep` in captioner actors and :class:`ScoreStep` in scorer actors.
+This is the only code that calls the models, and every distributor runs it unchanged, as the model host
+(:mod:`avt_triplets.model_host`) hands it out: the ``local`` and ``accelerate`` distributors call
+:class:`ChunkWorker` in the process that holds the models, the ``ray`` distributor runs :class:`CaptionStep` in
+captioner actors and :class:`ScoreStep` in scorer actors (one actor pool per model role).
 
 Without models (``avt generate --captioner none``) the stage is :class:`PackStep`: a chunk of decoded clips
 -> rows of media and labels (no caption columns, ``row_features(captioned=False)``) or failures. It takes and
 returns what :class:`ChunkWorker` does, needs no GPU and holds no state, so a distributor runs it wherever it
-decodes (:func:`chunk_worker` picks the variant).
+decodes (the model host, :mod:`avt_triplets.model_host`, picks the variant).
 
 Bit-exact rows: the float results of a batched model call depend on what else is in the batch, so batches are
 formed inside one chunk only (:mod:`avt_triplets.stages.reader`), at positions fixed by the chunk's content:
@@ -384,15 +385,6 @@ class PackStep:
         return result
 
 
-def chunk_worker(
-    captioner: Captioner | None, scorer: AudioTextScorer | None, options: GenerationOptions
-) -> ChunkWorker | PackStep:
-    """The worker stage for these models: :class:`ChunkWorker`, or :class:`PackStep` when there are none."""
-    if captioner is None and scorer is None:
-        return PackStep()
-    return ChunkWorker(captioner, scorer, options)
-
-
 __all__ = [
     "STAGES",
     "CaptionStep",
@@ -402,7 +394,6 @@ __all__ = [
     "PackStep",
     "ScoreStep",
     "StageClock",
-    "chunk_worker",
     "clip_row",
     "failure_record",
     "row_features",

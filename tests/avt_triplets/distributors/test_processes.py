@@ -160,10 +160,12 @@ AGREE_SCRIPT = """
 import sys
 from pathlib import Path
 from avt_triplets.distributors.accelerate import AccelerateDistributor
+from avt_triplets.model_host import LoadedHost
 from avt_triplets.options import GenerationOptions
-distributor = AccelerateDistributor(None, None)  # joins the launcher's (gloo) process group
+distributor = AccelerateDistributor()  # joins the launcher's (gloo) process group
 own = 16 if distributor.rank == 0 else 8  # as if the two GPUs had different free memory
-agreed = distributor.caption_batch_size(GenerationOptions(caption_batch_size=own), None)
+host = LoadedHost(distributor, None, None)  # the sizes are given: no captioner is asked
+agreed = host.caption_batch_size(GenerationOptions(caption_batch_size=own), None)
 line = f"rank {distributor.rank} of {distributor.world_size}: {own} -> {agreed}"
 distributor.close()
 Path(sys.argv[1], f"rank{distributor.rank}.txt").write_text(line)  # one file each: shared stdout interleaves
@@ -429,6 +431,7 @@ def test_bare_srun_tasks_split_the_shards_as_one_process_would_write_them(
 def test_srun_task_variables_give_the_rank_and_the_local_gpu(monkeypatch, caplog):
     import torch
 
+    from avt_triplets import devices
     from avt_triplets.distributors import accelerate
 
     for name in LAUNCHER_VARIABLES:
@@ -440,13 +443,13 @@ def test_srun_task_variables_give_the_rank_and_the_local_gpu(monkeypatch, caplog
     assert "SLURM_PROCID=1 of SLURM_NTASKS=2 (srun)" in caplog.text
     # Every GPU of the node visible to every task: SLURM_LOCALID picks this task's.
     monkeypatch.setattr(
-        accelerate, "process_state", lambda device=None: type("S", (), {"device": torch.device("cuda")})
+        devices, "process_state", lambda device=None: type("S", (), {"device": torch.device("cuda")})
     )
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    assert accelerate.process_device() == torch.device("cuda", 1)
-    assert accelerate.process_device("cuda:3") == "cuda:3"  # --device given: taken as it is
+    assert devices.process_device() == torch.device("cuda", 1)
+    assert devices.process_device("cuda:3") == "cuda:3"  # --device given: taken as it is
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # srun --gpus-per-task=1: one visible GPU
-    assert accelerate.process_device() == torch.device("cuda")
+    assert devices.process_device() == torch.device("cuda")
 
 
 def test_an_sbatch_script_with_several_tasks_is_one_process(monkeypatch, caplog):

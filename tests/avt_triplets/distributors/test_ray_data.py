@@ -226,9 +226,9 @@ def test_ray_decode_tasks_prepare_the_model_inputs_as_local_decode_workers_do(
     import numpy as np
 
     from avt_triplets.decoding import DecodeJob, decode_job
-    from avt_triplets.distributors.local import decode_settings
     from avt_triplets.distributors.ray_data import RayDistributor, decode_chunk
     from avt_triplets.inputs import load_inputs
+    from avt_triplets.model_host import DeferredHost, decode_settings
     from avt_triplets.models import load_models
     from avt_triplets.options import GenerationOptions
     from avt_triplets.stages.reader import Chunk
@@ -236,10 +236,11 @@ def test_ray_decode_tasks_prepare_the_model_inputs_as_local_decode_workers_do(
     options = GenerationOptions(
         distributor="ray", ray_address=ray_address, **{**OPTIONS, "caption_batch_size": "auto"}
     )
-    distributor = RayDistributor(options, models)
-    assert distributor.caption_batch_size(options, None) == 32  # the probe task's answer on a CPU
-    assert distributor.caption_batch_size(options, 7) == 7  # a resumed output keeps its recorded size
-    settings = distributor.decode_settings(options)
+    distributor = RayDistributor(options)
+    host = DeferredHost(distributor, models)  # no weights here: probes in tasks with the pools' resources
+    assert host.caption_batch_size(options, None) == 32  # the probe task's answer on a CPU
+    assert host.caption_batch_size(options, 7) == 7  # a resumed output keeps its recorded size
+    settings = host.decode_settings(options)
     assert settings.prepare.image is not None and settings.prepare.audio is not None
 
     clips = tuple(load_inputs(gen_inputs["good_csv"]).clips[:2])

@@ -1,0 +1,430 @@
+"""The models of a generation run, hosted one way whichever distributor places the work.
+
+A distributor (:mod:`avt_triplets.distributors`) decides where work runs, with which resources and in which order;
+everything about the models is here, so a new distributor (Dask, a Slurm array) reuses it instead of copying it:
+
+- **roles** (:data:`ROLES`): the models of the worker stage in the order it runs them (captioner, then scorer),
+  each with how it loads, what identifies it in the manifest, its pre-run check (probe), which per-clip input
+  preparation it hands the decoders and its step over a chunk. A new model kind (an audio captioner, an
+  audio-visual captioner, each with its own batch size and probe) is one more role here; distributors place
+  roles, they never name them.
+- **hosts**: where a run's models come from. :class:`LoadedHost` holds them in this process (given, or loaded
+  from the options on this process's device: the ``local`` and ``accelerate`` distributors);
+  :class:`DeferredHost` loads them only where each role's replicas run (the ``ray`` distributor's actors; its
+  probes run there too, through :meth:`Placement.run_where`); :class:`LabelsOnlyHost` (``--captioner none``)
+  has none and runs the model-free worker stage.
+
+Every host answers the same questions: the models' manifest records, the pre-run check, the caption batch size
+(``auto`` resolved, then agreed between processes by the placement), the decode settings (the models' per-clip
+input preparation), the worker stage for one process, and one :class:`Replica` per role for pools of replicas.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+from avt_core.errors import RunAborted, UsageError
+from avt_triplets import devices, manifest, models, preflight, schema
+from avt_triplets.auto_batch_size import resolve_caption_batch_size
+from avt_triplets.decoding import DecodeSettings
+from avt_triplets.media import usable_hwaccel
+from avt_triplets.model_inputs import InputPreparer, audio_preprocessor_of, image_preprocessor_of
+from avt_triplets.options import GenerationOptions, ModelOptions
+from avt_triplets.stages.reader import Chunk
+from avt_triplets.stages.worker import CaptionStep, ChunkWorker, PackStep, ScoreStep
+
+T = TypeVar("T")
+ChunkStep = Callable[[Chunk, Any], Any]  # (chunk, what the previous role made of it) -> what this role makes
+
+
+class Placement(Protocol):
+    """What a host asks of the distributor that places it (every :class:`~avt_triplets.distributors.base.
+    Distributor` is one)."""
+
+    hosts_models_here: bool  # this process runs the models (else only the distributor's workers do)
+
+    def run_where(self, role: str, fn: Callable[[bool | None], T]) -> T:
+        """``fn(granted_gpu)`` where ``role``'s replicas run, with their resources (a probe); ``granted_gpu``
+        None: in this process (its device is :func:`~avt_triplets.devices.process_device`)."""
+        ...
+
+    def agree(self, value: Any) -> Any:
+        """One ``value`` for every process of the run (the smallest), so they all cut the same batches."""
+        ...
+
+
+# ----------------------------------------------------------------------------------------------
+# Roles: the models of the worker stage
+
+
+@dataclass
+class Probed:
+    """What probing one role's model found: its manifest record (None: it failed, ``message`` says why), its
+    per-clip preprocessing for the decoders, the caption batch size its resources hold (``auto``, captioner only)
+    and what it hands on to the next role's probe (the captioner's caption of a synthetic frame)."""
+
+    record: dict[str, Any] | None
+    message: str = ""
+    preprocess: Any = None
+    caption_batch_size: int | None = None
+    hands_on: dict[str, Any] = field(default_factory=dict)
+
+
+def _probe_captioner(captioner: Any, options: GenerationOptions, handed: dict[str, Any]) -> Probed:
+    caption = preflight.check_captioner(captioner)
+    size = None
+    if options.caption_batch_size == "auto":
+        size = resolve_caption_batch_size(captioner, options, None)
+    record, preprocess = manifest.captioner_record(captioner), image_preprocessor_of(captioner)
+    return Probed(record, preprocess=preprocess, caption_batch_size=size, hands_on={"caption": caption})
+
+
+def _probe_scorer(scorer: Any, options: GenerationOptions, handed: dict[str, Any]) -> Probed:
+    preflight.check_scorer(scorer, options.clip_seconds, handed.get("caption", "a test caption"))
+    return Probed(manifest.scorer_record(scorer), preprocess=audio_preprocessor_of(scorer))
+
+
+class _CaptionChunk:
+    """The captioner's step for a replica: a chunk's decoded clips -> captions, pixels dropped (nothing after
+    the captioner needs them: less to move to a scorer elsewhere)."""
+
+    def __init__(self, captioner: Any, options: GenerationOptions):
+        self.step = CaptionStep(captioner, options.caption_batch_size, options.seed)
+
+    def __call__(self, chunk: Chunk, items: Any) -> Any:
+        return self.step(chunk, items).without_frames()
+
+
+class _ScoreChunk:
+    """The scorer's step for a replica: a captioned chunk -> rows or failures."""
+
+    def __init__(self, scorer: Any, options: GenerationOptions):
+        self.step = ScoreStep(scorer, options.score_batch_size)
+
+    def __call__(self, chunk: Chunk, captioned: Any) -> Any:
+        return self.step(captioned)
+
+
+@dataclass(frozen=True)
+class Role:
+    """One model of the worker stage: how it loads, what identifies it, how it is probed, which input preparation
+    it gives the decoders (``prepares``: the :class:`InputPreparer` field) and its step over a chunk."""
+
+    name: str  # the manifest key, the name of its replica pool
+    load: Callable[[ModelOptions, Any], Any]  # (options, device) -> model
+    record: Callable[[Any], dict[str, Any]]
+    probe: Callable[[Any, GenerationOptions, dict[str, Any]], Probed]
+    prepares: str
+    preprocessor: Callable[[Any], Any]
+    step: Callable[[Any, GenerationOptions], ChunkStep]
+
+
+ROLES: tuple[Role, ...] = (
+    Role(
+        "captioner",
+        lambda options, device: models.load_captioner_from(options, device),
+        manifest.captioner_record,
+        _probe_captioner,
+        "image",
+        image_preprocessor_of,
+        _CaptionChunk,
+    ),
+    Role(
+        "scorer",
+        lambda options, device: models.load_scorer_from(options, device),
+        manifest.scorer_record,
+        _probe_scorer,
+        "audio",
+        audio_preprocessor_of,
+        _ScoreChunk,
+    ),
+)
+
+
+def role_named(name: str) -> Role:
+    return next(role for role in ROLES if role.name == name)
+
+
+@dataclass
+class ModelSource:
+    """How a replica gets its model: loaded from ``options`` on its device, or one ``given`` (an object, or a
+    reference into a store that ``fetch`` resolves: :meth:`shipped`). Picklable: it travels without weights
+    unless models were given."""
+
+    options: ModelOptions | None = None
+    given: dict[str, Any] = field(default_factory=dict)
+    fetch: Callable[[Any], Any] | None = None
+
+    def load(self, role: Role, granted_gpu: bool | None = None) -> Any:
+        if role.name in self.given:
+            model = self.given[role.name]
+            return model if self.fetch is None else self.fetch(model)
+        return role.load(self.options, devices.model_device(self.options.device, granted_gpu))
+
+    def shipped(self, put: Callable[[Any], Any], fetch: Callable[[Any], Any]) -> ModelSource:
+        """This source with its given models ``put`` into a store once (Ray's object store) instead of copied
+        into every replica."""
+        return ModelSource(self.options, {name: put(model) for name, model in self.given.items()}, fetch)
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """A manifest record as JSON would store it (dtypes as strings), for comparisons."""
+    return json.loads(json.dumps(record, default=str))
+
+
+def check_same_model(role: str, loaded: dict[str, Any], expected: dict[str, Any]) -> None:
+    """A replica must hold the model the manifest records (a node with other weights would write other rows)."""
+    if _plain(loaded) != _plain(expected):
+        raise RunAborted(f"a {role} replica loaded {loaded}, but the run records {expected}; every node must see "
+                         "the same model files")  # fmt: skip
+
+
+@dataclass
+class Replica:
+    """What a pool of one role's replicas needs (picklable): the role, where its model comes from, and the
+    record every replica must match."""
+
+    role: str
+    source: ModelSource
+    expected: dict[str, Any]
+
+    def start(self, options: GenerationOptions, granted_gpu: bool | None = None) -> ChunkStep:
+        """Load the model (on the GPU the scheduler granted, see :func:`~avt_triplets.devices.model_device`),
+        check it is the recorded one, and return its step over a chunk."""
+        role = role_named(self.role)
+        model = self.source.load(role, granted_gpu)
+        check_same_model(role.name, role.record(model), self.expected)
+        return role.step(model, options)
+
+
+def probe_role(
+    name: str,
+    source: ModelSource,
+    options: GenerationOptions,
+    handed: dict[str, Any],
+    granted_gpu: bool | None,
+) -> Probed:
+    """Load one role's model where its replicas run and probe it; a failure comes back as one line."""
+    try:
+        role = role_named(name)
+        return role.probe(source.load(role, granted_gpu), options, handed)
+    except Exception as error:  # noqa: BLE001 - reported to the driver as one line
+        message = str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}"
+        return Probed(None, message)
+
+
+# ----------------------------------------------------------------------------------------------
+# Input preparation
+
+
+def decode_settings(
+    options: GenerationOptions, scorer_sampling_rate: int | None, prepare: InputPreparer | None = None
+) -> DecodeSettings:
+    """How every clip of a run is decoded (the same for every distributor); ``scorer_sampling_rate`` None: no
+    model will see the clips, so only what the dataset stores is made. ``prepare`` (the roles' preprocessors)
+    moves the models' per-clip preprocessing into decoding."""
+    return DecodeSettings(
+        storage_options=options.storage_options,
+        fps=options.fps,
+        clip_seconds=options.clip_seconds,
+        scorer_sampling_rate=int(scorer_sampling_rate or schema.AUDIO_SAMPLING_RATE),
+        model_inputs=scorer_sampling_rate is not None,
+        jpeg_quality=options.jpeg_quality,
+        decoder_threads=options.decoder_threads,
+        video_hwaccel=usable_hwaccel(options.video_hwaccel),
+        prepare=prepare,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Hosts
+
+
+class ModelHost(Protocol):
+    """The models of a run, whoever places them."""
+
+    captioned: bool  # False: ``--captioner none``, no model and no caption columns
+
+    def records(self, options: GenerationOptions) -> dict[str, Any]:
+        """The manifest's model records (``captioner``, ``scorer``)."""
+        ...
+
+    def check(self, options: GenerationOptions) -> None:
+        """The pre-run check on synthetic inputs (:class:`RunAborted` for a broken model)."""
+        ...
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
+        """The run's caption batch size (``auto`` resolved, see :mod:`avt_triplets.auto_batch_size`), the same
+        in every process of the run."""
+        ...
+
+    def decode_settings(self, options: GenerationOptions) -> DecodeSettings: ...
+
+    def worker(self, options: GenerationOptions) -> ChunkWorker | PackStep:
+        """The whole worker stage in this process (every role, or the model-free one)."""
+        ...
+
+    def replicas(self, options: GenerationOptions) -> list[Replica]:
+        """One replica description per role, in order, for pools (none without models)."""
+        ...
+
+
+class LabelsOnlyHost:
+    """``--captioner none``: no model; decoded clips become labelled rows (:class:`PackStep`)."""
+
+    captioned = False
+
+    def __init__(self, placement: Placement):
+        self.placement = placement
+
+    def records(self, options: GenerationOptions) -> dict[str, Any]:
+        return manifest.models_manifest(None, None)
+
+    def check(self, options: GenerationOptions) -> None:
+        pass  # nothing to check
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
+        return self.placement.agree(options.caption_batch_size)  # nothing is captioned
+
+    def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
+        return decode_settings(options, None)
+
+    def worker(self, options: GenerationOptions) -> PackStep:
+        return PackStep()
+
+    def replicas(self, options: GenerationOptions) -> list[Replica]:
+        return []
+
+
+class LoadedHost:
+    """Models held by this process: given by the caller, or loaded here from the options."""
+
+    captioned = True
+
+    def __init__(self, placement: Placement, captioner: Any, scorer: Any):
+        self.placement = placement
+        self.captioner, self.scorer = captioner, scorer
+        self.models = {"captioner": captioner, "scorer": scorer}
+
+    def records(self, options: GenerationOptions) -> dict[str, Any]:
+        return {role.name: role.record(self.models[role.name]) for role in ROLES}
+
+    def check(self, options: GenerationOptions) -> None:
+        preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
+        return self.placement.agree(resolve_caption_batch_size(self.captioner, options, recorded))
+
+    def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
+        prepare = InputPreparer(
+            **{role.prepares: role.preprocessor(self.models[role.name]) for role in ROLES}
+        )
+        return decode_settings(options, self.scorer.sampling_rate, prepare)
+
+    def worker(self, options: GenerationOptions) -> ChunkWorker:
+        return ChunkWorker(self.captioner, self.scorer, options)
+
+    def replicas(self, options: GenerationOptions) -> list[Replica]:
+        records = self.records(options)
+        source = ModelSource(given=dict(self.models))
+        return [Replica(role.name, source, records[role.name]) for role in ROLES]
+
+
+class DeferredHost:
+    """Models loaded only where each role's replicas run (none in this process): the records, the check and an
+    ``auto`` caption batch size come from a probe of each role, run by the placement where that role's replicas
+    run (with their resources), in role order (the captioner's caption is the scorer's probe text)."""
+
+    captioned = True
+
+    def __init__(self, placement: Placement, models: ModelOptions):
+        self.placement, self.source = placement, ModelSource(options=models)
+        self.probed: dict[str, Probed] | None = None
+
+    def _probe(self, options: GenerationOptions) -> dict[str, Probed]:
+        handed: dict[str, Any] = {}
+        probed: dict[str, Probed] = {}
+        for role in ROLES:
+            result = self.placement.run_where(
+                role.name, partial(probe_role, role.name, self.source, options, handed)
+            )
+            if result.record is None:
+                raise RunAborted(result.message)
+            probed[role.name] = result
+            handed = {**handed, **result.hands_on}
+        return probed
+
+    def _probed(self, options: GenerationOptions) -> dict[str, Probed]:
+        if self.probed is None:
+            self.probed = self._probe(options)
+        return self.probed
+
+    def records(self, options: GenerationOptions) -> dict[str, Any]:
+        return {name: probed.record for name, probed in self._probed(options).items()}
+
+    def check(self, options: GenerationOptions) -> None:
+        self._probed(options)  # the probes ran the same checks where the models run
+
+    def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
+        """``auto`` is decided where the captioner runs (its probe); an output's recorded size wins on a resume."""
+        if options.caption_batch_size == "auto" and recorded is None:
+            size = self._probed(options)["captioner"].caption_batch_size
+        else:
+            size = resolve_caption_batch_size(None, options, recorded)
+        return self.placement.agree(size)
+
+    def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
+        probed = self._probed(options)
+        prepare = InputPreparer(**{role.prepares: probed[role.name].preprocess for role in ROLES})
+        return decode_settings(options, probed["scorer"].record["sampling_rate"], prepare)
+
+    def worker(self, options: GenerationOptions) -> ChunkWorker:
+        """The models loaded in this process (a worker process of a distributor that starts its own)."""
+        loaded = {role.name: self.source.load(role) for role in ROLES}
+        return ChunkWorker(loaded["captioner"], loaded["scorer"], options)
+
+    def replicas(self, options: GenerationOptions) -> list[Replica]:
+        records = self.records(options)
+        return [Replica(role.name, self.source, records[role.name]) for role in ROLES]
+
+
+def host_for(
+    placement: Placement,
+    captioner: Any = None,
+    scorer: Any = None,
+    model_options: ModelOptions | None = None,
+) -> ModelHost:
+    """The host of a run's models: none (``--captioner none``), the ones given, or loaded from
+    ``model_options``: here when the placement runs them in this process, else where their replicas run."""
+    if models.labels_only(captioner, scorer, model_options):
+        return LabelsOnlyHost(placement)
+    if captioner is not None and scorer is not None:
+        return LoadedHost(placement, captioner, scorer)
+    if model_options is None:
+        raise UsageError("generate_triplets needs a captioner and a scorer, or ModelOptions to load them")
+    if placement.hosts_models_here:
+        return LoadedHost(placement, *models.load_models(model_options))
+    return DeferredHost(placement, model_options)
+
+
+__all__ = [
+    "ROLES",
+    "DeferredHost",
+    "LabelsOnlyHost",
+    "LoadedHost",
+    "ModelHost",
+    "ModelSource",
+    "Placement",
+    "Probed",
+    "Replica",
+    "Role",
+    "check_same_model",
+    "decode_settings",
+    "host_for",
+    "probe_role",
+    "role_named",
+]
