@@ -172,9 +172,11 @@ def variable_layout_reason(processor: Any, prompt_text: str | None) -> str | Non
     """None when one-image processor outputs, collated by :func:`avt_triplets.image_batches.collate_rows`, equal
     the processor's own output for the images together (checked on two images of different shapes), so decode
     workers can preprocess frames one at a time; else why not."""
-    rows = ProcessorImages(processor, prompt_text, per_image=True)([np.asarray(i) for i in _probe_images()])
-    per_row = [{key: value[k] for key, value in rows.items()} for k in range(len(_probe_images()))]
-    collated = collate_rows(per_row, _pad_id(processor))
+    preprocess = ProcessorImages(processor, prompt_text, per_image=True)
+    rows = [
+        {key: value[0] for key, value in preprocess([np.asarray(image)]).items()} for image in _probe_images()
+    ]
+    collated = collate_rows(rows, _pad_id(processor))
     if not _same_batch(collated, processor_inputs(processor, _probe_images(), prompt_text)):
         return "one-image inputs collated differ from the processor's batch of the same images"
     return None
