@@ -39,10 +39,8 @@ def two_clips(gen_inputs, tmp_path_factory):
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows([rows[0], rows[2]])
-    return path, [
-        (gen_inputs["good_csv"].parent / row["video_path"], float(row["start_s"]))
-        for row in (rows[0], rows[2])
-    ]
+    root = gen_inputs["good_csv"].parent
+    return path, root, [(root / row["video_path"], float(row["start_s"])) for row in (rows[0], rows[2])]
 
 
 def _oracle(model_dir, frames, prompt: str | None, max_new_tokens: int) -> list[str]:
@@ -91,10 +89,10 @@ def test_a_family_captions_through_the_cli_as_transformers_does(
 
     monkeypatch.setattr(TransformersCaptioner, "caption_pixels", recording)
     monkeypatch.setattr(TransformersCaptioner, "caption", refuse)
-    listing, clips = two_clips
+    listing, root, clips = two_clips
     out = tmp_path / "out"
     argv = [
-        "generate", str(listing), "-o", str(out), "--captioner", str(model_dir), "--scorer", str(tiny_clap),
+        "generate", str(listing), "--input-root", str(root), "-o", str(out), "--captioner", str(model_dir), "--scorer", str(tiny_clap),
         "--device", "cpu", "--max-new-tokens", "4", "--clip-seconds", str(CLIP_SECONDS), "--caption-batch-size",
         "8", "--num-workers", str(workers), "--no-progress",
     ]  # fmt: skip
