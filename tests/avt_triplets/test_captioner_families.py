@@ -6,6 +6,7 @@ records the family's adapter."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 
@@ -109,3 +110,32 @@ def test_a_family_captions_through_the_cli_as_transformers_does(
         decoded = decode_clip(path, start_s=start, duration_s=CLIP_SECONDS, fps=1.0)
         assert len(row["captions"]) == len(decoded.frames) >= 2
         assert row["captions"] == _oracle(model_dir, decoded.frames, record["prompt"], 4)
+
+
+def test_native_caption_image_size_decodes_frames_at_the_model_s_size_and_stores_224_px(
+    two_clips, tiny_smolvlm, tiny_clap, tmp_path, capsys
+):
+    """SmolVLM's native size is one tile (32 px here): the captioner sees frames decoded at that short side, the
+    dataset keeps its 224 px frames, the manifest records the size (a resume at another size is refused)."""
+    from PIL import Image
+
+    listing, root, clips = two_clips
+    out = tmp_path / "out"
+    argv = [
+        "generate", str(listing), "--input-root", str(root), "-o", str(out), "--captioner", str(tiny_smolvlm),
+        "--scorer", str(tiny_clap), "--device", "cpu", "--max-new-tokens", "4", "--clip-seconds", str(CLIP_SECONDS),
+        "--num-workers", "0", "--no-progress", "--caption-image-size", "native",
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    record = json.loads((out / schema.MANIFEST_FILE).read_text())["captioner"]
+    assert record["image_size"] == 32
+    rows = pq.read_table(schema.data_path(out, 0)).to_pylist()
+    for row, (path, start) in zip(rows, clips, strict=True):
+        small = decode_clip(path, start_s=start, duration_s=CLIP_SECONDS, fps=1.0, short_side=32)
+        assert min(small.frames[0].size) == 32
+        assert row["captions"] == _oracle(tiny_smolvlm, small.frames, record["prompt"], 4)
+        stored = Image.open(io.BytesIO(row["frames"][0]["bytes"]))
+        assert min(stored.size) == schema.FRAME_SHORT_SIDE
+    capsys.readouterr()
+    assert cli.main([*argv[:-1], "112"]) == 2  # the same output at another size: refused, not mixed
+    assert "captioner.image_size: 32 (existing) != 112 (now)" in capsys.readouterr().err
