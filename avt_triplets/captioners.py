@@ -241,7 +241,8 @@ class TransformersCaptioner(Captioner):
     ) -> None:
         self.model = model.eval()
         self.processor = processor
-        self.adapter = adapter or adapter_for(getattr(model.config, "model_type", None))
+        config = getattr(model, "config", None)  # a stand-in model (bench) has none: the generic adapter
+        self.adapter = adapter or adapter_for(getattr(config, "model_type", None))
         self.name = name
         self.revision = revision
         self.weights_digest = weights_digest  # content of a local checkpoint; None for Hub models
