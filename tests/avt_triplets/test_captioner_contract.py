@@ -126,9 +126,11 @@ def test_a_collated_batch_halves_into_collated_halves_with_the_same_captions(qwe
 def test_the_manifest_records_every_identity_field(qwen):
     record = captioner_record(qwen)
     assert set(record) == {
-        "name", "revision", "weights_digest", "dtype", "prompt", "max_new_tokens", "generation", "adapter",
+        "name", "revision", "weights_digest", "dtype", "prompt", "max_new_tokens", "generation", "image_size",
+        "adapter",
     }  # fmt: skip
     assert record["generation"] == {"do_sample": False, "num_beams": 1} and record["adapter"] == "qwen2.5-vl"
+    assert record["image_size"] == 224  # the default --caption-image-size
     with pytest.raises(ValueError, match="lacks identity field\\(s\\) generation, adapter"):
         CaptionerIdentity.require_fields(
             {k: v for k, v in record.items() if k not in ("generation", "adapter")}
@@ -137,16 +139,22 @@ def test_the_manifest_records_every_identity_field(qwen):
 
 def test_an_output_started_before_generation_settings_were_recorded_resumes():
     """Older manifests were always greedy: the missing record is implied, and another setting still differs."""
-    old = {"captioned": True, "captioner": {"name": "m", "dtype": "float32"}}
+    old = {
+        "captioned": True,
+        "captioner": {"name": "m", "dtype": "float32"},
+    }  # neither generation nor image_size
     now = {
         "captioned": True,
         "captioner": {"name": "m", "dtype": "float32", "generation": {"do_sample": False, "num_beams": 1}},
     }
-    keys = ("captioner.name", "captioner.dtype", "captioner.generation")
+    now["captioner"]["image_size"] = 224  # frames were 224 px before --caption-image-size
+    keys = ("captioner.name", "captioner.dtype", "captioner.generation", "captioner.image_size")
     assert manifest_differences(old, now, keys) == []
     sampled = {**now, "captioner": {**now["captioner"], "generation": {"do_sample": True, "num_beams": 1}}}
     assert manifest_differences(old, sampled, keys) == [
         "captioner.generation: {'do_sample': False, 'num_beams': 1} (existing) != {'do_sample': True, 'num_beams': 1} (now)"
     ]
+    larger = {**now, "captioner": {**now["captioner"], "image_size": 384}}
+    assert manifest_differences(old, larger, keys) == ["captioner.image_size: 224 (existing) != 384 (now)"]
     labels_only = {"captioned": False, "captioner": None}
     assert manifest_differences(labels_only, labels_only, keys) == []
