@@ -158,3 +158,18 @@ def test_an_output_started_before_generation_settings_were_recorded_resumes():
     assert manifest_differences(old, larger, keys) == ["captioner.image_size: 224 (existing) != 384 (now)"]
     labels_only = {"captioned": False, "captioner": None}
     assert manifest_differences(labels_only, labels_only, keys) == []
+
+
+def test_a_caption_image_size_that_cannot_work_is_refused_before_models_load(tmp_path, capsys):
+    from avt import cli
+
+    argv = ["generate", str(tmp_path), "-o", str(tmp_path / "out"), "--caption-image-size"]
+    for bad, says in (("0", "--caption-image-size must be a positive number of pixels or 'native', got 0"),
+                      ("large", "expected a number of pixels or 'native', got 'large'")):  # fmt: skip
+        try:
+            code = cli.main([*argv, bad])
+        except SystemExit as exit_:  # argparse's own option errors exit from inside the parser
+            code = exit_.code
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and says in err[0], err
