@@ -321,7 +321,8 @@ class LoadedHost:
 
     def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
         prepare = InputPreparer(
-            **{role.prepares: role.preprocessor(self.models[role.name]) for role in ROLES}
+            **{role.prepares: role.preprocessor(self.models[role.name]) for role in ROLES},
+            image_short_side=self.captioner.image_short_side(),  # --caption-image-size
         )
         return decode_settings(options, self.scorer.sampling_rate, prepare)
 
@@ -379,7 +380,10 @@ class DeferredHost:
 
     def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
         probed = self._probed(options)
-        prepare = InputPreparer(**{role.prepares: probed[role.name].preprocess for role in ROLES})
+        prepare = InputPreparer(
+            **{role.prepares: probed[role.name].preprocess for role in ROLES},
+            image_short_side=probed["captioner"].record["image_size"],  # --caption-image-size, as probed
+        )
         return decode_settings(options, probed["scorer"].record["sampling_rate"], prepare)
 
     def worker(self, options: GenerationOptions) -> ChunkWorker:

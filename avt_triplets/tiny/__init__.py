@@ -13,6 +13,8 @@ from typing import Any
 _BUILDERS = {
     "make_tiny_blip2": "avt_triplets.tiny.captioners",
     "make_tiny_llava": "avt_triplets.tiny.captioners",
+    "make_tiny_qwen2_5_vl": "avt_triplets.tiny.vlm_captioners",
+    "make_tiny_smolvlm": "avt_triplets.tiny.vlm_captioners",
     "make_tiny_clap": "avt_triplets.tiny.clap",
     "make_tiny_clip": "avt_triplets.tiny.clip",
     "make_tiny_msclap": "avt_triplets.tiny.msclap",
