@@ -76,7 +76,7 @@ def make_synthetic_triplets(
     shard_size: int = 256,
     parity_label: bool = False,
 ) -> Path:
-    """Write ``num_classes * clips_per_class`` triplet rows to ``output_dir/data/shard-XXXXX.parquet``.
+    """Write ``num_classes * clips_per_class`` triplet rows to ``layout.data_path(output_dir, shard)``.
 
     ``load_dataset(output_dir, split="train")`` reads them back with the triplet schema. Returns the folder.
     ``class_seed`` fixes the classes' text vectors, ``seed`` the clips: two calls with the same ``class_seed``
@@ -85,7 +85,8 @@ def make_synthetic_triplets(
     """
     import datasets
 
-    from avt_triplets.schema import data_path, triplet_features
+    from avt_triplets.layout import data_path
+    from avt_triplets.schema import triplet_features
 
     class_vectors = np.random.default_rng(class_seed).standard_normal((num_classes, text_dim))
     rng = np.random.default_rng((class_seed, seed))

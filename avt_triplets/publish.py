@@ -34,7 +34,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from avt_core import storage
 from avt_core.atomic import atomic_write_bytes
 from avt_core.errors import UsageError
-from avt_triplets import schema, selection, shards
+from avt_triplets import layout, schema, selection, shards
 from avt_triplets.cards import AVT_TAG, CardLicense, read_card_text, update_card
 from avt_triplets.labels import ClassTable
 from avt_triplets.public import files_holding, private_roots, public_manifest
@@ -46,7 +46,7 @@ HISTOGRAM_FILE = "clap_score_hist.png"
 DEFAULT_CONFIG = "all"
 SPLIT = "train"
 # Files of a generation output that belong on the Hub besides the data shards.
-SIDE_FILES = (schema.CARD_FILE, schema.MANIFEST_FILE, schema.SUBSETS_FILE, HISTOGRAM_FILE)
+SIDE_FILES = (layout.CARD_FILE, layout.MANIFEST_FILE, layout.SUBSETS_FILE, HISTOGRAM_FILE)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ SIDE_FILES = (schema.CARD_FILE, schema.MANIFEST_FILE, schema.SUBSETS_FILE, HISTO
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """``manifest.json`` as a dict; ``{}`` when missing or unreadable (the card then says "unknown")."""
-    path = storage.as_path(root) / schema.MANIFEST_FILE
+    path = storage.as_path(root) / layout.MANIFEST_FILE
     if not path.is_file():
         return {}
     try:
@@ -254,7 +254,7 @@ def write_histogram(root: str | Path, subsets: selection.SubsetsFile) -> Path:
 def _config_data_files(subsets: selection.SubsetsFile) -> str | list[str]:
     """A glob when every shard is finished (compact, stays valid), else the exact finished files."""
     if not subsets.excluded_files and subsets.data_files:
-        return f"{schema.DATA_DIR}/*.parquet"
+        return layout.DATA_GLOB
     return list(subsets.data_files)
 
 
@@ -657,7 +657,7 @@ def render_dataset_card(
     """
     root = storage.as_path(root)
     if existing is None:
-        existing = read_card_text(root / schema.CARD_FILE)
+        existing = read_card_text(root / layout.CARD_FILE)
     card = _card_content(root, repo_id, subsets if subsets is not None else plan_subsets(root))
     owned, defaults = _card_metadata(card, license)
     return str(update_card(existing, _card_body(card), owned, defaults, card_class=DatasetCard))
@@ -680,7 +680,7 @@ def write_dataset_card(
     """
     root = storage.as_path(root)
     subsets = subsets if subsets is not None else plan_subsets(root)
-    path = root / schema.CARD_FILE
+    path = root / layout.CARD_FILE
     text = render_dataset_card(root, repo_id=repo_id, license=license, subsets=subsets)
     atomic_write_bytes(path, text.encode("utf-8"))
     selection.write_subsets(root, subsets)
@@ -708,7 +708,7 @@ def export_metadata_only(root: str | Path, out_dir: str | Path) -> Path:
         raise ValueError("export_metadata_only needs an output folder different from the input")
     reference = schema.triplet_features(with_media=False)
     done = selection.done_shards(root)
-    (out_dir / schema.DATA_DIR).mkdir(parents=True, exist_ok=True)
+    (out_dir / layout.DATA_DIR).mkdir(parents=True, exist_ok=True)
     for data_file in done:
         names = pq.read_schema(data_file).names
         kept = [n for n in names if n not in schema.MEDIA_COLUMNS]
@@ -718,16 +718,17 @@ def export_metadata_only(root: str | Path, out_dir: str | Path) -> Path:
             {n: (source[n] if source and n in source else reference[n]) for n in kept}
         )
         table = table.cast(features.arrow_schema)
-        target = out_dir / schema.DATA_DIR / data_file.name
-        pq.write_table(table, target.with_suffix(".parquet.tmp"))
-        target.with_suffix(".parquet.tmp").replace(target)
-        index = selection.shard_index(data_file)
-        for side in (schema.failures_path(root, index), schema.stats_path(root, index)):
+        target = out_dir / layout.DATA_DIR / data_file.name
+        temporary = target.with_name(f"{target.name}.tmp")
+        pq.write_table(table, temporary)
+        temporary.replace(target)
+        index = layout.data_file_index(data_file.name)
+        for side in (layout.failures_path(root, index), layout.stats_path(root, index)):
             if side.is_file():
                 destination = out_dir / side.relative_to(root)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(side, destination)
-    for name in (schema.MANIFEST_FILE, schema.SUBSETS_FILE):
+    for name in (layout.MANIFEST_FILE, layout.SUBSETS_FILE):
         if (root / name).is_file():
             shutil.copy2(root / name, out_dir / name)
     write_dataset_card(out_dir)
@@ -738,37 +739,37 @@ def upload_files(root: str | Path) -> list[str]:
     """Files to push (relative paths): the finished shards with their failures and stats, and the
     card's side files. Unfinished shards stay local: the card does not list them."""
     root = Path(root)
-    paths = [name for name in SIDE_FILES if name != schema.CARD_FILE and (root / name).is_file()]
+    paths = [name for name in SIDE_FILES if name != layout.CARD_FILE and (root / name).is_file()]
     for data_file in selection.done_shards(root, warn=False):
-        index = selection.shard_index(data_file)
-        for path in (data_file, schema.failures_path(root, index), schema.stats_path(root, index)):
+        index = layout.data_file_index(data_file.name)
+        for path in (data_file, layout.failures_path(root, index), layout.stats_path(root, index)):
             if path.is_file():
                 paths.append(path.relative_to(root).as_posix())
     return paths
 
 
 # Remote folders this module owns: files there that are not part of the new upload are deleted, so a
-# stale shard (e.g. from a previous full upload) is never picked up by the card's ``data/*.parquet``.
-MANAGED_FOLDERS = (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR)
+# stale shard (e.g. from a previous full upload) is never picked up by the card's ``layout.DATA_GLOB``.
+MANAGED_FOLDERS = layout.SHARD_FOLDERS
 
 
 def _remote_card(api, repo_id: str, revision: str | None, remote: list[str]) -> str | None:
     """The card already in the repo (it is updated in place, keeping what was edited on the Hub), else None."""
-    if schema.CARD_FILE not in remote:
+    if layout.CARD_FILE not in remote:
         return None
-    path = api.hf_hub_download(repo_id, schema.CARD_FILE, repo_type="dataset", revision=revision)
+    path = api.hf_hub_download(repo_id, layout.CARD_FILE, repo_type="dataset", revision=revision)
     return Path(path).read_text(encoding="utf-8")
 
 
 def _staged_side_files(root: Path, folder: Path, stage: Path, card: str) -> dict[str, Path]:
     """The card and the public manifest (:func:`avt_triplets.public.public_manifest`) as files in ``stage``: what
     is uploaded in place of the local ones."""
-    staged = {schema.CARD_FILE: stage / schema.CARD_FILE}
-    staged[schema.CARD_FILE].write_text(card, encoding="utf-8")
-    if (folder / schema.MANIFEST_FILE).is_file():
-        staged[schema.MANIFEST_FILE] = stage / schema.MANIFEST_FILE
+    staged = {layout.CARD_FILE: stage / layout.CARD_FILE}
+    staged[layout.CARD_FILE].write_text(card, encoding="utf-8")
+    if (folder / layout.MANIFEST_FILE).is_file():
+        staged[layout.MANIFEST_FILE] = stage / layout.MANIFEST_FILE
         manifest = public_manifest(read_manifest(root))
-        staged[schema.MANIFEST_FILE].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        staged[layout.MANIFEST_FILE].write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return staged
 
 

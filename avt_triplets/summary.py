@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from avt_core import storage
-from avt_triplets import schema, shards
+from avt_triplets import layout, shards
 from avt_triplets.stages.worker import STAGES
 
 # Failure reasons that mean the clip decoded fine but a model gave up on it.
@@ -129,7 +129,7 @@ def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) ->
     totals = shards.collect_totals(root)
     if shards_total is None:
         shards_total = totals.shards_total if totals.shards_total is not None else totals.shards_done
-    manifest = shards.read_json(root / schema.MANIFEST_FILE) or {}
+    manifest = shards.read_json(root / layout.MANIFEST_FILE) or {}
     return GenerationSummary(
         output_dir=root,
         shards_total=shards_total,

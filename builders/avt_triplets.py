@@ -28,7 +28,7 @@ import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 from datasets.builder import Key
 
-from avt_triplets import publish, schema, selection
+from avt_triplets import layout, publish, selection
 
 _SUBSET_NAME = re.compile(r"^(top|random)(\d+(?:\.\d+)?)$")
 DEFAULT_CONFIG = publish.DEFAULT_CONFIG
@@ -71,9 +71,9 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
         if data_dir is None:
             raise ValueError("AvtTriplets needs data_dir=, the folder written by `avt generate`")
         self._root = Path(data_dir).expanduser().resolve()
-        if not (self._root / schema.DATA_DIR).is_dir():
+        if not (self._root / layout.DATA_DIR).is_dir():
             raise FileNotFoundError(
-                f"{self._root} has no {schema.DATA_DIR}/ folder; is it an avt generation output?"
+                f"{self._root} has no {layout.DATA_DIR}/ folder; is it an avt generation output?"
             )
         self._subsets = selection.read_subsets(self._root)
         known = {c.name for c in self.BUILDER_CONFIGS}
@@ -94,10 +94,10 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
     def _fingerprint(self) -> str:
         """Changes whenever a shard or subsets.json changes, so a stale cache is never reused."""
         digest = hashlib.sha256(Path(__file__).read_bytes())
-        files = sorted((self._root / schema.DATA_DIR).glob("*.parquet")) + sorted(
-            (self._root / schema.STATS_DIR).glob("*.json")
+        files = sorted(self._root.glob(layout.DATA_GLOB)) + sorted(
+            (self._root / layout.STATS_DIR).glob(f"*{layout.STATS_SUFFIX}")
         )
-        subsets_file = self._root / schema.SUBSETS_FILE
+        subsets_file = self._root / layout.SUBSETS_FILE
         if subsets_file.is_file():
             files.append(subsets_file)
         for path in files:

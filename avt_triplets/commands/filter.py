@@ -114,7 +114,7 @@ def _filter(root, args: argparse.Namespace) -> int:
     from avt_core import storage
     from avt_core.errors import UsageError
     from avt_core.run_config import write_run_config
-    from avt_triplets import publish, schema, selection, shards
+    from avt_triplets import layout, publish, selection, shards
 
     damaged = shards.check_finished_shards(root, verify=args.verify).first_error()
     if damaged is not None:
@@ -143,7 +143,7 @@ def _filter(root, args: argparse.Namespace) -> int:
     print(f"{'config':<12} {'rows':>9}  selection")
     for subset in subsets.subsets:
         print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")
-    print(f"wrote {card} and {root / schema.SUBSETS_FILE}")
+    print(f"wrote {card} and {root / layout.SUBSETS_FILE}")
     if storage.is_remote(root):
         print(f'load with: avt_data.hf_dataset.load_dataset("{root}", "<config>", storage_options=...)')
     else:

@@ -22,7 +22,7 @@ from typing import Any
 
 from avt_core import storage
 from avt_core.atomic import atomic_write_json
-from avt_triplets import publish, schema, shards
+from avt_triplets import layout, publish, schema, shards
 from avt_triplets.cards import CardLicense
 from avt_triplets.stages.reader import Chunk, ShardPlan
 from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock, row_features
@@ -50,14 +50,14 @@ def prepare_output(root: Path, owns: Callable[[int], bool], is_main: bool, overw
         if owns(index):
             shards.remove_shard(root, index)
     if is_main:
-        for name in (schema.CARD_FILE, schema.SUBSETS_FILE):
+        for name in (layout.CARD_FILE, layout.SUBSETS_FILE):
             storage.unlink(root / name)
 
 
 def _carry_over(writer: shards.ShardWriter, root: Path, plan: ShardPlan) -> None:
     """A ``--retry-failed`` plan keeps the shard's earlier rows and the failures it does not retry."""
     retried = {c.clip_id for c in plan.clips}
-    writer.copy_rows(schema.data_path(root, plan.index), skip_clip_ids=retried)
+    writer.copy_rows(layout.data_path(root, plan.index), skip_clip_ids=retried)
     for row in shards.read_failures(root, plan.index):
         if row["clip_id"] not in retried:
             writer.add_failure(row["clip_id"], row["video_path"], row["reason"], row["detail"])
@@ -154,8 +154,7 @@ def write_shard(
 
 
 def _part_paths(root: Path, chunk: Chunk) -> tuple[Path, Path]:
-    folder = schema.parts_dir(root, chunk.shard)
-    return folder / f"{chunk.key}.parquet", folder / f"{chunk.key}.json"
+    return layout.part_paths(root, chunk.shard, chunk.key)
 
 
 def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) -> None:
@@ -180,8 +179,7 @@ def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) ->
 
 def finished_chunk_keys(root: Path, shard: int) -> set[str]:
     """Keys of the chunks of ``shard`` whose part is complete (its record exists); one listing."""
-    listing = storage.names(schema.parts_dir(root, shard))
-    return {name.removesuffix(".json") for name in listing if name.endswith(".json")}
+    return layout.finished_part_keys(storage.names(layout.parts_dir(root, shard)))
 
 
 def read_chunk_part(root: Path, chunk: Chunk) -> ChunkResult:

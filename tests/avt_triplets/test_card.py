@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import DatasetCard
 from PIL import Image
 
-from avt_triplets import publish, schema, selection
+from avt_triplets import layout, publish, schema, selection
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
 
@@ -36,7 +36,7 @@ def expected_ids(helpers, scores: dict[str, float], config: str, seed: int) -> s
 
 def test_card_records_provenance_failures_and_histogram(small_output):
     path = publish.write_dataset_card(small_output.root)
-    assert path == small_output.root / schema.CARD_FILE
+    assert path == small_output.root / layout.CARD_FILE
     text = path.read_text()
     for needle in ("tiny/blip2-test", "abc123", "msclap:2023", "def456", "a photo of", "transformers==5.0.0"):
         assert needle in text
@@ -94,11 +94,11 @@ def test_card_uses_a_glob_once_every_shard_is_done(tmp_path, helpers):
 def test_card_tolerates_a_missing_manifest_and_no_failures(tmp_path, helpers):
     pairs = [(f"m{i}", i / 10) for i in range(10)]
     output = helpers.write_output(tmp_path / "out", [pairs])
-    (output.root / schema.MANIFEST_FILE).unlink()
+    (output.root / layout.MANIFEST_FILE).unlink()
     text = publish.write_dataset_card(output.root).read_text()
     assert "| captioner | unknown (revision unknown) |" in text
     assert "No clip failed." in text
-    subsets = json.loads((output.root / schema.SUBSETS_FILE).read_text())
+    subsets = json.loads((output.root / layout.SUBSETS_FILE).read_text())
     assert subsets["seed"] == 0 and subsets["total"] == 10
 
 
@@ -127,9 +127,9 @@ def test_metadata_only_export_drops_media(small_output, helpers, tmp_path):
     for config in ("top30", "random30"):
         subset = datasets.load_dataset(str(exported), config, split="train", cache_dir=str(tmp_path / "c"))
         assert set(subset["clip_id"]) == expected_ids(helpers, small_output.scores, config, seed=7)
-    text = (exported / schema.CARD_FILE).read_text()
+    text = (exported / layout.CARD_FILE).read_text()
     assert "metadata-only" in text and "| `not_media` | 2 |" in text
-    assert not list((exported / schema.DATA_DIR).glob("shard-00003*"))  # unfinished shard not exported
+    assert not list((exported / layout.DATA_DIR).glob("shard-00003*"))  # unfinished shard not exported
     with pytest.raises(ValueError):
         publish.export_metadata_only(small_output.root, small_output.root)
 
@@ -151,7 +151,7 @@ def test_the_run_summary_and_the_card_count_the_same_finished_shards(small_outpu
     """Issue 13 item 4: one sum over the finished shards (stats file present) behind both reports."""
     from avt_triplets.summary import summarize
 
-    schema.stats_path(small_output.root, 4).write_text(
+    layout.stats_path(small_output.root, 4).write_text(
         '{"num_triplets": 0}'
     )  # stats with no data: still done
     summary = summarize(small_output.root, shards_total=5)

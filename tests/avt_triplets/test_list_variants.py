@@ -229,10 +229,10 @@ def test_an_output_keeps_the_youtube_start_next_to_the_start_in_the_file(tmp_pat
 
 
 def test_an_output_started_before_original_start_s_keeps_its_columns_on_resume(tmp_path):
-    from avt_triplets import schema, shards
+    from avt_triplets import layout, shards
     from avt_triplets.stages.worker import row_features
 
-    (tmp_path / schema.MANIFEST_FILE).write_text(
+    (tmp_path / layout.MANIFEST_FILE).write_text(
         '{"format": "avt-triplets/1", "fps": 1.0}'
     )  # an older manifest
     assert shards.recorded_row_layout(tmp_path) == 1

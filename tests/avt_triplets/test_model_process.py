@@ -145,7 +145,7 @@ def test_a_writer_failure_reaches_the_model_loop_and_commits_nothing(
     gen_inputs, blip2_captioner, clap_scorer, monkeypatch, tmp_path: Path
 ):
     """Rows are written in a thread: its error must still fail the shard, and leave no file behind."""
-    from avt_triplets import schema
+    from avt_triplets import layout
     from avt_triplets.shards import ShardWriter
 
     def write_row(self, row):
@@ -167,7 +167,7 @@ def test_a_writer_failure_reaches_the_model_loop_and_commits_nothing(
     assert summary.shards_done == 0 and len(summary.shard_errors) == 2
     assert all("storage went away" in error for error in summary.shard_errors)
     leftovers = [
-        p for folder in (schema.DATA_DIR, schema.STATS_DIR) for p in (out / folder).glob("*") if p.is_file()
+        p for folder in (layout.DATA_DIR, layout.STATS_DIR) for p in (out / folder).glob("*") if p.is_file()
     ]
     assert leftovers == []
 
