@@ -170,7 +170,7 @@ def write_generation_output(
     filters. Clips come class by class, as a generation over a class-per-folder input (Kinetics) gives them;
     scores spread so the top-k configs are real selections. Rows are streamed: memory stays one row group.
     """
-    from avt_triplets import publish
+    from avt_triplets import dataset_card
     from avt_triplets.shards import ShardWriter
 
     output_dir = Path(output_dir)
@@ -187,5 +187,5 @@ def write_generation_output(
             row["clap_score"] = float(rng.uniform(0.0, 0.6))
             writer.write_row(row)
         writer.commit({"clips_written": writer.rows})
-    publish.write_dataset_card(output_dir)
+    dataset_card.write_dataset_card(output_dir)
     return output_dir

@@ -33,6 +33,7 @@ MANIFEST_FILE = "manifest.json"
 # ``format`` of manifest.json; a folder whose manifest carries it is an avt output avt may write into.
 MANIFEST_FORMAT = "avt-triplets/1"
 SUBSETS_FILE = "subsets.json"
+HISTOGRAM_FILE = "clap_score_hist.png"  # the card's clap_score histogram
 DATA_DIR = "data"
 FAILURES_DIR = "failures"
 STATS_DIR = "stats"

@@ -1,6 +1,6 @@
 """Files of a generation output: shards, failures and stats (names in ``layout``; the manifest in ``manifest``).
 
-Crash safety comes from the order of writes: a shard's data and failures tables are published whole (a local
+Crash safety comes from the order of writes: a shard's data and failures tables appear whole (a local
 temporary renamed into place, or a completed upload on an object store, :mod:`avt_core.storage`), and its
 stats file is written last.
 A shard counts as done only once its stats file exists, so a process killed at any point leaves
@@ -122,7 +122,7 @@ def done_shard_indices(root: Path) -> set[int]:
     return {index for index in map(layout.stats_file_index, listing) if index is not None}
 
 
-def _writer_is_gone(tmp: Path) -> bool:
+def _temporary_owner_is_gone(tmp: Path) -> bool:
     """Whether the process that named the temporary ``.name.<pid>.<hex>.tmp`` no longer runs on this host (an
     unparsable name counts as gone; another live process's temporary is never touched)."""
     parts = tmp.name.rsplit(".", 3)
@@ -141,7 +141,7 @@ def remove_temporaries(root: Path, index: int) -> None:
         return
     for folder in layout.SHARD_FOLDERS:
         for tmp in (root / folder).glob(layout.shard_temporaries_glob(index)):
-            if _writer_is_gone(tmp):
+            if _temporary_owner_is_gone(tmp):
                 tmp.unlink(missing_ok=True)
 
 
@@ -266,7 +266,7 @@ class ShardWriter:
         )
 
     def commit(self, stats: dict[str, Any]) -> None:
-        """Publish data, then failures, then stats (the done marker): each appears whole or not at all. The stats
+        """Make data, then failures, then stats (the done marker) appear: each whole or not at all. The stats
         record each file's size and checksum (``stats["files"]``), so a damaged file is found and its shard redone."""
         self._writer.finalize(close_stream=False)
         self._writer = None

@@ -28,10 +28,10 @@ import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 from datasets.builder import Key
 
-from avt_triplets import layout, publish, selection
+from avt_triplets import dataset_card, layout, selection
 
 _SUBSET_NAME = re.compile(r"^(top|random)(\d+(?:\.\d+)?)$")
-DEFAULT_CONFIG = publish.DEFAULT_CONFIG
+DEFAULT_CONFIG = dataset_card.DEFAULT_CONFIG
 _VERSION = datasets.Version("1.0.0")
 
 
@@ -110,7 +110,7 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(
             description="Audio-visual-text triplets: each clip's audio, frames, per-frame captions, and the "
             "caption CLAP scores best against the audio (LG-CAV-MAE §2.3).",
-            features=publish.declared_features(self._root, files),
+            features=dataset_card.declared_features(self._root, files),
         )
 
     # -- which files and rows ---------------------------------------------------------------

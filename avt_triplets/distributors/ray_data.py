@@ -396,13 +396,13 @@ class RayDistributor:
         plan = self.resources
         dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=plan.decode_cpus)
         if self.captioned:
-            dataset = self._model_stages(dataset, work.options, records)
+            dataset = self._model_pools(dataset, work.options, records)
         else:
             dataset = dataset.map(pack_chunk, num_cpus=plan.light_cpus)
         write_kwargs = {"root": work.root, "captioned": self.captioned}
         return dataset.map(write_part, fn_kwargs=write_kwargs, num_cpus=plan.light_cpus)
 
-    def _model_stages(self, dataset, options: GenerationOptions, records: dict[str, Any]):
+    def _model_pools(self, dataset, options: GenerationOptions, records: dict[str, Any]):
         """Captioner and scorer actor pools after decoding."""
         caption, score = self.caption_pool, self.score_pool
         dataset = dataset.map(

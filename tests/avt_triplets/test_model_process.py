@@ -250,7 +250,7 @@ def test_a_shards_and_a_chunks_clips_say_whether_the_next_clip_has_arrived():
 
     from avt_triplets.decoding import ReceivedAhead
     from avt_triplets.distributors.local import _ArrivingItems
-    from avt_triplets.stages.worker import StageClock
+    from avt_triplets.stages.worker import PhaseClock
 
     _, items = _clips(count=3, frames=1)
     release = threading.Event()
@@ -263,7 +263,7 @@ def test_a_shards_and_a_chunks_clips_say_whether_the_next_clip_has_arrived():
     stream = ReceivedAhead(decoded(), ahead=4)
     try:
         shard = _ArrivingItems(stream, 3)
-        chunk = _ArrivingItems(shard, 2, StageClock())
+        chunk = _ArrivingItems(shard, 2, PhaseClock())
         assert chunk.ready()  # the first clip is taken when the stream starts
         assert next(chunk) is items[0]
         time.sleep(0.2)

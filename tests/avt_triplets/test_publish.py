@@ -20,7 +20,7 @@ def test_publish_round_trips_every_config(local_hub, small_output, helpers, tmp_
     url = publish.publish(small_output.root, repo_id, token=local_hub.token)
     assert url.endswith(f"datasets/{repo_id}")
     files = set(HfApi(token=local_hub.token).list_repo_files(repo_id, repo_type="dataset"))
-    assert {"README.md", "subsets.json", "manifest.json", publish.HISTOGRAM_FILE} <= files
+    assert {"README.md", "subsets.json", "manifest.json", layout.HISTOGRAM_FILE} <= files
     assert {f"data/shard-0000{i}.parquet" for i in range(3)} <= files
     assert "data/shard-00003.parquet" not in files  # unfinished: not published
     assert "failures/shard-00000.parquet" in files and "stats/shard-00000_stats.json" in files

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from avt_core import cli
-from avt_triplets import publish, selection
+from avt import cli
+from avt_triplets import dataset_card, selection
 from builders.avt_triplets import AvtTriplets
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
@@ -19,7 +19,7 @@ def build(root, config, cache_dir, **kwargs) -> datasets.Dataset:
 
 
 def test_builder_matches_load_dataset_for_every_config(small_output, tmp_path):
-    publish.write_dataset_card(small_output.root)
+    dataset_card.write_dataset_card(small_output.root)
     for config in ("all", "top10", "top30", "top50", "random10", "random30", "random50"):
         built = build(small_output.root, config, tmp_path / "b")
         loaded = datasets.load_dataset(
@@ -55,3 +55,4 @@ def test_builder_follows_avt_filter_and_rebuilds_its_cache(small_output, tmp_pat
     assert second["clip_id"] == loaded["clip_id"]
     assert set(first["clip_id"]) != set(second["clip_id"])
     assert len(first) == len(second) == 10
+

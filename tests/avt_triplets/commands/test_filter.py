@@ -129,17 +129,17 @@ def test_filter_on_a_read_only_output_is_a_usage_error(small_output, make_read_o
 
 KILL_AFTER_FIRST_OF_CARD_AND_SUBSETS = """
 import os, signal, sys
-from avt_triplets import publish, selection
+from avt_triplets import dataset_card, selection
 from avt import cli
 pair = ("README.md", "subsets.json")
 
-def write_then_die(path, data, _write=publish.atomic_write_bytes):
+def write_then_die(path, data, _write=dataset_card.atomic_write_bytes):
     written = _write(path, data)
     if str(path).endswith(pair):
         os.kill(os.getpid(), signal.SIGKILL)  # killed right after the first file of the pair
     return written
 
-publish.atomic_write_bytes = selection.atomic_write_bytes = write_then_die
+dataset_card.atomic_write_bytes = selection.atomic_write_bytes = write_then_die
 sys.exit(cli.main(sys.argv[1:]))
 """
 
