@@ -2,8 +2,8 @@
 the parsing of names, and the Parquet row-group policy (docs/architecture.md, "A generation output on disk").
 
 The one owner of the format: the writer (:mod:`avt_triplets.shards`, :mod:`avt_triplets.stages.writer`), every
-reader (:mod:`~avt_triplets.shards`, :mod:`~avt_triplets.selection`, :mod:`~avt_triplets.publish`,
-:mod:`builders.avt_triplets`) and :mod:`avt_data` take names from here, so changing the format is a change of this
+reader (:mod:`~avt_triplets.shards`, :mod:`~avt_triplets.selection`, :mod:`~avt_triplets.dataset_card`,
+:mod:`~avt_triplets.publish`, :mod:`builders.avt_triplets`) and :mod:`avt_data` take names from here, so changing the format is a change of this
 file (``tests/repository/test_layout_owner.py`` fails on a second copy of the shard-name pattern). The row
 columns are :mod:`avt_triplets.schema`'s.
 

@@ -1,6 +1,11 @@
-"""A ``datasets`` builder over an avt generation output, used in process.
+"""A ``datasets`` builder over an avt generation output, used in process: what a card cannot give.
 
-datasets >= 4 no longer runs loading scripts, so this class is imported and driven directly::
+What a Hub user gets is not this class: ``load_dataset("user/repo", "top30")`` (or ``load_dataset(DIR, ...)``)
+reads the card's YAML ``configs`` (finished shards + the subset's Parquet row filter) with datasets' own packaged
+Parquet builder, and datasets >= 4 runs no loading scripts, so a builder shipped in the repo would never run
+(docs/architecture.md, "Who reads an output"). This class adds, in process: any ``top{k}`` / ``random{k}`` (and
+another seed) without ``avt filter`` writing a card, over the finished shards only of an output still being
+generated, with a cache that follows the shards. It is imported and driven directly::
 
     from builders.avt_triplets import AvtTriplets
 
