@@ -31,32 +31,13 @@ from avt_triplets.revisions import (
     resolve_commit_hash,
 )
 from avt_triplets.windowed_scorer import RepeatedWindows, WindowedScorer
-from modeling_slava.msclap_slava import (
-    CONFIG_FILENAME,
-    HTSAT_ARCHITECTURE_KEYS,
-    TEXT_MODEL_DIRNAME,
-    WEIGHTS_FILENAME,
-    MsclapWeightsError,
-    load_msclap_wrapper,
-    msclap_config_overrides,
-)
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "CONFIG_FILENAME",
-    "HTSAT_ARCHITECTURE_KEYS",
-    "TEXT_MODEL_DIRNAME",
-    "WEIGHTS_FILENAME",
-    "MSCLAP_VERSIONS",
-    "MsclapScorer",
-    "MsclapWeightsError",
-    "load_msclap_scorer",
-    "msclap_config_overrides",
-]
+__all__ = ["MSCLAP_VERSIONS", "MsclapScorer", "load_msclap_scorer"]
 
 MSCLAP_VERSIONS = ("2023",)
 _END_OF_TEXT = " <|endoftext|>"
@@ -113,23 +94,6 @@ class MsclapScorer(WindowedScorer):
             return self.model.caption_encoder(self.tokenize(texts))
 
 
-def _resolve_weights(weights: str | os.PathLike | None) -> tuple[Path | None, Path | None]:
-    """(weights file, default text-model folder) from a file, a folder, or None (download)."""
-    if weights is None:
-        return None, None
-    path = Path(weights)
-    if path.is_dir():
-        weights_file = path / WEIGHTS_FILENAME
-        if not weights_file.is_file():
-            raise FileNotFoundError(f"{path} has no {WEIGHTS_FILENAME}")
-    elif path.is_file():
-        weights_file = path
-    else:
-        raise FileNotFoundError(f"msclap weights not found: {path}")
-    text_dir = weights_file.parent / TEXT_MODEL_DIRNAME
-    return weights_file, (text_dir if text_dir.is_dir() else None)
-
-
 def load_msclap_scorer(
     version: str = "2023",
     *,
@@ -140,6 +104,9 @@ def load_msclap_scorer(
     """Load Microsoft CLAP through msclap's ``model_fp`` path, every weight checked loaded
     (:func:`~modeling_slava.msclap_slava.load_msclap_wrapper`: ``weights`` and ``text_model`` as it takes them).
     """
+    # imported when loading: the model package brings torch and transformers, which option checks must not wait for
+    from modeling_slava.msclap_slava import CONFIG_FILENAME, load_msclap_wrapper
+
     if version not in MSCLAP_VERSIONS:
         raise ValueError(
             f"msclap:{version} is not supported; use one of {[f'msclap:{v}' for v in MSCLAP_VERSIONS]}"

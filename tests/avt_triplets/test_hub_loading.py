@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from avt_triplets.captioners import load_captioner
-from avt_triplets.msclap_scorer import CONFIG_FILENAME, WEIGHTS_FILENAME
 from avt_triplets.scorers import load_scorer
-from modeling_slava.msclap_slava import import_clap_wrapper
+from modeling_slava.msclap_slava import CONFIG_FILENAME, WEIGHTS_FILENAME, import_clap_wrapper
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ import torch
 from avt_triplets import layout, revisions, shards
 from avt_triplets.captioners import load_captioner
 from avt_triplets.manifest import IncompatibleOutputError
-from avt_triplets.msclap_scorer import WEIGHTS_FILENAME
 from avt_triplets.pipeline import generate_triplets
 from avt_triplets.scorers import load_scorer
+from modeling_slava.msclap_slava import WEIGHTS_FILENAME
 
 
 def _perturb_weights(folder) -> None:
