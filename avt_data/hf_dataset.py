@@ -35,10 +35,10 @@ def load_dataset(
         kwargs["filters"] = source.filters
     if "features" not in kwargs:  # what the card declares (labels as ClassLabel of the recorded class list)
         from avt_core import storage
-        from avt_triplets import publish
+        from avt_triplets import dataset_card
 
         root = storage.as_path(str(location), storage_options)
-        kwargs["features"] = publish.declared_features(
+        kwargs["features"] = dataset_card.declared_features(
             root, [storage.as_path(f, storage_options) for f in source.files[:1]]
         )
     options = dict(storage_options or {})  # datasets adds its own keys to the dict it is given

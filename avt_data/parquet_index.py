@@ -27,11 +27,11 @@ import pyarrow.parquet as pq
 
 from avt_core.errors import UsageError
 from avt_data.rows import DatasetSpec, require_columns
+from avt_triplets import layout
 from avt_triplets.shards import naming_damaged_file
 
 logger = logging.getLogger(__name__)
 
-CARD_FILE = "README.md"
 ROW_COLUMN = "__avt_row"  # scratch column numbering a file's rows while its filter is evaluated
 SCAN_THREADS = 16  # footers are small reads; on object stores they are latency-bound
 DAMAGED_HINT = "if it is an avt generation output, rerun the `avt generate` command that made it (it redoes a damaged shard)"
@@ -72,7 +72,7 @@ def resolve_source(
         files, filters = _resolve_url(spec, split, options)
     else:
         files, filters = _resolve_with_datasets(spec, split, options)
-    parquet = [f for f in files if f.split("::")[0].endswith(".parquet")]
+    parquet = [f for f in files if layout.is_parquet(f.split("::")[0])]
     if not parquet or len(parquet) != len(files):
         raise NotParquetError(f"dataset {spec}: data files are not all Parquet ({files[:3]} ...)")
     return ParquetSource(name=str(spec), files=parquet, filters=filters or None, storage_options=options)
@@ -110,7 +110,7 @@ def _resolve_url(spec: DatasetSpec, split: str, options: dict[str, Any]):
 
     root = spec.path.rstrip("/")
     fs, fs_root = fsspec.core.url_to_fs(root, **options)
-    card_path = f"{fs_root}/{CARD_FILE}"
+    card_path = f"{fs_root}/{layout.CARD_FILE}"
     card_data = (
         DatasetCard(fs.cat_file(card_path).decode()).data if fs.isfile(card_path) else DatasetCardData()
     )

@@ -51,8 +51,8 @@ def recorded_class_table(specs: Sequence[str | DatasetSpec]):
     """The class list the datasets' manifests record (``avt generate --label-csv``, or every split's labels of a
     list with a split column), when every dataset records the same one; else None (the caller falls back to the
     labels it sees). Folders and fsspec URLs only: a Hub id's manifest is not read."""
+    from avt_triplets.dataset_card import read_manifest
     from avt_triplets.labels import ClassTable
-    from avt_triplets.publish import read_manifest
 
     tables = []
     for raw in specs:

@@ -84,7 +84,7 @@ def make_synthetic_triplets(
     parity_label: bool = False,
     modality_captions: bool = False,
 ) -> Path:
-    """Write ``num_classes * clips_per_class`` triplet rows to ``output_dir/data/shard-XXXXX.parquet``.
+    """Write ``num_classes * clips_per_class`` triplet rows to ``layout.data_path(output_dir, shard)``.
 
     ``load_dataset(output_dir, split="train")`` reads them back with the triplet schema. Returns the folder.
     ``class_seed`` fixes the classes' text vectors, ``seed`` the clips: two calls with the same ``class_seed``
@@ -94,7 +94,8 @@ def make_synthetic_triplets(
     """
     import datasets
 
-    from avt_triplets.schema import data_path, triplet_features
+    from avt_triplets.layout import data_path
+    from avt_triplets.schema import triplet_features
 
     class_vectors = np.random.default_rng(class_seed).standard_normal((num_classes, text_dim))
     rng = np.random.default_rng((class_seed, seed))
@@ -212,7 +213,7 @@ def write_generation_output(
     filters. Clips come class by class, as a generation over a class-per-folder input (Kinetics) gives them;
     scores spread so the top-k configs are real selections. Rows are streamed: memory stays one row group.
     """
-    from avt_triplets import publish
+    from avt_triplets import dataset_card
     from avt_triplets.shards import ShardWriter
 
     output_dir = Path(output_dir)
@@ -229,5 +230,5 @@ def write_generation_output(
             row["clap_score"] = float(rng.uniform(0.0, 0.6))
             writer.write_row(row)
         writer.commit({"clips_written": writer.rows})
-    publish.write_dataset_card(output_dir)
+    dataset_card.write_dataset_card(output_dir)
     return output_dir

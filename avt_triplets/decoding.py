@@ -54,7 +54,7 @@ from avt_triplets.model_inputs import InputPreparer, ModelInputs
 logger = logging.getLogger(__name__)
 
 # A loader that keeps crashing is a broken environment, not a bad file: stop after this many.
-MAX_WORKER_CRASHES = 16
+MAX_DECODE_CRASHES = 16
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -212,7 +212,7 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _init_worker(_worker_id: int, parent_pid: int) -> None:
+def _init_decode_process(_worker_id: int, parent_pid: int) -> None:
     import torch
 
     die_with_parent(parent_pid)
@@ -335,7 +335,7 @@ def iter_decoded(
             num_workers=min(num_workers, len(remaining)),
             prefetch_factor=prefetch,
             collate_fn=_identity,
-            worker_init_fn=functools.partial(_init_worker, parent_pid=os.getpid()),
+            worker_init_fn=functools.partial(_init_decode_process, parent_pid=os.getpid()),
             pin_memory=False,
             # A forked child can't use the CUDA driver its parent initialised: hardware decoders need fresh workers.
             multiprocessing_context="spawn" if settings.video_hwaccel else None,
@@ -350,7 +350,7 @@ def iter_decoded(
             if "exited unexpectedly" not in str(error):
                 raise
             crashes += 1
-            if crashes > MAX_WORKER_CRASHES:
+            if crashes > MAX_DECODE_CRASHES:
                 raise RuntimeError(f"decode workers crashed {crashes} times; giving up") from error
             culprit = _crashed_job(remaining, delivered, busy, str(error))
             logger.warning(

@@ -20,7 +20,7 @@ from typing import Any
 
 from avt_core.atomic import atomic_write_json
 from avt_core.errors import UsageError
-from avt_triplets import schema
+from avt_triplets import layout, schema
 from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity
 from avt_triplets.inputs import InputSet, inputs_digest
 from avt_triplets.options import GenerationOptions, ModelOptions
@@ -157,7 +157,7 @@ def _captions_hint(old: dict) -> str:
 
 def check_manifest(root: Path, manifest: dict, keys: Sequence[str] = IDENTITY_KEYS) -> dict | None:
     """The existing manifest of ``root`` (None for a new output); raises when a row-deciding key differs."""
-    path = root / schema.MANIFEST_FILE
+    path = root / layout.MANIFEST_FILE
     existing = read_json(path)
     if existing is not None:
         differences = manifest_differences(existing, manifest, keys)
@@ -176,7 +176,7 @@ def check_or_write_manifest(root: Path, manifest: dict, overwrite: bool) -> dict
     existing = None if overwrite else check_manifest(root, manifest)
     if existing is not None:
         return existing
-    atomic_write_json(root / schema.MANIFEST_FILE, manifest)
+    atomic_write_json(root / layout.MANIFEST_FILE, manifest)
     return manifest
 
 
@@ -202,7 +202,7 @@ def run_manifest(
     from avt_triplets import __version__
 
     return {
-        "format": schema.MANIFEST_FORMAT,
+        "format": layout.MANIFEST_FORMAT,
         "avt_version": __version__,
         "captioned": bool(captioned),
         "row_layout": schema.ROW_LAYOUT,

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from avt_core import storage
 from avt_core.errors import UsageError
-from avt_triplets import schema
+from avt_triplets import layout
 from avt_triplets.output_lock import LOCK_FILE
 
 
 def is_avt_output(root: str | os.PathLike) -> bool:
     """True when ``root`` holds a manifest written by ``avt generate``; a manifest that is there but damaged
     (truncated, not JSON) raises :class:`UsageError` naming it, rather than passing for "no manifest"."""
-    path = storage.as_path(root) / schema.MANIFEST_FILE
+    path = storage.as_path(root) / layout.MANIFEST_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -81,7 +81,7 @@ def generation_output_state(root: Path) -> str:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise UsageError(
             f"--output {root} is not empty ({shown}) and is not an avt generation output (no avt "
-            f"{schema.MANIFEST_FILE}); avt writes only into a new or empty folder or one it wrote itself, "
+            f"{layout.MANIFEST_FILE}); avt writes only into a new or empty folder or one it wrote itself, "
             "so nothing of yours is overwritten. Choose another --output."
         )
     return "empty" if root.exists() else "new"
@@ -120,7 +120,7 @@ def _require_avt_output(root: Path) -> Path:
         raise UsageError(f"{root} is not a folder; run `avt generate --output {root}` first")
     if not is_avt_output(root):
         raise UsageError(
-            f"{root} is not an avt generation output (no avt {schema.MANIFEST_FILE}); run `avt generate` "
+            f"{root} is not an avt generation output (no avt {layout.MANIFEST_FILE}); run `avt generate` "
             "first. avt only rewrites the card of folders it wrote itself."
         )
     check_writable(root)

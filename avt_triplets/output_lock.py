@@ -1,4 +1,4 @@
-"""One writer per output folder: ``avt generate``, ``avt filter`` and ``avt publish`` hold a lock while they write.
+"""One writing command per output folder: ``avt generate``, ``avt filter`` and ``avt publish`` hold a lock while they write.
 
 Two runs on one ``--output`` would do every shard twice, or race on each other's files; ``avt filter`` or ``avt
 publish`` during a run would write a card over a folder that is still changing. So each of them takes the output's

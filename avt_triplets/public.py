@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from avt_triplets import layout
 from avt_triplets.model_sources import looks_like_local_path
 
 # (name key, digest key) of the models a manifest records: a local folder is named by its last part
@@ -117,7 +118,7 @@ def files_holding(folder: Path, files: Iterable[str], roots: list[str]) -> list[
         path = folder / name
         holds = (
             _parquet_holds(path, roots)
-            if name.endswith(".parquet")
+            if layout.is_parquet(name)
             else _text_holds(path, [r.encode() for r in roots])
         )
         if holds:

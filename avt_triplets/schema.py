@@ -1,5 +1,5 @@
-"""The triplet dataset schema and the on-disk layout of a generation output (docs/architecture.md,
-"The triplet dataset").
+"""The triplet dataset schema: the columns of a row and their features, and the failure reasons
+(docs/architecture.md, "The triplet dataset"); where rows are stored is :mod:`avt_triplets.layout`'s.
 
 Every part of the project that reads or writes triplets goes through these names, so the
 schema is defined once.
@@ -8,34 +8,11 @@ schema is defined once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import datasets
 
-from avt_core.storage import as_path
-
 AUDIO_SAMPLING_RATE = 16_000
 FRAME_SHORT_SIDE = 224
-
-# On-disk layout of a generation output (``avt generate --output DIR``):
-#   DIR/README.md                   dataset card; its YAML ``configs`` make ``load_dataset(DIR[, cfg])`` work
-#   DIR/manifest.json               the run's options and input list digest (a rerun must match them)
-#   DIR/data/shard-00000.parquet    triplet rows of shard 0 (written atomically)
-#   DIR/failures/shard-00000.parquet  clips of shard 0 that could not be used: clip_id, video_path, reason, detail
-#   DIR/stats/shard-00000_stats.json  written last and atomically: the shard is done once it exists (it records
-#                                   each file's size and sha256; a shard whose files differ is redone)
-#   DIR/subsets.json                the top-k / random-k configs written by ``avt filter``
-#   DIR/.parts/shard-00000/         finished chunks of an uncommitted shard (ray distributor; hidden from
-#                                   load_dataset, removed once the shard is committed)
-DATA_DIR = "data"
-FAILURES_DIR = "failures"
-STATS_DIR = "stats"
-PARTS_DIR = ".parts"
-MANIFEST_FILE = "manifest.json"
-# ``format`` of manifest.json; a folder whose manifest carries it is an avt output avt may write into.
-MANIFEST_FORMAT = "avt-triplets/1"
-SUBSETS_FILE = "subsets.json"
-CARD_FILE = "README.md"
 
 # Version of the row columns: 2 added ``original_start_s``, 3 the visual-caption columns of captioned rows. An output
 # keeps the layout its manifest records (1 for manifests older than the key), so a resumed output never mixes shards
@@ -100,28 +77,6 @@ COLUMN_ORIGINS = {
 def has_captions(column_names) -> bool:
     """Whether rows with these columns are captioned triplets (False: labelled clips of `--captioner none`)."""
     return "clap_score" in set(column_names)
-
-
-def shard_name(index: int) -> str:
-    """File stem of shard ``index``; zero-padded so lexical order is shard order."""
-    return f"shard-{index:05d}"
-
-
-def data_path(root: str | Path, index: int) -> Path:
-    return as_path(root) / DATA_DIR / f"{shard_name(index)}.parquet"
-
-
-def failures_path(root: str | Path, index: int) -> Path:
-    return as_path(root) / FAILURES_DIR / f"{shard_name(index)}.parquet"
-
-
-def stats_path(root: str | Path, index: int) -> Path:
-    return as_path(root) / STATS_DIR / f"{shard_name(index)}_stats.json"
-
-
-def parts_dir(root: str | Path, index: int) -> Path:
-    """Where the finished chunks of shard ``index`` wait for the shard's commit."""
-    return as_path(root) / PARTS_DIR / shard_name(index)
 
 
 SPLIT_COLUMN = "split"  # `--split all` outputs only: the input list's split of each clip

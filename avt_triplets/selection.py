@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from avt_core import storage
 from avt_core.atomic import atomic_write_bytes
 from avt_core.errors import UsageError
-from avt_triplets import schema, shards
+from avt_triplets import layout, shards
 
 logger = logging.getLogger(__name__)
 
@@ -143,27 +143,16 @@ def check_rank_column(root: str | Path, by: str) -> None:
 # Reading the scores of a generation output
 
 
-def shard_index(data_file: Path) -> int:
-    """Shard number of ``data/shard-00012.parquet``."""
-    return int(data_file.stem.rsplit("-", 1)[-1])
-
-
 def split_done_shards(root: str | Path) -> tuple[list[Path], list[Path]]:
     """Data files of finished shards (stats file exists) and of unfinished ones, in shard order."""
     root = storage.as_path(root)
     done: list[Path] = []
     pending: list[Path] = []
     finished = shards.done_shard_indices(root)  # one listing, not a look-up per shard
-    names = sorted(
-        n for n in storage.names(root / schema.DATA_DIR) if n.startswith("shard-") and n.endswith(".parquet")
-    )
-    for data_file in (root / schema.DATA_DIR / name for name in names):
-        try:
-            index = shard_index(data_file)
-        except ValueError:
-            pending.append(data_file)
-            continue
-        (done if index in finished else pending).append(data_file)
+    names = sorted(n for n in storage.names(root / layout.DATA_DIR) if layout.looks_like_data_file(n))
+    for name in names:
+        index = layout.data_file_index(name)
+        (done if index is not None and index in finished else pending).append(root / layout.DATA_DIR / name)
     return done, pending
 
 
@@ -173,7 +162,7 @@ def done_shards(root: str | Path, warn: bool = True) -> list[Path]:
     if pending and warn:
         names = ", ".join(p.name for p in pending[:5]) + (" ..." if len(pending) > 5 else "")
         warnings.warn(
-            f"{len(pending)} shard(s) in {storage.as_path(root) / schema.DATA_DIR} have no stats file yet (unfinished) "
+            f"{len(pending)} shard(s) in {storage.as_path(root) / layout.DATA_DIR} have no stats file yet (unfinished) "
             f"and are left out: {names}",
             stacklevel=2,
         )
@@ -483,8 +472,8 @@ def build_subsets(
         top=top,
         random=random,
         total=scores.num_rows,
-        data_files=[f"{schema.DATA_DIR}/{p.name}" for p in done],
-        excluded_files=[f"{schema.DATA_DIR}/{p.name}" for p in pending],
+        data_files=[f"{layout.DATA_DIR}/{p.name}" for p in done],
+        excluded_files=[f"{layout.DATA_DIR}/{p.name}" for p in pending],
         subsets=compute_subsets(scores, top, random, seed, top_by),
         top_by=top_by,
     )
@@ -493,13 +482,13 @@ def build_subsets(
 def write_subsets(root: str | Path, subsets: SubsetsFile) -> Path:
     """Write ``subsets.json`` atomically."""
     return atomic_write_bytes(
-        storage.as_path(root) / schema.SUBSETS_FILE, (subsets.to_json() + "\n").encode("utf-8")
+        storage.as_path(root) / layout.SUBSETS_FILE, (subsets.to_json() + "\n").encode("utf-8")
     )
 
 
 def read_subsets(root: str | Path) -> SubsetsFile | None:
     """``subsets.json`` of ``root``, or None when ``avt filter`` has not run."""
-    path = storage.as_path(root) / schema.SUBSETS_FILE
+    path = storage.as_path(root) / layout.SUBSETS_FILE
     if not path.is_file():
         return None
     return SubsetsFile.from_json(path.read_text(encoding="utf-8"))

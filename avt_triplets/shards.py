@@ -1,6 +1,6 @@
-"""Files of a generation output: shards, failures and stats (layout in ``schema``; the manifest in ``manifest``).
+"""Files of a generation output: shards, failures and stats (names in ``layout``; the manifest in ``manifest``).
 
-Crash safety comes from the order of writes: a shard's data and failures tables are published whole (a local
+Crash safety comes from the order of writes: a shard's data and failures tables appear whole (a local
 temporary renamed into place, or a completed upload on an object store, :mod:`avt_core.storage`), and its
 stats file is written last.
 A shard counts as done only once its stats file exists, so a process killed at any point leaves
@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,17 +30,11 @@ from datasets.arrow_writer import ParquetWriter
 from avt_core import storage
 from avt_core.atomic import atomic_write_json
 from avt_core.errors import UsageError
-from avt_triplets import schema
+from avt_triplets import layout, schema
 from avt_triplets.output_lock import pid_is_running
 
 logger = logging.getLogger(__name__)
 
-_SHARD_FILE = re.compile(r"^shard-(\d+)(?:\.parquet|_stats\.json)$")
-_STATS_FILE = re.compile(r"^shard-(\d+)_stats\.json$")
-# Rows per Parquet row group (~16 MB at paper clip size, 10 JPEGs + 10 s WAV). Training reads a dataset in
-# place one row group at a time and shuffles row groups: small ones mix batches from more places and keep a
-# batch's reads small; outputs with datasets' default (100 rows) still read.
-ROW_GROUP_ROWS = 32
 # The stats key recording each written file of a shard: {relative path: {"bytes": size, "sha256": hex digest}}.
 FILES_KEY = "files"
 _CHECK_THREADS = 16  # stats reads and size look-ups are latency-bound on object stores
@@ -115,21 +108,21 @@ def read_json(path: Path) -> dict | None:
 def recorded_row_layout(root: Path) -> int:
     """The row columns an output was started with (its manifest's ``row_layout``; 1 before the key existed), so
     the shards a resumed run adds have the columns of the shards already there."""
-    manifest = read_json(storage.as_path(root) / schema.MANIFEST_FILE) or {}
+    manifest = read_json(storage.as_path(root) / layout.MANIFEST_FILE) or {}
     return int(manifest.get("row_layout", 1 if manifest else schema.ROW_LAYOUT))
 
 
 def is_done(root: Path, index: int) -> bool:
-    return schema.stats_path(root, index).is_file()
+    return layout.stats_path(root, index).is_file()
 
 
 def done_shard_indices(root: Path) -> set[int]:
     """Indices of the finished shards (those with a stats file), from one listing of the stats folder."""
-    listing = storage.names(storage.as_path(root) / schema.STATS_DIR)
-    return {int(m.group(1)) for m in map(_STATS_FILE.match, listing) if m}
+    listing = storage.names(storage.as_path(root) / layout.STATS_DIR)
+    return {index for index in map(layout.stats_file_index, listing) if index is not None}
 
 
-def _writer_is_gone(tmp: Path) -> bool:
+def _temporary_owner_is_gone(tmp: Path) -> bool:
     """Whether the process that named the temporary ``.name.<pid>.<hex>.tmp`` no longer runs on this host (an
     unparsable name counts as gone; another live process's temporary is never touched)."""
     parts = tmp.name.rsplit(".", 3)
@@ -146,35 +139,34 @@ def remove_temporaries(root: Path, index: int) -> None:
     another run's included, are left alone); an object store has none."""
     if storage.is_remote(root):
         return
-    name = schema.shard_name(index)
-    for folder in (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR):
-        for tmp in (root / folder).glob(f".{name}*.tmp"):
-            if _writer_is_gone(tmp):
+    for folder in layout.SHARD_FOLDERS:
+        for tmp in (root / folder).glob(layout.shard_temporaries_glob(index)):
+            if _temporary_owner_is_gone(tmp):
                 tmp.unlink(missing_ok=True)
 
 
 def existing_shard_indices(root: Path) -> set[int]:
     found = set()
-    for folder in (schema.DATA_DIR, schema.FAILURES_DIR, schema.STATS_DIR):
+    for folder in layout.SHARD_FOLDERS:
         for name in storage.names(root / folder):
-            match = _SHARD_FILE.match(name)
-            if match:
-                found.add(int(match.group(1)))
+            index = layout.shard_file_index(name)
+            if index is not None:
+                found.add(index)
     return found
 
 
 def remove_shard(root: Path, index: int) -> None:
     """Delete every file of shard ``index``, stats first so it never looks done while half-deleted."""
-    storage.unlink(schema.stats_path(root, index))
-    storage.unlink(schema.data_path(root, index))
-    storage.unlink(schema.failures_path(root, index))
+    storage.unlink(layout.stats_path(root, index))
+    storage.unlink(layout.data_path(root, index))
+    storage.unlink(layout.failures_path(root, index))
     remove_temporaries(root, index)
     remove_parts(root, index)
 
 
 def remove_parts(root: Path, index: int) -> None:
     """Delete the chunk parts of shard ``index`` (after its commit, or when it is started over)."""
-    storage.remove_tree(schema.parts_dir(root, index))
+    storage.remove_tree(layout.parts_dir(root, index))
 
 
 def _write_table_file(
@@ -230,7 +222,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 class ShardWriter:
     """Streams one shard's rows into Parquet through ``datasets``' own writer, then commits it.
 
-    Rows are encoded with the schema's features and flushed every ``ROW_GROUP_ROWS`` rows (one Parquet
+    Rows are encoded with the schema's features and flushed every ``layout.ROW_GROUP_ROWS`` rows (one Parquet
     row group), so memory doesn't grow with the shard. The files
     are what ``load_dataset`` reads: the Parquet schema carries the features.
     """
@@ -239,12 +231,12 @@ class ShardWriter:
         self.root = root
         self.index = index
         self.features = features or schema.triplet_features()
-        self.data_file = schema.data_path(root, index)
+        self.data_file = layout.data_path(root, index)
         storage.makedirs(self.data_file.parent)
         self._output = contextlib.ExitStack()
         self._stream = _HashingStream(self._output.enter_context(storage.atomic_output(self.data_file)))
         self._writer = ParquetWriter(
-            stream=self._stream, features=self.features, writer_batch_size=ROW_GROUP_ROWS
+            stream=self._stream, features=self.features, writer_batch_size=layout.ROW_GROUP_ROWS
         )
         self.rows = 0
         self.failures: list[dict[str, str]] = []
@@ -274,20 +266,20 @@ class ShardWriter:
         )
 
     def commit(self, stats: dict[str, Any]) -> None:
-        """Publish data, then failures, then stats (the done marker): each appears whole or not at all. The stats
+        """Make data, then failures, then stats (the done marker) appear: each whole or not at all. The stats
         record each file's size and checksum (``stats["files"]``), so a damaged file is found and its shard redone."""
         self._writer.finalize(close_stream=False)
         self._writer = None
-        storage.unlink(schema.stats_path(self.root, self.index))  # redoing a done shard
+        storage.unlink(layout.stats_path(self.root, self.index))  # redoing a done shard
         self._output.close()  # the data file appears
-        failures_file = schema.failures_path(self.root, self.index)
+        failures_file = layout.failures_path(self.root, self.index)
         storage.makedirs(failures_file.parent)
         _, failures_record = _write_table_file(failures_file, schema.FAILURE_FEATURES, self.failures)
         stats[FILES_KEY] = {
-            _relative(self.data_file): self._stream.record(),
-            _relative(failures_file): failures_record,
+            layout.relative_name(self.data_file): self._stream.record(),
+            layout.relative_name(failures_file): failures_record,
         }
-        atomic_write_json(schema.stats_path(self.root, self.index), stats)
+        atomic_write_json(layout.stats_path(self.root, self.index), stats)
 
     def abort(self) -> None:
         """Drop the shard in progress: close the writer, delete its own temporary (or abandon the upload)."""
@@ -302,23 +294,18 @@ class ShardWriter:
 
 
 def read_failures(root: Path, index: int) -> list[dict[str, str]]:
-    path = schema.failures_path(root, index)
+    path = layout.failures_path(root, index)
     if not path.is_file():
         return []
     return read_table(path).to_pylist()
 
 
 def read_stats(root: Path, index: int) -> dict[str, Any] | None:
-    return read_json(schema.stats_path(root, index))
+    return read_json(layout.stats_path(root, index))
 
 
 # ----------------------------------------------------------------------------------------------
 # Finished shards whose files do not match their stats
-
-
-def _relative(path: Path) -> str:
-    """``data/shard-00000.parquet``: a shard file's name relative to the output root, as its stats record it."""
-    return f"{path.parent.name}/{path.name}"
 
 
 def _sha256(path: Path) -> str:
@@ -343,7 +330,7 @@ def _file_problem(path: Path, record: dict[str, Any], verify: bool) -> str | Non
 def _unrecorded_problem(root: Path, index: int, stats: dict[str, Any], verify: bool) -> str | None:
     """Stats of an older avt record no sizes: the data file's footer must be readable and hold the recorded
     row count (``verify``: every page must decode too)."""
-    path = schema.data_path(root, index)
+    path = layout.data_path(root, index)
     try:
         rows = read_num_rows(path)
         if verify:
@@ -362,7 +349,7 @@ def shard_problem(root: Path, index: int, verify: bool = False) -> tuple[str | N
     another size than recorded, and (``verify``: every byte read) a checksum that does not match."""
     stats = read_stats(root, index)
     if not isinstance(stats, dict):
-        return f"{schema.stats_path(root, index)} is empty or not valid JSON", True
+        return f"{layout.stats_path(root, index)} is empty or not valid JSON", True
     recorded = stats.get(FILES_KEY)
     if not isinstance(recorded, dict):
         return _unrecorded_problem(root, index, stats, verify), False
@@ -453,7 +440,7 @@ def _shard_counts(root: Path, index: int, stats: dict[str, Any]) -> tuple[int, d
     other tools) from the data file's metadata and the failures table."""
     triplets = stats.get("num_triplets")
     if triplets is None:
-        triplets = read_table(schema.data_path(root, index), columns=["clip_id"]).num_rows
+        triplets = read_table(layout.data_path(root, index), columns=["clip_id"]).num_rows
     reasons = stats.get("failures_by_reason")
     if reasons is None:
         reasons = Counter(str(row["reason"]) for row in read_failures(root, index))
@@ -467,7 +454,7 @@ def collect_totals(root: str | os.PathLike) -> RunTotals:
     storage.forget_listings(
         root
     )  # count what the output holds now, also what other processes and nodes wrote
-    manifest = read_json(root / schema.MANIFEST_FILE) or {}
+    manifest = read_json(root / layout.MANIFEST_FILE) or {}
     total = manifest.get("num_shards")
     done = done_shard_indices(root)
     started = existing_shard_indices(root)
@@ -486,7 +473,7 @@ def collect_totals(root: str | os.PathLike) -> RunTotals:
         for key, value in flatten(stats).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 sums[key] += value
-    totals.shards_pending = sum(1 for index in started - done if schema.data_path(root, index).is_file())
+    totals.shards_pending = sum(1 for index in started - done if layout.data_path(root, index).is_file())
     # The schema's order of reasons, then any others.
     totals.failures_by_reason = {r: reasons[r] for r in schema.FAILURE_REASONS if reasons.get(r)}
     totals.failures_by_reason.update(

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from avt_core import storage
-from avt_triplets import schema, shards
-from avt_triplets.stages.worker import STAGES
+from avt_triplets import layout, shards
+from avt_triplets.stages.worker import PHASES
 
 # Failure reasons that mean the clip decoded fine but a model gave up on it.
 MODEL_FAILURE_REASONS = ("caption_failed", "score_failed")
@@ -90,7 +90,7 @@ class GenerationSummary:
             lines.append(
                 f"skipped       {len(self.skipped_inputs)} files: not video files (--log-level INFO lists them)"
             )
-        lines += self._stage_lines()
+        lines += self._phase_lines()
         if self.processed_this_run:
             rate = self.processed_this_run / max(self.wall_seconds, 1e-9)
             lines.append(
@@ -110,16 +110,16 @@ class GenerationSummary:
             lines.append("card          not yet: written by the process that finishes the last shard")
         return "\n".join(lines)
 
-    def _stage_lines(self) -> list[str]:
+    def _phase_lines(self) -> list[str]:
         per_clip = max(1, self.clips)
         waiting = "models" if self.captioned else "writer"
         lines = [
-            "seconds per stage, summed over shards (decode runs in the workers, in parallel; wait = "
+            "seconds per phase, summed over shards (decode runs in the decode processes, in parallel; wait = "
             f"{waiting} idle for lack of decoded clips)"
         ]
-        for stage in STAGES if self.captioned else [s for s in STAGES if s not in ("caption", "score")]:
-            value = self.seconds.get(stage, 0.0)
-            lines.append(f"  {stage:<8}{value:10.1f} s  {1000 * value / per_clip:8.1f} ms/clip")
+        for phase in PHASES if self.captioned else [s for s in PHASES if s not in ("caption", "score")]:
+            value = self.seconds.get(phase, 0.0)
+            lines.append(f"  {phase:<8}{value:10.1f} s  {1000 * value / per_clip:8.1f} ms/clip")
         return lines
 
 
@@ -129,7 +129,7 @@ def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) ->
     totals = shards.collect_totals(root)
     if shards_total is None:
         shards_total = totals.shards_total if totals.shards_total is not None else totals.shards_done
-    manifest = shards.read_json(root / schema.MANIFEST_FILE) or {}
+    manifest = shards.read_json(root / layout.MANIFEST_FILE) or {}
     return GenerationSummary(
         output_dir=root,
         shards_total=shards_total,

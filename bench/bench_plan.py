@@ -87,21 +87,21 @@ def fake_done_shards(root: Path, done: int, shard_size: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from avt_triplets import schema
+    from avt_triplets import layout
 
-    for folder in (schema.STATS_DIR, schema.DATA_DIR, schema.FAILURES_DIR):
+    for folder in (layout.STATS_DIR, layout.DATA_DIR, layout.FAILURES_DIR):
         (root / folder).mkdir(parents=True)
     template = root / "template.parquet"
     pq.write_table(pa.table({"clip_id": [f"clip_{i}" for i in range(shard_size - 3)]}), template)
     record = {"bytes": template.stat().st_size, "sha256": hashlib.sha256(template.read_bytes()).hexdigest()}
     for index in range(done):
         files = {}
-        for path in (schema.data_path(root, index), schema.failures_path(root, index)):
+        for path in (layout.data_path(root, index), layout.failures_path(root, index)):
             os.link(template, path)
-            files[f"{path.parent.name}/{path.name}"] = record
+            files[layout.relative_name(path)] = record
         stats = {"shard": index, "num_clips": shard_size, "num_triplets": shard_size - 3, "num_failures": 3}
         stats |= {"failures_by_reason": {"not_media": 3}, "seconds": {"decode": 1.0, "caption": 9.0}}
-        schema.stats_path(root, index).write_text(json.dumps(stats | {"files": files}))
+        layout.stats_path(root, index).write_text(json.dumps(stats | {"files": files}))
 
 
 class _Phases:

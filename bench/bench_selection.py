@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from avt_triplets import schema, selection
+from avt_triplets import layout, selection
 
 
 def write_scores(root: Path, clips: int, shard_size: int, seed: int = 0) -> None:
@@ -34,10 +34,10 @@ def write_scores(root: Path, clips: int, shard_size: int, seed: int = 0) -> None
                 "sample_key": pa.array([selection.sample_key(c) for c in ids], pa.float64()),
             }
         )
-        schema.data_path(root, index).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, schema.data_path(root, index))
-        schema.stats_path(root, index).parent.mkdir(parents=True, exist_ok=True)
-        schema.stats_path(root, index).write_text("{}")
+        layout.data_path(root, index).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, layout.data_path(root, index))
+        layout.stats_path(root, index).parent.mkdir(parents=True, exist_ok=True)
+        layout.stats_path(root, index).write_text("{}")
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
         for name in ("top30", "random30"):
             subset = next(s for s in subsets if s.name == name)
             start = time.perf_counter()
-            dataset = ds.dataset(sorted((root / schema.DATA_DIR).glob("*.parquet")), format="parquet")
+            dataset = ds.dataset(sorted(root.glob(layout.DATA_GLOB)), format="parquet")
             rows = dataset.to_table(
                 columns=["clip_id"], filter=pq.filters_to_expression(subset.filters)
             ).num_rows

@@ -1,6 +1,11 @@
-"""A ``datasets`` builder over an avt generation output, used in process.
+"""A ``datasets`` builder over an avt generation output, used in process: what a card cannot give.
 
-datasets >= 4 no longer runs loading scripts, so this class is imported and driven directly::
+What a Hub user gets is not this class: ``load_dataset("user/repo", "top30")`` (or ``load_dataset(DIR, ...)``)
+reads the card's YAML ``configs`` (finished shards + the subset's Parquet row filter) with datasets' own packaged
+Parquet builder, and datasets >= 4 runs no loading scripts, so a builder shipped in the repo would never run
+(docs/architecture.md, "Who reads an output"). This class adds, in process: any ``top{k}`` / ``random{k}`` (and
+another seed) without ``avt filter`` writing a card, over the finished shards only of an output still being
+generated, with a cache that follows the shards. It is imported and driven directly::
 
     from builders.avt_triplets import AvtTriplets
 
@@ -28,11 +33,11 @@ import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 from datasets.builder import Key
 
-from avt_triplets import publish, schema, selection
+from avt_triplets import dataset_card, layout, selection
 
 # top30, random10, top2.5, and top30_audio_caption_score (a top-k ranked by another column: `avt filter --by`)
 _SUBSET_NAME = re.compile(r"^(top|random)(\d+(?:\.\d+)?)(?:_(\w+))?$")
-DEFAULT_CONFIG = publish.DEFAULT_CONFIG
+DEFAULT_CONFIG = dataset_card.DEFAULT_CONFIG
 _VERSION = datasets.Version("1.0.0")
 
 
@@ -73,9 +78,9 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
         if data_dir is None:
             raise ValueError("AvtTriplets needs data_dir=, the folder written by `avt generate`")
         self._root = Path(data_dir).expanduser().resolve()
-        if not (self._root / schema.DATA_DIR).is_dir():
+        if not (self._root / layout.DATA_DIR).is_dir():
             raise FileNotFoundError(
-                f"{self._root} has no {schema.DATA_DIR}/ folder; is it an avt generation output?"
+                f"{self._root} has no {layout.DATA_DIR}/ folder; is it an avt generation output?"
             )
         self._subsets = selection.read_subsets(self._root)
         known = {c.name for c in self.BUILDER_CONFIGS}
@@ -99,10 +104,10 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
     def _fingerprint(self) -> str:
         """Changes whenever a shard or subsets.json changes, so a stale cache is never reused."""
         digest = hashlib.sha256(Path(__file__).read_bytes())
-        files = sorted((self._root / schema.DATA_DIR).glob("*.parquet")) + sorted(
-            (self._root / schema.STATS_DIR).glob("*.json")
+        files = sorted(self._root.glob(layout.DATA_GLOB)) + sorted(
+            (self._root / layout.STATS_DIR).glob(f"*{layout.STATS_SUFFIX}")
         )
-        subsets_file = self._root / schema.SUBSETS_FILE
+        subsets_file = self._root / layout.SUBSETS_FILE
         if subsets_file.is_file():
             files.append(subsets_file)
         for path in files:
@@ -115,7 +120,7 @@ class AvtTriplets(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(
             description="Audio-visual-text triplets: each clip's audio, frames, per-frame captions, and the "
             "caption CLAP scores best against the audio (LG-CAV-MAE §2.3).",
-            features=publish.declared_features(self._root, files),
+            features=dataset_card.declared_features(self._root, files),
         )
 
     # -- which files and rows ---------------------------------------------------------------

@@ -82,16 +82,11 @@ def _load_clap_audio(name_or_path: str, revision: str | None, dtype: Any = None)
 
 
 def _load_msclap_audio(weights: str | None) -> tuple[nn.Module, dict]:
-    """msclap's HTSAT (before its projection). Uses avt's checked loader (key check, transformers-5 fixes, tiny
-    configs) when the `avt` package is installed, else msclap's own `CLAPWrapper`."""
-    try:
-        from avt_triplets.msclap_scorer import load_msclap_scorer
-    except ImportError:
-        from msclap import CLAP
+    """msclap's HTSAT (before its projection), through the checked loader of `msclap_slava` (key check,
+    transformers-5 fixes, tiny configs): the same one with or without the `avt` package installed."""
+    from .msclap_slava import load_msclap_wrapper
 
-        wrapper = CLAP(model_fp=weights, version="2023", use_cuda=False)
-    else:
-        wrapper = load_msclap_scorer("2023", weights=weights, device="cpu").wrapper
+    wrapper = load_msclap_wrapper(weights)
     args = wrapper.args
     info = {
         "hidden_size": int(args.out_emb),

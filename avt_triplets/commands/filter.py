@@ -90,9 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _unfinished_note(root, subsets) -> str | None:
     """How many shards of the run are not finished (never started ones included), or None."""
-    from avt_triplets import publish
+    from avt_triplets import dataset_card
 
-    total = publish.read_manifest(root).get("num_shards")
+    total = dataset_card.read_manifest(root).get("num_shards")
     done = len(subsets.data_files)
     missing = int(total) - done if isinstance(total, int) else len(subsets.excluded_files)
     if missing <= 0:
@@ -129,14 +129,14 @@ def _filter(root, args: argparse.Namespace) -> int:
     from avt_core import storage
     from avt_core.errors import UsageError
     from avt_core.run_config import write_run_config
-    from avt_triplets import publish, schema, selection, shards
+    from avt_triplets import dataset_card, layout, selection, shards
 
     damaged = shards.check_finished_shards(root, verify=args.verify).first_error()
     if damaged is not None:
         raise damaged
     with warnings.catch_warnings():  # unfinished shards are reported once, below
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
-        subsets = publish.plan_subsets(
+        subsets = dataset_card.plan_subsets(
             root, top=args.top, random=args.random, seed=args.seed, replace=args.replace, by=args.by
         )
     asked = [selection.subset_name("top", k, args.by) for k in args.top or ()]
@@ -153,12 +153,12 @@ def _filter(root, args: argparse.Namespace) -> int:
     write_run_config(root, "filter", args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
-        card = publish.write_dataset_card(root, subsets=subsets)  # the card, then subsets.json
+        card = dataset_card.write_dataset_card(root, subsets=subsets)  # the card, then subsets.json
     print(f"{subsets.total} clips in {len(subsets.data_files)} finished shard(s)")
     print(f"{'config':<12} {'rows':>9}  selection")
     for subset in subsets.subsets:
         print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")
-    print(f"wrote {card} and {root / schema.SUBSETS_FILE}")
+    print(f"wrote {card} and {root / layout.SUBSETS_FILE}")
     if storage.is_remote(root):
         print(f'load with: avt_data.hf_dataset.load_dataset("{root}", "<config>", storage_options=...)')
     else:

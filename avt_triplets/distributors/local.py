@@ -29,14 +29,14 @@ from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, 
 from avt_triplets.model_host import ModelHost
 from avt_triplets.options import GenerationOptions
 from avt_triplets.stages.reader import ShardPlan
-from avt_triplets.stages.worker import ChunkResult, ChunkWorker, PackStep, StageClock
+from avt_triplets.stages.worker import ChunkResult, ChunkWorker, PackStep, PhaseClock
 from avt_triplets.stages.writer import ShardWriterThread, WriterIdentity
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def default_num_workers() -> int:
+def default_decode_processes() -> int:
     """CPU cores per process on this node, minus one for the process feeding the GPU, at most 8."""
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     return max(0, min(8, (os.cpu_count() or 1) // max(1, local_world) - 1))
@@ -106,7 +106,7 @@ class LocalDistributor:
         for plan in work.plans:
             jobs.extend(DecodeJob(len(jobs), plan.index, clip) for clip in plan.clips)
         options = work.options
-        num_workers = default_num_workers() if options.num_workers is None else options.num_workers
+        num_workers = default_decode_processes() if options.num_workers is None else options.num_workers
         logger.info(
             "%s %d/%d: %d shards to process (%d clips), %d decode workers",
             self.name,
@@ -176,7 +176,7 @@ class _ArrivingItems(Iterator[DecodedItem]):
     """The next ``count`` decoded clips of ``items``, as they arrive (a shard's or a chunk's); the time spent
     waiting for them is the ``wait`` stage of ``clock``."""
 
-    def __init__(self, items: Iterator[DecodedItem], count: int, clock: StageClock | None = None):
+    def __init__(self, items: Iterator[DecodedItem], count: int, clock: PhaseClock | None = None):
         self.items, self.left, self.clock, self.received = items, count, clock, 0
 
     def ready(self) -> bool:
@@ -214,7 +214,7 @@ def _chunk_results(
     Stops early if the stream ends (the writer then refuses to commit the shard).
     """
     for chunk in plan.chunks(chunk_size):
-        clock = StageClock()
+        clock = PhaseClock()
         arriving = _ArrivingItems(items, len(chunk.clips), clock)
         result = worker(chunk, arriving)
         if arriving.received < len(chunk.clips):
@@ -231,4 +231,4 @@ def _shard_error(plan: ShardPlan, error: BaseException, shard_items: Iterator[De
     return f"shard {plan.index}: {type(error).__name__}: {error}"
 
 
-__all__ = ["LocalDistributor", "default_num_workers", "default_prefetch"]
+__all__ = ["LocalDistributor", "default_decode_processes", "default_prefetch"]

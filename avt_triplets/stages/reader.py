@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avt_core import storage
-from avt_triplets import schema, shards
+from avt_triplets import layout, shards
 from avt_triplets.inputs import ClipSpec
 from avt_triplets.missing_videos import absent_files
 
@@ -43,7 +43,7 @@ class Chunk:
         """A name for this chunk's files: shard, position and a digest of its clip ids, so the parts of a
         different plan (a ``--retry-failed`` run, another ``--chunk-size``) are never taken for this one."""
         digest = hashlib.sha256("\n".join(c.clip_id for c in self.clips).encode("utf-8")).hexdigest()[:12]
-        return f"{schema.shard_name(self.shard)}-{self.start:06d}-{len(self.clips):06d}-{digest}"
+        return layout.chunk_key(self.shard, self.start, len(self.clips), digest)
 
 
 def chunk_seed(run_seed: int, shard: int, start: int) -> int:
@@ -92,7 +92,7 @@ def intact_done_shards(root: Path, shard_indices: Iterable[int], verify: bool = 
     done, check = scan_done_shards(root, shard_indices, verify)
     for index, problem in sorted(check.damaged.items()):
         logger.warning("finished shard %d is damaged: %s; redoing it", index, problem)
-        storage.unlink(schema.stats_path(root, index))
+        storage.unlink(layout.stats_path(root, index))
     if check.unrecorded:
         logger.warning(
             "%d finished shard(s) have stats written by an older avt, without file sizes or checksums: checked by "

@@ -61,24 +61,24 @@ from avt_triplets.windowed_scorer import l2_normalise
 
 logger = logging.getLogger(__name__)
 
-# Where the time of a shard goes, in the stats files and the summary. ``decode`` runs in the decode workers,
-# in parallel; ``wait`` is the models idle for lack of decoded clips.
-STAGES = ("decode", "wait", "caption", "score", "write")
+# Where the time of a shard goes (its phases: not the pipeline's stages), in the stats files and the summary.
+# ``decode`` runs in the decode processes, in parallel; ``wait`` is the models idle for lack of decoded clips.
+PHASES = ("decode", "wait", "caption", "score", "write")
 
 
-class StageClock:
-    """Seconds per stage, added up over ``with clock.timed(stage):`` blocks."""
+class PhaseClock:
+    """Seconds per phase, added up over ``with clock.timed(phase):`` blocks."""
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
 
     @contextmanager
-    def timed(self, stage: str):
+    def timed(self, phase: str):
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - start
+            self.seconds[phase] += time.perf_counter() - start
 
 
 def failure_record(item: DecodedItem, reason: str, detail: str) -> dict[str, str]:
@@ -386,14 +386,14 @@ class PackStep:
 
 
 __all__ = [
-    "STAGES",
+    "PHASES",
     "CaptionStep",
     "CaptionedChunk",
     "ChunkResult",
     "ChunkWorker",
     "PackStep",
     "ScoreStep",
-    "StageClock",
+    "PhaseClock",
     "clip_row",
     "failure_record",
     "row_features",

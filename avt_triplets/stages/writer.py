@@ -1,7 +1,7 @@
 """The writer stage: a shard's files (data, failures, stats last), the output folder, and the dataset card.
 
-Crash safety comes from the order of writes (:mod:`avt_triplets.shards`): a shard's rows and failures are
-published first, its stats file last, and a shard counts as done only once that exists. :func:`write_shard`
+Crash safety comes from the order of writes (:mod:`avt_triplets.shards`): a shard's rows and failures appear
+whole first, its stats file last, and a shard counts as done only once that exists. :func:`write_shard`
 takes a shard's chunk results as they come (from the worker in this process, or read back from the part
 files other machines wrote), so every distributor commits shards with the same code and the same bytes.
 """
@@ -22,10 +22,10 @@ from typing import Any
 
 from avt_core import storage
 from avt_core.atomic import atomic_write_json
-from avt_triplets import publish, schema, shards
+from avt_triplets import dataset_card, layout, schema, shards
 from avt_triplets.cards import CardLicense
 from avt_triplets.stages.reader import Chunk, ShardPlan
-from avt_triplets.stages.worker import STAGES, ChunkResult, StageClock, row_features
+from avt_triplets.stages.worker import PHASES, ChunkResult, PhaseClock, row_features
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +50,14 @@ def prepare_output(root: Path, owns: Callable[[int], bool], is_main: bool, overw
         if owns(index):
             shards.remove_shard(root, index)
     if is_main:
-        for name in (schema.CARD_FILE, schema.SUBSETS_FILE):
+        for name in (layout.CARD_FILE, layout.SUBSETS_FILE):
             storage.unlink(root / name)
 
 
 def _carry_over(writer: shards.ShardWriter, root: Path, plan: ShardPlan) -> None:
     """A ``--retry-failed`` plan keeps the shard's earlier rows and the failures it does not retry."""
     retried = {c.clip_id for c in plan.clips}
-    writer.copy_rows(schema.data_path(root, plan.index), skip_clip_ids=retried)
+    writer.copy_rows(layout.data_path(root, plan.index), skip_clip_ids=retried)
     for row in shards.read_failures(root, plan.index):
         if row["clip_id"] not in retried:
             writer.add_failure(row["clip_id"], row["video_path"], row["reason"], row["detail"])
@@ -74,8 +74,8 @@ def shard_stats(
 ) -> dict[str, Any]:
     """The stats file of a shard; a retry adds its time and model calls to the shard's earlier ones."""
     previous = previous or {}
-    for stage, value in previous.get("seconds", {}).items():
-        seconds[stage] += float(value)
+    for phase, value in previous.get("seconds", {}).items():
+        seconds[phase] += float(value)
     reasons = Counter(f["reason"] for f in writer.failures)
     return {
         "shard": plan.index,
@@ -83,7 +83,7 @@ def shard_stats(
         "num_triplets": writer.rows,
         "num_failures": len(writer.failures),
         "failures_by_reason": {r: reasons[r] for r in schema.FAILURE_REASONS if reasons.get(r)},
-        "seconds": {stage: round(seconds.get(stage, 0.0), 4) for stage in STAGES},
+        "seconds": {phase: round(seconds.get(phase, 0.0), 4) for phase in PHASES},
         "captioned_frames": counts["captioned_frames"] + previous.get("captioned_frames", 0),
         "scored_texts": counts["scored_texts"] + previous.get("scored_texts", 0),
         "empty_captions": counts["empty_captions"] + previous.get("empty_captions", 0),
@@ -102,7 +102,7 @@ def write_shard(
     plan: ShardPlan,
     results: Iterable[ChunkResult],
     identity: WriterIdentity,
-    clock: StageClock | None = None,
+    clock: PhaseClock | None = None,
     captioned: bool = True,
 ) -> dict[str, Any]:
     """Write shard ``plan.index`` from its chunk results (in chunk order) and commit it; returns its stats.
@@ -112,7 +112,7 @@ def write_shard(
     on any error the shard's temporaries are removed and the error propagates. ``captioned`` False writes
     labelled clips (``--captioner none``: no caption columns).
     """
-    clock = clock or StageClock()
+    clock = clock or PhaseClock()
     started = _dt.datetime.now(_dt.UTC)
     shards.remove_temporaries(root, plan.index)
     writer = shards.ShardWriter(
@@ -154,8 +154,7 @@ def write_shard(
 
 
 def _part_paths(root: Path, chunk: Chunk) -> tuple[Path, Path]:
-    folder = schema.parts_dir(root, chunk.shard)
-    return folder / f"{chunk.key}.parquet", folder / f"{chunk.key}.json"
+    return layout.part_paths(root, chunk.shard, chunk.key)
 
 
 def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) -> None:
@@ -180,8 +179,7 @@ def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) ->
 
 def finished_chunk_keys(root: Path, shard: int) -> set[str]:
     """Keys of the chunks of ``shard`` whose part is complete (its record exists); one listing."""
-    listing = storage.names(schema.parts_dir(root, shard))
-    return {name.removesuffix(".json") for name in listing if name.endswith(".json")}
+    return layout.finished_part_keys(storage.names(layout.parts_dir(root, shard)))
 
 
 def read_chunk_part(root: Path, chunk: Chunk) -> ChunkResult:
@@ -324,7 +322,7 @@ class ProvisionalCard:
         if not force and now < self.next_write:
             return
         try:
-            publish.write_dataset_card(self.root, license=self.license)
+            dataset_card.write_dataset_card(self.root, license=self.license)
         except Exception:  # noqa: BLE001 - a card is a convenience; the shards are what matter
             logger.exception("writing the provisional dataset card failed")
         self.next_write = now + self.cost_factor * (time.perf_counter() - now)
@@ -337,7 +335,7 @@ def write_final_card(root: Path) -> tuple[Path | None, str | None]:
     (atomically), which is harmless.
     """
     try:
-        return publish.write_dataset_card(root), None
+        return dataset_card.write_dataset_card(root), None
     except Exception as error:  # noqa: BLE001 - the shards are safe; say what failed, don't crash
         logger.exception("writing the dataset card failed")
         return None, f"{type(error).__name__}: {error}"

@@ -84,12 +84,12 @@ def _write_random_msclap(
     import yaml
     from transformers import GPT2Config, GPT2Model
 
-    from avt_triplets.msclap_scorer import (
+    from modeling_slava.msclap_slava import (
         CONFIG_FILENAME,
         TEXT_MODEL_DIRNAME,
         WEIGHTS_FILENAME,
-        _htsat_architecture,
-        _import_clap_wrapper,
+        htsat_architecture,
+        import_clap_wrapper,
     )
 
     output_dir = Path(output_dir)
@@ -97,7 +97,7 @@ def _write_random_msclap(
     text_dir.mkdir(parents=True, exist_ok=True)
     if overrides:
         (output_dir / CONFIG_FILENAME).write_text(
-            "# Tiny test model: overrides of msclap's configs/config_2023.yml, read by avt_triplets.msclap_scorer.\n"
+            "# Tiny test model: overrides of msclap's configs/config_2023.yml, read by modeling_slava.msclap_slava.\n"
             + yaml.safe_dump(overrides, sort_keys=False)
         )
 
@@ -113,7 +113,7 @@ def _write_random_msclap(
         GPT2Model(text_config).save_pretrained(text_dir)
 
         # Build the model with msclap's own classes from its packaged config plus our overrides, as the loader will.
-        _import_clap_wrapper()  # imports msclap without its warning/logging side effects
+        import_clap_wrapper()  # imports msclap without its warning/logging side effects
         import msclap
         from msclap.models.clap import CLAP
 
@@ -122,7 +122,7 @@ def _write_random_msclap(
         for key, value in (overrides or {}).items():
             if key != "htsat":
                 setattr(args, key, value)
-        with _htsat_architecture((overrides or {}).get("htsat")), warnings.catch_warnings():
+        with htsat_architecture((overrides or {}).get("htsat")), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
             model = CLAP(
                 audioenc_name=args.audioenc_name,

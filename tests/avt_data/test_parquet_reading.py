@@ -49,13 +49,26 @@ def _folder_bytes(path: Path) -> int:
 
 
 def test_generation_writer_writes_small_row_groups(generation_output):
-    from avt_triplets.shards import ROW_GROUP_ROWS
+    from avt_triplets.layout import ROW_GROUP_ROWS
 
     sizes = [
         [pq.ParquetFile(f).metadata.row_group(g).num_rows for g in range(pq.ParquetFile(f).num_row_groups)]
         for f in sorted((generation_output / "data").glob("*.parquet"))
     ]
     assert ROW_GROUP_ROWS == 32 and sizes == [[32, 8], [32, 8], [10]]
+
+
+def test_the_row_group_size_keeps_the_sampler_contract():
+    """What ``layout.ROW_GROUP_ROWS`` promises the block sampler: a default shuffle window mixes 16 whole row
+    groups, and a reader holds two windows plus two row groups."""
+    from avt_data.block_sampler import DEFAULT_WINDOW
+    from avt_triplets.layout import ROW_GROUP_ROWS
+
+    sampler = BlockShuffleSampler(np.repeat(np.arange(64), ROW_GROUP_ROWS), batch_size=32, seed=3)
+    order, _ = sampler.epoch_order(0)
+    windows = order.reshape(-1, DEFAULT_WINDOW)
+    assert [len(np.unique(sampler.block_ids[w])) for w in windows] == [16] * 4
+    assert sampler.cache_rows(ROW_GROUP_ROWS) == 2 * DEFAULT_WINDOW + 2 * ROW_GROUP_ROWS
 
 
 @pytest.mark.parametrize("config", [None, "top30", "random30", "top10", "random50"])

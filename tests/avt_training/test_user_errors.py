@@ -24,7 +24,7 @@ def unlabelled(tmp_path_factory, synthetic_train):
     """The training triplets with every `labels` list emptied (what a folder input without labels gives)."""
     import datasets
 
-    from avt_triplets.schema import data_path
+    from avt_triplets.layout import data_path
 
     rows = datasets.load_dataset(str(synthetic_train), split="train")
     rows = rows.map(lambda row: {"labels": []})

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from avt_core.errors import RunAborted, UsageError
-from avt_triplets import schema
+from avt_triplets import layout
 from avt_triplets.auto_batch_size import DEFAULT_CAPTION_BATCH_SIZE, probe_caption_batch_size
 from avt_triplets.captioner_contract import Captioner
 from avt_triplets.options import GenerationOptions
@@ -60,7 +60,7 @@ def test_a_broken_captioner_stops_the_probe_with_one_message(blip2_captioner):
 
 
 def _manifest(out) -> dict:
-    return json.loads((out / schema.MANIFEST_FILE).read_text())
+    return json.loads((out / layout.MANIFEST_FILE).read_text())
 
 
 def test_auto_is_recorded_and_a_resumed_run_reuses_it(gen_inputs, blip2_captioner, clap_scorer, tmp_path):
@@ -77,13 +77,13 @@ def test_auto_is_recorded_and_a_resumed_run_reuses_it(gen_inputs, blip2_captione
     assert max(run) == 3 and _manifest(whole)["caption_batch_size"] == 3
 
     # The resumed run has more memory free: it still uses the recorded size, and writes the same bytes.
-    (whole / schema.STATS_DIR / "shard-00001_stats.json").unlink()
+    (whole / layout.STATS_DIR / "shard-00001_stats.json").unlink()
     second = _PretendGpuCaptioner(blip2_captioner, limit=1000)
-    before = (whole / schema.DATA_DIR / "shard-00001.parquet").read_bytes()
+    before = (whole / layout.DATA_DIR / "shard-00001.parquet").read_bytes()
     generate_triplets(gen_inputs["good_csv"], whole, second, clap_scorer, **options)
     assert all(forced is None for _, forced in second.batches), "a resumed run must not probe"
     assert max(size for size, _ in second.batches) == 3
-    assert (whole / schema.DATA_DIR / "shard-00001.parquet").read_bytes() == before
+    assert (whole / layout.DATA_DIR / "shard-00001.parquet").read_bytes() == before
 
 
 def test_auto_on_the_cpu_is_the_default_size(gen_inputs, blip2_captioner, clap_scorer, tmp_path):

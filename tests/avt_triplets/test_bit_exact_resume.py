@@ -14,7 +14,7 @@ import shutil
 
 import torch
 
-from avt_triplets import schema, shards
+from avt_triplets import layout, shards
 from avt_triplets.captioner_contract import Captioner
 from avt_triplets.pipeline import generate_triplets
 from avt_triplets.scorers import ClapScorer, load_scorer
@@ -87,9 +87,9 @@ def test_resumed_shards_are_byte_identical_to_uninterrupted_ones(gen_inputs, tin
     again = generate_triplets(listing, resumed, _WordCaptioner(), _fresh_scorer(tiny_clap), **options)
     assert again.complete and again.processed_this_run == 4
     for index in range(3):
-        ours, theirs = schema.data_path(resumed, index), schema.data_path(whole, index)
+        ours, theirs = layout.data_path(resumed, index), layout.data_path(whole, index)
         assert ours.read_bytes() == theirs.read_bytes(), f"shard {index} differs"
         assert (
-            schema.failures_path(resumed, index).read_bytes()
-            == schema.failures_path(whole, index).read_bytes()
+            layout.failures_path(resumed, index).read_bytes()
+            == layout.failures_path(whole, index).read_bytes()
         )

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from avt import cli
-from avt_triplets import schema
+from avt_triplets import layout, schema
 from avt_triplets.captioners import TransformersCaptioner
 from avt_triplets.image_batches import CollatedBatch
 from avt_triplets.media import decode_clip
@@ -99,12 +99,12 @@ def test_a_family_captions_through_the_cli_as_transformers_does(
     ]  # fmt: skip
     with caplog.at_level(logging.INFO, logger="avt_triplets.captioners"):
         assert cli.main(argv) == 0
-    manifest = json.loads((out / schema.MANIFEST_FILE).read_text())
+    manifest = json.loads((out / layout.MANIFEST_FILE).read_text())
     record = manifest["captioner"]
     assert record["adapter"] == adapter and record["generation"] == {"do_sample": False, "num_beams": 1}
     assert f"adapter {adapter}: frames preprocessed in the decode workers" in caplog.text
     assert batches and set(batches) == {batch_type}
-    rows = pq.read_table(schema.data_path(out, 0)).to_pylist()
+    rows = pq.read_table(layout.data_path(out, 0)).to_pylist()
     assert len(rows) == 2
     for row, (path, start) in zip(rows, clips):
         decoded = decode_clip(path, start_s=start, duration_s=CLIP_SECONDS, fps=1.0)
@@ -127,9 +127,9 @@ def test_native_caption_image_size_decodes_frames_at_the_model_s_size_and_stores
         "--num-workers", "0", "--no-progress", "--caption-image-size", "native",
     ]  # fmt: skip
     assert cli.main(argv) == 0
-    record = json.loads((out / schema.MANIFEST_FILE).read_text())["captioner"]
+    record = json.loads((out / layout.MANIFEST_FILE).read_text())["captioner"]
     assert record["image_size"] == 32
-    rows = pq.read_table(schema.data_path(out, 0)).to_pylist()
+    rows = pq.read_table(layout.data_path(out, 0)).to_pylist()
     for row, (path, start) in zip(rows, clips, strict=True):
         small = decode_clip(path, start_s=start, duration_s=CLIP_SECONDS, fps=1.0, short_side=32)
         assert min(small.frames[0].size) == 32

@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import DatasetCard
 from PIL import Image
 
-from avt_triplets import publish, schema, selection
+from avt_triplets import dataset_card, layout, publish, schema, selection
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
 
@@ -35,8 +35,8 @@ def expected_ids(helpers, scores: dict[str, float], config: str, seed: int) -> s
 
 
 def test_card_records_provenance_failures_and_histogram(small_output):
-    path = publish.write_dataset_card(small_output.root)
-    assert path == small_output.root / schema.CARD_FILE
+    path = dataset_card.write_dataset_card(small_output.root)
+    assert path == small_output.root / layout.CARD_FILE
     text = path.read_text()
     for needle in ("tiny/blip2-test", "abc123", "msclap:2023", "def456", "a photo of", "transformers==5.0.0"):
         assert needle in text
@@ -51,8 +51,8 @@ def test_card_records_provenance_failures_and_histogram(small_output):
     assert "undecodable" not in text
     assert "| unfinished shards (not included) | 1 |" in text
     assert "| `seconds.decode` | 4.5 |" in text  # summed over the 3 finished shards' stats
-    assert f"]({publish.HISTOGRAM_FILE})" in text
-    with Image.open(small_output.root / publish.HISTOGRAM_FILE) as image:
+    assert f"]({layout.HISTOGRAM_FILE})" in text
+    with Image.open(small_output.root / layout.HISTOGRAM_FILE) as image:
         assert image.format == "PNG" and image.width > 100
     card = DatasetCard.load(path)
     names = [c["config_name"] for c in card.data["configs"]]
@@ -64,7 +64,7 @@ def test_card_records_provenance_failures_and_histogram(small_output):
 
 
 def test_every_config_loads_the_right_rows(small_output, helpers, tmp_path):
-    publish.write_dataset_card(small_output.root)
+    dataset_card.write_dataset_card(small_output.root)
     for config in CONFIGS:
         ds = datasets.load_dataset(
             str(small_output.root), config, split="train", cache_dir=str(tmp_path / "c")
@@ -85,7 +85,7 @@ def test_card_uses_a_glob_once_every_shard_is_done(tmp_path, helpers):
     rng = np.random.default_rng(5)
     pairs = [(f"g{i:02d}", float(s)) for i, s in enumerate(rng.uniform(0, 1, 20))]
     output = helpers.write_output(tmp_path / "out", [pairs[:10], pairs[10:]])
-    card = DatasetCard.load(publish.write_dataset_card(output.root))
+    card = DatasetCard.load(dataset_card.write_dataset_card(output.root))
     assert card.data["configs"][0]["data_files"][0]["path"] == "data/*.parquet"
     top50 = datasets.load_dataset(str(output.root), "top50", split="train", cache_dir=str(tmp_path / "c"))
     assert set(top50["clip_id"]) == helpers.top_ids(output.scores, 10)
@@ -94,11 +94,11 @@ def test_card_uses_a_glob_once_every_shard_is_done(tmp_path, helpers):
 def test_card_tolerates_a_missing_manifest_and_no_failures(tmp_path, helpers):
     pairs = [(f"m{i}", i / 10) for i in range(10)]
     output = helpers.write_output(tmp_path / "out", [pairs])
-    (output.root / schema.MANIFEST_FILE).unlink()
-    text = publish.write_dataset_card(output.root).read_text()
+    (output.root / layout.MANIFEST_FILE).unlink()
+    text = dataset_card.write_dataset_card(output.root).read_text()
     assert "| captioner | unknown (revision unknown) |" in text
     assert "No clip failed." in text
-    subsets = json.loads((output.root / schema.SUBSETS_FILE).read_text())
+    subsets = json.loads((output.root / layout.SUBSETS_FILE).read_text())
     assert subsets["seed"] == 0 and subsets["total"] == 10
 
 
@@ -110,7 +110,7 @@ def test_manifest_variants_are_read():
         "versions": {"torch": "2.14"},
         "clip_length_s": 10,
     }
-    provenance = publish.Provenance.from_manifest(manifest)
+    provenance = dataset_card.Provenance.from_manifest(manifest)
     assert provenance.captioner == "Salesforce/blip2-opt-2.7b" and provenance.captioner_revision == "r1"
     assert provenance.scorer == "msclap:2023" and provenance.scorer_revision == "r2"
     assert provenance.fps == 2 and provenance.clip_seconds == 10
@@ -118,7 +118,7 @@ def test_manifest_variants_are_read():
 
 
 def test_metadata_only_export_drops_media(small_output, helpers, tmp_path):
-    publish.write_dataset_card(small_output.root)
+    dataset_card.write_dataset_card(small_output.root)
     exported = publish.export_metadata_only(small_output.root, tmp_path / "meta")
     ds = datasets.load_dataset(str(exported), split="train", cache_dir=str(tmp_path / "c"))
     assert "audio" not in ds.column_names and "frames" not in ds.column_names
@@ -127,9 +127,9 @@ def test_metadata_only_export_drops_media(small_output, helpers, tmp_path):
     for config in ("top30", "random30"):
         subset = datasets.load_dataset(str(exported), config, split="train", cache_dir=str(tmp_path / "c"))
         assert set(subset["clip_id"]) == expected_ids(helpers, small_output.scores, config, seed=7)
-    text = (exported / schema.CARD_FILE).read_text()
+    text = (exported / layout.CARD_FILE).read_text()
     assert "metadata-only" in text and "| `not_media` | 2 |" in text
-    assert not list((exported / schema.DATA_DIR).glob("shard-00003*"))  # unfinished shard not exported
+    assert not list((exported / layout.DATA_DIR).glob("shard-00003*"))  # unfinished shard not exported
     with pytest.raises(ValueError):
         publish.export_metadata_only(small_output.root, small_output.root)
 
@@ -137,7 +137,7 @@ def test_metadata_only_export_drops_media(small_output, helpers, tmp_path):
 def test_outputs_without_sample_key_still_get_exact_random_configs(tmp_path, helpers):
     pairs = [(f"o{i:02d}", i / 40) for i in range(40)]
     output = helpers.write_output(tmp_path / "out", [pairs[:20], pairs[20:]], with_key=False)
-    publish.write_dataset_card(output.root)
+    dataset_card.write_dataset_card(output.root)
     sizes = {}
     for seed_config in ("random30", "random50"):
         ds = datasets.load_dataset(
@@ -151,11 +151,11 @@ def test_the_run_summary_and_the_card_count_the_same_finished_shards(small_outpu
     """Issue 13 item 4: one sum over the finished shards (stats file present) behind both reports."""
     from avt_triplets.summary import summarize
 
-    schema.stats_path(small_output.root, 4).write_text(
+    layout.stats_path(small_output.root, 4).write_text(
         '{"num_triplets": 0}'
     )  # stats with no data: still done
     summary = summarize(small_output.root, shards_total=5)
-    text = publish.write_dataset_card(small_output.root).read_text()
+    text = dataset_card.write_dataset_card(small_output.root).read_text()
     assert (summary.shards_done, summary.triplets, summary.failures) == (4, 34, 3)
     assert summary.failures_by_reason == {"not_media": 2, "no_audio_stream": 1}
     assert (

@@ -7,7 +7,7 @@ import pytest
 from huggingface_hub import DatasetCard, HfApi
 
 from avt import cli
-from avt_triplets import publish, schema
+from avt_triplets import dataset_card, layout
 from avt_triplets.cards import BEGIN, END
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
@@ -56,7 +56,7 @@ def _hand_edit(path) -> None:
 
 def test_filter_keeps_hand_edits_and_the_licence(small_output, capsys):
     root = small_output.root
-    path = publish.write_dataset_card(root)
+    path = dataset_card.write_dataset_card(root)
     new = DatasetCard.load(path)
     assert new.data["license"] == "other" and new.text.lstrip().startswith(BEGIN)  # a new card, no --license
     argv = ["publish", str(root), "--repo-id", "x/y", "--license", "other", "--license-name", "lab-terms"]
@@ -76,9 +76,9 @@ def test_filter_keeps_hand_edits_and_the_licence(small_output, capsys):
 
 
 def test_an_older_unmarked_avt_card_is_replaced_not_duplicated(small_output):
-    path = small_output.root / schema.CARD_FILE
+    path = small_output.root / layout.CARD_FILE
     path.write_text(OLD_CARD, encoding="utf-8")
-    card = DatasetCard.load(publish.write_dataset_card(small_output.root))
+    card = DatasetCard.load(dataset_card.write_dataset_card(small_output.root))
     assert card.text.count("## Totals") == 1 and card.text.count("## How to load") == 1
     assert card.text.lstrip().startswith(BEGIN)
 
@@ -114,7 +114,7 @@ def test_licence_of_generate_and_publish(local_hub, small_output, capsys):
         "lab-terms-1.0",
         "https://example.org/t",
     )
-    local = DatasetCard.load(small_output.root / schema.CARD_FILE).data
+    local = DatasetCard.load(small_output.root / layout.CARD_FILE).data
     assert local["license_name"] == "lab-terms-1.0"
 
     # The repo's card is updated in place: an edit made on the Hub survives the next publish.
@@ -133,7 +133,7 @@ def test_licence_of_generate_and_publish(local_hub, small_output, capsys):
         "mit",
     ]
     assert cli.main(argv) == 0
-    text = open(api.hf_hub_download(repo_id, schema.CARD_FILE, repo_type="dataset"), encoding="utf-8").read()
+    text = open(api.hf_hub_download(repo_id, layout.CARD_FILE, repo_type="dataset"), encoding="utf-8").read()
     card = DatasetCard(text)
     assert "keep me" in card.text and card.text.count(BEGIN) == 1
     assert card.data["license"] == "mit" and "license_name" not in card.data.to_dict()

@@ -14,7 +14,7 @@ import pytest
 from support.fixtures.generation import labelled_argv
 
 from avt import cli
-from avt_triplets import schema, shards
+from avt_triplets import layout, shards
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
 
@@ -56,7 +56,7 @@ def flip_bytes(path: Path, count: int = 2048) -> None:
 def rows(root: Path) -> dict[str, dict]:
     found = {}
     for index in sorted(shards.done_shard_indices(root)):
-        for row in shards.read_rows(schema.data_path(root, index)):
+        for row in shards.read_rows(layout.data_path(root, index)):
             found[row["clip_id"]] = row
     return found
 
@@ -65,7 +65,7 @@ def test_stats_record_each_files_size_and_checksum(finished_output):
     import hashlib
 
     stats = shards.read_stats(finished_output, 0)
-    for path in (schema.data_path(finished_output, 0), schema.failures_path(finished_output, 0)):
+    for path in (layout.data_path(finished_output, 0), layout.failures_path(finished_output, 0)):
         record = stats["files"][f"{path.parent.name}/{path.name}"]
         assert record == {
             "bytes": path.stat().st_size,
@@ -77,18 +77,18 @@ def test_a_rerun_redoes_truncated_deleted_and_unrecorded_shards_and_says_so(
     finished_output, output, short_clips, caplog, capsys
 ):
     expected = rows(finished_output)
-    truncate(schema.data_path(output, 0))
-    schema.data_path(output, 1).unlink()  # its stats file stays
-    schema.stats_path(output, 2).write_text("")  # emptied
+    truncate(layout.data_path(output, 0))
+    layout.data_path(output, 1).unlink()  # its stats file stays
+    layout.stats_path(output, 2).write_text("")  # emptied
     # Readers name the damaged file in one line, before any rerun.
     assert cli.main(["filter", str(output)]) == 2
-    assert f"{schema.data_path(output, 0)} has " in one_error_line(capsys.readouterr().err)
+    assert f"{layout.data_path(output, 0)} has " in one_error_line(capsys.readouterr().err)
     with caplog.at_level(logging.WARNING):
         assert cli.main(labelled_argv(short_clips, output)) == 0
     said = caplog.text
-    assert f"finished shard 0 is damaged: {schema.data_path(output, 0)} has " in said
-    assert f"finished shard 1 is damaged: {schema.data_path(output, 1)} is missing" in said
-    assert f"finished shard 2 is damaged: {schema.stats_path(output, 2)} is empty or not valid JSON" in said
+    assert f"finished shard 0 is damaged: {layout.data_path(output, 0)} has " in said
+    assert f"finished shard 1 is damaged: {layout.data_path(output, 1)} is missing" in said
+    assert f"finished shard 2 is damaged: {layout.stats_path(output, 2)} is empty or not valid JSON" in said
     assert "shards        3/3 done" in capsys.readouterr().out
     assert rows(output) == expected
     assert shards.check_finished_shards(output, verify=True).damaged == {}
@@ -97,14 +97,14 @@ def test_a_rerun_redoes_truncated_deleted_and_unrecorded_shards_and_says_so(
 def test_flipped_bytes_are_found_by_verify_in_generate_and_filter(
     finished_output, output, short_clips, capsys
 ):
-    flip_bytes(schema.data_path(output, 1))
+    flip_bytes(layout.data_path(output, 1))
     assert cli.main(["filter", str(output)]) == 0  # same size: only the checksum tells
     capsys.readouterr()
     assert cli.main(["filter", str(output), "--verify"]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert f"finished shard 1 is damaged: {schema.data_path(output, 1)} does not match the checksum" in line
+    assert f"finished shard 1 is damaged: {layout.data_path(output, 1)} does not match the checksum" in line
     assert cli.main(labelled_argv(short_clips, output, "--verify")) == 0
-    assert schema.data_path(output, 1).read_bytes() == schema.data_path(finished_output, 1).read_bytes()
+    assert layout.data_path(output, 1).read_bytes() == layout.data_path(finished_output, 1).read_bytes()
     assert cli.main(["filter", str(output), "--verify"]) == 0
 
 
@@ -112,17 +112,17 @@ def test_the_in_place_reader_and_publish_name_a_truncated_shard(output, capsys):
     from avt_core.errors import UsageError
     from avt_data.parquet_rows import load_triplets
 
-    truncate(schema.data_path(output, 2))
+    truncate(layout.data_path(output, 2))
     with pytest.raises(UsageError) as raised:
         load_triplets([str(output)], None)
     message = str(raised.value)
-    assert str(schema.data_path(output, 2)) in message and "\n" not in message
+    assert str(layout.data_path(output, 2)) in message and "\n" not in message
     assert cli.main(["publish", str(output), "--repo-id", "someone/never-pushed"]) == 2
-    assert str(schema.data_path(output, 2)) in one_error_line(capsys.readouterr().err)
+    assert str(layout.data_path(output, 2)) in one_error_line(capsys.readouterr().err)
 
 
 def test_a_truncated_manifest_is_named_as_damaged_not_missing(output, short_clips, capsys):
-    manifest = output / schema.MANIFEST_FILE
+    manifest = output / layout.MANIFEST_FILE
     manifest.write_bytes(manifest.read_bytes()[:200])
     for argv in (labelled_argv(short_clips, output), ["filter", str(output)]):
         assert cli.main(argv) == 2
@@ -136,18 +136,18 @@ def test_stats_of_an_older_avt_still_resume_and_are_checked_by_their_footers(
     for index in range(3):  # stats as avt wrote them before they recorded files
         stats = shards.read_stats(output, index)
         del stats["files"]
-        schema.stats_path(output, index).write_text(json.dumps(stats))
-    before = {i: schema.data_path(output, i).stat().st_mtime_ns for i in range(3)}
+        layout.stats_path(output, index).write_text(json.dumps(stats))
+    before = {i: layout.data_path(output, i).stat().st_mtime_ns for i in range(3)}
     with caplog.at_level(logging.WARNING):
         assert cli.main(labelled_argv(short_clips, output)) == 0
     assert "3 finished shard(s) have stats written by an older avt" in caplog.text
-    assert {i: schema.data_path(output, i).stat().st_mtime_ns for i in range(3)} == before  # nothing redone
-    truncate(schema.data_path(output, 1))
+    assert {i: layout.data_path(output, i).stat().st_mtime_ns for i in range(3)} == before  # nothing redone
+    truncate(layout.data_path(output, 1))
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         assert cli.main(labelled_argv(short_clips, output)) == 0
     assert (
-        f"finished shard 1 is damaged: {schema.data_path(output, 1)} is damaged, not a readable Parquet"
+        f"finished shard 1 is damaged: {layout.data_path(output, 1)} is damaged, not a readable Parquet"
         in (caplog.text)
     )
     assert rows(output) == rows(finished_output)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from avt_triplets.captioners import load_captioner
-from avt_triplets.msclap_scorer import CONFIG_FILENAME, WEIGHTS_FILENAME, _import_clap_wrapper
 from avt_triplets.scorers import load_scorer
+from modeling_slava.msclap_slava import CONFIG_FILENAME, WEIGHTS_FILENAME, import_clap_wrapper
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ def test_msclap_download_path_records_commit(local_hub, tiny_msclap: Path, monke
     repo_id, sha = _upload(
         local_hub, tiny_msclap, "msclap", allow_patterns=[WEIGHTS_FILENAME, CONFIG_FILENAME]
     )
-    monkeypatch.setattr(_import_clap_wrapper(), "model_repo", repo_id)  # microsoft/msclap → the local Hub
+    monkeypatch.setattr(import_clap_wrapper(), "model_repo", repo_id)  # microsoft/msclap → the local Hub
     hf_hub_download(
         repo_id, CONFIG_FILENAME
     )  # the tiny architecture file lands next to the weights in the cache

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from avt.cli import main as avt_main
-from avt_triplets import schema
+from avt_triplets import layout
 from avt_triplets.tiny.label_lists import AUDIOSET_CLASSES, VGGSOUND_CLASSES
 
 LABELLED_COLUMNS = [
@@ -44,7 +44,7 @@ def no_models(monkeypatch):
 
 
 def _rows(output):
-    return pq.read_table(sorted((output / schema.DATA_DIR).glob("*.parquet"))).to_pylist()
+    return pq.read_table(sorted((output / layout.DATA_DIR).glob("*.parquet"))).to_pylist()
 
 
 def test_vggsound_split_is_stored_with_labels_and_no_caption_columns(
@@ -72,10 +72,10 @@ def test_vggsound_split_is_stored_with_labels_and_no_caption_columns(
     assert {r["clip_id"]: r["labels"] for r in rows} == {k: [v] for k, v in expected.items()}
     assert all(len(r["frames"]) == 2 and r["frame_times_s"] == [0.0, 1.0] for r in rows)  # 2 s at 1 fps
 
-    manifest = json.loads((out / schema.MANIFEST_FILE).read_text())
+    manifest = json.loads((out / layout.MANIFEST_FILE).read_text())
     assert manifest["captioned"] is False and manifest["captioner"] is None and manifest["scorer"] is None
     assert manifest["input"]["split"] == "test" and manifest["input"]["clips"] == 4
-    card = (out / schema.CARD_FILE).read_text()
+    card = (out / layout.CARD_FILE).read_text()
     assert "`avt generate --captioner none`" in card and "4 of 4 rows have at least one label" in card
     assert "clap_score histogram" not in card and not (out / "clap_score_hist.png").exists()
 
@@ -116,7 +116,7 @@ def test_labelled_rows_hold_the_media_and_failures_of_a_captioned_run(
 
     def failures(root):
         return sorted(
-            (f["clip_id"], f["reason"]) for f in pq.read_table(root / schema.FAILURES_DIR).to_pylist()
+            (f["clip_id"], f["reason"]) for f in pq.read_table(root / layout.FAILURES_DIR).to_pylist()
         )
 
     assert failures(out) == failures(reference_run) and len(failures(out)) == 7
@@ -137,7 +137,7 @@ def test_captioned_and_labelled_runs_never_share_an_output(
 
     labelled = tmp_path / "labelled"
     assert avt_main([*argv, "-o", str(labelled), "--captioner", "none", "--limit", "3"]) == 0
-    recorded = json.loads((labelled / schema.MANIFEST_FILE).read_text())
+    recorded = json.loads((labelled / layout.MANIFEST_FILE).read_text())
     captioned_now = {**recorded, "captioned": True}
     with pytest.raises(Exception, match="was made with --captioner none"):
         check_manifest(labelled, captioned_now)
@@ -188,7 +188,7 @@ def test_audioset_eval_segments_store_display_names_and_filter_makes_random_k_on
     assert avt_main(["filter", str(out), "--top", "50"]) == 2
     assert "top50 ranks clips by clap_score, and these rows have none" in capsys.readouterr().err
     assert avt_main(["filter", str(out), "--random", "50"]) == 0
-    subsets = json.loads((out / schema.SUBSETS_FILE).read_text())
+    subsets = json.loads((out / layout.SUBSETS_FILE).read_text())
     assert list(subsets["subsets"]) == ["random50"] and subsets["subsets"]["random50"]["size"] == 2
 
     import datasets

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from avt_core.errors import UsageError
+from avt_triplets import layout
 from avt_triplets.inputs import InputListError, load_inputs, read_clip_list, split_counts
 from avt_triplets.labels import read_class_table
 
@@ -229,10 +230,10 @@ def test_an_output_keeps_the_youtube_start_next_to_the_start_in_the_file(tmp_pat
 
 
 def test_an_output_started_before_original_start_s_keeps_its_columns_on_resume(tmp_path):
-    from avt_triplets import schema, shards
+    from avt_triplets import layout, shards
     from avt_triplets.stages.worker import row_features
 
-    (tmp_path / schema.MANIFEST_FILE).write_text(
+    (tmp_path / layout.MANIFEST_FILE).write_text(
         '{"format": "avt-triplets/1", "fps": 1.0}'
     )  # an older manifest
     assert shards.recorded_row_layout(tmp_path) == 1
@@ -246,7 +247,7 @@ def test_an_output_started_before_the_visual_caption_columns_keeps_its_columns_o
     from avt_triplets import schema, shards
     from avt_triplets.stages.worker import row_features
 
-    (tmp_path / schema.MANIFEST_FILE).write_text('{"format": "avt-triplets/1", "row_layout": 2}')
+    (tmp_path / layout.MANIFEST_FILE).write_text('{"format": "avt-triplets/1", "row_layout": 2}')
     old = row_features(True, shards.recorded_row_layout(tmp_path))
     new = row_features(True, shards.recorded_row_layout(tmp_path / "new"))
     assert not set(schema.VISUAL_CAPTION_COLUMNS) & set(old) and "original_start_s" in old

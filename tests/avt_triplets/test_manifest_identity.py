@@ -9,12 +9,12 @@ import shutil
 import pytest
 import torch
 
-from avt_triplets import revisions, schema, shards
+from avt_triplets import layout, revisions, shards
 from avt_triplets.captioners import load_captioner
 from avt_triplets.manifest import IncompatibleOutputError
-from avt_triplets.msclap_scorer import WEIGHTS_FILENAME
 from avt_triplets.pipeline import generate_triplets
 from avt_triplets.scorers import load_scorer
+from modeling_slava.msclap_slava import WEIGHTS_FILENAME
 
 
 def _perturb_weights(folder) -> None:
@@ -36,7 +36,7 @@ def test_resuming_with_other_weights_dtype_or_text_model_is_refused(
     options = {**reference_options, "shard_size": 1, "limit": 2, "num_workers": 0, "rank": 0, "world_size": 1}
     scorer = load_scorer("msclap:2023", weights=weights, device="cpu")
     assert generate_triplets(gen_inputs["good_csv"], out, blip2_captioner, scorer, **options).complete
-    manifest = json.loads((out / schema.MANIFEST_FILE).read_text())
+    manifest = json.loads((out / layout.MANIFEST_FILE).read_text())
     assert manifest["captioner"]["dtype"] == "float32" and manifest["scorer"]["dtype"] == "float32"
     assert manifest["captioner"]["weights_digest"] == revisions.content_digest(tiny_blip2)
     assert manifest["scorer"]["weights_digest"] and manifest["scorer"]["text_model"].endswith("gpt2")

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from avt.cli import main as avt_main
-from avt_triplets import schema
+from avt_triplets import layout, schema
 from avt_triplets.inputs import load_inputs
 from avt_triplets.missing_videos import find_missing
 from avt_triplets.stages.reader import pending_work, plan_shards
@@ -105,16 +105,16 @@ def test_a_finished_shard_whose_failures_are_missing_files_is_rerun_for_those_th
     listing, names = _download(label_lists, tmp_path / "vggsound", 2)
     clips = load_inputs(listing, split="test").clips
     out = tmp_path / "out"
-    (out / schema.STATS_DIR).mkdir(parents=True)
-    schema.stats_path(out, 0).write_text('{"failures_by_reason": {"unreadable_path": 2}}')
+    (out / layout.STATS_DIR).mkdir(parents=True)
+    layout.stats_path(out, 0).write_text('{"failures_by_reason": {"unreadable_path": 2}}')
     from avt_triplets.shards import write_rows
 
     failures = [
         {"clip_id": c.clip_id, "video_path": c.video_path, "reason": "unreadable_path", "detail": "gone"}
         for c in clips[2:]
     ]
-    write_rows(schema.failures_path(out, 0), failures, schema.FAILURE_FEATURES)
-    write_rows(schema.data_path(out, 0), [], schema.triplet_features(with_captions=False))  # a finished shard
+    write_rows(layout.failures_path(out, 0), failures, schema.FAILURE_FEATURES)
+    write_rows(layout.data_path(out, 0), [], schema.triplet_features(with_captions=False))  # a finished shard
     shards = plan_shards(clips, 10)
     assert pending_work(out, shards, [0], retry_failed=False) == []  # nothing new yet
     shutil.copy(label_lists["root"] / names[3], tmp_path / "vggsound" / names[3])

@@ -146,7 +146,7 @@ def test_a_writer_failure_reaches_the_model_loop_and_commits_nothing(
     gen_inputs, blip2_captioner, clap_scorer, monkeypatch, tmp_path: Path
 ):
     """Rows are written in a thread: its error must still fail the shard, and leave no file behind."""
-    from avt_triplets import schema
+    from avt_triplets import layout
     from avt_triplets.shards import ShardWriter
 
     def write_row(self, row):
@@ -168,7 +168,7 @@ def test_a_writer_failure_reaches_the_model_loop_and_commits_nothing(
     assert summary.shards_done == 0 and len(summary.shard_errors) == 2
     assert all("storage went away" in error for error in summary.shard_errors)
     leftovers = [
-        p for folder in (schema.DATA_DIR, schema.STATS_DIR) for p in (out / folder).glob("*") if p.is_file()
+        p for folder in (layout.DATA_DIR, layout.STATS_DIR) for p in (out / folder).glob("*") if p.is_file()
     ]
     assert leftovers == []
 
@@ -251,7 +251,7 @@ def test_a_shards_and_a_chunks_clips_say_whether_the_next_clip_has_arrived():
 
     from avt_triplets.decoding import ReceivedAhead
     from avt_triplets.distributors.local import _ArrivingItems
-    from avt_triplets.stages.worker import StageClock
+    from avt_triplets.stages.worker import PhaseClock
 
     _, items = _clips(count=3, frames=1)
     release = threading.Event()
@@ -264,7 +264,7 @@ def test_a_shards_and_a_chunks_clips_say_whether_the_next_clip_has_arrived():
     stream = ReceivedAhead(decoded(), ahead=4)
     try:
         shard = _ArrivingItems(stream, 3)
-        chunk = _ArrivingItems(shard, 2, StageClock())
+        chunk = _ArrivingItems(shard, 2, PhaseClock())
         assert chunk.ready()  # the first clip is taken when the stream starts
         assert next(chunk) is items[0]
         time.sleep(0.2)

@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from avt_triplets.msclap_scorer import CONFIG_FILENAME, WEIGHTS_FILENAME, MsclapWeightsError
 from avt_triplets.scorers import AudioTextScorer, load_scorer, score
+from modeling_slava.msclap_slava import CONFIG_FILENAME, WEIGHTS_FILENAME, MsclapWeightsError
 
 SR = 44_100
 

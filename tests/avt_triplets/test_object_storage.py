@@ -67,7 +67,7 @@ def test_generate_filter_and_load_in_buckets_with_a_kill_and_resume(
 
     from avt_data.hf_dataset import load_dataset
     from avt_data.parquet_rows import open_parquet_triplets
-    from avt_triplets import schema, shards
+    from avt_triplets import layout, shards
 
     client, url = s3["client"], "s3://outputs/run"
     argv = generate_argv(url, tiny_blip2, tiny_clap, json.dumps(s3["options"]))
@@ -98,7 +98,7 @@ def test_generate_filter_and_load_in_buckets_with_a_kill_and_resume(
     assert not [k for k in written if "/.parts/" in k or k.endswith(".tmp")]
     expected = {}
     for index in range(5):
-        expected.update(rows_of(shards.read_table(schema.data_path(reference_run, index))))
+        expected.update(rows_of(shards.read_table(layout.data_path(reference_run, index))))
     store = {"key": "avt-test", "secret": SECRET, "endpoint_url": s3["env"]["AWS_ENDPOINT_URL"]}
     # The suite runs with HF_HUB_OFFLINE, which makes datasets refuse every URL; this store is on 127.0.0.1.
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)

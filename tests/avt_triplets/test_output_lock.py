@@ -17,7 +17,7 @@ import pytest
 from support.fixtures.generation import labelled_argv
 
 from avt import cli
-from avt_triplets import schema, shards
+from avt_triplets import layout, shards
 from avt_triplets.output_lock import LOCK_FILE, LockHolder, OutputInUseError, hold_output
 
 ATTEMPTS = 2  # each starts two runs at once (issue 18 saw every shard lost in 2 of 4 tries without a lock)
@@ -113,7 +113,7 @@ def test_generate_filter_and_publish_refuse_a_held_output_until_its_holder_dies(
     holder.wait()
     assert LockHolder.parse((out / LOCK_FILE).read_text()).pid == holder.pid
     assert cli.main(["filter", str(out), "--random", "50"]) == 0
-    assert "random50" in (out / schema.CARD_FILE).read_text()
+    assert "random50" in (out / layout.CARD_FILE).read_text()
     assert not (out / LOCK_FILE).exists()
 
 
@@ -163,21 +163,21 @@ def test_an_object_store_lock_is_a_lease_that_a_dead_holder_loses(tmp_path):
 
 def test_a_writer_removes_only_its_own_and_dead_writers_temporaries(tmp_path, subprocess_env):
     root = tmp_path / "out"
-    (root / schema.DATA_DIR).mkdir(parents=True)
+    (root / layout.DATA_DIR).mkdir(parents=True)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     try:
-        name = schema.data_path(root, 0).name
-        others = root / schema.DATA_DIR / f".{name}.{live.pid}.0123abcd.tmp"  # another run, still writing
-        leftover = root / schema.DATA_DIR / f".{name}.{dead.pid}.89abcdef.tmp"  # a writer killed earlier
+        name = layout.data_path(root, 0).name
+        others = root / layout.DATA_DIR / f".{name}.{live.pid}.0123abcd.tmp"  # another run, still writing
+        leftover = root / layout.DATA_DIR / f".{name}.{dead.pid}.89abcdef.tmp"  # a writer killed earlier
         for path in (others, leftover):
             path.write_bytes(b"PAR1 partial")
         writer = shards.ShardWriter(root, 0)
-        assert len(list((root / schema.DATA_DIR).glob(f".{name}.{os.getpid()}.*.tmp"))) == 1
+        assert len(list((root / layout.DATA_DIR).glob(f".{name}.{os.getpid()}.*.tmp"))) == 1
         writer.abort()
         assert others.exists() and leftover.exists()  # abort removes its own temporary only
-        assert not list((root / schema.DATA_DIR).glob(f".{name}.{os.getpid()}.*.tmp"))
+        assert not list((root / layout.DATA_DIR).glob(f".{name}.{os.getpid()}.*.tmp"))
         shards.remove_temporaries(root, 0)  # a new writer of shard 0 clears what dead writers left
         assert others.exists() and not leftover.exists()
     finally:

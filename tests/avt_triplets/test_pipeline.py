@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from avt_triplets import schema
+from avt_triplets import layout, schema
 from avt_triplets.batching import InputRejected
 from avt_triplets.captioner_contract import Captioner
 from avt_triplets.manifest import IncompatibleOutputError
@@ -24,9 +24,9 @@ METADATA += ["caption", "caption_index", "clap_score", "text_embedding", "labels
 def read_rows(root: Path) -> dict[str, dict]:
     """Rows of every finished shard by clip_id (media columns left out); fails on a duplicate clip."""
     rows: dict[str, dict] = {}
-    for data_file in sorted((root / schema.DATA_DIR).glob("shard-*.parquet")):
+    for data_file in sorted((root / layout.DATA_DIR).glob("shard-*.parquet")):
         index = int(data_file.stem.split("-")[1])
-        if not schema.stats_path(root, index).is_file():
+        if not layout.stats_path(root, index).is_file():
             continue
         for row in pq.read_table(data_file, columns=METADATA).to_pylist():
             assert row["clip_id"] not in rows, f"{row['clip_id']} written twice"
@@ -36,7 +36,7 @@ def read_rows(root: Path) -> dict[str, dict]:
 
 def read_failures(root: Path) -> dict[str, str]:
     failures: dict[str, str] = {}
-    for path in sorted((root / schema.FAILURES_DIR).glob("shard-*.parquet")):
+    for path in sorted((root / layout.FAILURES_DIR).glob("shard-*.parquet")):
         for row in pq.read_table(path).to_pylist():
             assert row["clip_id"] not in failures
             failures[row["video_path"]] = row["reason"]
@@ -85,7 +85,7 @@ def test_rows_failures_and_dataset(reference_run, gen_inputs, clap_scorer):
             row["text_embedding"], clap_scorer.embed_text([row["caption"]])[0], atol=1e-4
         )
     # Issue 21: the frame captions are also the visual captions (row layout 3), at no model cost
-    for data_file in sorted((reference_run / schema.DATA_DIR).glob("shard-*.parquet")):
+    for data_file in sorted((reference_run / layout.DATA_DIR).glob("shard-*.parquet")):
         table = pq.read_table(data_file)
         assert not set(schema.AUDIO_CAPTION_COLUMNS + schema.AV_CAPTION_COLUMNS) & set(table.column_names)
         for row in table.select(["clip_id", *schema.VISUAL_CAPTION_COLUMNS]).to_pylist():
@@ -103,7 +103,7 @@ def test_rows_failures_and_dataset(reference_run, gen_inputs, clap_scorer):
 
     import datasets
 
-    assert (reference_run / schema.CARD_FILE).is_file()
+    assert (reference_run / layout.CARD_FILE).is_file()
     dataset = datasets.load_dataset(str(reference_run), split="train")
     assert sorted(dataset["clip_id"]) == sorted(rows)
     first = dataset[0]
@@ -112,7 +112,7 @@ def test_rows_failures_and_dataset(reference_run, gen_inputs, clap_scorer):
     expected_samples = round((first["end_s"] - first["start_s"]) * schema.AUDIO_SAMPLING_RATE)
     assert abs(audio.data.shape[-1] - expected_samples) <= 1
     assert len(first["frames"]) == len(first["captions"])
-    card = (reference_run / schema.CARD_FILE).read_text()
+    card = (reference_run / layout.CARD_FILE).read_text()
     assert "| `visual_caption` | string | the chosen visual caption" in card
     assert "Caption kinds present: visual (`visual_caption`)." in card
     assert min(first["frames"][0].size) == schema.FRAME_SHORT_SIDE
@@ -122,12 +122,12 @@ def test_rerun_skips_finished_shards_and_refuses_other_options(
     reference_run, reference_options, gen_inputs, blip2_captioner, clap_scorer, tmp_path
 ):
     out = shutil.copytree(reference_run, tmp_path / "out")
-    before = {p.name: p.stat().st_mtime_ns for p in (out / schema.DATA_DIR).iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in (out / layout.DATA_DIR).iterdir()}
     summary = generate_triplets(
         gen_inputs["csv"], out, blip2_captioner, clap_scorer, rank=0, world_size=1, **reference_options
     )
     assert summary.processed_this_run == 0 and summary.complete
-    assert {p.name: p.stat().st_mtime_ns for p in (out / schema.DATA_DIR).iterdir()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in (out / layout.DATA_DIR).iterdir()} == before
 
     with pytest.raises(IncompatibleOutputError, match="fps"):
         generate_triplets(
@@ -163,7 +163,7 @@ def test_rerun_skips_finished_shards_and_refuses_other_options(
         **reference_options,
     )
     assert (fresh.shards_total, fresh.triplets) == (1, 1)
-    assert sorted(p.name for p in (out / schema.DATA_DIR).glob("*.parquet")) == ["shard-00000.parquet"]
+    assert sorted(p.name for p in (out / layout.DATA_DIR).glob("*.parquet")) == ["shard-00000.parquet"]
 
 
 def test_retry_failed_rewrites_those_shards_only(
@@ -172,7 +172,7 @@ def test_retry_failed_rewrites_those_shards_only(
     inputs = shutil.copytree(gen_inputs["root"], tmp_path / "inputs")
     out = shutil.copytree(reference_run, tmp_path / "out")
     before_rows = read_rows(out)
-    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / schema.DATA_DIR).iterdir()}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / layout.DATA_DIR).iterdir()}
     # The missing file turns up; everything else still fails.
     shutil.copyfile(inputs / gen_inputs["good"][1]["video_path"], inputs / "bad/missing.mp4")
 
@@ -195,7 +195,7 @@ def test_retry_failed_rewrites_those_shards_only(
     assert failures == {k: v for k, v in gen_inputs["bad"].items() if k != "bad/missing.mp4"}
     assert (summary.clips, summary.triplets) == (13, 7)
     # A shard with no failed clip (the first holds only good videos) is not rewritten.
-    assert (out / schema.DATA_DIR / "shard-00000.parquet").stat().st_mtime_ns == mtimes["shard-00000.parquet"]
+    assert (out / layout.DATA_DIR / "shard-00000.parquet").stat().st_mtime_ns == mtimes["shard-00000.parquet"]
 
 
 class _FlakyCaptioner(Captioner):
@@ -278,7 +278,7 @@ def test_a_broken_decode_stream_never_commits_a_short_shard(
     options = {**reference_options, "shard_size": 3, "num_workers": 0, "rank": 0, "world_size": 1}
     summary = generate_triplets(gen_inputs["good_csv"], out, blip2_captioner, clap_scorer, **options)
     assert summary.shards_done == 1 and len(summary.shard_errors) == 1  # shard 1 got 1 of 3 clips
-    assert not schema.stats_path(out, 1).exists() and not schema.data_path(out, 1).exists()
+    assert not layout.stats_path(out, 1).exists() and not layout.data_path(out, 1).exists()
 
     monkeypatch.setattr(pipeline, "iter_decoded", real)
     resumed = generate_triplets(gen_inputs["good_csv"], out, blip2_captioner, clap_scorer, **options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from avt_core.errors import RunAborted
-from avt_triplets import schema
+from avt_triplets import layout
 from avt_triplets.captioner_contract import Captioner
 from avt_triplets.pipeline import generate_triplets
 
@@ -50,4 +50,4 @@ def test_a_broken_model_stops_the_run_before_any_clip_is_decoded(
     message = str(stopped.value)
     assert f"the {broken} 'broken/{broken}' fails on a synthetic test input" in message
     assert ("weights are garbage" if broken == "captioner" else "expected 64 mel bins") in message
-    assert not (out / schema.DATA_DIR).exists() and not stopped.value.resumable
+    assert not (out / layout.DATA_DIR).exists() and not stopped.value.resumable

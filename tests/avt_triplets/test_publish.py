@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from avt import cli
-from avt_triplets import publish, schema, selection
+from avt_triplets import layout, publish, schema, selection
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
 
@@ -20,7 +20,7 @@ def test_publish_round_trips_every_config(local_hub, small_output, helpers, tmp_
     url = publish.publish(small_output.root, repo_id, token=local_hub.token)
     assert url.endswith(f"datasets/{repo_id}")
     files = set(HfApi(token=local_hub.token).list_repo_files(repo_id, repo_type="dataset"))
-    assert {"README.md", "subsets.json", "manifest.json", publish.HISTOGRAM_FILE} <= files
+    assert {"README.md", "subsets.json", "manifest.json", layout.HISTOGRAM_FILE} <= files
     assert {f"data/shard-0000{i}.parquet" for i in range(3)} <= files
     assert "data/shard-00003.parquet" not in files  # unfinished: not published
     assert "failures/shard-00000.parquet" in files and "stats/shard-00000_stats.json" in files
@@ -81,9 +81,9 @@ def test_republish_removes_shards_that_are_no_longer_published(local_hub, small_
     repo_id = local_hub.repo_id("triplets-republish")
     publish.publish(small_output.root, repo_id, token=local_hub.token)
     dropped = set(
-        pq.read_table(schema.data_path(small_output.root, 2), columns=["clip_id"])["clip_id"].to_pylist()
+        pq.read_table(layout.data_path(small_output.root, 2), columns=["clip_id"])["clip_id"].to_pylist()
     )
-    schema.stats_path(small_output.root, 2).unlink()  # shard 2 is now unfinished: it must leave the Hub
+    layout.stats_path(small_output.root, 2).unlink()  # shard 2 is now unfinished: it must leave the Hub
     publish.publish(small_output.root, repo_id, token=local_hub.token)
     files = set(HfApi(token=local_hub.token).list_repo_files(repo_id, repo_type="dataset"))
     assert "data/shard-00002.parquet" not in files and "stats/shard-00002_stats.json" not in files
@@ -209,11 +209,11 @@ def test_publish_refuses_files_holding_the_input_root(local_hub, helpers, tmp_pa
     shards = [[("vid/000", 0.1), ("vid/001", 0.2)], [("vid/002", 0.3)]]
     out = helpers.write_output(tmp_path / "out", shards, manifest=_manifest_with_local_paths(tmp_path))
     missing = tmp_path / "videos" / "bad" / "missing.mp4"
-    table = pq.read_table(schema.failures_path(out.root, 1)).to_pylist()
+    table = pq.read_table(layout.failures_path(out.root, 1)).to_pylist()
     table.append({"clip_id": "bad/missing", "video_path": "bad/missing.mp4", "reason": "unreadable_path"})
     table[-1]["detail"] = f"no such file: {missing}"
     datasets.Dataset.from_list(table, features=schema.FAILURE_FEATURES).to_parquet(
-        str(schema.failures_path(out.root, 1))
+        str(layout.failures_path(out.root, 1))
     )
     repo_id = local_hub.repo_id("refused")
     argv = ["publish", str(out.root), "--repo-id", repo_id, "--token", local_hub.token]

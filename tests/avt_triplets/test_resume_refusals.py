@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from avt.cli import main
-from avt_triplets import models, schema, shards
+from avt_triplets import layout, models, shards
 
 
 def _generate(inputs, out, captioner, scorer, *extra: str) -> list[str]:
@@ -61,7 +61,7 @@ def test_same_weights_at_another_path_resume(half_done, gen_inputs, tiny_clap, t
     moved = shutil.move(captioner, tmp_path / "moved" / "blip2")  # same bytes, another folder
     assert main(_generate(gen_inputs["good_csv"], out, moved, tiny_clap)) == 0
     assert shards.is_done(out, 1)
-    recorded = json.loads((out / schema.MANIFEST_FILE).read_text())
+    recorded = json.loads((out / layout.MANIFEST_FILE).read_text())
     assert recorded["captioner"]["name"] == str(captioner)  # the output keeps its first record
 
 

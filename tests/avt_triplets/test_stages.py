@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from avt_triplets import schema, shards
+from avt_triplets import layout, schema, shards
 from avt_triplets.decoding import DecodedItem, DecodeJob, encode_audio
 from avt_triplets.inputs import ClipSpec
 from avt_triplets.stages.reader import ShardPlan, pending_work, plan_shards
@@ -97,9 +97,9 @@ def test_the_writer_commits_a_shard_the_reader_then_skips(tmp_path):
     stats = write_shard(tmp_path, plans[0], [result], WriterIdentity("local"), captioned=False)
     assert shards.is_done(tmp_path, 0) and not shards.is_done(tmp_path, 1)
     assert (
-        json.loads(schema.stats_path(tmp_path, 0).read_text())["num_triplets"] == stats["num_triplets"] == 1
+        json.loads(layout.stats_path(tmp_path, 0).read_text())["num_triplets"] == stats["num_triplets"] == 1
     )
-    table = pq.read_table(next((tmp_path / schema.DATA_DIR).glob("*.parquet")))
+    table = pq.read_table(next((tmp_path / layout.DATA_DIR).glob("*.parquet")))
     assert table.column("clip_id").to_pylist() == ["a00_000030"]
     assert [p.index for p in pending_work(tmp_path, all_shards, range(2), retry_failed=False)] == [1]
 

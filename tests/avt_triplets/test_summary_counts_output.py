@@ -13,7 +13,7 @@ from support.fixtures.generation import labelled_argv
 
 from avt import cli
 from avt_core import storage
-from avt_triplets import schema, selection
+from avt_triplets import layout, selection
 from avt_triplets.stages.writer import write_final_card
 from avt_triplets.summary import summarize
 
@@ -59,7 +59,7 @@ def test_the_summary_and_card_count_shards_other_processes_wrote_after_this_one_
     local = tmp_path / "finished"
     assert cli.main(labelled_argv(short_clips, local)) == 0  # 3 shards of 2 clips
     shard_files = [
-        f"{folder}/{schema.shard_name(i)}{suffix}"
+        f"{folder}/{layout.shard_name(i)}{suffix}"
         for i in range(3)
         for folder, suffix in (("data", ".parquet"), ("failures", ".parquet"), ("stats", "_stats.json"))
     ]
@@ -67,7 +67,7 @@ def test_the_summary_and_card_count_shards_other_processes_wrote_after_this_one_
         tmp_path.name
     )  # not "run": another test's server may have had this port, and fsspec caches per endpoint
     upload(
-        client, local, prefix, [schema.MANIFEST_FILE, *shard_files[:3]]
+        client, local, prefix, [layout.MANIFEST_FILE, *shard_files[:3]]
     )  # shard 0 finished before the resume
     root = storage.as_path(f"s3://outputs/{prefix}", options)
     first = summarize(root)
@@ -79,5 +79,5 @@ def test_the_summary_and_card_count_shards_other_processes_wrote_after_this_one_
     card, error = write_final_card(root)  # the pipeline writes it once the summary is complete
     assert error is None and card is not None
     assert selection.read_subsets(root).data_files == [
-        f"data/{schema.shard_name(i)}.parquet" for i in range(3)
+        f"data/{layout.shard_name(i)}.parquet" for i in range(3)
     ]

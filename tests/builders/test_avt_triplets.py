@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasets
 import pytest
 
 from avt import cli
-from avt_triplets import publish, selection
+from avt_triplets import dataset_card, publish, selection
 from builders.avt_triplets import AvtTriplets
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
@@ -19,7 +21,7 @@ def build(root, config, cache_dir, **kwargs) -> datasets.Dataset:
 
 
 def test_builder_matches_load_dataset_for_every_config(small_output, tmp_path):
-    publish.write_dataset_card(small_output.root)
+    dataset_card.write_dataset_card(small_output.root)
     for config in ("all", "top10", "top30", "top50", "random10", "random30", "random50"):
         built = build(small_output.root, config, tmp_path / "b")
         loaded = datasets.load_dataset(
@@ -79,3 +81,25 @@ def test_builder_reads_top_k_configs_ranked_by_another_column(helpers, tmp_path)
     assert set(computed["clip_id"]) == helpers.top_ids(audio_scores, 5)
     with pytest.raises(ValueError, match="Unknown config"):
         AvtTriplets(data_dir=str(output.root), config_name="random30_sample", cache_dir=str(tmp_path / "b"))
+
+
+def test_hub_users_get_the_packaged_parquet_builder_through_the_card(small_output):
+    """The card's loading path needs no avt code: datasets' own Parquet builder with the card's row filter over
+    the finished shards; nothing of builders/ is uploaded (datasets >= 4 would not run it)."""
+    dataset_card.write_dataset_card(small_output.root)
+    builder = datasets.load_dataset_builder(str(small_output.root), "top30")
+    assert type(builder).__module__ == "datasets.packaged_modules.parquet.parquet"
+    assert builder.config.filters == selection.read_subsets(small_output.root).get("top30").filters
+    files = sorted(Path(f).name for f in builder.config.data_files["train"])
+    assert files == [p.name for p in selection.done_shards(small_output.root)]
+    assert not [f for f in publish.upload_files(small_output.root) if f.endswith(".py")]
+
+
+def test_builder_adds_what_the_card_cannot_give(small_output, helpers, tmp_path):
+    """What builders/ is for: a subset no card lists (here without any card) computed in process, with a seed."""
+    with pytest.raises(ValueError, match="top20"):
+        datasets.load_dataset(str(small_output.root), "top20", split="train", cache_dir=str(tmp_path / "l"))
+    top20 = build(small_output.root, "top20", tmp_path / "b")
+    assert set(top20["clip_id"]) == helpers.top_ids(small_output.scores, selection.subset_size(20, 34))
+    one, two = (build(small_output.root, "random20", tmp_path / "b", seed=s)["clip_id"] for s in (1, 2))
+    assert len(one) == len(two) == selection.subset_size(20, 34) and set(one) != set(two)

@@ -159,3 +159,21 @@ def test_msclap_audio_tower_option(tiny_clip, tiny_msclap, tmp_path):
         expected = model.get_audio_features(**inputs)
         assert torch.equal(reloaded.get_audio_features(**inputs), expected)
     assert not any(p.requires_grad for p in reloaded.towers.audio.parameters())
+
+
+def test_msclap_tower_loads_as_remote_code_without_our_package(
+    tiny_clip, tiny_msclap, tmp_path, remote_code_embeddings
+):
+    """The msclap tower has one loader, saved with the checkpoint (`msclap_slava.py`): where avt cannot be imported,
+    remote code still builds the tiny msclap config's architecture and checks its keys, so the audio embeddings
+    are identical (msclap's own loader would build the 2023 defaults and leave them random)."""
+    model = SlavaModel.from_towers(
+        str(tiny_clip), str(tiny_msclap), audio_backend="msclap", projection_dim=16
+    )
+    model.save_pretrained(tmp_path / "slava")
+    assert (tmp_path / "slava" / "msclap_slava.py").is_file()
+    inputs = _clips(model.get_processor())
+    remote = remote_code_embeddings(str(tmp_path / "slava"), inputs)
+    with torch.no_grad():
+        expected = model.get_audio_features(inputs["audio_values"], inputs["windows_mask"])
+    assert torch.equal(remote["audio"], expected)

@@ -8,7 +8,7 @@ import datasets
 import pytest
 
 from avt import cli
-from avt_triplets import schema, selection
+from avt_triplets import layout, selection
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
 
@@ -20,7 +20,7 @@ def test_filter_writes_subsets_and_configs(small_output, helpers, tmp_path, caps
     captured = capsys.readouterr()
     assert "top20" in captured.out and "random20" in captured.out
     assert "warning: 1 shard(s) are not finished" in captured.err
-    subsets = json.loads((root / schema.SUBSETS_FILE).read_text())
+    subsets = json.loads((root / layout.SUBSETS_FILE).read_text())
     assert subsets["seed"] == 3 and subsets["top"] == [20, 50] and subsets["random"] == [20]
     assert subsets["total"] == 34
     assert subsets["excluded_files"] == ["data/shard-00003.parquet"]
@@ -33,7 +33,7 @@ def test_filter_writes_subsets_and_configs(small_output, helpers, tmp_path, caps
     assert top20["threshold"]["clap_score"] == pytest.approx(
         sorted(small_output.scores.values(), reverse=True)[6], abs=1e-6
     )
-    card = (root / schema.CARD_FILE).read_text()
+    card = (root / layout.CARD_FILE).read_text()
     assert "config_name: top20" in card and "config_name: top30" not in card
     top = datasets.load_dataset(str(root), "top20", split="train", cache_dir=str(tmp_path / "c"))
     assert set(top["clip_id"]) == helpers.top_ids(small_output.scores, 7)
@@ -77,7 +77,7 @@ def test_new_configs_are_added_to_the_existing_ones_unless_replace(small_output,
     assert cli.main(["filter", str(root), "--top", "100"]) == 0
     recorded = selection.read_subsets(root)
     assert recorded.top == [10, 30, 50, 100] and recorded.random == [10, 30, 50]
-    card = (root / schema.CARD_FILE).read_text()
+    card = (root / layout.CARD_FILE).read_text()
     assert "config_name: top10" in card and "config_name: top100" in card
     assert cli.main(["filter", str(root), "--replace", "--top", "100"]) == 0
     recorded = selection.read_subsets(root)
@@ -113,7 +113,7 @@ def test_filter_by_another_score_column_ranks_by_it_beside_the_clap_score_config
     assert set(top_audio["clip_id"]) == helpers.top_ids(audio_scores, 3) == {"clip00", "clip01", "clip02"}
     top_clap = datasets.load_dataset(str(root), "top30", split="train", cache_dir=str(tmp_path))
     assert set(top_clap["clip_id"]) == helpers.top_ids(output.scores, 3) == {"clip07", "clip08", "clip09"}
-    card = (root / schema.CARD_FILE).read_text()
+    card = (root / layout.CARD_FILE).read_text()
     assert "config_name: top30_audio_caption_score" in card and "| `audio_caption_score` | float32 |" in card
 
 
@@ -128,18 +128,18 @@ def test_filter_by_refuses_a_missing_or_non_numeric_column_in_one_line(helpers, 
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and reason in err, err
         assert "numeric columns there: " in err and "clap_score" in err
-    assert not (output.root / schema.SUBSETS_FILE).exists()  # nothing was written
+    assert not (output.root / layout.SUBSETS_FILE).exists()  # nothing was written
 
 
 def test_a_k_that_selects_no_row_is_refused(helpers, tmp_path, capsys):
     output = helpers.write_output(tmp_path / "out", [[("a", 0.1), ("b", 0.2), ("c", 0.3), ("d", 0.4)]])
     assert cli.main(["filter", str(output.root), "--top", "50"]) == 0
-    before = (output.root / schema.SUBSETS_FILE).read_bytes()
+    before = (output.root / layout.SUBSETS_FILE).read_bytes()
     assert cli.main(["filter", str(output.root), "--top", "10", "--random", "5"]) == 2
     assert "top10, random5 would select no row of the 4 finished clips" in capsys.readouterr().err
-    assert (output.root / schema.SUBSETS_FILE).read_bytes() == before  # nothing was written
+    assert (output.root / layout.SUBSETS_FILE).read_bytes() == before  # nothing was written
     # Recorded defaults that are empty on so few clips never become configs load_dataset cannot read.
-    card = (output.root / schema.CARD_FILE).read_text()
+    card = (output.root / layout.CARD_FILE).read_text()
     assert "config_name: top50" in card and "config_name: top10" not in card
 
 
@@ -170,17 +170,17 @@ def test_filter_on_a_read_only_output_is_a_usage_error(small_output, make_read_o
 
 KILL_AFTER_FIRST_OF_CARD_AND_SUBSETS = """
 import os, signal, sys
-from avt_triplets import publish, selection
+from avt_triplets import dataset_card, publish, selection
 from avt import cli
 pair = ("README.md", "subsets.json")
 
-def write_then_die(path, data, _write=publish.atomic_write_bytes):
+def write_then_die(path, data, _write=dataset_card.atomic_write_bytes):
     written = _write(path, data)
     if str(path).endswith(pair):
         os.kill(os.getpid(), signal.SIGKILL)  # killed right after the first file of the pair
     return written
 
-publish.atomic_write_bytes = selection.atomic_write_bytes = write_then_die
+dataset_card.atomic_write_bytes = selection.atomic_write_bytes = write_then_die
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -188,7 +188,7 @@ sys.exit(cli.main(sys.argv[1:]))
 def card_configs(root) -> set[str]:
     from huggingface_hub import DatasetCard
 
-    return {entry["config_name"] for entry in DatasetCard.load(root / schema.CARD_FILE).data["configs"]}
+    return {entry["config_name"] for entry in DatasetCard.load(root / layout.CARD_FILE).data["configs"]}
 
 
 def recorded_configs(root) -> set[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from avt import cli
-from avt_triplets import schema
+from avt_triplets import layout
 from avt_triplets.captioner_contract import Captioner
 
 
@@ -195,8 +195,8 @@ def test_a_model_failing_on_one_item_stops_the_run_and_says_how_to_resume(
     assert "captioner failed on a single item: RuntimeError: CUBLAS kernel crashed" in line
     assert "clip " in line and "1 of 3 shards are finished" in line
     assert line.endswith("resume with: avt " + " ".join(argv))
-    assert schema.stats_path(out, 0).is_file() and not schema.stats_path(out, 1).exists()
-    assert not schema.data_path(out, 1).exists() and temporaries(out) == []
+    assert layout.stats_path(out, 0).is_file() and not layout.stats_path(out, 1).exists()
+    assert not layout.data_path(out, 1).exists() and temporaries(out) == []
 
 
 def test_zero_triplets_from_decodable_clips_is_not_a_success(gen_inputs, session_models, tmp_path, capsys):
@@ -248,7 +248,7 @@ def test_a_captioner_that_captions_nothing_is_refused_before_any_video(
     assert cli.main(argv) == 1
     line = one_error_line(capsys.readouterr().err)
     assert str(captioner) in line and "captions synthetic test frames as ['', '']" in line
-    assert not schema.stats_path(out, 0).exists()  # refused before any shard
+    assert not layout.stats_path(out, 0).exists()  # refused before any shard
 
 
 class _EmptyCaptioner(Captioner):
@@ -273,7 +273,7 @@ def test_a_batch_of_empty_captions_stops_the_run(gen_inputs, session_models, tmp
     assert cli.main(generate_argv(gen_inputs["good_csv"], out)) == 1
     line = one_error_line(capsys.readouterr().err)
     assert "empty caption" in line and "resume with: avt generate" in line
-    assert not schema.stats_path(out, 0).exists()  # nothing of it was recorded as done
+    assert not layout.stats_path(out, 0).exists()  # nothing of it was recorded as done
 
 
 def test_mostly_empty_captions_are_not_a_success(gen_inputs, session_models, tmp_path, capsys):
@@ -308,7 +308,7 @@ def test_a_full_disk_stops_with_a_clear_message_and_leaves_no_temporaries(
     assert cli.main(generate_argv(gen_inputs["good_csv"], out)) == 1
     line = one_error_line(capsys.readouterr().err)
     assert "no space left on the device" in line and "1 of 3 shards are finished" in line
-    assert temporaries(out) == [] and not schema.stats_path(out, 1).exists()
+    assert temporaries(out) == [] and not layout.stats_path(out, 1).exists()
 
 
 def test_a_folder_input_counts_and_lists_what_it_skipped(
@@ -325,7 +325,7 @@ def test_a_folder_input_counts_and_lists_what_it_skipped(
     assert "skipped       2 files: not video files" in capsys.readouterr().out
     skipped = [r.getMessage() for r in caplog.records if r.name == "avt_triplets.inputs"]
     assert any(m.startswith("skipped notes.txt") for m in skipped) and any("sound.m4a" in m for m in skipped)
-    assert schema.stats_path(tmp_path / "out", 0).is_file()  # the one video made a finished shard
+    assert layout.stats_path(tmp_path / "out", 0).is_file()  # the one video made a finished shard
 
 
 def test_no_token_reaches_a_file_or_the_log(gen_inputs, session_models, monkeypatch, tmp_path, capfd):
@@ -374,7 +374,7 @@ def test_sigterm_drops_the_shard_in_flight_and_prints_how_to_resume(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     (line,) = [line for line in err.splitlines() if line.strip()]
-    done = len(list((out / schema.STATS_DIR).glob("*_stats.json")))
+    done = len(list((out / layout.STATS_DIR).glob("*_stats.json")))
     assert line.startswith(f"interrupted: {done} of 3 shards are finished in {out}") and 1 <= done < 3
     assert shlex.split(line.split("resume with: ", 1)[1]) == ["avt", *argv]
     assert temporaries(out) == []

@@ -15,7 +15,7 @@ from support.fixtures.generation import labelled_argv
 
 from avt import cli
 from avt_core.cost_model import CLIPS_PER_GPU_HOUR
-from avt_triplets import schema
+from avt_triplets import layout
 from avt_triplets.output_lock import hold_output
 from avt_triplets.revisions import content_digest
 
@@ -92,7 +92,7 @@ def test_a_finished_output_with_a_damaged_shard_is_scanned_without_unmarking_it(
 ):
     output = tmp_path / "out"
     shutil.copytree(finished_output, output)
-    data = schema.data_path(output, 1)
+    data = layout.data_path(output, 1)
     data.write_bytes(
         data.read_bytes()[:100]
     )  # truncated: the scan must find it and leave it for the run to redo
@@ -186,7 +186,7 @@ def test_a_process_given_its_rank_plans_its_own_shards(finished_output, short_cl
 
     output = tmp_path / "out"
     shutil.copytree(finished_output, output)
-    schema.stats_path(
+    layout.stats_path(
         output, 2
     ).unlink()  # shard 2 unfinished; rank 1 of 2 takes shard 1 only, rank 0 shards 0, 2
     options = dict(shard_size=2, num_workers=0, progress=False, world_size=2)

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from avt import cli
-from avt_triplets import manifest, output_folder, preflight, schema
+from avt_triplets import layout, manifest, output_folder, preflight
 
 COUNTED = (
     (preflight, "load_inputs"),  # the input list read
@@ -50,7 +50,7 @@ def test_a_generate_run_checks_and_builds_its_manifest_once(
     once = {name: 1 for _, name in COUNTED}
     assert cli.main(argv) == 0, capsys.readouterr().err
     assert dict(calls) == once
-    assert len(list((out / schema.DATA_DIR).glob("*.parquet"))) == 1
+    assert len(list((out / layout.DATA_DIR).glob("*.parquet"))) == 1
     calls.clear()
     assert cli.main(argv) == 0, capsys.readouterr().err  # a rerun: the output's manifest is compared, once
     assert dict(calls) == once

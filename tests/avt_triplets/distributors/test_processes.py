@@ -19,14 +19,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from avt import cli
-from avt_triplets import caption_compile, schema
+from avt_triplets import caption_compile, layout
 
 METADATA = ["clip_id", "captions", "caption_scores", "caption", "caption_index", "text_embedding"]
 
 
 def read_rows(root: Path) -> dict[str, dict]:
     rows: dict[str, dict] = {}
-    for data_file in sorted((root / schema.DATA_DIR).glob("shard-*.parquet")):
+    for data_file in sorted((root / layout.DATA_DIR).glob("shard-*.parquet")):
         for row in pq.read_table(data_file, columns=METADATA).to_pylist():
             assert row["clip_id"] not in rows, f"{row['clip_id']} written twice"
             rows[row["clip_id"]] = row
@@ -35,7 +35,7 @@ def read_rows(root: Path) -> dict[str, dict]:
 
 def read_failure_ids(root: Path) -> list[str]:
     ids = []
-    for path in sorted((root / schema.FAILURES_DIR).glob("shard-*.parquet")):
+    for path in sorted((root / layout.FAILURES_DIR).glob("shard-*.parquet")):
         ids += pq.read_table(path, columns=["clip_id"]).column("clip_id").to_pylist()
     return sorted(ids)
 
@@ -49,8 +49,8 @@ def assert_same_output(actual_root: Path, expected_root: Path) -> None:
         np.testing.assert_allclose(actual[clip_id]["caption_scores"], row["caption_scores"], atol=1e-5)
         np.testing.assert_allclose(actual[clip_id]["text_embedding"], row["text_embedding"], atol=1e-5)
     assert read_failure_ids(actual_root) == read_failure_ids(expected_root)
-    assert len(list((actual_root / schema.STATS_DIR).glob("*_stats.json"))) == len(
-        list((expected_root / schema.STATS_DIR).glob("*_stats.json"))
+    assert len(list((actual_root / layout.STATS_DIR).glob("*_stats.json"))) == len(
+        list((expected_root / layout.STATS_DIR).glob("*_stats.json"))
     )
 
 
@@ -72,7 +72,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(
 ):
     out = tmp_path / "out"
     args = generate_args(gen_inputs["csv"], out, tiny_blip2, tiny_clap, reference_options, workers=1)
-    total = len(list((reference_run / schema.STATS_DIR).glob("*_stats.json")))
+    total = len(list((reference_run / layout.STATS_DIR).glob("*_stats.json")))
     # Every caption batch sleeps a little so the kill lands between shards and inside one.
     env = {**subprocess_env, "AVT_TEST_CAPTION_DELAY_S": "0.3"}
     process = subprocess.Popen(
@@ -85,7 +85,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(
     deadline = time.monotonic() + 240
     done = 0
     while time.monotonic() < deadline and process.poll() is None:
-        done = len(list((out / schema.STATS_DIR).glob("*_stats.json")))
+        done = len(list((out / layout.STATS_DIR).glob("*_stats.json")))
         if done >= 2:
             break
         time.sleep(0.02)
@@ -93,11 +93,11 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(
     os.killpg(process.pid, signal.SIGKILL)  # the process and its decode worker, mid-shard
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    finished = len(list((out / schema.STATS_DIR).glob("*_stats.json")))
+    finished = len(list((out / layout.STATS_DIR).glob("*_stats.json")))
     assert 0 < finished < total, "the kill must land mid-run"
     # The provisional card lists finished shards only, so a killed run's output reads as the rows
     # finished so far (never manifest.json or half-written files).
-    assert (out / schema.CARD_FILE).is_file()
+    assert (out / layout.CARD_FILE).is_file()
     try:
         partial = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
     except datasets.exceptions.DataFilesNotFoundError:  # the card predates the first finished shard
@@ -111,9 +111,9 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(
 
     assert cli.main(args) == 0  # the same command resumes
     assert_same_output(out, reference_run)
-    stats = [json.loads(p.read_text()) for p in sorted((out / schema.STATS_DIR).glob("*_stats.json"))]
+    stats = [json.loads(p.read_text()) for p in sorted((out / layout.STATS_DIR).glob("*_stats.json"))]
     assert sum(s["num_clips"] for s in stats) == len(gen_inputs["good"]) + len(gen_inputs["bad"])
-    assert (out / schema.CARD_FILE).is_file()
+    assert (out / layout.CARD_FILE).is_file()
 
 
 # Runs the real CLI with a captioner slowed down by AVT_TEST_CAPTION_DELAY_S seconds per batch.
@@ -148,12 +148,12 @@ def test_two_accelerate_processes_give_the_same_rows_as_one(
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_same_output(out, reference_run)
     ranks = {}
-    for path in sorted((out / schema.STATS_DIR).glob("*_stats.json")):
+    for path in sorted((out / layout.STATS_DIR).glob("*_stats.json")):
         stats = json.loads(path.read_text())
         assert stats["world_size"] == 2
         ranks[stats["shard"]] = stats["rank"]
     assert ranks == {index: index % 2 for index in ranks}  # shards rank::world, each exactly once
-    assert (out / schema.CARD_FILE).is_file()
+    assert (out / layout.CARD_FILE).is_file()
 
 
 AGREE_SCRIPT = """
@@ -220,7 +220,7 @@ def test_other_backends(
         assert row["caption"] == row["captions"][row["caption_index"]] and row["caption"]
         assert len(row["text_embedding"]) == scorer.embed_dim
         assert np.linalg.norm(row["text_embedding"]) == pytest.approx(1.0, abs=1e-4)
-    manifest = json.loads((tmp_path / "out" / schema.MANIFEST_FILE).read_text())
+    manifest = json.loads((tmp_path / "out" / layout.MANIFEST_FILE).read_text())
     assert manifest["captioner"]["name"] == captioner.name and manifest["scorer"]["name"] == scorer.name
     assert manifest["scorer"]["sampling_rate"] == scorer.sampling_rate
 
@@ -343,7 +343,7 @@ def test_ctrl_c_stops_cleanly_and_prints_how_to_resume(
     log = tmp_path / "log"
     process = _start_slow_generate(args, subprocess_env, log, delay_s=0.5)
     try:
-        stats = lambda: len(list((out / schema.STATS_DIR).glob("*_stats.json")))  # noqa: E731
+        stats = lambda: len(list((out / layout.STATS_DIR).glob("*_stats.json")))  # noqa: E731
         _wait_until(lambda: stats() >= 1 or process.poll() is not None, 240, "a finished shard")
         assert process.poll() is None, log.read_text()[-3000:]
         os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C signals the whole group, workers too
@@ -414,7 +414,7 @@ def test_bare_srun_tasks_split_the_shards_as_one_process_would_write_them(
     logs = [task.communicate(timeout=300)[0] for task in tasks]
     assert [task.returncode for task in tasks] == [0, 0], "\n".join(logs)[-4000:]
     ranks = {}
-    for path in sorted((out / schema.STATS_DIR).glob("*_stats.json")):
+    for path in sorted((out / layout.STATS_DIR).glob("*_stats.json")):
         stats = json.loads(path.read_text())
         assert stats["world_size"] == 2, stats
         ranks[stats["shard"]] = stats["rank"]

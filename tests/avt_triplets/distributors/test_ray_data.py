@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from avt_core.errors import RunAborted
-from avt_triplets import schema
+from avt_triplets import layout
 from avt_triplets.captioner_contract import Captioner
 from avt_triplets.options import ModelOptions
 from avt_triplets.pipeline import generate_triplets
@@ -86,7 +86,7 @@ def local_reference(gen_inputs, models, tmp_path_factory) -> Path:
 def shard_files(root: Path) -> dict[str, bytes]:
     return {
         f"{folder}/{path.name}": path.read_bytes()
-        for folder in (schema.DATA_DIR, schema.FAILURES_DIR)
+        for folder in (layout.DATA_DIR, layout.FAILURES_DIR)
         for path in sorted((root / folder).glob("*.parquet"))
     }
 
@@ -94,11 +94,11 @@ def shard_files(root: Path) -> dict[str, bytes]:
 def _manifest(root: Path) -> dict:
     import json
 
-    return json.loads((root / schema.MANIFEST_FILE).read_text())
+    return json.loads((root / layout.MANIFEST_FILE).read_text())
 
 
 def _finished_parts(root: Path) -> list[Path]:
-    return list((root / schema.PARTS_DIR).glob("*/*.json"))
+    return list((root / layout.PARTS_DIR).glob("*/*.json"))
 
 
 def _wait_until_idle(timeout: float = 60.0) -> None:
@@ -134,7 +134,7 @@ def test_a_killed_ray_driver_resumes_to_the_local_distributors_files_byte_for_by
         driver.kill()
         driver.wait()
         driver.stderr.close()
-    assert len(list((out / schema.STATS_DIR).glob("*_stats.json"))) < 5
+    assert len(list((out / layout.STATS_DIR).glob("*_stats.json"))) < 5
     kept = len(_finished_parts(out))
     _wait_until_idle()
 
@@ -150,8 +150,8 @@ def test_a_killed_ray_driver_resumes_to_the_local_distributors_files_byte_for_by
     }
     for name in ("captioner", "scorer"):  # the probe tasks recorded the models the local run loaded
         assert _manifest(out)[name] == _manifest(local_reference)[name]
-    assert not list((out / schema.PARTS_DIR).rglob("*.*"))  # committed shards leave no parts behind
-    assert (out / schema.CARD_FILE).is_file()
+    assert not list((out / layout.PARTS_DIR).rglob("*.*"))  # committed shards leave no parts behind
+    assert (out / layout.CARD_FILE).is_file()
 
 
 class _FailsOnWideFrames(Captioner):
