@@ -13,6 +13,11 @@ from typing import Any
 _BUILDERS = {
     "make_tiny_blip2": "avt_triplets.tiny.captioners",
     "make_tiny_llava": "avt_triplets.tiny.captioners",
+    "make_tiny_gemma3": "avt_triplets.tiny.vlm_families",
+    "make_tiny_paligemma": "avt_triplets.tiny.vlm_families",
+    "make_tiny_llava_onevision": "avt_triplets.tiny.vlm_families",
+    "make_tiny_internvl": "avt_triplets.tiny.vlm_families",
+    "make_tiny_qwen3_vl": "avt_triplets.tiny.vlm_families",
     "make_tiny_clap": "avt_triplets.tiny.clap",
     "make_tiny_clip": "avt_triplets.tiny.clip",
     "make_tiny_msclap": "avt_triplets.tiny.msclap",
