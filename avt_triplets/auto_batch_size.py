@@ -42,7 +42,7 @@ def _caption_full_length(captioner: Any, size: int) -> None:
     from avt_triplets.preflight import synthetic_frame
 
     frames = frame_inputs([np.asarray(synthetic_frame())], image_preprocessor_of(captioner))
-    caption_rows(captioner, [frames.unique[0]] * size, frames.preprocessed)
+    caption_rows(captioner, [frames.row(0)] * size, frames.preprocessed)
 
 
 def probe_caption_batch_size(captioner: Any, start: int) -> int:
@@ -51,10 +51,10 @@ def probe_caption_batch_size(captioner: Any, start: int) -> int:
     Raises :class:`RunAborted` when the captioner fails for another reason (a broken model), or even one frame
     does not fit.
     """
-    kwargs = getattr(captioner, "generate_kwargs", None)
+    kwargs = captioner.generate_kwargs
     saved = None if kwargs is None else kwargs.get("min_new_tokens")
     if kwargs is not None:
-        kwargs["min_new_tokens"] = getattr(captioner, "max_new_tokens", None)
+        kwargs["min_new_tokens"] = captioner.max_new_tokens
     size = max(1, int(start))
     try:
         while True:
@@ -96,7 +96,7 @@ def resolve_caption_batch_size(captioner: Any, options: GenerationOptions, recor
     if recorded is not None:
         logger.info("caption batch size %d, as recorded in the output's manifest", recorded)
         return int(recorded)
-    device = getattr(captioner, "device", None)
+    device = captioner.device
     if device is None or getattr(device, "type", str(device)) in ("cpu", "meta"):
         return DEFAULT_CAPTION_BATCH_SIZE
     size = probe_caption_batch_size(captioner, frames_per_chunk(options))

@@ -79,9 +79,11 @@ def compile_captioner(captioner: Any, *, backend: str | None = None) -> Any:
     cache and a compiled step (``backend``: default :data:`DEFAULT_BACKEND`); returns the same object.
     Raises :class:`UsageError` for models that can't."""
     backend = backend or DEFAULT_BACKEND
-    model = getattr(captioner, "model", None)
-    if model is None or not hasattr(captioner, "generate_kwargs"):
+    from avt_triplets.captioners import TransformersCaptioner
+
+    if not isinstance(captioner, TransformersCaptioner):
         raise UsageError(f"--caption-compile needs a transformers captioner, got {type(captioner).__name__}")
+    model = captioner.model
     if not getattr(model, "_can_compile_fullgraph", False):
         raise UsageError(
             f"--caption-compile: {type(model).__name__} does not support a static KV cache under torch.compile "

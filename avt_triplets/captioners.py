@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from avt_core.errors import UsageError
+from avt_triplets.captioner_adapters import DEFAULT_CHAT_PROMPT, GENERIC, CaptionerAdapter, adapter_for
+from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity, InputPlan
 from avt_triplets.devices import batch_to_device, default_device
+from avt_triplets.image_batches import CollatedBatch, collate_rows
 from avt_triplets.legacy_checkpoints import fill_missing_fields
 from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 from avt_triplets.options import DEFAULT_CAPTIONER, DEFAULT_MAX_NEW_TOKENS
@@ -51,22 +54,9 @@ __all__ = [
     "TransformersCaptioner",
     "check_captioner_options",
     "load_captioner",
+    "plan_inputs",
+    "variable_layout_reason",
 ]
-
-DEFAULT_CHAT_PROMPT = "Describe this image in one short sentence."
-
-
-@runtime_checkable
-class Captioner(Protocol):
-    """What the pipeline needs from a captioner."""
-
-    name: str
-    revision: str | None  # resolved Hub commit, None for local folders
-    prompt: str | None  # the prompt actually used (None: plain captioning)
-
-    def caption(self, images: Sequence[Image.Image]) -> list[str]:
-        """One caption per image, for one batch."""
-        ...
 
 
 def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
@@ -106,13 +96,9 @@ def _require_captioner_type(name_or_path: str | os.PathLike, revision: str | Non
     require_model_type("--captioner", name_or_path, config, MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES, kind)
 
 
-def vision_dtype(model: Any) -> torch.dtype:
-    """The dtype of the model's vision tower (its first floating parameter named ``vision``), else
-    ``model.dtype``."""
-    for name, parameter in model.named_parameters():
-        if "vision" in name and parameter.is_floating_point():
-            return parameter.dtype
-    return model.dtype
+def vision_dtype(model: Any, adapter: CaptionerAdapter = GENERIC) -> torch.dtype:
+    """The dtype of the model's vision tower, as ``adapter`` finds it (Qwen's tower is ``visual``)."""
+    return adapter.vision_dtype(model)
 
 
 def processor_inputs(processor: Any, images: list[Image.Image], prompt_text: str | None) -> Any:
@@ -125,18 +111,27 @@ def processor_inputs(processor: Any, images: list[Image.Image], prompt_text: str
 
 
 class ProcessorImages:
-    """A captioner's own processor as a decode worker runs it: RGB uint8 frames -> ``pixel_values``
-    (float32 numpy, ``[frames, channels, height, width]``), the call :meth:`TransformersCaptioner.caption`
-    makes. Picklable without the model, so it travels to spawned workers and Ray tasks."""
+    """A captioner's own processor as a decode worker runs it: RGB uint8 frames -> the inputs by key, each with
+    a leading frame dimension. ``per_image`` (variable-size layouts): one processor call per frame, whose every
+    output (pixel rows, grid, the prompt's ids with that image's tokens) is kept; else one call for all frames and
+    only ``pixel_values`` (the prompt is the same for every image). Picklable without the model, so it travels to
+    spawned workers and Ray tasks."""
 
-    def __init__(self, processor: Any, prompt_text: str | None):
-        self.processor, self.prompt_text = processor, prompt_text
+    def __init__(self, processor: Any, prompt_text: str | None, per_image: bool = False):
+        self.processor, self.prompt_text, self.per_image = processor, prompt_text, per_image
 
-    def __call__(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+    def __call__(self, frames: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         from PIL import Image
 
         images = [Image.fromarray(np.asarray(frame)).convert("RGB") for frame in frames]
-        return processor_inputs(self.processor, images, self.prompt_text)["pixel_values"].numpy()
+        if not self.per_image:
+            return {
+                "pixel_values": processor_inputs(self.processor, images, self.prompt_text)[
+                    "pixel_values"
+                ].numpy()
+            }
+        outputs = [processor_inputs(self.processor, [image], self.prompt_text) for image in images]
+        return {key: np.stack([output[key].numpy() for output in outputs]) for key in outputs[0].keys()}
 
 
 _TEXT_KEYS = {"input_ids", "attention_mask", "token_type_ids"}
@@ -148,33 +143,79 @@ def _probe_images() -> list[Image.Image]:
     return [Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (40, 90), (20, 90, 200))]
 
 
-def _has_fixed_size_inputs(processor: Any, prompt_text: str | None) -> bool:
-    """Whether images of any size become same-shaped ``pixel_values`` and identical prompt ids (BLIP-2, LLaVA-1.5),
-    so frames can be preprocessed apart from the prompt and batched later."""
-    try:
-        inputs = [processor_inputs(processor, [image], prompt_text) for image in _probe_images()]
-    except Exception:  # noqa: BLE001 - a processor that can't do this is captioned the plain way
-        logger.debug(
-            "image processor probe failed; frames are preprocessed in the model process", exc_info=True
-        )
-        return False
+def _fixed_size_reason(processor: Any, prompt_text: str | None) -> str | None:
+    """None when images of any size become same-shaped ``pixel_values`` and identical prompt ids (BLIP-2,
+    LLaVA-1.5), so frames can be preprocessed apart from the prompt and batched later; else why not."""
+    inputs = [processor_inputs(processor, [image], prompt_text) for image in _probe_images()]
     keys = set(inputs[0].keys())
-    if "pixel_values" not in keys or keys - _TEXT_KEYS - {"pixel_values"} or keys != set(inputs[1].keys()):
-        return False
-    return all(inputs[0][key].shape == inputs[1][key].shape for key in keys) and all(
-        inputs[0][key].equal(inputs[1][key]) for key in keys - {"pixel_values"}
+    if "pixel_values" not in keys:
+        return "the processor gives no pixel_values"
+    if keys - _TEXT_KEYS - {"pixel_values"} or keys != set(inputs[1].keys()):
+        return f"the processor describes each image with more than pixels ({', '.join(sorted(keys))})"
+    if not all(inputs[0][key].shape == inputs[1][key].shape for key in keys):
+        return "the input size depends on the image size"
+    if not all(inputs[0][key].equal(inputs[1][key]) for key in keys - {"pixel_values"}):
+        return "the prompt's image tokens depend on the image size"
+    return None
+
+
+def _same_batch(collated: dict[str, Any], batched: Any) -> bool:
+    import torch
+
+    return set(collated) == set(batched.keys()) and all(
+        collated[key].shape == batched[key].shape and torch.equal(collated[key], batched[key].cpu())
+        for key in collated
     )
+
+
+def variable_layout_reason(processor: Any, prompt_text: str | None) -> str | None:
+    """None when one-image processor outputs, collated by :func:`avt_triplets.image_batches.collate_rows`, equal
+    the processor's own output for the images together (checked on two images of different shapes), so decode
+    workers can preprocess frames one at a time; else why not."""
+    preprocess = ProcessorImages(processor, prompt_text, per_image=True)
+    rows = [
+        {key: value[0] for key, value in preprocess([np.asarray(image)]).items()} for image in _probe_images()
+    ]
+    collated = collate_rows(rows, _pad_id(processor))
+    if not _same_batch(collated, processor_inputs(processor, _probe_images(), prompt_text)):
+        return "one-image inputs collated differ from the processor's batch of the same images"
+    return None
+
+
+def _pad_id(processor: Any) -> int:
+    tokenizer = getattr(processor, "tokenizer", None)
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return int(pad) if pad is not None else 0
+
+
+def plan_inputs(processor: Any, prompt_text: str | None, adapter: CaptionerAdapter) -> InputPlan:
+    """Where this model's frames are preprocessed (decode workers or model process), in which layout, and why."""
+    try:
+        fixed = _fixed_size_reason(processor, prompt_text)
+        if fixed is None:
+            reason = "images of any size become same-shaped pixel_values with the same prompt"
+            return InputPlan("fixed", reason, ProcessorImages(processor, prompt_text))
+        variable = variable_layout_reason(processor, prompt_text)
+    except Exception as error:  # noqa: BLE001 - a processor that can't do this is captioned the plain way
+        logger.debug("image processor probe failed", exc_info=True)
+        return InputPlan("raw", f"the processor probe failed ({type(error).__name__}: {error})")
+    if variable is not None:
+        return InputPlan("raw", f"{fixed}, and {variable}")
+    keys = ", ".join(("pixel_values", *adapter.image_keys)) if adapter.image_keys else "pixel_values"
+    reason = f"{fixed}: each frame's {keys} and prompt ids travel together, collated per batch"
+    return InputPlan("variable", reason, ProcessorImages(processor, prompt_text, per_image=True))
 
 
 def _prompt_tensors(processor: Any, prompt_text: str | None, device: Any) -> dict[str, torch.Tensor]:
     """The text inputs of one image (the prompt, image tokens included) on ``device``; the same for any image
-    when :func:`_has_fixed_size_inputs`."""
+    in the ``fixed`` layout."""
     inputs = processor_inputs(processor, _probe_images()[:1], prompt_text)
     return {key: value.to(device) for key, value in inputs.items() if key != "pixel_values"}
 
 
-class TransformersCaptioner:
-    """A loaded image-text-to-text model and its processor, captioning greedily."""
+class TransformersCaptioner(Captioner):
+    """A loaded image-text-to-text model and its processor, captioning greedily; ``adapter`` holds what its
+    family does differently."""
 
     def __init__(
         self,
@@ -186,23 +227,25 @@ class TransformersCaptioner:
         prompt: str | None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         weights_digest: str | None = None,
+        adapter: CaptionerAdapter | None = None,
     ) -> None:
         self.model = model.eval()
         self.processor = processor
+        self.adapter = adapter or adapter_for(getattr(model.config, "model_type", None))
         self.name = name
         self.revision = revision
         self.weights_digest = weights_digest  # content of a local checkpoint; None for Hub models
-        self.dtype = str(vision_dtype(model)).removeprefix("torch.")
+        self.dtype = str(vision_dtype(model, self.adapter)).removeprefix("torch.")
         self.max_new_tokens = max_new_tokens
-        self.generate_kwargs: dict[str, Any] = {}  # extra generate() options (caption_compile)
+        self.generate_kwargs = {}  # extra generate() options (caption_compile)
         self.uses_chat_template = getattr(processor, "chat_template", None) is not None
-        self.prompt = DEFAULT_CHAT_PROMPT if (prompt is None and self.uses_chat_template) else prompt
+        self.prompt = self.adapter.default_prompt(self.uses_chat_template) if prompt is None else prompt
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is not None:
             tokenizer.padding_side = "left"
         self.clean_up_spaces = bool(getattr(tokenizer, "clean_up_tokenization_spaces", False))
-        self._prompt_text = self._render_prompt()
-        self._fixed_size_images: bool | None = None  # found out on the first image_preprocessor() call
+        self._prompt_text = self.adapter.render_prompt(processor, self.prompt, self.uses_chat_template)
+        self._plan: InputPlan | None = None  # found out on the first input_plan() call
         self._prompt_tensors: dict[str, torch.Tensor] | None = None  # the prompt's ids, for caption_pixels
 
     @property
@@ -213,18 +256,24 @@ class TransformersCaptioner:
     def input_dtype(self) -> torch.dtype:
         """The dtype of the vision tower, which takes ``pixel_values``: BLIP-2 under float16 keeps its Q-Former
         in float32, so ``model.dtype`` (its first parameter's) would say float32 while the tower is float16."""
-        return vision_dtype(self.model)
+        return vision_dtype(self.model, self.adapter)
 
-    def _render_prompt(self) -> str | None:
-        """The text that goes with every image: the chat-formatted prompt, the raw prompt, or None."""
-        if self.prompt is None:
-            return None
-        if not self.uses_chat_template:
-            return self.prompt
-        conversation = [
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]},
-        ]
-        return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    def identity(self) -> CaptionerIdentity:
+        return CaptionerIdentity(
+            name=self.name,
+            revision=self.revision,
+            weights_digest=self.weights_digest,
+            dtype=self.dtype,
+            prompt=self.prompt,
+            max_new_tokens=self.max_new_tokens,
+            generation=GREEDY,
+            adapter=self.adapter.name,
+        )
+
+    def input_plan(self) -> InputPlan:
+        if self._plan is None:
+            self._plan = plan_inputs(self.processor, self._prompt_text, self.adapter)
+        return self._plan
 
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
         """One caption per PIL image: the processor runs here, in this process."""
@@ -234,23 +283,23 @@ class TransformersCaptioner:
         inputs = processor_inputs(self.processor, rgb, self._prompt_text)
         return self._generate(inputs.to(self.device, dtype=self.input_dtype))
 
-    def image_preprocessor(self) -> ProcessorImages | None:
-        """What turns decoded frames into this model's ``pixel_values`` on a CPU worker, or None when the
-        processor's output depends on the image size (then frames are captioned through :meth:`caption`)."""
-        if self._fixed_size_images is None:
-            self._fixed_size_images = _has_fixed_size_inputs(self.processor, self._prompt_text)
-        return ProcessorImages(self.processor, self._prompt_text) if self._fixed_size_images else None
+    def stack(self, rows: Sequence[Mapping[str, np.ndarray]], pin: bool) -> Any:
+        """Fixed layout: the rows' pixel_values as one host tensor; variable: every key collated."""
+        if self.input_plan().layout == "variable":
+            return CollatedBatch(rows, _pad_id(self.processor), pin=pin)
+        return super().stack(rows, pin)
 
-    def caption_pixels(self, pixel_values: Sequence[np.ndarray] | torch.Tensor) -> list[str]:
-        """One caption per row of ``pixel_values`` made by :meth:`image_preprocessor` (rows, or one stacked host
-        tensor, ideally page-locked): the same captions as :meth:`caption` of the frames; only the copy to the
-        device and the model run here."""
-        if len(pixel_values) == 0:
+    def caption_pixels(self, batch: Any) -> list[str]:
+        """One caption per row of a :meth:`stack`ed batch (ideally page-locked): the same captions as
+        :meth:`caption` of the frames; only the copy to the device and the model run here."""
+        if len(batch) == 0:
             return []
+        if isinstance(batch, CollatedBatch):
+            return self._generate(_batch_on(batch.tensors, self.device, self.input_dtype))
         if self._prompt_tensors is None:
             self._prompt_tensors = _prompt_tensors(self.processor, self._prompt_text, self.device)
-        inputs = {key: value.repeat(len(pixel_values), 1) for key, value in self._prompt_tensors.items()}
-        inputs["pixel_values"] = batch_to_device(pixel_values, self.device, self.input_dtype)
+        inputs = {key: value.repeat(len(batch), 1) for key, value in self._prompt_tensors.items()}
+        inputs["pixel_values"] = batch_to_device(batch, self.device, self.input_dtype)
         return self._generate(inputs)
 
     def _generate(self, inputs: Any) -> list[str]:
@@ -258,11 +307,7 @@ class TransformersCaptioner:
 
         with torch.inference_mode():
             generated = self.model.generate(
-                **inputs,
-                do_sample=False,
-                num_beams=1,
-                max_new_tokens=self.max_new_tokens,
-                **self.generate_kwargs,
+                **inputs, **GREEDY, max_new_tokens=self.max_new_tokens, **self.generate_kwargs
             )
         prompt_ids = inputs.get("input_ids")
         if prompt_ids is not None and generated.shape[1] >= prompt_ids.shape[1]:
@@ -280,8 +325,23 @@ class TransformersCaptioner:
 
     def __repr__(self) -> str:
         return (
-            f"TransformersCaptioner(name={self.name!r}, revision={self.revision!r}, prompt={self.prompt!r})"
+            f"TransformersCaptioner(name={self.name!r}, revision={self.revision!r}, prompt={self.prompt!r}, "
+            f"adapter={self.adapter.name!r})"
         )
+
+
+def _batch_on(batch: dict[str, torch.Tensor], device: Any, dtype: Any) -> dict[str, torch.Tensor]:
+    """A collated batch on ``device``, floating tensors (pixels) cast to ``dtype`` there."""
+    moved = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    return {key: value.to(dtype) if value.is_floating_point() else value for key, value in moved.items()}
+
+
+def _log_plan(captioner: TransformersCaptioner, model_type: str | None) -> None:
+    """Which adapter, and which path its frames take (decode workers or the model process), and why."""
+    adapter = captioner.adapter
+    if adapter is GENERIC:
+        logger.info("no adapter is registered for model_type %r: the generic adapter is used", model_type)
+    logger.info("captioner %s: %s", captioner.name, captioner.input_plan().describe(adapter.name))
 
 
 def load_captioner(
@@ -330,4 +390,5 @@ def load_captioner(
         weights_digest=local_digest(name_or_path),
     )
     logger.info("loaded %r on %s (%s)", captioner, device, dtype)
+    _log_plan(captioner, getattr(model.config, "model_type", None))
     return captioner

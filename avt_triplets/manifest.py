@@ -21,6 +21,7 @@ from typing import Any
 from avt_core.atomic import atomic_write_json
 from avt_core.errors import UsageError
 from avt_triplets import schema
+from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity
 from avt_triplets.inputs import InputSet, inputs_digest
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.revisions import local_digest
@@ -43,6 +44,7 @@ IDENTITY_KEYS = (
     "captioner.dtype",
     "captioner.prompt",
     "captioner.max_new_tokens",
+    "captioner.generation",
     "scorer.name",
     "scorer.revision",
     "scorer.weights_digest",
@@ -63,7 +65,10 @@ IDENTITY_KEYS = (
 # The keys known before any model is loaded: checked first, so a wrong rerun fails in seconds.
 RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if not k.startswith(("captioner.", "scorer.")))
 # Identity keys added after the first manifests, with the value every older manifest implies.
-IMPLIED_BEFORE_RECORDED = {"captioned": True}  # `--captioner none` came later: older outputs are captioned
+IMPLIED_BEFORE_RECORDED = {
+    "captioned": True,  # `--captioner none` came later: older outputs are captioned
+    "captioner.generation": dict(GREEDY),  # recorded since the captioner contract; always greedy before
+}
 
 
 # A model's name (its path, for a local folder) is only a way to find its weights: when both runs recorded a digest of
@@ -100,9 +105,15 @@ def _recorded(data: dict, dotted: str) -> bool:
     return isinstance(data, dict) and last in data
 
 
+def _parent_recorded(data: dict, dotted: str) -> bool:
+    """The record ``dotted`` belongs to is there (a ``--captioner none`` output has no captioner record)."""
+    parent = dotted.rpartition(".")[0]
+    return not parent or isinstance(_get(data, parent), dict)
+
+
 def _recorded_value(data: dict, dotted: str) -> Any:
     """The manifest's value of ``dotted``, or the one an older manifest that predates the key implies."""
-    if not _recorded(data, dotted) and dotted in IMPLIED_BEFORE_RECORDED:
+    if not _recorded(data, dotted) and dotted in IMPLIED_BEFORE_RECORDED and _parent_recorded(data, dotted):
         return IMPLIED_BEFORE_RECORDED[dotted]
     return _get(data, dotted)
 
@@ -229,16 +240,12 @@ def classes_record(options: GenerationOptions, inputs: InputSet) -> dict[str, An
     return inputs.classes.record(inputs.classes.source)
 
 
-def captioner_record(captioner: Any) -> dict[str, Any]:
-    """What identifies a loaded captioner; attributes it does not have are recorded as None."""
-    return {
-        "name": getattr(captioner, "name", type(captioner).__name__),
-        "revision": getattr(captioner, "revision", None),
-        "weights_digest": getattr(captioner, "weights_digest", None),
-        "dtype": getattr(captioner, "dtype", None),
-        "prompt": getattr(captioner, "prompt", None),
-        "max_new_tokens": getattr(captioner, "max_new_tokens", None),
-    }
+def captioner_record(captioner: Captioner) -> dict[str, Any]:
+    """What identifies a loaded captioner: its :class:`~avt_triplets.captioner_contract.CaptionerIdentity`, every
+    field of it."""
+    record = captioner.identity().record()
+    CaptionerIdentity.require_fields(record)
+    return record
 
 
 def scorer_record(scorer: Any) -> dict[str, Any]:

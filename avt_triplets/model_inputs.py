@@ -23,26 +23,37 @@ before; deduplication applies either way.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-ImagePreprocessor = Callable[[Sequence[np.ndarray]], np.ndarray]  # RGB uint8 frames -> [N, ...] model input
+# RGB uint8 frames -> {"pixel_values": [N, ...], other image keys: [N, ...]}: the captioner's inputs per frame
+ImagePreprocessor = Callable[[Sequence[np.ndarray]], Mapping[str, np.ndarray]]
 AudioPreprocessor = Callable[[np.ndarray], np.ndarray]  # mono float32 waveform -> [windows, ...] model input
 
 
 @dataclass
 class FrameInputs:
-    """A clip's frames for the captioner: ``unique[rows[k]]`` is frame ``k``'s input."""
+    """A clip's frames for the captioner: ``unique[rows[k]]`` is frame ``k``'s input (with ``extra[key][rows[k]]``
+    for variable-size layouts: the image's metadata and prompt ids, packed along the same first dimension)."""
 
     rows: np.ndarray  # [frames] int64: the row of ``unique`` each frame uses (exact duplicates share one)
     unique: np.ndarray | None  # [distinct, ...]: pixel_values when ``preprocessed``, else RGB uint8 frames
     preprocessed: bool
+    extra: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # [distinct, ...] each: image_grid_thw, input_ids
 
     @property
     def num_unique(self) -> int:
         return int(self.rows.max()) + 1 if self.rows.size else 0
+
+    def row(self, k: int) -> Mapping[str, np.ndarray] | np.ndarray:
+        """Distinct frame ``k`` as the captioner's ``stack`` takes it (its inputs by key), or its RGB array."""
+        if not self.preprocessed:
+            return self.unique[k]
+        return {"pixel_values": self.unique[k], **{key: value[k] for key, value in self.extra.items()}}
 
 
 @dataclass
@@ -64,7 +75,10 @@ class ModelInputs:
 
     def map_arrays(self, fn: Callable) -> ModelInputs:
         """The same inputs with ``fn`` applied to each array (how they cross a process boundary cheaply)."""
-        frames = FrameInputs(fn(self.frames.rows), _maybe(fn, self.frames.unique), self.frames.preprocessed)
+        extra = {key: fn(value) for key, value in self.frames.extra.items()}
+        frames = FrameInputs(
+            fn(self.frames.rows), _maybe(fn, self.frames.unique), self.frames.preprocessed, extra
+        )
         audio = AudioInputs(_maybe(fn, self.audio.data), self.audio.prepared, self.audio.error)
         return ModelInputs(frames, audio)
 
@@ -100,7 +114,8 @@ def frame_inputs(frames: Sequence[np.ndarray], preprocess: ImagePreprocessor | N
     distinct = [np.asarray(frames[k]) for k in firsts]
     if preprocess is None:
         return FrameInputs(rows, np.stack(distinct), False)
-    return FrameInputs(rows, np.ascontiguousarray(preprocess(distinct)), True)
+    arrays = {key: np.ascontiguousarray(value) for key, value in preprocess(distinct).items()}
+    return FrameInputs(rows, arrays.pop("pixel_values"), True, arrays)
 
 
 def audio_inputs(waveform: np.ndarray, preprocess: AudioPreprocessor | None) -> AudioInputs:
@@ -128,9 +143,9 @@ class InputPreparer:
 
 
 def image_preprocessor_of(captioner) -> ImagePreprocessor | None:
-    """The captioner's ``image_preprocessor()``, or None when it has none (it then takes PIL images)."""
-    make = getattr(captioner, "image_preprocessor", None)
-    return make() if callable(make) else None
+    """The captioner's ``image_preprocessor()`` (its :class:`~avt_triplets.captioner_contract.InputPlan`'s), or
+    None when frames stay raw (it then takes PIL images)."""
+    return captioner.image_preprocessor()
 
 
 def audio_preprocessor_of(scorer) -> AudioPreprocessor | None:
@@ -144,13 +159,30 @@ def preparer_for(captioner, scorer) -> InputPreparer:
     return InputPreparer(image_preprocessor_of(captioner), audio_preprocessor_of(scorer))
 
 
-def caption_rows(captioner, rows: Sequence[np.ndarray], preprocessed: bool) -> list[str]:
-    """Captions of frame rows: ``caption_pixels`` of preprocessed rows, else ``caption`` of the RGB frames."""
+def caption_rows(captioner, rows: Sequence, preprocessed: bool) -> list[str]:
+    """Captions of frame rows (:meth:`FrameInputs.row`): ``caption_pixels`` of the ``stack`` of preprocessed
+    rows, else ``caption`` of the RGB frames."""
     if preprocessed:
-        return list(captioner.caption_pixels(rows))
+        return list(captioner.caption_pixels(captioner.stack(rows, pin=False)))
     from PIL import Image
 
     return list(captioner.caption([Image.fromarray(np.asarray(row)) for row in rows]))
+
+
+def rows_of(prepared: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """An image preprocessor's output split into one row per frame (what a captioner's ``stack`` takes)."""
+    count = len(prepared["pixel_values"])
+    return [{key: value[k] for key, value in prepared.items()} for k in range(count)]
+
+
+def caption_batch(captioner, batch) -> list[str]:
+    """Captions of a batch as :class:`~avt_triplets.stages.caption_batches.CaptionBatches` forms it: a list of RGB
+    frames (``caption`` of the images), else a batch the captioner's ``stack`` made (``caption_pixels``)."""
+    if not isinstance(batch, list):
+        return list(captioner.caption_pixels(batch))
+    from PIL import Image
+
+    return list(captioner.caption([Image.fromarray(np.asarray(row)) for row in batch]))
 
 
 def embed_audio_inputs(scorer, audio: Sequence[AudioInputs]) -> np.ndarray:
@@ -175,10 +207,12 @@ __all__ = [
     "ModelInputs",
     "audio_inputs",
     "audio_preprocessor_of",
+    "caption_batch",
     "caption_rows",
     "distinct_frames",
     "embed_audio_inputs",
     "frame_inputs",
     "image_preprocessor_of",
     "preparer_for",
+    "rows_of",
 ]

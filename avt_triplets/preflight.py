@@ -149,13 +149,14 @@ def check_captioner(captioner: Any) -> str:
     before any video is decoded, instead of filling the dataset with empty captions."""
     try:
         frames = frame_inputs(probe_frames(), image_preprocessor_of(captioner))
-        captions = caption_rows(captioner, list(frames.unique), frames.preprocessed)
+        rows = [frames.row(k) for k in range(frames.num_unique)]
+        captions = caption_rows(captioner, rows, frames.preprocessed)
         if len(captions) != frames.num_unique or not all(isinstance(c, str) for c in captions):
             raise ValueError(f"expected one caption string per image, got {captions!r}")
     except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run
         raise _abort("captioner", captioner, error) from error
     if any(is_empty_caption(c) for c in captions):
-        name = getattr(captioner, "name", type(captioner).__name__)
+        name = captioner.name
         raise RunAborted(
             f"the captioner {name!r} captions synthetic test frames as {captions!r}, before any video was decoded: "
             "it loads but produces no caption (NaN weights, or only end-of-sequence/special tokens); check the "

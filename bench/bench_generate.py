@@ -93,7 +93,7 @@ def models_alone(list_csv: Path, captioner, scorer, caption_batch: int, score_ba
             decoded[clip.source] = decode_job(DecodeJob(0, 0, clip), settings)
     decode_s_per_clip = (time.perf_counter() - started) / len(decoded)
     inputs = [decoded[clip.source].inputs for clip in clips]
-    frames = [(x.frames.unique[row], x.frames.preprocessed) for x in inputs for row in x.frames.rows]
+    frames = [(x.frames.row(row), x.frames.preprocessed) for x in inputs for row in x.frames.rows]
     started = time.perf_counter()
     captions = []
     for i in range(0, len(frames), caption_batch):

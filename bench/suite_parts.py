@@ -79,9 +79,11 @@ def _time_captions(ctx: Context, captioner, size: int, repeats: int) -> dict[str
     apart, as ``preprocess_ms_per_frame`` of one CPU worker)."""
     frames = _frames(size)
     started = time.perf_counter()
-    pixel_values = captioner.image_preprocessor()([np.asarray(frame) for frame in frames])
+    from avt_triplets.model_inputs import rows_of
+
+    prepared = captioner.image_preprocessor()([np.asarray(frame) for frame in frames])
     preprocess_s = time.perf_counter() - started
-    rows = list(pixel_values)
+    rows = captioner.stack(rows_of(prepared), pin=False)
     _reset_peak(ctx)
     started = time.perf_counter()
     captions = captioner.caption_pixels(rows)

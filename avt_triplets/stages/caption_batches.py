@@ -20,7 +20,6 @@ import numpy as np
 
 from avt_triplets.batching import BackoffBatcher, Failed, call_batched
 from avt_triplets.decoding import DecodedItem
-from avt_triplets.devices import stack_on_host
 from avt_triplets.model_inputs import FrameInputs
 
 Key = tuple[int, int]  # (item position in the chunk, distinct frame row of that item)
@@ -36,8 +35,10 @@ class CaptionBatches:
         frames_of: Callable[[DecodedItem], FrameInputs | None],
         stacker: Executor,
         pin: bool,
+        stack: Callable[[list, bool], Any],
     ):
         self.batcher, self.frames_of, self.stacker, self.pin = batcher, frames_of, stacker, pin
+        self.stack = stack  # the captioner's: preprocessed rows -> one host batch (its layout)
         self.batch_size = batcher.initial_batch_size
         self.items: list[DecodedItem] = []
         self.frames: list[FrameInputs | None] = []
@@ -74,8 +75,8 @@ class CaptionBatches:
     def _form(self) -> None:
         """Cut the next batch and start stacking it; caption the one before it meanwhile."""
         keys, self.pending = self.pending[: self.batch_size], self.pending[self.batch_size :]
-        rows = [self.frames[i].unique[row] for i, row in keys]
-        future = self.stacker.submit(_stack, rows, self.preprocessed, self.pin)
+        rows = [self.frames[i].row(row) for i, row in keys]
+        future = self.stacker.submit(self._stack, rows)
         previous, self.next_batch = self.next_batch, (keys, future)
         if previous is not None:
             self._caption(*previous)
@@ -106,10 +107,10 @@ class CaptionBatches:
         """Drop the model inputs of items whose frames are all stacked and captioned (the largest memory)."""
         for frames in self.frames[self.released : upto]:
             if frames is not None:
-                frames.unique = None
+                frames.unique, frames.extra = None, {}
         self.released = max(self.released, upto)
 
-
-def _stack(rows: list[np.ndarray], preprocessed: bool, pin: bool) -> Any:
-    """Preprocessed rows as one host tensor (one copy); raw RGB frames stay a list (the captioner takes images)."""
-    return stack_on_host(rows, pin=pin) if preprocessed else rows
+    def _stack(self, rows: list) -> Any:
+        """Preprocessed rows as one host batch (the captioner's layout: one copy); raw RGB frames stay a list (the
+        captioner takes images)."""
+        return self.stack(rows, self.pin) if self.preprocessed else rows

@@ -47,7 +47,7 @@ from avt_triplets.model_inputs import (
     FrameInputs,
     audio_inputs,
     audio_preprocessor_of,
-    caption_rows,
+    caption_batch,
     embed_audio_inputs,
     frame_inputs,
     image_preprocessor_of,
@@ -158,8 +158,8 @@ class CaptionStep:
         set_seed(chunk_seed(self.seed, chunk.shard, chunk.start))  # sampling captioners repeat anywhere
         if self._stacker is None:
             self._stacker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avt-stack-frames")
-        pin = pins_memory(getattr(self.captioner, "device", None))
-        run = CaptionBatches(self.batcher, self.frame_inputs, self._stacker, pin)
+        pin = pins_memory(self.captioner.device)
+        run = CaptionBatches(self.batcher, self.frame_inputs, self._stacker, pin, self.captioner.stack)
         ready = getattr(items, "ready", None)  # whether the next clip has arrived (a stream may say)
         for item in items:
             run.add(item)
@@ -183,10 +183,10 @@ class CaptionStep:
         return item.inputs.frames
 
     def _caption(self, batch: Any) -> list[str]:
-        """A batch of :class:`CaptionBatches`: a host tensor of ``pixel_values``, or a list of RGB frames. Several
+        """A batch of :class:`CaptionBatches`: a host batch of the captioner's layout, or a list of RGB frames. Several
         frames all captioned as empty is a broken model (NaN weights, only end-of-sequence tokens), not data: the
         run stops instead of recording every clip as failed."""
-        captions = caption_rows(self.captioner, batch, preprocessed=not isinstance(batch, list))
+        captions = caption_batch(self.captioner, batch)
         if len(captions) > 1 and all(isinstance(c, str) and selection.is_empty_caption(c) for c in captions):
             raise ModelFailure(
                 f"the captioner gave all {len(captions)} frames of a batch an empty caption ({captions[0]!r}); its "

@@ -13,6 +13,8 @@ from typing import Any
 _BUILDERS = {
     "make_tiny_blip2": "avt_triplets.tiny.captioners",
     "make_tiny_llava": "avt_triplets.tiny.captioners",
+    "make_tiny_qwen2_5_vl": "avt_triplets.tiny.vlm_captioners",
+    "make_tiny_smolvlm": "avt_triplets.tiny.vlm_captioners",
     "make_tiny_gemma3": "avt_triplets.tiny.vlm_families",
     "make_tiny_paligemma": "avt_triplets.tiny.vlm_families",
     "make_tiny_llava_onevision": "avt_triplets.tiny.vlm_families",

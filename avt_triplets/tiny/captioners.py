@@ -35,14 +35,16 @@ def _silence_special_tokens(model, token_ids: list[int]) -> None:
         model.get_output_embeddings().weight[token_ids] = 0.0
 
 
-def _save_tiny(model_class, config, tokenizer, processor, output_dir: Path, seed: int) -> Path:
+def save_tiny(
+    model_class, config, tokenizer, processor, output_dir: Path, seed: int, image_token_id: int | None = None
+) -> Path:
     """Build ``model_class(config)`` from ``seed``, silence the special tokens, set greedy generation, save it all."""
     import torch
     from transformers import GenerationConfig
 
     torch.manual_seed(seed)
     model = model_class(config).eval()
-    image_token_id = config.image_token_index
+    image_token_id = config.image_token_index if image_token_id is None else image_token_id
     _silence_special_tokens(model, list(tokenizer.all_special_ids) + [image_token_id])
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
@@ -128,7 +130,7 @@ def make_tiny_blip2(output_dir: str | Path, seed: int = 0) -> Path:
         image_token_index=image_token_id,
         initializer_range=INIT_STD,
     )
-    return _save_tiny(Blip2ForConditionalGeneration, config, tokenizer, processor, output_dir, seed)
+    return save_tiny(Blip2ForConditionalGeneration, config, tokenizer, processor, output_dir, seed)
 
 
 def make_tiny_llava(output_dir: str | Path, seed: int = 0) -> Path:
@@ -208,4 +210,4 @@ def make_tiny_llava(output_dir: str | Path, seed: int = 0) -> Path:
         vision_feature_layer=-2,
         image_seq_length=num_image_tokens,
     )
-    return _save_tiny(LlavaForConditionalGeneration, config, tokenizer, processor, output_dir, seed)
+    return save_tiny(LlavaForConditionalGeneration, config, tokenizer, processor, output_dir, seed)

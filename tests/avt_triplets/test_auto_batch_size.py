@@ -11,23 +11,31 @@ import torch
 from avt_core.errors import RunAborted, UsageError
 from avt_triplets import schema
 from avt_triplets.auto_batch_size import DEFAULT_CAPTION_BATCH_SIZE, probe_caption_batch_size
+from avt_triplets.captioner_contract import Captioner
 from avt_triplets.options import GenerationOptions
 from avt_triplets.pipeline import generate_triplets
 
 
-class _PretendGpuCaptioner:
+class _PretendGpuCaptioner(Captioner):
     """The tiny BLIP-2 behind a device that says ``cuda`` and runs out of memory above ``limit`` frames."""
+
+    device = torch.device("cuda")
 
     def __init__(self, inner, limit: int):
         self.inner, self.limit = inner, limit
         self.name, self.revision, self.prompt = inner.name, inner.revision, inner.prompt
         self.max_new_tokens, self.dtype = inner.max_new_tokens, inner.dtype
         self.generate_kwargs: dict = {}
-        self.device = torch.device("cuda")
         self.batches: list[tuple[int, object]] = []
 
-    def image_preprocessor(self):
-        return self.inner.image_preprocessor()
+    def input_plan(self):
+        return self.inner.input_plan()
+
+    def caption(self, images):
+        return self.inner.caption(images)
+
+    def stack(self, rows, pin):
+        return self.inner.stack(rows, pin)
 
     def caption_pixels(self, rows):
         self.batches.append((len(rows), self.generate_kwargs.get("min_new_tokens")))

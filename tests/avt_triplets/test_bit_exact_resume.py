@@ -15,6 +15,7 @@ import shutil
 import torch
 
 from avt_triplets import schema, shards
+from avt_triplets.captioner_contract import Captioner
 from avt_triplets.pipeline import generate_triplets
 from avt_triplets.scorers import ClapScorer, load_scorer
 
@@ -33,7 +34,7 @@ class _BatchSensitiveClap(ClapScorer):
         return super()._embed_texts(texts) + 1e-3 * len(texts)
 
 
-class _WordCaptioner:
+class _WordCaptioner(Captioner):
     """Captions by frame width, so captions repeat across shards: 'a cat' for the 398 px wide frames of the
     256x144 videos, 'a dog' for the others."""
 

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from avt_triplets.captioners import TransformersCaptioner, load_captioner
+from avt_triplets.model_inputs import rows_of
 
 
 def _edit_json(path: Path, edit) -> None:
@@ -139,7 +140,7 @@ def test_a_transformers_4_4x_llava_gets_one_image_token_per_feature(
     frames = _frames()
     assert legacy.caption(frames) == current.caption(frames)
     pixels = legacy.image_preprocessor()([np.asarray(frame) for frame in frames])  # the decode workers' path
-    assert legacy.caption_pixels(list(pixels)) == current.caption(frames)
+    assert legacy.caption_pixels(legacy.stack(rows_of(pixels), pin=False)) == current.caption(frames)
     filled = " ".join(r.getMessage() for r in caplog.records)
     assert "num_additional_image_tokens=1" in filled and "patch_size" not in filled, filled
 

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from avt_triplets.captioners import load_captioner
-from avt_triplets.model_inputs import distinct_frames, frame_inputs
+from avt_triplets.model_inputs import distinct_frames, frame_inputs, rows_of
 from avt_triplets.scorers import load_scorer
 from avt_triplets.windowed_scorer import l2_normalise, window_starts
 
@@ -47,10 +47,12 @@ def test_captions_of_worker_preprocessed_frames_equal_the_processor_path(caption
     frames = [frame for frame in _frames(5) for _ in range(2)][:8]  # same-sized frames, shuffled sizes
     reference = captioner.caption([Image.fromarray(frame) for frame in frames])
     shipped = pickle.loads(pickle.dumps(preprocess))  # as a spawned worker or a Ray task receives it
-    pixel_values = shipped(frames)
+    prepared = shipped(frames)
+    assert set(prepared) == {"pixel_values"}, "a fixed-size layout ships pixels only (one prompt for all)"
+    pixel_values = prepared["pixel_values"]
     assert pixel_values.dtype == np.float32 and pixel_values.shape[0] == len(frames)
-    rows = [pixel_values[k] for k in range(len(frames))]  # rows of several clips, as a batch is formed
-    assert captioner.caption_pixels(rows) == reference
+    rows = [{"pixel_values": pixel_values[k]} for k in range(len(frames))]  # rows of several clips: one batch
+    assert captioner.caption_pixels(captioner.stack(rows, pin=False)) == reference
     processor_pixels = captioner.processor(images=[Image.fromarray(f) for f in frames], return_tensors="pt")
     assert np.array_equal(pixel_values, processor_pixels["pixel_values"].numpy())
 
@@ -139,7 +141,8 @@ def test_half_precision_blip2_gets_pixel_values_in_its_vision_towers_dtype(tiny_
     )
     try:
         frames = _frames(2)
-        by_pixels = captioner.caption_pixels(list(captioner.image_preprocessor()(frames)))
+        rows = rows_of(captioner.image_preprocessor()(frames))
+        by_pixels = captioner.caption_pixels(captioner.stack(rows, pin=False))
         by_images = captioner.caption([Image.fromarray(frame) for frame in frames])
     finally:
         hook.remove()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import BlipImageProcessor, ClapFeatureExtractor
 
+from avt_triplets.captioner_contract import Captioner
 from avt_triplets.pipeline import generate_triplets
 from avt_triplets.stages import worker
 
@@ -189,7 +190,7 @@ class _Stream:
             yield item
 
 
-class _CountingCaptioner:
+class _CountingCaptioner(Captioner):
     """Captions raw frames (no image preprocessor): ``frame <mean pixel>``; logs each batch's size."""
 
     device = None

@@ -12,6 +12,7 @@ import pytest
 
 from avt_triplets import schema
 from avt_triplets.batching import InputRejected
+from avt_triplets.captioner_contract import Captioner
 from avt_triplets.manifest import IncompatibleOutputError
 from avt_triplets.media import decode_clip
 from avt_triplets.pipeline import generate_triplets, summarize
@@ -184,7 +185,7 @@ def test_retry_failed_rewrites_those_shards_only(
     assert (out / schema.DATA_DIR / "shard-00000.parquet").stat().st_mtime_ns == mtimes["shard-00000.parquet"]
 
 
-class _FlakyCaptioner:
+class _FlakyCaptioner(Captioner):
     """The tiny BLIP-2, except that any batch holding a 398x224 frame (the 256x144 videos) raises."""
 
     def __init__(self, inner):

@@ -6,10 +6,11 @@ import pytest
 
 from avt_core.errors import RunAborted
 from avt_triplets import schema
+from avt_triplets.captioner_contract import Captioner
 from avt_triplets.pipeline import generate_triplets
 
 
-class _BrokenCaptioner:
+class _BrokenCaptioner(Captioner):
     name, revision, prompt = "broken/captioner", None, None
 
     def caption(self, images):

@@ -17,6 +17,7 @@ import pytest
 
 from avt import cli
 from avt_triplets import schema
+from avt_triplets.captioner_contract import Captioner
 
 
 def generate_argv(inputs, out, *extra: str) -> list[str]:
@@ -157,7 +158,7 @@ def test_cli_defaults_are_the_option_dataclasses_defaults():
 # Runs that cannot go on
 
 
-class _KernelCrashCaptioner:
+class _KernelCrashCaptioner(Captioner):
     """The tiny BLIP-2, except that the frames of the 256x144 videos (398 px wide) crash it: not memory."""
 
     def __init__(
@@ -172,7 +173,7 @@ class _KernelCrashCaptioner:
         return self.inner.caption(images)
 
 
-class _OutOfMemoryCaptioner:
+class _OutOfMemoryCaptioner(Captioner):
     """Captions the preflight's square frame, runs out of memory on every real frame."""
 
     name, revision, prompt = "oom-captioner", None, None
@@ -250,7 +251,7 @@ def test_a_captioner_that_captions_nothing_is_refused_before_any_video(
     assert not schema.stats_path(out, 0).exists()  # refused before any shard
 
 
-class _EmptyCaptioner:
+class _EmptyCaptioner(Captioner):
     """Captions the preflight's frames, then gives every real frame an empty caption (``keep`` 0), or all but
     every ``keep``-th frame of each batch."""
 
@@ -339,7 +340,7 @@ def test_no_token_reaches_a_file_or_the_log(gen_inputs, session_models, monkeypa
     assert files_under(out)  # the run wrote its files
 
 
-class _StoppedByScheduler:
+class _StoppedByScheduler(Captioner):
     """The tiny BLIP-2, until a batch of shard 1: then the process gets SIGTERM, as from `scancel` or `kill`."""
 
     def __init__(self, inner):

@@ -19,6 +19,7 @@ import pytest
 
 from avt_core.errors import RunAborted
 from avt_triplets import schema
+from avt_triplets.captioner_contract import Captioner
 from avt_triplets.options import ModelOptions
 from avt_triplets.pipeline import generate_triplets
 
@@ -147,7 +148,7 @@ def test_a_killed_ray_driver_resumes_to_the_local_distributors_files_byte_for_by
     assert (out / schema.CARD_FILE).is_file()
 
 
-class _FailsOnWideFrames:
+class _FailsOnWideFrames(Captioner):
     """A captioner that is broken for 16:9 frames (398 px wide after resizing): not an input problem, a bug."""
 
     name, revision, prompt = "wide-frame-bug", None, None
@@ -247,7 +248,7 @@ def test_ray_decode_tasks_prepare_the_model_inputs_as_local_decode_workers_do(
         assert frames.preprocessed and frames.unique.dtype == np.float32
         firsts = [int(np.flatnonzero(frames.rows == row)[0]) for row in range(frames.num_unique)]
         expected = captioner.image_preprocessor()([reference.frames[k] for k in firsts])
-        assert np.array_equal(frames.unique, expected)
+        assert np.array_equal(frames.unique, expected["pixel_values"])
         assert audio.prepared and np.array_equal(
             audio.data, scorer.audio_preprocessor()(reference.scorer_audio)
         )

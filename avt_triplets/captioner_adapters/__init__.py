@@ -1,0 +1,30 @@
+"""Per-family captioner adapters, selected by the model config's ``model_type`` in one table.
+
+To add a family: one module here defining its :class:`CaptionerAdapter` (only what differs from
+:data:`GENERIC`), one entry in :data:`_FAMILIES`, a tiny builder in :mod:`avt_triplets.tiny.captioners` and one
+test through ``avt generate`` (``tests/avt_triplets/test_captioner_families.py``). A model type not listed
+gets :data:`GENERIC`, and the load log says so.
+"""
+
+from __future__ import annotations
+
+from avt_triplets.captioner_adapters.base import DEFAULT_CHAT_PROMPT, GENERIC, CaptionerAdapter
+from avt_triplets.captioner_adapters.blip2 import BLIP2
+from avt_triplets.captioner_adapters.idefics3 import IDEFICS3
+from avt_triplets.captioner_adapters.llava import LLAVA
+from avt_triplets.captioner_adapters.qwen2_5_vl import QWEN2_5_VL
+
+_FAMILIES: tuple[CaptionerAdapter, ...] = (BLIP2, LLAVA, QWEN2_5_VL, IDEFICS3)
+
+# model_type -> adapter: the one table
+ADAPTERS: dict[str, CaptionerAdapter] = {
+    model_type: adapter for adapter in _FAMILIES for model_type in adapter.model_types
+}
+
+
+def adapter_for(model_type: str | None) -> CaptionerAdapter:
+    """The adapter registered for ``model_type``, else :data:`GENERIC`."""
+    return ADAPTERS.get(model_type or "", GENERIC)
+
+
+__all__ = ["ADAPTERS", "DEFAULT_CHAT_PROMPT", "GENERIC", "CaptionerAdapter", "adapter_for"]

@@ -1,0 +1,65 @@
+"""The per-family part of a transformers captioner, and the generic adapter every unknown family gets.
+
+An adapter says what differs between image-text-to-text families and nothing else: how the prompt is written
+(chat template or raw text), the default prompt, where the vision tower is (its dtype is the input dtype and
+part of the resume identity), which processor outputs besides ``pixel_values`` describe an image (Qwen's
+``image_grid_thw``, Idefics3's ``pixel_attention_mask``) and the model's native input size
+(``--caption-image-size native``). Batching, transport and the fast-path checks are the same for every family
+(:mod:`avt_triplets.captioners`, :mod:`avt_triplets.image_batches`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_CHAT_PROMPT = "Describe this image in one short sentence."
+
+
+@dataclass(frozen=True)
+class CaptionerAdapter:
+    """One family's conventions; instances are registered by ``model_type`` in
+    :data:`avt_triplets.captioner_adapters.ADAPTERS`."""
+
+    name: str  # recorded in the manifest (``captioner.adapter``)
+    model_types: tuple[str, ...] = ()  # the config ``model_type``s this adapter serves
+    vision_tower: tuple[str, ...] = ("vision",)  # parameter-name parts that mark the vision tower
+    chat_prompt: str = DEFAULT_CHAT_PROMPT  # the default prompt of a model with a chat template
+    plain_prompt: str | None = None  # the default prompt of a model without one (None: plain captioning)
+    image_keys: tuple[str, ...] = ()  # processor outputs besides pixel_values that travel with each image
+    recommended_prompt: str = DEFAULT_CHAT_PROMPT  # what the README recommends for this family
+
+    def default_prompt(self, uses_chat_template: bool) -> str | None:
+        return self.chat_prompt if uses_chat_template else self.plain_prompt
+
+    def render_prompt(self, processor: Any, prompt: str | None, uses_chat_template: bool) -> str | None:
+        """The text that goes with every image: the chat-formatted prompt, the raw prompt, or None."""
+        if prompt is None or not uses_chat_template:
+            return prompt
+        conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        return processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+    def vision_dtype(self, model: Any) -> Any:
+        """The dtype of the vision tower (its first floating parameter whose name has one of
+        :attr:`vision_tower`), else ``model.dtype``: BLIP-2 under float16 keeps its Q-Former in float32."""
+        for name, parameter in model.named_parameters():
+            if any(part in name for part in self.vision_tower) and parameter.is_floating_point():
+                return parameter.dtype
+        return model.dtype
+
+    def native_image_size(self, processor: Any) -> int | None:
+        """The short side the model's image processor brings frames to (``--caption-image-size native``), or
+        None when it takes images at any size."""
+        image_processor = getattr(processor, "image_processor", None)
+        for key in ("crop_size", "size"):
+            size = getattr(image_processor, key, None)
+            if isinstance(size, dict):
+                sides = [
+                    size[k] for k in ("shortest_edge", "height", "width") if isinstance(size.get(k), int)
+                ]
+                if sides:
+                    return min(sides)
+        return None
+
+
+GENERIC = CaptionerAdapter(name="generic")
