@@ -27,6 +27,8 @@ class CaptionerAdapter:
     chat_prompt: str = DEFAULT_CHAT_PROMPT  # the default prompt of a model with a chat template
     plain_prompt: str | None = None  # the default prompt of a model without one (None: plain captioning)
     image_keys: tuple[str, ...] = ()  # processor outputs besides pixel_values that travel with each image
+    # processor outputs generate() does not take (PaliGemma's training labels): dropped where they are made
+    unused_keys: tuple[str, ...] = ()
     recommended_prompt: str = DEFAULT_CHAT_PROMPT  # what the README recommends for this family
 
     def default_prompt(self, uses_chat_template: bool) -> str | None:

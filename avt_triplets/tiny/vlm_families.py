@@ -145,7 +145,7 @@ def make_tiny_gemma3(output_dir: str | Path, seed: int = 0) -> Path:
         pad_token="<pad>",
         unk_token="<unk>",
     )
-    tokens_per_image = 4  # 4 × 4 patches pooled 2 × 2
+    tokens_per_image = 16  # 4 × 4 patches, one token each (pooled 1 × 1)
     processor = Gemma3Processor(
         image_processor=Gemma3ImageProcessor(size={"height": TILE, "width": TILE}),
         tokenizer=tokenizer,
