@@ -50,6 +50,7 @@ class CaptionerIdentity:
     prompt: str | None  # the prompt actually used (None: plain captioning)
     max_new_tokens: int | None
     generation: Mapping[str, Any]  # generate() settings that decide the captions (greedy)
+    image_size: int  # short side of the frames it captions (--caption-image-size; 0: the video's own size)
     adapter: str  # the family adapter (avt_triplets.captioner_adapters) that formats prompts and inputs
 
     def record(self) -> dict[str, Any]:
@@ -102,6 +103,13 @@ class Captioner(ABC):
         """Where the model runs (None: not a torch model); decides page-locked batches and the batch probe."""
         return None
 
+    def image_short_side(self) -> int:
+        """The short side frames are decoded at for this captioner (0: the video's own size); the stored frames
+        stay at :data:`~avt_triplets.schema.FRAME_SHORT_SIDE` whatever it is."""
+        from avt_triplets.schema import FRAME_SHORT_SIDE
+
+        return FRAME_SHORT_SIDE
+
     def identity(self) -> CaptionerIdentity:
         """The manifest's record of this captioner."""
         return CaptionerIdentity(
@@ -112,6 +120,7 @@ class Captioner(ABC):
             prompt=self.prompt,
             max_new_tokens=self.max_new_tokens,
             generation={},
+            image_size=self.image_short_side(),
             adapter="custom",
         )
 

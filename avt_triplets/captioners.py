@@ -40,6 +40,7 @@ from avt_triplets.legacy_checkpoints import fill_missing_fields
 from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 from avt_triplets.options import DEFAULT_CAPTIONER, DEFAULT_MAX_NEW_TOKENS
 from avt_triplets.revisions import local_digest, resolve_commit_hash
+from avt_triplets.schema import FRAME_SHORT_SIDE
 
 if TYPE_CHECKING:
     import torch
@@ -247,6 +248,7 @@ class TransformersCaptioner(Captioner):
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         weights_digest: str | None = None,
         adapter: CaptionerAdapter | None = None,
+        image_size: int | str = FRAME_SHORT_SIDE,
     ) -> None:
         self.model = model.eval()
         self.processor = processor
@@ -264,6 +266,7 @@ class TransformersCaptioner(Captioner):
             tokenizer.padding_side = "left"
         self.clean_up_spaces = bool(getattr(tokenizer, "clean_up_tokenization_spaces", False))
         self._prompt_text = self.adapter.render_prompt(processor, self.prompt, self.uses_chat_template)
+        self.image_size = _resolve_image_size(image_size, self.adapter, processor)
         self._plan: InputPlan | None = None  # found out on the first input_plan() call
         self._prompt_tensors: dict[str, torch.Tensor] | None = None  # the prompt's ids, for caption_pixels
 
@@ -286,8 +289,12 @@ class TransformersCaptioner(Captioner):
             prompt=self.prompt,
             max_new_tokens=self.max_new_tokens,
             generation=GREEDY,
+            image_size=self.image_size,
             adapter=self.adapter.name,
         )
+
+    def image_short_side(self) -> int:
+        return self.image_size
 
     def input_plan(self) -> InputPlan:
         if self._plan is None:
@@ -357,6 +364,14 @@ def _batch_on(batch: dict[str, torch.Tensor], device: Any, dtype: Any) -> dict[s
     return {key: value.to(dtype) if value.is_floating_point() else value for key, value in moved.items()}
 
 
+def _resolve_image_size(size: int | str, adapter: CaptionerAdapter, processor: Any) -> int:
+    """``--caption-image-size``: the number given, or for ``native`` the model's input size as its adapter reads it
+    from the processor (0, the video's own size, for a model that takes any size)."""
+    if size != "native":
+        return int(size)
+    return adapter.native_image_size(processor) or 0
+
+
 def _log_plan(captioner: TransformersCaptioner, model_type: str | None) -> None:
     """Which adapter, and which path its frames take (decode workers or the model process), and why."""
     adapter = captioner.adapter
@@ -373,12 +388,14 @@ def load_captioner(
     dtype: Any = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     revision: str | None = None,
+    image_size: int | str = FRAME_SHORT_SIDE,
 ) -> TransformersCaptioner:
     """Load an image-text-to-text model (Hub id or local folder) as a greedy captioner.
 
     ``prompt``: text for chat models (default :data:`DEFAULT_CHAT_PROMPT`) or a prefix for BLIP-2-style models
     (default: none, plain captioning). ``dtype``: torch dtype or its name; default bf16 on GPU, fp32 on CPU.
     ``revision``: Hub branch, tag or commit; the resolved commit is recorded as ``captioner.revision``.
+    ``image_size``: the short side frames are captioned at (``"native"``: the model's, see the adapters).
     A local path that does not exist, or a model that cannot be loaded, is a
     :class:`~avt_core.errors.UsageError`.
     """
@@ -409,6 +426,7 @@ def load_captioner(
         prompt=prompt,
         max_new_tokens=max_new_tokens,
         weights_digest=local_digest(name_or_path),
+        image_size=image_size,
     )
     logger.info("loaded %r on %s (%s)", captioner, device, dtype)
     _log_plan(captioner, getattr(model.config, "model_type", None))

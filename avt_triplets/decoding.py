@@ -160,6 +160,7 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
                 short_side=settings.short_side,
                 decoder_threads=settings.decoder_threads,
                 hwaccel=settings.video_hwaccel,
+                model_short_side=_model_short_side(settings),
             )
         item = DecodedItem(
             job=job,
@@ -167,7 +168,9 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
             start_s=clip.start_s,
             end_s=clip.end_s,
             # arrays move between processes cheaply; nothing to move when no model will see them
-            frames=[np.asarray(image) for image in clip.frames] if settings.model_inputs else [],
+            frames=[np.asarray(image) for image in clip.model_frames or clip.frames]
+            if settings.model_inputs
+            else [],
             frames_jpeg=[_jpeg(image, settings.jpeg_quality) for image in clip.frames],
             frame_times_s=clip.frame_times_s,
             audio_encoded=encode_audio(clip.audio[schema.AUDIO_SAMPLING_RATE]),
@@ -183,6 +186,12 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
         item = DecodedItem(job=job, seconds=0.0, failure=("undecodable", detail))
     item.seconds = time.perf_counter() - started
     return item
+
+
+def _model_short_side(settings: DecodeSettings) -> int | None:
+    """The captioner's frame size (``--caption-image-size``) when it differs from the stored frames', else None."""
+    side = None if settings.prepare is None else settings.prepare.image_short_side
+    return None if side is None or side == settings.short_side or not settings.model_inputs else side
 
 
 DecodeFn = Callable[[DecodeJob, DecodeSettings], DecodedItem]

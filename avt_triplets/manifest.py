@@ -45,6 +45,7 @@ IDENTITY_KEYS = (
     "captioner.prompt",
     "captioner.max_new_tokens",
     "captioner.generation",
+    "captioner.image_size",
     "scorer.name",
     "scorer.revision",
     "scorer.weights_digest",
@@ -68,6 +69,7 @@ RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if not k.startswith(("caption
 IMPLIED_BEFORE_RECORDED = {
     "captioned": True,  # `--captioner none` came later: older outputs are captioned
     "captioner.generation": dict(GREEDY),  # recorded since the captioner contract; always greedy before
+    "captioner.image_size": schema.FRAME_SHORT_SIDE,  # --caption-image-size came later: frames were 224 px
 }
 
 

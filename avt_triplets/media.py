@@ -100,6 +100,8 @@ class DecodedClip:
             per requested rate, ``round((end_s - start_s) * rate)`` samples long.
         frames (list of PIL RGB images): the picked frames, short side resized, one per sampling time.
         frame_times_s (list of float): each picked frame's timestamp relative to ``start_s``.
+        model_frames (list of PIL RGB images): the same frames at ``model_short_side`` (the captioner's size),
+            empty when none was asked for.
     """
 
     start_s: float
@@ -107,6 +109,7 @@ class DecodedClip:
     audio: dict[int, np.ndarray]
     frames: list[Image.Image]
     frame_times_s: list[float] = field(default_factory=list)
+    model_frames: list[Image.Image] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -335,10 +338,33 @@ def _reformatter() -> VideoReformatter:
     return _REFORMATTERS[pid]
 
 
+def _rgb(frame: av.VideoFrame, short_side: int) -> Image.Image:
+    """``frame`` as RGB with its short side at ``short_side`` (0: its own size); AREA when shrinking (no
+    aliasing), BICUBIC when enlarging."""
+    width, height = (
+        (frame.width, frame.height)
+        if short_side == 0
+        else resized_size(frame.width, frame.height, short_side)
+    )
+    shrink = width * height < frame.width * frame.height
+    rgb = _reformatter().reformat(
+        frame, width, height, "rgb24", interpolation="AREA" if shrink else "BICUBIC", threads=1
+    )
+    return Image.fromarray(rgb.to_ndarray())
+
+
 class _FramePicker:
     """Keeps, for each sampling time, the first decoded frame at or after it, resized to RGB."""
 
-    def __init__(self, start_s: float, window_end_s: float, fps: float, short_side: int, frame_step: float):
+    def __init__(
+        self,
+        start_s: float,
+        window_end_s: float,
+        fps: float,
+        short_side: int,
+        frame_step: float,
+        model_short_side: int | None = None,
+    ):
         count = max(1, math.ceil((window_end_s - start_s) * fps - 1e-9))
         self.targets = [start_s + k / fps for k in range(count)]
         self.window_end_s = window_end_s
@@ -346,6 +372,8 @@ class _FramePicker:
         self.short_side = short_side
         self.frame_step = frame_step
         self.frames: list[Image.Image] = []
+        self.model_short_side = model_short_side  # a second size for the captioner (0: the frame's own)
+        self.model_frames: list[Image.Image] = []
         self.times: list[float] = []
         self.content_end_s: float | None = None
         self.done = False
@@ -372,14 +400,11 @@ class _FramePicker:
         image = None
         while len(self.frames) < len(self.targets) and time >= self.targets[len(self.frames)] - _TIME_EPS:
             if image is None:
-                width, height = resized_size(frame.width, frame.height, self.short_side)
-                # AREA when shrinking (no aliasing), BICUBIC when enlarging.
-                shrink = width * height < frame.width * frame.height
-                rgb = _reformatter().reformat(
-                    frame, width, height, "rgb24", interpolation="AREA" if shrink else "BICUBIC", threads=1
-                )
-                image = Image.fromarray(rgb.to_ndarray())
+                image = _rgb(frame, self.short_side)
+                model_image = None if self.model_short_side is None else _rgb(frame, self.model_short_side)
             self.frames.append(image)
+            if model_image is not None:
+                self.model_frames.append(model_image)
             self.times.append(time - self.start_s)
         if len(self.frames) == len(self.targets):
             # Every sampling time has its frame: the rest of the window needs no decoding.
@@ -533,6 +558,7 @@ def _finished_clip(
         audio=audio_arrays,
         frames=picker.frames,
         frame_times_s=picker.times,
+        model_frames=picker.model_frames,
     )
 
 
@@ -547,6 +573,7 @@ def decode_clip(
     decoder_threads: int = 1,
     skip_unused_frames: bool = True,
     hwaccel: str | None = None,
+    model_short_side: int | None = None,
 ) -> DecodedClip:
     """Decode the window ``[start_s, start_s + duration_s)`` of ``path``.
 
@@ -556,7 +583,9 @@ def decode_clip(
     process; 0 lets FFmpeg pick. ``skip_unused_frames`` lets the decoder drop frames that no other
     frame references and that are not near a sampling time (same picked frames, less work).
     ``hwaccel``: an FFmpeg hardware device type (e.g. ``"cuda"``) checked by :func:`usable_hwaccel`; a file
-    the device can't open is decoded on the CPU. Raises :class:`MediaError` for anything that can't be used.
+    the device can't open is decoded on the CPU. ``model_short_side``: the frames also at this short side (0: the
+    video's own size) as ``model_frames``, each resized from the decoded frame itself. Raises
+    :class:`MediaError` for anything that can't be used.
     """
     if duration_s <= 0 or fps <= 0:
         raise ValueError("duration_s and fps must be positive")
@@ -570,7 +599,7 @@ def decode_clip(
         frame_step = 1.0 / float(video.average_rate) if video.average_rate else 1.0 / 25.0
         skip_unused_frames = skip_unused_frames and constant_rate and decoder_threads == 1
         _seek(container, start_s)
-        picker = _FramePicker(start_s, window_end_s, fps, short_side, frame_step)
+        picker = _FramePicker(start_s, window_end_s, fps, short_side, frame_step, model_short_side)
         collector = _AudioCollector(sampling_rates, start_s, window_end_s)
         errors = _WindowDemuxer(video, audio, picker, collector, frame_step, skip_unused_frames).run(
             container

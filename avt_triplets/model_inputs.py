@@ -137,6 +137,9 @@ class InputPreparer:
 
     image: ImagePreprocessor | None = None
     audio: AudioPreprocessor | None = None
+    image_short_side: int | None = (
+        None  # frames for the captioner at this short side (None: as stored; 0: source)
+    )
 
     def __call__(self, frames: Sequence[np.ndarray], waveform: np.ndarray) -> ModelInputs:
         return ModelInputs(frame_inputs(frames, self.image), audio_inputs(waveform, self.audio))
@@ -145,7 +148,7 @@ class InputPreparer:
 def image_preprocessor_of(captioner) -> ImagePreprocessor | None:
     """The captioner's ``image_preprocessor()`` (its :class:`~avt_triplets.captioner_contract.InputPlan`'s), or
     None when frames stay raw (it then takes PIL images)."""
-    return captioner.image_preprocessor()
+    return None if captioner is None else captioner.image_preprocessor()
 
 
 def audio_preprocessor_of(scorer) -> AudioPreprocessor | None:
@@ -156,7 +159,8 @@ def audio_preprocessor_of(scorer) -> AudioPreprocessor | None:
 
 def preparer_for(captioner, scorer) -> InputPreparer:
     """The :class:`InputPreparer` of loaded models (either may be None: that part is left raw)."""
-    return InputPreparer(image_preprocessor_of(captioner), audio_preprocessor_of(scorer))
+    side = None if captioner is None else captioner.image_short_side()
+    return InputPreparer(image_preprocessor_of(captioner), audio_preprocessor_of(scorer), side)
 
 
 def caption_rows(captioner, rows: Sequence, preprocessed: bool) -> list[str]:

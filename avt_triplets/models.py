@@ -29,6 +29,7 @@ def load_captioner_from(models: ModelOptions, device) -> Captioner:
         dtype=models.dtype,
         max_new_tokens=models.max_new_tokens,
         revision=models.captioner_revision,
+        image_size=models.caption_image_size,
     )
     if models.caption_compile:
         from avt_triplets.caption_compile import compile_captioner

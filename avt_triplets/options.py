@@ -39,6 +39,16 @@ def batch_size_or_auto(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a number of frames or 'auto', got {text!r}") from None
 
 
+def image_size_or_native(text: str) -> int | str:
+    """``--caption-image-size``: a positive short side in pixels, or ``native``."""
+    if text.strip().lower() == "native":
+        return "native"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'native', got {text!r}") from None
+
+
 def hwaccel_device(text: str) -> str:
     """``--video-hwaccel``: a hardware device type this FFmpeg build knows (whether it opens is checked later)."""
     from av.codec.hwaccel import hwdevices_available
@@ -78,6 +88,15 @@ class ModelOptions:
         group=MODELS,
         help="Captioner dtype (bfloat16, float16, float32). None: bfloat16 on GPU, float32 on CPU.",
     )
+    caption_image_size: int | Literal["native"] = option(
+        224,
+        group=MODELS,
+        type=image_size_or_native,
+        metavar="N|native",
+        help="Short side, in pixels, of the frames the captioner sees. native: the model's own input size, read "
+        "from its image processor (a tile for SmolVLM; the decoded video's size for Qwen, which takes any). The "
+        "stored frames stay at 224 px either way.",
+    )
     caption_compile: bool = option(
         False,
         group=MODELS,
@@ -111,6 +130,11 @@ class ModelOptions:
 
     def __post_init__(self) -> None:
         require_positive(self, "max_new_tokens")
+        size = self.caption_image_size
+        if size != "native" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise UsageError(
+                f"--caption-image-size must be a positive number of pixels or 'native', got {size!r}"
+            )
         if self.labels_only:
             self._refuse_model_settings()
 

@@ -129,6 +129,22 @@ def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen2_5_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a random-weight Qwen2.5-VL (dynamic resolution: image_grid_thw) + Qwen2_5_VLProcessor."""
+    from avt_triplets.tiny import make_tiny_qwen2_5_vl
+
+    return make_tiny_qwen2_5_vl(tmp_path_factory.mktemp("tiny_qwen2_5_vl"))
+
+
+@pytest.fixture(scope="session")
+def tiny_smolvlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a random-weight SmolVLM (Idefics3: image tiles + pixel_attention_mask) + Idefics3Processor."""
+    from avt_triplets.tiny import make_tiny_smolvlm
+
+    return make_tiny_smolvlm(tmp_path_factory.mktemp("tiny_smolvlm"))
+
+
+@pytest.fixture(scope="session")
 def tiny_clap(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of a random-weight transformers ClapModel + ClapProcessor (unfused, rand_trunc)."""
     from avt_triplets.tiny import make_tiny_clap

@@ -320,7 +320,7 @@ class RayDistributor:
         scorer: _Probed = ray.get(probe.remote(self.source, self.options.clip_seconds, captioner.message))
         if scorer.record is None:
             raise RunAborted(scorer.message)
-        self.preparer = InputPreparer(captioner.preprocess, scorer.preprocess)
+        self.preparer = InputPreparer(captioner.preprocess, scorer.preprocess, captioner.record["image_size"])
         self.probed_batch_size = captioner.caption_batch_size
         return {"captioner": captioner.record, "scorer": scorer.record}
 

@@ -45,7 +45,10 @@ def save_tiny(
     torch.manual_seed(seed)
     model = model_class(config).eval()
     image_token_id = config.image_token_index if image_token_id is None else image_token_id
-    _silence_special_tokens(model, list(tokenizer.all_special_ids) + [image_token_id])
+    added = [
+        i for i, token in tokenizer.added_tokens_decoder.items() if token.special
+    ]  # Idefics3's tile tags
+    _silence_special_tokens(model, sorted({*tokenizer.all_special_ids, *added, image_token_id}))
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
