@@ -55,12 +55,13 @@ class CaptionerAdapter:
         image_processor = getattr(processor, "image_processor", None)
         for key in ("crop_size", "size"):
             size = getattr(image_processor, key, None)
-            if isinstance(size, dict):
-                sides = [
-                    size[k] for k in ("shortest_edge", "height", "width") if isinstance(size.get(k), int)
-                ]
-                if sides:
-                    return min(sides)
+            if size is None:
+                continue
+            # a dict, or (transformers 5's image processors) a SizeDict with the same fields as attributes
+            get = size.get if isinstance(size, dict) else (lambda k, size=size: getattr(size, k, None))
+            sides = [side for k in ("shortest_edge", "height", "width") if isinstance(side := get(k), int)]
+            if sides:
+                return min(sides)
         return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from avt_triplets.captioner_adapters import GENERIC, adapter_for
+from avt_triplets.captioner_adapters import adapter_for
 
 # model_type -> (adapter name, the attribute path of its vision tower)
 FAMILIES = {
@@ -35,8 +35,6 @@ def test_the_input_dtype_is_the_vision_towers(model_type, tiny_vlm):
     model.get_submodule(FAMILIES[model_type][1]).to(torch.bfloat16)
     assert adapter_for(model_type).vision_dtype(model) == torch.bfloat16
     assert model.get_input_embeddings().weight.dtype == torch.float32
-    if model_type == "qwen3_vl":  # its tower is `visual`: found by no parameter named `vision`
-        assert GENERIC.vision_dtype(model) == torch.float32
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +93,27 @@ def test_paligemma_prompts_are_task_prefixes_after_the_image(prompt, rendered, t
         captioner.adapter.unused_keys,
     )
     assert set(inputs) == {"input_ids", "attention_mask", "token_type_ids", "pixel_values"}
+
+
+@pytest.mark.parametrize(
+    "model_type, native",
+    [("gemma3", 32), ("paligemma", 32), ("llava_onevision", 32), ("internvl", 32), ("qwen3_vl", None)],
+)
+def test_native_caption_image_size_is_the_processors_tile(model_type, native, tiny_vlm):
+    """`--caption-image-size native`: the side the image processor resizes to (one 32 px tile here; 896 for
+    Gemma 3, 224 for PaliGemma-224, 384 for LLaVA-OneVision, 448 for InternVL3); Qwen3-VL takes frames at any size
+    (its min/max_pixels bound the area), so its frames go in as decoded."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_vlm(model_type))
+    assert adapter_for(model_type).native_image_size(processor) == native
+
+
+def test_native_size_reads_the_size_objects_of_transformers_5_image_processors(tiny_llava):
+    """transformers 5 keeps an image processor's ``size`` as a ``SizeDict`` (attributes, not a dict): read as a
+    dict only, every fixed-size family (LLaVA-1.5 here) had no native size and `native` meant the video's size."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    assert not isinstance(processor.image_processor.size, dict)
+    assert adapter_for("llava").native_image_size(processor) == 32
