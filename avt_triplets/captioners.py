@@ -1,8 +1,16 @@
 """Image captioners: one caption per video frame (LG-CAV-MAE §2.3 step 2).
 
 One transformers backend covers BLIP-2 (the paper's choice, ``Salesforce/blip2-opt-2.7b``), LLaVA-1.5
-(``llava-hf/llava-1.5-7b-hf``) and any other image-text-to-text model, by Hub id or local folder:
-``AutoProcessor`` + ``AutoModelForImageTextToText``.
+(``llava-hf/llava-1.5-7b-hf``), Qwen2.5-VL, SmolVLM and any other image-text-to-text model, by Hub id or local
+folder: ``AutoProcessor`` + ``AutoModelForImageTextToText``, implementing the captioner contract
+(:mod:`avt_triplets.captioner_contract`); what differs between families comes from the adapter registered for the
+model's ``model_type`` (:mod:`avt_triplets.captioner_adapters`).
+
+Where frames are preprocessed (:func:`plan_inputs`, logged at load): images of any size that become same-shaped
+``pixel_values`` with one prompt (BLIP-2, LLaVA-1.5) are preprocessed in the decode workers and stacked; images whose
+inputs vary in size (Qwen's patch grids, SmolVLM's tiles) are preprocessed one at a time in the decode workers with
+their metadata and prompt ids, and collated per batch, when that collation equals the processor's own batch of the
+same images (checked on synthetic images); anything else is preprocessed in the model process.
 
 Choices that make captions reproducible and comparable:
 

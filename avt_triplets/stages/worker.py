@@ -111,7 +111,7 @@ class CaptionedChunk:
 def _without_frames(item: DecodedItem) -> DecodedItem:
     inputs = item.inputs
     if inputs is not None:
-        frames = replace(inputs.frames, unique=None)
+        frames = replace(inputs.frames, unique=None, extra={})
         inputs = replace(inputs, frames=frames)
     return replace(item, frames=[], inputs=inputs)
 
