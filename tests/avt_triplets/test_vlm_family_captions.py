@@ -95,7 +95,7 @@ def captioner_calls(monkeypatch) -> dict[str, int]:
 
 @pytest.mark.parametrize("model_type", list(FAMILIES))
 def test_a_family_captions_through_generate_as_plain_transformers_does(
-    model_type, tiny_vlm, tiny_clap, two_clips, captioner_calls, tmp_path, caplog
+    model_type, tiny_vlm, tiny_clap, two_clips, captioner_calls, tmp_path, caplog, capsys
 ):
     import pyarrow.parquet as pq
 
@@ -129,3 +129,11 @@ def test_a_family_captions_through_generate_as_plain_transformers_does(
             "video_path"
         ]
     assert len({caption for row in rows for caption in row["captions"]}) > 1  # the frames reach the captions
+
+    # resumable: the same command again loads the family with the identity the manifest records and redoes nothing
+    written = {path.name: path.stat().st_mtime_ns for path in (out / "data").iterdir()}
+    assert avt_main(argv) == 0
+    assert {path.name: path.stat().st_mtime_ns for path in (out / "data").iterdir()} == written
+    capsys.readouterr()
+    assert avt_main([*argv, "--caption-prompt", "What do you hear?"]) == 2  # another prompt: other rows
+    assert "captioner.prompt" in capsys.readouterr().err
