@@ -110,13 +110,22 @@ def vision_dtype(model: Any, adapter: CaptionerAdapter = GENERIC) -> torch.dtype
     return adapter.vision_dtype(model)
 
 
-def processor_inputs(processor: Any, images: list[Image.Image], prompt_text: str | None) -> Any:
-    """The processor's inputs for ``images`` (with ``prompt_text`` for each, when there is one), as tensors."""
+def processor_inputs(
+    processor: Any, images: list[Image.Image], prompt_text: str | None, unused: Sequence[str] = ()
+) -> Any:
+    """The processor's inputs for ``images`` (with ``prompt_text`` for each, when there is one), as tensors,
+    without the ``unused`` keys (outputs generate() does not take, such as PaliGemma's training labels). With a
+    prompt, the images are given one per prompt (``[[image], ...]``): Gemma 3's processor reads a flat list as one
+    prompt's images."""
     kwargs: dict[str, Any] = {"images": images, "return_tensors": "pt"}
     if prompt_text is not None:
+        kwargs["images"] = [[image] for image in images]
         kwargs["text"] = [prompt_text] * len(images)
         kwargs["padding"] = True
-    return processor(**kwargs)
+    inputs = processor(**kwargs)
+    for key in unused:
+        inputs.pop(key, None)
+    return inputs
 
 
 class ProcessorImages:
@@ -126,8 +135,11 @@ class ProcessorImages:
     only ``pixel_values`` (the prompt is the same for every image). Picklable without the model, so it travels to
     spawned workers and Ray tasks."""
 
-    def __init__(self, processor: Any, prompt_text: str | None, per_image: bool = False):
+    def __init__(
+        self, processor: Any, prompt_text: str | None, per_image: bool = False, unused: Sequence[str] = ()
+    ):
         self.processor, self.prompt_text, self.per_image = processor, prompt_text, per_image
+        self.unused = tuple(unused)
 
     def __call__(self, frames: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         from PIL import Image
@@ -139,7 +151,9 @@ class ProcessorImages:
                     "pixel_values"
                 ].numpy()
             }
-        outputs = [processor_inputs(self.processor, [image], self.prompt_text) for image in images]
+        outputs = [
+            processor_inputs(self.processor, [image], self.prompt_text, self.unused) for image in images
+        ]
         return {key: np.stack([output[key].numpy() for output in outputs]) for key in outputs[0].keys()}
 
 
@@ -152,10 +166,10 @@ def _probe_images() -> list[Image.Image]:
     return [Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (40, 90), (20, 90, 200))]
 
 
-def _fixed_size_reason(processor: Any, prompt_text: str | None) -> str | None:
+def _fixed_size_reason(processor: Any, prompt_text: str | None, unused: Sequence[str] = ()) -> str | None:
     """None when images of any size become same-shaped ``pixel_values`` and identical prompt ids (BLIP-2,
     LLaVA-1.5), so frames can be preprocessed apart from the prompt and batched later; else why not."""
-    inputs = [processor_inputs(processor, [image], prompt_text) for image in _probe_images()]
+    inputs = [processor_inputs(processor, [image], prompt_text, unused) for image in _probe_images()]
     keys = set(inputs[0].keys())
     if "pixel_values" not in keys:
         return "the processor gives no pixel_values"
@@ -177,16 +191,16 @@ def _same_batch(collated: dict[str, Any], batched: Any) -> bool:
     )
 
 
-def variable_layout_reason(processor: Any, prompt_text: str | None) -> str | None:
+def variable_layout_reason(processor: Any, prompt_text: str | None, unused: Sequence[str] = ()) -> str | None:
     """None when one-image processor outputs, collated by :func:`avt_triplets.image_batches.collate_rows`, equal
     the processor's own output for the images together (checked on two images of different shapes), so decode
     workers can preprocess frames one at a time; else why not."""
-    preprocess = ProcessorImages(processor, prompt_text, per_image=True)
+    preprocess = ProcessorImages(processor, prompt_text, per_image=True, unused=unused)
     rows = [
         {key: value[0] for key, value in preprocess([np.asarray(image)]).items()} for image in _probe_images()
     ]
     collated = collate_rows(rows, _pad_id(processor))
-    if not _same_batch(collated, processor_inputs(processor, _probe_images(), prompt_text)):
+    if not _same_batch(collated, processor_inputs(processor, _probe_images(), prompt_text, unused)):
         return "one-image inputs collated differ from the processor's batch of the same images"
     return None
 
@@ -200,11 +214,13 @@ def _pad_id(processor: Any) -> int:
 def plan_inputs(processor: Any, prompt_text: str | None, adapter: CaptionerAdapter) -> InputPlan:
     """Where this model's frames are preprocessed (decode workers or model process), in which layout, and why."""
     try:
-        fixed = _fixed_size_reason(processor, prompt_text)
+        fixed = _fixed_size_reason(processor, prompt_text, adapter.unused_keys)
         if fixed is None:
             reason = "images of any size become same-shaped pixel_values with the same prompt"
-            return InputPlan("fixed", reason, ProcessorImages(processor, prompt_text))
-        variable = variable_layout_reason(processor, prompt_text)
+            return InputPlan(
+                "fixed", reason, ProcessorImages(processor, prompt_text, unused=adapter.unused_keys)
+            )
+        variable = variable_layout_reason(processor, prompt_text, adapter.unused_keys)
     except Exception as error:  # noqa: BLE001 - a processor that can't do this is captioned the plain way
         logger.debug("image processor probe failed", exc_info=True)
         return InputPlan("raw", f"the processor probe failed ({type(error).__name__}: {error})")
@@ -212,13 +228,16 @@ def plan_inputs(processor: Any, prompt_text: str | None, adapter: CaptionerAdapt
         return InputPlan("raw", f"{fixed}, and {variable}")
     keys = ", ".join(("pixel_values", *adapter.image_keys)) if adapter.image_keys else "pixel_values"
     reason = f"{fixed}: each frame's {keys} and prompt ids travel together, collated per batch"
-    return InputPlan("variable", reason, ProcessorImages(processor, prompt_text, per_image=True))
+    preprocess = ProcessorImages(processor, prompt_text, per_image=True, unused=adapter.unused_keys)
+    return InputPlan("variable", reason, preprocess)
 
 
-def _prompt_tensors(processor: Any, prompt_text: str | None, device: Any) -> dict[str, torch.Tensor]:
+def _prompt_tensors(
+    processor: Any, prompt_text: str | None, device: Any, unused: Sequence[str] = ()
+) -> dict[str, torch.Tensor]:
     """The text inputs of one image (the prompt, image tokens included) on ``device``; the same for any image
     in the ``fixed`` layout."""
-    inputs = processor_inputs(processor, _probe_images()[:1], prompt_text)
+    inputs = processor_inputs(processor, _probe_images()[:1], prompt_text, unused)
     return {key: value.to(device) for key, value in inputs.items() if key != "pixel_values"}
 
 
@@ -296,7 +315,7 @@ class TransformersCaptioner(Captioner):
         if len(images) == 0:
             return []
         rgb = [image.convert("RGB") for image in images]
-        inputs = processor_inputs(self.processor, rgb, self._prompt_text)
+        inputs = processor_inputs(self.processor, rgb, self._prompt_text, self.adapter.unused_keys)
         return self._generate(inputs.to(self.device, dtype=self.input_dtype))
 
     def stack(self, rows: Sequence[Mapping[str, np.ndarray]], pin: bool) -> Any:
@@ -313,7 +332,9 @@ class TransformersCaptioner(Captioner):
         if isinstance(batch, CollatedBatch):
             return self._generate(_batch_on(batch.tensors, self.device, self.input_dtype))
         if self._prompt_tensors is None:
-            self._prompt_tensors = _prompt_tensors(self.processor, self._prompt_text, self.device)
+            self._prompt_tensors = _prompt_tensors(
+                self.processor, self._prompt_text, self.device, self.adapter.unused_keys
+            )
         inputs = {key: value.repeat(len(batch), 1) for key, value in self._prompt_tensors.items()}
         inputs["pixel_values"] = batch_to_device(batch, self.device, self.input_dtype)
         return self._generate(inputs)

@@ -36,6 +36,7 @@ pytest_plugins = [
     "support.fixtures.eval",
     "support.fixtures.recipes",
     "support.fixtures.slava",
+    "support.fixtures.families",
 ]
 
 LOCAL_HUB_USER = "avt-tester"

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from avt_triplets.captioner_adapters.base import DEFAULT_CHAT_PROMPT, GENERIC, CaptionerAdapter
 from avt_triplets.captioner_adapters.blip2 import BLIP2
+from avt_triplets.captioner_adapters.gemma3 import GEMMA3
 from avt_triplets.captioner_adapters.idefics3 import IDEFICS3
+from avt_triplets.captioner_adapters.internvl import INTERNVL
 from avt_triplets.captioner_adapters.llava import LLAVA
+from avt_triplets.captioner_adapters.llava_onevision import LLAVA_ONEVISION
+from avt_triplets.captioner_adapters.paligemma import PALIGEMMA
 from avt_triplets.captioner_adapters.qwen2_5_vl import QWEN2_5_VL
+from avt_triplets.captioner_adapters.qwen3_vl import QWEN3_VL
 
-_FAMILIES: tuple[CaptionerAdapter, ...] = (BLIP2, LLAVA, QWEN2_5_VL, IDEFICS3)
+_FAMILIES: tuple[CaptionerAdapter, ...] = (
+    *(BLIP2, LLAVA, QWEN2_5_VL, IDEFICS3),
+    *(GEMMA3, PALIGEMMA, LLAVA_ONEVISION, INTERNVL, QWEN3_VL),
+)
 
 # model_type -> adapter: the one table
 ADAPTERS: dict[str, CaptionerAdapter] = {

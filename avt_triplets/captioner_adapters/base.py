@@ -27,6 +27,8 @@ class CaptionerAdapter:
     chat_prompt: str = DEFAULT_CHAT_PROMPT  # the default prompt of a model with a chat template
     plain_prompt: str | None = None  # the default prompt of a model without one (None: plain captioning)
     image_keys: tuple[str, ...] = ()  # processor outputs besides pixel_values that travel with each image
+    # processor outputs generate() does not take (PaliGemma's training labels): dropped where they are made
+    unused_keys: tuple[str, ...] = ()
     recommended_prompt: str = DEFAULT_CHAT_PROMPT  # what the README recommends for this family
 
     def default_prompt(self, uses_chat_template: bool) -> str | None:
@@ -53,12 +55,13 @@ class CaptionerAdapter:
         image_processor = getattr(processor, "image_processor", None)
         for key in ("crop_size", "size"):
             size = getattr(image_processor, key, None)
-            if isinstance(size, dict):
-                sides = [
-                    size[k] for k in ("shortest_edge", "height", "width") if isinstance(size.get(k), int)
-                ]
-                if sides:
-                    return min(sides)
+            if size is None:
+                continue
+            # a dict, or (transformers 5's image processors) a SizeDict with the same fields as attributes
+            get = size.get if isinstance(size, dict) else (lambda k, size=size: getattr(size, k, None))
+            sides = [side for k in ("shortest_edge", "height", "width") if isinstance(side := get(k), int)]
+            if sides:
+                return min(sides)
         return None
 
 
