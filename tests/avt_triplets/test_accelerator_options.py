@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from av.codec.hwaccel import hwdevices_available
 
-from avt_core import cli
+from avt import cli
 from avt_core.errors import UsageError
 from avt_triplets import decoding
 from avt_triplets.decoding import DecodeJob, DecodeSettings, decode_job, iter_decoded

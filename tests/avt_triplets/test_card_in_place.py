@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import DatasetCard, HfApi
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import publish, schema
 from avt_triplets.cards import BEGIN, END
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support.fixtures.generation import labelled_argv
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import schema, shards
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from avt_core import cli
+from avt import cli
 
 pytest.importorskip("s3fs", reason="object storage tests need s3fs")
 moto_server = pytest.importorskip("moto.server", reason="object storage tests need moto[server]")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.fixtures.generation import labelled_argv
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import schema, shards
 from avt_triplets.output_lock import LOCK_FILE, LockHolder, OutputInUseError, hold_output
 

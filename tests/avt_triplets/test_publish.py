@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import HfApi
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import publish, schema, selection
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 from support.fixtures.generation import labelled_argv
 
-from avt_core import cli, storage
+from avt import cli
+from avt_core import storage
 from avt_triplets import schema, selection
 from avt_triplets.stages.writer import write_final_card
 from avt_triplets.summary import summarize

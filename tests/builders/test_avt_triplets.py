@@ -5,7 +5,7 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import publish, selection
 from builders.avt_triplets import AvtTriplets
 

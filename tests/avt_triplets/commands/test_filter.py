@@ -7,7 +7,7 @@ import json
 import datasets
 import pytest
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import schema, selection
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*unfinished:UserWarning")
@@ -130,7 +130,7 @@ def test_filter_on_a_read_only_output_is_a_usage_error(small_output, make_read_o
 KILL_AFTER_FIRST_OF_CARD_AND_SUBSETS = """
 import os, signal, sys
 from avt_triplets import publish, selection
-from avt_core import cli
+from avt import cli
 pair = ("README.md", "subsets.json")
 
 def write_then_die(path, data, _write=publish.atomic_write_bytes):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import schema
 
 

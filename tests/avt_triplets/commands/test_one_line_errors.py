@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from avt_core import cli
+from avt import cli
 
 NO_CUDA = not torch.cuda.is_available()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from avt_core import cli
+from avt import cli
 
 SECRET = "hf_SECRETtoken123"
 

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from avt_core import cli
+from avt import cli
 from avt_triplets import caption_compile, schema
 
 METADATA = ["clip_id", "captions", "caption_scores", "caption", "caption_index", "text_embedding"]
