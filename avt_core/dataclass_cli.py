@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from avt_core.errors import UsageError
+from avt_core.launch import NUM_WORKERS_HELP
 
 OptionsT = TypeVar("OptionsT")
 
@@ -31,21 +32,26 @@ def option(
     group: str,
     flag: str | None = None,
     aliases: tuple[str, ...] = (),
+    deprecated: tuple[str, ...] = (),
     type: Callable[[str], Any] | None = None,  # noqa: A002 - argparse's name
     metavar: str | None = None,
     nargs: str | None = None,
+    positional: bool = False,
     repr: bool = True,  # noqa: A002 - dataclasses' name; False keeps secrets out of the dataclass's repr
 ) -> Any:
-    """A dataclass field that is also a command-line option; a list default is copied per instance."""
+    """A dataclass field that is also a command-line option; a list default is copied per instance. ``deprecated``:
+    its former spellings, still accepted for one release with a warning (:func:`deprecate_flag`)."""
     metadata = {
         "help": help,
         "group": group,
         "flag": flag,
         "aliases": aliases,
+        "deprecated": deprecated,
         "type": type,
         "metavar": metavar,
     }
     metadata["nargs"] = nargs
+    metadata["positional"] = positional  # an operand (``avt filter DIR``), named by ``metavar`` in help
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata, repr=repr)
     return dataclasses.field(default=default, metadata=metadata, repr=repr)
@@ -77,6 +83,19 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def workers_or_auto(text: str) -> int | None:
+    """``--num-workers``: a count (0: inline), or ``auto`` for the one default rule (None)."""
+    return None if text.lower() == "auto" else non_negative_int(text)
+
+
+def num_workers_option(what: str, group: str) -> Any:
+    """The ``--num-workers`` field of every command: ``what`` the workers do; unset (None, ``auto``) it follows
+    the one rule of :func:`avt_core.launch.default_num_workers`."""
+    return option(
+        None, group=group, type=workers_or_auto, metavar="N|auto", help=f"{what}; {NUM_WORKERS_HELP}"
+    )
+
+
 def json_object(text: str) -> dict[str, Any]:
     """A JSON object given on the command line (``--storage-options '{"anon": true}'``)."""
     import json
@@ -88,6 +107,22 @@ def json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
     return value
+
+
+DEPRECATED_FLAGS = "avt_deprecated_flags"
+
+
+def deprecate_flag(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Accept ``old`` (a former spelling) as ``new`` on ``parser`` for one release: hidden from ``--help``, one
+    ``warning: OLD is deprecated, use NEW`` line when used on the command line or as a ``--config`` key
+    (:class:`avt_core.run_config.AvtArgumentParser` rewrites it). Old scripts and run configs keep working while
+    every command shows one vocabulary."""
+    vars(parser).setdefault(DEPRECATED_FLAGS, {})[old] = new
+
+
+def deprecated_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The former spellings ``parser`` still accepts -> the flag each now is."""
+    return vars(parser).get(DEPRECATED_FLAGS, {})
 
 
 def flag(name: str) -> str:
@@ -133,6 +168,11 @@ def _argument(field: dataclasses.Field, hint: Any) -> tuple[list[str], dict[str,
     kwargs.update(type=meta["type"] or base, required=required)
     if meta["metavar"]:
         kwargs["metavar"] = meta["metavar"]
+    if meta.get(
+        "positional"
+    ):  # argparse names an operand by its dest, and an operand is required by being one
+        del kwargs["dest"], kwargs["required"]
+        flags = [field.name]
     return flags, kwargs
 
 
@@ -159,6 +199,8 @@ def add_options(
         group = made.get(title) or made.setdefault(title, parser.add_argument_group(title))
         flags, kwargs = _argument(field, hints[field.name])
         group.add_argument(*flags, **kwargs)
+        for old in field.metadata.get("deprecated", ()):
+            deprecate_flag(parser, old, flags[0])
     return made
 
 

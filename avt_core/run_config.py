@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from avt_core.dataclass_cli import deprecated_flags
 from avt_core.errors import UsageError
 
 CONFIG_FILE = "avt_config.yaml"
@@ -52,9 +53,10 @@ class AvtArgumentParser(argparse.ArgumentParser):
         return namespace, extras
 
     def _hyphenated(self, args: list[str]) -> list[str]:
-        """``--output_dir`` -> ``--output-dir`` where only the hyphenated flag exists (up to ``--``)."""
-        known = self._option_string_actions
-        out = []
+        """``--output_dir`` -> ``--output-dir`` where only the hyphenated flag exists, and a deprecated spelling
+        (``--output``) -> the flag it now is, with one warning line each (up to ``--``)."""
+        known, renamed = self._option_string_actions, deprecated_flags(self)
+        out, warned = [], set()
         for position, arg in enumerate(args):
             if arg == "--":
                 return out + args[position:]
@@ -62,8 +64,19 @@ class AvtArgumentParser(argparse.ArgumentParser):
             spelled = name.replace("_", "-")
             if name.startswith("--") and name not in known and spelled in known:
                 arg = spelled + equals + value
+            elif name.startswith("-") and name not in known and (renamed.get(name) or renamed.get(spelled)):
+                old = name if name in renamed else spelled
+                if old not in warned:
+                    warn_deprecated(old, renamed[old])
+                    warned.add(old)
+                arg = renamed[old] + equals + value
             out.append(arg)
         return out
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """The one line a former spelling prints (on the command line or as a ``--config`` key)."""
+    print(f"warning: {old} is deprecated, use {new}", file=sys.stderr)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +132,12 @@ def _action_for(parser: argparse.ArgumentParser, key: str) -> tuple[argparse.Act
     for action in parser._actions:
         if action.dest == dest and action.dest not in _NOT_OPTIONS:
             return action, False
-    action = parser._option_string_actions.get("--" + dest.replace("_", "-"))
+    spelled = "--" + dest.replace("_", "-")
+    action = parser._option_string_actions.get(spelled)
+    new = deprecated_flags(parser).get(spelled)
+    if action is None and new is not None:  # a former name (an older run's avt_config.yaml)
+        warn_deprecated(spelled, new)
+        action = parser._option_string_actions.get(new)
     if action is None or action.dest in _NOT_OPTIONS:
         return None
     negated = isinstance(action, argparse._StoreFalseAction)

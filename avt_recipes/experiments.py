@@ -137,7 +137,7 @@ class Plan:
         source = self.sources.get(dataset)
         inputs = source.generate_args() if source else [f"<{dataset}>"]
         s = self.settings
-        argv = ["generate", *inputs, "--output", str(self._path(output)), *model_args]
+        argv = ["generate", *inputs, "--output-dir", str(self._path(output)), *model_args]
         argv += options(fps=s.fps, clip_seconds=s.clip_seconds, shard_size=s.shard_size, seed=0)
         layout = options(num_workers=s.generate_workers)
         hours = gpu_hours(f"generate:{kind}", self.clips(dataset))

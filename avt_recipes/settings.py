@@ -85,7 +85,7 @@ TINY = Settings(
     eval_precision="fp32",
     eval_batch_size=16,
     tiny=True,
-    extra_pretrain_args=("--checkpoint-steps", "0", "--logging-steps", "2"),
+    extra_pretrain_args=("--save-steps", "0", "--logging-steps", "2"),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 from avt_core.dataclass_cli import (
     add_options,
     flag,
+    num_workers_option,
     option,
     optional_int,
     optional_str,
@@ -105,6 +106,7 @@ __all__ = [
     "TRACKERS_HELP",
     "add_options",
     "flag",
+    "num_workers_option",
     "option",
     "optional_int",
     "optional_str",

@@ -70,8 +70,8 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
             raise interrupted(signal_name(stop), run.output_dir, where) from None
     if run.eval_loader is not None and run.state.last_eval_step != run.state.global_step:
         evaluate(run)  # stopped mid-epoch (--max-steps)
-    checkpoint_steps = run.config.checkpoint_steps
-    if not (checkpoint_steps and run.state.global_step % checkpoint_steps == 0):
+    save_steps = run.config.save_steps
+    if not (save_steps and run.state.global_step % save_steps == 0):
         save(run)
     return finish(run)
 
@@ -201,11 +201,11 @@ def load_data(config: PretrainConfig, accelerator):
     from avt_training.data import load_triplet_datasets
 
     with accelerator.main_process_first():
-        train = load_triplet_datasets(config.datasets, columns=TRAIN_COLUMNS, split=config.dataset_split)
+        train = load_triplet_datasets(config.datasets, columns=TRAIN_COLUMNS, split=config.train_split)
         held_out = None
         if config.eval_datasets:
             held_out = load_triplet_datasets(
-                config.eval_datasets, columns=TRAIN_COLUMNS, split=config.eval_dataset_split
+                config.eval_datasets, columns=TRAIN_COLUMNS, split=config.eval_split
             )
     return train, held_out
 
@@ -313,7 +313,7 @@ def prepare_eval_loader(config: PretrainConfig, accelerator, held_out, model, pr
         held_out,
         accelerator.unwrap_model(model).config,
         processor,
-        batch_size=config.eval_batch_size or config.per_device_batch_size,
+        batch_size=config.per_device_eval_batch_size or config.per_device_batch_size,
         seed=config.seed,
         num_workers=config.num_workers,
     )

@@ -15,7 +15,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from avt_core.dataclass_cli import json_object, option, require_non_negative, require_positive
+from avt_core.dataclass_cli import (
+    json_object,
+    num_workers_option,
+    option,
+    require_non_negative,
+    require_positive,
+)
 from avt_core.errors import UsageError
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
@@ -213,11 +219,7 @@ class GenerationOptions:
         "decode tasks on any node's CPUs, captioner and scorer actor pools on GPU shares; pip install "
         "avt[ray]). auto: accelerate when launched with several processes, else local.",
     )
-    num_workers: int | None = option(
-        None,
-        group=RUN,
-        help="CPU decode worker processes per GPU process (0: decode inline). None: cores per process - 1, at most 8.",
-    )
+    num_workers: int | None = num_workers_option("CPU decode worker processes per GPU process", RUN)
     video_hwaccel: str | None = option(
         None,
         group=RUN,

@@ -41,7 +41,7 @@ def train_lgcavmae(root: Path, train: Path, steps: int) -> tuple[Path, float]:
         PretrainConfig(
             datasets=[str(train)], output_dir=str(root / "lgcavmae"), model_name_or_path=str(initial),
             per_device_batch_size=16, learning_rate=1e-3, lr_scheduler="constant", max_steps=steps, num_workers=0,
-            checkpoint_steps=None, logging_steps=max(steps // 4, 1), report_to=[],
+            save_steps=None, logging_steps=max(steps // 4, 1), report_to=[],
         )
     )  # fmt: skip
     return output, time.perf_counter() - started

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avt_core.dataclass_cli import deprecate_flag
+
 DEFAULT_STEPS = 40
 LEARNING_RATE = "2e-3"  # the tiny model's; its short cosine schedule ends at zero
 LOSS_CURVE_FILE = "pretrain_loss.png"
@@ -44,8 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_STEPS,
         help="Pretraining steps of the tiny LG-CAV-MAE (warmup over the first tenth, cosine decay to the last).",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="Pretraining batch size.")
+    parser.add_argument(
+        "--per-device-batch-size", type=int, default=8, help="Pretraining batch size (avt pretrain's)."
+    )
     parser.add_argument("--overwrite", action="store_true", help="Delete --output-dir first.")
+    deprecate_flag(parser, "--batch-size", "--per-device-batch-size")
 
 
 def _step(title: str) -> float:
@@ -93,7 +98,7 @@ def _make_inputs(folders: _DemoFolders, args: argparse.Namespace) -> _DemoInputs
 def _generate_argv(folders: _DemoFolders, inputs: _DemoInputs) -> list[str]:
     return [
         "generate", str(inputs.labels_csv),
-        "--output", str(folders.triplets),
+        "--output-dir", str(folders.triplets),
         "--captioner", str(inputs.blip2),
         "--scorer", "msclap:2023",
         "--scorer-weights", str(inputs.msclap),
@@ -116,13 +121,13 @@ def _pretrain_argv(folders: _DemoFolders, args: argparse.Namespace) -> list[str]
         "--config-name-or-path", str(tiny_config),
         "--output-dir", str(folders.model),
         "--max-steps", str(args.steps),
-        "--per-device-batch-size", str(args.batch_size),
+        "--per-device-batch-size", str(args.per_device_batch_size),
         "--learning-rate", LEARNING_RATE,
         "--lr-scheduler", "cosine",
         "--warmup-steps", str(max(1, args.steps // 10)),
         "--logging-steps", str(max(1, args.steps // 20)),
         "--num-workers", "0",
-        "--checkpoint-steps", str(args.steps),
+        "--save-steps", str(args.steps),
         "--report-to", "none",
     ]  # fmt: skip
 
@@ -190,7 +195,13 @@ def _print_summary(folders: _DemoFolders, subset: str, timings: dict[str, float]
 
 
 def run(args: argparse.Namespace) -> int:
-    avt = args._avt  # the CLI's entry point, handed over by avt.cli (the demo runs every other command)
+    common = ["--log-level", args.log_level] + ([] if args.progress else ["--no-progress"])
+
+    def avt(
+        argv: list[str],
+    ) -> int:  # the CLI's entry point, handed over by avt.cli, with the demo's own settings
+        return args._avt(argv + common)
+
     from avt_core.run_config import write_run_config
 
     folders = _DemoFolders.under(Path(args.output_dir).resolve())

@@ -1,4 +1,4 @@
-"""`avt generate INPUT --output DIR`: videos -> captioned, CLAP-scored audio-visual-text triplets.
+"""`avt generate INPUT --output-dir DIR`: videos -> captioned, CLAP-scored audio-visual-text triplets.
 
 Runs on one process, or on many with ``accelerate launch --multi_gpu --num_processes N -m avt
 generate ...`` (or ``torchrun``; each process takes its own shards, rerun the same command to resume).
@@ -18,7 +18,8 @@ import argparse
 import sys
 
 from avt_core import interrupts
-from avt_core.dataclass_cli import add_options, options_from_any
+from avt_core.common_options import add_log_level
+from avt_core.dataclass_cli import add_options, deprecate_flag, options_from_any
 from avt_core.help_format import DefaultsHelpFormatter
 from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
 
@@ -52,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "AudioSet ids to names.",
     )
     parser.add_argument(
-        "--output",
+        "--output-dir",
         "-o",
         required=True,
         metavar="DIR",
@@ -60,11 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     groups = add_options(parser, ModelOptions, (MODELS, CLIPS, RUN))
     add_options(parser, GenerationOptions, made=groups)
-    groups[RUN].add_argument(
-        "--log-level",
-        default="WARNING",
-        help="Python logging level (DEBUG lists every failed clip, INFO the files a folder input skipped).",
+    add_log_level(
+        groups[RUN], "WARNING", "DEBUG lists every failed clip, INFO the files a folder input skipped"
     )
+    deprecate_flag(parser, "--output", "--output-dir")
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -79,14 +79,12 @@ def _record_options(args: argparse.Namespace, options: GenerationOptions) -> Non
     from avt_core.run_config import write_run_config
     from avt_triplets.output_folder import is_avt_output
 
-    root = storage.as_path(args.output, options.storage_options)
+    root = storage.as_path(args.output_dir, options.storage_options)
     if is_avt_output(root):
         write_run_config(root, "generate", args)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from avt_core.errors import EXIT_INTERRUPTED, RunAborted, UsageError
     from avt_triplets.manifest import planned_models
     from avt_triplets.models import check_model_options
@@ -94,9 +92,6 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets.preflight import check_run
     from avt_triplets.summary import summarize
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     models = options_from_any(ModelOptions, args)
     options = options_from_any(GenerationOptions, args)
     with interrupts.sigterm_as_interrupt():  # also when run() is called without avt.cli
@@ -105,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
                 check_model_options(models)  # everything that can be checked before a model loads
             planned = planned_models(models)  # so a refusal to resume lists model changes too
             inputs = check_run(
-                args.input, args.output, options, captioned=not models.labels_only, models=planned
+                args.input, args.output_dir, options, captioned=not models.labels_only, models=planned
             )
             if inputs.missing is not None and inputs.missing.missing:  # up front, before any model loads
                 print(inputs.missing.count_line(), file=sys.stderr)  # (none missing: logged at INFO only)
             try:
-                summary = generate_triplets(inputs, args.output, options=options, models=models)
+                summary = generate_triplets(inputs, args.output_dir, options=options, models=models)
             except UsageError:
                 raise  # refused before writing (the output is held by another run): its config stays as it is
             except BaseException:
@@ -118,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
                 raise
             _record_options(args, options)
         except KeyboardInterrupt:
-            done = summarize(args.output)
+            done = summarize(args.output_dir)
             print(
-                f"interrupted: {done.shards_done} of {done.shards_total} shards are finished in {args.output} "
+                f"interrupted: {done.shards_done} of {done.shards_total} shards are finished in {args.output_dir} "
                 f"(the shard in flight was dropped); resume with: {resume_command(args)}",
                 file=sys.stderr,
             )
@@ -134,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         print(prefix + summary.format().replace("\n", "\n" + prefix))
     if summary.empty_result and (summary.complete or summary.captions_mostly_empty):
         print(
-            f"error: {summary.empty_result}; see {args.output}/failures for each clip's reason",
+            f"error: {summary.empty_result}; see {args.output_dir}/failures for each clip's reason",
             file=sys.stderr,
         )
         return 1

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Iterator
 from typing import Any
 
+from avt_core.launch import default_num_workers
 from avt_triplets import manifest, preflight, schema
 from avt_triplets.auto_batch_size import resolve_caption_batch_size
 from avt_triplets.captioners import Captioner
@@ -37,12 +37,6 @@ from avt_triplets.stages.worker import ChunkResult, ChunkWorker, PackStep, Stage
 from avt_triplets.stages.writer import ShardWriterThread, WriterIdentity
 
 logger = logging.getLogger(__name__)
-
-
-def default_num_workers() -> int:
-    """CPU cores per process on this node, minus one for the process feeding the GPU, at most 8."""
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    return max(0, min(8, (os.cpu_count() or 1) // max(1, local_world) - 1))
 
 
 def default_prefetch(options: GenerationOptions, num_workers: int) -> int:

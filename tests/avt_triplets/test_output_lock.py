@@ -98,7 +98,7 @@ def test_generate_filter_and_publish_refuse_a_held_output_until_its_holder_dies(
         "generate": labelled_argv(short_clips, out),
         "generate --overwrite": [*labelled_argv(short_clips, out), "--overwrite"],
         "filter": ["filter", str(out), "--random", "50"],
-        "publish": ["publish", str(out), "--repo-id", "someone/never-pushed"],
+        "publish": ["publish", str(out), "--push-to-hub", "someone/never-pushed"],
     }
     for name, argv in commands.items():
         assert cli.main(argv) == 2, name
