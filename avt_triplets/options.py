@@ -260,7 +260,7 @@ class GenerationOptions:
         metavar="JSON",
         type=json_object,
         repr=False,
-        help="fsspec options for INPUT and --output URLs (s3://, gs://, hf://), e.g. "
+        help="fsspec options for INPUT and --output-dir URLs (s3://, gs://, hf://), e.g. "
         '\'{"endpoint_url": "http://...", "key": "...", "secret": "..."}\'. Never written to any file; '
         "credentials may also come from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, HF_TOKEN).",
     )

@@ -2,7 +2,7 @@
 
 A generation output is recognised by its ``manifest.json`` (``format: avt-triplets/...``). Anything else, a
 user's README or another project's ``data/`` folder, is never written to, and a folder avt cannot write to is
-reported up front. The commands run these checks before loading any model, so a wrong ``--output`` or
+reported up front. The commands run these checks before loading any model, so a wrong ``--output-dir`` or
 ``DIR`` costs seconds, not a model load.
 """
 
@@ -72,15 +72,15 @@ def check_generation_output(root: str | os.PathLike) -> Path:
     """The folder ``avt generate`` may write into: new, empty, or an avt output; created and writable."""
     root = storage.as_path(root)
     if root.is_file():
-        raise UsageError(f"--output {root} is a file, not a folder")
+        raise UsageError(f"--output-dir {root} is a file, not a folder")
     if not is_avt_output(root):
         entries = foreign_entries(root)
         if entries:
             shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
             raise UsageError(
-                f"--output {root} is not empty ({shown}) and is not an avt generation output (no avt "
+                f"--output-dir {root} is not empty ({shown}) and is not an avt generation output (no avt "
                 f"{schema.MANIFEST_FILE}); avt writes only into a new or empty folder or one it wrote itself, "
-                "so nothing of yours is overwritten. Choose another --output."
+                "so nothing of yours is overwritten. Choose another --output-dir."
             )
     check_writable(root)
     return root
@@ -95,7 +95,7 @@ def require_avt_output(root: str | os.PathLike) -> Path:
 
 def _require_avt_output(root: Path) -> Path:
     if not root.is_dir():
-        raise UsageError(f"{root} is not a folder; run `avt generate --output {root}` first")
+        raise UsageError(f"{root} is not a folder; run `avt generate --output-dir {root}` first")
     if not is_avt_output(root):
         raise UsageError(
             f"{root} is not an avt generation output (no avt {schema.MANIFEST_FILE}); run `avt generate` "

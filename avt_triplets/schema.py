@@ -16,7 +16,7 @@ from avt_core.storage import as_path
 AUDIO_SAMPLING_RATE = 16_000
 FRAME_SHORT_SIDE = 224
 
-# On-disk layout of a generation output (``avt generate --output DIR``):
+# On-disk layout of a generation output (``avt generate --output-dir DIR``):
 #   DIR/README.md                   dataset card; its YAML ``configs`` make ``load_dataset(DIR[, cfg])`` work
 #   DIR/manifest.json               the run's options and input list digest (a rerun must match them)
 #   DIR/data/shard-00000.parquet    triplet rows of shard 0 (written atomically)

@@ -1,4 +1,4 @@
-"""Issue 18 item 1: one writer per output. Two `avt generate` on one --output (real processes, started together,
+"""Issue 18 item 1: one writer per output. Two `avt generate` on one --output-dir (real processes, started together,
 several times), `avt filter` / `avt publish` against a running generate, a holder that died, object stores (a
 lease), the processes of one multi-process run; and a writer never deletes another live writer's temporaries."""
 
