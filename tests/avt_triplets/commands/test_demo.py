@@ -16,7 +16,7 @@ def demo_run(tmp_path_factory):
     failure files."""
     out = tmp_path_factory.mktemp("demo") / "demo"
     argv = ["demo", "--output-dir", str(out), "--num-classes", "2", "--clips-per-class", "5"]
-    argv += ["--steps", "10", "--per-device-batch-size", "2"]
+    argv += ["--max-steps", "10", "--per-device-batch-size", "2"]
     return out, main(argv)
 
 

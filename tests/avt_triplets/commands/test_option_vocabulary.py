@@ -23,6 +23,7 @@ from avt_core.launch import default_num_workers
 RETIRED = {
     "--output", "--repo-id", "--token", "--private", "--precision", "--batch-size", "--checkpoint-steps",
     "--checkpoints-total-limit", "--eval-batch-size", "--dataset-split", "--eval-dataset-split", "--tower-dtype",
+    "--steps",
 }  # fmt: skip
 # Every batch-size flag there is; the ones not per device are other batches (say so in their help).
 BATCH_FLAGS = {
@@ -125,6 +126,7 @@ DEPRECATED = [
     (["evaluate", "classification", "--model", "m/", "--dataset", "d/", "--precision=bf16"], "mixed_precision",
      "bf16", "--precision", "--mixed-precision"),
     (["demo", "--batch-size", "4"], "per_device_batch_size", 4, "--batch-size", "--per-device-batch-size"),
+    (["demo", "--steps", "12"], "max_steps", 12, "--steps", "--max-steps"),
 ]  # fmt: skip
 
 

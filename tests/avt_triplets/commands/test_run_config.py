@@ -174,7 +174,7 @@ CASES: dict[str, dict[str, Any]] = {
         "finish": True,
     },
     "demo": {
-        "argv": lambda out: ["demo", "--output-dir", str(out), "--steps", "7", "--overwrite"],
+        "argv": lambda out: ["demo", "--output-dir", str(out), "--max-steps", "7", "--overwrite"],
         "target": "avt_triplets.commands.demo._make_inputs",
         "pick": lambda folders, args: args,
     },
