@@ -4,8 +4,8 @@ A command may declare them itself (``avt generate`` shows a longer help, its opt
 :func:`add_common_options` adds whichever a command's parser lacks, and :func:`common_settings` applies both around
 the run, so no command configures logging or progress bars on its own terms.
 
-- ``--log-level LEVEL``: the Python logging level of avt and the libraries it calls (DEBUG, INFO, WARNING, ERROR,
-  CRITICAL; any case). The default is the level at which a command says what it does: INFO, WARNING for
+- ``--log-level LEVEL``: the Python logging level of the root logger, so of avt's messages (DEBUG, INFO, WARNING,
+  ERROR, CRITICAL; any case; transformers keeps its own verbosity). The default is the level at which a command says what it does: INFO, WARNING for
   ``avt generate`` (whose INFO lists every skipped file).
 - ``--no-progress``: no progress bar, avt's or a library's (tqdm, huggingface_hub, datasets, transformers), e.g. in
   batch jobs whose logs keep every redraw. The libraries' own switches are turned back on after the run.
@@ -40,9 +40,7 @@ def add_log_level(container: Any, default: str = DEFAULT_LOG_LEVEL, detail: str 
         type=_level,
         choices=LOG_LEVELS,
         default=default,
-        help="Python logging level of avt and the libraries it calls"
-        + (f" ({detail})" if detail else "")
-        + ".",
+        help="Python logging level of avt's messages (the root logger's)" + (f"; {detail}" if detail else ""),
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ def add_config_arguments(
 
 
 def run_with_logging(entry: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:
-    """Run a training entry point with INFO logging on (its progress, checkpoints and results are logged)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Run a training entry point; the CLI has set logging up (``--log-level``, INFO by default: a training run
+    logs its progress, checkpoints and results)."""
     entry(args)
     return 0
