@@ -82,7 +82,13 @@ class HubOptions:
     """The Hub options both training commands have (keyword-only, so they may follow required fields)."""
 
     push_to_hub: str | None = option(
-        None, metavar="REPO_ID", group=HUB, help="push the final model to this Hub model repo"
+        None,
+        metavar="REPO_ID",
+        group=HUB,
+        aliases=(
+            "--hub-model-id",
+        ),  # transformers' name of the repo id (its push_to_hub is the on/off switch)
+        help="push the final model to this Hub model repo",
     )
     hub_strategy: HubStrategy = option(
         "end",

@@ -29,6 +29,7 @@ class PublishOptions:
     push_to_hub: str = option(
         group=HUB,
         metavar="REPO_ID",
+        aliases=("--hub-model-id",),  # transformers' name of the repo id
         deprecated=("--repo-id",),
         help="Hub dataset repository to push to, e.g. `user/vggsound-triplets` (as --push-to-hub of the "
         "training commands).",

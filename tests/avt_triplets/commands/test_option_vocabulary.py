@@ -167,6 +167,13 @@ def test_the_new_names_take_the_underscore_spellings_of_hugging_face_examples(ca
     assert args.progress is False
     args = _parse(["publish", "d/", "--push_to_hub", "me/set", "--hub_private", "--hub_token", "t"])
     assert (args.push_to_hub, args.hub_private, args.hub_token) == ("me/set", True, "t")
+    for command in (
+        ["publish", "d/"],
+        ["finetune", "--dataset", "d/", "--model", "m/", "--output-dir", "o/"],
+    ):
+        assert (
+            _parse([*command, "--hub_model_id", "me/model"]).push_to_hub == "me/model"
+        )  # transformers' name
     assert not _warnings(capsys.readouterr().err)
 
 
