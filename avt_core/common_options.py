@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -73,7 +74,7 @@ def common_settings(args: argparse.Namespace) -> Iterator[None]:
         return
     saved = {name: os.environ.get(name) for name in _PROGRESS_ENV}
     os.environ.update(dict.fromkeys(_PROGRESS_ENV, "1"))
-    switched = _library_bars(enable=False)
+    switched = _library_bars_off()
     try:
         yield
     finally:
@@ -82,29 +83,48 @@ def common_settings(args: argparse.Namespace) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        _library_bars(enable=True, only=switched)
+        _library_bars_on(switched)
 
 
-def _library_bars(*, enable: bool, only: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """Switch the progress bars of the libraries already imported (the others read the environment when they
-    are); returns the ones switched."""
-    switches = {
-        "huggingface_hub": ("huggingface_hub.utils", "enable_progress_bars", "disable_progress_bars"),
-        "datasets": ("datasets", "enable_progress_bars", "disable_progress_bars"),
-        "transformers": ("transformers.utils.logging", "enable_progress_bar", "disable_progress_bar"),
-    }
-    done = []
-    for package, (module_name, on, off) in switches.items():
-        if package not in sys.modules or (only is not None and package not in only):
-            continue
-        module = sys.modules.get(module_name) or __import__(module_name, fromlist=["_"])
+def _bar_switches(package: str) -> tuple[Callable[[], bool], Callable[[], None], Callable[[], None]]:
+    """A library's own progress-bar switches: (are they on, turn on, turn off)."""
+    if package == "huggingface_hub":
+        hub = importlib.import_module("huggingface_hub.utils")
+        return (
+            (lambda: not hub.are_progress_bars_disabled()),
+            hub.enable_progress_bars,
+            hub.disable_progress_bars,
+        )
+    if package == "datasets":
+        ds = importlib.import_module("datasets")
+        return ds.is_progress_bar_enabled, ds.enable_progress_bars, ds.disable_progress_bars
+    tf = importlib.import_module("transformers.utils.logging")
+    return tf.is_progress_bar_enabled, tf.enable_progress_bar, tf.disable_progress_bar
+
+
+_LIBRARIES = ("huggingface_hub", "datasets", "transformers")
+
+
+def _library_bars_off() -> tuple[str, ...]:
+    """Turn off the bars of the libraries already imported whose bars are on (the others read the environment when
+    they are imported); returns those turned off, to be turned on again after the run, and only those."""
+    switched = []
+    for package in _LIBRARIES:
+        if package in sys.modules:
+            are_on, _, turn_off = _bar_switches(package)
+            if are_on():
+                turn_off()
+                switched.append(package)
+    return tuple(switched)
+
+
+def _library_bars_on(packages: tuple[str, ...]) -> None:
+    for package in packages:
         with (
             warnings.catch_warnings()
         ):  # "cannot enable": the user's environment keeps them off, as it should
             warnings.simplefilter("ignore")
-            getattr(module, on if enable else off)()
-        done.append(package)
-    return tuple(done)
+            _bar_switches(package)[1]()
 
 
 __all__ = ["DEFAULT_LOG_LEVEL", "LOG_LEVELS", "add_common_options", "add_log_level", "common_settings"]

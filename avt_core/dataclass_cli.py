@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from avt_core.errors import UsageError
 from avt_core.launch import NUM_WORKERS_HELP
+from avt_core.run_config import deprecate_flag
 
 OptionsT = TypeVar("OptionsT")
 
@@ -84,8 +85,9 @@ def non_negative_int(text: str) -> int:
 
 
 def workers_or_auto(text: str) -> int | None:
-    """``--num-workers``: a count (0: inline), or ``auto`` for the one default rule (None)."""
-    return None if text.lower() == "auto" else non_negative_int(text)
+    """``--num-workers``: a count (0: inline), or ``auto`` for the one default rule (None). A negative count is
+    refused by the options' checks (``require_non_negative``), as one ``error:`` line like every other value."""
+    return None if text.lower() == "auto" else int(text)
 
 
 def num_workers_option(what: str, group: str) -> Any:
@@ -107,22 +109,6 @@ def json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
     return value
-
-
-DEPRECATED_FLAGS = "avt_deprecated_flags"
-
-
-def deprecate_flag(parser: argparse.ArgumentParser, old: str, new: str) -> None:
-    """Accept ``old`` (a former spelling) as ``new`` on ``parser`` for one release: hidden from ``--help``, one
-    ``warning: OLD is deprecated, use NEW`` line when used on the command line or as a ``--config`` key
-    (:class:`avt_core.run_config.AvtArgumentParser` rewrites it). Old scripts and run configs keep working while
-    every command shows one vocabulary."""
-    vars(parser).setdefault(DEPRECATED_FLAGS, {})[old] = new
-
-
-def deprecated_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """The former spellings ``parser`` still accepts -> the flag each now is."""
-    return vars(parser).get(DEPRECATED_FLAGS, {})
 
 
 def flag(name: str) -> str:

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from avt_core.dataclass_cli import deprecated_flags
 from avt_core.errors import UsageError
 
 CONFIG_FILE = "avt_config.yaml"
@@ -30,6 +29,22 @@ CONFIG_FILES = {"filter": "avt_config.filter.yaml", "publish": "avt_config.publi
 # environment (HF_TOKEN, FSSPEC_S3_ENDPOINT_URL, ...), when repeating a run.
 SECRET_OPTIONS = frozenset({"hub_token", "token", "storage_options"})
 _NOT_OPTIONS = frozenset({"help", "config", "debug", "command", "task", "task_runner"})
+
+
+DEPRECATED_FLAGS = "avt_deprecated_flags"
+
+
+def deprecate_flag(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Accept ``old`` (a former spelling) as ``new`` on ``parser`` for one release: hidden from ``--help``, one
+    ``warning: OLD is deprecated, use NEW`` line when used on the command line or as a ``--config`` key
+    (:class:`avt_core.run_config.AvtArgumentParser` rewrites it). Old scripts and run configs keep working while
+    every command shows one vocabulary."""
+    vars(parser).setdefault(DEPRECATED_FLAGS, {})[old] = new
+
+
+def deprecated_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The former spellings ``parser`` still accepts -> the flag each now is."""
+    return vars(parser).get(DEPRECATED_FLAGS, {})
 
 
 class AvtArgumentParser(argparse.ArgumentParser):
@@ -252,6 +267,8 @@ __all__ = [
     "CONFIG_FILE",
     "AvtArgumentParser",
     "add_config_option",
+    "deprecate_flag",
+    "deprecated_flags",
     "apply_config",
     "config_path",
     "read_config",

@@ -19,8 +19,9 @@ import sys
 
 from avt_core import interrupts
 from avt_core.common_options import add_log_level
-from avt_core.dataclass_cli import add_options, deprecate_flag, options_from_any
+from avt_core.dataclass_cli import add_options, options_from_any
 from avt_core.help_format import DefaultsHelpFormatter
+from avt_core.run_config import deprecate_flag
 from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
 
 EPILOG = """\

@@ -22,6 +22,7 @@ from avt_core.dataclass_cli import (
     option,
     options_from_any,
     positive_int,
+    require_non_negative,
 )
 from avt_core.help_format import DefaultsHelpFormatter
 
@@ -82,6 +83,9 @@ class EvaluateArgs:
     max_clips: int | None = option(
         None, group=EVAL, type=positive_int, help="Evaluate at most this many clips (smoke tests)."
     )
+
+    def __post_init__(self) -> None:
+        require_non_negative(self, "num_workers")
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -233,6 +233,7 @@ def test_unknown_dataset_config(command, tmp_path, capsys, small_triplets, fast_
     [
         (["--per-device-eval-batch-size", "0"], ["--per-device-eval-batch-size", "positive"]),
         (["--per-class", "0"], ["--per-class", "positive"]),
+        (["--num-workers", "-1"], ["--num-workers", "0 or more"]),
         (["--device", "cuda"], ["--device cuda"]),
         (["--model", "./no-such-model"], ["--model", "no such file"]),
         (["--model", "bad id!!"], ["--model", "bad id!!"]),

@@ -218,21 +218,32 @@ def test_num_workers_has_one_default_rule(cores, processes, expected, monkeypatc
 def test_no_progress_turns_every_library_bar_off_for_the_run_only(monkeypatch):
     import datasets
     import huggingface_hub.utils as hub_utils
+    import transformers.utils.logging as tf_logging
 
     def state():
-        return (
-            hub_utils.are_progress_bars_disabled(),
-            datasets.is_progress_bar_enabled(),
-            os.getenv("TQDM_DISABLE"),
-        )
+        bars = (not hub_utils.are_progress_bars_disabled(), datasets.is_progress_bar_enabled())
+        return (*bars, tf_logging.is_progress_bar_enabled(), os.getenv("TQDM_DISABLE"))
 
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     before = state()
     with common_settings(argparse.Namespace(log_level="WARNING", progress=False)):
-        assert state() == (True, False, "1")  # tqdm (avt's own bars, Trainer's), huggingface_hub, datasets
+        assert state() == (
+            False,
+            False,
+            False,
+            "1",
+        )  # huggingface_hub, datasets, transformers, tqdm (avt's own)
     assert state() == before  # a later command in this process decides for itself
     with common_settings(argparse.Namespace(log_level="WARNING", progress=True)):
         assert state() == before
+    tf_logging.disable_progress_bar()  # bars that were off before the run stay off after it
+    try:
+        with common_settings(argparse.Namespace(log_level="WARNING", progress=False)):
+            pass
+        assert not tf_logging.is_progress_bar_enabled()
+    finally:
+        if before[2]:
+            tf_logging.enable_progress_bar()
 
 
 @pytest.mark.parametrize("settings", ["PAPER", "TINY"])
