@@ -4,10 +4,11 @@ Each field of an options dataclass is declared with ``option(...)``: its default
 argument group. ``add_options`` builds the argparse arguments from those fields (flag, type, choices, default), so
 the command line cannot drift from the dataclass; ``options_from_any`` turns parsed arguments (or a dict) back into
 the dataclass, whose ``__post_init__`` checks the values with ``require_positive`` / ``require_non_negative`` (a
-:class:`~avt_core.errors.UsageError`, so the CLI prints one ``error:`` line). ``avt generate`` (from
-:mod:`avt_triplets.options`) and the training commands (from ``training``) build their options this way; filter,
-publish, evaluate and demo still declare argparse by hand. ``--config FILE`` and ``avt_config.yaml`` work for all
-(:mod:`avt_core.run_config`).
+:class:`~avt_core.errors.UsageError`, so the CLI prints one ``error:`` line). Every command builds its options this
+way (``avt generate`` from :mod:`avt_triplets.options`, the training commands from ``avt_training``, filter, publish,
+evaluate and demo from their command modules), so help, ``--config`` keys and the former spellings of an option
+(``option(deprecated=...)``, a warning each, for one release) come from one declaration. ``--config FILE`` and
+``avt_config.yaml`` work for all (:mod:`avt_core.run_config`).
 """
 
 from __future__ import annotations
