@@ -6,7 +6,9 @@ A run config is a YAML (or JSON, which YAML reads) mapping of option names to va
 command line overrides them; an unknown key is one ``error:`` line naming it. Every run writes its fully resolved
 options as ``avt_config.yaml`` into its output folder (secrets left out), so ``--config OUT/avt_config.yaml``
 repeats it. :class:`AvtArgumentParser` also turns argparse's prefix matching off (``--config`` was silently taken as
-``--config-name-or-path``) and accepts the underscore spellings of Hugging Face examples (``--output_dir``).
+``--config-name-or-path``) and accepts the underscore spellings of Hugging Face examples (``--output_dir``), and
+the former spellings of renamed options (:func:`deprecate_flag`: ``--output`` is ``--output-dir``, with one warning),
+on the command line and as config keys.
 """
 
 from __future__ import annotations
