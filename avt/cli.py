@@ -71,6 +71,7 @@ class OneLineErrorParser(AvtArgumentParser):
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the top-level parser; import the module of ``only`` (the chosen subcommand) alone."""
+    from avt_core.common_options import add_common_options
     from avt_core.help_format import DefaultsHelpFormatter
     from avt_core.run_config import add_config_option
 
@@ -101,6 +102,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if name == only:
             module = importlib.import_module(module_name)
             module.add_arguments(p)
+            add_common_options(p)  # --log-level, --no-progress: on every command, one meaning
             add_config_option(p)
             p.set_defaults(_run=module.run)
     return parser
@@ -125,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: list[str], chosen: str | None) -> int:
     parser = build_parser(only=chosen)
+    from avt_core.common_options import common_settings
     from avt_core.errors import RunAborted, UsageError, report_error
 
     try:
@@ -134,7 +137,8 @@ def _run(argv: list[str], chosen: str | None) -> int:
     args._argv = argv  # what the user typed, for "rerun the same command to resume" messages
     args._avt = main  # the demo runs the other commands through this very entry point (no import back up)
     try:
-        return int(args._run(args) or 0)
+        with common_settings(args):
+            return int(args._run(args) or 0)
     except (UsageError, RunAborted) as error:
         return report_error(error, args.debug)
 

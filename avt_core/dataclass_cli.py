@@ -4,10 +4,11 @@ Each field of an options dataclass is declared with ``option(...)``: its default
 argument group. ``add_options`` builds the argparse arguments from those fields (flag, type, choices, default), so
 the command line cannot drift from the dataclass; ``options_from_any`` turns parsed arguments (or a dict) back into
 the dataclass, whose ``__post_init__`` checks the values with ``require_positive`` / ``require_non_negative`` (a
-:class:`~avt_core.errors.UsageError`, so the CLI prints one ``error:`` line). ``avt generate`` (from
-:mod:`avt_triplets.options`) and the training commands (from ``training``) build their options this way; filter,
-publish, evaluate and demo still declare argparse by hand. ``--config FILE`` and ``avt_config.yaml`` work for all
-(:mod:`avt_core.run_config`).
+:class:`~avt_core.errors.UsageError`, so the CLI prints one ``error:`` line). Every command builds its options this
+way (``avt generate`` from :mod:`avt_triplets.options`, the training commands from ``avt_training``, filter, publish,
+evaluate and demo from their command modules), so help, ``--config`` keys and the former spellings of an option
+(``option(deprecated=...)``, a warning each, for one release) come from one declaration. ``--config FILE`` and
+``avt_config.yaml`` work for all (:mod:`avt_core.run_config`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from avt_core.errors import UsageError
+from avt_core.launch import NUM_WORKERS_HELP
+from avt_core.run_config import deprecate_flag
 
 OptionsT = TypeVar("OptionsT")
 
@@ -31,21 +34,26 @@ def option(
     group: str,
     flag: str | None = None,
     aliases: tuple[str, ...] = (),
+    deprecated: tuple[str, ...] = (),
     type: Callable[[str], Any] | None = None,  # noqa: A002 - argparse's name
     metavar: str | None = None,
     nargs: str | None = None,
+    positional: bool = False,
     repr: bool = True,  # noqa: A002 - dataclasses' name; False keeps secrets out of the dataclass's repr
 ) -> Any:
-    """A dataclass field that is also a command-line option; a list default is copied per instance."""
+    """A dataclass field that is also a command-line option; a list default is copied per instance. ``deprecated``:
+    its former spellings, still accepted for one release with a warning (:func:`deprecate_flag`)."""
     metadata = {
         "help": help,
         "group": group,
         "flag": flag,
         "aliases": aliases,
+        "deprecated": deprecated,
         "type": type,
         "metavar": metavar,
     }
     metadata["nargs"] = nargs
+    metadata["positional"] = positional  # an operand (``avt filter DIR``), named by ``metavar`` in help
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata, repr=repr)
     return dataclasses.field(default=default, metadata=metadata, repr=repr)
@@ -75,6 +83,20 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def workers_or_auto(text: str) -> int | None:
+    """``--num-workers``: a count (0: inline), or ``auto`` for the one default rule (None). A negative count is
+    refused by the options' checks (``require_non_negative``), as one ``error:`` line like every other value."""
+    return None if text.lower() == "auto" else int(text)
+
+
+def num_workers_option(what: str, group: str) -> Any:
+    """The ``--num-workers`` field of every command: ``what`` the workers do; unset (None, ``auto``) it follows
+    the one rule of :func:`avt_core.launch.default_num_workers`."""
+    return option(
+        None, group=group, type=workers_or_auto, metavar="N|auto", help=f"{what}; {NUM_WORKERS_HELP}"
+    )
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -133,6 +155,11 @@ def _argument(field: dataclasses.Field, hint: Any) -> tuple[list[str], dict[str,
     kwargs.update(type=meta["type"] or base, required=required)
     if meta["metavar"]:
         kwargs["metavar"] = meta["metavar"]
+    if meta.get(
+        "positional"
+    ):  # argparse names an operand by its dest, and an operand is required by being one
+        del kwargs["dest"], kwargs["required"]
+        flags = [field.name]
     return flags, kwargs
 
 
@@ -159,6 +186,8 @@ def add_options(
         group = made.get(title) or made.setdefault(title, parser.add_argument_group(title))
         flags, kwargs = _argument(field, hints[field.name])
         group.add_argument(*flags, **kwargs)
+        for old in field.metadata.get("deprecated", ()):
+            deprecate_flag(parser, old, flags[0])
     return made
 
 

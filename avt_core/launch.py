@@ -40,6 +40,25 @@ def launched_process() -> LaunchedProcess:
     return LaunchedProcess(0, 1, 0, "none")
 
 
+MAX_DEFAULT_WORKERS = 8
+NUM_WORKERS_HELP = (
+    "default: the CPU cores this process may use, shared among its launch's processes on this node, minus one for "
+    "the process itself, at most 8 (the same rule on every command; 0: work inline, no worker process)"
+)
+
+
+def default_num_workers() -> int:
+    """The ``--num-workers`` of every command that is not given one (decode workers of `avt generate`, DataLoader
+    workers of the training and evaluation commands): one rule, so a machine is used the same way by all of them.
+    The cores are this process's affinity (what Slurm or taskset granted), not the machine's."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(0, min(MAX_DEFAULT_WORKERS, cores // max(1, local_world) - 1))
+
+
 def launch_key() -> str | None:
     """What the processes of one multi-process launch, and no other concurrent launch, have in common (None: this
     process runs alone): the launcher's rendezvous address, or Slurm's job and step."""
@@ -56,4 +75,4 @@ def launch_key() -> str | None:
     return None
 
 
-__all__ = ["LaunchedProcess", "launch_key", "launched_process"]
+__all__ = ["NUM_WORKERS_HELP", "LaunchedProcess", "default_num_workers", "launch_key", "launched_process"]

@@ -6,7 +6,9 @@ A run config is a YAML (or JSON, which YAML reads) mapping of option names to va
 command line overrides them; an unknown key is one ``error:`` line naming it. Every run writes its fully resolved
 options as ``avt_config.yaml`` into its output folder (secrets left out), so ``--config OUT/avt_config.yaml``
 repeats it. :class:`AvtArgumentParser` also turns argparse's prefix matching off (``--config`` was silently taken as
-``--config-name-or-path``) and accepts the underscore spellings of Hugging Face examples (``--output_dir``).
+``--config-name-or-path``) and accepts the underscore spellings of Hugging Face examples (``--output_dir``), and
+the former spellings of renamed options (:func:`deprecate_flag`: ``--output`` is ``--output-dir``, with one warning),
+on the command line and as config keys.
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ SECRET_OPTIONS = frozenset({"hub_token", "token", "storage_options"})
 _NOT_OPTIONS = frozenset({"help", "config", "debug", "command", "task", "task_runner", "dry_run"})
 
 
+DEPRECATED_FLAGS = "avt_deprecated_flags"
+
+
+def deprecate_flag(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Accept ``old`` (a former spelling) as ``new`` on ``parser`` for one release: hidden from ``--help``, one
+    ``warning: OLD is deprecated, use NEW`` line when used on the command line or as a ``--config`` key
+    (:class:`avt_core.run_config.AvtArgumentParser` rewrites it). Old scripts and run configs keep working while
+    every command shows one vocabulary."""
+    vars(parser).setdefault(DEPRECATED_FLAGS, {})[old] = new
+
+
+def deprecated_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The former spellings ``parser`` still accepts -> the flag each now is."""
+    return vars(parser).get(DEPRECATED_FLAGS, {})
+
+
 class AvtArgumentParser(argparse.ArgumentParser):
     """argparse without prefix matching, with ``--snake_case`` spellings and ``--config FILE`` defaults.
 
@@ -52,9 +70,10 @@ class AvtArgumentParser(argparse.ArgumentParser):
         return namespace, extras
 
     def _hyphenated(self, args: list[str]) -> list[str]:
-        """``--output_dir`` -> ``--output-dir`` where only the hyphenated flag exists (up to ``--``)."""
-        known = self._option_string_actions
-        out = []
+        """``--output_dir`` -> ``--output-dir`` where only the hyphenated flag exists, and a deprecated spelling
+        (``--output``) -> the flag it now is, with one warning line each (up to ``--``)."""
+        known, renamed = self._option_string_actions, deprecated_flags(self)
+        out, warned = [], set()
         for position, arg in enumerate(args):
             if arg == "--":
                 return out + args[position:]
@@ -62,8 +81,19 @@ class AvtArgumentParser(argparse.ArgumentParser):
             spelled = name.replace("_", "-")
             if name.startswith("--") and name not in known and spelled in known:
                 arg = spelled + equals + value
+            elif name.startswith("-") and name not in known and (renamed.get(name) or renamed.get(spelled)):
+                old = name if name in renamed else spelled
+                if old not in warned:
+                    warn_deprecated(old, renamed[old])
+                    warned.add(old)
+                arg = renamed[old] + equals + value
             out.append(arg)
         return out
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """The one line a former spelling prints (on the command line or as a ``--config`` key)."""
+    print(f"warning: {old} is deprecated, use {new}", file=sys.stderr)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +149,12 @@ def _action_for(parser: argparse.ArgumentParser, key: str) -> tuple[argparse.Act
     for action in parser._actions:
         if action.dest == dest and action.dest not in _NOT_OPTIONS:
             return action, False
-    action = parser._option_string_actions.get("--" + dest.replace("_", "-"))
+    spelled = "--" + dest.replace("_", "-")
+    action = parser._option_string_actions.get(spelled)
+    new = deprecated_flags(parser).get(spelled)
+    if action is None and new is not None:  # a former name (an older run's avt_config.yaml)
+        warn_deprecated(spelled, new)
+        action = parser._option_string_actions.get(new)
     if action is None or action.dest in _NOT_OPTIONS:
         return None
     negated = isinstance(action, argparse._StoreFalseAction)
@@ -234,6 +269,8 @@ __all__ = [
     "CONFIG_FILE",
     "AvtArgumentParser",
     "add_config_option",
+    "deprecate_flag",
+    "deprecated_flags",
     "apply_config",
     "config_path",
     "read_config",

@@ -137,7 +137,7 @@ class Plan:
         source = self.sources.get(dataset)
         inputs = source.generate_args() if source else [f"<{dataset}>"]
         s = self.settings
-        argv = ["generate", *inputs, "--output", str(self._path(output)), *model_args]
+        argv = ["generate", *inputs, "--output-dir", str(self._path(output)), *model_args]
         argv += options(fps=s.fps, clip_seconds=s.clip_seconds, shard_size=s.shard_size, seed=0)
         layout = options(num_workers=s.generate_workers)
         hours = gpu_hours(f"generate:{kind}", self.clips(dataset))
@@ -210,7 +210,9 @@ class Plan:
         for label, folder in datasets.items():
             argv += ["--dataset", f"{label}={folder}"]
         s = self.settings
-        return argv + options(split="train", precision=s.eval_precision, output_dir=self._path(output))
+        return argv + options(
+            eval_split="train", mixed_precision=s.eval_precision, output_dir=self._path(output)
+        )
 
     def retrieval(self, spec: PretrainSpec) -> Path:
         """Audio↔visual retrieval of the pretrained model on VGGSound test and AudioSet eval (official protocol)."""
@@ -218,7 +220,9 @@ class Plan:
         output = f"eval/retrieval/{spec.name}"
         argv = self._evaluate("retrieval", spec.name, self.pretrained(spec), datasets, output)
         argv += options(protocol="cavmae", per_class=self.settings.retrieval_per_class, seed=0)
-        layout = options(batch_size=self.settings.eval_batch_size, num_workers=self.settings.loader_workers)
+        layout = options(
+            per_device_eval_batch_size=self.settings.eval_batch_size, num_workers=self.settings.loader_workers
+        )
         hours = gpu_hours("inference", 2 * 2 * 2_000)  # ~2k clips per set, audio and visual passes
         self.steps.append(Step(output, tuple(argv), tuple(layout), False, hours, f"retrieval {spec.name}"))
         return self._path(output) / "retrieval.json"
@@ -257,7 +261,9 @@ class Plan:
         output = f"eval/classification/{spec.name}.{task}"
         datasets = {task: self.labelled(test)}
         argv = self._evaluate("classification", spec.name, self.finetuned(spec, task), datasets, output)
-        layout = options(batch_size=self.settings.eval_batch_size, num_workers=self.settings.loader_workers)
+        layout = options(
+            per_device_eval_batch_size=self.settings.eval_batch_size, num_workers=self.settings.loader_workers
+        )
         hours = gpu_hours("inference", 10 * self.clips(test))  # every frame of every clip
         title = f"classify {spec.name} ({task})"
         self.steps.append(Step(output, tuple(argv), tuple(layout), False, hours, title))

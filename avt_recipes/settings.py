@@ -61,7 +61,7 @@ class Settings:
     audioset: FinetuneRecipe = FinetuneRecipe(5e-5, 100.0, 15, 5, 36, balanced_sampling=False)
     # evaluation
     retrieval_per_class: int = 5
-    eval_precision: str = "fp16"
+    eval_precision: str = "fp16"  # evaluate --mixed-precision
     eval_batch_size: int = 100
     # offline test mode: tiny models, no progress bars, every step in this process
     tiny: bool = False
@@ -83,10 +83,10 @@ TINY = Settings(
     loader_workers=0,
     vggsound=FinetuneRecipe(1e-3, 10.0, 1, 2, 8, balanced_sampling=True, max_steps=3),
     audioset=FinetuneRecipe(1e-3, 100.0, 1, 5, 8, balanced_sampling=False, max_steps=3),
-    eval_precision="fp32",
+    eval_precision="no",
     eval_batch_size=16,
     tiny=True,
-    extra_pretrain_args=("--checkpoint-steps", "0", "--logging-steps", "2"),
+    extra_pretrain_args=("--save-steps", "0", "--logging-steps", "2"),
 )
 
 

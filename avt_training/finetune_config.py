@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from avt_core.errors import UsageError
+from avt_core.launch import default_num_workers
 from avt_training.options import (
     HUB,
     TRACKERS_HELP,
     HubOptions,
     MixedPrecision,
+    num_workers_option,
     option,
     optional_int,
     optional_str,
@@ -151,7 +153,7 @@ class FinetuneConfig(HubOptions):
     multi_frame_eval: bool = option(
         True, group=AUG, help="skip the final multi-frame evaluation (every frame of every clip)"
     )
-    num_workers: int = option(4, group=RUN, help="DataLoader workers decoding clips")
+    num_workers: int | None = num_workers_option("DataLoader workers decoding clips, per process", RUN)
     shuffle_window: int = option(
         512,
         group=RUN,
@@ -210,6 +212,8 @@ class FinetuneConfig(HubOptions):
     )
 
     def __post_init__(self) -> None:
+        if self.num_workers is None:  # the one default of every command's --num-workers
+            self.num_workers = default_num_workers()
         require_positive(
             self,
             "per_device_batch_size",

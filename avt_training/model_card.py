@@ -175,11 +175,9 @@ def pretrain_run(config, summary: dict[str, Any]) -> TrainingRun:
     results = []
     last, last_eval = summary.get("last_logged") or {}, summary.get("last_eval") or {}
     if "loss" in last:
-        results.append(
-            Result("loss", last["loss"], config.datasets[0], config.dataset_split, "training loss")
-        )
+        results.append(Result("loss", last["loss"], config.datasets[0], config.train_split, "training loss"))
     if "eval_loss" in last_eval and config.eval_datasets:
-        dataset, split = config.eval_datasets[0], config.eval_dataset_split
+        dataset, split = config.eval_datasets[0], config.eval_split
         results.append(Result("loss", last_eval["eval_loss"], dataset, split, "eval loss"))
     facts = {
         k: summary[k] for k in ("steps", "epochs_completed", "samples_seen", "global_batch_size", "clips")

@@ -12,6 +12,7 @@ from typing import Literal
 from avt_core.dataclass_cli import (
     add_options,
     flag,
+    num_workers_option,
     option,
     optional_int,
     optional_str,
@@ -81,7 +82,13 @@ class HubOptions:
     """The Hub options both training commands have (keyword-only, so they may follow required fields)."""
 
     push_to_hub: str | None = option(
-        None, metavar="REPO_ID", group=HUB, help="push the final model to this Hub model repo"
+        None,
+        metavar="REPO_ID",
+        group=HUB,
+        aliases=(
+            "--hub-model-id",
+        ),  # transformers' name of the repo id (its push_to_hub is the on/off switch)
+        help="push the final model to this Hub model repo",
     )
     hub_strategy: HubStrategy = option(
         "end",
@@ -105,6 +112,7 @@ __all__ = [
     "TRACKERS_HELP",
     "add_options",
     "flag",
+    "num_workers_option",
     "option",
     "optional_int",
     "optional_str",

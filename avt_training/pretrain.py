@@ -71,8 +71,8 @@ def pretrain(config: PretrainConfig | argparse.Namespace | dict[str, Any]) -> Pa
             raise interrupted(signal_name(stop), run.output_dir, where) from None
     if run.eval_loader is not None and run.state.last_eval_step != run.state.global_step:
         evaluate(run)  # stopped mid-epoch (--max-steps)
-    checkpoint_steps = run.config.checkpoint_steps
-    if not (checkpoint_steps and run.state.global_step % checkpoint_steps == 0):
+    save_steps = run.config.save_steps
+    if not (save_steps and run.state.global_step % save_steps == 0):
         save(run)
     return finish(run)
 
@@ -291,12 +291,10 @@ def load_data(config: PretrainConfig, accelerator):
     # a missing column is one line, before the model loads
     columns = (*MEDIA_COLUMNS, *text_columns(config.text_source))
     with accelerator.main_process_first() if accelerator is not None else contextlib.nullcontext():
-        train = load_triplet_datasets(config.datasets, columns=columns, split=config.dataset_split)
+        train = load_triplet_datasets(config.datasets, columns=columns, split=config.train_split)
         held_out = None
         if config.eval_datasets:
-            held_out = load_triplet_datasets(
-                config.eval_datasets, columns=columns, split=config.eval_dataset_split
-            )
+            held_out = load_triplet_datasets(config.eval_datasets, columns=columns, split=config.eval_split)
     return train, held_out
 
 
@@ -411,7 +409,7 @@ def prepare_eval_loader(config: PretrainConfig, accelerator, held_out, model, pr
         held_out,
         accelerator.unwrap_model(model).config,
         processor,
-        batch_size=config.eval_batch_size or config.per_device_batch_size,
+        batch_size=config.per_device_eval_batch_size or config.per_device_batch_size,
         seed=config.seed,
         num_workers=config.num_workers,
         text_source=config.text_source,

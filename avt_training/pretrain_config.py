@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from avt_core.errors import UsageError
+from avt_core.launch import default_num_workers
 from avt_training.loss_options import loss_options_dataclass, require_loss_settings
 from avt_training.options import (
     HUB,
     TRACKERS_HELP,
     HubOptions,
     MixedPrecision,
+    num_workers_option,
     option,
     optional_int,
     options_from_any,
@@ -64,7 +66,9 @@ class PretrainConfig(HubOptions, LossOptions):
         "tensorboard), metrics.jsonl, loss_curve.png, train_summary.json, the model card README.md and best/ (with "
         "--eval-dataset)",
     )
-    dataset_split: str = option("train", group=DATA, help="split to read from every dataset")
+    train_split: str = option(
+        "train", group=DATA, deprecated=("--dataset-split",), help="split to read from every --dataset"
+    )
     eval_datasets: list[str] = option(
         [],
         flag="--eval-dataset",
@@ -76,7 +80,12 @@ class PretrainConfig(HubOptions, LossOptions):
         "eval_contrastive_accuracy, ...) and keeps the lowest eval_loss model in OUTPUT_DIR/best/ "
         "(save_pretrained + processor)",
     )
-    eval_dataset_split: str = option("train", group=DATA, help="split to read from every eval dataset")
+    eval_split: str = option(
+        "train",
+        group=DATA,
+        deprecated=("--eval-dataset-split",),
+        help="split to read from every --eval-dataset",
+    )
     eval_steps: int | None = option(
         None,
         type=optional_int,
@@ -84,10 +93,11 @@ class PretrainConfig(HubOptions, LossOptions):
         help="also evaluate every N optimizer steps (default: only at the end of each epoch and of training; "
         "needs --eval-dataset)",
     )
-    eval_batch_size: int | None = option(
+    per_device_eval_batch_size: int | None = option(
         None,
         type=optional_int,
         group=DATA,
+        deprecated=("--eval-batch-size",),
         help="clips per process and eval batch (default: --per-device-batch-size); the contrastive terms of an "
         "eval batch use its clips as negatives, so eval losses depend on it (not on the number of processes when "
         "the eval set is a multiple of it)",
@@ -97,10 +107,8 @@ class PretrainConfig(HubOptions, LossOptions):
         group=DATA,
         help="turn off the official pretraining fbank augmentation (uniform noise + random circular time shift)",
     )
-    num_workers: int = option(
-        4,
-        group=DATA,
-        help="DataLoader worker processes per training process decoding audio/frames (official: 32)",
+    num_workers: int | None = num_workers_option(
+        "DataLoader worker processes per training process decoding audio/frames (official: 32)", DATA
     )
     shuffle_window: int = option(
         512,
@@ -192,15 +200,20 @@ class PretrainConfig(HubOptions, LossOptions):
         "`accelerate config` says, else no",
     )
     seed: int = option(0, group=OPTIM, help="seed of the data order, augmentations, masks and initialisation")
-    checkpoint_steps: int | None = option(
+    save_steps: int | None = option(
         1000,
         type=optional_int,
         group=RUN,
+        deprecated=("--checkpoint-steps",),
         help="save the full training state (model, optimizer, RNG, loop state) every N optimizer steps (0: only at "
         "the end)",
     )
-    checkpoints_total_limit: int | None = option(
-        None, type=optional_int, group=RUN, help="keep only the newest N checkpoints"
+    save_total_limit: int | None = option(
+        None,
+        type=optional_int,
+        group=RUN,
+        deprecated=("--checkpoints-total-limit",),
+        help="keep only the newest N checkpoints",
     )
     resume: str | None = option(
         None,
@@ -225,6 +238,8 @@ class PretrainConfig(HubOptions, LossOptions):
     run_name: str = option("lgcavmae-pretrain", group=RUN, help="tracker run / project name")
 
     def __post_init__(self) -> None:
+        if self.num_workers is None:  # the one default of every command's --num-workers
+            self.num_workers = default_num_workers()
         require_positive(
             self,
             "per_device_batch_size",
@@ -232,9 +247,9 @@ class PretrainConfig(HubOptions, LossOptions):
             "num_epochs",
             "max_steps",
             "eval_steps",
-            "eval_batch_size",
-            "checkpoint_steps",
-            "checkpoints_total_limit",
+            "per_device_eval_batch_size",
+            "save_steps",
+            "save_total_limit",
             "logging_steps",
             "shuffle_window",
             "learning_rate",

@@ -183,14 +183,14 @@ def after_optimizer_step(run: PretrainRun) -> None:
         log_metrics(run)
     if run.eval_loader is not None and config.eval_steps and step % config.eval_steps == 0:
         evaluate(run)
-    if config.checkpoint_steps and step % config.checkpoint_steps == 0:
+    if config.save_steps and step % config.save_steps == 0:
         save(run)
 
 
 def stop_here(run: PretrainRun, signal: str) -> None:
     """A signal asked to stop: checkpoint the step just taken (unless it just was), then raise ``Interrupted``."""
-    step, checkpoint_steps = run.state.global_step, run.config.checkpoint_steps
-    if not (checkpoint_steps and step % checkpoint_steps == 0):
+    step, save_steps = run.state.global_step, run.config.save_steps
+    if not (save_steps and step % save_steps == 0):
         save(run)
     run.log.bar.close()
     raise interrupted(signal, run.output_dir, f"at step {step} of {run.schedule.total_steps}", saved=True)
@@ -256,7 +256,7 @@ def evaluate(run: PretrainRun) -> None:
 def save(run: PretrainRun) -> None:
     """A checkpoint of the current step (uploaded in the background with ``--hub-strategy every_save``)."""
     path = checkpoints.save_checkpoint(
-        run.accelerator, run.output_dir, run.state.global_step, run.config.checkpoints_total_limit
+        run.accelerator, run.output_dir, run.state.global_step, run.config.save_total_limit
     )
     if run.hub is not None and run.config.hub_strategy == "every_save":
         run.hub.push_checkpoint(path)

@@ -166,7 +166,7 @@ def check_manifest(root: Path, manifest: dict, keys: Sequence[str] = IDENTITY_KE
             raise IncompatibleOutputError(
                 f"{root} holds a generation run whose rows would differ from this run's{hint}: "
                 + "; ".join(differences)
-                + ". Use --overwrite to start over in this folder, or choose another --output."
+                + ". Use --overwrite to start over in this folder, or choose another --output-dir."
             )
     return existing
 

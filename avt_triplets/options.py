@@ -15,7 +15,13 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from avt_core.dataclass_cli import json_object, option, require_non_negative, require_positive
+from avt_core.dataclass_cli import (
+    json_object,
+    num_workers_option,
+    option,
+    require_non_negative,
+    require_positive,
+)
 from avt_core.errors import UsageError
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
@@ -237,11 +243,7 @@ class GenerationOptions:
         "decode tasks on any node's CPUs, captioner and scorer actor pools on GPU shares; pip install "
         "avt[ray]). auto: accelerate when launched with several processes, else local.",
     )
-    num_workers: int | None = option(
-        None,
-        group=RUN,
-        help="CPU decode worker processes per GPU process (0: decode inline). None: cores per process - 1, at most 8.",
-    )
+    num_workers: int | None = num_workers_option("CPU decode worker processes per GPU process", RUN)
     video_hwaccel: str | None = option(
         None,
         group=RUN,
@@ -282,7 +284,7 @@ class GenerationOptions:
         metavar="JSON",
         type=json_object,
         repr=False,
-        help="fsspec options for INPUT and --output URLs (s3://, gs://, hf://), e.g. "
+        help="fsspec options for INPUT and --output-dir URLs (s3://, gs://, hf://), e.g. "
         '\'{"endpoint_url": "http://...", "key": "...", "secret": "..."}\'. Never written to any file; '
         "credentials may also come from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, HF_TOKEN).",
     )

@@ -2,7 +2,7 @@
 
 A generation output is recognised by its ``manifest.json`` (``format: avt-triplets/...``). Anything else, a
 user's README or another project's ``data/`` folder, is never written to, and a folder avt cannot write to is
-reported up front. The commands run these checks before loading any model, so a wrong ``--output`` or
+reported up front. The commands run these checks before loading any model, so a wrong ``--output-dir`` or
 ``DIR`` costs seconds, not a model load.
 """
 
@@ -73,16 +73,16 @@ def generation_output_state(root: Path) -> str:
     ``empty``, or ``avt output`` (its manifest: a rerun resumes it); :class:`UsageError` for a file or a folder
     holding anything else (the refusal a real run gives)."""
     if root.is_file():
-        raise UsageError(f"--output {root} is a file, not a folder")
+        raise UsageError(f"--output-dir {root} is a file, not a folder")
     if is_avt_output(root):
         return "avt output"
     entries = foreign_entries(root)
     if entries:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise UsageError(
-            f"--output {root} is not empty ({shown}) and is not an avt generation output (no avt "
+            f"--output-dir {root} is not empty ({shown}) and is not an avt generation output (no avt "
             f"{layout.MANIFEST_FILE}); avt writes only into a new or empty folder or one it wrote itself, "
-            "so nothing of yours is overwritten. Choose another --output."
+            "so nothing of yours is overwritten. Choose another --output-dir."
         )
     return "empty" if root.exists() else "new"
 
@@ -117,7 +117,7 @@ def require_avt_output(root: str | os.PathLike) -> Path:
 
 def _require_avt_output(root: Path) -> Path:
     if not root.is_dir():
-        raise UsageError(f"{root} is not a folder; run `avt generate --output {root}` first")
+        raise UsageError(f"{root} is not a folder; run `avt generate --output-dir {root}` first")
     if not is_avt_output(root):
         raise UsageError(
             f"{root} is not an avt generation output (no avt {layout.MANIFEST_FILE}); run `avt generate` "

@@ -1,6 +1,6 @@
 """One writing command per output folder: ``avt generate``, ``avt filter`` and ``avt publish`` hold a lock while they write.
 
-Two runs on one ``--output`` would do every shard twice, or race on each other's files; ``avt filter`` or ``avt
+Two runs on one ``--output-dir`` would do every shard twice, or race on each other's files; ``avt filter`` or ``avt
 publish`` during a run would write a card over a folder that is still changing. So each of them takes the output's
 lock first (before any model loads) and a second one refuses in one line naming the holder (command, host, pid,
 start time).

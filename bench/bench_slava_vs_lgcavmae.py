@@ -51,7 +51,7 @@ def train_lgcavmae(root: Path, train: Path, steps: int, name: str, text_source: 
         PretrainConfig(
             datasets=[str(train)], output_dir=str(root / name), model_name_or_path=str(initial),
             per_device_batch_size=16, learning_rate=1e-3, lr_scheduler="constant", max_steps=steps, num_workers=0,
-            checkpoint_steps=None, logging_steps=max(steps // 4, 1), report_to=[], text_source=text_source,
+            save_steps=None, logging_steps=max(steps // 4, 1), report_to=[], text_source=text_source,
         )
     )  # fmt: skip
     return output, time.perf_counter() - started

@@ -305,7 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--push-to-hub", default=None, metavar="REPO_ID", help="Also upload to this Hub repo."
     )
-    parser.add_argument("--private", action="store_true", help="Create the Hub repo as private.")
+    parser.add_argument(
+        "--hub-private", dest="private", action="store_true", help="Create the Hub repo as private."
+    )
+    parser.add_argument("--private", action="store_true", help=argparse.SUPPRESS)  # its former name (avt 0.x)
     return parser
 
 

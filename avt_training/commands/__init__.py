@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -45,13 +44,12 @@ def run_or_plan(
         return run_with_logging(entry, args)
     from avt_training.run_plan import print_plan
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print_plan(plan(args))
     return 0
 
 
 def run_with_logging(entry: Callable[[argparse.Namespace], Any], args: argparse.Namespace) -> int:
-    """Run a training entry point with INFO logging on (its progress, checkpoints and results are logged)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Run a training entry point; the CLI has set logging up (``--log-level``, INFO by default: a training run
+    logs its progress, checkpoints and results)."""
     entry(args)
     return 0

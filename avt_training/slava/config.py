@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from avt_core.errors import UsageError
+from avt_core.launch import default_num_workers
 from avt_training.options import (
     HUB,
     TRACKERS_HELP,
     HubOptions,
+    num_workers_option,
     option,
     optional_int,
     optional_str,
@@ -51,7 +53,9 @@ class SlavaPretrainConfig(HubOptions):
         help="folder for the final model (save_pretrained: projections + tower references), best/, "
         "feature_cache/, metrics.jsonl, train_summary.json and runs/ (with --report-to tensorboard)",
     )
-    dataset_split: str = option("train", group=DATA, help="split to read from every dataset")
+    train_split: str = option(
+        "train", group=DATA, deprecated=("--dataset-split",), help="split to read from every --dataset"
+    )
     eval_datasets: list[str] = option(
         [],
         flag="--eval-dataset",
@@ -60,8 +64,15 @@ class SlavaPretrainConfig(HubOptions):
         help="validation triplets (repeatable); after every epoch the variant's loss on them is logged as eval_loss "
         "and the lowest-loss model of the last stage is saved in OUTPUT_DIR/best/ (SLAVA's model selection)",
     )
-    eval_dataset_split: str = option("train", group=DATA, help="split to read from every eval dataset")
-    num_workers: int = option(4, group=DATA, help="DataLoader workers decoding clips for feature extraction")
+    eval_split: str = option(
+        "train",
+        group=DATA,
+        deprecated=("--eval-dataset-split",),
+        help="split to read from every --eval-dataset",
+    )
+    num_workers: int | None = num_workers_option(
+        "DataLoader workers decoding clips for feature extraction, per process", DATA
+    )
     variant: Variant = option("a&v", group=MODEL, help="training recipe, see below")
     vision_model: str = option(
         "openai/clip-vit-base-patch32",
@@ -136,12 +147,17 @@ class SlavaPretrainConfig(HubOptions):
         "runs and variants on the same towers",
     )
     feature_batch_size: int = option(
-        32, group=CACHE, help="clips per tower forward pass while extracting features"
+        32,
+        group=CACHE,
+        help="clips per frozen-tower forward pass while extracting features (inference, once per clip: a "
+        "batch of its own, not --per-device-batch-size, which is the training batch of the projections)",
     )
-    tower_dtype: Literal["float32", "bfloat16", "float16"] = option(
+    dtype: Literal["float32", "bfloat16", "float16"] = option(
         "float32",
         group=CACHE,
-        help="dtype of the frozen towers while extracting features (bfloat16 halves GPU time and memory)",
+        deprecated=("--tower-dtype",),
+        help="dtype of the frozen towers while extracting features (bfloat16 halves GPU time and memory); the "
+        "name is transformers 5's from_pretrained(dtype=), as `avt generate --dtype`",
     )
     overwrite: bool = option(
         False,
@@ -154,6 +170,8 @@ class SlavaPretrainConfig(HubOptions):
     progress: bool = option(True, group=RUN, help="hide progress bars")
 
     def __post_init__(self) -> None:
+        if self.num_workers is None:  # the one default of every command's --num-workers
+            self.num_workers = default_num_workers()
         require_positive(
             self, "per_device_batch_size", "num_epochs", "max_steps", "projection_dim", "temperature",
             "feature_batch_size", "logging_steps", "learning_rate",

@@ -46,8 +46,8 @@ def plan(config: SlavaPretrainConfig | argparse.Namespace | dict[str, Any]) -> T
     output_dir = preflight(config, dry_run=True)
     state = output_rules.output_state(output_dir, "pretrain-slava", False, config.overwrite, None)
     processes = launched_process().world_size
-    train = open_datasets(config.datasets, config.dataset_split, None)
-    held_out = open_datasets(config.eval_datasets, config.eval_dataset_split, None)
+    train = open_datasets(config.datasets, config.train_split, None)
+    held_out = open_datasets(config.eval_datasets, config.eval_split, None)
     clips = sum(len(data) for _, data in train)
     per_epoch = steps_per_epoch(clips, config.per_device_batch_size, processes)
     stages = stage_steps(config, per_epoch)

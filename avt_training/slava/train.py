@@ -184,18 +184,18 @@ def prepare_features(config: SlavaPretrainConfig, accelerator, output_dir: Path)
     from avt_training.slava.parts import build_model, load_tables, open_datasets
     from modeling_slava import batch_recipes, num_stages
 
-    train_sets = open_datasets(config.datasets, config.dataset_split, accelerator)
-    eval_sets = open_datasets(config.eval_datasets, config.eval_dataset_split, accelerator)
+    train_sets = open_datasets(config.datasets, config.train_split, accelerator)
+    eval_sets = open_datasets(config.eval_datasets, config.eval_split, accelerator)
     with accelerator.main_process_first():  # one process downloads the towers, the others read the cache
-        model = build_model(config, _DTYPES[config.tower_dtype])
+        model = build_model(config, _DTYPES[config.dtype])
     model.to(accelerator.device)
     processor = model.get_processor()
     cache_root = Path(config.feature_cache_dir or output_dir / FEATURE_CACHE_DIR)
     cache = FeatureCache(cache_root, model.config, accelerator.process_index, accelerator.num_processes)
     accelerator.wait_for_everyone()
-    tables = load_tables(config, train_sets, config.dataset_split, model, processor, cache, accelerator)
+    tables = load_tables(config, train_sets, config.train_split, model, processor, cache, accelerator)
     eval_tables = (
-        load_tables(config, eval_sets, config.eval_dataset_split, model, processor, cache, accelerator)
+        load_tables(config, eval_sets, config.eval_split, model, processor, cache, accelerator)
         if eval_sets
         else None
     )

@@ -4,7 +4,7 @@ It runs the same commands a user runs (`avt generate`, `avt filter`, `avt pretra
 :func:`avt.cli.main`, so the demo exercises the real code paths; only the models are tiny and the videos
 synthetic (no hub is needed). Captions from a random-weight captioner are gibberish, but the synthetic classes tie a
 tone to a coloured shape, so the audio-visual part can be learnt: pretraining gets a schedule that fits a short run
-(linear warmup, cosine decay to zero over ``--steps``; the official schedule is per epoch and would decay the lr to
+(linear warmup, cosine decay to zero over ``--max-steps``; the official schedule is per epoch and would decay the lr to
 nothing within a few dozen steps of a dozen clips), and the report shows that learning happened: the loss curve
 (``report/pretrain_loss.png``) and retrieval against chance (``report/learning.json``).
 """
@@ -12,6 +12,7 @@ nothing within a few dozen steps of a dozen clips), and the report shows that le
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -20,32 +21,47 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avt_core.dataclass_cli import add_options, option, positive_int
+
 DEFAULT_STEPS = 40
 LEARNING_RATE = "2e-3"  # the tiny model's; its short cosine schedule ends at zero
 LOSS_CURVE_FILE = "pretrain_loss.png"
 LEARNING_FILE = "learning.json"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output-dir", default="avt-demo", help="Folder for everything the demo writes.")
-    parser.add_argument(
-        "--num-classes", type=int, default=4, help="Synthetic classes (tone + coloured shape each)."
+DEMO = "demo"
+
+
+@dataclasses.dataclass
+class DemoOptions:
+    """Every option of `avt demo`; the pretraining ones have `avt pretrain`'s names."""
+
+    output_dir: str = option("avt-demo", group=DEMO, help="Folder for everything the demo writes.")
+    num_classes: int = option(
+        4, group=DEMO, type=positive_int, help="Synthetic classes (tone + coloured shape each)."
     )
-    parser.add_argument("--clips-per-class", type=int, default=10, help="Synthetic videos per class.")
-    parser.add_argument(
-        "--subset",
-        default="all",
+    clips_per_class: int = option(10, group=DEMO, type=positive_int, help="Synthetic videos per class.")
+    subset: str = option(
+        "all",
+        group=DEMO,
         help="Config of the triplets to pretrain on (`all`, or one `avt filter` wrote: top30, random30, ...). The "
         "random-weight captioner's scores rank nothing, and a dozen clips teach less than all of them.",
     )
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=DEFAULT_STEPS,
+    max_steps: int = option(
+        DEFAULT_STEPS,
+        group=DEMO,
+        type=positive_int,
+        deprecated=("--steps",),
         help="Pretraining steps of the tiny LG-CAV-MAE (warmup over the first tenth, cosine decay to the last).",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="Pretraining batch size.")
-    parser.add_argument("--overwrite", action="store_true", help="Delete --output-dir first.")
+    per_device_batch_size: int = option(
+        8, group=DEMO, type=positive_int, deprecated=("--batch-size",), help="Pretraining batch size."
+    )
+    overwrite: bool = option(False, group=DEMO, help="Delete --output-dir first.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_options(parser, DemoOptions, (DEMO,))
 
 
 def _step(title: str) -> float:
@@ -93,7 +109,7 @@ def _make_inputs(folders: _DemoFolders, args: argparse.Namespace) -> _DemoInputs
 def _generate_argv(folders: _DemoFolders, inputs: _DemoInputs) -> list[str]:
     return [
         "generate", str(inputs.labels_csv),
-        "--output", str(folders.triplets),
+        "--output-dir", str(folders.triplets),
         "--captioner", str(inputs.blip2),
         "--scorer", "msclap:2023",
         "--scorer-weights", str(inputs.msclap),
@@ -115,14 +131,14 @@ def _pretrain_argv(folders: _DemoFolders, args: argparse.Namespace) -> list[str]
         "--dataset", f"{folders.triplets}:{args.subset}",
         "--config-name-or-path", str(tiny_config),
         "--output-dir", str(folders.model),
-        "--max-steps", str(args.steps),
-        "--per-device-batch-size", str(args.batch_size),
+        "--max-steps", str(args.max_steps),
+        "--per-device-batch-size", str(args.per_device_batch_size),
         "--learning-rate", LEARNING_RATE,
         "--lr-scheduler", "cosine",
-        "--warmup-steps", str(max(1, args.steps // 10)),
-        "--logging-steps", str(max(1, args.steps // 20)),
+        "--warmup-steps", str(max(1, args.max_steps // 10)),
+        "--logging-steps", str(max(1, args.max_steps // 20)),
         "--num-workers", "0",
-        "--checkpoint-steps", str(args.steps),
+        "--save-steps", str(args.max_steps),
         "--report-to", "none",
     ]  # fmt: skip
 
@@ -190,7 +206,13 @@ def _print_summary(folders: _DemoFolders, subset: str, timings: dict[str, float]
 
 
 def run(args: argparse.Namespace) -> int:
-    avt = args._avt  # the CLI's entry point, handed over by avt.cli (the demo runs every other command)
+    common = ["--log-level", args.log_level] + ([] if args.progress else ["--no-progress"])
+
+    def avt(
+        argv: list[str],
+    ) -> int:  # the CLI's entry point, handed over by avt.cli, with the demo's own settings
+        return args._avt(argv + common)
+
     from avt_core.run_config import write_run_config
 
     folders = _DemoFolders.under(Path(args.output_dir).resolve())

@@ -16,8 +16,10 @@ anything is written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from avt_core.dataclass_cli import json_object
+from avt_core.dataclass_cli import add_options, json_object, option
+from avt_core.help_format import DefaultsHelpFormatter
 
 
 def _percent(text: str) -> float:
@@ -27,65 +29,77 @@ def _percent(text: str) -> float:
     return int(value) if value.is_integer() else value
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "output_dir",
+SUBSETS = "subsets"
+
+
+@dataclasses.dataclass
+class FilterOptions:
+    """Every option of `avt filter`."""
+
+    output_dir: str = option(
+        group=SUBSETS,
+        positional=True,
         metavar="DIR",
         help="Folder or URL (s3://, gs://, ...) written by `avt generate` (manifest.json, data/, ...).",
     )
-    parser.add_argument(
-        "--storage-options",
-        type=json_object,
-        default=None,
-        metavar="JSON",
-        help="fsspec options for a DIR URL (endpoint, credentials); never written to any file.",
-    )
-    parser.add_argument(
-        "--top",
+    top: list[float] | None = option(
+        None,
+        group=SUBSETS,
         type=_percent,
         nargs="+",
-        default=None,
         metavar="K",
         help="Percentages k for the top-k%% configs `top{k}` (highest clap_score, ties by clip_id; "
         "exactly round(k%% * N) clips), added to the ones already in subsets.json (else to none; the "
         "defaults 10 30 50 apply when neither is given). Refused for a `--captioner none` output, which has "
         "no clap_score.",
     )
-    parser.add_argument(
-        "--by",
-        default="clap_score",
+    by: str = option(
+        "clap_score",
+        group=SUBSETS,
         metavar="COLUMN",
         help="Score column the --top configs rank by: clap_score (the paper's), or any other numeric column the "
         "shards have (audio_caption_score, ...). Other columns' configs are named top{k}_{COLUMN} and kept beside "
         "the clap_score ones.",
     )
-    parser.add_argument(
-        "--random",
+    random: list[float] | None = option(
+        None,
+        group=SUBSETS,
         type=_percent,
         nargs="+",
-        default=None,
         metavar="K",
         help="Percentages k for the `random{k}` configs: seeded random samples the size of top{k} (the "
         "paper's baseline), added like --top. They also work on a `--captioner none` output (no defaults there).",
     )
-    parser.add_argument(
-        "--replace",
-        action="store_true",
+    replace: bool = option(
+        False,
+        group=SUBSETS,
         help="Keep only the configs given now: drop every other top/random config (a kind not given gets none).",
     )
-    parser.add_argument(
-        "--verify",
-        action="store_true",
-        help="Check every finished shard's files against the checksums in its stats file (reads them all); "
-        "without it their sizes are checked.",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=None,
+    seed: int | None = option(
+        None,
+        group=SUBSETS,
         help="Seed of the random-k%% samples. Default: the one already in subsets.json, else the "
         "generation run's seed (manifest.json), else 0.",
     )
+    verify: bool = option(
+        False,
+        group=SUBSETS,
+        help="Check every finished shard's files against the checksums in its stats file (reads them all); "
+        "without it their sizes are checked.",
+    )
+    storage_options: dict | None = option(
+        None,
+        group=SUBSETS,
+        type=json_object,
+        metavar="JSON",
+        repr=False,
+        help="fsspec options for a DIR URL (endpoint, credentials); never written to any file.",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = DefaultsHelpFormatter
+    add_options(parser, FilterOptions, (SUBSETS,))
 
 
 def _unfinished_note(root, subsets) -> str | None:

@@ -1,4 +1,4 @@
-"""`avt generate INPUT --output DIR`: videos -> captioned, CLAP-scored audio-visual-text triplets.
+"""`avt generate INPUT --output-dir DIR`: videos -> captioned, CLAP-scored audio-visual-text triplets.
 
 Runs on one process, or on many with ``accelerate launch --multi_gpu --num_processes N -m avt
 generate ...`` (or ``torchrun``; each process takes its own shards, rerun the same command to resume).
@@ -18,8 +18,10 @@ import argparse
 import sys
 
 from avt_core import interrupts
+from avt_core.common_options import add_log_level
 from avt_core.dataclass_cli import add_options, options_from_any
 from avt_core.help_format import DefaultsHelpFormatter
+from avt_core.run_config import deprecate_flag
 from avt_triplets.options import CLIPS, MODELS, RUN, GenerationOptions, ModelOptions  # light imports only
 
 EPILOG = """\
@@ -52,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "AudioSet ids to names.",
     )
     parser.add_argument(
-        "--output",
+        "--output-dir",
         "-o",
         required=True,
         metavar="DIR",
@@ -68,11 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "estimate of GPU-hours; nothing is loaded, decoded or written. Exit 0 when a run would start, 2 with the "
         "run's own error line when it would be refused. The last line is the plan as JSON.",
     )
-    groups[RUN].add_argument(
-        "--log-level",
-        default="WARNING",
-        help="Python logging level (DEBUG lists every failed clip, INFO the files a folder input skipped).",
+    add_log_level(
+        groups[RUN], "WARNING", "DEBUG lists every failed clip, INFO the files a folder input skipped"
     )
+    deprecate_flag(parser, "--output", "--output-dir")
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -87,7 +88,7 @@ def _record_options(args: argparse.Namespace, options: GenerationOptions) -> Non
     from avt_core.run_config import write_run_config
     from avt_triplets.output_folder import is_avt_output
 
-    root = storage.as_path(args.output, options.storage_options)
+    root = storage.as_path(args.output_dir, options.storage_options)
     if is_avt_output(root):
         write_run_config(root, "generate", args)
 
@@ -100,15 +101,13 @@ def dry_run(args: argparse.Namespace) -> int:
 
     models = options_from_any(ModelOptions, args)
     options = options_from_any(GenerationOptions, args)
-    plan = plan_generation(args.input, args.output, options, models)
+    plan = plan_generation(args.input, args.output_dir, options, models)
     print(plan.format())
     print(json.dumps({"dry_run": plan.as_dict()}, default=str))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from avt_core.errors import EXIT_INTERRUPTED, RunAborted, UsageError
     from avt_triplets.manifest import planned_models
     from avt_triplets.models import check_model_options
@@ -116,9 +115,6 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets.run_plan import plan_run
     from avt_triplets.summary import summarize
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if getattr(args, "dry_run", False):
         return dry_run(args)
     models = options_from_any(ModelOptions, args)
@@ -129,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                 check_model_options(models)  # everything that can be checked before a model loads
             planned = planned_models(models)  # so a refusal to resume lists model changes too
             plan = plan_run(
-                args.input, args.output, options, captioned=not models.labels_only, models=planned
+                args.input, args.output_dir, options, captioned=not models.labels_only, models=planned
             )
             missing = plan.inputs.missing
             if missing is not None and missing.missing:  # up front, before any model loads
@@ -143,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
                 raise
             _record_options(args, options)
         except KeyboardInterrupt:
-            done = summarize(args.output)
+            done = summarize(args.output_dir)
             print(
-                f"interrupted: {done.shards_done} of {done.shards_total} shards are finished in {args.output} "
+                f"interrupted: {done.shards_done} of {done.shards_total} shards are finished in {args.output_dir} "
                 f"(the shard in flight was dropped); resume with: {resume_command(args)}",
                 file=sys.stderr,
             )
@@ -159,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print(prefix + summary.format().replace("\n", "\n" + prefix))
     if summary.empty_result and (summary.complete or summary.captions_mostly_empty):
         print(
-            f"error: {summary.empty_result}; see {args.output}/failures for each clip's reason",
+            f"error: {summary.empty_result}; see {args.output_dir}/failures for each clip's reason",
             file=sys.stderr,
         )
         return 1

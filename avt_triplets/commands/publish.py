@@ -1,6 +1,6 @@
-"""`avt publish DIR --repo-id ID`: write the dataset card and push a generation output to the Hub.
+"""`avt publish DIR --push-to-hub REPO_ID`: write the dataset card and push a generation output to the Hub.
 
-The token (``--token``, ``HF_TOKEN`` or ``hf auth login``) goes to ``huggingface_hub`` only: it is never
+The token (``--hub-token``, ``HF_TOKEN`` or ``hf auth login``) goes to ``huggingface_hub`` only: it is never
 written to a file or a log. An unreachable Hub is one ``error:`` line saying that nothing was pushed; so is a file
 that still holds a local path (the machine's home or the input root): nothing is pushed then. The card is updated in
 place (the repo's card when it has one, else the local one), keeping what the user wrote outside avt's part. It holds
@@ -11,34 +11,65 @@ match their stats.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from avt_core.dataclass_cli import add_options, option, options_from_any
+from avt_core.help_format import DefaultsHelpFormatter
+
+PUBLISH, HUB = "what to publish", "Hugging Face Hub"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("output_dir", metavar="DIR", help="Folder written by `avt generate`.")
-    parser.add_argument(
-        "--repo-id", required=True, help="Hub dataset repository, e.g. `user/vggsound-triplets`."
+@dataclasses.dataclass
+class PublishOptions:
+    """Every option of `avt publish`; the Hub ones have the names the training commands and transformers use."""
+
+    output_dir: str = option(
+        group=PUBLISH, positional=True, metavar="DIR", help="Folder written by `avt generate`."
     )
-    parser.add_argument(
-        "--metadata-only",
-        action="store_true",
+    push_to_hub: str = option(
+        group=HUB,
+        metavar="REPO_ID",
+        aliases=("--hub-model-id",),  # transformers' name of the repo id
+        deprecated=("--repo-id",),
+        help="Hub dataset repository to push to, e.g. `user/vggsound-triplets` (as --push-to-hub of the "
+        "training commands).",
+    )
+    metadata_only: bool = option(
+        False,
+        group=PUBLISH,
         help="Drop the `audio` and `frames` columns before pushing (copyright-safe sharing of "
         "YouTube-derived sets: ids, windows, captions, scores and embeddings only).",
     )
-    parser.add_argument("--private", action="store_true", help="Create the repository as private.")
-    parser.add_argument(
-        "--token", default=None, help="Hub token; default: the one from `hf auth login` or HF_TOKEN."
-    )
-    parser.add_argument(
-        "--revision", default=None, help="Branch to push to (created if missing); default: main."
-    )
-    parser.add_argument(
-        "--license",
-        default=None,
+    license: str | None = option(
+        None,
+        group=PUBLISH,
         help="Licence of the card (set locally and on the Hub): an SPDX id as the Hub writes it (cc-by-4.0, "
         "apache-2.0, mit, ...) or `other` with --license-name and --license-link. Default: the card's licence.",
     )
-    parser.add_argument("--license-name", default=None, help="With `--license other`: its short name.")
-    parser.add_argument("--license-link", default=None, help="With `--license other`: a link to its text.")
+    license_name: str | None = option(None, group=PUBLISH, help="With `--license other`: its short name.")
+    license_link: str | None = option(None, group=PUBLISH, help="With `--license other`: a link to its text.")
+    hub_private: bool = option(
+        False, group=HUB, deprecated=("--private",), help="Create the repository as private."
+    )
+    hub_token: str | None = option(
+        None,
+        group=HUB,
+        deprecated=("--token",),
+        repr=False,
+        help="Hub token (default: the one from `hf auth login` or HF_TOKEN); handed to huggingface_hub only, "
+        "never written.",
+    )
+    hub_revision: str | None = option(
+        None,
+        group=HUB,
+        deprecated=("--revision",),
+        help="Branch to push to (created if missing); default: main.",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = DefaultsHelpFormatter
+    add_options(parser, PublishOptions, (PUBLISH, HUB))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,24 +80,27 @@ def run(args: argparse.Namespace) -> int:
     from avt_triplets.output_folder import require_avt_output
     from avt_triplets.output_lock import hold_output
 
-    require_hub_id(args.repo_id, "--repo-id")
-    license = CardLicense.from_options(args.license, args.license_name, args.license_link)
-    root = require_avt_output(args.output_dir)  # publish refreshes the local card: it must be ours to write
+    options = options_from_any(PublishOptions, args)
+    require_hub_id(options.push_to_hub, "--push-to-hub")
+    license = CardLicense.from_options(options.license, options.license_name, options.license_link)
+    root = require_avt_output(
+        options.output_dir
+    )  # publish refreshes the local card: it must be ours to write
     with hold_output(root, "avt publish"):  # not while `avt generate` writes here
         damaged = shards.check_finished_shards(root).first_error()
         if damaged is not None:
             raise damaged
         url = publish.publish(
             root,
-            args.repo_id,
-            metadata_only=args.metadata_only,
-            private=args.private,
-            token=args.token,
-            revision=args.revision,
+            options.push_to_hub,
+            metadata_only=options.metadata_only,
+            private=options.hub_private,
+            token=options.hub_token,
+            revision=options.hub_revision,
             license=license,
         )
         write_run_config(root, "publish", args)  # after the push: a failed one leaves the folder as it was
-    kind = "metadata-only " if args.metadata_only else ""
+    kind = "metadata-only " if options.metadata_only else ""
     print(f"pushed {kind}dataset to {url}")
-    print(f'load with: datasets.load_dataset("{args.repo_id}", "top30", split="train")')
+    print(f'load with: datasets.load_dataset("{options.push_to_hub}", "top30", split="train")')
     return 0

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from avt_core.launch import default_num_workers
 from avt_triplets.decoding import DecodedItem, DecodeJob, ReceivedAhead, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, stopped
 from avt_triplets.model_host import ModelHost
@@ -34,12 +34,6 @@ from avt_triplets.stages.writer import ShardWriterThread, WriterIdentity
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def default_decode_processes() -> int:
-    """CPU cores per process on this node, minus one for the process feeding the GPU, at most 8."""
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    return max(0, min(8, (os.cpu_count() or 1) // max(1, local_world) - 1))
 
 
 def default_prefetch(options: GenerationOptions, num_workers: int) -> int:
@@ -106,7 +100,7 @@ class LocalDistributor:
         for plan in work.plans:
             jobs.extend(DecodeJob(len(jobs), plan.index, clip) for clip in plan.clips)
         options = work.options
-        num_workers = default_decode_processes() if options.num_workers is None else options.num_workers
+        num_workers = default_num_workers() if options.num_workers is None else options.num_workers
         logger.info(
             "%s %d/%d: %d shards to process (%d clips), %d decode workers",
             self.name,
@@ -231,4 +225,4 @@ def _shard_error(plan: ShardPlan, error: BaseException, shard_items: Iterator[De
     return f"shard {plan.index}: {type(error).__name__}: {error}"
 
 
-__all__ = ["LocalDistributor", "default_decode_processes", "default_prefetch"]
+__all__ = ["LocalDistributor", "default_prefetch"]

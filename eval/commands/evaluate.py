@@ -9,58 +9,134 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Literal
 
-from avt_core.dataclass_cli import non_negative_int, positive_int
+from avt_core.dataclass_cli import (
+    add_options,
+    non_negative_int,
+    num_workers_option,
+    option,
+    options_from_any,
+    positive_int,
+    require_non_negative,
+)
 from avt_core.help_format import DefaultsHelpFormatter
 
 logger = logging.getLogger(__name__)
 
 
-def _add_common(parser: argparse.ArgumentParser, default_batch: int) -> None:
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
+EVAL, TASK = "evaluation", "task"
+AUTOCAST = {
+    "no": "fp32",
+    "fp16": "fp16",
+    "bf16": "bf16",
+}  # --mixed-precision -> the autocast of eval.features
+
+
+def _mixed_precision(text: str) -> str:
+    """``--mixed-precision`` as the training commands spell it; the former ``--precision fp32`` is ``no``."""
+    return "no" if text == "fp32" else text
+
+
+@dataclasses.dataclass(kw_only=True)
+class EvaluateArgs:
+    """The options both tasks of `avt evaluate` have, named as in the training commands."""
+
+    model: list[str] = option(
+        group=EVAL,
         metavar="[NAME=]PATH_OR_ID",
         help="Checkpoint folder or Hub id (repeatable: one table row each). NAME labels the row.",
     )
-    parser.add_argument(
-        "--dataset",
-        action="append",
-        required=True,
+    dataset: list[str] = option(
+        group=EVAL,
         metavar="[NAME=]DIR_OR_ID[:config]",
         help="Triplet dataset: generation output, save_to_disk folder or Hub id, with an optional config "
         "(top30, ...). Repeatable: one column group each. NAME labels the columns (e.g. VGGSound).",
     )
-    parser.add_argument(
-        "--split", default="train", help="Split to evaluate (a generation output has one, 'train')."
+    eval_split: str = option(
+        "train",
+        group=EVAL,
+        deprecated=("--split",),
+        help="Split of every --dataset to evaluate (a generation output has one, 'train').",
     )
-    parser.add_argument(
-        "--revision", default=None, help="Model revision (branch, tag or commit) for Hub ids."
+    revision: str | None = option(
+        None, group=EVAL, help="Model revision (branch, tag or commit) for Hub ids."
     )
-    parser.add_argument("--output-dir", default="eval_results", help="Where the JSON, Markdown and PNG go.")
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=default_batch, help="Clips per forward pass."
+    output_dir: str = option("eval_results", group=EVAL, help="Where the JSON, Markdown and PNG go.")
+    per_device_eval_batch_size: int = option(
+        32, group=EVAL, type=positive_int, deprecated=("--batch-size",), help="Clips per forward pass."
     )
-    parser.add_argument(
-        "--device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ..."
+    device: str = option("auto", group=EVAL, help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
+    mixed_precision: Literal["no", "fp16", "bf16"] = option(
+        "no",
+        group=EVAL,
+        type=_mixed_precision,
+        deprecated=("--precision",),
+        help="Autocast precision of the forward passes, as --mixed-precision of the training commands (the "
+        "official script used fp16 on GPU).",
     )
-    parser.add_argument(
-        "--precision",
-        choices=("fp32", "fp16", "bf16"),
-        default="fp32",
-        help="Autocast precision of the forward passes (the official script used fp16 on GPU).",
+    num_workers: int | None = num_workers_option("DataLoader workers decoding clips", EVAL)
+    max_clips: int | None = option(
+        None, group=EVAL, type=positive_int, help="Evaluate at most this many clips (smoke tests)."
     )
-    parser.add_argument(
-        "--num-workers", type=non_negative_int, default=0, help="DataLoader workers decoding clips."
+
+    def __post_init__(self) -> None:
+        require_non_negative(self, "num_workers")
+
+
+@dataclasses.dataclass(kw_only=True)
+class RetrievalArgs(EvaluateArgs):
+    """`avt evaluate retrieval`."""
+
+    protocol: Literal["cavmae", "full"] = option(
+        "cavmae",
+        group=TASK,
+        help="cavmae: a seeded subset of --per-class clips per label (all clips if no labels), middle frame; "
+        "full: every clip.",
     )
-    parser.add_argument(
-        "--max-clips", type=positive_int, default=None, help="Evaluate at most this many clips (smoke tests)."
+    per_class: int = option(5, group=TASK, type=positive_int, help="Clips per class in the cavmae protocol.")
+    seed: int = option(0, group=TASK, help="Seed of the per-class subset.")
+    frame: int | None = option(
+        None, group=TASK, type=non_negative_int, help="Frame index to use instead of the middle frame."
     )
-    parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+    text: bool = option(True, group=TASK, help="Skip text->audio / text->visual retrieval.")
+    chunk_size: int = option(
+        4096, group=TASK, type=positive_int, help="Queries per similarity block (memory = chunk x N floats)."
+    )
+    max_k: int = option(50, group=TASK, type=positive_int, help="Largest K of the recall@K curve.")
+    report: list[Literal["avcaps"]] = option(
+        [],
+        group=TASK,
+        help="Extra tables: avcaps adds SLAVA's Table II layout (rows = retrieval tasks, columns = models, "
+        "recall@10), with audio/visual-caption tasks when the dataset has those columns.",
+    )
+
+
+@dataclasses.dataclass(kw_only=True)
+class ClassificationArgs(EvaluateArgs):
+    """`avt evaluate classification`."""
+
+    per_device_eval_batch_size: int = option(
+        16, group=EVAL, type=positive_int, deprecated=("--batch-size",), help="Clips per forward pass."
+    )
+    num_frames: int | None = option(
+        None,
+        group=TASK,
+        type=positive_int,
+        help="Frame indices to average (default: the most any clip has).",
+    )
+    label_csv: str | None = option(
+        None,
+        group=TASK,
+        help="Class list index,mid,display_name (AudioSet's class_labels_indices.csv) bridging the dataset's "
+        "labels (ids or display names) to the model's classes. Needed only for a model fine-tuned before avt "
+        "recorded class ids (config class_mids) on a set labelled with ids; a set's own recorded class list "
+        "(avt generate --label-csv) bridges by itself.",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,41 +149,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "projection heads.",
         formatter_class=DefaultsHelpFormatter,
     )
-    _add_common(retrieval, default_batch=32)
-    retrieval.add_argument(
-        "--protocol",
-        choices=("cavmae", "full"),
-        default="cavmae",
-        help="cavmae: a seeded subset of --per-class clips per label (all clips if no labels), middle frame; "
-        "full: every clip.",
-    )
-    retrieval.add_argument(
-        "--per-class", type=positive_int, default=5, help="Clips per class in the cavmae protocol."
-    )
-    retrieval.add_argument("--seed", type=int, default=0, help="Seed of the per-class subset.")
-    retrieval.add_argument(
-        "--frame", type=non_negative_int, default=None, help="Frame index to use instead of the middle frame."
-    )
-    retrieval.add_argument(
-        "--no-text", action="store_true", help="Skip text->audio / text->visual retrieval."
-    )
-    retrieval.add_argument(
-        "--chunk-size",
-        type=positive_int,
-        default=4096,
-        help="Queries per similarity block (memory = chunk x N floats).",
-    )
-    retrieval.add_argument("--max-k", type=positive_int, default=50, help="Largest K of the recall@K curve.")
-    retrieval.add_argument(
-        "--report",
-        choices=("avcaps",),
-        action="append",
-        default=[],
-        help="Extra tables: avcaps adds SLAVA's Table II layout (rows = retrieval tasks, columns = models, "
-        "recall@10), with audio/visual-caption tasks when the dataset has those columns.",
-    )
-    retrieval.set_defaults(task_runner=_run_retrieval)
-
+    add_options(retrieval, RetrievalArgs, (EVAL, TASK))
+    retrieval.set_defaults(task_runner=_run_retrieval, _task_options=RetrievalArgs)
     classification = tasks.add_parser(
         "classification",
         help="Accuracy (single-label) or mAP (multi-label) of a fine-tuned classifier, middle and multi-frame.",
@@ -115,29 +158,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the average of per-frame softmax/sigmoid outputs the multi-frame result (official protocol).",
         formatter_class=DefaultsHelpFormatter,
     )
-    _add_common(classification, default_batch=16)
-    classification.add_argument(
-        "--num-frames",
-        type=positive_int,
-        default=None,
-        help="Frame indices to average (default: the most any clip has).",
-    )
-    classification.add_argument(
-        "--label-csv",
-        default=None,
-        help="Class list index,mid,display_name (AudioSet's class_labels_indices.csv) bridging the dataset's "
-        "labels (ids or display names) to the model's classes. Needed only for a model fine-tuned before avt "
-        "recorded class ids (config class_mids) on a set labelled with ids; a set's own recorded class list "
-        "(avt generate --label-csv) bridges by itself.",
-    )
-    classification.set_defaults(task_runner=_run_classification)
+    add_options(classification, ClassificationArgs, (EVAL, TASK))
+    classification.set_defaults(task_runner=_run_classification, _task_options=ClassificationArgs)
 
 
 def run(args: argparse.Namespace) -> int:
     from avt_core.run_config import write_run_config
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    code = args.task_runner(args)
+    options = options_from_any(args._task_options, args)
+    if options.num_workers is None:  # the one default of every command's --num-workers
+        from avt_core.launch import default_num_workers
+
+        options.num_workers = default_num_workers()
+    code = args.task_runner(options, getattr(args, "progress", True))
     if code == 0:  # next to the reports; a failed evaluation leaves no folder behind
         write_run_config(args.output_dir, f"evaluate {args.task}", args)
     return code
@@ -168,7 +201,7 @@ def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
     for model_arg in models:  # before any dataset is read: a mistake costs no time
         check_model_source(model_arg.value, "--model")
     datasets = [Named.parse(d) for d in args.dataset]
-    loaded = {d.name: load_eval_dataset(d.value, args.split) for d in datasets}
+    loaded = {d.name: load_eval_dataset(d.value, args.eval_split) for d in datasets}
     entries = []
     for model_arg in models:
         model = load_model(model_arg.value, task, device, revision=args.revision)
@@ -183,7 +216,7 @@ def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
                     "model_path": model_arg.value,
                     "dataset": dataset_arg.name,
                     "dataset_spec": dataset_arg.value,
-                    "split": args.split,
+                    "split": args.eval_split,
                     "seconds": round(time.perf_counter() - started, 3),
                     **entry,
                 }
@@ -192,7 +225,7 @@ def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
     return entries
 
 
-def _run_retrieval(args: argparse.Namespace) -> int:
+def _run_retrieval(args: RetrievalArgs, progress: bool) -> int:
     from eval.loading import require_columns
     from eval.reports import plot_recall_curves, retrieval_markdown, write_json
     from eval.runs import RetrievalOptions, evaluate_retrieval
@@ -206,14 +239,14 @@ def _run_retrieval(args: argparse.Namespace) -> int:
             seed=args.seed,
             frame_index=args.frame,
             max_clips=args.max_clips,
-            text=not args.no_text,
-            batch_size=args.batch_size,
+            text=args.text,
+            batch_size=args.per_device_eval_batch_size,
             device=device,
-            precision=args.precision,
+            precision=AUTOCAST[args.mixed_precision],
             num_workers=args.num_workers,
             chunk_size=args.chunk_size,
             max_k=args.max_k,
-            progress=not args.no_progress,
+            progress=progress,
         )
         if is_slava(model):  # frozen CLIP / CLAP towers + projections: its own feature path, same entry
             return evaluate_slava_retrieval(model, processor, dataset, options)
@@ -238,7 +271,7 @@ def _run_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_classification(args: argparse.Namespace) -> int:
+def _run_classification(args: ClassificationArgs, progress: bool) -> int:
     from avt_data.rows import recorded_class_table
     from avt_triplets.labels import read_class_table
     from eval.loading import require_columns
@@ -252,11 +285,11 @@ def _run_classification(args: argparse.Namespace) -> int:
         options = ClassificationOptions(
             num_frames=args.num_frames,
             max_clips=args.max_clips,
-            batch_size=args.batch_size,
+            batch_size=args.per_device_eval_batch_size,
             device=device,
-            precision=args.precision,
+            precision=AUTOCAST[args.mixed_precision],
             num_workers=args.num_workers,
-            progress=not args.no_progress,
+            progress=progress,
         )
         bridges = (recorded_class_table([dataset_name]), listed)  # the set's own class list, --label-csv
         return evaluate_classification(model, processor, dataset, options, bridges)

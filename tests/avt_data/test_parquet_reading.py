@@ -163,7 +163,7 @@ def test_training_and_evaluation_leave_no_copy_in_the_datasets_cache(
             model_name_or_path=str(fast_tiny_model),
             per_device_batch_size=8,
             max_steps=2,
-            checkpoint_steps=None,
+            save_steps=None,
             num_workers=0,
             report_to=[],
         )

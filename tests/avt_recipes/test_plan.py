@@ -81,8 +81,8 @@ def test_dry_run_on_eight_gpus_prints_the_papers_commands(tmp_path, user_data, c
     assert all("--protocol cavmae --per-class 5" in line for line in evaluate)
     generate = [line for line in commands if " generate " in line]
     # the split column honoured: each split is its own output, read by `avt generate --split`
-    assert any("--split train --output" in line and "vggsound-train.blip2" in line for line in generate)
-    assert any("--split test --output" in line and "vggsound-test.labelled" in line for line in generate)
+    assert any("--split train --output-dir" in line and "vggsound-train.blip2" in line for line in generate)
+    assert any("--split test --output-dir" in line and "vggsound-test.labelled" in line for line in generate)
     assert "note:" not in out
     assert not (tmp_path / "w" / ".recipe-steps").exists()
 
@@ -91,7 +91,7 @@ def test_dry_run_without_data_estimates_gpu_hours_from_the_public_dataset_sizes(
     module = importlib.import_module(RECIPES["table5"])
     assert run_recipes([module], ["--dry-run", "--work-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "avt generate '<kinetics>' --output" in out.replace(
+    assert "avt generate '<kinetics>' --output-dir" in out.replace(
         "  accelerate", "  avt"
     )  # placeholders for the data
     clips = NOMINAL_CLIPS["vggsound-train"] + 0.3 * NOMINAL_CLIPS["kinetics"]

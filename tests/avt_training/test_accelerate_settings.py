@@ -85,7 +85,7 @@ def test_plain_pretrain_uses_the_saved_precision_and_says_so(
                 per_device_batch_size=16,
                 max_steps=2,
                 num_workers=0,
-                checkpoint_steps=None,
+                save_steps=None,
                 logging_steps=1,
             )
         )

@@ -31,7 +31,7 @@ def _config(dataset, model, output_dir, **overrides):
         model_name_or_path=str(model),
         per_device_batch_size=16,
         max_steps=2,
-        checkpoint_steps=2,
+        save_steps=2,
         num_workers=0,
         report_to=[],
     )

@@ -31,7 +31,15 @@ def _finetune(model, train, test, output, *extra) -> dict:
 
 def _evaluate_classification(model, test, report, *extra) -> dict:
     argv = ["evaluate", "classification", "--model", str(model), "--dataset", f"set={test}"]
-    argv += ["--device", "cpu", "--no-progress", "--batch-size", "4", "--output-dir", str(report)]
+    argv += [
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--per-device-eval-batch-size",
+        "4",
+        "--output-dir",
+        str(report),
+    ]
     assert avt_main([*argv, *extra]) == 0
     (entry,) = json.loads((report / "classification.json").read_text())["entries"]
     return entry

@@ -61,7 +61,7 @@ def test_pretrain_cli_from_imagenet_mae_with_tensorboard_and_hub(
         [
             "pretrain", "--dataset", str(synthetic_train), "--config-name-or-path", str(fast_tiny_model),
             "--init-from-vitmae", str(vitmae), "--output-dir", str(output), "--per-device-batch-size", "8",
-            "--max-steps", "4", "--checkpoint-steps", "2", "--logging-steps", "2", "--num-workers", "0",
+            "--max-steps", "4", "--save-steps", "2", "--logging-steps", "2", "--num-workers", "0",
             "--push-to-hub", repo_id, "--hub-strategy", "every_save", "--report-to", "tensorboard",
         ]
     )  # fmt: skip
@@ -107,7 +107,7 @@ def test_pretrain_loop_under_two_processes(tmp_path, fast_tiny_model, synthetic_
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(_free_port()), "-m", "avt.cli", "pretrain",
         "--dataset", str(synthetic_train), "--model-name-or-path", str(fast_tiny_model), "--output-dir", str(output),
-        "--per-device-batch-size", "8", "--max-steps", "3", "--checkpoint-steps", "0", "--num-workers", "0",
+        "--per-device-batch-size", "8", "--max-steps", "3", "--save-steps", "0", "--num-workers", "0",
         "--report-to", "none",
     ]  # fmt: skip
     result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -32,7 +32,7 @@ def _config(dataset, model, output_dir, **overrides):
         per_device_batch_size=16,  # 128 clips: 8 steps per epoch
         max_steps=10,  # an epoch end (step 8) and a mid-epoch stop (step 10)
         learning_rate=1e-3,
-        checkpoint_steps=None,
+        save_steps=None,
         logging_steps=2,
         num_workers=0,
         report_to=[],
@@ -57,7 +57,7 @@ def runs(tmp_path_factory, fast_tiny_model, synthetic_train, synthetic_heldout):
                 root / "evaluated",
                 eval_datasets=[str(synthetic_heldout)],
                 eval_steps=4,
-                eval_batch_size=16,  # 48 held-out clips: 3 batches
+                per_device_eval_batch_size=16,  # 48 held-out clips: 3 batches
             )
         )
     finally:
@@ -155,7 +155,7 @@ def test_resume_with_evaluation_in_between_is_exact(
         return path
 
     overrides = dict(
-        eval_datasets=[str(synthetic_heldout)], eval_steps=4, eval_batch_size=16, checkpoint_steps=6
+        eval_datasets=[str(synthetic_heldout)], eval_steps=4, per_device_eval_batch_size=16, save_steps=6
     )
     monkeypatch.setattr(checkpoints, "save_checkpoint", save_then_die)
     with pytest.raises(RuntimeError, match="killed"):

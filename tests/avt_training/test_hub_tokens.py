@@ -26,7 +26,7 @@ def _finetune(model, dataset, output):
 def _pretrain(model, dataset, output):
     return [
         "pretrain", "--model-name-or-path", str(model), "--dataset", str(dataset), "--output-dir", str(output),
-        "--checkpoint-steps", "1",
+        "--save-steps", "1",
     ]  # fmt: skip
 
 

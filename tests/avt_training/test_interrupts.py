@@ -81,7 +81,7 @@ def test_pretrain_stopped_saves_a_checkpoint_and_resumes(
     argv = [
         "pretrain", "--dataset", str(synthetic_train), "--model-name-or-path", str(fast_tiny_model),
         "--output-dir", str(output), "--per-device-batch-size", "8", "--max-steps", "5000",
-        "--checkpoint-steps", "1000", "--logging-steps", "1", "--num-workers", "0", "--report-to", "none",
+        "--save-steps", "1000", "--logging-steps", "1", "--num-workers", "0", "--report-to", "none",
     ]  # fmt: skip
     log = tmp_path / "pretrain.log"
     process = _start(argv, log)
@@ -145,7 +145,7 @@ def test_pretrain_slava_stopped_keeps_the_feature_cache(tmp_path, train_options)
     [
         ["pretrain", "--dataset", "d", "--output-dir", "o"],
         ["evaluate", "retrieval", "--model", "m", "--dataset", "d"],
-        ["generate", "videos", "--output", "out", "--captioner", "none"],
+        ["generate", "videos", "--output-dir", "out", "--captioner", "none"],
     ],
 )
 def test_ctrl_c_during_imports_is_one_line(argv, tmp_path):

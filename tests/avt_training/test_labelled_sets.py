@@ -50,7 +50,15 @@ def test_labelled_outputs_finetune_and_evaluate(
     assert results["problem_type"] == problem_type and results["num_classes"] == num_classes
     assert results["train_clips"] == 8 and metric in results["single_frame"]
 
-    common = ["--dataset", f"{source}={test}", "--device", "cpu", "--no-progress", "--batch-size", "4"]
+    common = [
+        "--dataset",
+        f"{source}={test}",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--per-device-eval-batch-size",
+        "4",
+    ]
     report = tmp_path / "report"
     assert (
         avt_main(

@@ -52,7 +52,7 @@ def test_pretraining_learns_cross_modal_retrieval(
             lr_scheduler="constant",
             max_steps=STEPS,
             num_workers=0,
-            checkpoint_steps=None,
+            save_steps=None,
             logging_steps=20,
             report_to=[],
         )

@@ -67,7 +67,7 @@ def test_training_cards_locally_and_in_the_repo(
         str(synthetic_heldout),
         "--output-dir",
         str(pretrained),
-        "--checkpoint-steps",
+        "--save-steps",
         "0",
     ]
     argv += ["--push-to-hub", repo_id, "--hub-token", local_hub.token, *_common()]

@@ -121,14 +121,14 @@ def test_pretrain_rerun_refused_then_overwritten(
         "16",
         "--max-steps",
         "2",
-        "--checkpoint-steps",
+        "--save-steps",
         "1",
     ]
     assert main(argv) == 0
     assert json.loads((output / output_rules.MARKER_FILE).read_text())["command"] == "pretrain"
     assert [p.name for p in sorted((output / "checkpoints").iterdir())] == ["step-00000001", "step-00000002"]
     capsys.readouterr()
-    shorter = [*argv[:-4], "--max-steps", "1", "--checkpoint-steps", "1"]
+    shorter = [*argv[:-4], "--max-steps", "1", "--save-steps", "1"]
     assert main(shorter) == 2
     _one_error_line(
         capsys, f"--output-dir {output} holds an earlier avt pretrain run", "--resume latest", "--overwrite"

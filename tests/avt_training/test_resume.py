@@ -28,7 +28,7 @@ def _config(dataset, model, output_dir, **overrides):
         learning_rate=1e-3,
         lr_decay_start_epoch=1,  # the official per-epoch schedule changes the lr at the boundary
         lr_decay_step_epochs=1,
-        checkpoint_steps=6,  # mid-epoch
+        save_steps=6,  # mid-epoch
         logging_steps=2,
         num_workers=0,
         report_to=[],

@@ -99,7 +99,7 @@ def test_pretrain_resume_of_another_architecture_is_one_line(
     tmp_path, capsys, synthetic_train, fast_tiny_model, tiny_lgcavmae, single_thread
 ):
     output = tmp_path / "pt"
-    common = ("--per-device-batch-size", "16", "--checkpoint-steps", "1")
+    common = ("--per-device-batch-size", "16", "--save-steps", "1")
     assert main(_pretrain(synthetic_train, fast_tiny_model, output, *common, "--max-steps", "1")) == 0
     capsys.readouterr()
     other = _pretrain(
@@ -135,9 +135,9 @@ def test_resume_with_another_batch_size_reaches_max_steps(
 ):
     output = tmp_path / "pt"
     first = _pretrain(synthetic_train, fast_tiny_model, output, "--per-device-batch-size", str(first_batch))
-    assert main([*first, "--max-steps", str(first_steps), "--checkpoint-steps", str(first_steps)]) == 0
+    assert main([*first, "--max-steps", str(first_steps), "--save-steps", str(first_steps)]) == 0
     second = _pretrain(synthetic_train, fast_tiny_model, output, "--per-device-batch-size", str(batch))
-    assert main([*second, "--max-steps", "10", "--checkpoint-steps", "100", "--resume", "latest"]) == 0
+    assert main([*second, "--max-steps", "10", "--save-steps", "100", "--resume", "latest"]) == 0
     summary = json.loads((output / "train_summary.json").read_text())
     assert summary["steps"] == 10 and summary["steps_this_run"] == 10 - first_steps
     assert f"10 steps ({10 - first_steps} this run)" in capsys.readouterr().out

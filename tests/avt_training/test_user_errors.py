@@ -95,11 +95,7 @@ def test_resume_latest_without_checkpoint_says_it_starts_fresh(
     output = tmp_path / "out"
     argv = build(synthetic_train, fast_tiny_model, output, "--resume", "latest", "--max-steps", "1")
     argv += ["--per-device-batch-size", "16"]
-    argv += (
-        ["--checkpoint-steps", "0"]
-        if argv[0] == "pretrain"
-        else ["--save-strategy", "no", "--freq-mask", "0"]
-    )
+    argv += ["--save-steps", "0"] if argv[0] == "pretrain" else ["--save-strategy", "no", "--freq-mask", "0"]
     with caplog.at_level(logging.WARNING):
         assert main(argv) == 0
     assert any("no checkpoint" in r.message and "starting fresh" in r.message for r in caplog.records)

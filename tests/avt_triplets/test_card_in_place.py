@@ -59,7 +59,7 @@ def test_filter_keeps_hand_edits_and_the_licence(small_output, capsys):
     path = dataset_card.write_dataset_card(root)
     new = DatasetCard.load(path)
     assert new.data["license"] == "other" and new.text.lstrip().startswith(BEGIN)  # a new card, no --license
-    argv = ["publish", str(root), "--repo-id", "x/y", "--license", "other", "--license-name", "lab-terms"]
+    argv = ["publish", str(root), "--push-to-hub", "x/y", "--license", "other", "--license-name", "lab-terms"]
     assert cli.main(argv) == 2  # refused before anything else: `other` needs a link
     assert capsys.readouterr().err.count("\n") == 1
     _hand_edit(path)
@@ -98,7 +98,7 @@ def test_licence_of_generate_and_publish(local_hub, small_output, capsys):
     assert GenerationOptions(license="CC-BY-4.0").card_license().license == "cc-by-4.0"
 
     repo_id = local_hub.repo_id("licensed")
-    argv = ["publish", str(small_output.root), "--repo-id", repo_id, "--token", local_hub.token]
+    argv = ["publish", str(small_output.root), "--push-to-hub", repo_id, "--hub-token", local_hub.token]
     argv += [
         "--license",
         "other",
@@ -125,9 +125,9 @@ def test_licence_of_generate_and_publish(local_hub, small_output, capsys):
     argv = [
         "publish",
         str(small_output.root),
-        "--repo-id",
+        "--push-to-hub",
         repo_id,
-        "--token",
+        "--hub-token",
         local_hub.token,
         "--license",
         "mit",

@@ -117,7 +117,7 @@ def test_the_in_place_reader_and_publish_name_a_truncated_shard(output, capsys):
         load_triplets([str(output)], None)
     message = str(raised.value)
     assert str(layout.data_path(output, 2)) in message and "\n" not in message
-    assert cli.main(["publish", str(output), "--repo-id", "someone/never-pushed"]) == 2
+    assert cli.main(["publish", str(output), "--push-to-hub", "someone/never-pushed"]) == 2
     assert str(layout.data_path(output, 2)) in one_error_line(capsys.readouterr().err)
 
 

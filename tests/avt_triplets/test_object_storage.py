@@ -51,7 +51,7 @@ def assert_same_rows(actual: dict[str, dict], expected: dict[str, dict]) -> None
 
 def generate_argv(url: str, tiny_blip2, tiny_clap, options_json: str) -> list[str]:
     return [
-        "generate", "s3://inputs/mixed.csv", "--output", url, "--storage-options", options_json,
+        "generate", "s3://inputs/mixed.csv", "--output-dir", url, "--storage-options", options_json,
         "--captioner", str(tiny_blip2), "--scorer", str(tiny_clap), "--device", "cpu", "--max-new-tokens", "4",
         "--shard-size", "3", "--caption-batch-size", "8", "--score-batch-size", "4", "--num-workers", "0",
         "--no-progress",

@@ -1,4 +1,4 @@
-"""Issue 18 item 1: one writer per output. Two `avt generate` on one --output (real processes, started together,
+"""Issue 18 item 1: one writer per output. Two `avt generate` on one --output-dir (real processes, started together,
 several times), `avt filter` / `avt publish` against a running generate, a holder that died, object stores (a
 lease), the processes of one multi-process run; and a writer never deletes another live writer's temporaries."""
 
@@ -98,7 +98,7 @@ def test_generate_filter_and_publish_refuse_a_held_output_until_its_holder_dies(
         "generate": labelled_argv(short_clips, out),
         "generate --overwrite": [*labelled_argv(short_clips, out), "--overwrite"],
         "filter": ["filter", str(out), "--random", "50"],
-        "publish": ["publish", str(out), "--repo-id", "someone/never-pushed"],
+        "publish": ["publish", str(out), "--push-to-hub", "someone/never-pushed"],
     }
     for name, argv in commands.items():
         assert cli.main(argv) == 2, name

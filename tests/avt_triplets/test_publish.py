@@ -41,10 +41,10 @@ def test_publish_metadata_only_from_the_command_line(local_hub, small_output, he
     argv = [
         "publish",
         str(small_output.root),
-        "--repo-id",
+        "--push-to-hub",
         repo_id,
         "--metadata-only",
-        "--token",
+        "--hub-token",
         local_hub.token,
     ]
     assert cli.main(argv) == 0
@@ -107,7 +107,10 @@ def test_publish_without_network_is_one_line_and_changes_nothing(offline, small_
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
     before = _files(small_output.root)
     assert (
-        cli.main(["publish", str(small_output.root), "--repo-id", "someone/triplets", "--token", "hf_x"]) == 2
+        cli.main(
+            ["publish", str(small_output.root), "--push-to-hub", "someone/triplets", "--hub-token", "hf_x"]
+        )
+        == 2
     )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
@@ -123,11 +126,11 @@ def test_publish_refuses_folders_avt_did_not_write_or_cannot_write(
     theirs = tmp_path / "project"
     (theirs / "data").mkdir(parents=True)
     (theirs / "README.md").write_text("# mine\n")
-    assert cli.main(["publish", str(theirs), "--repo-id", "someone/x"]) == 2
+    assert cli.main(["publish", str(theirs), "--push-to-hub", "someone/x"]) == 2
     assert "not an avt generation output" in capsys.readouterr().err
     assert (theirs / "README.md").read_text() == "# mine\n"
     make_read_only(small_output.root)
-    assert cli.main(["publish", str(small_output.root), "--repo-id", "someone/x"]) == 2
+    assert cli.main(["publish", str(small_output.root), "--push-to-hub", "someone/x"]) == 2
     assert "cannot write to" in capsys.readouterr().err
 
 
@@ -135,7 +138,10 @@ def test_the_token_reaches_no_file_and_no_output(local_hub, small_output, capfd)
     """Issue 8.9: the token goes to huggingface_hub only (compare the finetune leak through training_args.bin)."""
     repo_id = local_hub.repo_id("triplets-token")
     assert (
-        cli.main(["publish", str(small_output.root), "--repo-id", repo_id, "--token", local_hub.token]) == 0
+        cli.main(
+            ["publish", str(small_output.root), "--push-to-hub", repo_id, "--hub-token", local_hub.token]
+        )
+        == 0
     )
     captured = capfd.readouterr()
     assert local_hub.token not in captured.out + captured.err
@@ -216,7 +222,7 @@ def test_publish_refuses_files_holding_the_input_root(local_hub, helpers, tmp_pa
         str(layout.failures_path(out.root, 1))
     )
     repo_id = local_hub.repo_id("refused")
-    argv = ["publish", str(out.root), "--repo-id", repo_id, "--token", local_hub.token]
+    argv = ["publish", str(out.root), "--push-to-hub", repo_id, "--hub-token", local_hub.token]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: refusing to publish 1 file(s)")

@@ -55,7 +55,7 @@ def test_retrieval_command_matches_direct_model_features(tmp_path, tiny_lgcavmae
     out = tmp_path / "report"
     code = avt_main(
         ["evaluate", "retrieval", "--model", f"tiny={tiny_lgcavmae}", "--dataset", f"Toy={tiny_triplets}",
-         "--protocol", "full", "--batch-size", "4", "--output-dir", str(out), "--device", "cpu", "--no-progress",
+         "--protocol", "full", "--per-device-eval-batch-size", "4", "--output-dir", str(out), "--device", "cpu", "--no-progress",
          "--max-k", "8"]
     )  # fmt: skip
     assert code == 0
@@ -123,7 +123,7 @@ def test_classification_command_matches_direct_multi_frame_predictions(
     out = tmp_path / "report"
     code = avt_main(
         ["evaluate", "classification", "--model", f"ft={tiny_classifier}", "--dataset", f"Toy={tiny_triplets}",
-         "--batch-size", "5", "--output-dir", str(out), "--device", "cpu", "--no-progress"]
+         "--per-device-eval-batch-size", "5", "--output-dir", str(out), "--device", "cpu", "--no-progress"]
     )  # fmt: skip
     assert code == 0
     (entry,) = json.loads((out / "classification.json").read_text())["entries"]

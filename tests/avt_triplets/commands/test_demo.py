@@ -16,7 +16,7 @@ def demo_run(tmp_path_factory):
     failure files."""
     out = tmp_path_factory.mktemp("demo") / "demo"
     argv = ["demo", "--output-dir", str(out), "--num-classes", "2", "--clips-per-class", "5"]
-    argv += ["--steps", "10", "--batch-size", "2"]
+    argv += ["--max-steps", "10", "--per-device-batch-size", "2"]
     return out, main(argv)
 
 
@@ -53,7 +53,7 @@ def test_demo_output_publishes_and_loads_back_from_the_hub(demo_run, local_hub, 
     out, _ = demo_run
     triplets = out / "triplets"
     repo_id = local_hub.repo_id("demo-triplets")
-    assert main(["publish", str(triplets), "--repo-id", repo_id, "--token", local_hub.token]) == 0
+    assert main(["publish", str(triplets), "--push-to-hub", repo_id, "--hub-token", local_hub.token]) == 0
     api = HfApi(token=local_hub.token)
     files = api.list_repo_files(repo_id, repo_type="dataset")
     assert {"failures/shard-00000.parquet", "failures/shard-00001.parquet"} <= set(files)

@@ -22,7 +22,7 @@ from avt_triplets.captioner_contract import Captioner
 
 def generate_argv(inputs, out, *extra: str) -> list[str]:
     return [
-        "generate", str(inputs), "--output", str(out), "--device", "cpu", "--max-new-tokens", "4",
+        "generate", str(inputs), "--output-dir", str(out), "--device", "cpu", "--max-new-tokens", "4",
         "--shard-size", "2", "--caption-batch-size", "8", "--score-batch-size", "4", "--num-workers", "0",
         "--no-progress", *extra,
     ]  # fmt: skip
@@ -142,7 +142,7 @@ def test_cli_defaults_are_the_option_dataclasses_defaults():
     from avt_triplets.options import GenerationOptions, ModelOptions
 
     parser = cli.build_parser(only="generate")
-    args = parser.parse_args(["generate", "videos/", "--output", "out"])
+    args = parser.parse_args(["generate", "videos/", "--output-dir", "out"])
     for options in (GenerationOptions, ModelOptions):
         for field in dataclasses.fields(options):
             if "help" in field.metadata:

@@ -124,7 +124,7 @@ def test_generate_mistakes(case, tmp_path, capsys, synthetic_videos, tiny_blip2,
 
 def test_argparse_errors_are_one_line(capsys, tmp_path):
     """No usage block: an option error reads like every other error, and names the command's --help."""
-    assert_one_error_line(capsys, main(["generate", str(tmp_path)]), "avt generate", "--output", "--help")
+    assert_one_error_line(capsys, main(["generate", str(tmp_path)]), "avt generate", "--output-dir", "--help")
     argv = ["pretrain", "--dataset", "d", "--output-dir", str(tmp_path), "--per-device-batch-size", "x"]
     assert_one_error_line(capsys, main(argv), "--per-device-batch-size")
 
@@ -132,7 +132,7 @@ def test_argparse_errors_are_one_line(capsys, tmp_path):
 def test_filter_and_publish_mistakes(capsys, tmp_path):
     assert_one_error_line(capsys, main(["filter", str(tmp_path), "--top", "200"]), "--top", "200")
     assert_one_error_line(
-        capsys, main(["publish", str(tmp_path), "--repo-id", "bad id!!"]), "--repo-id", "bad id!!"
+        capsys, main(["publish", str(tmp_path), "--push-to-hub", "bad id!!"]), "--push-to-hub", "bad id!!"
     )
 
 
@@ -231,8 +231,9 @@ def test_unknown_dataset_config(command, tmp_path, capsys, small_triplets, fast_
 @pytest.mark.parametrize(
     ("extra", "needles"),
     [
-        (["--batch-size", "0"], ["--batch-size", "positive"]),
+        (["--per-device-eval-batch-size", "0"], ["--per-device-eval-batch-size", "positive"]),
         (["--per-class", "0"], ["--per-class", "positive"]),
+        (["--num-workers", "-1"], ["--num-workers", "0 or more"]),
         (["--device", "cuda"], ["--device cuda"]),
         (["--model", "./no-such-model"], ["--model", "no such file"]),
         (["--model", "bad id!!"], ["--model", "bad id!!"]),

@@ -58,7 +58,7 @@ def generate_args(
     inputs: Path, out: Path, captioner: Path, scorer: Path, options: dict, workers: int
 ) -> list[str]:
     return [
-        "generate", str(inputs), "--output", str(out),
+        "generate", str(inputs), "--output-dir", str(out),
         "--captioner", str(captioner), "--max-new-tokens", "4", "--scorer", str(scorer), "--device", "cpu",
         "--shard-size", str(options["shard_size"]),
         "--caption-batch-size", str(options["caption_batch_size"]),
@@ -389,7 +389,7 @@ def test_bare_srun_tasks_split_the_shards_as_one_process_would_write_them(
     accelerate: both must see the two tasks.)"""
     common = [str(gen_inputs["good_csv"]), "--captioner", "none", "--shard-size", "2", "--num-workers", "0"]
     one = tmp_path / "one"
-    assert cli.main(["generate", *common, "--output", str(one), "--no-progress"]) == 0
+    assert cli.main(["generate", *common, "--output-dir", str(one), "--no-progress"]) == 0
     out = tmp_path / "srun"
     tasks = [
         subprocess.Popen(
@@ -399,7 +399,7 @@ def test_bare_srun_tasks_split_the_shards_as_one_process_would_write_them(
                 "avt.cli",
                 "generate",
                 *common,
-                "--output",
+                "--output-dir",
                 str(out),
                 "--no-progress",
                 *extra,

@@ -59,7 +59,7 @@ def clips(tmp_path_factory) -> Path:
 
 def generate_argv(inputs: str, output: str, cluster, tiny_blip2, tiny_clap) -> list[str]:
     return [
-        sys.executable, "-m", "avt.cli", "generate", inputs, "--output", output, "--distributor", "ray",
+        sys.executable, "-m", "avt.cli", "generate", inputs, "--output-dir", output, "--distributor", "ray",
         "--ray-address", cluster.address, "--captioner", str(tiny_blip2), "--scorer", str(tiny_clap),
         "--device", "cpu", "--max-new-tokens", "4", "--shard-size", "2", "--chunk-size", "1",
         "--caption-batch-size", "8", "--score-batch-size", "4", "--no-progress",

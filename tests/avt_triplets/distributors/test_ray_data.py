@@ -118,7 +118,7 @@ def test_a_killed_ray_driver_resumes_to_the_local_distributors_files_byte_for_by
     and a rerun completes the output: every data and failures file equals the local distributor's."""
     out = tmp_path / "out"
     argv = [
-        sys.executable, "-m", "avt.cli", "generate", str(gen_inputs["csv"]), "--output", str(out),
+        sys.executable, "-m", "avt.cli", "generate", str(gen_inputs["csv"]), "--output-dir", str(out),
         "--distributor", "ray", "--ray-address", ray_address, "--captioner", models.captioner,
         "--scorer", models.scorer, "--device", "cpu", "--max-new-tokens", "4", "--shard-size", "3",
         "--chunk-size", "2", "--caption-batch-size", "8", "--score-batch-size", "4", "--no-progress",
