@@ -135,10 +135,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avt_core.run_config import write_run_config
+    from eval.distributed import eval_processes
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     code = args.task_runner(args)
-    if code == 0:  # next to the reports; a failed evaluation leaves no folder behind
+    if (
+        code == 0 and eval_processes().is_main
+    ):  # next to the reports; a failed evaluation leaves no folder behind
         write_run_config(args.output_dir, f"evaluate {args.task}", args)
     return code
 
@@ -158,12 +161,15 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
-    """Load each model once and evaluate it on every dataset."""
+def _evaluate_all(args, task: str, evaluate_one) -> list[dict] | None:
+    """Load each model once and evaluate it on every dataset; under ``accelerate launch`` every process extracts
+    its share and the main process gets the entries (None elsewhere: it writes nothing)."""
     from avt_triplets.model_sources import check_model_source
+    from eval.distributed import eval_processes
     from eval.loading import Named, load_eval_dataset, load_model, load_processor, resolve_device
 
-    device = resolve_device(args.device)
+    processes = eval_processes()
+    device = resolve_device(processes.device(args.device))
     models = [Named.parse(m) for m in args.model]
     for model_arg in models:  # before any dataset is read: a mistake costs no time
         check_model_source(model_arg.value, "--model")
@@ -177,6 +183,8 @@ def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
             started = time.perf_counter()
             logger.info("%s: %s on %s", task, model_arg.name, dataset_arg.name)
             entry = evaluate_one(model, processor, loaded[dataset_arg.name], device, dataset_arg.value)
+            if entry is None:  # another process than the main one
+                continue
             entries.append(
                 {
                     "model": model_arg.name,
@@ -189,7 +197,7 @@ def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
                 }
             )
         del model
-    return entries
+    return entries if processes.is_main else None
 
 
 def _run_retrieval(args: argparse.Namespace) -> int:
@@ -220,6 +228,8 @@ def _run_retrieval(args: argparse.Namespace) -> int:
         return evaluate_retrieval(model, processor, dataset, options)
 
     entries = _evaluate_all(args, "retrieval", evaluate_one)
+    if entries is None:
+        return 0
     output_dir = Path(args.output_dir)
     markdown = retrieval_markdown(entries)
     if "avcaps" in args.report:
@@ -262,6 +272,8 @@ def _run_classification(args: argparse.Namespace) -> int:
         return evaluate_classification(model, processor, dataset, options, bridges)
 
     entries = _evaluate_all(args, "classification", evaluate_one)
+    if entries is None:
+        return 0
     output_dir = Path(args.output_dir)
     markdown = classification_markdown(entries)
     write_json(
