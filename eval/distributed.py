@@ -24,10 +24,17 @@ class EvalProcesses:
     def __init__(self, world_size: int):
         self.world_size = world_size
         self._accelerator = None
-        if world_size > 1:  # `accelerate launch --cpu` reaches Accelerator through the environment
+        if world_size > 1:
+            import torch
             from accelerate import Accelerator
 
-            self._accelerator = Accelerator(device_placement=False)
+            # Several processes but no CUDA (`accelerate launch --multi_gpu` on a CPU box, as the tests do):
+            # accelerate forms a gloo process group only when told to run on CPU (as in avt pretrain).
+            self._accelerator = Accelerator(cpu=not torch.cuda.is_available(), device_placement=False)
+
+    @property
+    def rank(self) -> int:
+        return 0 if self._accelerator is None else self._accelerator.process_index
 
     @property
     def is_main(self) -> bool:

@@ -117,7 +117,7 @@ def per_clip_records(
 
     processes = eval_processes()
     records: list[dict[str, Any]] = []
-    batches = processes.shard(loader)
+    batches, own = processes.shard(loader), 0
     for batch in tqdm(batches, desc=desc, unit="batch", disable=not (progress and processes.is_main)):
         outputs = compute(batch) if batch["audio_values"] is not None else {}
         good = iter(range(len(batch["clips"])))
@@ -125,7 +125,10 @@ def per_clip_records(
         for clip in batch["clips"]:
             row = next(good) if clip["error"] is None else None
             local.append({**clip, **({k: v[row] for k, v in outputs.items()} if row is not None else {})})
+        own += len(local)
         records += processes.gather(local)
+    if processes.world_size > 1:
+        logger.info("process %d of %d ran %d clip(s)", processes.rank, processes.world_size, own)
     ordered = in_dataset_order(records)
     skipped = [{"clip_id": r["clip_id"], "reason": r["error"]} for r in ordered if r["error"] is not None]
     decoded = [r for r in ordered if r["error"] is None]
