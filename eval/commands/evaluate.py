@@ -55,7 +55,11 @@ def _add_common(parser: argparse.ArgumentParser, default_batch: int) -> None:
         help="Autocast precision of the forward passes (the official script used fp16 on GPU).",
     )
     parser.add_argument(
-        "--num-workers", type=non_negative_int, default=0, help="DataLoader workers decoding clips."
+        "--num-workers",
+        type=non_negative_int,
+        default=0,
+        help="DataLoader workers decoding clips and computing the model inputs (fbank, image), per process "
+        "under accelerate launch (each process evaluates a share of the clips; the main one writes the reports).",
     )
     parser.add_argument(
         "--max-clips", type=positive_int, default=None, help="Evaluate at most this many clips (smoke tests)."
