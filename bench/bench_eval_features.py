@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -50,11 +51,14 @@ def _throughput(model, processor, rows, batch_size: int, workers: int) -> dict[s
     """Samples/s of ``extract_retrieval_features`` (the `avt evaluate retrieval` path), worker start-up included."""
     from eval.features import extract_retrieval_features
 
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started, cpu_started = time.perf_counter(), time.process_time()
     features = extract_retrieval_features(
         model, processor, rows, batch_size=batch_size, num_workers=workers, with_text=True, progress=False
     )
     elapsed, main_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers have exited: their CPU is counted
+    workers_cpu = (ended.ru_utime + ended.ru_stime) - (children.ru_utime + children.ru_stime)
     clips = len(features.clip_ids)
     return {
         "samples_per_second": round(clips / elapsed, 1),
@@ -63,6 +67,7 @@ def _throughput(model, processor, rows, batch_size: int, workers: int) -> dict[s
         # a free core per worker the main process is the bottleneck, so 1000 / this is the throughput ceiling
         "main_process_cpu_ms_per_clip": round(1000 * main_cpu / clips, 2),
         "ceiling_samples_per_second": round(clips / main_cpu, 1),
+        "workers_cpu_ms_per_clip": round(1000 * workers_cpu / clips, 2),
     }
 
 
