@@ -255,7 +255,7 @@ def extract_retrieval_features(
         return outputs
 
     decoded, skipped = per_clip_records(loader, compute, desc="features", progress=progress)
-    if skipped:
+    if skipped and eval_processes().is_main:  # every process holds the same gathered list
         logger.warning("%d clip(s) skipped, e.g. %s", len(skipped), skipped[0])
 
     def stacked(key: str) -> np.ndarray | None:
