@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from avt_core.errors import UsageError
 from avt_triplets.labels import ClassTable
 from eval.classification import average_over_frames, classification_metrics, logits_to_scores
-from eval.features import ClipFrameDataset, autocast_context, make_loader
+from eval.features import ClipFrameDataset, ModelInputs, autocast_context, make_loader, per_clip_records
 from eval.protocol import middle_frame_index
 
 logger = logging.getLogger(__name__)
@@ -89,41 +88,28 @@ def predict_frames(
     progress: bool = True,
 ) -> FramePredictions:
     """Logits of every clip for frame indices ``0..num_frames-1`` (one pass if the model ignores images)."""
-    from tqdm.auto import tqdm
-
     audio_only = getattr(model.config, "classifier_mode", "audio_visual") in AUDIO_ONLY_MODES
     frame_indices = [0] if audio_only else list(range(num_frames))
-    loader = make_loader(ClipFrameDataset(hf_dataset, frame_indices), batch_size, num_workers)
-    clip_ids, rows, middles, skipped = [], [], [], []
-    logits_per_batch: list[np.ndarray] = []
-    for batch in tqdm(loader, desc="classify", unit="batch", disable=not progress):
-        good = [e for e in batch if e["error"] is None]
-        skipped += [{"clip_id": e["clip_id"], "reason": e["error"]} for e in batch if e["error"] is not None]
-        if not good:
-            continue
-        audio_values = processor(audio=[e["waveform"] for e in good], sampling_rate=16_000)[
-            "audio_values"
-        ].to(device)
+    collate = ModelInputs(processor, len(frame_indices))
+    loader = make_loader(ClipFrameDataset(hf_dataset, frame_indices), batch_size, num_workers, collate)
+
+    def compute(batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        audio_values = batch["audio_values"].to(device)
         frame_logits = []
-        for position in range(len(frame_indices)):
-            images = [e["images"][position] for e in good]
-            pixel_values = processor(images=images)["pixel_values"].to(device)
+        for pixel_values in batch["pixel_values"]:  # one frame position at a time, the fbank reused
             with autocast_context(device, precision):
-                logits = model(audio_values=audio_values, pixel_values=pixel_values).logits
+                logits = model(audio_values=audio_values, pixel_values=pixel_values.to(device)).logits
             frame_logits.append(logits.float().cpu().numpy())
-        logits_per_batch.append(np.stack(frame_logits))  # [F, B, C]
-        clip_ids += [e["clip_id"] for e in good]
-        rows += [e["index"] for e in good]
-        middles += [
-            0 if audio_only else min(middle_frame_index(e["num_frames"]), num_frames - 1) for e in good
-        ]
-    if not clip_ids:
-        raise UsageError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
+        return {"logits": np.stack(frame_logits, axis=1)}  # [B, F, C]
+
+    decoded, skipped = per_clip_records(loader, compute, desc="classify", progress=progress)
     return FramePredictions(
-        clip_ids=clip_ids,
-        logits=np.concatenate(logits_per_batch, axis=1),
-        middle_frame=np.asarray(middles),
-        rows=rows,
+        clip_ids=[r["clip_id"] for r in decoded],
+        logits=np.stack([r["logits"] for r in decoded], axis=1),  # [F, N, C]
+        middle_frame=np.asarray(
+            [0 if audio_only else min(middle_frame_index(r["num_frames"]), num_frames - 1) for r in decoded]
+        ),
+        rows=[r["index"] for r in decoded],
         skipped=skipped,
     )
 

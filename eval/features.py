@@ -1,8 +1,11 @@
 """Batched feature extraction from a triplet dataset: one frame per clip, audio once per clip.
 
-Rows are decoded in DataLoader workers (only the chosen frame's JPEG is decoded), turned into model inputs by
-``LGCavMaeProcessor`` and run under ``torch.inference_mode``. A clip whose audio or frame cannot be decoded is
-skipped and recorded with its reason, never substituted: a constant input would distort retrieval ranks.
+Rows are decoded and turned into model inputs by ``LGCavMaeProcessor`` in DataLoader workers (only the chosen
+frame's JPEG is decoded; the fbank and the image transform run there too, so ``--num-workers`` scales all the CPU
+work); the main process only runs the model, under ``torch.inference_mode``. Under ``accelerate launch`` each
+process runs its share of the batches and the per-clip records are gathered (``eval/distributed.py``). A clip
+whose audio or frame cannot be decoded is skipped and recorded with its reason, never substituted: a constant
+input would distort retrieval ranks.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from avt_core.errors import UsageError
 from avt_data.rows import decode_audio, decode_frame, undecoded_frames
+from eval.distributed import eval_processes, in_dataset_order
 from eval.protocol import middle_frame_index
 from modeling_lgcavmae.processing_lgcavmae import MIN_AUDIO_SAMPLES
 
@@ -66,14 +70,71 @@ class ClipFrameDataset(Dataset):
         return example
 
 
-def _collate(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return examples
+class ModelInputs:
+    """The collate function, run in the DataLoader workers: decoded clips -> the model's inputs.
+
+    Returns ``{"clips", "audio_values", "pixel_values"}``: ``clips`` holds every clip's ``index``, ``clip_id``,
+    ``error``, ``num_frames`` and extra columns (not the decoded audio / frames, which need not travel back);
+    ``audio_values`` ``[B, T, M]`` and ``pixel_values`` ``[P, B, 3, H, W]`` (one slice per frame position) cover
+    the B clips that decoded, in batch order, or are None when none did.
+    """
+
+    def __init__(self, processor: Any, num_positions: int):
+        self.processor = processor
+        self.num_positions = num_positions
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        good = [e for e in examples if e["error"] is None]
+        clips = [{k: v for k, v in e.items() if k not in ("waveform", "images")} for e in examples]
+        batch: dict[str, Any] = {"clips": clips, "audio_values": None, "pixel_values": None}
+        if good:
+            audio = self.processor(audio=[e["waveform"] for e in good], sampling_rate=16_000)
+            batch["audio_values"] = audio["audio_values"]
+            batch["pixel_values"] = torch.stack(
+                [
+                    self.processor(images=[e["images"][p] for e in good])["pixel_values"]
+                    for p in range(self.num_positions)
+                ]
+            )
+        return batch
 
 
-def make_loader(dataset: ClipFrameDataset, batch_size: int, num_workers: int) -> DataLoader:
+def make_loader(
+    dataset: ClipFrameDataset, batch_size: int, num_workers: int, collate: ModelInputs
+) -> DataLoader:
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate
     )
+
+
+def per_clip_records(
+    loader: DataLoader, compute, *, desc: str, progress: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Run ``compute(batch) -> {name: [B, ...] array}`` over this process's batches and gather every process's
+    per-clip records; returns the decoded clips' records in dataset order (each with its rows of the arrays) and
+    the skipped clips with their reasons."""
+    from tqdm.auto import tqdm
+
+    processes = eval_processes()
+    records: list[dict[str, Any]] = []
+    batches, own = processes.shard(loader), 0
+    for batch in tqdm(batches, desc=desc, unit="batch", disable=not (progress and processes.is_main)):
+        outputs = compute(batch) if batch["audio_values"] is not None else {}
+        good = iter(range(len(batch["clips"])))
+        local = []
+        for clip in batch["clips"]:
+            row = next(good) if clip["error"] is None else None
+            local.append({**clip, **({k: v[row] for k, v in outputs.items()} if row is not None else {})})
+        own += len(local)
+        records += processes.gather(local)
+    if processes.world_size > 1:
+        logger.info("process %d of %d ran %d clip(s)", processes.rank, processes.world_size, own)
+    ordered = in_dataset_order(records)
+    skipped = [{"clip_id": r["clip_id"], "reason": r["error"]} for r in ordered if r["error"] is not None]
+    decoded = [r for r in ordered if r["error"] is None]
+    if not decoded:
+        raise UsageError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
+    return decoded, skipped
 
 
 def autocast_context(device: str, precision: str):
@@ -170,57 +231,43 @@ def extract_retrieval_features(
     the stored caption embeddings (``text_embedding`` and the ``caption_text_columns``) and the audio / visual
     features projected into that (CLAP) space.
     """
-    from tqdm.auto import tqdm
-
     encoder = feature_encoder(model)
     caption_text_columns = caption_text_columns if with_text else ()
     extra = ("text_embedding", *caption_text_columns) if with_text else ()
     frames = None if frame_index is None else [frame_index]
-    loader = make_loader(ClipFrameDataset(hf_dataset, frames, extra), batch_size, num_workers)
-    clip_ids: list[str] = []
-    skipped: list[dict[str, str]] = []
-    keys = ("audio", "visual", "text", "audio_t", "visual_t", *caption_text_columns)
-    outputs: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for batch in tqdm(loader, desc="features", unit="batch", disable=not progress):
-        good = [e for e in batch if e["error"] is None]
-        skipped += [{"clip_id": e["clip_id"], "reason": e["error"]} for e in batch if e["error"] is not None]
-        if not good:
-            continue
-        inputs = processor(
-            audio=[e["waveform"] for e in good],
-            images=[e["images"][0] for e in good],
-            sampling_rate=16_000,
-            return_tensors="pt",
-        )
-        audio_values = inputs["audio_values"].to(device)
-        pixel_values = inputs["pixel_values"].to(device)
+    dataset = ClipFrameDataset(hf_dataset, frames, extra)
+    loader = make_loader(dataset, batch_size, num_workers, ModelInputs(processor, 1))
+
+    def compute(batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        audio_values = batch["audio_values"].to(device)
+        pixel_values = batch["pixel_values"][0].to(device)
+        outputs = {}
         with autocast_context(device, precision):
             audio = encoder.get_audio_features(audio_values)
             visual = encoder.get_visual_features(pixel_values)
             if with_text:
                 audio_t, visual_t = text_aligned_features(model, audio_values, pixel_values, audio, visual)
-                outputs["audio_t"].append(audio_t.float().cpu().numpy())
-                outputs["visual_t"].append(visual_t.float().cpu().numpy())
-        outputs["audio"].append(audio.float().cpu().numpy())
-        outputs["visual"].append(visual.float().cpu().numpy())
-        for key, column in (
-            (("text", "text_embedding"), *((c, c) for c in caption_text_columns)) if with_text else ()
-        ):
-            outputs[key].append(np.asarray([e[column] for e in good], dtype=np.float32))
-        clip_ids += [e["clip_id"] for e in good]
-    if not clip_ids:
-        raise UsageError(f"no clip could be decoded ({len(skipped)} skipped; first: {skipped[:1]})")
-    if skipped:
+                outputs["audio_t"], outputs["visual_t"] = (
+                    audio_t.float().cpu().numpy(),
+                    visual_t.float().cpu().numpy(),
+                )
+        outputs["audio"], outputs["visual"] = audio.float().cpu().numpy(), visual.float().cpu().numpy()
+        return outputs
+
+    decoded, skipped = per_clip_records(loader, compute, desc="features", progress=progress)
+    if skipped and eval_processes().is_main:  # every process holds the same gathered list
         logger.warning("%d clip(s) skipped, e.g. %s", len(skipped), skipped[0])
 
     def stacked(key: str) -> np.ndarray | None:
-        return np.concatenate(outputs[key]) if outputs[key] else None
+        return (
+            np.stack([np.asarray(r[key], dtype=np.float32) for r in decoded]) if key in decoded[0] else None
+        )
 
     return RetrievalFeatures(
-        clip_ids=clip_ids,
+        clip_ids=[r["clip_id"] for r in decoded],
         audio=stacked("audio"),
         visual=stacked("visual"),
-        text=stacked("text"),
+        text=stacked("text_embedding"),
         audio_in_text_space=stacked("audio_t"),
         visual_in_text_space=stacked("visual_t"),
         skipped=skipped,

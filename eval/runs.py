@@ -13,6 +13,7 @@ from avt_core.errors import UsageError
 from avt_data.rows import frame_counts, has_text_embeddings
 from avt_triplets.labels import ClassTable
 from eval.classify import encode_targets, evaluate_predictions, predict_frames, problem_type_of
+from eval.distributed import eval_processes
 from eval.features import extract_retrieval_features, supports_text_retrieval
 from eval.protocol import per_class_subset
 from eval.retrieval import DEFAULT_KS, paired_ranks, ranking_metrics, recall_curve, retrieval_ranks
@@ -119,9 +120,11 @@ def caption_text_columns(model, subset) -> tuple[str, ...]:
     return tuple(c for c in present if {len(v) for v in head[c]} == {model.config.text_embed_dim})
 
 
-def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> dict[str, Any]:
+def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> dict[str, Any] | None:
     """Audio<->visual (and text->audio / text->visual) retrieval entry for one model on one dataset; a dataset with
-    audio / visual caption embeddings also gives each caption kind's directions (SLAVA's Table II rows)."""
+    audio / visual caption embeddings also gives each caption kind's directions (SLAVA's Table II rows). Under
+    ``accelerate launch`` every process extracts its share and only the main process returns the entry (None
+    elsewhere)."""
     subset, info = select_clips(dataset, options)
     text_note = text_retrieval_note(model, subset) if options.text else None
     with_text = options.text and text_note is None
@@ -141,6 +144,8 @@ def evaluate_retrieval(model, processor, dataset, options: RetrievalOptions) -> 
         progress=options.progress,
         caption_text_columns=kinds,
     )
+    if not eval_processes().is_main:  # every process holds the gathered features; the main one reports
+        return None
     ranks = dict(
         zip(
             ("audio_to_visual", "visual_to_audio"),
@@ -193,11 +198,11 @@ def max_frames_per_clip(dataset) -> int:
 
 def evaluate_classification(
     model, processor, dataset, options: ClassificationOptions, bridges: Sequence[ClassTable | None] = ()
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Accuracy (single-label) or mAP (multi-label), middle frame and multi-frame, for one dataset. Labels map
     onto the model's classes by id, display name or index; ``bridges`` (class lists with ids and names: the one
     the dataset records, ``--label-csv``) also take a display name to a model that knows the class by its id, or
-    the reverse."""
+    the reverse. Under ``accelerate launch`` only the main process returns the entry (None elsewhere)."""
     config = model.config
     problem_type = problem_type_of(config)
     multi_label = problem_type == "multi_label_classification"
@@ -230,6 +235,8 @@ def evaluate_classification(
         num_workers=options.num_workers,
         progress=options.progress,
     )
+    if not eval_processes().is_main:  # every process holds the gathered logits; the main one reports
+        return None
     result = evaluate_predictions(predictions, targets[predictions.rows], problem_type)
     return {
         "problem_type": problem_type,

@@ -164,6 +164,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avt_core.run_config import write_run_config
+    from eval.distributed import eval_processes
 
     options = options_from_any(args._task_options, args)
     if options.num_workers is None:  # the one default of every command's --num-workers
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
         options.num_workers = default_num_workers()
     code = args.task_runner(options, getattr(args, "progress", True))
-    if code == 0:  # next to the reports; a failed evaluation leaves no folder behind
+    if code == 0 and eval_processes().is_main:  # next to the reports (written by the main process alone)
         write_run_config(args.output_dir, f"evaluate {args.task}", args)
     return code
 
@@ -191,12 +192,15 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
-    """Load each model once and evaluate it on every dataset."""
+def _evaluate_all(args, task: str, evaluate_one) -> list[dict] | None:
+    """Load each model once and evaluate it on every dataset; under ``accelerate launch`` every process extracts
+    its share and the main process gets the entries (None elsewhere: it writes nothing)."""
     from avt_triplets.model_sources import check_model_source
+    from eval.distributed import eval_processes
     from eval.loading import Named, load_eval_dataset, load_model, load_processor, resolve_device
 
-    device = resolve_device(args.device)
+    processes = eval_processes()
+    device = resolve_device(processes.device(args.device))
     models = [Named.parse(m) for m in args.model]
     for model_arg in models:  # before any dataset is read: a mistake costs no time
         check_model_source(model_arg.value, "--model")
@@ -210,6 +214,8 @@ def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
             started = time.perf_counter()
             logger.info("%s: %s on %s", task, model_arg.name, dataset_arg.name)
             entry = evaluate_one(model, processor, loaded[dataset_arg.name], device, dataset_arg.value)
+            if entry is None:  # another process than the main one
+                continue
             entries.append(
                 {
                     "model": model_arg.name,
@@ -222,7 +228,7 @@ def _evaluate_all(args, task: str, evaluate_one) -> list[dict]:
                 }
             )
         del model
-    return entries
+    return entries if processes.is_main else None
 
 
 def _run_retrieval(args: RetrievalArgs, progress: bool) -> int:
@@ -253,6 +259,8 @@ def _run_retrieval(args: RetrievalArgs, progress: bool) -> int:
         return evaluate_retrieval(model, processor, dataset, options)
 
     entries = _evaluate_all(args, "retrieval", evaluate_one)
+    if entries is None:
+        return 0
     output_dir = Path(args.output_dir)
     markdown = retrieval_markdown(entries)
     if "avcaps" in args.report:
@@ -295,6 +303,8 @@ def _run_classification(args: ClassificationArgs, progress: bool) -> int:
         return evaluate_classification(model, processor, dataset, options, bridges)
 
     entries = _evaluate_all(args, "classification", evaluate_one)
+    if entries is None:
+        return 0
     output_dir = Path(args.output_dir)
     markdown = classification_markdown(entries)
     write_json(
