@@ -3,7 +3,8 @@
 USS (memory only that process holds) is what a process really costs; RSS also counts shared pages (the
 libraries every worker maps, Arrow memory maps, pages a forked worker still shares with its parent), so RSS
 summed over a tree over-counts and USS summed under-counts what the tree holds together. Each figure is the
-peak of samples taken every ``--interval`` seconds (psutil: ``memory_full_info().uss`` reads smaps).
+peak of samples taken every ``--interval`` seconds (psutil: ``memory_full_info().uss`` reads smaps); the tree's
+figure is the peak of the sum at one sample, ``sum_of_peaks`` adds every process's own peak (an upper bound).
 
     (a) generate: ``avt generate --captioner none`` on synthetic clips (avt_triplets/tiny/videos.py)
     (b) pretrain: a tiny LG-CAV-MAE pretraining on synthetic triplets with 2 DataLoader workers
@@ -75,6 +76,10 @@ def measure(argv: list[str], interval: float, env: dict[str, str]) -> dict:
             for pid, p in sorted(peaks.items())
         ],
         "tree_summed_peak_mb": {"rss": round(tree["rss"] / MB), "uss": round(tree["uss"] / MB)},
+        # an upper bound: every process at its own peak at once (workers of successive epochs counted each)
+        "sum_of_peaks_mb": {
+            key: round((main[key] + sum(p[key] for p in peaks.values())) / MB) for key in ("rss", "uss")
+        },
     }
 
 
