@@ -60,7 +60,8 @@ def _work(jobs: Sequence, worker: int, workers: int, run: Callable, known: dict,
 
 
 class WorkerDied(Exception):
-    """A pool worker ended without delivering; ``job`` is the one it was handling."""
+    """A pool worker ended without delivering; ``job`` is the one it was handling. Results it had queued but not yet
+    flushed to its pipe are lost with it: the caller restarts after the last result it received."""
 
     def __init__(self, job: Any, exitcode: int | None):
         super().__init__(f"decode worker exited unexpectedly (exit code {exitcode})")
@@ -120,7 +121,7 @@ def iter_ordered(
     finally:
         for process in processes:
             if process.is_alive():
-                process.terminate()
+                process.kill()  # workers ignore SIGTERM (become_worker); a blocked put holds nothing worth keeping
         for process in processes:
             process.join(timeout=5)
         for out in queues:
