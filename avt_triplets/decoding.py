@@ -23,7 +23,6 @@ gone. They ignore Ctrl-C and SIGTERM: the process feeding the models handles tho
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import io
 import logging
@@ -33,20 +32,19 @@ import posixpath
 import queue
 import re
 import shutil
-import signal
-import sys
 import tempfile
 import threading
 import time
 import traceback
+import wave
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from avt_core.storage import as_path, is_url
 from avt_triplets import schema
+from avt_triplets.decode_pool import WorkerDied, become_worker, die_with_parent, iter_ordered
 from avt_triplets.inputs import ClipSpec
 from avt_triplets.media import MediaError, decode_clip
 from avt_triplets.model_inputs import InputPreparer, ModelInputs
@@ -55,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 # A loader that keeps crashing is a broken environment, not a bad file: stop after this many.
 MAX_DECODE_CRASHES = 16
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+__all__ = ["die_with_parent"]  # re-exported: it lives in the torch-free decode_pool
 
 
 @dataclass(frozen=True)
@@ -109,17 +107,21 @@ def _jpeg(image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-_AUDIO_FEATURE = None
-
-
 def encode_audio(samples: np.ndarray) -> dict:
-    """16 kHz mono float32 -> the ``{"bytes", "path"}`` dict ``datasets.Audio`` stores (16-bit WAV)."""
-    global _AUDIO_FEATURE
-    if _AUDIO_FEATURE is None:
-        import datasets
+    """16 kHz mono float32 -> the ``{"bytes", "path"}`` dict ``datasets.Audio`` stores (16-bit PCM WAV).
 
-        _AUDIO_FEATURE = datasets.Audio(sampling_rate=schema.AUDIO_SAMPLING_RATE)
-    return _AUDIO_FEATURE.encode_example({"array": samples, "sampling_rate": schema.AUDIO_SAMPLING_RATE})
+    Written with the standard library, not ``datasets.Audio.encode_example``: that one imports torch and
+    torchcodec in every decode worker (~500 MB each) for a 44-byte header. Samples are converted as FFmpeg
+    converts float to s16 (scaled by 32768, rounded to nearest, clipped), so the PCM data is the same.
+    """
+    pcm = np.clip(np.rint(np.asarray(samples, np.float32) * 32768.0), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(schema.AUDIO_SAMPLING_RATE)
+        writer.writeframes(pcm.tobytes())
+    return {"bytes": buffer.getvalue(), "path": None}
 
 
 @contextlib.contextmanager
@@ -201,33 +203,14 @@ def _identity(item):
     return item
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux); exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no libc symbol: the per-clip check below still applies
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os._exit(0)
-
-
 def _init_decode_process(_worker_id: int, parent_pid: int) -> None:
     import torch
 
-    die_with_parent(parent_pid)
-    # Ctrl-C and a scheduler's SIGTERM reach the whole process group: the parent handles them (it drops the
-    # shard in flight and shuts the workers down); a worker dying first would read as a decoder crash.
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, signal.SIG_IGN)
+    become_worker(parent_pid)
     torch.set_num_threads(1)  # parallelism comes from the worker processes themselves
-    try:  # the process feeding the models comes first when cores are short; workers use what is left
-        os.nice(5)
-    except OSError:
-        pass
 
 
-class DecodeStream(IterableDataset):
+class _DecodeStream:
     """Worker ``w`` of ``n`` decodes jobs ``w::n``; the loader's round-robin restores job order.
 
     Module-level (not a closure) so it also pickles for the ``spawn`` start method (macOS).
@@ -247,6 +230,8 @@ class DecodeStream(IterableDataset):
         self.parent_pid = os.getpid()
 
     def __iter__(self):
+        from torch.utils.data import get_worker_info
+
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         if self.busy is not None:
@@ -302,6 +287,59 @@ def _allow_open_files() -> None:
 _PIDS = re.compile(r"pid\(s\) ([\d, ]+)")
 
 
+def _decode_stream_class() -> type:
+    """``DecodeStream`` is made on first use: it subclasses torch's ``IterableDataset``, and importing this module
+    must not import torch (a ``--captioner none`` run and a Ray decode task never need it)."""
+    if "DecodeStream" not in globals():
+        from torch.utils.data import IterableDataset
+
+        stream = type("DecodeStream", (_DecodeStream, IterableDataset), {"__module__": __name__})
+        stream.__doc__ = _DecodeStream.__doc__
+        globals()["DecodeStream"] = stream
+    return globals()["DecodeStream"]
+
+
+def __getattr__(name: str):
+    if name == "DecodeStream":  # how a spawned loader worker finds the class it unpickles
+        return _decode_stream_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _decode_with(decode_fn: DecodeFn, settings: DecodeSettings, job: DecodeJob) -> DecodedItem:
+    return decode_fn(job, settings)
+
+
+def _iter_pooled(
+    jobs: Sequence[DecodeJob], settings: DecodeSettings, num_workers: int, prefetch: int, decode_fn: DecodeFn
+) -> Iterator[DecodedItem]:
+    """Decode in torch-free worker processes (decode_pool): nothing here needs shared-memory tensors."""
+    run = functools.partial(_decode_with, decode_fn, settings)
+    remaining, known, crashes = list(jobs), {}, 0
+    while remaining:
+        delivered = 0
+        try:
+            spawn = bool(
+                settings.video_hwaccel
+            )  # a forked child can't use the CUDA driver its parent initialised
+            for item in iter_ordered(
+                remaining, run, num_workers=num_workers, prefetch=prefetch, spawn=spawn, known=known
+            ):
+                delivered += 1
+                yield item
+            return
+        except WorkerDied as died:
+            crashes += 1
+            if crashes > MAX_DECODE_CRASHES:
+                raise RuntimeError(f"decode workers crashed {crashes} times; giving up") from died
+            logger.warning(
+                "a decode worker died (%s); recording %s as undecodable", died, died.job.clip.clip_id
+            )
+            known[died.job.index] = DecodedItem(
+                job=died.job, seconds=0.0, failure=("undecodable", f"decoder process crashed: {died}")
+            )
+            remaining = remaining[delivered:]
+
+
 def iter_decoded(
     jobs: Sequence[DecodeJob],
     settings: DecodeSettings,
@@ -320,8 +358,12 @@ def iter_decoded(
         for job in jobs:
             yield decode_fn(job, settings)
         return
+    if settings.prepare is None:  # no model inputs to hand over in shared memory: no torch needed
+        yield from _iter_pooled(jobs, settings, num_workers, prefetch, decode_fn)
+        return
 
-    encode_audio(np.zeros(16, np.float32))  # import the encoder once here; forked workers inherit it
+    from torch.utils.data import DataLoader
+
     _allow_open_files()
     remaining = list(jobs)
     known: dict[int, DecodedItem] = {}  # jobs that crashed a worker: answered without decoding again
@@ -330,7 +372,7 @@ def iter_decoded(
         # [pid, job index] per worker, shared with the forked workers.
         busy = multiprocessing.Array("q", [-1] * (2 * num_workers), lock=False)
         loader = DataLoader(
-            DecodeStream(remaining, settings, decode_fn, busy, known),
+            _decode_stream_class()(remaining, settings, decode_fn, busy, known),
             batch_size=None,
             num_workers=min(num_workers, len(remaining)),
             prefetch_factor=prefetch,

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,11 +189,34 @@ def _write_table_file(
     return count, stream.record()
 
 
+def _is_encoded_audio(value: Any) -> bool:
+    return (
+        isinstance(value, dict) and isinstance(value.get("bytes"), bytes) and set(value) <= {"bytes", "path"}
+    )
+
+
+def row_encoder(features: datasets.Features) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``features.encode_example``, but rows whose audio is already the stored ``{"bytes", "path"}`` dict (what
+    decoding makes) pass it through as is: ``datasets.Audio.encode_example`` imports torch and torchcodec even
+    then (~500 MB in a ``--captioner none`` run that otherwise never needs them)."""
+    audio = [name for name, feature in features.items() if isinstance(feature, datasets.Audio)]
+    stored = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+    plain = datasets.Features({name: stored if name in audio else f for name, f in features.items()})
+
+    def encode(row: dict[str, Any]) -> dict[str, Any]:
+        if all(row.get(name) is None or _is_encoded_audio(row[name]) for name in audio):
+            return plain.encode_example(row)
+        return features.encode_example(row)
+
+    return encode
+
+
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], features: datasets.Features | None = None) -> int:
     """Write ``rows`` to the Parquet file ``path`` atomically, encoded with ``features`` (the triplet schema's by
     default) the way :class:`ShardWriter` encodes them; returns how many."""
     features = features or schema.triplet_features()
-    return _write_table_file(path, features, (features.encode_example(row) for row in rows))[0]
+    encode = row_encoder(features)
+    return _write_table_file(path, features, (encode(row) for row in rows))[0]
 
 
 def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
@@ -238,11 +261,12 @@ class ShardWriter:
         self._writer = ParquetWriter(
             stream=self._stream, features=self.features, writer_batch_size=layout.ROW_GROUP_ROWS
         )
+        self._encode = row_encoder(self.features)
         self.rows = 0
         self.failures: list[dict[str, str]] = []
 
     def write_row(self, row: dict[str, Any]) -> None:
-        self._writer.write(self.features.encode_example(row))
+        self._writer.write(self._encode(row))
         self.rows += 1
 
     def copy_rows(self, parquet_file: Path, skip_clip_ids: Iterable[str] = ()) -> None:

@@ -68,19 +68,19 @@ def test_decode_clip_with_hwaccel_gives_the_cpu_frames(gen_inputs, caplog):
 @needs_cuda_build
 def test_decode_workers_get_the_hwaccel_in_fresh_processes(gen_inputs, monkeypatch):
     """A forked worker can't use the CUDA driver its parent initialised, so hwaccel workers are spawned."""
-    contexts = []
-    real_loader = decoding.DataLoader
+    spawned = []  # no model inputs to prepare: the torch-free decode pool runs the workers
+    real_pool = decoding.iter_ordered
 
-    def recording_loader(*args, **kwargs):
-        contexts.append(kwargs.get("multiprocessing_context"))
-        return real_loader(*args, **kwargs)
+    def recording_pool(*args, **kwargs):
+        spawned.append(kwargs.get("spawn"))
+        return real_pool(*args, **kwargs)
 
-    monkeypatch.setattr(decoding, "DataLoader", recording_loader)
+    monkeypatch.setattr(decoding, "iter_ordered", recording_pool)
     clips = load_inputs(gen_inputs["good_csv"]).clips
     jobs = [DecodeJob(i, 0, clip) for i, clip in enumerate(clips[:2])]
     settings = DecodeSettings(clip_seconds=2.0, video_hwaccel="cuda")
     items = list(iter_decoded(jobs, settings, num_workers=1, decode_fn=decode_job))
-    assert contexts == ["spawn"]
+    assert spawned == [True]
     on_cpu = not _cuda_decoding_works()
     for job, item in zip(jobs, items):
         assert item.failure is None
