@@ -10,6 +10,7 @@ import pytest
 from support.stage_clips import chunk_of, decoded, specs
 
 from avt_triplets import schema
+from avt_triplets.captioner_contract import Captioner
 from avt_triplets.stages.worker import PHASES, ChunkWorker, PackStep, PhaseClock
 
 # captions by a frame's pixel value, and each text's embedding: the best caption is the one along the audio
@@ -17,10 +18,9 @@ CAPTIONS = {10: "a dog barking", 11: "rain on a roof", 12: "", 13: "a dog barkin
 TEXTS = {"a dog barking": [1.0, 0.0, 0.0], "rain on a roof": [0.0, 1.0, 0.0], "": [0.0, 0.0, 1.0]}
 
 
-class KnownCaptioner:
+class KnownCaptioner(Captioner):
     """Captions RGB frames (no image preprocessor) by their pixel value; counts the frames it saw."""
 
-    device = None
     name, revision, prompt = "known/captioner", None, None
 
     def __init__(self):
