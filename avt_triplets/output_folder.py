@@ -74,9 +74,11 @@ def generation_output_state(root: Path) -> str:
     holding anything else (the refusal a real run gives)."""
     if root.is_file():
         raise UsageError(f"--output-dir {root} is a file, not a folder")
+    # Listed before the manifest is read: another run of this output (or another process of this launch) may write
+    # its manifest meanwhile, and a listing taken after a "no manifest" answer would show it as a foreign file.
+    entries = foreign_entries(root)
     if is_avt_output(root):
         return "avt output"
-    entries = foreign_entries(root)
     if entries:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise UsageError(

@@ -6,6 +6,6 @@ bash scripts/install.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # Two pytest-xdist workers (the machines have 2 cores, and much of the suite waits on subprocesses); each file's
-# tests run on one worker, so its module fixtures are built once; tests/support/ray_cluster.py runs one local Ray
+# tests run on one worker, so its module fixtures are built once; tests/support/ray_cluster.py runs one Ray cluster
 # at a time. A single test file or -k selection runs the same way: pass -n 0 to run in this process.
 .venv/bin/python -m pytest -n 2 --dist loadfile "$@"

@@ -26,8 +26,8 @@ LOCK = Path(tempfile.gettempdir()) / "avt-tests-local-ray.lock"
 
 @contextlib.contextmanager
 def one_local_ray_at_a_time(timeout_s: float = 1800):
-    """Held while a test module runs a Ray of its own: the test command runs two pytest workers (scripts/test.sh),
-    and a second Ray on the machine would be joined by ``ray.init()`` or compete for its few CPUs."""
+    """Held while a test module runs a multi-node cluster of its own: the test command runs two pytest workers
+    (scripts/test.sh), and two clusters of one-CPU nodes on 2 cores would starve each other's runs."""
     from filelock import FileLock
 
     with FileLock(str(LOCK), timeout=timeout_s):

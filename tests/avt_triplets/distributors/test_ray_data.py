@@ -24,7 +24,6 @@ from avt_triplets.options import ModelOptions
 from avt_triplets.pipeline import generate_triplets
 
 ray = pytest.importorskip("ray", reason="the ray distributor needs the avt[ray] extra (CI installs it)")
-from support.ray_cluster import one_local_ray_at_a_time  # noqa: E402
 
 OPTIONS = {
     "shard_size": 3,
@@ -37,13 +36,10 @@ OPTIONS = {
 
 @pytest.fixture(scope="module")
 def ray_address():
-    """A Ray instance for this module (3 logical CPUs: a decode task and two model actors at once)."""
-    with one_local_ray_at_a_time():
-        yield from _local_ray()
-
-
-def _local_ray():
+    """A Ray instance for this module (3 logical CPUs: a decode task and two model actors at once). ``local``: a new
+    instance of its own, never the cluster another test module may have started on this machine."""
     ray.init(
+        address="local",
         num_cpus=3,
         object_store_memory=300 * 2**20,
         include_dashboard=False,
