@@ -148,10 +148,10 @@ def _run_plan(
     try:
         for result in _chunk_results(plan, items, worker, work.options.chunk_size, progress):
             writer.put(result)
+        writer.close()  # inside: a Ctrl-C during the commit waits for the writer instead of leaving its temporary
     except BaseException:
         writer.abort()
         raise
-    writer.close()
 
 
 class _Progress:

@@ -227,7 +227,13 @@ class ShardWriterThread:
     The model loop hands each chunk's result over with :meth:`put` (blocking only when ``max_pending`` results
     are not written yet) and ends the shard with :meth:`close` (commit; returns its stats) or :meth:`abort`
     (nothing committed, temporaries removed). An error of the writer (a full disk) is raised by the next
-    :meth:`put` or by :meth:`close`, in the caller's thread.
+    :meth:`put` or by :meth:`close`, in the caller's thread. The caller must call :meth:`abort` on any exception
+    of :meth:`put` *and* :meth:`close` (a Ctrl-C while the shard commits included): the thread is a daemon, so a
+    process that exits without waiting for it would leave the temporary it was writing.
+
+    The end of the writer is its own event, never ``Thread.join`` / ``is_alive``: on Python 3.11 a ``join`` cut
+    short by a signal handler's exception (Ctrl-C, avt's SIGTERM) marks the still-running thread stopped
+    (``Thread._wait_for_tstate_lock`` releases the lock the live thread holds), so a later ``join`` returned at once.
     """
 
     _END, _ABORT = object(), object()
@@ -242,60 +248,65 @@ class ShardWriterThread:
     ):
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
+        self._finished = threading.Event()
         self.stats: dict[str, Any] | None = None
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._write,
             args=(root, plan, identity, captioned),
             name=f"avt-write-shard-{plan.index}",
             daemon=True,
         )
-        self._thread.start()
+        thread.start()
 
-    def _results(self) -> Iterator[ChunkResult]:
-        while True:
-            result = self._queue.get()
-            if result is self._END:
-                return
-            if result is self._ABORT:
+    def _results(self, message: Any) -> Iterator[ChunkResult]:
+        while message is not self._END:
+            if message is self._ABORT:
                 raise _Aborted
-            yield result
+            yield message
+            message = self._queue.get()
 
     def _write(self, root: Path, plan: ShardPlan, identity: WriterIdentity, captioned: bool) -> None:
         try:
-            self.stats = write_shard(root, plan, self._results(), identity, captioned=captioned)
+            # No file before the first message: the caller puts it inside the ``try`` that aborts this writer, so a
+            # Ctrl-C landing earlier (while this thread starts) leaves only an idle daemon thread, no temporary.
+            first = self._queue.get()
+            if first is not self._ABORT:
+                self.stats = write_shard(root, plan, self._results(first), identity, captioned=captioned)
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
             self._error = error
+        finally:
+            self._finished.set()
 
-    def _hand_over(self, message: Any) -> None:
-        while True:
-            if not self._thread.is_alive():
-                self._raise()
-                return
+    def _hand_over(self, message: Any) -> bool:
+        """Queue ``message`` for the writer; False when the writer has ended (it takes nothing more)."""
+        while not self._finished.is_set():
             try:
                 self._queue.put(message, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def _raise(self) -> None:
         if self._error is not None and not isinstance(self._error, _Aborted):
             raise self._error
 
     def put(self, result: ChunkResult) -> None:
-        self._hand_over(result)
+        if not self._hand_over(result):
+            self._raise()
 
     def close(self) -> dict[str, Any]:
         """Commit the shard (every result was put); raises what the writer raised."""
         self._hand_over(self._END)
-        self._thread.join()
+        self._finished.wait()
         self._raise()
         return self.stats
 
     def abort(self) -> None:
-        """Drop the shard: the writer removes its temporaries; its own error, if any, is not raised."""
-        if self._thread.is_alive():
-            self._hand_over(self._ABORT)
-        self._thread.join()
+        """Drop the shard: the writer removes its temporaries (a commit under way is finished); its own error, if
+        any, is not raised. Returns once the writer has ended."""
+        self._hand_over(self._ABORT)
+        self._finished.wait()
 
 
 class _Aborted(Exception):

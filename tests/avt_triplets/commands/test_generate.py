@@ -378,3 +378,52 @@ def test_sigterm_drops_the_shard_in_flight_and_prints_how_to_resume(
     assert line.startswith(f"interrupted: {done} of 3 shards are finished in {out}") and 1 <= done < 3
     assert shlex.split(line.split("resume with: ", 1)[1]) == ["avt", *argv]
     assert temporaries(out) == []
+
+
+def test_sigterm_while_a_shard_commits_waits_for_the_writer_and_leaves_no_temporary(
+    gen_inputs, monkeypatch, tmp_path, capsys
+):
+    """The Ctrl-C flake of test_processes.py: a signal reaching the main thread while it waited for the writer
+    thread to commit a shard (``ShardWriterThread.close``) ended the process with that daemon thread mid-commit,
+    its ``.tmp`` left behind. Here shard 1's commit (in the writer thread) sends SIGTERM to the main thread and
+    holds until the main thread aborts the writer; the command must wait for the writer, then say how to resume."""
+    import threading
+
+    from avt_triplets import shards
+    from avt_triplets.stages.writer import ShardWriterThread
+
+    main = threading.main_thread()
+    if threading.current_thread() is not main:
+        pytest.skip("signals reach the main thread only")
+    aborted, commit, abort = threading.Event(), shards.ShardWriter.commit, ShardWriterThread.abort
+    held: list[bool] = []
+
+    def signalled_commit(self, stats):
+        if self.index == 1:
+            signal.pthread_kill(main.ident, signal.SIGTERM)
+            held.append(aborted.wait(timeout=120))  # bounded only so a broken run cannot hang the session
+        commit(self, stats)
+
+    def observed_abort(self):
+        aborted.set()
+        abort(self)
+
+    monkeypatch.setattr(shards.ShardWriter, "commit", signalled_commit)
+    monkeypatch.setattr(ShardWriterThread, "abort", observed_abort)
+    out = tmp_path / "out"
+    argv = ["generate", str(gen_inputs["good_csv"]), "--output-dir", str(out), "--captioner", "none",
+            "--shard-size", "2", "--num-workers", "0", "--no-progress"]  # fmt: skip
+    previous = signal.signal(signal.SIGTERM, lambda *_: pytest.fail("avt generate did not handle SIGTERM"))
+    try:
+        code = cli.main(argv)
+        left = temporaries(out)  # before the held writer is released: what a process exiting now would leave
+    finally:
+        aborted.set()
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and held == [True]
+    assert left == []
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    done = len(list((out / layout.STATS_DIR).glob("*_stats.json")))
+    assert done == 2  # shard 1, whose commit was under way, is complete; shard 2 never started
+    assert line.startswith(f"interrupted: 2 of 3 shards are finished in {out}")
+    assert shards.check_finished_shards(out).damaged == {}

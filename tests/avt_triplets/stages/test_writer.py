@@ -11,6 +11,7 @@ from avt_triplets import layout, shards
 from avt_triplets.stages.reader import ShardPlan
 from avt_triplets.stages.worker import PHASES, PackStep
 from avt_triplets.stages.writer import (
+    ShardWriterThread,
     WriterIdentity,
     commit_from_parts,
     finished_chunk_keys,
@@ -74,3 +75,21 @@ def test_committing_from_chunk_parts_writes_the_same_shard(tmp_path):
     assert stats["distributor"] == "ray" and not layout.parts_dir(parted, 3).exists()
     again = commit_from_parts(parted, PLAN, 2, WriterIdentity("ray"), captioned=False)
     assert again == stats  # a shard committed already is left alone
+
+
+def test_the_writer_thread_creates_nothing_before_its_first_result(tmp_path, monkeypatch):
+    """A Ctrl-C can land while the model loop starts a shard's writer thread, before the ``try`` that would abort
+    it: the process then exits with the thread idle, so that thread must not have opened the shard's temporary."""
+    opened = []
+    monkeypatch.setattr(shards.ShardWriter, "__init__", lambda self, *a, **k: opened.append(a))
+    writer = ShardWriterThread(tmp_path, PLAN, WriterIdentity(), captioned=False)
+    writer.abort()  # returns once the thread has ended: it read the abort as its first message
+    assert opened == [] and list(tmp_path.rglob("*")) == []
+
+
+def test_an_aborted_writer_thread_leaves_no_temporary_and_no_shard(tmp_path):
+    writer = ShardWriterThread(tmp_path, PLAN, WriterIdentity(), captioned=False)
+    writer.put(next(results(PLAN)))
+    writer.abort()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert shards.done_shard_indices(tmp_path) == set()
