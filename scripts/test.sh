@@ -7,5 +7,7 @@ bash scripts/install.sh
 .venv/bin/ruff format --check .
 # Two pytest-xdist workers (the machines have 2 cores, and much of the suite waits on subprocesses); each file's
 # tests run on one worker, so its module fixtures are built once; tests/support/ray_cluster.py runs one Ray cluster
-# at a time. A single test file or -k selection runs the same way: pass -n 0 to run in this process.
-.venv/bin/python -m pytest -n 2 --dist loadfile "$@"
+# at a time. Files are handed out in collection order (--no-loadscope-reorder; xdist would order them by number of
+# tests), which tests/conftest.py starts with the slowest files (tests/support/slow_files.py). A single test file or
+# -k selection runs the same way: pass -n 0 to run in this process.
+.venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"

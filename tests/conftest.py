@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from support import hub_server  # tests/ is on sys.path (pyproject: pythonpath = ["tests"])
+from support.slow_files import slow_first
 
 # Fixtures of one area each, in plain modules (tests/support/fixtures/); loaded after this module has run, so
 # after the isolation below. Names are unique across them: they all share one namespace.
@@ -76,6 +77,12 @@ if _already_imported:  # a plugin imported them before us: their constants would
     raise RuntimeError(
         f"{_already_imported} were imported before tests/conftest.py could isolate them from the real Hub"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest files first (tests/support/slow_files.py): two xdist workers then end together instead of one
+    running a long Ray file alone at the end."""
+    items.sort(key=lambda item: slow_first(item.nodeid))
 
 
 def _set_offline(monkeypatch: pytest.MonkeyPatch, offline: bool) -> None:
