@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from avt_core.dataclass_cli import flag, option, require_non_negative, require_positive
+from avt_core.run_config import DefaultFloat, was_given
 
 logger = logging.getLogger(__name__)
 
@@ -40,18 +41,6 @@ def model_loss_settings() -> tuple[Any, ...]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return tuple(module.LOSS_SETTINGS)
-
-
-class DefaultFloat(float):
-    """A loss option's default: a float that says it was not given (argparse returns a default as it is)."""
-
-    def __repr__(self) -> str:
-        return float.__repr__(self)
-
-
-def was_given(value: float) -> bool:
-    """Whether a loss option's value was set by the user (on the command line or in code), not defaulted."""
-    return not isinstance(value, DefaultFloat)
 
 
 def loss_options_dataclass(group: str, settings: tuple[Any, ...] | None = None) -> type:

@@ -201,6 +201,7 @@ def test_a_checkpoints_loss_settings_win_unless_an_option_is_given(tmp_path: Pat
     import logging
 
     from avt.cli import build_parser
+    from avt_core.run_config import resolved_options
 
     saved = {"contrastive_weight": 0.2, "text_temperature": 0.09, "reconstruction_weight": 0.7}
     pretrained = tmp_path / "pretrained"
@@ -220,6 +221,9 @@ def test_a_checkpoints_loss_settings_win_unless_an_option_is_given(tmp_path: Pat
     assert changed == [
         "text_temperature 0.09 -> 0.07 (--text-temperature given: replaces the checkpoint's value)"
     ]
+    # the run's written config (what `--config` repeats) holds the given option only: a repeat defers again
+    written = resolved_options(given)
+    assert written["text_temperature"] == 0.07 and "contrastive_weight" not in written
     # an option given with the checkpoint's own value changes nothing and says nothing
     caplog.clear()
     same = options("--model-name-or-path", str(pretrained), "--contrastive-weight", "0.2")
