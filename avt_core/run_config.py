@@ -213,6 +213,20 @@ def _typed(action: argparse.Action, key: str, value: Any) -> Any:
     return value
 
 
+class DefaultFloat(float):
+    """A float option's default that says it was not given (argparse returns a default object as it is): for an
+    option whose default yields to a value saved in a checkpoint (``avt_training.loss_options``). It reads,
+    compares and prints as the number; a run's written config leaves it out, so repeating the run defers again."""
+
+    def __repr__(self) -> str:
+        return float.__repr__(self)
+
+
+def was_given(value: Any) -> bool:
+    """Whether an option's value was set (on the command line, in a config file or in code), not defaulted."""
+    return not isinstance(value, DefaultFloat)
+
+
 def _plain(value: Any) -> Any:
     """A value YAML writes as the user would type it: paths as text, tuples as lists."""
     if isinstance(value, os.PathLike):
@@ -226,7 +240,8 @@ def _plain(value: Any) -> Any:
 
 def resolved_options(options: Any) -> dict[str, Any]:
     """Every option of a run, secrets and plumbing left out: from an options dataclass (its command-line fields)
-    or from parsed arguments (a namespace or a dict, several dataclasses' options together)."""
+    or from parsed arguments (a namespace or a dict, several dataclasses' options together). A default that yields
+    to a checkpoint's saved value (``DefaultFloat``) is left out too: the repeated run yields again."""
     if dataclasses.is_dataclass(options):
         values = {
             f.name: getattr(options, f.name) for f in dataclasses.fields(options) if "help" in f.metadata
@@ -236,7 +251,10 @@ def resolved_options(options: Any) -> dict[str, Any]:
     return {
         key: _plain(value)
         for key, value in values.items()
-        if not key.startswith("_") and key not in _NOT_OPTIONS and key not in SECRET_OPTIONS
+        if not key.startswith("_")
+        and key not in _NOT_OPTIONS
+        and key not in SECRET_OPTIONS
+        and was_given(value)
     }
 
 
@@ -275,5 +293,7 @@ __all__ = [
     "config_path",
     "read_config",
     "resolved_options",
+    "DefaultFloat",
+    "was_given",
     "write_run_config",
 ]

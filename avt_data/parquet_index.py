@@ -144,12 +144,21 @@ def reading(url: str):
     return naming_damaged_file(url, DAMAGED_HINT)
 
 
+# Local files are read through a buffered stream of this many bytes instead of one whole column chunk at a time:
+# a read's transient memory is the table it returns plus this, not twice the row group.
+READ_BUFFER_BYTES = 1 << 20
+
+
 def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> pq.ParquetFile:
     """A ``ParquetFile`` over a local path or any fsspec URL (``hf://``, ``s3://``, ``file://``, ...); a damaged
     file is a one-line :class:`~avt_triplets.shards.DamagedOutputError` naming it.
 
-    Remote files are opened without fsspec's read-ahead cache: pyarrow already asks for exactly the byte
-    ranges of one row group's column chunks (``pre_buffer`` coalesces them into a few large requests).
+    An open file keeps no data between reads (a reader keeps up to ``MAX_OPEN_FILES`` open: with pyarrow's
+    default ``pre_buffer``, each one held the raw bytes of the last row group it read, a second copy of them).
+    Local files are read without pre-buffering, through a ``READ_BUFFER_BYTES`` stream; remote files are opened
+    without fsspec's read-ahead cache and keep ``pre_buffer`` (it coalesces one row group's column chunks into a few large
+    requests), each read going through a fresh reader over the same open file and footer
+    (:class:`DetachedReadsParquetFile`).
     """
     with reading(url):
         return _open_parquet(url, storage_options)
@@ -157,14 +166,36 @@ def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> pq.
 
 def _open_parquet(url: str, storage_options: dict[str, Any] | None) -> pq.ParquetFile:
     if not is_url(url):
-        return pq.ParquetFile(url)
+        return pq.ParquetFile(url, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
     import fsspec
     from fsspec.implementations.local import LocalFileSystem
 
     fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
     if isinstance(fs, LocalFileSystem):
-        return pq.ParquetFile(path)
-    return pq.ParquetFile(fs.open(path, "rb", cache_type="none"), pre_buffer=True)
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+    return DetachedReadsParquetFile(fs.open(path, "rb", cache_type="none"))
+
+
+class DetachedReadsParquetFile(pq.ParquetFile):
+    """A pre-buffered ``ParquetFile`` whose reads leave nothing in it: pyarrow keeps a pre-buffered read's byte
+    ranges in the reader until its next read, so every read uses a short-lived reader over the same open file
+    and the footer already parsed (no request, no parsing)."""
+
+    def __init__(self, source: Any):
+        super().__init__(source, pre_buffer=True)
+        self._source = source
+
+    def _detached(self) -> pq.ParquetFile:
+        return pq.ParquetFile(self._source, metadata=self.metadata, pre_buffer=True)
+
+    def read_row_group(self, i, columns=None, use_threads=True, use_pandas_metadata=False):
+        return self._detached().read_row_group(i, columns, use_threads, use_pandas_metadata)
+
+    def read_row_groups(self, row_groups, columns=None, use_threads=True, use_pandas_metadata=False):
+        return self._detached().read_row_groups(row_groups, columns, use_threads, use_pandas_metadata)
+
+    def read(self, columns=None, use_threads=True, use_pandas_metadata=False):
+        return self._detached().read(columns, use_threads, use_pandas_metadata)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -152,6 +152,17 @@ def track_loop_state(accelerator, **objects: Stateful) -> None:
     accelerator.register_save_state_pre_hook(write_state)
 
 
+def track_model_config(accelerator, model) -> None:
+    """Make every checkpoint carry the model's ``config.json``: its loss settings are what a resumed run keeps
+    unless options are given (``avt_training.loss_options``), written before the folder is renamed complete."""
+
+    def write_config(models, weights, output_dir) -> None:
+        if accelerator.is_main_process:
+            model.config.to_json_file(str(Path(output_dir, "config.json")))
+
+    accelerator.register_save_state_pre_hook(write_config)
+
+
 # --------------------------------------------------------------------------------------------------
 # Saving and loading
 # --------------------------------------------------------------------------------------------------

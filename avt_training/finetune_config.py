@@ -13,19 +13,29 @@ from avt_core.errors import UsageError
 from avt_core.launch import default_num_workers
 from avt_training.options import (
     HUB,
-    TRACKERS_HELP,
     HubOptions,
     MixedPrecision,
+    adam_beta_option,
+    logging_steps_option,
+    lr_decay_gamma_option,
+    lr_decay_start_option,
+    lr_decay_step_option,
+    max_steps_option,
     num_workers_option,
     option,
     optional_int,
     optional_str,
     options_from_any,
+    overwrite_option,
+    report_to_option,
     require_in_range,
     require_model_sources,
     require_non_negative,
     require_positive,
     require_trackers,
+    save_total_limit_option,
+    shuffle_window_option,
+    train_split_option,
 )
 
 ProblemType = Literal["auto", "single_label_classification", "multi_label_classification"]
@@ -59,7 +69,7 @@ class FinetuneConfig(HubOptions):
         "place; repeat to concatenate",
     )
     output_dir: str = option(group=RUN, help="folder for checkpoints, the final model and eval_results.json")
-    train_split: str = option("train", group=DATA, help="split to train on")
+    train_split: str = train_split_option(DATA)
     eval_datasets: list[str] | None = option(
         None,
         flag="--eval-dataset",
@@ -112,20 +122,20 @@ class FinetuneConfig(HubOptions):
         group=OPTIM,
         help="the new head's lr is learning-rate x this (official: 10 VGGSound, 100 AudioSet-20K, 50 AudioSet-2M)",
     )
-    adam_beta1: float = option(0.95, group=OPTIM, help="Adam beta1 (official 0.95)")
-    adam_beta2: float = option(0.999, group=OPTIM, help="Adam beta2 (official 0.999)")
+    adam_beta1: float = adam_beta_option(1, 0.95, OPTIM)
+    adam_beta2: float = adam_beta_option(2, 0.999, OPTIM)
     weight_decay: float = option(5e-7, group=OPTIM, help="Adam (coupled) weight decay, all weights")
     num_epochs: float = option(10, group=OPTIM, help="training epochs")
-    max_steps: int | None = option(None, group=OPTIM, help="stop after N optimizer steps (overrides epochs)")
+    max_steps: int | None = max_steps_option(OPTIM)
     lr_scheduler: str = option(
         "multistep",
         group=OPTIM,
         help="multistep (official: x gamma every --lr-decay-step-epochs from --lr-decay-start-epoch) or any "
         "transformers scheduler name (cosine, linear, constant_with_warmup, ...)",
     )
-    lr_decay_start_epoch: int = option(2, group=OPTIM, help="multistep: first decay epoch")
-    lr_decay_step_epochs: int = option(1, group=OPTIM, help="multistep: epochs between decays")
-    lr_decay_gamma: float = option(0.5, group=OPTIM, help="multistep: decay factor")
+    lr_decay_start_epoch: int = lr_decay_start_option(2, OPTIM)
+    lr_decay_step_epochs: int = lr_decay_step_option(1, OPTIM)
+    lr_decay_gamma: float = lr_decay_gamma_option(0.5, OPTIM)
     warmup_steps: int = option(0, group=OPTIM, help="warmup steps (transformers schedulers only)")
     max_grad_norm: float = option(0.0, group=OPTIM, help="gradient clipping (0: off, as official)")
     mixed_precision: MixedPrecision = option("no", group=OPTIM, help="autocast precision")
@@ -154,13 +164,8 @@ class FinetuneConfig(HubOptions):
         True, group=AUG, help="skip the final multi-frame evaluation (every frame of every clip)"
     )
     num_workers: int | None = num_workers_option("DataLoader workers decoding clips, per process", RUN)
-    shuffle_window: int = option(
-        512,
-        group=RUN,
-        help="clips mixed together by each reader of the block-shuffled order (datasets are read in place, "
-        "row group by row group; rounded to whole batches; mixup partners come from the same window)",
-    )
-    logging_steps: int = option(10, group=RUN, help="log every N optimizer steps")
+    shuffle_window: int = shuffle_window_option(RUN, also="mixup partners come from the same window")
+    logging_steps: int = logging_steps_option(RUN)
     eval_strategy: EvalStrategy = option("epoch", group=RUN, help="when to evaluate")
     eval_steps: int | None = option(
         None,
@@ -175,9 +180,7 @@ class FinetuneConfig(HubOptions):
         group=RUN,
         help="with --save-strategy steps: checkpoint every N optimizer steps (default: 500, as transformers)",
     )
-    save_total_limit: int | None = option(
-        None, type=optional_int, group=RUN, help="keep only the newest N checkpoints"
-    )
+    save_total_limit: int | None = save_total_limit_option(RUN)
     gradient_checkpointing: bool = option(
         False,
         group=RUN,
@@ -186,7 +189,7 @@ class FinetuneConfig(HubOptions):
     torch_compile: bool = option(
         False, group=RUN, help="compile the model with torch.compile (TrainingArguments.torch_compile)"
     )
-    report_to: list[str] = option(["none"], nargs="+", group=RUN, help=TRACKERS_HELP)
+    report_to: list[str] = report_to_option(RUN)
     run_name: str | None = option(
         None, group=RUN, help="the run's name in the trackers (default: each tracker's own, as transformers)"
     )
@@ -205,11 +208,7 @@ class FinetuneConfig(HubOptions):
         group=RUN,
         help="resume a Trainer checkpoint (latest: newest in --output-dir, starting fresh if there is none)",
     )
-    overwrite: bool = option(
-        False,
-        group=RUN,
-        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote (its checkpoints too)",
-    )
+    overwrite: bool = overwrite_option(RUN, also=" (its checkpoints too)")
 
     def __post_init__(self) -> None:
         if self.num_workers is None:  # the one default of every command's --num-workers

@@ -1,13 +1,15 @@
-"""Options shared by the training commands (the Hub group) and their type aliases.
+"""Options shared by the training commands (the Hub group, and field factories) and their type aliases.
 
 The machinery that turns options dataclasses into command lines lives in :mod:`avt_core.dataclass_cli`,
-shared with ``avt generate``; it is re-exported here for the training configs.
+shared with ``avt generate``; it is re-exported here for the training configs. An option several training commands
+have is declared once here: the Hub group as a base dataclass, the others as field factories (each command puts
+them in its own ``--help`` groups, and some add a sentence of their own).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 from avt_core.dataclass_cli import (
     add_options,
@@ -77,6 +79,86 @@ def require_model_sources(options: object, *names: str) -> None:
         check_model_source(getattr(options, name), flag(name))
 
 
+# -- field factories: one declaration of each option's help and default ---------------------------------------------
+
+
+def train_split_option(group: str, deprecated: tuple[str, ...] = ()) -> Any:
+    return option("train", group=group, deprecated=deprecated, help="split to read from every --dataset")
+
+
+def eval_split_option(group: str) -> Any:
+    return option(
+        "train",
+        group=group,
+        deprecated=("--eval-dataset-split",),
+        help="split to read from every --eval-dataset",
+    )
+
+
+def shuffle_window_option(group: str, also: str) -> Any:
+    """``--shuffle-window``: what a window is, and what it costs in memory (``docs/performance.md``)."""
+    return option(
+        512,  # avt_data.block_sampler.DEFAULT_WINDOW (not imported: it imports torch, and --help must not)
+        group=group,
+        help="clips mixed together by each reader: datasets are read in place, row group by row group, in a "
+        "random row-group order, and every window of this many clips is shuffled (rounded to whole batches). "
+        "Each DataLoader worker holds its window and the next one (read ahead) as stored: its memory is about "
+        "0.2 GB + 2 x window x 1.2 x a clip's stored size (~0.5 MB at paper size: ~0.8 GB at 512); " + also,
+    )
+
+
+def adam_beta_option(
+    which: int, default: float, group: str, optimizer: str = "Adam", official: bool = True
+) -> Any:
+    source = f" (official {default:g})" if official else ""
+    return option(default, group=group, help=f"{optimizer} beta{which}{source}")
+
+
+def max_steps_option(group: str) -> Any:
+    return option(
+        None,
+        type=optional_int,
+        group=group,
+        help="stop after this many optimizer steps (overrides --num-epochs)",
+    )
+
+
+def lr_decay_start_option(default: int, group: str) -> Any:
+    """The official multistep schedule's options take the command's official values as defaults."""
+    return option(default, group=group, help=f"multistep: first decay after this epoch (official {default})")
+
+
+def lr_decay_step_option(default: int, group: str) -> Any:
+    return option(default, group=group, help=f"multistep: epochs between decays (official {default})")
+
+
+def lr_decay_gamma_option(default: float, group: str) -> Any:
+    return option(default, group=group, help=f"multistep: decay factor (official {default:g})")
+
+
+def logging_steps_option(group: str) -> Any:
+    return option(10, group=group, help="log averaged metrics every N optimizer steps")
+
+
+def save_total_limit_option(group: str, deprecated: tuple[str, ...] = ()) -> Any:
+    return option(
+        None, type=optional_int, group=group, deprecated=deprecated, help="keep only the newest N checkpoints"
+    )
+
+
+def overwrite_option(group: str, also: str = "") -> Any:
+    return option(
+        False,
+        group=group,
+        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote"
+        + also,
+    )
+
+
+def report_to_option(group: str, also: str = "") -> Any:
+    return option(["none"], nargs="+", group=group, help=TRACKERS_HELP + also)
+
+
 @dataclasses.dataclass(kw_only=True)
 class HubOptions:
     """The Hub options both training commands have (keyword-only, so they may follow required fields)."""
@@ -110,7 +192,19 @@ __all__ = [
     "HubStrategy",
     "MixedPrecision",
     "TRACKERS_HELP",
+    "adam_beta_option",
     "add_options",
+    "eval_split_option",
+    "logging_steps_option",
+    "lr_decay_gamma_option",
+    "lr_decay_start_option",
+    "lr_decay_step_option",
+    "max_steps_option",
+    "overwrite_option",
+    "report_to_option",
+    "save_total_limit_option",
+    "shuffle_window_option",
+    "train_split_option",
     "flag",
     "num_workers_option",
     "option",

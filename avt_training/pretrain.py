@@ -31,7 +31,7 @@ from avt_training import output_dir as output_rules
 from avt_training.data import check_one_global_batch
 from avt_training.hub import HubPusher
 from avt_training.interrupts import stop_after_step
-from avt_training.loss_options import apply_loss_options
+from avt_training.loss_options import apply_loss_options, loss_settings_of, saved_loss_settings
 from avt_training.losses import PretrainingLoss
 from avt_training.pretrain_config import PretrainConfig
 from avt_training.pretrain_loop import (
@@ -91,7 +91,9 @@ def setup(config: PretrainConfig) -> PretrainRun:
     accelerator = make_accelerator(config)
     hub = HubPusher.from_options(config, accelerator.is_main_process)
     train_data, eval_data = checked_data(config, accelerator, accelerator.num_processes)
-    model, processor = build_model_and_processor(config, text_embedding_dim(train_data, config.text_source))
+    model, processor = build_model_and_processor(
+        config, text_embedding_dim(train_data, config.text_source), resume_from
+    )
     loader, sampler = build_train_loader(
         config, train_data, model.config, processor, accelerator.num_processes
     )
@@ -122,6 +124,7 @@ def setup(config: PretrainConfig) -> PretrainRun:
     )
     loop_state = {"train_state": state, "scheduler": scheduler, "sampler": sampler}
     checkpoints.track_loop_state(accelerator, **loop_state)
+    checkpoints.track_model_config(accelerator, accelerator.unwrap_model(model))
     if resume_from is not None:
         resume(accelerator, resume_from, model=accelerator.unwrap_model(model), **loop_state)
     run = PretrainRun(
@@ -311,9 +314,12 @@ def text_embedding_dim(dataset, text_source: str = "caption") -> int | None:
     return sizes.pop() if sizes else None
 
 
-def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None):
+def build_model_and_processor(
+    config: PretrainConfig, text_embed_dim: int | None, resume_from: Path | None = None
+):
     """Initialise from a pretrained LG-CAV-MAE (or converted official CAV-MAE) folder / Hub id, from ImageNet
-    MAE weights, or randomly from a config (default: the paper's architecture)."""
+    MAE weights, or randomly from a config (default: the paper's architecture). The loss settings saved in the
+    checkpoint the run starts from (``resume_from``'s, else the pretrained model's) win over option defaults."""
     import modeling_lgcavmae  # noqa: F401 - registers the Auto classes
     from avt_triplets.model_sources import loading_errors
     from modeling_lgcavmae import LGCavMaeConfig, LGCavMaeForPreTraining, LGCavMaeProcessor
@@ -322,7 +328,8 @@ def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None
         with loading_errors("--model-name-or-path", config.model_name_or_path):
             model = LGCavMaeForPreTraining.from_pretrained(config.model_name_or_path)
         require_text_embed_dim(model.config, text_embed_dim)
-        apply_loss_options(model.config, config)
+        saved = saved_loss_settings(resume_from) or loss_settings_of(model.config)
+        apply_loss_options(model.config, config, saved)
     else:
         with loading_errors("--config-name-or-path", config.config_name_or_path or "LGCavMaeConfig()"):
             model_config = (
@@ -336,7 +343,7 @@ def build_model_and_processor(config: PretrainConfig, text_embed_dim: int | None
             )
             model_config.text_embed_dim = text_embed_dim
         # Before the model is built: a learnt text temperature starts from the option.
-        apply_loss_options(model_config, config)
+        apply_loss_options(model_config, config, saved_loss_settings(resume_from))
         model = LGCavMaeForPreTraining(model_config)
         if config.init_from_vitmae:
             from modeling_lgcavmae.init_from_vitmae import init_from_vitmae

@@ -17,17 +17,28 @@ from avt_core.launch import default_num_workers
 from avt_training.loss_options import loss_options_dataclass, require_loss_settings
 from avt_training.options import (
     HUB,
-    TRACKERS_HELP,
     HubOptions,
     MixedPrecision,
+    adam_beta_option,
+    eval_split_option,
+    logging_steps_option,
+    lr_decay_gamma_option,
+    lr_decay_start_option,
+    lr_decay_step_option,
+    max_steps_option,
     num_workers_option,
     option,
     optional_int,
     options_from_any,
+    overwrite_option,
+    report_to_option,
     require_model_sources,
     require_non_negative,
     require_positive,
     require_trackers,
+    save_total_limit_option,
+    shuffle_window_option,
+    train_split_option,
 )
 
 ContrastiveScope = Literal["global", "per-process"]
@@ -66,9 +77,7 @@ class PretrainConfig(HubOptions, LossOptions):
         "tensorboard), metrics.jsonl, loss_curve.png, train_summary.json, the model card README.md and best/ (with "
         "--eval-dataset)",
     )
-    train_split: str = option(
-        "train", group=DATA, deprecated=("--dataset-split",), help="split to read from every --dataset"
-    )
+    train_split: str = train_split_option(DATA, deprecated=("--dataset-split",))
     eval_datasets: list[str] = option(
         [],
         flag="--eval-dataset",
@@ -80,12 +89,7 @@ class PretrainConfig(HubOptions, LossOptions):
         "eval_contrastive_accuracy, ...) and keeps the lowest eval_loss model in OUTPUT_DIR/best/ "
         "(save_pretrained + processor)",
     )
-    eval_split: str = option(
-        "train",
-        group=DATA,
-        deprecated=("--eval-dataset-split",),
-        help="split to read from every --eval-dataset",
-    )
+    eval_split: str = eval_split_option(DATA)
     eval_steps: int | None = option(
         None,
         type=optional_int,
@@ -110,15 +114,7 @@ class PretrainConfig(HubOptions, LossOptions):
     num_workers: int | None = num_workers_option(
         "DataLoader worker processes per training process decoding audio/frames (official: 32)", DATA
     )
-    shuffle_window: int = option(
-        512,
-        group=DATA,
-        help="clips mixed together by each reader: datasets are read in place, row group by row group, in a "
-        "random row-group order, and every window of this many clips is shuffled (rounded to whole batches; "
-        "each DataLoader worker holds two windows of encoded clips in memory, the next one read ahead, ~0.5 MB "
-        "per clip at paper size). "
-        "Larger = closer to a full permutation",
-    )
+    shuffle_window: int = shuffle_window_option(DATA, also="larger = closer to a full permutation")
     model_name_or_path: str | None = option(
         None,
         group=MODEL,
@@ -167,28 +163,24 @@ class PretrainConfig(HubOptions, LossOptions):
         group=OPTIM,
         help="Adam learning rate (LG-CAV-MAE paper: 5e-4; official CAV-MAE: 5e-5 base, 1e-4 Scale+, 2e-4 Scale++)",
     )
-    adam_beta1: float = option(0.95, group=OPTIM, help="Adam beta1 (official 0.95)")
-    adam_beta2: float = option(0.999, group=OPTIM, help="Adam beta2 (official 0.999)")
+    adam_beta1: float = adam_beta_option(1, 0.95, OPTIM)
+    adam_beta2: float = adam_beta_option(2, 0.999, OPTIM)
     weight_decay: float = option(
         5e-7,
         group=OPTIM,
         help="Adam (coupled) weight decay on all trainable parameters; the frozen position tables are excluded",
     )
     num_epochs: int = option(25, group=OPTIM, help="training epochs (official 25)")
-    max_steps: int | None = option(
-        None, group=OPTIM, help="stop after this many optimizer steps (overrides epochs)"
-    )
+    max_steps: int | None = max_steps_option(OPTIM)
     lr_scheduler: SchedulerName = option(
         "multistep",
         group=OPTIM,
         help="multistep: official, lr x gamma every --lr-decay-step-epochs epochs from --lr-decay-start-epoch, "
         "stepped per epoch; cosine / constant: per optimizer step, with --warmup-steps",
     )
-    lr_decay_start_epoch: int = option(
-        10, group=OPTIM, help="multistep: first decay after this epoch (official 10)"
-    )
-    lr_decay_step_epochs: int = option(5, group=OPTIM, help="multistep: epochs between decays (official 5)")
-    lr_decay_gamma: float = option(0.5, group=OPTIM, help="multistep: decay factor (official 0.5)")
+    lr_decay_start_epoch: int = lr_decay_start_option(10, OPTIM)
+    lr_decay_step_epochs: int = lr_decay_step_option(5, OPTIM)
+    lr_decay_gamma: float = lr_decay_gamma_option(0.5, OPTIM)
     warmup_steps: int = option(0, group=OPTIM, help="linear warmup steps (cosine/constant only)")
     max_grad_norm: float | None = option(
         None, group=OPTIM, help="clip the gradient norm to this value (official: no clipping)"
@@ -208,13 +200,7 @@ class PretrainConfig(HubOptions, LossOptions):
         help="save the full training state (model, optimizer, RNG, loop state) every N optimizer steps (0: only at "
         "the end)",
     )
-    save_total_limit: int | None = option(
-        None,
-        type=optional_int,
-        group=RUN,
-        deprecated=("--checkpoints-total-limit",),
-        help="keep only the newest N checkpoints",
-    )
+    save_total_limit: int | None = save_total_limit_option(RUN, deprecated=("--checkpoints-total-limit",))
     resume: str | None = option(
         None,
         metavar="latest|PATH",
@@ -222,18 +208,10 @@ class PretrainConfig(HubOptions, LossOptions):
         help="continue exactly from a checkpoint (same data order, optimizer, scheduler, RNG): `latest` picks the "
         "newest in --output-dir and starts fresh if there is none",
     )
-    overwrite: bool = option(
-        False,
-        group=RUN,
-        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote (its checkpoints too)",
-    )
-    logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
-    report_to: list[str] = option(
-        ["none"],
-        nargs="+",
-        group=RUN,
-        help=TRACKERS_HELP
-        + "; they get the loss terms, contrastive accuracy, lr, samples/s (metrics.jsonl always)",
+    overwrite: bool = overwrite_option(RUN, also=" (its checkpoints too)")
+    logging_steps: int = logging_steps_option(RUN)
+    report_to: list[str] = report_to_option(
+        RUN, also="; they get the loss terms, contrastive accuracy, lr, samples/s (metrics.jsonl always)"
     )
     run_name: str = option("lgcavmae-pretrain", group=RUN, help="tracker run / project name")
 

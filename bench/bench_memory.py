@@ -107,11 +107,13 @@ ROW_SIZES = {
 }
 
 
-def bench_pretrain(work: Path, steps: int, interval: float, rows: str, window: int, clips: int) -> dict:
+def bench_pretrain(
+    work: Path, steps: int, interval: float, rows: str, window: int, clips: int, data_dir: Path | None = None
+) -> dict:
     from avt_training.synthetic import make_synthetic_triplets
     from avt_triplets.tiny import make_tiny_lgcavmae
 
-    data = work / f"triplets-{rows}-{clips}"
+    data = (data_dir or work) / f"triplets-{rows}-{clips}"
     if not data.exists():
         make_synthetic_triplets(data, clips_per_class=max(1, clips // 8), **ROW_SIZES[rows])
     model = make_tiny_lgcavmae(work / "model", audio_length=128, num_mel_bins=64, image_size=48)
@@ -192,6 +194,11 @@ def main() -> None:
         "--windows", type=int, nargs="+", default=[512], help="--shuffle-window values (pretrain)"
     )
     parser.add_argument("--train-clips", type=int, default=64, help="stored clips of the pretrain part")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the pretrain part's synthetic rows here (made once; paper-size rows take minutes to make)",
+    )
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between samples")
     args = parser.parse_args()
     report: dict = {"machine": platform.node(), "cpus": os.cpu_count(), "load_before": os.getloadavg()}
@@ -201,7 +208,9 @@ def main() -> None:
             report["generate"] = bench_generate(work, args.clips, args.interval)
         if "pretrain" in args.parts:
             report["pretrain"] = [
-                bench_pretrain(work, args.steps, args.interval, args.rows, window, args.train_clips)
+                bench_pretrain(
+                    work, args.steps, args.interval, args.rows, window, args.train_clips, args.data_dir
+                )
                 for window in args.windows
             ]
         if "ray" in args.parts:

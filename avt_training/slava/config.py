@@ -12,17 +12,22 @@ from avt_core.errors import UsageError
 from avt_core.launch import default_num_workers
 from avt_training.options import (
     HUB,
-    TRACKERS_HELP,
     HubOptions,
+    adam_beta_option,
+    eval_split_option,
+    logging_steps_option,
+    max_steps_option,
     num_workers_option,
     option,
-    optional_int,
     optional_str,
     options_from_any,
+    overwrite_option,
+    report_to_option,
     require_model_sources,
     require_non_negative,
     require_positive,
     require_trackers,
+    train_split_option,
 )
 
 BEST_DIR = "best"  # save_pretrained of the lowest validation loss model
@@ -53,9 +58,7 @@ class SlavaPretrainConfig(HubOptions):
         help="folder for the final model (save_pretrained: projections + tower references), best/, "
         "feature_cache/, metrics.jsonl, train_summary.json and runs/ (with --report-to tensorboard)",
     )
-    train_split: str = option(
-        "train", group=DATA, deprecated=("--dataset-split",), help="split to read from every --dataset"
-    )
+    train_split: str = train_split_option(DATA, deprecated=("--dataset-split",))
     eval_datasets: list[str] = option(
         [],
         flag="--eval-dataset",
@@ -64,12 +67,7 @@ class SlavaPretrainConfig(HubOptions):
         help="validation triplets (repeatable); after every epoch the variant's loss on them is logged as eval_loss "
         "and the lowest-loss model of the last stage is saved in OUTPUT_DIR/best/ (SLAVA's model selection)",
     )
-    eval_split: str = option(
-        "train",
-        group=DATA,
-        deprecated=("--eval-dataset-split",),
-        help="split to read from every --eval-dataset",
-    )
+    eval_split: str = eval_split_option(DATA)
     num_workers: int | None = num_workers_option(
         "DataLoader workers decoding clips for feature extraction, per process", DATA
     )
@@ -126,15 +124,10 @@ class SlavaPretrainConfig(HubOptions):
         group=OPTIM,
         help="AdamW decoupled weight decay on the projection weights (not on biases or the temperature)",
     )
-    adam_beta1: float = option(0.9, group=OPTIM, help="AdamW beta1")
-    adam_beta2: float = option(0.999, group=OPTIM, help="AdamW beta2")
+    adam_beta1: float = adam_beta_option(1, 0.9, OPTIM, optimizer="AdamW", official=False)
+    adam_beta2: float = adam_beta_option(2, 0.999, OPTIM, optimizer="AdamW", official=False)
     num_epochs: int = option(30, group=OPTIM, help="training epochs (all stages together)")
-    max_steps: int | None = option(
-        None,
-        type=optional_int,
-        group=OPTIM,
-        help="stop after this many optimizer steps (overrides --num-epochs)",
-    )
+    max_steps: int | None = max_steps_option(OPTIM)
     warmup_steps: int = option(0, group=OPTIM, help="linear warmup steps of each stage")
     lr_scheduler: Literal["cosine", "constant"] = option(
         "cosine", group=OPTIM, help="learning-rate schedule of each stage"
@@ -159,13 +152,9 @@ class SlavaPretrainConfig(HubOptions):
         help="dtype of the frozen towers while extracting features (bfloat16 halves GPU time and memory); the "
         "name is transformers 5's from_pretrained(dtype=), as `avt generate --dtype`",
     )
-    overwrite: bool = option(
-        False,
-        group=RUN,
-        help="start over in an --output-dir an earlier run of this command wrote, deleting what it wrote; its default feature cache is kept and reused",
-    )
-    logging_steps: int = option(10, group=RUN, help="log averaged metrics every N optimizer steps")
-    report_to: list[str] = option(["none"], nargs="+", group=RUN, help=TRACKERS_HELP)
+    overwrite: bool = overwrite_option(RUN, also="; its default feature cache is kept and reused")
+    logging_steps: int = logging_steps_option(RUN)
+    report_to: list[str] = report_to_option(RUN)
     run_name: str = option("slava-pretrain", group=RUN, help="tracker run / project name")
     progress: bool = option(True, group=RUN, help="hide progress bars")
 

@@ -394,3 +394,39 @@ def test_a_missing_split_is_a_usage_error_that_optional_splits_can_skip(generati
         with pytest.raises(NoSuchSplitError, match="has no split 'test'") as caught:
             open_parquet_triplets([spec], columns=["clip_id"], split="test")
         assert isinstance(caught.value, UsageError) and isinstance(caught.value, ValueError)
+
+
+def test_an_open_file_keeps_no_copy_of_the_row_group_it_read(generation_output):
+    """pyarrow's default pre-buffering kept each open file's last row group as raw bytes until its next read: a
+    reader (up to MAX_OPEN_FILES open files) held a second copy of what it had read."""
+    import gc
+    import tracemalloc
+
+    import fsspec
+    import pyarrow as pa
+
+    from avt_data.parquet_index import open_parquet
+
+    path = sorted((generation_output / "data").glob("*.parquet"))[0]
+    local = open_parquet(str(path))
+    before = pa.total_allocated_bytes()
+    table = local.read_row_group(0, columns=list(COLUMNS), use_threads=False)
+    assert table.nbytes > 1_000_000  # 32 clips of media
+    assert pa.total_allocated_bytes() - before < table.nbytes * 1.1  # the table only, with its handle open
+    del table
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/avt-test/shard.parquet", path.read_bytes())
+    remote = open_parquet("memory://avt-test/shard.parquet")
+    gc.collect()
+    tracemalloc.start()  # a remote file's reads arrive as Python bytes
+    try:
+        table = remote.read_row_group(0, columns=list(COLUMNS), use_threads=False)
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        memory.rm("/avt-test", recursive=True)
+    assert held < table.nbytes / 4, f"the open remote file holds {held} bytes after a read of {table.nbytes}"
+    assert table.equals(pq.read_table(path, columns=list(COLUMNS)).slice(0, table.num_rows))
+    assert remote.read_row_group(1, columns=["clip_id"]).num_rows == remote.metadata.row_group(1).num_rows

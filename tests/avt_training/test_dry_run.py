@@ -230,3 +230,54 @@ def test_the_planned_batches_are_those_the_runs_loader_gives(
     )
     dealt = prepare_data_loader(loader, num_processes=processes, process_index=0, put_on_device=False)
     assert batches_per_epoch(len(train), 12, processes) == len(dealt) == (len(train) // 12) // processes
+
+
+class _TinyRegression(__import__("torch").nn.Module):
+    """The smallest model Trainer can train: one weight, a loss from a batch of ``x``."""
+
+    def __init__(self):
+        import torch
+
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, **_):
+        return {"loss": ((x.float() - self.weight) ** 2).mean()}
+
+
+def test_the_planned_steps_are_those_a_real_trainer_counts(tmp_path):
+    """``run_plan.trainer_steps`` restates Trainer's step arithmetic (transformers exposes it only as a Trainer
+    method, on a built Trainer): checked against ``Trainer.set_initial_training_values`` on loaders dealt out
+    by accelerate, for several (clips, batch, accumulation, processes, epochs or max steps), and against the
+    ``state.max_steps`` of a real training run."""
+    from accelerate.data_loader import prepare_data_loader
+    from torch.utils.data import DataLoader
+    from transformers import Trainer, TrainingArguments
+
+    from avt_training.run_plan import batches_per_epoch, trainer_steps
+
+    def arguments(batch: int, accumulation: int, epochs: float, max_steps: int | None) -> TrainingArguments:
+        return TrainingArguments(
+            output_dir=str(tmp_path / "run"), per_device_train_batch_size=batch, use_cpu=True,
+            gradient_accumulation_steps=accumulation, num_train_epochs=epochs, max_steps=max_steps or -1,
+            dataloader_drop_last=True, report_to="none", save_strategy="no", logging_strategy="no",
+        )  # fmt: skip
+
+    rows = [{"x": float(i)} for i in range(10)]
+    trainer = Trainer(model=_TinyRegression(), args=arguments(2, 3, 1.5, None), train_dataset=rows)
+    trainer.train()
+    assert trainer.state.max_steps == trainer_steps(batches_per_epoch(10, 2, 1), 3, 1.5, None)[1] == 3
+    combinations = [  # clips, batch, accumulation, processes, epochs, max steps
+        (10, 2, 3, 1, 1.5, None), (100, 4, 1, 1, 3, None), (100, 4, 4, 2, 2.5, None), (101, 8, 3, 3, 1, None),
+        (64, 8, 16, 1, 2, None), (100, 4, 3, 2, 1, 7), (1000, 6, 5, 4, 1, 50),
+        (96, 12, 2, 3, 0.3, None),
+    ]  # fmt: skip
+    for clips, batch, accumulation, processes, epochs, max_steps in combinations:
+        args = arguments(batch, accumulation, epochs, max_steps)
+        loader = DataLoader(range(clips), batch_size=batch, drop_last=True)
+        dealt = prepare_data_loader(loader, num_processes=processes, process_index=0, put_on_device=False)
+        trainer_epochs, per_epoch, *_, trainer_max_steps = trainer.set_initial_training_values(args, dealt)
+        ours = trainer_steps(batches_per_epoch(clips, batch, processes), accumulation, epochs, max_steps)
+        case = (clips, batch, accumulation, processes, epochs, max_steps)
+        assert ours[:2] == (per_epoch, trainer_max_steps), case
+        assert (math.ceil(ours[2]) if max_steps is None else ours[2]) == trainer_epochs, case

@@ -141,7 +141,7 @@ def test_every_loss_setting_is_a_pretrain_option_with_the_model_configs_default(
     fields = {f.name: f for f in dataclasses.fields(PretrainConfig)}
     for setting in LOSS_SETTINGS:
         assert fields[setting.name].default == getattr(LGCavMaeConfig(), setting.name)
-        assert fields[setting.name].metadata["help"] == setting.help
+        assert fields[setting.name].metadata["help"].startswith(setting.help)
 
 
 def test_a_new_setting_is_a_new_option():
@@ -193,3 +193,58 @@ def test_the_options_reach_the_model_config_before_the_model_is_built(tmp_path: 
     model, _ = build_model_and_processor(config, None)
     assert (model.config.contrastive_temperature, model.config.reconstruction_weight) == (0.1, 0.5)
     assert model.text_temperature.item() == pytest.approx(0.07)  # the learnt temperature starts there
+
+
+def test_a_checkpoints_loss_settings_win_unless_an_option_is_given(tmp_path: Path, caplog):
+    """transformers' convention: a starting checkpoint's saved values (``--model-name-or-path``, or the checkpoint
+    ``--resume`` continues) are kept unless the option is given; a new model gets the options' defaults."""
+    import logging
+
+    from avt.cli import build_parser
+    from avt_core.run_config import resolved_options
+
+    saved = {"contrastive_weight": 0.2, "text_temperature": 0.09, "reconstruction_weight": 0.7}
+    pretrained = tmp_path / "pretrained"
+    LGCavMaeForPreTraining(LGCavMaeConfig(**{**MICRO_LGCAVMAE_CONFIG, **saved})).save_pretrained(pretrained)
+    parser = build_parser(only="pretrain")
+
+    def options(*extra: str) -> PretrainConfig:
+        argv = ["pretrain", "--dataset", "d", "--output-dir", str(tmp_path / "o"), *extra]
+        return PretrainConfig.from_any(parser.parse_args(argv))
+
+    given = options("--model-name-or-path", str(pretrained), "--text-temperature", "0.07")
+    with caplog.at_level(logging.INFO, logger="avt_training.loss_options"):
+        model, _ = build_model_and_processor(given, None)
+    assert (model.config.contrastive_weight, model.config.reconstruction_weight) == (0.2, 0.7)  # kept
+    assert model.config.text_temperature == 0.07  # given
+    changed = [r.getMessage() for r in caplog.records if r.name == "avt_training.loss_options"]
+    assert changed == [
+        "text_temperature 0.09 -> 0.07 (--text-temperature given: replaces the checkpoint's value)"
+    ]
+    # the run's written config (what `--config` repeats) holds the given option only: a repeat defers again
+    written = resolved_options(given)
+    assert written["text_temperature"] == 0.07 and "contrastive_weight" not in written
+    # an option given with the checkpoint's own value changes nothing and says nothing
+    caplog.clear()
+    same = options("--model-name-or-path", str(pretrained), "--contrastive-weight", "0.2")
+    with caplog.at_level(logging.INFO, logger="avt_training.loss_options"):
+        assert build_model_and_processor(same, None)[0].config.contrastive_weight == 0.2
+    assert not [r for r in caplog.records if r.name == "avt_training.loss_options"]
+
+    defaults = {s.name: s.default for s in LOSS_SETTINGS}
+    fresh = options("--config-name-or-path", str(pretrained))  # a new model: the defaults, not the file's
+    model, _ = build_model_and_processor(fresh, None)
+    assert {s.name: getattr(model.config, s.name) for s in LOSS_SETTINGS} == defaults
+
+    checkpoint = tmp_path / "checkpoints" / "step-00000006"  # --resume: its config.json wins over the start's
+    checkpoint.mkdir(parents=True)
+    LGCavMaeConfig(**{**MICRO_LGCAVMAE_CONFIG, "contrastive_weight": 0.3}).to_json_file(
+        checkpoint / "config.json"
+    )
+    for run in (fresh, options("--model-name-or-path", str(pretrained))):
+        model, _ = build_model_and_processor(run, None, checkpoint)
+        assert (model.config.contrastive_weight, model.config.text_temperature) == (
+            0.3,
+            defaults["text_temperature"],
+        )
+    assert build_model_and_processor(given, None, checkpoint)[0].config.text_temperature == 0.07

@@ -75,3 +75,34 @@ def test_repeatable_options_replace_the_default_and_lists_are_not_shared():
     )
     first.report_to.append("wandb")
     assert second.report_to == ["none"]
+
+
+def test_an_option_of_several_training_commands_is_declared_once():
+    """The options pretrain, finetune and pretrain-slava share come from one field factory (avt_training.options):
+    the same default, type and help text on each (some add a sentence of their own at the end), so the copies
+    cannot drift apart again."""
+    from avt_training.slava.config import SlavaPretrainConfig
+
+    pretrain, finetune, slava = PretrainConfig, FinetuneConfig, SlavaPretrainConfig
+    shared = {
+        "max_steps": (pretrain, finetune, slava), "logging_steps": (pretrain, finetune, slava),
+        "train_split": (pretrain, finetune, slava), "eval_split": (pretrain, slava),
+        "adam_beta1": (pretrain, finetune), "adam_beta2": (pretrain, finetune),
+        "lr_decay_gamma": (pretrain, finetune), "save_total_limit": (pretrain, finetune),
+        "overwrite": (pretrain, finetune, slava), "report_to": (pretrain, finetune, slava),
+        "shuffle_window": (pretrain, finetune),
+    }  # fmt: skip
+    for name, commands in shared.items():
+        fields = [{f.name: f for f in dataclasses.fields(c)}[name] for c in commands]
+        helps = [f.metadata["help"] for f in fields]
+        shortest = min(helps, key=len)
+        assert all(h.startswith(shortest[:60]) for h in helps), (name, helps)
+        assert (
+            len(
+                {
+                    (repr(f.default), f.default_factory is dataclasses.MISSING, f.metadata["type"])
+                    for f in fields
+                }
+            )
+            == 1
+        )

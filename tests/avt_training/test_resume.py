@@ -58,6 +58,12 @@ def test_killed_and_resumed_run_matches_uninterrupted(
     with pytest.raises(Killed):
         pretrain(_config(synthetic_train, fast_tiny_model, interrupted_dir))
     assert not (interrupted_dir / "model.safetensors").exists()
+    # the checkpoint carries the model config: its loss settings are what --resume keeps unless options are given
+    from avt_training.loss_options import loss_settings_of, saved_loss_settings
+    from modeling_lgcavmae import LGCavMaeConfig
+
+    saved = saved_loss_settings(checkpoints.list_checkpoints(interrupted_dir)[-1])
+    assert saved and saved == loss_settings_of(LGCavMaeConfig.from_pretrained(fast_tiny_model))
     monkeypatch.setattr(checkpoints, "save_checkpoint", real_save)
 
     # Resumed with DataLoader workers: per-sample seeding makes augmentation independent of the worker layout.
