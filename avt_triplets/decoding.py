@@ -170,9 +170,7 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
             start_s=clip.start_s,
             end_s=clip.end_s,
             # arrays move between processes cheaply; nothing to move when no model will see them
-            frames=[np.asarray(image) for image in clip.model_frames or clip.frames]
-            if settings.model_inputs
-            else [],
+            frames=list(clip.model_frames or clip.frame_arrays) if settings.model_inputs else [],
             frames_jpeg=[_jpeg(image, settings.jpeg_quality) for image in clip.frames],
             frame_times_s=clip.frame_times_s,
             audio_encoded=encode_audio(clip.audio[schema.AUDIO_SAMPLING_RATE]),
