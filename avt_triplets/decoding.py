@@ -151,7 +151,10 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
     """Decode and encode one clip; never raises (failures come back as ``item.failure``)."""
     started = time.perf_counter()
     try:
-        rates = (schema.AUDIO_SAMPLING_RATE, settings.scorer_sampling_rate)
+        # a labels-only run (no model inputs) stores 16 kHz audio and never scores: no second resampling
+        rates = (schema.AUDIO_SAMPLING_RATE,)
+        if settings.model_inputs:
+            rates += (settings.scorer_sampling_rate,)
         with local_copy(job.clip.source, settings.storage_options) as source:
             clip = decode_clip(
                 source,
