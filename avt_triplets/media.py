@@ -237,26 +237,28 @@ def usable_hwaccel(device_type: str | None) -> str | None:
     return device_type
 
 
-def _float_channels(frame: av.AudioFrame) -> np.ndarray:
-    """``[channels, samples]`` float32 in [-1, 1] from a frame of any sample format."""
+def _float_channels(frame: av.AudioFrame) -> list[np.ndarray]:
+    """Each channel as float32 in [-1, 1], from a frame of any sample format (planar float: views of its planes)."""
+    if frame.format.name == "fltp":  # what AAC/Opus/Vorbis decoders output: no copy
+        return [np.frombuffer(plane, np.float32, count=frame.samples) for plane in frame.planes]
     samples = frame.to_ndarray()
     if not frame.format.is_planar:  # interleaved [1, samples * channels] -> [channels, samples]
         samples = samples.reshape(-1, frame.layout.nb_channels).T
     if samples.dtype.kind in "iu":  # integer PCM -> [-1, 1]
         samples = samples / float(np.iinfo(samples.dtype).max + 1)
-    return samples.astype(np.float32, copy=False)
+    return list(samples.astype(np.float32, copy=False))
 
 
-def _downmix(channels: np.ndarray) -> np.ndarray:
-    """The channels' mean (float32); for stereo ``(left + right) * 0.5``, the same numbers as ``mean`` without its
-    reduction machinery."""
-    if channels.shape[0] == 1:
-        return channels[0]
-    if channels.shape[0] == 2:
+def _downmix(channels: list[np.ndarray]) -> np.ndarray:
+    """The channels' mean as a new float32 array; for stereo ``(left + right) * 0.5``, the same numbers as
+    ``mean`` without stacking the channels first."""
+    if len(channels) == 1:
+        return np.array(channels[0], np.float32)
+    if len(channels) == 2:
         mono = np.add(channels[0], channels[1])
         mono *= np.float32(0.5)
         return mono
-    return channels.mean(axis=0, dtype=np.float32)
+    return np.stack(channels).mean(axis=0, dtype=np.float32)
 
 
 class _AudioCollector:

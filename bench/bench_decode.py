@@ -15,10 +15,12 @@ Per clip, both produce 16 kHz mono audio and 10 frames at 224:
 
 Everything runs pinned to one CPU core (``os.sched_setaffinity``, inherited by the subprocesses, and
 FFmpeg/OpenCV decoders asked for one thread), repeated in alternation; the median per-clip time is
-reported. Prints JSON. Needs ``ffmpeg`` and ``sox`` on PATH (Debian: ``apt-get install ffmpeg sox``)
+reported, as wall time and as CPU time (this process and its subprocesses: on a machine shared with
+other jobs, wall time also counts the time they took the core, CPU time does not). ``--profile`` adds
+where ``ours_worker``'s CPU time goes, stage by stage (``decode_profile.py``). Prints JSON. Needs ``ffmpeg`` and ``sox`` on PATH (Debian: ``apt-get install ffmpeg sox``)
 and ``opencv-python-headless``.
 
-    python bench/bench_decode.py --clips 20 --repeats 3
+    python bench/bench_decode.py --clips 20 --repeats 3 --profile
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import fractions
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -175,11 +178,18 @@ def ours_worker(video: Path):
     return item
 
 
-def _time_per_clip(fn, clips: list[Path]) -> float:
-    started = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished subprocesses (ffmpeg and sox for the baseline)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _time_per_clip(fn, clips: list[Path]) -> tuple[float, float]:
+    """(wall, CPU) seconds per clip."""
+    started, cpu = time.perf_counter(), _cpu_seconds()
     for clip in clips:
         fn(clip)
-    return (time.perf_counter() - started) / len(clips)
+    return (time.perf_counter() - started) / len(clips), (_cpu_seconds() - cpu) / len(clips)
 
 
 def main() -> None:
@@ -196,6 +206,11 @@ def main() -> None:
         "--gop", type=int, default=250, help="Keyframe interval of the test clip (libx264 default 250)."
     )
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin everything to.")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="Also report ours_worker's CPU time per stage (one more round).",
+    )
     args = parser.parse_args()
 
     if hasattr(os, "sched_setaffinity"):
@@ -225,12 +240,21 @@ def main() -> None:
         for fn in methods.values():  # warm up imports and caches
             fn(clips[0])
         times: dict[str, list[float]] = {name: [] for name in methods}
+        cpu_times: dict[str, list[float]] = {name: [] for name in methods}
         for _ in range(args.repeats):
             for name, fn in methods.items():
-                times[name].append(_time_per_clip(fn, clips))
+                wall, cpu = _time_per_clip(fn, clips)
+                times[name].append(wall)
+                cpu_times[name].append(cpu)
+        profile = None
+        if args.profile:
+            from decode_profile import profile_worker
+
+            profile = profile_worker(ours_worker, clips)
 
     per_clip = {name: statistics.median(values) for name, values in times.items()}
-    baseline = per_clip["cavmae_baseline"]
+    cpu_per_clip = {name: statistics.median(values) for name, values in cpu_times.items()}
+    baseline, cpu_baseline = per_clip["cavmae_baseline"], cpu_per_clip["cavmae_baseline"]
     result = {
         "benchmark": "decode",
         "clip": {
@@ -246,6 +270,11 @@ def main() -> None:
         "ms_per_clip": {name: round(1000 * value, 2) for name, value in per_clip.items()},
         "clips_per_s_per_core": {name: round(1 / value, 2) for name, value in per_clip.items()},
         "speedup_vs_cavmae_baseline": {name: round(baseline / value, 2) for name, value in per_clip.items()},
+        "cpu_ms_per_clip": {name: round(1000 * value, 2) for name, value in cpu_per_clip.items()},
+        "cpu_speedup_vs_cavmae_baseline": {
+            name: round(cpu_baseline / value, 2) for name, value in cpu_per_clip.items()
+        },
+        "ours_worker_profile": profile,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
     }
