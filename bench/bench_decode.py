@@ -192,7 +192,7 @@ def _time_per_clip(fn, clips: list[Path]) -> tuple[float, float]:
     return (time.perf_counter() - started) / len(clips), (_cpu_seconds() - cpu) / len(clips)
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--clips", type=int, default=20, help="Clips per timed round (copies of one test clip)."
@@ -211,8 +211,47 @@ def main() -> None:
         action="store_true",
         help="Also report ours_worker's CPU time per stage (one more round).",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def _measure(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict, dict | None]:
+    """Median (wall, CPU) seconds per clip of each method, in alternating rounds; and the profile if asked for."""
+    source = write_test_clip(tmp / "clip.mp4", 10.0, args.fps, preset=args.preset, gop=args.gop)
+    clips = []
+    for i in range(args.clips):  # distinct files, like a real dataset (page-cached either way)
+        clips.append(tmp / f"clip_{i:03d}.mp4")
+        shutil.copyfile(source, clips[-1])
+    work = tmp / "baseline_out"
+    work.mkdir()
+    methods = {
+        "cavmae_baseline": lambda clip: cavmae_baseline(clip, work),
+        "plain_pyav": plain_pyav,
+        "ours_decode": ours_decode,
+        "ours_worker": ours_worker,
+    }
+    for fn in methods.values():  # warm up imports and caches
+        fn(clips[0])
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    cpu_times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(args.repeats):
+        for name, fn in methods.items():
+            wall, cpu = _time_per_clip(fn, clips)
+            times[name].append(wall)
+            cpu_times[name].append(cpu)
+    profile = None
+    if args.profile:
+        from decode_profile import profile_worker
+
+        profile = profile_worker(ours_worker, clips)
+    return _medians(times), _medians(cpu_times), profile
+
+
+def _medians(values: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(v) for name, v in values.items()}
+
+
+def main() -> None:
+    args = _parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
     import torch
@@ -221,39 +260,8 @@ def main() -> None:
     for tool in ("ffmpeg", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: apt-get install ffmpeg sox")
-
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        source = write_test_clip(tmp / "clip.mp4", 10.0, args.fps, preset=args.preset, gop=args.gop)
-        clips = []
-        for i in range(args.clips):  # distinct files, like a real dataset (page-cached either way)
-            clips.append(tmp / f"clip_{i:03d}.mp4")
-            shutil.copyfile(source, clips[-1])
-        work = tmp / "baseline_out"
-        work.mkdir()
-        methods = {
-            "cavmae_baseline": lambda clip: cavmae_baseline(clip, work),
-            "plain_pyav": plain_pyav,
-            "ours_decode": ours_decode,
-            "ours_worker": ours_worker,
-        }
-        for fn in methods.values():  # warm up imports and caches
-            fn(clips[0])
-        times: dict[str, list[float]] = {name: [] for name in methods}
-        cpu_times: dict[str, list[float]] = {name: [] for name in methods}
-        for _ in range(args.repeats):
-            for name, fn in methods.items():
-                wall, cpu = _time_per_clip(fn, clips)
-                times[name].append(wall)
-                cpu_times[name].append(cpu)
-        profile = None
-        if args.profile:
-            from decode_profile import profile_worker
-
-            profile = profile_worker(ours_worker, clips)
-
-    per_clip = {name: statistics.median(values) for name, values in times.items()}
-    cpu_per_clip = {name: statistics.median(values) for name, values in cpu_times.items()}
+        per_clip, cpu_per_clip, profile = _measure(args, Path(tmp))
     baseline, cpu_baseline = per_clip["cavmae_baseline"], cpu_per_clip["cavmae_baseline"]
     result = {
         "benchmark": "decode",
