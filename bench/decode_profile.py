@@ -4,7 +4,8 @@ The stages are the functions of ``avt_triplets.media`` / ``decoding`` that do on
 duration of the measurement only; each wrapper adds this thread's CPU time (``time.thread_time``: what the
 process itself spent, not what other jobs on a shared machine took from it) to its stage. What no wrapper
 covers (the demuxer reading packets, the Python loop handing them out, building the result) is reported as
-``demux_and_loop`` and ``rest``. Counts say how much work each clip asked for (packets, frames the decoder
+``demux_and_loop`` and ``rest``; ``model_preprocessing`` appears when the worker runs the models' preprocessing
+(``DecodeSettings.prepare``; the bench's worker has none: it depends on the captioner, ``bench_generate.py`` covers it). Counts say how much work each clip asked for (packets, frames the decoder
 returned, frames picked).
 """
 
@@ -60,7 +61,7 @@ class _Tally:
 
 
 def _patches(tally: _Tally) -> list:
-    from avt_triplets import decoding, media
+    from avt_triplets import decoding, media, model_inputs
 
     return [
         (media, "_open", tally.stage("open")),
@@ -73,6 +74,8 @@ def _patches(tally: _Tally) -> list:
         (media._AudioCollector, "finish", tally.stage("audio_mix_resample")),
         (decoding, "_jpeg", tally.stage("jpeg_encode")),
         (decoding, "encode_audio", tally.stage("wav_encode")),
+        # only when the worker was given the models' preprocessing (DecodeSettings.prepare)
+        (model_inputs.InputPreparer, "__call__", tally.stage("model_preprocessing")),
     ]
 
 

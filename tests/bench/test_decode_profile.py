@@ -50,3 +50,20 @@ def test_profile_covers_every_stage_and_counts_the_work(tmp_path):
     )
     floor = result["decoder_floor_cpu_ms"]
     assert floor["video_every_frame"] > 0 and floor["audio"] > 0
+
+
+def test_profile_times_the_models_preprocessing_when_the_worker_runs_it(tmp_path):
+    from avt_triplets.model_inputs import InputPreparer
+
+    clip = write_synthetic_video(
+        tmp_path / "c.mp4", [SYNTHETIC_CLASSES[2]], duration_s=2.0, size=(64, 48), fps=5
+    )
+    settings = DecodeSettings(clip_seconds=2.0, prepare=InputPreparer())
+
+    def worker(path: Path):
+        item = decode_job(DecodeJob(0, 0, ClipSpec(path.stem, path.name, str(path))), settings)
+        assert item.failure is None and item.inputs is not None
+        return item
+
+    stages = profile_worker(worker, [clip])["cpu_ms_per_clip"]
+    assert stages["model_preprocessing"] > 0
