@@ -151,7 +151,10 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
     """Decode and encode one clip; never raises (failures come back as ``item.failure``)."""
     started = time.perf_counter()
     try:
-        rates = (schema.AUDIO_SAMPLING_RATE, settings.scorer_sampling_rate)
+        # a labels-only run (no model inputs) stores 16 kHz audio and never scores: no second resampling
+        rates = (schema.AUDIO_SAMPLING_RATE,)
+        if settings.model_inputs:
+            rates += (settings.scorer_sampling_rate,)
         with local_copy(job.clip.source, settings.storage_options) as source:
             clip = decode_clip(
                 source,
@@ -170,9 +173,7 @@ def decode_job(job: DecodeJob, settings: DecodeSettings) -> DecodedItem:
             start_s=clip.start_s,
             end_s=clip.end_s,
             # arrays move between processes cheaply; nothing to move when no model will see them
-            frames=[np.asarray(image) for image in clip.model_frames or clip.frames]
-            if settings.model_inputs
-            else [],
+            frames=list(clip.model_frames or clip.frame_arrays) if settings.model_inputs else [],
             frames_jpeg=[_jpeg(image, settings.jpeg_quality) for image in clip.frames],
             frame_times_s=clip.frame_times_s,
             audio_encoded=encode_audio(clip.audio[schema.AUDIO_SAMPLING_RATE]),

@@ -100,8 +100,10 @@ class DecodedClip:
             per requested rate, ``round((end_s - start_s) * rate)`` samples long.
         frames (list of PIL RGB images): the picked frames, short side resized, one per sampling time.
         frame_times_s (list of float): each picked frame's timestamp relative to ``start_s``.
-        model_frames (list of PIL RGB images): the same frames at ``model_short_side`` (the captioner's size),
-            empty when none was asked for.
+        model_frames (list of RGB uint8 ``(H, W, 3)`` arrays): the same frames at ``model_short_side`` (the
+            captioner's size), empty when none was asked for.
+        frame_arrays (list of RGB uint8 ``(H, W, 3)`` arrays): ``frames``' pixels as the scaler wrote them (a frame
+            picked for two times is one array), so a caller handing frames to a model needs no conversion back.
     """
 
     start_s: float
@@ -109,7 +111,8 @@ class DecodedClip:
     audio: dict[int, np.ndarray]
     frames: list[Image.Image]
     frame_times_s: list[float] = field(default_factory=list)
-    model_frames: list[Image.Image] = field(default_factory=list)
+    model_frames: list[np.ndarray] = field(default_factory=list)
+    frame_arrays: list[np.ndarray] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -234,21 +237,46 @@ def usable_hwaccel(device_type: str | None) -> str | None:
     return device_type
 
 
+def _float_channels(frame: av.AudioFrame) -> list[np.ndarray]:
+    """Each channel as float32 in [-1, 1], from a frame of any sample format (planar float: views of its planes)."""
+    if frame.format.name == "fltp":  # what AAC/Opus/Vorbis decoders output: no copy
+        return [np.frombuffer(plane, np.float32, count=frame.samples) for plane in frame.planes]
+    samples = frame.to_ndarray()
+    if not frame.format.is_planar:  # interleaved [1, samples * channels] -> [channels, samples]
+        samples = samples.reshape(-1, frame.layout.nb_channels).T
+    if samples.dtype.kind in "iu":  # integer PCM -> [-1, 1]
+        samples = samples / float(np.iinfo(samples.dtype).max + 1)
+    return list(samples.astype(np.float32, copy=False))
+
+
+def _downmix(channels: list[np.ndarray]) -> np.ndarray:
+    """The channels' mean as a new float32 array; for stereo ``(left + right) * 0.5``, the same numbers as
+    ``mean`` without stacking the channels first."""
+    if len(channels) == 1:
+        return np.array(channels[0], np.float32)
+    if len(channels) == 2:
+        mono = np.add(channels[0], channels[1])
+        mono *= np.float32(0.5)
+        return mono
+    return np.stack(channels).mean(axis=0, dtype=np.float32)
+
+
 class _AudioCollector:
     """Collects the window's decoded audio, then downmixes and resamples it once per rate.
 
-    Decoded frames are kept at the source rate and layout; at the end they are concatenated, the
-    channels averaged (the usual "mono" of librosa and torchaudio; FFmpeg's own stereo->mono
-    matrix scales each channel by 1/sqrt(2) instead, 3 dB louder for in-phase audio; CAV-MAE's
-    ``sox remix 1`` keeps the first channel only) and one ``av.AudioResampler`` per rate converts
-    the mono signal in a single call.
+    Decoded frames are kept at the source rate and layout in FFmpeg's own FIFOs (one per run of frames of the
+    same sample format and channel layout): appending a frame is one copy in C, where turning each frame into
+    arrays in Python cost more than decoding it. At the end each FIFO is read as one block, the channels
+    averaged (the usual "mono" of librosa and torchaudio; FFmpeg's own stereo->mono matrix scales each
+    channel by 1/sqrt(2) instead, 3 dB louder for in-phase audio; CAV-MAE's ``sox remix 1`` keeps the first
+    channel only) and one ``av.AudioResampler`` per rate converts the mono signal in a single call.
     """
 
     def __init__(self, rates: Sequence[int], start_s: float, window_end_s: float):
         self.rates = tuple(dict.fromkeys(int(r) for r in rates))
         self.start_s = start_s
         self.window_end_s = window_end_s
-        self.chunks: list[np.ndarray] = []
+        self.segments: list[av.AudioFifo] = []
         self.source_rate: int | None = None
         self.first_time: float | None = None
         self.content_end_s: float | None = None
@@ -268,27 +296,22 @@ class _AudioCollector:
         elif frame.sample_rate != self.source_rate:
             raise MediaError("undecodable", "audio sampling rate changes inside the clip")
         self.content_end_s = frame_end
-        if frame.format.name == "fltp":  # what AAC/Opus/Vorbis decoders output: read the planes directly
-            samples = np.stack(
-                [np.frombuffer(plane, np.float32, count=frame.samples) for plane in frame.planes]
-            )
-        else:
-            samples = frame.to_ndarray()
-            if not frame.format.is_planar:  # interleaved [1, samples * channels] -> [channels, samples]
-                samples = samples.reshape(-1, frame.layout.nb_channels).T
-            if samples.dtype.kind in "iu":  # integer PCM -> [-1, 1]
-                samples = samples / float(np.iinfo(samples.dtype).max + 1)
-        self.chunks.append(samples.astype(np.float32, copy=False))
+        frame.pts = (
+            None  # the FIFO would insist on gapless timestamps; frames are kept back to back as before
+        )
+        try:
+            self.segments[-1].write(frame)
+        except (IndexError, ValueError):  # the first frame, or the format or layout changed: a new run
+            self.segments.append(av.AudioFifo())
+            self.segments[-1].write(frame)
         if frame_end >= self.window_end_s:
             self.done = True
 
     def _mono(self) -> np.ndarray:
-        if not self.chunks:
+        blocks = [_downmix(_float_channels(fifo.read())) for fifo in self.segments if fifo.samples]
+        if not blocks:
             return np.zeros(0, np.float32)
-        if len({c.shape[0] for c in self.chunks}) > 1:  # channel count changed: mix each chunk alone
-            return np.concatenate([c.mean(axis=0, dtype=np.float32) for c in self.chunks])
-        stacked = np.concatenate(self.chunks, axis=1)
-        return stacked[0] if stacked.shape[0] == 1 else stacked.mean(axis=0, dtype=np.float32)
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
     def _resample(self, mono: np.ndarray, rate: int) -> np.ndarray:
         if rate == self.source_rate:
@@ -338,7 +361,7 @@ def _reformatter() -> VideoReformatter:
     return _REFORMATTERS[pid]
 
 
-def _rgb(frame: av.VideoFrame, short_side: int) -> Image.Image:
+def _rgb(frame: av.VideoFrame, short_side: int) -> np.ndarray:
     """``frame`` as RGB with its short side at ``short_side`` (0: its own size); AREA when shrinking (no
     aliasing), BICUBIC when enlarging."""
     width, height = (
@@ -350,7 +373,7 @@ def _rgb(frame: av.VideoFrame, short_side: int) -> Image.Image:
     rgb = _reformatter().reformat(
         frame, width, height, "rgb24", interpolation="AREA" if shrink else "BICUBIC", threads=1
     )
-    return Image.fromarray(rgb.to_ndarray())
+    return rgb.to_ndarray()
 
 
 class _FramePicker:
@@ -372,8 +395,9 @@ class _FramePicker:
         self.short_side = short_side
         self.frame_step = frame_step
         self.frames: list[Image.Image] = []
+        self.arrays: list[np.ndarray] = []  # the same pixels as ``frames``, kept: a model takes arrays
         self.model_short_side = model_short_side  # a second size for the captioner (0: the frame's own)
-        self.model_frames: list[Image.Image] = []
+        self.model_frames: list[np.ndarray] = []
         self.times: list[float] = []
         self.content_end_s: float | None = None
         self.done = False
@@ -400,9 +424,11 @@ class _FramePicker:
         image = None
         while len(self.frames) < len(self.targets) and time >= self.targets[len(self.frames)] - _TIME_EPS:
             if image is None:
-                image = _rgb(frame, self.short_side)
+                array = _rgb(frame, self.short_side)
+                image = Image.fromarray(array)
                 model_image = None if self.model_short_side is None else _rgb(frame, self.model_short_side)
             self.frames.append(image)
+            self.arrays.append(array)
             if model_image is not None:
                 self.model_frames.append(model_image)
             self.times.append(time - self.start_s)
@@ -439,6 +465,8 @@ class _WindowDemuxer:
         self.audio = audio
         self.video_ctx = video.codec_context
         self.video_tb = float(video.time_base) if video.time_base else None
+        tb = video.time_base  # decoded frames carry their stream's time base
+        self.video_tb_ratio = (tb.numerator, tb.denominator) if tb else None
         self.picker = picker
         self.collector = collector
         self.frame_step = frame_step
@@ -450,10 +478,10 @@ class _WindowDemuxer:
 
     def run(self, container: av.container.InputContainer) -> list[str]:
         """Decode the window; returns the errors met on the way."""
-        picker, collector = self.picker, self.collector
+        picker, collector, video_index = self.picker, self.collector, self.video.index
         try:
             for packet in container.demux(self.video, self.audio):
-                is_video = packet.stream.index == self.video.index
+                is_video = packet.stream_index == video_index
                 if (picker.done if is_video else collector.done) and packet.size:
                     if picker.done and collector.done:
                         break
@@ -486,9 +514,12 @@ class _WindowDemuxer:
 
     def _add_video_frame(self, frame: av.VideoFrame) -> None:
         time = frame.time if frame.time is not None else self.video_count * self.frame_step
+        ticks = getattr(frame, "duration", None)
+        # float(duration * time_base) with int arithmetic (Python rounds int / int exactly as Fraction's float does),
+        # without building Fractions for every frame
         duration = (
-            float(frame.duration * frame.time_base)
-            if getattr(frame, "duration", None) and frame.time_base
+            ticks * self.video_tb_ratio[0] / self.video_tb_ratio[1]
+            if ticks and self.video_tb_ratio
             else self.frame_step
         )
         self.video_count += 1
@@ -559,6 +590,7 @@ def _finished_clip(
         frames=picker.frames,
         frame_times_s=picker.times,
         model_frames=picker.model_frames,
+        frame_arrays=picker.arrays,
     )
 
 

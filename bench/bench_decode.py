@@ -15,10 +15,12 @@ Per clip, both produce 16 kHz mono audio and 10 frames at 224:
 
 Everything runs pinned to one CPU core (``os.sched_setaffinity``, inherited by the subprocesses, and
 FFmpeg/OpenCV decoders asked for one thread), repeated in alternation; the median per-clip time is
-reported. Prints JSON. Needs ``ffmpeg`` and ``sox`` on PATH (Debian: ``apt-get install ffmpeg sox``)
+reported, as wall time and as CPU time (this process and its subprocesses: on a machine shared with
+other jobs, wall time also counts the time they took the core, CPU time does not). ``--profile`` adds
+where ``ours_worker``'s CPU time goes, stage by stage (``decode_profile.py``). Prints JSON. Needs ``ffmpeg`` and ``sox`` on PATH (Debian: ``apt-get install ffmpeg sox``)
 and ``opencv-python-headless``.
 
-    python bench/bench_decode.py --clips 20 --repeats 3
+    python bench/bench_decode.py --clips 20 --repeats 3 --profile
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import fractions
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -175,14 +178,21 @@ def ours_worker(video: Path):
     return item
 
 
-def _time_per_clip(fn, clips: list[Path]) -> float:
-    started = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished subprocesses (ffmpeg and sox for the baseline)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _time_per_clip(fn, clips: list[Path]) -> tuple[float, float]:
+    """(wall, CPU) seconds per clip."""
+    started, cpu = time.perf_counter(), _cpu_seconds()
     for clip in clips:
         fn(clip)
-    return (time.perf_counter() - started) / len(clips)
+    return (time.perf_counter() - started) / len(clips), (_cpu_seconds() - cpu) / len(clips)
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--clips", type=int, default=20, help="Clips per timed round (copies of one test clip)."
@@ -196,8 +206,52 @@ def main() -> None:
         "--gop", type=int, default=250, help="Keyframe interval of the test clip (libx264 default 250)."
     )
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin everything to.")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="Also report ours_worker's CPU time per stage (one more round).",
+    )
+    return parser.parse_args()
 
+
+def _measure(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict, dict | None]:
+    """Median (wall, CPU) seconds per clip of each method, in alternating rounds; and the profile if asked for."""
+    source = write_test_clip(tmp / "clip.mp4", 10.0, args.fps, preset=args.preset, gop=args.gop)
+    clips = []
+    for i in range(args.clips):  # distinct files, like a real dataset (page-cached either way)
+        clips.append(tmp / f"clip_{i:03d}.mp4")
+        shutil.copyfile(source, clips[-1])
+    work = tmp / "baseline_out"
+    work.mkdir()
+    methods = {
+        "cavmae_baseline": lambda clip: cavmae_baseline(clip, work),
+        "plain_pyav": plain_pyav,
+        "ours_decode": ours_decode,
+        "ours_worker": ours_worker,
+    }
+    for fn in methods.values():  # warm up imports and caches
+        fn(clips[0])
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    cpu_times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(args.repeats):
+        for name, fn in methods.items():
+            wall, cpu = _time_per_clip(fn, clips)
+            times[name].append(wall)
+            cpu_times[name].append(cpu)
+    profile = None
+    if args.profile:
+        from decode_profile import profile_worker
+
+        profile = profile_worker(ours_worker, clips)
+    return _medians(times), _medians(cpu_times), profile
+
+
+def _medians(values: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(v) for name, v in values.items()}
+
+
+def main() -> None:
+    args = _parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
     import torch
@@ -206,31 +260,9 @@ def main() -> None:
     for tool in ("ffmpeg", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: apt-get install ffmpeg sox")
-
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        source = write_test_clip(tmp / "clip.mp4", 10.0, args.fps, preset=args.preset, gop=args.gop)
-        clips = []
-        for i in range(args.clips):  # distinct files, like a real dataset (page-cached either way)
-            clips.append(tmp / f"clip_{i:03d}.mp4")
-            shutil.copyfile(source, clips[-1])
-        work = tmp / "baseline_out"
-        work.mkdir()
-        methods = {
-            "cavmae_baseline": lambda clip: cavmae_baseline(clip, work),
-            "plain_pyav": plain_pyav,
-            "ours_decode": ours_decode,
-            "ours_worker": ours_worker,
-        }
-        for fn in methods.values():  # warm up imports and caches
-            fn(clips[0])
-        times: dict[str, list[float]] = {name: [] for name in methods}
-        for _ in range(args.repeats):
-            for name, fn in methods.items():
-                times[name].append(_time_per_clip(fn, clips))
-
-    per_clip = {name: statistics.median(values) for name, values in times.items()}
-    baseline = per_clip["cavmae_baseline"]
+        per_clip, cpu_per_clip, profile = _measure(args, Path(tmp))
+    baseline, cpu_baseline = per_clip["cavmae_baseline"], cpu_per_clip["cavmae_baseline"]
     result = {
         "benchmark": "decode",
         "clip": {
@@ -246,6 +278,11 @@ def main() -> None:
         "ms_per_clip": {name: round(1000 * value, 2) for name, value in per_clip.items()},
         "clips_per_s_per_core": {name: round(1 / value, 2) for name, value in per_clip.items()},
         "speedup_vs_cavmae_baseline": {name: round(baseline / value, 2) for name, value in per_clip.items()},
+        "cpu_ms_per_clip": {name: round(1000 * value, 2) for name, value in cpu_per_clip.items()},
+        "cpu_speedup_vs_cavmae_baseline": {
+            name: round(cpu_baseline / value, 2) for name, value in cpu_per_clip.items()
+        },
+        "ours_worker_profile": profile,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count()},
     }

@@ -5,8 +5,19 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, decode_job, iter_decoded
 from avt_triplets.inputs import ClipSpec
+from avt_triplets.media import decode_clip
+from avt_triplets.tiny.videos import SYNTHETIC_CLASSES, write_synthetic_video
+
+
+@pytest.fixture(scope="module")
+def tone_clip(tmp_path_factory):
+    """2 s, 64x48, stereo 44.1 kHz AAC."""
+    path = tmp_path_factory.mktemp("decoding") / "tone.mp4"
+    return write_synthetic_video(path, [SYNTHETIC_CLASSES[0]], duration_s=2.0, size=(64, 48), fps=5)
 
 
 def _jobs(names):
@@ -47,3 +58,25 @@ def test_a_crashing_worker_costs_only_its_clip():
 def test_missing_file_is_a_failure_not_an_exception():
     (item,) = iter_decoded(_jobs(["ghost"]), DecodeSettings(), num_workers=0, decode_fn=decode_job)
     assert item.failure[0] == "unreadable_path"
+
+
+def test_labels_only_decoding_resamples_only_the_stored_rate(monkeypatch, tone_clip):
+    from avt_triplets import decoding
+
+    asked = []
+
+    def recording_decode_clip(*args, **kwargs):
+        asked.append(tuple(kwargs["sampling_rates"]))
+        return decode_clip(*args, **kwargs)
+
+    monkeypatch.setattr(decoding, "decode_clip", recording_decode_clip)
+    job = DecodeJob(0, 0, ClipSpec("tone", "tone.mp4", str(tone_clip)))
+    scored = decode_job(job, DecodeSettings(scorer_sampling_rate=48_000, clip_seconds=2.0))
+    labels_only = decode_job(
+        job, DecodeSettings(scorer_sampling_rate=48_000, clip_seconds=2.0, model_inputs=False)
+    )
+    assert asked == [(16_000, 48_000), (16_000,)]
+    assert scored.scorer_audio.size == 2 * 48_000 and labels_only.scorer_audio is None
+    assert labels_only.frames == [] and len(scored.frames) == 2
+    assert labels_only.audio_encoded == scored.audio_encoded  # the stored audio does not depend on the scorer
+    assert labels_only.frames_jpeg == scored.frames_jpeg

@@ -170,3 +170,69 @@ def test_media_error_survives_pickling():
     assert (error.reason, error.detail) == ("zero_length", "no frames")
     with pytest.raises(ValueError):
         MediaError("not_a_reason")
+
+
+def _pcm_stereo_mov(path, seconds: float = 3.0, rate: int = 22_050) -> np.ndarray:
+    """A 64x48 H.264 + interleaved 16-bit stereo PCM file; returns the PCM written, [2, samples] int16."""
+    rng = np.random.default_rng(1)
+    pcm = rng.integers(-20_000, 20_000, (2, int(seconds * rate)), dtype=np.int16)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        for i in range(int(seconds * 10)):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i % 256, np.uint8), format="rgb24")
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        for start in range(0, pcm.shape[1], 1000):
+            block = np.ascontiguousarray(pcm[:, start : start + 1000].T.reshape(1, -1))
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout="stereo")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode():
+            container.mux(packet)
+    return pcm
+
+
+def _mono_frame_by_frame(path, rate: int, seconds: float) -> np.ndarray:
+    """The window's audio decoded and mixed one frame at a time in numpy: what the FIFO path must equal."""
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            if frame.time + frame.samples / frame.sample_rate <= 0 or frame.time >= seconds:
+                continue
+            samples = frame.to_ndarray()
+            if not frame.format.is_planar:
+                samples = samples.reshape(-1, frame.layout.nb_channels).T
+            if samples.dtype.kind == "i":
+                samples = samples / 32768.0
+            chunks.append(samples.astype(np.float32).mean(axis=0, dtype=np.float32))
+    return np.concatenate(chunks)[: round(seconds * rate)]
+
+
+def test_audio_at_the_source_rate_equals_a_frame_by_frame_mix(tone_video, tmp_path):
+    # AAC: planar float frames; PCM in a MOV: interleaved 16-bit. No resampling at the source rate, so the
+    # collected mono must be the per-frame mix to the bit.
+    pcm_path = tmp_path / "pcm.mov"
+    pcm = _pcm_stereo_mov(pcm_path)
+    for path, rate, seconds in ((tone_video, 44_100, 10.0), (pcm_path, 22_050, 3.0)):
+        clip = decode_clip(path, duration_s=seconds, sampling_rates=(rate,))
+        expected = _mono_frame_by_frame(path, rate, seconds)
+        assert clip.audio[rate].size == expected.size > 0
+        assert np.array_equal(clip.audio[rate], expected)
+    direct = (pcm[0].astype(np.float32) / 32768 + pcm[1].astype(np.float32) / 32768) * np.float32(0.5)
+    assert np.array_equal(
+        decode_clip(pcm_path, duration_s=3.0, sampling_rates=(22_050,)).audio[22_050], direct
+    )
+
+
+def test_frame_arrays_are_the_frames_pixels(tone_video):
+    clip = decode_clip(tone_video, fps=2, duration_s=3.0, model_short_side=96)
+    assert len(clip.frame_arrays) == len(clip.frames) == len(clip.model_frames) == 6
+    for array, image, model in zip(clip.frame_arrays, clip.frames, clip.model_frames):
+        assert array.dtype == np.uint8 and array.shape == (224, 299, 3)
+        assert np.array_equal(array, np.asarray(image))
+        assert model.shape == (96, 128, 3) and model.dtype == np.uint8
