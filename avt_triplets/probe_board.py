@@ -12,10 +12,32 @@ The board is a plain thread-safe object (a test runs it in threads); the ``ray``
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A probe report as the board actor holds it: what the board reads (failed or not, the hand-ons) and the
+    report pickled, so the board never imports what a report holds (preprocessors: transformers, torch)."""
+
+    record: bool | None  # None: the probe failed (what ProbeBoard reads of a Probed)
+    hands_on: dict[str, Any]
+    blob: bytes
+
+    @classmethod
+    def of(cls, probed: Any) -> Sealed:
+        return cls(None if probed.record is None else True, probed.hands_on, cls.pickled(probed))
+
+    @staticmethod
+    def pickled(value: Any) -> bytes:
+        return pickle.dumps(value)
+
+    def open(self) -> Any:
+        return pickle.loads(self.blob)
 
 
 @dataclass(frozen=True)
@@ -96,4 +118,4 @@ class ProbeBoard:
             self.changed.notify_all()
 
 
-__all__ = ["ProbeBoard", "Verdict"]
+__all__ = ["ProbeBoard", "Sealed", "Verdict"]

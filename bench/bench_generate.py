@@ -20,12 +20,14 @@ as they would next to a GPU. Prints JSON.
 ``--distributor local ray`` adds ``distributors``: the same clips through each distributor in turn (``avt
 generate``'s code, models loaded from folders, ``--chunk-size`` clips per chunk): wall time, clips/s, the stats'
 seconds per stage, and the peak summed RSS of this process and all its descendants (decode workers; Ray's GCS,
-raylet, workers and actors). For ``ray`` it also splits the wall time: starting the local Ray instance, the probe
-tasks that load and check the models, the wait for the first finished chunk (actor start-up and model loading),
-and the rest (streaming).
+raylet, workers and actors), the time to the first chunk part and to the first committed shard (its stats file
+seen in the output), and the steady rate: the clips after the first shard over the time from the first to the last
+committed shard. Times count from the call of ``generate_triplets``, for ``ray`` after Ray started
+(``wall_split_s.ray_init_s`` on its own; ``probes_reported_s`` / ``settled_s``: when the actors' probe reports
+reached the driver and when it had settled the run). ``ray_over_local`` divides the two (goal: <= 1.2).
 
     python bench/bench_generate.py --clips 40 --seconds 10 --rss-clips 50 500
-    python bench/bench_generate.py --clips 48 --seconds 10 --rss-clips --distributor local ray
+    python bench/bench_generate.py --clips 96 --seconds 10 --shard-size 32 --chunk-size 8 --distributor local ray
 """
 
 from __future__ import annotations

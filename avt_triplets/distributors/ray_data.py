@@ -10,12 +10,17 @@
   per chunk, so the rows equal the ``local`` distributor's whatever actor runs them.
 - **Models**: hosted by the run's :class:`~avt_triplets.model_host.ModelHost` (loading, probes, batch size, input
   preparation, each role's step); this module only places them: one actor pool per model role
-  (:class:`ModelActor` over the host's :class:`~avt_triplets.model_host.Replica` per role), the probes in tasks with
-  that pool's resources (:meth:`RayDistributor.run_where`).
+  (:class:`ModelActor` over the host's :class:`~avt_triplets.model_host.Replica` per role). Each model loads once
+  per actor: the first actor of each pool probes it and reports to the run's board
+  (:mod:`~avt_triplets.distributors.ray_probing`); the driver settles the run with the reports (manifest, batch
+  size) while the decode tasks and the other actors start, and all of them wait for its verdict before touching a
+  clip (:meth:`RayDistributor.run_probing`). Only a run with nothing left to decode probes in tasks with a pool's
+  resources (:meth:`RayDistributor.run_where`).
 - **Model inputs**: decode tasks also run the models' per-clip preprocessing, as the ``local`` decode workers do
   (the host's decode settings: distinct frames through the captioner's image processor, the scorer's audio
   windows), so the actors on GPUs only stack batches and run the models. The preprocessors come from the models
-  (here, or the probe tasks that load them) and travel to the tasks without the weights.
+  (the probing actors' reports, or models given here) and travel to the tasks without the weights, in the verdict
+  (fetched once per worker process; Ray reuses the processes).
 - **Memory**: Ray Data streams and applies backpressure, so no stage holds more than its share of the object
   store; a chunk's frame inputs are dropped once captioned; decode runs in a child process of the task (a
   crashing decoder becomes an ``undecodable`` clip, as with ``local``).
@@ -24,7 +29,8 @@
   file) that deletes the parts; a shard with a stats file is never committed again. A killed driver loses only
   unfinished chunks: the rerun commits complete shards and runs the missing chunks.
 - **Faults**: Ray retries tasks and restarts actors whose process or node died; the models are checked on a
-  synthetic input before any clip is decoded, every actor checks it loaded the models the manifest records, and a
+  synthetic input before any clip is decoded (a broken one stops the run in one line before any row), every
+  actor checks it loaded the models the manifest records, and a
   model failing on a single item (:class:`~avt_triplets.batching.ModelFailure`) stops the run
   (:class:`~avt_core.errors.RunAborted`), keeping finished shards and chunks.
 

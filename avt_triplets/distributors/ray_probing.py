@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from avt_triplets.decoding import DecodeSettings
-from avt_triplets.probe_board import ProbeBoard, Verdict
+from avt_triplets.probe_board import ProbeBoard, Sealed, Verdict
+
+if TYPE_CHECKING:
+    from avt_triplets.decoding import DecodeSettings
 
 BOARD_THREADS = 256  # concurrent waiters an actor serves: every model actor and decode task waits once
 
 
 class RemoteBoard:
-    """A :class:`ProbeBoard` in an actor, called like the local one (picklable: it travels to the actors)."""
+    """A :class:`ProbeBoard` in an actor, called like the local one (picklable: it travels to the actors); the
+    reports and the verdict cross it pickled (:class:`Sealed`), so its process stays small."""
 
     def __init__(self, actor: Any):
         self.actor = actor
@@ -40,19 +43,21 @@ class RemoteBoard:
         return self._call("claim", role)
 
     def report(self, role: str, probed: Any) -> None:
-        self._call("report", role, probed)
+        self._call("report", role, Sealed.of(probed))
 
     def handed(self, role: str) -> dict[str, Any]:
         return self._call("handed", role)
 
     def probes(self) -> dict[str, Any] | None:
-        return self._call("probes")
+        reports = self._call("probes")
+        return None if reports is None else {role: sealed.open() for role, sealed in reports.items()}
 
     def decide(self, verdict: Verdict) -> None:
-        self._call("decide", verdict)
+        self._call("decide", Sealed(None if verdict.stopped else True, {}, Sealed.pickled(verdict)))
 
     def verdict(self) -> Verdict:
-        return self._call("verdict")
+        posted = self._call("verdict")
+        return posted.open() if isinstance(posted, Sealed) else posted
 
     def cancel(self) -> None:
         self.actor.cancel.remote()  # no wait: the run is stopping
