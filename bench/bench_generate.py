@@ -18,7 +18,7 @@ The models get ``--torch-threads`` (default 1) threads so the decode workers hav
 as they would next to a GPU. Prints JSON.
 
 ``--distributor local ray`` adds ``distributors``: the same clips through each distributor in turn (``avt
-generate``'s code, models loaded from folders, ``--chunk-size`` clips per chunk): wall time, clips/s, the stats'
+generate``'s code in a fresh process each, models loaded from folders, ``--chunk-size`` clips per chunk): wall time, clips/s, the stats'
 seconds per stage, and the peak summed RSS of this process and all its descendants (decode workers; Ray's GCS,
 raylet, workers and actors), the time to the first chunk part and to the first committed shard (its stats file
 seen in the output), and the steady rate: the clips after the first shard over the time from the first to the last
@@ -346,9 +346,19 @@ def run_distributor(kind: str, list_csv: Path, out: Path, models, args) -> dict:
     return result
 
 
-def compare_distributors(args) -> dict:
+def distributor_child(args) -> None:
+    """Subprocess mode (``--distributor-child KIND``): one run in a fresh process, as ``avt generate`` is (the
+    models' libraries imported inside the run, by this process or by Ray's); prints its JSON."""
     from avt_triplets.options import ModelOptions
 
+    models = ModelOptions(
+        captioner=args.captioner, scorer=args.scorer, device="cpu", max_new_tokens=args.max_new_tokens
+    )
+    kind = args.distributor_child
+    print(json.dumps(run_distributor(kind, Path(args.list_csv), Path(args.out), models, args)))
+
+
+def compare_distributors(args) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -357,11 +367,18 @@ def compare_distributors(args) -> dict:
 
         captioner = args.captioner or str(make_tiny_blip2(tmp / "tiny_blip2"))
         scorer = args.scorer or str(make_tiny_clap(tmp / "tiny_clap"))
-        models = ModelOptions(
-            captioner=captioner, scorer=scorer, device="cpu", max_new_tokens=args.max_new_tokens
-        )
         for kind in args.distributor:
-            results[kind] = run_distributor(kind, list_csv, tmp / f"out_{kind}", models, args)
+            command = [sys.executable, __file__, "--distributor-child", kind, "--list-csv", str(list_csv)]
+            command += ["--out", str(tmp / f"out_{kind}"), "--captioner", captioner, "--scorer", scorer]
+            for flag in ("clips", "shard_size", "chunk_size", "caption_batch_size", "score_batch_size"):
+                command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+            command += ["--num-workers", str(args.num_workers), "--max-new-tokens", str(args.max_new_tokens)]
+            env = {
+                **os.environ,
+                "OMP_NUM_THREADS": str(args.torch_threads),
+            }  # the models' threads, here and in Ray
+            output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+            results[kind] = json.loads(output.strip().splitlines()[-1])
     if "local" in results and "ray" in results:
         ray, local = results["ray"], results["local"]
         results["ray_over_local"] = {  # goal: both <= 1.2 (times after Ray started; a rate inverted)
@@ -405,6 +422,9 @@ def _parser() -> argparse.ArgumentParser:
         help="Only compare these distributors side by side on the same clips (see above).",
     )
     parser.add_argument("--chunk-size", type=int, default=8, help="Clips per chunk (distributor comparison).")
+    parser.add_argument("--distributor-child", choices=("local", "ray"), help=argparse.SUPPRESS)
+    parser.add_argument("--list-csv", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser
 
 
@@ -487,6 +507,9 @@ def main() -> None:
     args = _parser().parse_args()
     if args.rss_child:
         rss_child(args)
+        return
+    if args.distributor_child:
+        distributor_child(args)
         return
     import torch
 

@@ -19,7 +19,11 @@ from avt_triplets.probe_board import ProbeBoard, Sealed, Verdict
 if TYPE_CHECKING:
     from avt_triplets.decoding import DecodeSettings
 
-BOARD_THREADS = 256  # concurrent waiters an actor serves: every model actor and decode task waits once
+WAITS = (
+    "waits"  # the board's calls that block until others report (their own threads: never starve the reports)
+)
+WAITING_THREADS = 256  # waits served at once (every model actor and decode task waits once; more queue)
+POSTING_THREADS = 4
 
 
 class RemoteBoard:
@@ -31,13 +35,19 @@ class RemoteBoard:
 
     @classmethod
     def start(cls, ray, roles: list[str]) -> RemoteBoard:
-        board = ray.remote(ProbeBoard).options(num_cpus=0, max_concurrency=BOARD_THREADS)
+        board = ray.remote(ProbeBoard).options(
+            num_cpus=0, max_concurrency=POSTING_THREADS, concurrency_groups={WAITS: WAITING_THREADS}
+        )
         return cls(board.remote(roles))
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, waits: bool = False) -> Any:
+        """``method`` on the board; ``waits``: one that blocks until others post, run in the waits' threads."""
         import ray
 
-        return ray.get(getattr(self.actor, method).remote(*args))
+        call = getattr(self.actor, method)
+        if waits:
+            call = call.options(concurrency_group=WAITS)
+        return ray.get(call.remote(*args))
 
     def claim(self, role: str) -> bool:
         return self._call("claim", role)
@@ -46,17 +56,17 @@ class RemoteBoard:
         self._call("report", role, Sealed.of(probed))
 
     def handed(self, role: str) -> dict[str, Any]:
-        return self._call("handed", role)
+        return self._call("handed", role, waits=True)
 
     def probes(self) -> dict[str, Any] | None:
-        reports = self._call("probes")
+        reports = self._call("probes", waits=True)
         return None if reports is None else {role: sealed.open() for role, sealed in reports.items()}
 
     def decide(self, verdict: Verdict) -> None:
         self._call("decide", Sealed(None if verdict.stopped else True, {}, Sealed.pickled(verdict)))
 
     def verdict(self) -> Verdict:
-        posted = self._call("verdict")
+        posted = self._call("verdict", waits=True)
         return posted.open() if isinstance(posted, Sealed) else posted
 
     def cancel(self) -> None:
