@@ -10,8 +10,9 @@ everything about the models is here, so a new distributor (Dask, a Slurm array) 
   roles, they never name them.
 - **hosts**: where a run's models come from. :class:`LoadedHost` holds them in this process (given, or loaded
   from the options on this process's device: the ``local`` and ``accelerate`` distributors);
-  :class:`DeferredHost` loads them only where each role's replicas run (the ``ray`` distributor's actors; its
-  probes run there too, through :meth:`Placement.run_where`); :class:`LabelsOnlyHost` (``--captioner none``)
+  :class:`DeferredHost` loads them only where each role's replicas run (the ``ray`` distributor's actors; the
+  first replica of each role probes the model it loaded and reports to the run's
+  :class:`~avt_triplets.probe_board.ProbeBoard`, or a probe runs through :meth:`Placement.run_where`); :class:`LabelsOnlyHost` (``--captioner none``)
   has none and runs the model-free worker stage.
 
 Every host answers the same questions: the models' manifest records, the pre-run check, the caption batch size
@@ -34,6 +35,7 @@ from avt_triplets.decoding import DecodeSettings
 from avt_triplets.media import usable_hwaccel
 from avt_triplets.model_inputs import InputPreparer, audio_preprocessor_of, image_preprocessor_of
 from avt_triplets.options import GenerationOptions, ModelOptions
+from avt_triplets.probe_board import ProbeBoard, Verdict
 from avt_triplets.stages.reader import Chunk
 from avt_triplets.stages.worker import CaptionStep, ChunkWorker, PackStep, ScoreStep
 
@@ -46,6 +48,9 @@ class Placement(Protocol):
     Distributor` is one)."""
 
     hosts_models_here: bool  # this process runs the models (else only the distributor's workers do)
+    # the role's first replica probes the model it loaded, and the distributor settles the run with the reports
+    # (``Distributor.run_probing``); else models not hosted here are probed through :meth:`run_where` first
+    probes_in_replicas: bool
 
     def run_where(self, role: str, fn: Callable[[bool | None], T]) -> T:
         """``fn(granted_gpu)`` where ``role``'s replicas run, with their resources (a probe); ``granted_gpu``
@@ -190,7 +195,7 @@ class Replica:
 
     role: str
     source: ModelSource
-    expected: dict[str, Any]
+    expected: dict[str, Any] | None  # None: not probed yet, the run's board will say (:meth:`start_probing`)
 
     def start(self, options: GenerationOptions, granted_gpu: bool | None = None) -> ChunkStep:
         """Load the model (on the GPU the scheduler granted, see :func:`~avt_triplets.devices.model_device`),
@@ -199,6 +204,36 @@ class Replica:
         model = self.source.load(role, granted_gpu)
         check_same_model(role.name, role.record(model), self.expected)
         return role.step(model, options)
+
+    def start_probing(
+        self, board: ProbeBoard, options: GenerationOptions, granted_gpu: bool | None = None
+    ) -> ChunkStep:
+        """Load the model; the role's first replica also probes it and reports to ``board`` (the model loads once
+        per replica, no probe task loads it again). Then wait for the driver's verdict: the run's options and the
+        record every replica must match, or why the run stops (:class:`RunAborted`, before any clip). ``options``:
+        the run's before it settled (what the probe needs: clip length, the caption batch size asked for)."""
+        role = role_named(self.role)
+        if board.claim(role.name):
+            model, probed = _load_and_probe(role, self.source, options, board, granted_gpu)
+            board.report(role.name, probed)
+        else:
+            model = self._load_unless_stopped(role, board, granted_gpu)
+        verdict = board.verdict()
+        if verdict.stopped:
+            raise RunAborted(verdict.stopped)
+        check_same_model(role.name, role.record(model), verdict.records[role.name])
+        return role.step(model, verdict.options)
+
+    def _load_unless_stopped(self, role: Role, board: ProbeBoard, granted_gpu: bool | None) -> Any:
+        """The model; if it fails to load, the run's stopping line when the probe failed too (the same model,
+        broken everywhere: every replica says what the probe said), else the error itself (this node's)."""
+        try:
+            return self.source.load(role, granted_gpu)
+        except Exception:
+            stopped = board.verdict().stopped
+            if stopped:
+                raise RunAborted(stopped) from None
+            raise
 
 
 def probe_role(
@@ -209,12 +244,23 @@ def probe_role(
     granted_gpu: bool | None,
 ) -> Probed:
     """Load one role's model where its replicas run and probe it; a failure comes back as one line."""
+    return _load_and_probe(role_named(name), source, options, handed, granted_gpu)[1]
+
+
+def _load_and_probe(
+    role: Role, source: ModelSource, options: GenerationOptions, handed: Any, granted_gpu: bool | None
+) -> tuple[Any, Probed]:
+    """The loaded model (None if loading failed) and its probe; ``handed``: what earlier roles hand on, or a
+    board to ask for it once this model is loaded (the roles load side by side, then probe in order)."""
+    model = None
     try:
-        role = role_named(name)
-        return role.probe(source.load(role, granted_gpu), options, handed)
+        model = source.load(role, granted_gpu)
+        if not isinstance(handed, dict):
+            handed = handed.handed(role.name)
+        return model, role.probe(model, options, handed)
     except Exception as error:  # noqa: BLE001 - reported to the driver as one line
         message = str(error) if isinstance(error, RunAborted) else f"{type(error).__name__}: {error}"
-        return Probed(None, message)
+        return model, Probed(None, message)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -248,6 +294,9 @@ class ModelHost(Protocol):
     """The models of a run, whoever places them."""
 
     captioned: bool  # False: ``--captioner none``, no model and no caption columns
+    # True: the role's first replica probes where it runs (:meth:`Replica.start_probing`) and the driver settles
+    # the run with the reports (:meth:`DeferredHost.accept`), instead of probing before the run
+    probes_in_replicas: bool
 
     def records(self, options: GenerationOptions) -> dict[str, Any]:
         """The manifest's model records (``captioner``, ``scorer``)."""
@@ -276,7 +325,7 @@ class ModelHost(Protocol):
 class LabelsOnlyHost:
     """``--captioner none``: no model; decoded clips become labelled rows (:class:`PackStep`)."""
 
-    captioned = False
+    captioned, probes_in_replicas = False, False
 
     def __init__(self, placement: Placement):
         self.placement = placement
@@ -303,7 +352,7 @@ class LabelsOnlyHost:
 class LoadedHost:
     """Models held by this process: given by the caller, or loaded here from the options."""
 
-    captioned = True
+    captioned, probes_in_replicas = True, False
 
     def __init__(self, placement: Placement, captioner: Any, scorer: Any):
         self.placement = placement
@@ -337,14 +386,38 @@ class LoadedHost:
 
 class DeferredHost:
     """Models loaded only where each role's replicas run (none in this process): the records, the check and an
-    ``auto`` caption batch size come from a probe of each role, run by the placement where that role's replicas
-    run (with their resources), in role order (the captioner's caption is the scorer's probe text)."""
+    ``auto`` caption batch size come from a probe of each role, in role order (the captioner's caption is the
+    scorer's probe text): made by the first replica of the role when the placement ``probes_in_replicas``
+    (:meth:`Replica.start_probing`, reports taken by :meth:`accept`), else run by the placement where that role's
+    replicas run (with their resources, :meth:`Placement.run_where`)."""
 
     captioned = True
 
     def __init__(self, placement: Placement, models: ModelOptions):
         self.placement, self.source = placement, ModelSource(options=models)
         self.probed: dict[str, Probed] | None = None
+        self.probes_in_replicas = bool(getattr(placement, "probes_in_replicas", False))
+
+    def accept(self, probed: dict[str, Probed]) -> None:
+        """The reports of the replicas that probed each role (:meth:`Replica.start_probing`), in place of the
+        probes through the placement; the first failed role (in role order) stops the run."""
+        failed = [
+            probed[role.name].message
+            for role in ROLES
+            if role.name in probed and probed[role.name].record is None
+        ]
+        missing = [role.name for role in ROLES if role.name not in probed]
+        if failed or missing:
+            raise RunAborted(failed[0] if failed else f"the {missing[0]} was not probed")
+        self.probed = dict(probed)
+
+    def unprobed_replicas(self) -> list[Replica]:
+        """One replica per role, in order, each probing when it is its pool's first (no record to match yet)."""
+        return [Replica(role.name, self.source, None) for role in ROLES]
+
+    def verdict(self, options: GenerationOptions) -> Verdict:
+        """What every replica and decode task waits for once the run is settled with ``options``."""
+        return Verdict(options, self.records(options), self.decode_settings(options))
 
     def _probe(self, options: GenerationOptions) -> dict[str, Probed]:
         handed: dict[str, Any] = {}
@@ -426,6 +499,7 @@ __all__ = [
     "Probed",
     "Replica",
     "Role",
+    "Verdict",
     "check_same_model",
     "decode_settings",
     "host_for",

@@ -28,19 +28,20 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from avt_triplets import manifest
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.base import Distributor, RunReport, Work
 from avt_triplets.inputs import ClipSpec, InputSet
-from avt_triplets.model_host import ModelHost, host_for
+from avt_triplets.model_host import ModelHost, Probed, host_for
 from avt_triplets.models import labels_only
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.output_lock import hold_output, launch_run_key
 from avt_triplets.run_plan import RunPlan, plan_run
 from avt_triplets.scorers import AudioTextScorer
-from avt_triplets.stages.reader import pending_work
+from avt_triplets.stages.reader import ShardPlan, pending_work
 from avt_triplets.stages.writer import ProvisionalCard, prepare_output, write_final_card
 from avt_triplets.summary import GenerationSummary, summarize
 
@@ -66,21 +67,41 @@ def pick_distributor(options: GenerationOptions, captioned: bool = True) -> Dist
 
 
 def _run(distributor: Distributor, host: ModelHost, plan: RunPlan) -> RunReport:
-    """Output folder, manifest and card, then the pending shards of this distributor with the host's models.
+    """Output folder and the pending shards of this distributor, then the run with the host's models: settled
+    first (:func:`_settle`), or, when the host's replicas probe the models where they run, settled by the
+    distributor with their reports while its pipeline starts (no separate probe loads a model)."""
+    root, options = plan.root, plan.options
+    prepare_output(root, distributor.owns, distributor.rank == 0, options.overwrite)
+    shard_indices = distributor.shard_indices(plan.num_shards)
+    plans = pending_work(root, plan.shards, shard_indices, options.retry_failed, options.verify)
+    settle = partial(_settle, distributor, host, plan, plans)
+    if host.probes_in_replicas:
+        return distributor.run_probing(Work(root, options, plans, plan.num_shards), settle, host)
+    return distributor.run(settle(), host)
+
+
+def _settle(
+    distributor: Distributor,
+    host: ModelHost,
+    plan: RunPlan,
+    plans: list[ShardPlan],
+    probed: dict[str, Probed] | None = None,
+) -> Work:
+    """The models' part of a run before any clip is decoded: checked (or their replicas' probe reports
+    ``probed`` accepted), the manifest compared or written, the caption batch size settled, the card started.
 
     The output's manifest is read again here, under the lock: ``--overwrite`` cleared it, or another process of
     the same launch wrote it since the plan was made; the comparison now includes what loading the models
     recorded (dtype, Hub commits)."""
     root, options = plan.root, plan.options
-    prepare_output(root, distributor.owns, distributor.rank == 0, options.overwrite)
+    if probed is not None:
+        host.accept(probed)
     models = host.records(options)
     existing = (
         None
         if options.overwrite
         else manifest.check_manifest(root, manifest.with_models(plan.manifest, models))
     )
-    shard_indices = distributor.shard_indices(plan.num_shards)
-    plans = pending_work(root, plan.shards, shard_indices, options.retry_failed, options.verify)
     if plans:
         host.check(options)
     recorded = (existing or {}).get("caption_batch_size")
@@ -92,7 +113,7 @@ def _run(distributor: Distributor, host: ModelHost, plan: RunPlan) -> RunReport:
     )
     if card is not None:
         card.refresh(force=True)
-    return distributor.run(Work(root, plan.options, plans, plan.num_shards, card), host)
+    return Work(root, plan.options, plans, plan.num_shards, card)
 
 
 def generate_triplets(

@@ -11,9 +11,10 @@ the run's processes (:class:`~avt_triplets.model_host.Placement`).
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from avt_core.errors import RunAborted
 from avt_triplets import shards
@@ -63,6 +64,13 @@ class Distributor(Placement, Protocol):
 
     def run(self, work: Work, host: ModelHost) -> RunReport:
         """Run ``work``'s plans with ``host``'s models (its worker stage, or its replicas in pools)."""
+        ...
+
+    def run_probing(
+        self, pending: Work, settle: Callable[[dict[str, Any] | None], Work], host: ModelHost
+    ) -> RunReport:
+        """Only where ``probes_in_replicas``: run ``pending``'s plans while the replicas probe the models; the
+        reports go to ``settle`` (manifest, batch size, card), whose settled work every replica waits for."""
         ...
 
     def close(self) -> None: ...

@@ -52,7 +52,7 @@ class LocalDistributor:
     ``rank::world_size``."""
 
     name = "local"
-    hosts_models_here = True
+    hosts_models_here, probes_in_replicas = True, False
 
     def __init__(self, rank: int = 0, world_size: int = 1, is_main: bool | None = None):
         self.rank, self.world_size = rank, world_size

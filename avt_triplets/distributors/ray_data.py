@@ -10,12 +10,17 @@
   per chunk, so the rows equal the ``local`` distributor's whatever actor runs them.
 - **Models**: hosted by the run's :class:`~avt_triplets.model_host.ModelHost` (loading, probes, batch size, input
   preparation, each role's step); this module only places them: one actor pool per model role
-  (:class:`ModelActor` over the host's :class:`~avt_triplets.model_host.Replica` per role), the probes in tasks with
-  that pool's resources (:meth:`RayDistributor.run_where`).
+  (:class:`ModelActor` over the host's :class:`~avt_triplets.model_host.Replica` per role). Each model loads once
+  per actor: the first actor of each pool probes it and reports to the run's board
+  (:mod:`~avt_triplets.distributors.ray_probing`); the driver settles the run with the reports (manifest, batch
+  size) while the decode tasks and the other actors start, and all of them wait for its verdict before touching a
+  clip (:meth:`RayDistributor.run_probing`). Only a run with nothing left to decode probes in tasks with a pool's
+  resources (:meth:`RayDistributor.run_where`).
 - **Model inputs**: decode tasks also run the models' per-clip preprocessing, as the ``local`` decode workers do
   (the host's decode settings: distinct frames through the captioner's image processor, the scorer's audio
   windows), so the actors on GPUs only stack batches and run the models. The preprocessors come from the models
-  (here, or the probe tasks that load them) and travel to the tasks without the weights.
+  (the probing actors' reports, or models given here) and travel to the tasks without the weights, in the verdict
+  (fetched once per worker process; Ray reuses the processes).
 - **Memory**: Ray Data streams and applies backpressure, so no stage holds more than its share of the object
   store; a chunk's frame inputs are dropped once captioned; decode runs in a child process of the task (a
   crashing decoder becomes an ``undecodable`` clip, as with ``local``).
@@ -24,7 +29,8 @@
   file) that deletes the parts; a shard with a stats file is never committed again. A killed driver loses only
   unfinished chunks: the rerun commits complete shards and runs the missing chunks.
 - **Faults**: Ray retries tasks and restarts actors whose process or node died; the models are checked on a
-  synthetic input before any clip is decoded, every actor checks it loaded the models the manifest records, and a
+  synthetic input before any clip is decoded (a broken one stops the run in one line before any row), every
+  actor checks it loaded the models the manifest records, and a
   model failing on a single item (:class:`~avt_triplets.batching.ModelFailure`) stops the run
   (:class:`~avt_core.errors.RunAborted`), keeping finished shards and chunks.
 
@@ -49,9 +55,10 @@ from avt_triplets.batching import ModelFailure
 from avt_triplets.decoding import DecodedItem, DecodeJob, DecodeSettings, iter_decoded
 from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, stopped
 from avt_triplets.distributors.ray_output import DriverOutputToLog, ray_log_folder
+from avt_triplets.distributors.ray_probing import AwaitedSettings, RemoteBoard, Settling
 from avt_triplets.distributors.ray_resources import alive_nodes, check_placeable, plan_resources
 from avt_triplets.distributors.ray_watch import PipelineWatch
-from avt_triplets.model_host import ModelHost, Replica
+from avt_triplets.model_host import DeferredHost, ModelHost, Replica
 from avt_triplets.options import GenerationOptions
 from avt_triplets.stages.reader import Chunk
 from avt_triplets.stages.worker import PackStep
@@ -88,17 +95,26 @@ def _granted(fn: Callable[[bool | None], T]) -> T:
 
 class ModelActor:
     """One replica of a model role (:class:`~avt_triplets.model_host.Replica`): its step over one chunk per
-    call, loaded on the GPU share Ray gave the actor."""
+    call, loaded on the GPU share Ray gave the actor; with a ``board``, the pool's first actor probes its model
+    and every actor waits for the driver's verdict (:mod:`~avt_triplets.distributors.ray_probing`)."""
 
-    def __init__(self, replica: Replica, options: GenerationOptions):
-        self.step = _granted(partial(replica.start, options))
+    def __init__(self, replica: Replica, options: GenerationOptions, board: RemoteBoard | None = None):
+        start = (
+            partial(replica.start, options)
+            if board is None
+            else partial(replica.start_probing, board, options)
+        )
+        self.step = _granted(start)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         return {"chunk": row["chunk"], "payload": self.step(row["chunk"], row["payload"])}
 
 
-def decode_chunk(row: dict[str, Any], settings: DecodeSettings) -> dict[str, Any]:
-    """The chunk's clips decoded in a child process (one clip that crashes FFmpeg is recorded, not fatal)."""
+def decode_chunk(row: dict[str, Any], settings: DecodeSettings | AwaitedSettings) -> dict[str, Any]:
+    """The chunk's clips decoded in a child process (one clip that crashes FFmpeg is recorded, not fatal);
+    ``settings`` awaited: those of the run's verdict, once the models are probed."""
+    if isinstance(settings, AwaitedSettings):
+        settings = settings.resolve()
     chunk: Chunk = row["chunk"]
     jobs = [DecodeJob(i, chunk.shard, clip) for i, clip in enumerate(chunk.clips)]
     items: list[DecodedItem] = list(iter_decoded(jobs, settings, num_workers=1, prefetch=len(jobs)))
@@ -128,6 +144,7 @@ class RayDistributor:
     rank, world_size, is_main = 0, 1, True
 
     hosts_models_here = False  # the actors load them, each on its GPU share
+    probes_in_replicas = True  # the first actor of each pool probes (:meth:`run_probing`)
 
     def __init__(self, options: GenerationOptions, captioned: bool = True):
         ray = _ray()
@@ -195,14 +212,48 @@ class RayDistributor:
         return value  # one driver decides for every actor
 
     def run(self, work: Work, host: ModelHost) -> RunReport:
-        from tqdm.auto import tqdm
-
         work = _with_driver_credentials(work)
         todo, missing = _chunks_to_run(work)
-        commits = _Commits(work, WriterIdentity(self.name), host.captioned, self.resources.commit_cpus)
-        for index, keys in missing.items():
-            if not keys:  # every chunk finished before a driver was stopped: only the commit is left
-                commits.launch(index)
+        stages = (host.decode_settings(work.options), host.replicas(work.options), None)
+        dataset = self._pipeline(work, host.captioned, todo, *stages) if todo else None
+        return self._stream(work, todo, missing, dataset, host.captioned, lambda: work)
+
+    def run_probing(
+        self, pending: Work, settle: Callable[[dict[str, Any] | None], Work], host: DeferredHost
+    ) -> RunReport:
+        """``pending`` with the models probed by the first actor of each pool (no probe task): the decode tasks
+        and actors start at once, the driver settles the run (``settle``) with the probe reports while they start,
+        and they wait for its verdict before touching a clip."""
+        pending = _with_driver_credentials(pending)
+        todo, missing = _chunks_to_run(pending)
+        if not todo:  # only commits are left: the models are probed the plain way, if at all
+            return self.run(settle(None), host)
+        replicas = host.unprobed_replicas()
+        board = RemoteBoard.start(_ray(), [replica.role for replica in replicas])
+        settling = Settling(board, settle, lambda work: host.verdict(_with_driver_credentials(work).options))
+        dataset = self._pipeline(pending, True, todo, AwaitedSettings(board), replicas, board)
+        settling.start()
+        try:
+            return self._stream(pending, todo, missing, dataset, True, settling.settled)
+        except BaseException:
+            failure = settling.stop()
+            if failure is not None:
+                raise failure from None  # what settling refused (a broken model), not how the pipeline ended
+            raise
+
+    def _stream(
+        self,
+        work: Work,
+        todo: list[Chunk],
+        missing: dict[int, set[str]],
+        dataset,
+        captioned: bool,
+        settled: Callable[[], Work],
+    ) -> RunReport:
+        """Stream the finished chunks' rows, launching each shard's commit once its chunks are all in; the
+        commits start with the first row (or at once without any), once ``settled()`` gave the settled work."""
+        from tqdm.auto import tqdm
+
         progress = tqdm(
             total=work.clips,
             initial=work.clips - sum(len(c.clips) for c in todo),
@@ -211,43 +262,63 @@ class RayDistributor:
             disable=not work.options.progress,
             dynamic_ncols=True,
         )
+        commits = None
         try:
             with PipelineWatch(_ray(), len(todo)) as watch:
-                for row in self._pipeline(work, host, todo).iter_rows() if todo else ():
+                for row in dataset.iter_rows() if dataset is not None else ():
+                    commits = commits or self._commits(
+                        _with_driver_credentials(settled()), missing, captioned
+                    )
                     watch.progressed()
                     missing[row["shard"]].discard(row["key"])
                     progress.update(row["clips"])
                     if not missing[row["shard"]]:
                         commits.launch(row["shard"])
                     commits.collect(wait=False)
+            commits = commits or self._commits(_with_driver_credentials(settled()), missing, captioned)
         except Exception as error:
-            commits.collect(wait=True)
+            if commits is not None:
+                commits.collect(wait=True)
             raise _stopping_error(work, error) from error
         finally:
             progress.close()
         errors = commits.collect(wait=True)
         return RunReport(processed=sum(len(c.clips) for c in todo), shard_errors=errors)
 
-    def _pipeline(self, work: Work, host: ModelHost, todo: list[Chunk]):
+    def _commits(self, work: Work, missing: dict[int, set[str]], captioned: bool) -> _Commits:
+        """The shard commits of the settled ``work``; those whose chunks all finished before are launched now."""
+        commits = _Commits(work, WriterIdentity(self.name), captioned, self.resources.commit_cpus)
+        for index, keys in missing.items():
+            if not keys:  # every chunk finished before a driver was stopped: only the commit is left
+                commits.launch(index)
+        return commits
+
+    def _pipeline(
+        self,
+        work: Work,
+        captioned: bool,
+        todo: list[Chunk],
+        settings: DecodeSettings | AwaitedSettings,
+        replicas: list[Replica],
+        board: RemoteBoard | None,
+    ):
         """The Ray Data dataset whose rows are the finished chunks' part summaries."""
         ray = _ray()
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
         context.raise_original_map_exception = True  # a ModelFailure reaches the driver as itself
-        settings = host.decode_settings(work.options)
         dataset = ray.data.from_items([{"chunk": chunk} for chunk in todo], override_num_blocks=len(todo))
         plan = self.resources
         dataset = dataset.map(decode_chunk, fn_kwargs={"settings": settings}, num_cpus=plan.decode_cpus)
-        replicas = host.replicas(work.options)
         for replica in replicas:  # one actor pool per model role, in the host's order
-            dataset = self._model_pool(dataset, replica, work.options)
+            dataset = self._model_pool(dataset, replica, work.options, board)
         if not replicas:
             dataset = dataset.map(pack_chunk, num_cpus=plan.light_cpus)
-        write_kwargs = {"root": work.root, "captioned": host.captioned}
+        write_kwargs = {"root": work.root, "captioned": captioned}
         return dataset.map(write_part, fn_kwargs=write_kwargs, num_cpus=plan.light_cpus)
 
-    def _model_pool(self, dataset, replica: Replica, options: GenerationOptions):
+    def _model_pool(self, dataset, replica: Replica, options: GenerationOptions, board: RemoteBoard | None):
         """An actor pool of ``replica``'s role, sized by its resource plan; models the caller gave travel
         through the object store once."""
         ray = _ray()
@@ -255,7 +326,7 @@ class RayDistributor:
         pool = self.resources.pool(replica.role)
         return dataset.map(
             ModelActor,
-            fn_constructor_args=(replica, options),
+            fn_constructor_args=(replica, options, board),
             compute=pool.strategy(),
             num_gpus=pool.gpus,
             num_cpus=pool.cpus,

@@ -255,3 +255,28 @@ def test_ray_decode_tasks_prepare_the_model_inputs_as_local_decode_workers_do(
         assert audio.prepared and np.array_equal(
             audio.data, scorer.audio_preprocessor()(reference.scorer_audio)
         )
+
+
+def _decode_listing_imports(row: dict, settings) -> list[str]:
+    """``decode_chunk`` in this task, then which of the model libraries this worker process holds."""
+    from avt_triplets.distributors.ray_data import decode_chunk
+
+    assert not [name for name in ("torch", "transformers") if name in sys.modules], "a used worker"
+    decode_chunk(row, settings)
+    return [name for name in ("torch", "transformers") if name in sys.modules]
+
+
+def test_a_labelled_only_ray_decode_task_imports_neither_torch_nor_transformers(ray_address, gen_inputs):
+    """Issue 23 §2: a decode task without model preprocessing stays small; run in a worker process of its own (a
+    runtime environment of its own: Ray starts a fresh worker for it, not one a model task used)."""
+    from avt_triplets.inputs import load_inputs
+    from avt_triplets.model_host import decode_settings
+    from avt_triplets.options import GenerationOptions
+    from avt_triplets.stages.reader import Chunk
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    clips = tuple(load_inputs(gen_inputs["good_csv"]).clips[:1])
+    fresh = {"env_vars": {"AVT_TEST_FRESH_WORKER": str(os.getpid())}}
+    task = ray.remote(_decode_listing_imports).options(runtime_env=fresh)
+    row = {"chunk": Chunk(0, 0, clips)}
+    assert ray.get(task.remote(row, decode_settings(GenerationOptions(), None))) == []
