@@ -112,5 +112,8 @@ class LGCavMaeTrainer(Trainer):
         return super().create_scheduler(num_training_steps, optimizer)
 
     def _steps_per_epoch(self) -> float:
+        """Optimizer steps per epoch as Trainer counts them (an incomplete accumulation at an epoch's end steps)."""
+        from avt_training.run_plan import trainer_steps
+
         batches = len(self.get_train_dataloader())
-        return max(batches // self.args.gradient_accumulation_steps, 1)
+        return trainer_steps(batches, self.args.gradient_accumulation_steps, 1, None)[0]

@@ -11,6 +11,8 @@ figure is the peak of the sum at one sample, ``sum_of_peaks`` adds every process
     (c) ray: the modules a Ray decode task has imported (``sys.modules`` inside the task), if Ray is installed
 
     .venv/bin/python bench/bench_memory.py [--parts generate pretrain ray] [--clips 8] [--steps 30]
+    .venv/bin/python bench/bench_memory.py --parts pretrain --rows paper --train-clips 2048 --windows 512 256 \
+        --data-dir /tmp/avt-bench-rows  # the issue 23 item 2 figures (paper-size rows are made once, in minutes)
 """
 
 from __future__ import annotations

@@ -100,6 +100,19 @@ def test_official_epoch_step_schedule():
     assert [factor(s) for s in range(16)] == [1.0] * 8 + [0.5] * 4 + [0.25] * 4
 
 
+def test_the_multistep_schedule_counts_epochs_in_trainers_steps():
+    """With --max-steps the schedule's epoch length is Trainer's: 10 batches at accumulation 3 are 4 optimizer steps
+    (the last, incomplete accumulation steps too), not 3, or the lr decays drift earlier every epoch."""
+    from types import SimpleNamespace
+
+    from avt_training.finetune_trainer import LGCavMaeTrainer
+
+    trainer = SimpleNamespace(
+        get_train_dataloader=lambda: range(10), args=SimpleNamespace(gradient_accumulation_steps=3)
+    )
+    assert LGCavMaeTrainer._steps_per_epoch(trainer) == 4
+
+
 def test_metrics_and_multi_frame_averaging_are_the_official_ones():
     # Two clips with 2 and 1 frames; single-label accuracy from averaged softmax outputs.
     logits = np.array([[4.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
