@@ -156,6 +156,7 @@ def test_filter_ranks_by_the_audio_caption_score_and_the_card_lists_the_group(au
     for column in schema.AUDIO_CAPTION_COLUMNS:
         assert f"| `{column}` |" in card
     assert schema.COLUMN_ORIGINS["audio_captions"] in card
+    assert f"| audio caption prompt | `{PROMPT}` |" in card and f"{WINDOWS} windows per clip" in card
 
 
 @pytest.mark.parametrize("damage", ["truncated weights", "wrong model_type"])
