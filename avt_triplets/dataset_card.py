@@ -91,7 +91,8 @@ class Provenance:
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Provenance:
-        flat = flatten(manifest)
+        # the audio captioner's record is read whole below; its keys must not answer the captioner's lookups
+        flat = flatten({key: value for key, value in manifest.items() if key != "audio_captioner"})
         captioner = _lookup(flat, "captioner", "captioner.name", "captioner_name", "captioner.model")
         scorer = _lookup(flat, "scorer", "scorer.name", "scorer_name", "scorer.model")
         versions = _lookup(flat, "package_versions", "versions", default=None)
@@ -466,10 +467,10 @@ def _audio_captioner_rows(record: dict[str, Any] | None) -> list[str]:
     """How the audio captions were made: the model, its windows and prompt (none without an audio captioner)."""
     if not record:
         return []
-    windows = record.get("windows")
+    windows, revision = record.get("windows"), record.get("revision") or "unknown"
     return [
-        f"| audio captioner | {_fmt(record.get('name'))} (revision {_fmt(record.get('revision'))}), "
-        f"{_fmt(windows)} window{'s' if windows != 1 else ''} per clip, scored by the scorer |",
+        f"| audio captioner | {_fmt(record.get('name'))} (revision {_fmt(revision)}), {windows} "
+        f"window{'s' if windows != 1 else ''} per clip, each caption scored by the scorer |",
         f"| audio caption prompt | {_fmt(record.get('prompt'))} |",
     ]
 

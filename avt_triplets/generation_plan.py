@@ -44,7 +44,9 @@ def model_sources(models: ModelOptions, planned: dict[str, Any]) -> list[ModelSo
     found = [model_source("captioner", models.captioner, models.captioner_revision, digest)]
     if models.audio_captioner is not None:
         digest = planned.get("audio_captioner", {}).get("weights_digest")
-        audio = model_source("audio captioner", models.audio_captioner, models.audio_captioner_revision, digest)
+        audio = model_source(
+            "audio captioner", models.audio_captioner, models.audio_captioner_revision, digest
+        )
         found.append(audio)
     if not models.scorer.startswith("msclap"):
         digest = planned.get("scorer", {}).get("weights_digest")
