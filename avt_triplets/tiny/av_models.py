@@ -8,7 +8,7 @@
 - :func:`make_tiny_caption_llm`: a Qwen2 ``AutoModelForCausalLM`` with a ChatML tokenizer and chat template, the
   shape of ``Qwen/Qwen2.5-0.5B-Instruct``: the local stand-in for AVCaps's GPT-4 merging step.
 
-Hidden size 32, two layers; the Whisper feature extractor keeps 1 second of audio (``chunk_length=1``), so the
+Hidden size 32, two layers, 16-pixel vision patches; the Whisper feature extractor keeps 1 second of audio (``chunk_length=1``), so the
 audio tower sees 100 mel frames and a caption costs milliseconds on a CPU. As in
 :mod:`avt_triplets.tiny.vlm_families`, the output rows of special tokens are zeroed so greedy decoding emits words.
 """
@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from avt_triplets.tiny.vlm_families import INIT_STD, PATCH, TILE, _chatml_tokenizer, _save
+from avt_triplets.tiny.vlm_families import INIT_STD, TILE, _chatml_tokenizer, _save
+
+# Qwen2.5-Omni's processor raises every video frame to at least 128 x 28 x 28 pixels (its reference floor), so a
+# 16-pixel patch (the real one is 14) keeps the tiny vision tower at ~400 patches per frame pair
+OMNI_PATCH = 16
 
 OMNI_SAMPLING_RATE = 16000
 # Qwen2.5-Omni's turn format, with its audio / image / video placeholders between their begin/end tokens
@@ -59,7 +63,7 @@ def _omni_processor(tokenizer):
     from transformers import Qwen2_5OmniProcessor, WhisperFeatureExtractor
     from transformers.models.qwen2_vl import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
-    grid = {"patch_size": PATCH, "temporal_patch_size": 2, "merge_size": 2}
+    grid = {"patch_size": OMNI_PATCH, "temporal_patch_size": 2, "merge_size": 2}
     return Qwen2_5OmniProcessor(
         image_processor=Qwen2VLImageProcessor(
             size={"shortest_edge": TILE * TILE, "longest_edge": 4 * TILE * TILE}, **grid
@@ -96,10 +100,10 @@ def make_tiny_qwen2_5_omni(output_dir: str | Path, seed: int = 0) -> Path:
         hidden_size=32,
         intermediate_size=64,
         num_heads=4,
-        patch_size=PATCH,
+        patch_size=OMNI_PATCH,
         spatial_merge_size=2,
         temporal_patch_size=2,
-        window_size=2 * PATCH * 2,
+        window_size=16 * OMNI_PATCH,  # windows of 8 x 8 merged patches: a few attention calls per frame
         out_hidden_size=32,
         fullatt_block_indexes=[1],
         initializer_range=INIT_STD,
