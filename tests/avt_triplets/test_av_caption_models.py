@@ -184,3 +184,8 @@ def test_damaged_or_wrong_kind_folders_are_one_line_each(tiny_clip, tiny_omni, t
         with pytest.raises(UsageError) as error:
             loaders[option][1](folder)
         _one_line(error, option, "model_type")
+
+
+def test_readme_shows_the_merge_prompt_verbatim():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"```text\n{DEFAULT_MERGE_PROMPT}\n```" in readme
