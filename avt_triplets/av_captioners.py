@@ -3,7 +3,7 @@
 The family driven here is Qwen2.5-Omni's *thinker* (the text-generating half: Qwen2.5-VL vision tower,
 Whisper-style audio tower, Qwen2 text model with time-aligned 3-D M-RoPE), through its real
 ``Qwen2_5OmniProcessor``: the clip's frames go in as one video (``fps`` says how far apart they are), its audio as
-one audio item, and :data:`DEFAULT_AV_PROMPT` (or ``--av-caption-prompt``-style override) as the text of the same
+one audio item, and :data:`DEFAULT_AV_PROMPT` (or ``--av-caption-prompt``) as the text of the same
 user turn of the model's chat template. A folder saved from the thinker loads as
 ``Qwen2_5OmniThinkerForConditionalGeneration``; a full Qwen2.5-Omni checkpoint (``model_type`` ``qwen2_5_omni``,
 e.g. ``Qwen/Qwen2.5-Omni-3B``) loads whole and its thinker is used (the talker is never run).
@@ -66,17 +66,9 @@ def _spec() -> ModelSpec:
 class OmniAvCaptioner:
     """Captions one clip (frames + audio) with a Qwen2.5-Omni thinker; ``count`` candidates per clip."""
 
-    def __init__(
-        self,
-        model: Any,
-        processor: Any,
-        identity: ModelIdentity,
-        prompt: str,
-        max_new_tokens: int,
-        fps: float,
-    ):
+    def __init__(self, model: Any, processor: Any, identity: ModelIdentity, prompt: str, max_new_tokens: int):
         self.model, self.processor, self.identity = model, processor, identity
-        self.name, self.prompt, self.max_new_tokens, self.fps = identity.name, prompt, max_new_tokens, fps
+        self.name, self.prompt, self.max_new_tokens = identity.name, prompt, max_new_tokens
 
     @property
     def sampling_rate(self) -> int:
@@ -99,13 +91,14 @@ class OmniAvCaptioner:
         conversation = [{"role": "user", "content": content}]
         return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
 
-    def inputs(self, frames: Sequence[np.ndarray], audio: np.ndarray) -> Any:
-        """The processor's batch of one for a clip: frames (HxWx3 uint8) as one video, audio as one item."""
+    def inputs(self, frames: Sequence[np.ndarray], audio: np.ndarray, fps: float) -> Any:
+        """The processor's batch of one for a clip: frames (HxWx3 uint8, ``fps`` apart) as one video, audio as
+        one item."""
         batch = self.processor(
             text=[self.chat_text()],
             videos=[list(frames)],
             audio=[np.asarray(audio, dtype=np.float32)],
-            videos_kwargs={"fps": self.fps},
+            videos_kwargs={"fps": fps},
             return_tensors="pt",
         )
         dtype = next(self.model.parameters()).dtype
@@ -121,12 +114,19 @@ class OmniAvCaptioner:
         return self.processor.batch_decode(new, skip_special_tokens=True)[0].strip()
 
     def caption_clip(
-        self, frames: Sequence[np.ndarray], audio: np.ndarray, *, count: int = 1, seed: int = 0, key: str = ""
+        self,
+        frames: Sequence[np.ndarray],
+        audio: np.ndarray,
+        *,
+        fps: float,
+        count: int = 1,
+        seed: int = 0,
+        key: str = "",
     ) -> list[str]:
         """``count`` candidate captions of one clip: the greedy one, then sampled ones seeded per (clip, k)."""
         import torch
 
-        inputs = self.inputs(frames, audio)
+        inputs = self.inputs(frames, audio, fps)
         candidates = [self._generate(inputs, GREEDY)]
         device = next(self.model.parameters()).device
         for k in range(1, count):
@@ -144,7 +144,6 @@ def check_av_captioner_options(name_or_path: str | os.PathLike, revision: str | 
 def load_av_captioner(
     name_or_path: str | os.PathLike,
     *,
-    fps: float,
     prompt: str | None = None,
     device: Any = None,
     dtype: Any = None,
@@ -159,17 +158,23 @@ def load_av_captioner(
     model, processor, identity = load_checked(
         _spec(), name_or_path, device=device, dtype=_resolve_dtype(dtype, device), revision=revision
     )
-    return OmniAvCaptioner(model, processor, identity, prompt or DEFAULT_AV_PROMPT, max_new_tokens, fps)
+    return OmniAvCaptioner(model, processor, identity, prompt or DEFAULT_AV_PROMPT, max_new_tokens)
 
 
 def check_av_captioner(captioner: OmniAvCaptioner, clip_seconds: float) -> str:
     """Caption two synthetic frames with a synthetic tone; the caption, or :class:`RunAborted` naming the model
     when it fails or says nothing."""
     from avt_triplets.preflight import probe_frames, synthetic_audio
+    from avt_triplets.schema import AUDIO_SAMPLING_RATE
 
     try:
-        audio = synthetic_audio(captioner.sampling_rate, clip_seconds)
-        caption = captioner.caption_clip(probe_frames(), audio)[0]
+        if captioner.sampling_rate != AUDIO_SAMPLING_RATE:
+            raise ValueError(
+                f"its feature extractor takes {captioner.sampling_rate} Hz audio; clips are stored at "
+                f"{AUDIO_SAMPLING_RATE} Hz"
+            )
+        audio = synthetic_audio(AUDIO_SAMPLING_RATE, clip_seconds)
+        caption = captioner.caption_clip(probe_frames(), audio, fps=2.0 / clip_seconds)[0]
     except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run
         raise RunAborted(
             f"the AV captioner {captioner.name!r} fails on a synthetic clip, before any video was decoded: "

@@ -91,9 +91,9 @@ def test_visual_scorer_probe_refuses_nan_weights(tiny_clip):
 def test_av_captioner_captions_as_the_thinker_generates_greedy_then_seeded_samples(tiny_omni):
     from transformers import AutoProcessor, Qwen2_5OmniThinkerForConditionalGeneration
 
-    captioner = load_av_captioner(tiny_omni, fps=FPS, device="cpu", max_new_tokens=3)
+    captioner = load_av_captioner(tiny_omni, device="cpu", max_new_tokens=3)
     frames, audio = _frames(2), _tone()
-    candidates = captioner.caption_clip(frames, audio, count=2, seed=7, key="clip-a")
+    candidates = captioner.caption_clip(frames, audio, fps=FPS, count=2, seed=7, key="clip-a")
 
     processor = AutoProcessor.from_pretrained(tiny_omni)
     model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni).eval()
@@ -165,7 +165,7 @@ def test_av_caption_from_takes_only_llm_specs(spec):
 def test_damaged_or_wrong_kind_folders_are_one_line_each(tiny_clip, tiny_omni, tiny_caption_llm, tmp_path):
     loaders = {
         "--visual-scorer": (tiny_clip, lambda path: load_visual_scorer(path, device="cpu")),
-        "--av-captioner": (tiny_omni, lambda path: load_av_captioner(path, fps=FPS, device="cpu")),
+        "--av-captioner": (tiny_omni, lambda path: load_av_captioner(path, device="cpu")),
         "--av-caption-from": (
             tiny_caption_llm,
             lambda path: load_caption_merger(f"llm:{path}", device="cpu"),
