@@ -64,11 +64,12 @@ __all__ = [
     "check_captioner_options",
     "load_captioner",
     "plan_inputs",
+    "resolve_dtype",
     "variable_layout_reason",
 ]
 
 
-def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
+def resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
     import torch
 
     if dtype is None:
@@ -89,7 +90,7 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
 def check_captioner_options(name_or_path: str | os.PathLike, dtype: Any = None) -> None:
     """Raise :class:`UsageError` for captioner options that cannot work, before anything is loaded."""
     check_model_source(name_or_path, "--captioner")
-    _resolve_dtype(dtype, default_device("cpu"))
+    resolve_dtype(dtype, default_device("cpu"))
     if os.path.isdir(name_or_path):  # a local folder's config costs nothing to read: a wrong model fails here
         with loading_errors("the captioner", name_or_path):
             _require_captioner_type(name_or_path)
@@ -412,7 +413,7 @@ def load_captioner(
 
     check_model_source(name_or_path, "--captioner")
     device = default_device(device)
-    dtype = _resolve_dtype(dtype, device)
+    dtype = resolve_dtype(dtype, device)
     commit = resolve_commit_hash(name_or_path, revision)
     load_revision = commit or revision
     with loading_errors("the captioner", name_or_path):

@@ -124,6 +124,14 @@ def encode_audio(samples: np.ndarray) -> dict:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
+def decode_stored_audio(encoded: dict) -> np.ndarray:
+    """What :func:`encode_audio` stored, back as 16 kHz mono float32 (samples / 32768): the audio a row holds,
+    which the audio captioner hears, so a row's captions can be repeated from its ``audio`` column."""
+    with wave.open(io.BytesIO(encoded["bytes"]), "rb") as reader:
+        pcm = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    return pcm.astype(np.float32) / 32768.0
+
+
 @contextlib.contextmanager
 def local_copy(source: str, storage_options: dict | None) -> Iterator[str]:
     """A local file to decode: ``source`` itself, or (a URL) a copy in the temporary folder, deleted afterwards.

@@ -21,6 +21,8 @@ from typing import Any
 from avt_core.atomic import atomic_write_json
 from avt_core.errors import UsageError
 from avt_triplets import layout, schema
+from avt_triplets.audio_caption_contract import IDENTITY_FIELDS as AUDIO_IDENTITY_FIELDS
+from avt_triplets.audio_caption_contract import AudioCaptionerIdentity
 from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity
 from avt_triplets.inputs import InputSet, inputs_digest
 from avt_triplets.options import GenerationOptions, ModelOptions
@@ -53,6 +55,7 @@ IDENTITY_KEYS = (
     "scorer.text_model",
     "scorer.text_model_revision",
     "scorer.text_model_digest",
+    *(f"audio_captioner.{name}" for name in AUDIO_IDENTITY_FIELDS),
     "fps",
     "clip_seconds",
     "shard_size",
@@ -64,7 +67,9 @@ IDENTITY_KEYS = (
     "input.digest",
 )
 # The keys known before any model is loaded: checked first, so a wrong rerun fails in seconds.
-RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if not k.startswith(("captioner.", "scorer.")))
+# Every model role's record (avt_triplets.model_host.ROLES): a role the options do not ask for has none.
+MODEL_RECORDS = ("captioner", "audio_captioner", "scorer")
+RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if k.split(".")[0] not in MODEL_RECORDS)
 # Identity keys added after the first manifests, with the value every older manifest implies.
 IMPLIED_BEFORE_RECORDED = {
     "captioned": True,  # `--captioner none` came later: older outputs are captioned
@@ -79,6 +84,7 @@ NAME_DIGESTS = {
     "captioner.name": "captioner.weights_digest",
     "scorer.name": "scorer.weights_digest",
     "scorer.text_model": "scorer.text_model_digest",
+    "audio_captioner.name": "audio_captioner.weights_digest",
 }
 # The model keys known before any model loads (from the options: name, local weights' digest, ...), so one refusal
 # lists a model change together with an fps change instead of the second only after the models loaded.
@@ -89,6 +95,11 @@ PLANNED_MODEL_KEYS = (
     "captioner.max_new_tokens",
     "scorer.name",
     "scorer.weights_digest",
+    "audio_captioner.name",
+    "audio_captioner.weights_digest",
+    "audio_captioner.prompt",
+    "audio_captioner.max_new_tokens",
+    "audio_captioner.windows",
 )
 
 
@@ -250,6 +261,14 @@ def captioner_record(captioner: Captioner) -> dict[str, Any]:
     return record
 
 
+def audio_captioner_record(captioner: Any) -> dict[str, Any]:
+    """What identifies a loaded audio captioner: its
+    :class:`~avt_triplets.audio_caption_contract.AudioCaptionerIdentity`, every field of it."""
+    record = captioner.identity().record()
+    AudioCaptionerIdentity.require_fields(record)
+    return record
+
+
 def scorer_record(scorer: Any) -> dict[str, Any]:
     """What identifies a loaded scorer; attributes it does not have are recorded as None."""
     return {
@@ -283,7 +302,16 @@ def planned_models(models: ModelOptions | None, remember: bool = True) -> dict[s
     scorer: dict[str, Any] = {}
     if not models.scorer.startswith("msclap"):  # msclap's name and digest come from its weights file
         scorer = {"name": str(models.scorer), "weights_digest": local_digest(models.scorer, remember)}
-    return {"captioner": captioner, "scorer": scorer}
+    planned = {"captioner": captioner, "scorer": scorer}
+    if models.audio_captioner is not None:
+        planned["audio_captioner"] = {
+            "name": str(models.audio_captioner),
+            "weights_digest": local_digest(models.audio_captioner, remember),
+            "max_new_tokens": models.max_new_tokens,
+            "windows": models.audio_caption_windows,
+            **({"prompt": models.audio_caption_prompt} if models.audio_caption_prompt is not None else {}),
+        }
+    return planned
 
 
 def models_manifest(captioner: Any, scorer: Any) -> dict[str, Any]:

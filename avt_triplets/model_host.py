@@ -34,6 +34,7 @@ from avt_triplets.decoding import DecodeSettings
 from avt_triplets.media import usable_hwaccel
 from avt_triplets.model_inputs import InputPreparer, audio_preprocessor_of, image_preprocessor_of
 from avt_triplets.options import GenerationOptions, ModelOptions
+from avt_triplets.stages.audio_captions import AudioCaptionStep
 from avt_triplets.stages.reader import Chunk
 from avt_triplets.stages.worker import CaptionStep, ChunkWorker, PackStep, ScoreStep
 
@@ -74,18 +75,19 @@ class Probed:
     hands_on: dict[str, Any] = field(default_factory=dict)
 
 
-def _probe_captioner(captioner: Any, options: GenerationOptions, handed: dict[str, Any]) -> Probed:
-    caption = preflight.check_captioner(captioner)
-    size = None
-    if options.caption_batch_size == "auto":
-        size = resolve_caption_batch_size(captioner, options, None)
-    record, preprocess = manifest.captioner_record(captioner), image_preprocessor_of(captioner)
-    return Probed(record, preprocess=preprocess, caption_batch_size=size, hands_on={"caption": caption})
+def _check_captioner(captioner: Any, options: GenerationOptions, handed: dict[str, Any]) -> dict[str, Any]:
+    return {"caption": preflight.check_captioner(captioner)}
 
 
-def _probe_scorer(scorer: Any, options: GenerationOptions, handed: dict[str, Any]) -> Probed:
+def _check_audio_captioner(
+    captioner: Any, options: GenerationOptions, handed: dict[str, Any]
+) -> dict[str, Any]:
+    return {"audio_caption": preflight.check_audio_captioner(captioner, options.clip_seconds)}
+
+
+def _check_scorer(scorer: Any, options: GenerationOptions, handed: dict[str, Any]) -> dict[str, Any]:
     preflight.check_scorer(scorer, options.clip_seconds, handed.get("caption", "a test caption"))
-    return Probed(manifest.scorer_record(scorer), preprocess=audio_preprocessor_of(scorer))
+    return {}
 
 
 class _CaptionChunk:
@@ -109,40 +111,106 @@ class _ScoreChunk:
         return self.step(captioned)
 
 
+def _audio_caption_chunk(captioner: Any, options: GenerationOptions) -> ChunkStep:
+    return AudioCaptionStep(captioner, options.audio_caption_batch_size)
+
+
+def _always(models: ModelOptions) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A role's actor pool on the ``ray`` distributor: the :class:`GenerationOptions` field of its GPU share,
+    the share it takes on a cluster with GPUs when that is unset, and the field of its replica count (None: Ray
+    Data scales the pool from 1 up to what the GPUs hold)."""
+
+    gpus_option: str
+    default_gpus: float
+    replicas_option: str | None = None
+
+
 @dataclass(frozen=True)
 class Role:
-    """One model of the worker stage: how it loads, what identifies it, how it is probed, which input preparation
-    it gives the decoders (``prepares``: the :class:`InputPreparer` field) and its step over a chunk."""
+    """One model of the worker stage: how it loads, what identifies it, its pre-run check (``check``: the model on
+    synthetic input, raising :class:`RunAborted`; returns what it hands on to the next role's check), which input
+    preparation it gives the decoders (``prepares``: the :class:`InputPreparer` field, None: its inputs are made
+    in the model process), its step over a chunk, whether the options ask for it, and its Ray actor pool."""
 
     name: str  # the manifest key, the name of its replica pool
     load: Callable[[ModelOptions, Any], Any]  # (options, device) -> model
     record: Callable[[Any], dict[str, Any]]
-    probe: Callable[[Any, GenerationOptions, dict[str, Any]], Probed]
-    prepares: str
-    preprocessor: Callable[[Any], Any]
+    check: Callable[[Any, GenerationOptions, dict[str, Any]], dict[str, Any]]
     step: Callable[[Any, GenerationOptions], ChunkStep]
+    pool: Pool
+    prepares: str | None = None
+    preprocessor: Callable[[Any], Any] | None = None
+    wanted: Callable[[ModelOptions], bool] = _always
+
+    def probe(self, model: Any, options: GenerationOptions, handed: dict[str, Any]) -> Probed:
+        """The check, then what the run needs from the model: its record, its preprocessing for the decoders and
+        (captioner) the ``auto`` caption batch size its resources hold."""
+        hands_on = self.check(model, options, handed)
+        size = None
+        if self.name == "captioner" and options.caption_batch_size == "auto":
+            size = resolve_caption_batch_size(model, options, None)
+        preprocess = None if self.preprocessor is None else self.preprocessor(model)
+        return Probed(self.record(model), preprocess=preprocess, caption_batch_size=size, hands_on=hands_on)
 
 
+# The roles in the order the worker stage runs them: the captioner first (it takes the decoded clips), the scorer
+# last (it scores every kind's candidates and makes the rows); the ones between take and return the captioned
+# chunk (``CaptionedChunk.extra``, one entry per caption kind). Adding a model is one entry here, one options field
+# (ModelOptions; its batch size and GPU share in GenerationOptions), one backend module, its manifest record
+# (manifest.IDENTITY_KEYS, schema.CAPTION_KIND_RECORDS for the columns it makes) and a check in preflight.
 ROLES: tuple[Role, ...] = (
     Role(
         "captioner",
         lambda options, device: models.load_captioner_from(options, device),
         manifest.captioner_record,
-        _probe_captioner,
-        "image",
-        image_preprocessor_of,
+        _check_captioner,
         _CaptionChunk,
+        Pool("captioner_gpus", 0.75, "captioner_replicas"),
+        prepares="image",
+        preprocessor=image_preprocessor_of,
+    ),
+    Role(
+        "audio_captioner",
+        lambda options, device: models.load_audio_captioner_from(options, device),
+        manifest.audio_captioner_record,
+        _check_audio_captioner,
+        _audio_caption_chunk,
+        Pool("audio_captioner_gpus", 0.5),
+        wanted=lambda options: options.audio_captioner is not None,
     ),
     Role(
         "scorer",
         lambda options, device: models.load_scorer_from(options, device),
         manifest.scorer_record,
-        _probe_scorer,
-        "audio",
-        audio_preprocessor_of,
+        _check_scorer,
         _ScoreChunk,
+        Pool("scorer_gpus", 0.25, "scorer_replicas"),
+        prepares="audio",
+        preprocessor=audio_preprocessor_of,
     ),
 )
+CORE_ROLES = ("captioner", "scorer")  # every captioned run has them; the others are there when asked for
+
+
+def roles_for(options: ModelOptions | None, given: Any = None) -> tuple[Role, ...]:
+    """The roles of a run, in order: those whose models were ``given`` (names), else those ``options`` ask for."""
+    if given is not None:
+        return tuple(role for role in ROLES if role.name in given)
+    return tuple(role for role in ROLES if options is not None and role.wanted(options))
+
+
+def run_roles(captioner: Any, scorer: Any, options: ModelOptions | None) -> tuple[str, ...]:
+    """The role names of a run (none for ``--captioner none``), before anything loads: what a distributor places."""
+    if models.labels_only(captioner, scorer, options):
+        return ()
+    if captioner is not None and scorer is not None:
+        return CORE_ROLES
+    return tuple(role.name for role in roles_for(options))
 
 
 def role_named(name: str) -> Role:
@@ -301,38 +369,55 @@ class LabelsOnlyHost:
 
 
 class LoadedHost:
-    """Models held by this process: given by the caller, or loaded here from the options."""
+    """Models held by this process: given by the caller, or loaded here from the options; ``extra``: the models
+    of the roles between captioner and scorer (by role name)."""
 
     captioned = True
 
-    def __init__(self, placement: Placement, captioner: Any, scorer: Any):
+    def __init__(
+        self, placement: Placement, captioner: Any, scorer: Any, extra: dict[str, Any] | None = None
+    ):
         self.placement = placement
         self.captioner, self.scorer = captioner, scorer
-        self.models = {"captioner": captioner, "scorer": scorer}
+        self.models = {"captioner": captioner, **(extra or {}), "scorer": scorer}
+        self.roles = roles_for(None, given=self.models)
 
     def records(self, options: GenerationOptions) -> dict[str, Any]:
-        return {role.name: role.record(self.models[role.name]) for role in ROLES}
+        return {role.name: role.record(self.models[role.name]) for role in self.roles}
 
     def check(self, options: GenerationOptions) -> None:
         preflight.check_models(self.captioner, self.scorer, options.clip_seconds)
+        for role in self.roles:
+            if role.name not in CORE_ROLES:
+                role.check(self.models[role.name], options, {})
 
     def caption_batch_size(self, options: GenerationOptions, recorded: int | None) -> int | str:
         return self.placement.agree(resolve_caption_batch_size(self.captioner, options, recorded))
 
     def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
         prepare = InputPreparer(
-            **{role.prepares: role.preprocessor(self.models[role.name]) for role in ROLES},
+            **{
+                role.prepares: role.preprocessor(self.models[role.name])
+                for role in self.roles
+                if role.prepares is not None
+            },
             image_short_side=self.captioner.image_short_side(),  # --caption-image-size
         )
         return decode_settings(options, self.scorer.sampling_rate, prepare)
 
     def worker(self, options: GenerationOptions) -> ChunkWorker:
-        return ChunkWorker(self.captioner, self.scorer, options)
+        return _chunk_worker(self.roles, self.models, options)
 
     def replicas(self, options: GenerationOptions) -> list[Replica]:
         records = self.records(options)
         source = ModelSource(given=dict(self.models))
-        return [Replica(role.name, source, records[role.name]) for role in ROLES]
+        return [Replica(role.name, source, records[role.name]) for role in self.roles]
+
+
+def _chunk_worker(roles: tuple[Role, ...], loaded: dict[str, Any], options: GenerationOptions) -> ChunkWorker:
+    """Every role's step in this process: captioner, the roles between, scorer."""
+    middle = [role.step(loaded[role.name], options) for role in roles if role.name not in CORE_ROLES]
+    return ChunkWorker(loaded["captioner"], loaded["scorer"], options, middle)
 
 
 class DeferredHost:
@@ -344,12 +429,13 @@ class DeferredHost:
 
     def __init__(self, placement: Placement, models: ModelOptions):
         self.placement, self.source = placement, ModelSource(options=models)
+        self.roles = roles_for(models)
         self.probed: dict[str, Probed] | None = None
 
     def _probe(self, options: GenerationOptions) -> dict[str, Probed]:
         handed: dict[str, Any] = {}
         probed: dict[str, Probed] = {}
-        for role in ROLES:
+        for role in self.roles:
             result = self.placement.run_where(
                 role.name, partial(probe_role, role.name, self.source, options, handed)
             )
@@ -381,19 +467,35 @@ class DeferredHost:
     def decode_settings(self, options: GenerationOptions) -> DecodeSettings:
         probed = self._probed(options)
         prepare = InputPreparer(
-            **{role.prepares: probed[role.name].preprocess for role in ROLES},
+            **{
+                role.prepares: probed[role.name].preprocess
+                for role in self.roles
+                if role.prepares is not None
+            },
             image_short_side=probed["captioner"].record["image_size"],  # --caption-image-size, as probed
         )
         return decode_settings(options, probed["scorer"].record["sampling_rate"], prepare)
 
     def worker(self, options: GenerationOptions) -> ChunkWorker:
         """The models loaded in this process (a worker process of a distributor that starts its own)."""
-        loaded = {role.name: self.source.load(role) for role in ROLES}
-        return ChunkWorker(loaded["captioner"], loaded["scorer"], options)
+        return _chunk_worker(self.roles, {role.name: self.source.load(role) for role in self.roles}, options)
 
     def replicas(self, options: GenerationOptions) -> list[Replica]:
         records = self.records(options)
-        return [Replica(role.name, self.source, records[role.name]) for role in ROLES]
+        return [Replica(role.name, self.source, records[role.name]) for role in self.roles]
+
+
+def _load_here(model_options: ModelOptions) -> tuple[dict[str, Any], Any, Any]:
+    """Every role's model loaded on this process's device (a placement that runs the models here): the roles
+    between captioner and scorer by name, the captioner, the scorer."""
+    device = devices.process_device(model_options.device)
+    captioner, scorer = models.load_models(model_options, device)
+    extra = {
+        role.name: role.load(model_options, device)
+        for role in roles_for(model_options)
+        if role.name not in CORE_ROLES
+    }
+    return extra, captioner, scorer
 
 
 def host_for(
@@ -411,11 +513,13 @@ def host_for(
     if model_options is None:
         raise UsageError("generate_triplets needs a captioner and a scorer, or ModelOptions to load them")
     if placement.hosts_models_here:
-        return LoadedHost(placement, *models.load_models(model_options))
+        extra, captioner, scorer = _load_here(model_options)
+        return LoadedHost(placement, captioner, scorer, extra)
     return DeferredHost(placement, model_options)
 
 
 __all__ = [
+    "CORE_ROLES",
     "ROLES",
     "DeferredHost",
     "LabelsOnlyHost",
@@ -423,6 +527,7 @@ __all__ = [
     "ModelHost",
     "ModelSource",
     "Placement",
+    "Pool",
     "Probed",
     "Replica",
     "Role",
@@ -431,4 +536,6 @@ __all__ = [
     "host_for",
     "probe_role",
     "role_named",
+    "roles_for",
+    "run_roles",
 ]

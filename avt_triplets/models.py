@@ -14,10 +14,12 @@ from avt_triplets.scorers import AudioTextScorer
 
 def check_model_options(models: ModelOptions) -> None:
     """Model options that cannot work (missing local paths, unknown scorer, dtype or device), before anything loads."""
+    from avt_triplets.audio_captioners import check_audio_captioner_options
     from avt_triplets.devices import check_device
 
     check_device(models.device)
     captioners.check_captioner_options(models.captioner, models.dtype)
+    check_audio_captioner_options(models.audio_captioner)
     scorers.check_scorer_options(models.scorer, models.scorer_weights, models.scorer_text_model)
 
 
@@ -36,6 +38,21 @@ def load_captioner_from(models: ModelOptions, device) -> Captioner:
 
         compile_captioner(captioner)
     return captioner
+
+
+def load_audio_captioner_from(models: ModelOptions, device):
+    """The ``--audio-captioner`` (same ``--dtype`` and ``--max-new-tokens`` as the captioner)."""
+    from avt_triplets.audio_captioners import load_audio_captioner
+
+    return load_audio_captioner(
+        models.audio_captioner,
+        prompt=models.audio_caption_prompt,
+        device=device,
+        dtype=models.dtype,
+        max_new_tokens=models.max_new_tokens,
+        revision=models.audio_captioner_revision,
+        windows=models.audio_caption_windows,
+    )
 
 
 def load_scorer_from(models: ModelOptions, device) -> AudioTextScorer:
@@ -65,4 +82,11 @@ def labels_only(
     return captioner is None and scorer is None and models is not None and models.labels_only
 
 
-__all__ = ["check_model_options", "labels_only", "load_captioner_from", "load_models", "load_scorer_from"]
+__all__ = [
+    "check_model_options",
+    "labels_only",
+    "load_audio_captioner_from",
+    "load_captioner_from",
+    "load_models",
+    "load_scorer_from",
+]

@@ -32,7 +32,14 @@ NO_CAPTIONER = "none"  # ``--captioner none``: package clips with their labels, 
 _USED_WITHOUT_MODELS = ("captioner",)
 DEFAULT_MAX_NEW_TOKENS = 30
 MODELS, CLIPS, RUN, RAY = "models", "clips", "run", "ray distributor"
-RAY_OPTIONS = ("ray_address", "captioner_gpus", "scorer_gpus", "captioner_replicas", "scorer_replicas")
+RAY_OPTIONS = (
+    "ray_address",
+    "captioner_gpus",
+    "scorer_gpus",
+    "audio_captioner_gpus",
+    "captioner_replicas",
+    "scorer_replicas",
+)
 
 
 def batch_size_or_auto(text: str) -> int | str:
@@ -130,12 +137,35 @@ class ModelOptions:
         metavar="PATH",
         help="msclap only: a local GPT-2 folder for its text encoder instead of downloading 'gpt2'.",
     )
+    audio_captioner: str | None = option(
+        None,
+        group=MODELS,
+        metavar="MODEL",
+        help="Audio captioner: an audio-text-to-text Hub id or local folder (Qwen2-Audio) that captions each "
+        "clip's audio; its candidates are scored by --scorer against the audio and written as the audio_caption "
+        "columns. None: no audio captions (the columns are absent).",
+    )
+    audio_captioner_revision: str | None = option(
+        None, group=MODELS, help="Hub branch, tag or commit of --audio-captioner."
+    )
+    audio_caption_prompt: str | None = option(
+        None,
+        group=MODELS,
+        help="Instruction given to --audio-captioner with each audio window. None: the family's default.",
+    )
+    audio_caption_windows: int = option(
+        1,
+        group=MODELS,
+        metavar="N",
+        help="Audio caption candidates per clip: the clip's audio cut into N equal windows, one caption each "
+        "(1: the whole clip).",
+    )
     device: str | None = option(
         None, group=MODELS, help="Device for the models. None: this process's accelerate device."
     )
 
     def __post_init__(self) -> None:
-        require_positive(self, "max_new_tokens")
+        require_positive(self, "max_new_tokens", "audio_caption_windows")
         size = self.caption_image_size
         if size != "native" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise UsageError(
@@ -262,6 +292,9 @@ class GenerationOptions:
         "uses the same batches); on the CPU 32.",
     )
     score_batch_size: int = option(64, group=RUN, help="Clips (audio) or captions (text) per scorer call.")
+    audio_caption_batch_size: int = option(
+        8, group=RUN, help="Audio windows per --audio-captioner call (fixed: batches are cut by content)."
+    )
     retry_failed: bool = option(
         False, group=RUN, help="Also rerun clips recorded in finished shards' failure tables."
     )
@@ -304,6 +337,11 @@ class GenerationOptions:
     scorer_gpus: float | None = option(
         None, group=RAY, help="GPU share of each scorer replica. None: 0.25 on a cluster with GPUs, else 0."
     )
+    audio_captioner_gpus: float | None = option(
+        None,
+        group=RAY,
+        help="GPU share of each --audio-captioner replica. None: 0.5 on a cluster with GPUs, else 0.",
+    )
     captioner_replicas: int | None = option(
         None,
         group=RAY,
@@ -334,7 +372,15 @@ class GenerationOptions:
     world_size: int | None = None
 
     def __post_init__(self) -> None:
-        require_positive(self, "fps", "clip_seconds", "shard_size", "chunk_size", "score_batch_size")
+        require_positive(
+            self,
+            "fps",
+            "clip_seconds",
+            "shard_size",
+            "chunk_size",
+            "score_batch_size",
+            "audio_caption_batch_size",
+        )
         if self.caption_batch_size != "auto":
             if isinstance(self.caption_batch_size, bool) or not isinstance(self.caption_batch_size, int):
                 raise UsageError(
@@ -343,7 +389,7 @@ class GenerationOptions:
             require_positive(self, "caption_batch_size")
         require_positive(self, "limit", "prefetch", "decoder_threads")
         self.card_license()  # refused now, before any model loads
-        require_non_negative(self, "num_workers", "captioner_gpus", "scorer_gpus")
+        require_non_negative(self, "num_workers", "captioner_gpus", "scorer_gpus", "audio_captioner_gpus")
         require_positive(self, "captioner_replicas", "scorer_replicas")
         given = [name for name in RAY_OPTIONS if getattr(self, name) is not None]
         if given and self.distributor != "ray":

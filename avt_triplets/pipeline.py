@@ -34,7 +34,7 @@ from avt_triplets import manifest
 from avt_triplets.captioners import Captioner
 from avt_triplets.distributors.base import Distributor, RunReport, Work
 from avt_triplets.inputs import ClipSpec, InputSet
-from avt_triplets.model_host import ModelHost, host_for
+from avt_triplets.model_host import ModelHost, host_for, run_roles
 from avt_triplets.models import labels_only
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.output_lock import hold_output, launch_run_key
@@ -45,9 +45,12 @@ from avt_triplets.stages.writer import ProvisionalCard, prepare_output, write_fi
 from avt_triplets.summary import GenerationSummary, summarize
 
 
-def pick_distributor(options: GenerationOptions, captioned: bool = True) -> Distributor:
+def pick_distributor(
+    options: GenerationOptions, captioned: bool = True, roles: Sequence[str] = ()
+) -> Distributor:
     """The distributor ``options.distributor`` names (``auto``: accelerate when launched with several
-    processes, else local); ``captioned`` False (``--captioner none``): it has no model to place."""
+    processes, else local); ``captioned`` False (``--captioner none``): it has no model to place; ``roles``: the
+    run's model roles (:func:`~avt_triplets.model_host.run_roles`), each an actor pool on ``ray``."""
     from avt_triplets.distributors.accelerate import AccelerateDistributor, launched_world_size
     from avt_triplets.distributors.local import LocalDistributor
 
@@ -57,7 +60,7 @@ def pick_distributor(options: GenerationOptions, captioned: bool = True) -> Dist
     if kind == "ray":
         from avt_triplets.distributors.ray_data import RayDistributor
 
-        return RayDistributor(options, captioned)
+        return RayDistributor(options, captioned, roles)
     if options.rank is not None or options.world_size is not None:
         return LocalDistributor(rank=options.rank or 0, world_size=options.world_size or 1)
     if kind == "accelerate":
@@ -146,7 +149,7 @@ def _generate(
 ) -> GenerationSummary:
     """The run itself, under the output's lock: distributor, shards, then the summary of what the output holds."""
     root, options, input_set = plan.root, plan.options, plan.inputs
-    distributor = pick_distributor(options, plan.captioned)
+    distributor = pick_distributor(options, plan.captioned, run_roles(*models))
     try:
         host = host_for(distributor, *models)  # loads the models here when the distributor runs them here
         report = _run(distributor, host, plan)

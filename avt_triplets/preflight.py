@@ -152,12 +152,34 @@ def check_scorer(scorer: Any, clip_seconds: float, caption: str = "a test captio
         raise _abort("scorer", scorer, error) from error
 
 
+def check_audio_captioner(captioner: Any, clip_seconds: float) -> str:
+    """Caption the windows of one synthetic clip (16 kHz, as stored); returns the first caption, or raises
+    :class:`RunAborted` naming the audio captioner (a failure, or only empty captions: a broken model)."""
+    from avt_triplets.audio_caption_contract import audio_windows
+    from avt_triplets.schema import AUDIO_SAMPLING_RATE
+
+    try:
+        windows = audio_windows(synthetic_audio(AUDIO_SAMPLING_RATE, clip_seconds), captioner.windows)
+        captions = captioner.caption_audio(windows)
+        if len(captions) != len(windows) or not all(isinstance(c, str) for c in captions):
+            raise ValueError(f"expected one caption string per audio window, got {captions!r}")
+    except Exception as error:  # noqa: BLE001 - any failure means the audio captioner can't run
+        raise _abort("audio captioner", captioner, error) from error
+    if all(is_empty_caption(c) for c in captions):
+        raise RunAborted(
+            f"the audio captioner {captioner.name!r} captions a synthetic test clip as {captions!r}, before any "
+            "video was decoded: it loads but produces no caption (NaN weights, or only end-of-sequence tokens)"
+        )
+    return captions[0]
+
+
 def check_models(captioner: Any, scorer: Any, clip_seconds: float) -> None:
     """Caption one synthetic frame and score one synthetic clip; :class:`RunAborted` if a model fails."""
     check_scorer(scorer, clip_seconds, check_captioner(captioner))
 
 
 __all__ = [
+    "check_audio_captioner",
     "check_captioner",
     "check_missing_videos",
     "check_models",

@@ -112,6 +112,13 @@ def recorded_row_layout(root: Path) -> int:
     return int(manifest.get("row_layout", 1 if manifest else schema.ROW_LAYOUT))
 
 
+def recorded_caption_kinds(root: Path) -> tuple[str, ...]:
+    """The further caption kinds an output's rows carry (``audio``, ...): those whose model the manifest records
+    (``schema.CAPTION_KIND_RECORDS``), so every shard of the output has the same columns."""
+    manifest = read_json(storage.as_path(root) / layout.MANIFEST_FILE) or {}
+    return tuple(kind for kind, record in schema.CAPTION_KIND_RECORDS.items() if manifest.get(record))
+
+
 def is_done(root: Path, index: int) -> bool:
     return layout.stats_path(root, index).is_file()
 

@@ -3,6 +3,7 @@
 ::
 
     chunks ─▶ decode (CPU tasks, any node) ─▶ CaptionStep (captioner actors, GPU share each)
+           [─▶ AudioCaptionStep (audio captioner actors, --audio-captioner-gpus each), one pool per further role]
            ─▶ ScoreStep (scorer actors, GPU share each) ─▶ chunk parts (CPU tasks) ─▶ shard commit (a task)
 
 - **Unit of work**: a chunk (``--chunk-size`` clips of one shard, :mod:`avt_triplets.stages.reader`), one Ray
@@ -37,7 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -51,7 +52,7 @@ from avt_triplets.distributors.base import RunReport, Work, run_stopping_cause, 
 from avt_triplets.distributors.ray_output import DriverOutputToLog, ray_log_folder
 from avt_triplets.distributors.ray_resources import alive_nodes, check_placeable, plan_resources
 from avt_triplets.distributors.ray_watch import PipelineWatch
-from avt_triplets.model_host import ModelHost, Replica
+from avt_triplets.model_host import CORE_ROLES, ModelHost, Replica, role_named
 from avt_triplets.options import GenerationOptions
 from avt_triplets.stages.reader import Chunk
 from avt_triplets.stages.worker import PackStep
@@ -129,10 +130,11 @@ class RayDistributor:
 
     hosts_models_here = False  # the actors load them, each on its GPU share
 
-    def __init__(self, options: GenerationOptions, captioned: bool = True):
+    def __init__(self, options: GenerationOptions, captioned: bool = True, roles: Sequence[str] = ()):
         ray = _ray()
         self.options = options
         self.captioned = captioned
+        self.roles = tuple(roles)  # the run's model roles (model_host.run_roles); captioner and scorer always
         self.started_ray = not ray.is_initialized()
         self.output = DriverOutputToLog()
         if self.started_ray:
@@ -170,7 +172,8 @@ class RayDistributor:
     def _plan(self, ray) -> None:
         """Requests sized from the cluster's nodes, refused in one line if they can never be placed."""
         nodes = alive_nodes(ray)
-        self.resources = plan_resources(self.options, nodes)
+        extra = {name: role_named(name).pool for name in self.roles if name not in CORE_ROLES}
+        self.resources = plan_resources(self.options, nodes, extra)
         where = self.options.ray_address or "this machine"
         check_placeable(self.resources, nodes, self.captioned, where)
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from avt_core.errors import UsageError
 from avt_triplets.options import GenerationOptions
@@ -69,11 +70,11 @@ class ResourcePlan:
     score: PoolPlan
     decode_cpus: float
     light_cpus: float = LIGHT_CPUS
+    extra: Mapping[str, PoolPlan] = field(default_factory=dict)  # the other roles' pools, by role name
 
     def pool(self, role: str) -> PoolPlan:
-        """The actor pool of a model role (:data:`avt_triplets.model_host.ROLES`); a role without options of its
-        own (a later scoring model) is sized as the scorer's pool."""
-        return self.caption if role == "captioner" else self.score
+        """The actor pool of a model role (:data:`avt_triplets.model_host.ROLES`)."""
+        return {"captioner": self.caption, "scorer": self.score, **self.extra}[role]
 
     @property
     def commit_cpus(self) -> float:
@@ -87,6 +88,8 @@ class ResourcePlan:
         if captioned:
             needed += [("captioner actor", self.caption.cpus, self.caption.gpus)] * self.caption.min_size
             needed += [("scorer actor", self.score.cpus, self.score.gpus)] * self.score.min_size
+            for role, pool in self.extra.items():
+                needed += [(f"{role.replace('_', ' ')} actor", pool.cpus, pool.gpus)] * pool.min_size
         return needed + [("decode task", self.decode_cpus, 0.0)]
 
 
@@ -126,9 +129,25 @@ def _smallest_cpus(nodes: Sequence[Node]) -> float:
     return min((node.cpus for node in nodes if node.cpus > 0), default=0.0)
 
 
-def plan_resources(options: GenerationOptions, nodes: Sequence[Node]) -> ResourcePlan:
+def plan_extra_pool(options: GenerationOptions, nodes: Sequence[Node], spec: Any) -> PoolPlan:
+    """The pool of a role beyond captioner and scorer (``spec``: its :class:`~avt_triplets.model_host.Pool`):
+    its GPU share option, else its default share on a cluster with GPUs (0 without); from 1 replica up to what
+    the GPUs hold, or its replicas option."""
+    cluster_gpus = sum(node.gpus for node in nodes)
+    given = getattr(options, spec.gpus_option)
+    gpus = given if given is not None else (spec.default_gpus if cluster_gpus else 0)
+    replicas = getattr(options, spec.replicas_option) if spec.replicas_option else None
+    cpus = 1.0 if gpus > 0 else min(CPU_ACTOR_CPUS, _smallest_cpus(nodes) / 4)
+    return PoolPlan(gpus, cpus, replicas or 1, replicas or max(1, _fits(cluster_gpus, gpus)))
+
+
+def plan_resources(
+    options: GenerationOptions, nodes: Sequence[Node], extra: Mapping[str, Any] | None = None
+) -> ResourcePlan:
+    """Every pool of the run: captioner and scorer, and ``extra`` (role name -> its ``Pool`` spec)."""
     caption, score = plan_pools(options, nodes)
-    return ResourcePlan(caption, score, decode_cpus=min(DECODE_CPUS, _smallest_cpus(nodes) / 2))
+    pools = {role: plan_extra_pool(options, nodes, spec) for role, spec in (extra or {}).items()}
+    return ResourcePlan(caption, score, decode_cpus=min(DECODE_CPUS, _smallest_cpus(nodes) / 2), extra=pools)
 
 
 def _place(node_cpus: list[float], node_gpus: list[list[float]], cpus: float, gpus: float) -> bool:
@@ -195,7 +214,8 @@ def check_placeable(plan: ResourcePlan, nodes: Sequence[Node], captioned: bool, 
         raise UsageError(
             f"the Ray cluster at {address} cannot run this plan: it needs at once "
             f"{describe_requests(plan, captioned)}, but the cluster has {describe_nodes(nodes)}. Lower "
-            "--captioner-gpus / --scorer-gpus (0 on a cluster without GPUs) or --captioner-replicas / "
+            "--captioner-gpus / --scorer-gpus / --audio-captioner-gpus (0 on a cluster without GPUs) or "
+            "--captioner-replicas / "
             "--scorer-replicas, or add nodes"
         )
 
@@ -207,6 +227,7 @@ __all__ = [
     "alive_nodes",
     "check_placeable",
     "describe_nodes",
+    "plan_extra_pool",
     "plan_pools",
     "plan_resources",
 ]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -102,6 +102,9 @@ class CaptionedChunk:
     seconds: dict[str, float]
     captioned_frames: int
     empty_captions: int = 0  # distinct frames captioned as "" (or without a letter or digit)
+    # what further roles made of the chunk: per caption kind (``audio``, ...; ``schema.CAPTION_KIND_RECORDS``),
+    # for each clip its candidates (a caption or :class:`Failed` each; None for a clip that did not decode)
+    extra: dict[str, list[list[str | Failed] | None]] = field(default_factory=dict)
 
     def without_frames(self) -> CaptionedChunk:
         """The same chunk without the decoded pixels or the captioner's inputs, which nothing after the
@@ -259,7 +262,8 @@ class ScoreStep:
         items, captions = captioned.items, captioned.captions
         usable = []
         for i in group:
-            failed = next((c for c in captions[i] if isinstance(c, Failed)), None)
+            candidates = [*captions[i], *(c for kind in captioned.extra.values() for c in kind[i])]
+            failed = next((c for c in candidates if isinstance(c, Failed)), None)
             if failed is not None:
                 outcomes[i] = {"failure": failure_record(items[i], "caption_failed", failed.error)}
             else:
@@ -271,12 +275,56 @@ class ScoreStep:
             [self.audio_inputs(items[i]) for i in usable],
             lambda j: f"audio of clip {items[usable[j]].job.clip.clip_id}",
         )
-        texts = [t for t in dict.fromkeys(c for i in usable for c in captions[i]) if t not in cache]
+        # frame captions first, then each further kind's: a run without further roles embeds what it always did
+        every = [c for i in usable for c in captions[i]]
+        every += [c for kind in captioned.extra.values() for i in usable for c in kind[i]]
+        texts = [t for t in dict.fromkeys(every) if t not in cache]
         embedded = dict(zip(texts, call_batched(self.text_batcher, texts, lambda j: f"caption {texts[j]!r}")))
         cache.update({t: e for t, e in embedded.items() if not isinstance(e, Failed)})
         for i, audio_embedding in zip(usable, audio):
-            outcomes[i] = _best_caption_row(items[i], captions[i], audio_embedding, cache, embedded)
+            row = _best_caption_row(items[i], captions[i], audio_embedding, cache, embedded)
+            for kind, candidates in captioned.extra.items():
+                if "failure" not in row:
+                    row = _with_kind(row, kind, items[i], candidates[i], audio_embedding, cache, embedded)
+            outcomes[i] = row
         return len(texts)
+
+
+@dataclass
+class _Choice:
+    """Candidates scored against the clip's audio: their scores, the chosen one and its text embedding."""
+
+    scores: np.ndarray
+    best: int
+    embedding: np.ndarray
+
+
+def _choose(
+    item: DecodedItem,
+    captions: list[str],
+    audio_embedding: np.ndarray,
+    cache: dict[str, np.ndarray],
+    embedded: dict[str, np.ndarray | Failed],
+    what: str,
+) -> _Choice | dict[str, Any]:
+    """Score ``captions`` against the audio and choose the best non-empty one, or ``{"failure": record}``."""
+    text_results = [cache.get(c, embedded.get(c)) for c in captions]
+    text_failed = next((r for r in text_results if isinstance(r, Failed)), None)
+    if text_failed is not None:
+        return {"failure": failure_record(item, "score_failed", f"text: {text_failed.error}")}
+    text_embeddings = l2_normalise(np.stack(text_results))
+    # numpy's own reduction (fixed pairwise order), not a BLAS product whose summation order follows its thread
+    # count: the same bits in a Ray actor with one thread as in a process with many.
+    scores = np.sum(text_embeddings * l2_normalise(audio_embedding), axis=-1, dtype=np.float32)
+    if all(selection.is_empty_caption(c) for c in captions):
+        return {"failure": failure_record(item, "caption_failed", f"every {what} is empty")}
+    try:  # an empty caption describes nothing: never the chosen one
+        best = selection.best_caption(
+            [np.nan if selection.is_empty_caption(c) else s for c, s in zip(captions, scores.tolist())]
+        )
+    except ValueError as error:  # every score NaN
+        return {"failure": failure_record(item, "score_failed", str(error))}
+    return _Choice(scores, best, text_embeddings[best])
 
 
 def _best_caption_row(
@@ -289,23 +337,35 @@ def _best_caption_row(
     """The row of one scored clip, or ``{"failure": record}`` when its audio, a caption or every score failed."""
     if isinstance(audio_embedding, Failed):
         return {"failure": failure_record(item, "score_failed", f"audio: {audio_embedding.error}")}
-    text_results = [cache.get(c, embedded.get(c)) for c in captions]
-    text_failed = next((r for r in text_results if isinstance(r, Failed)), None)
-    if text_failed is not None:
-        return {"failure": failure_record(item, "score_failed", f"text: {text_failed.error}")}
-    text_embeddings = l2_normalise(np.stack(text_results))
-    # numpy's own reduction (fixed pairwise order), not a BLAS product whose summation order follows its thread
-    # count: the same bits in a Ray actor with one thread as in a process with many.
-    scores = np.sum(text_embeddings * l2_normalise(audio_embedding), axis=-1, dtype=np.float32)
-    if all(selection.is_empty_caption(c) for c in captions):
-        return {"failure": failure_record(item, "caption_failed", "every frame's caption is empty")}
-    try:  # an empty caption describes nothing: never the chosen one
-        best = selection.best_caption(
-            [np.nan if selection.is_empty_caption(c) else s for c, s in zip(captions, scores.tolist())]
-        )
-    except ValueError as error:  # every score NaN
-        return {"failure": failure_record(item, "score_failed", str(error))}
-    return triplet_row(item, captions, scores, best, text_embeddings[best])
+    choice = _choose(item, captions, audio_embedding, cache, embedded, "frame's caption")
+    if not isinstance(choice, _Choice):
+        return choice
+    return triplet_row(item, captions, choice.scores, choice.best, choice.embedding)
+
+
+def _with_kind(
+    row: dict[str, Any],
+    kind: str,
+    item: DecodedItem,
+    captions: list[str],
+    audio_embedding: np.ndarray,
+    cache: dict[str, np.ndarray],
+    embedded: dict[str, np.ndarray | Failed],
+) -> dict[str, Any]:
+    """``row`` with the columns of caption kind ``kind`` (its candidates scored against the clip's audio, the best
+    non-empty one chosen, as the frame captions are); the kind's schema group says which columns it keeps."""
+    choice = _choose(item, captions, audio_embedding, cache, embedded, f"{kind} caption")
+    if not isinstance(choice, _Choice):
+        return choice
+    made = {
+        f"{kind}_captions": list(captions),
+        f"{kind}_caption_scores": choice.scores.astype(np.float32).tolist(),
+        f"{kind}_caption": captions[choice.best],
+        f"{kind}_caption_score": float(choice.scores[choice.best]),
+        f"{kind}_text_embedding": choice.embedding.astype(np.float32).tolist(),
+    }
+    columns = schema.modality_caption_features([kind])
+    return {**row, **{name: value for name, value in made.items() if name in columns}}
 
 
 def clip_row(item: DecodedItem) -> dict[str, Any]:
@@ -348,25 +408,46 @@ def triplet_row(
     }
 
 
-def row_features(captioned: bool = True, row_layout: int = schema.ROW_LAYOUT, clips: Iterable[ClipSpec] = ()):
+def row_features(
+    captioned: bool = True,
+    row_layout: int = schema.ROW_LAYOUT,
+    clips: Iterable[ClipSpec] = (),
+    caption_kinds: Iterable[str] = (),
+):
     """The features the writer encodes rows with: triplets, or labelled clips (``--captioner none``), in the row
     layout of the output they go to (:func:`avt_triplets.shards.recorded_row_layout`); with a ``split`` column when
-    ``clips`` carry their split (``--split all``)."""
+    ``clips`` carry their split (``--split all``); with the columns of the further caption kinds its models make
+    (:func:`avt_triplets.shards.recorded_caption_kinds`)."""
     with_split = any(clip.split is not None for clip in clips)
-    return schema.triplet_features(with_captions=captioned, with_split=with_split, row_layout=row_layout)
+    return schema.triplet_features(
+        with_captions=captioned, with_split=with_split, row_layout=row_layout, caption_kinds=caption_kinds
+    )
 
 
 class ChunkWorker:
-    """Both steps in one process: what the ``local`` and ``accelerate`` distributors run per chunk."""
+    """Every role's step in one process: what the ``local`` and ``accelerate`` distributors run per chunk. The
+    captioner comes first (it takes the stream of decoded clips), the scorer last; ``middle`` are the steps of
+    the roles between them (:data:`avt_triplets.model_host.ROLES`: an audio captioner), each taking and
+    returning the :class:`CaptionedChunk`."""
 
     captioned = True
 
-    def __init__(self, captioner: Captioner, scorer: AudioTextScorer, options: GenerationOptions):
+    def __init__(
+        self,
+        captioner: Captioner,
+        scorer: AudioTextScorer,
+        options: GenerationOptions,
+        middle: Sequence[Callable[[Chunk, CaptionedChunk], CaptionedChunk]] = (),
+    ):
         self.caption = CaptionStep(captioner, options.caption_batch_size, options.seed)
+        self.middle = list(middle)
         self.score = ScoreStep(scorer, options.score_batch_size)
 
     def __call__(self, chunk: Chunk, items: Sequence[DecodedItem]) -> ChunkResult:
-        return self.score(self.caption(chunk, items))
+        captioned = self.caption(chunk, items)
+        for step in self.middle:
+            captioned = step(chunk, captioned)
+        return self.score(captioned)
 
 
 class PackStep:

@@ -39,6 +39,12 @@ class WriterIdentity:
     world_size: int = 1
 
 
+def _features(root: Path, captioned: bool, clips) -> Any:
+    """The row features of ``root``'s shards: its row layout and caption kinds, as its manifest records them."""
+    kinds = shards.recorded_caption_kinds(root) if captioned else ()
+    return row_features(captioned, shards.recorded_row_layout(root), clips, kinds)
+
+
 def prepare_output(root: Path, owns: Callable[[int], bool], is_main: bool, overwrite: bool) -> None:
     """Create ``root``; with ``overwrite``, delete the shards this process owns (and, on the main process,
     the card and subsets). No process ever deletes another's fresh work, and the manifest stays until the new
@@ -115,9 +121,7 @@ def write_shard(
     clock = clock or PhaseClock()
     started = _dt.datetime.now(_dt.UTC)
     shards.remove_temporaries(root, plan.index)
-    writer = shards.ShardWriter(
-        root, plan.index, row_features(captioned, shards.recorded_row_layout(root), plan.clips)
-    )
+    writer = shards.ShardWriter(root, plan.index, _features(root, captioned, plan.clips))
     previous = shards.read_stats(root, plan.index) if plan.retry else None
     counts: Counter[str] = Counter()
     try:
@@ -161,9 +165,7 @@ def write_chunk_part(root: Path, result: ChunkResult, captioned: bool = True) ->
     """Keep a finished chunk for its shard's commit: rows first, then a record (failures, counts, times) whose
     existence marks the chunk finished. Writing a chunk twice (a retried task) writes the same files again."""
     rows_path, record_path = _part_paths(root, result.chunk)
-    shards.write_rows(
-        rows_path, result.rows, row_features(captioned, shards.recorded_row_layout(root), result.chunk.clips)
-    )
+    shards.write_rows(rows_path, result.rows, _features(root, captioned, result.chunk.clips))
     record = {
         "chunk": result.chunk.key,
         "clips": result.clips,

@@ -22,6 +22,7 @@ _BUILDERS = {
     "make_tiny_qwen3_vl": "avt_triplets.tiny.vlm_families",
     "make_tiny_qwen2_5_omni": "avt_triplets.tiny.av_models",
     "make_tiny_caption_llm": "avt_triplets.tiny.av_models",
+    "make_tiny_qwen2_audio": "avt_triplets.tiny.audio_models",
     "make_tiny_clap": "avt_triplets.tiny.clap",
     "make_tiny_clip": "avt_triplets.tiny.clip",
     "make_tiny_msclap": "avt_triplets.tiny.msclap",

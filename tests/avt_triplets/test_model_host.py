@@ -7,6 +7,7 @@ and the caption batch size must pass through its agreement, so a new distributor
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,16 @@ def test_a_deferred_host_probes_each_role_where_the_placement_says_and_matches_l
     loaded = LoadedHost(RecordingPlacement(), blip2_captioner, clap_scorer)
 
     records = deferred.records(options)
-    assert placement.roles == [role.name for role in model_host.ROLES] == ["captioner", "scorer"]
+    # a role the options do not ask for (the audio captioner) is absent: not probed, no record
+    assert (
+        placement.roles
+        == [role.name for role in model_host.roles_for(model_options)]
+        == ["captioner", "scorer"]
+    )
+    assert "audio_captioner" in [role.name for role in model_host.ROLES] and set(records) == {
+        "captioner",
+        "scorer",
+    }
     assert model_host._plain(records) == model_host._plain(loaded.records(options))
     deferred.check(options)  # the probes already checked the models: no second round
     assert placement.roles == ["captioner", "scorer"]
@@ -66,6 +76,27 @@ def test_a_deferred_host_probes_each_role_where_the_placement_says_and_matches_l
     worker = deferred.worker(GenerationOptions(caption_batch_size=4))  # in a worker process: loads them
     assert isinstance(worker, ChunkWorker) and worker.caption.batcher.batch_size == 4
     assert str(worker.caption.captioner.device) == "cpu"  # --device cpu, whatever this machine has
+
+
+def test_an_audio_captioner_asked_for_is_one_more_role_probed_placed_and_run_before_the_scorer(
+    model_options, tiny_qwen2_audio
+):
+    from avt_triplets.stages.audio_captions import AudioCaptionStep
+
+    models = replace(model_options, audio_captioner=str(tiny_qwen2_audio), audio_caption_windows=2)
+    options = GenerationOptions(caption_batch_size=4, audio_caption_batch_size=3, clip_seconds=1.0)
+    placement = RecordingPlacement()
+    deferred = DeferredHost(placement, models)
+    records = deferred.records(options)
+    assert placement.roles == ["captioner", "audio_captioner", "scorer"]
+    assert (
+        records["audio_captioner"]["windows"] == 2 and records["audio_captioner"]["adapter"] == "qwen2_audio"
+    )
+    assert [replica.role for replica in deferred.replicas(options)] == placement.roles
+    step = Replica("audio_captioner", deferred.source, records["audio_captioner"]).start(options)
+    assert isinstance(step, AudioCaptionStep) and step.batcher.batch_size == 3
+    worker = deferred.worker(options)  # captioner, the audio captioner's step, scorer: in this process
+    assert [type(middle) for middle in worker.middle] == [AudioCaptionStep]
 
 
 def test_a_replica_refuses_a_model_other_than_the_recorded_one(model_options, blip2_captioner):
