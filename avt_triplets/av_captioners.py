@@ -66,9 +66,18 @@ def _spec() -> ModelSpec:
 class OmniAvCaptioner:
     """Captions one clip (frames + audio) with a Qwen2.5-Omni thinker; ``count`` candidates per clip."""
 
-    def __init__(self, model: Any, processor: Any, identity: ModelIdentity, prompt: str, max_new_tokens: int):
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        identity: ModelIdentity,
+        prompt: str,
+        max_new_tokens: int,
+        candidates: int = 1,
+    ):
         self.model, self.processor, self.identity = model, processor, identity
         self.name, self.prompt, self.max_new_tokens = identity.name, prompt, max_new_tokens
+        self.candidates = candidates  # --av-captions: what the run asks for, recorded with the model
 
     @property
     def sampling_rate(self) -> int:
@@ -76,14 +85,15 @@ class OmniAvCaptioner:
         return int(self.processor.feature_extractor.sampling_rate)
 
     def record(self) -> dict[str, Any]:
-        """The manifest's ``av_captioner`` record: identity, prompt, greedy and sampling settings."""
+        """The manifest's ``av_captioner`` record: identity, prompt, greedy and sampling settings, candidates."""
         generation = {**GREEDY, "max_new_tokens": self.max_new_tokens}
-        return {
-            **self.identity.record(),
+        made = {
             "prompt": self.prompt,
             "generation": generation,
             "sampling": SAMPLING,
+            "candidates": self.candidates,
         }
+        return {**self.identity.record(), **made}
 
     def chat_text(self) -> str:
         """The prompt in a user turn holding the clip's video and audio, as the model's chat template writes it."""
@@ -149,6 +159,7 @@ def load_av_captioner(
     dtype: Any = None,
     revision: str | None = None,
     max_new_tokens: int = DEFAULT_AV_MAX_NEW_TOKENS,
+    candidates: int = 1,
 ) -> OmniAvCaptioner:
     """Load a Qwen2.5-Omni thinker (or a whole Qwen2.5-Omni, keeping its thinker) as an AV captioner."""
     from avt_triplets.captioners import _resolve_dtype
@@ -158,7 +169,9 @@ def load_av_captioner(
     model, processor, identity = load_checked(
         _spec(), name_or_path, device=device, dtype=_resolve_dtype(dtype, device), revision=revision
     )
-    return OmniAvCaptioner(model, processor, identity, prompt or DEFAULT_AV_PROMPT, max_new_tokens)
+    return OmniAvCaptioner(
+        model, processor, identity, prompt or DEFAULT_AV_PROMPT, max_new_tokens, candidates
+    )
 
 
 def check_av_captioner(captioner: OmniAvCaptioner, clip_seconds: float) -> str:
