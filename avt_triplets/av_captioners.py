@@ -162,12 +162,12 @@ def load_av_captioner(
     candidates: int = 1,
 ) -> OmniAvCaptioner:
     """Load a Qwen2.5-Omni thinker (or a whole Qwen2.5-Omni, keeping its thinker) as an AV captioner."""
-    from avt_triplets.captioners import _resolve_dtype
+    from avt_triplets.captioners import resolve_dtype
     from avt_triplets.devices import default_device
 
     device = default_device(device)
     model, processor, identity = load_checked(
-        _spec(), name_or_path, device=device, dtype=_resolve_dtype(dtype, device), revision=revision
+        _spec(), name_or_path, device=device, dtype=resolve_dtype(dtype, device), revision=revision
     )
     return OmniAvCaptioner(
         model, processor, identity, prompt or DEFAULT_AV_PROMPT, max_new_tokens, candidates

@@ -120,13 +120,13 @@ def load_caption_merger(
     max_new_tokens: int = DEFAULT_MERGE_MAX_NEW_TOKENS,
 ) -> LlmCaptionMerger:
     """Load the LLM of ``--av-caption-from llm:MODEL`` as a caption merger."""
-    from avt_triplets.captioners import _resolve_dtype
+    from avt_triplets.captioners import resolve_dtype
     from avt_triplets.devices import default_device
 
     name = merger_model(spec)
     device = default_device(device)
     model, tokenizer, identity = load_checked(
-        _spec(), name, device=device, dtype=_resolve_dtype(dtype, device), revision=revision
+        _spec(), name, device=device, dtype=resolve_dtype(dtype, device), revision=revision
     )
     return LlmCaptionMerger(model, tokenizer, identity, prompt or DEFAULT_MERGE_PROMPT, max_new_tokens)
 

@@ -86,12 +86,12 @@ def load_visual_scorer(
     name_or_path: str | os.PathLike, *, device: Any = None, dtype: Any = None, revision: str | None = None
 ) -> ClipVisualScorer:
     """Load a CLIP-style model as a visual scorer; dtype as the captioner's (bf16 on GPU, fp32 on CPU)."""
-    from avt_triplets.captioners import _resolve_dtype
+    from avt_triplets.captioners import resolve_dtype
     from avt_triplets.devices import default_device
 
     device = default_device(device)
     model, processor, identity = load_checked(
-        _spec(), name_or_path, device=device, dtype=_resolve_dtype(dtype, device), revision=revision
+        _spec(), name_or_path, device=device, dtype=resolve_dtype(dtype, device), revision=revision
     )
     return ClipVisualScorer(model, processor, identity)
 

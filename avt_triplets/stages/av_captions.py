@@ -29,7 +29,9 @@ def stored_frames(frames_jpeg: list[bytes]) -> list[np.ndarray]:
     """A clip's stored JPEG frames as RGB uint8 arrays (what a reader of the dataset gets)."""
     from PIL import Image
 
-    return [np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for data in frames_jpeg]
+    return [
+        np.array(Image.open(io.BytesIO(data)).convert("RGB")) for data in frames_jpeg
+    ]  # writable, for torch
 
 
 class AvCaptionStep:
