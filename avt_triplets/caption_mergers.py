@@ -15,17 +15,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from avt_core.errors import RunAborted, UsageError
+from avt_triplets.caption_merge_prompt import (
+    DEFAULT_MERGE_PROMPT,
+    check_merge_prompt,
+    fill_prompt,
+    merger_model,
+)
 from avt_triplets.captioner_contract import GREEDY
 from avt_triplets.extra_models import ModelIdentity, ModelSpec, check_source_type, load_checked
 
-LLM_PREFIX = "llm:"
-DEFAULT_MERGE_PROMPT = (
-    "Two descriptions of the same short video clip follow: what is heard and what is seen. Write one sentence "
-    "that describes the clip as a whole, keeping the sounds and the visible things both descriptions name and "
-    "adding nothing else.\nHeard: {audio_caption}\nSeen: {visual_caption}"
-)
 DEFAULT_MERGE_MAX_NEW_TOKENS = 48
-_FIELDS = ("{audio_caption}", "{visual_caption}")
 
 
 def _spec() -> ModelSpec:
@@ -39,27 +38,6 @@ def _spec() -> ModelSpec:
         load_model=AutoModelForCausalLM.from_pretrained,
         load_processor=AutoTokenizer.from_pretrained,
     )
-
-
-def merger_model(spec: str) -> str:
-    """The model of ``--av-caption-from llm:MODEL`` (:class:`UsageError` for any other form)."""
-    if not spec.startswith(LLM_PREFIX) or not spec[len(LLM_PREFIX) :].strip():
-        raise UsageError(
-            f"--av-caption-from {spec!r}: give llm:MODEL (a Hub id or folder of a text model with a chat template)"
-        )
-    return spec[len(LLM_PREFIX) :].strip()
-
-
-def check_merge_prompt(prompt: str) -> None:
-    """``--av-caption-prompt`` names both captions (else the model would merge without seeing one of them)."""
-    missing = [f for f in _FIELDS if f not in prompt]
-    if missing:
-        raise UsageError(f"--av-caption-prompt must contain {' and '.join(missing)} (where the caption goes)")
-
-
-def fill_prompt(prompt: str, audio_caption: str, visual_caption: str) -> str:
-    """The prompt with both captions in place (plain replacement: other braces in the prompt stay as written)."""
-    return prompt.replace("{audio_caption}", audio_caption).replace("{visual_caption}", visual_caption)
 
 
 class LlmCaptionMerger:

@@ -23,6 +23,7 @@ from avt_core.errors import UsageError
 from avt_triplets import layout, schema
 from avt_triplets.audio_caption_contract import IDENTITY_FIELDS as AUDIO_IDENTITY_FIELDS
 from avt_triplets.audio_caption_contract import AudioCaptionerIdentity
+from avt_triplets.caption_merge_prompt import merger_model
 from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity
 from avt_triplets.inputs import InputSet, inputs_digest
 from avt_triplets.options import GenerationOptions, ModelOptions
@@ -337,8 +338,6 @@ def planned_models(models: ModelOptions | None, remember: bool = True) -> dict[s
 
 def _caption_kind_models(models: ModelOptions) -> dict[str, str]:
     """The model names of the caption-kind options given (record -> name; the merger's without ``llm:``)."""
-    from avt_triplets.caption_mergers import merger_model
-
     named = {"visual_scorer": models.visual_scorer, "av_captioner": models.av_captioner}
     if models.av_caption_from is not None:
         named["caption_merger"] = merger_model(models.av_caption_from)

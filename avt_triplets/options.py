@@ -23,6 +23,7 @@ from avt_core.dataclass_cli import (
     require_positive,
 )
 from avt_core.errors import UsageError
+from avt_triplets.caption_merge_prompt import check_merge_prompt, merger_model
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
 DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
@@ -229,8 +230,6 @@ class ModelOptions:
         if self.av_captioner is not None and self.av_caption_from is not None:
             raise UsageError("--av-captioner and --av-caption-from both make av_caption(s); give one of them")
         if self.av_caption_from is not None:
-            from avt_triplets.caption_mergers import check_merge_prompt, merger_model
-
             merger_model(self.av_caption_from)
             if self.audio_captioner is None:
                 raise UsageError(

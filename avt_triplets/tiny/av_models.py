@@ -151,7 +151,7 @@ def _qwen2_tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
-    from avt_triplets.caption_mergers import DEFAULT_MERGE_PROMPT
+    from avt_triplets.caption_merge_prompt import DEFAULT_MERGE_PROMPT
     from avt_triplets.tiny._text import CAPTION_CORPUS
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
