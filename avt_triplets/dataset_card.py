@@ -87,10 +87,12 @@ class Provenance:
     avt_version: str = "unknown"
     package_versions: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    audio_captioner: dict[str, Any] | None = None  # its manifest record (--audio-captioner), None without
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Provenance:
-        flat = flatten(manifest)
+        # the audio captioner's record is read whole below; its keys must not answer the captioner's lookups
+        flat = flatten({key: value for key, value in manifest.items() if key != "audio_captioner"})
         captioner = _lookup(flat, "captioner", "captioner.name", "captioner_name", "captioner.model")
         scorer = _lookup(flat, "scorer", "scorer.name", "scorer_name", "scorer.model")
         versions = _lookup(flat, "package_versions", "versions", default=None)
@@ -123,6 +125,7 @@ class Provenance:
                 default="unknown",
             ),
             seed=_lookup(flat, "seed", default="unknown"),
+            audio_captioner=manifest.get("audio_captioner") or None,
             avt_version=str(_lookup(flat, "avt_version", "version", default="unknown")),
             package_versions={str(k): str(v) for k, v in versions.items()},
             options={k: v for k, v in flat.items() if not k.startswith(("package_versions.", "versions."))},
@@ -460,12 +463,25 @@ def _labels_section(
     return lines + _class_list_lines(classes)
 
 
+def _audio_captioner_rows(record: dict[str, Any] | None) -> list[str]:
+    """How the audio captions were made: the model, its windows and prompt (none without an audio captioner)."""
+    if not record:
+        return []
+    windows, revision = record.get("windows"), record.get("revision") or "unknown"
+    return [
+        f"| audio captioner | {_fmt(record.get('name'))} (revision {_fmt(revision)}), {windows} "
+        f"window{'s' if windows != 1 else ''} per clip, each caption scored by the scorer |",
+        f"| audio caption prompt | {_fmt(record.get('prompt'))} |",
+    ]
+
+
 def _provenance_section(provenance: Provenance, captioned: bool) -> list[str]:
     if captioned:
         models = [
             f"| captioner | {_fmt(provenance.captioner)} (revision {_fmt(provenance.captioner_revision)}) |",
             f"| caption prompt | {_fmt(provenance.caption_prompt)} |",
             f"| scorer | {_fmt(provenance.scorer)} (revision {_fmt(provenance.scorer_revision)}) |",
+            *_audio_captioner_rows(provenance.audio_captioner),
         ]
     else:
         models = ["| models | none (`--captioner none`) |"]

@@ -35,12 +35,19 @@ OUTPUT_STATES = {
 
 
 def model_sources(models: ModelOptions, planned: dict[str, Any]) -> list[ModelSource]:
-    """The captioner and scorer (and msclap's weights and text model) a run would load; none for
+    """The captioner, the audio captioner if asked for, and the scorer (and msclap's weights and text model) a run
+    would load; none for
     ``--captioner none``."""
     if models.labels_only:
         return []
     digest = planned.get("captioner", {}).get("weights_digest")
     found = [model_source("captioner", models.captioner, models.captioner_revision, digest)]
+    if models.audio_captioner is not None:
+        digest = planned.get("audio_captioner", {}).get("weights_digest")
+        audio = model_source(
+            "audio captioner", models.audio_captioner, models.audio_captioner_revision, digest
+        )
+        found.append(audio)
     if not models.scorer.startswith("msclap"):
         digest = planned.get("scorer", {}).get("weights_digest")
         return [*found, model_source("scorer", models.scorer, models.scorer_revision, digest)]

@@ -87,6 +87,9 @@ IDENTITY_KEYS = (
 # The keys known before any model is loaded: checked first, so a wrong rerun fails in seconds.
 # Every model role's record (avt_triplets.model_host.ROLES): a role the options do not ask for has none.
 MODEL_RECORDS = ("captioner", "audio_captioner", "scorer", *CAPTION_KIND_MODEL_FIELDS)
+# The records of roles a captioned run may or may not have: absent means "no such model" (None), so adding or
+# dropping one on a resume is a difference, said as one, and known before any model loads.
+OPTIONAL_RECORDS = ("audio_captioner", *CAPTION_KIND_MODEL_FIELDS)
 RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if k.split(".")[0] not in MODEL_RECORDS)
 # Identity keys added after the first manifests, with the value every older manifest implies.
 IMPLIED_BEFORE_RECORDED = {
@@ -166,7 +169,7 @@ def manifest_differences(old: dict, new: dict, keys: Sequence[str] = IDENTITY_KE
     difference."""
     return [
         f"{key}: {_recorded_value(old, key)!r} (existing) != {_get(new, key)!r} (now)"
-        if _recorded(old, key) or key in IMPLIED_BEFORE_RECORDED
+        if _recorded(old, key) or key in IMPLIED_BEFORE_RECORDED or key.split(".")[0] in OPTIONAL_RECORDS
         else f"{key}: not recorded by the avt that started this output, {_get(new, key)!r} now"
         for key in keys
         if _recorded_value(old, key) != _get(new, key) and not _same_weights(old, new, key)
@@ -176,7 +179,8 @@ def manifest_differences(old: dict, new: dict, keys: Sequence[str] = IDENTITY_KE
 def planned_keys(models: dict[str, Any]) -> tuple[str, ...]:
     """:data:`RUN_IDENTITY_KEYS` and the model keys :func:`planned_models` could know before loading."""
     known = tuple(k for k in PLANNED_MODEL_KEYS if _recorded(models, k))
-    return RUN_IDENTITY_KEYS + known
+    absent = tuple(f"{name}.name" for name in OPTIONAL_RECORDS if models and name not in models)
+    return RUN_IDENTITY_KEYS + known + absent
 
 
 def _captions_hint(old: dict) -> str:

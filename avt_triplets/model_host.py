@@ -3,11 +3,29 @@
 A distributor (:mod:`avt_triplets.distributors`) decides where work runs, with which resources and in which order;
 everything about the models is here, so a new distributor (Dask, a Slurm array) reuses it instead of copying it:
 
-- **roles** (:data:`ROLES`): the models of the worker stage in the order it runs them (captioner, then scorer),
-  each with how it loads, what identifies it in the manifest, its pre-run check (probe), which per-clip input
-  preparation it hands the decoders and its step over a chunk. A new model kind (an audio captioner, an
-  audio-visual captioner, each with its own batch size and probe) is one more role here; distributors place
-  roles, they never name them.
+- **roles** (:data:`ROLES`): the models of the worker stage in the order it runs them (captioner, the optional
+  ones such as the audio captioner, then scorer), each with how it loads, what identifies it in the manifest,
+  its pre-run check, which per-clip input preparation it hands the decoders, its step over a chunk, whether the
+  options ask for it and its Ray actor pool. A run's roles are :func:`roles_for` its options: a role not asked
+  for is absent (not loaded, probed or recorded; its columns absent); ``--captioner none`` has none at all.
+  Distributors place roles, they never name them.
+
+How to add a model (an audio-visual captioner, a caption merger), as ``audio_captioner`` was added:
+
+1. a backend module with a loader and a model object that has ``identity()`` (a frozen dataclass whose every
+   field the manifest requires; see :mod:`avt_triplets.audio_caption_contract` + :mod:`avt_triplets.audio_captioners`)
+   and its call on ready inputs; a ``models.load_<role>_from(options, device)``;
+2. options: the model in :class:`ModelOptions` (``None``: not asked for; ``--captioner none`` refuses it), its
+   batch size in :class:`GenerationOptions` and its GPU share (``<role>_gpus``, listed in ``RAY_OPTIONS``);
+3. one :class:`Role` entry in :data:`ROLES`, between captioner and scorer: ``wanted`` (does the options' model
+   exist), ``check`` (synthetic input -> :class:`RunAborted` for a broken model; a ``preflight`` function),
+   ``step`` (``(chunk, CaptionedChunk) -> CaptionedChunk`` adding ``extra[kind]``: per clip its candidates, as
+   :class:`~avt_triplets.stages.audio_captions.AudioCaptionStep` does) and :class:`Pool` (its GPU share option);
+4. the manifest: its identity keys in ``manifest.IDENTITY_KEYS`` (and the ones known before loading in
+   ``PLANNED_MODEL_KEYS`` / ``planned_models``), its record in ``manifest.MODEL_RECORDS``, and in
+   ``schema.CAPTION_KIND_RECORDS`` the caption kind whose column group (``schema.modality_caption_features``) its
+   record brings. The scorer scores each kind's candidates against the clip audio and writes the group's columns
+   (``{kind}_captions``, ``{kind}_caption_scores``, ``{kind}_caption``, ... as far as the group has them).
 - **hosts**: where a run's models come from. :class:`LoadedHost` holds them in this process (given, or loaded
   from the options on this process's device: the ``local`` and ``accelerate`` distributors);
   :class:`DeferredHost` loads them only where each role's replicas run (the ``ray`` distributor's actors; its

@@ -26,6 +26,7 @@ _MODEL_NAMES = (
     ("captioner", "name", "weights_digest"),
     ("scorer", "name", "weights_digest"),
     ("scorer", "text_model", "text_model_digest"),
+    ("audio_captioner", "name", "weights_digest"),
 )
 _SCAN_BLOCK = 1 << 20
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from avt import cli
-from avt_triplets import layout, schema, selection
+from avt_triplets import layout, models, schema, selection
 from avt_triplets.audio_caption_contract import IDENTITY_FIELDS
 
 WINDOWS, MAX_NEW_TOKENS = 2, 4
@@ -124,7 +124,9 @@ def test_audio_captions_are_a_plain_transformers_call_on_the_stored_audio(
     assert record["weights_digest"] and record["dtype"] == "float32"
 
 
-def test_a_deleted_shard_comes_back_byte_for_byte_and_other_windows_are_refused(audio_run, capsys):
+def test_a_deleted_shard_comes_back_byte_for_byte_and_other_windows_are_refused(
+    audio_run, capsys, monkeypatch
+):
     out, argv = audio_run
     shard = layout.data_path(out, 1)
     kept = shard.read_bytes()
@@ -134,14 +136,24 @@ def test_a_deleted_shard_comes_back_byte_for_byte_and_other_windows_are_refused(
     assert shard.read_bytes() == kept
 
     capsys.readouterr()
+    monkeypatch.setattr(models, "load_models", lambda *args, **kwargs: pytest.fail("a model loaded"))
     windows = argv.index("--audio-caption-windows") + 1
     assert cli.main([*argv[:windows], "3", *argv[windows + 1 :]]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "audio_captioner.windows: 2 (existing) != 3 (now)" in err
     assert len(err.splitlines()) == 1
+    # without the audio captioner the rows would lack its columns: refused too (both before any model loads)
+    start = argv.index("--audio-captioner")
+    assert cli.main(argv[:start] + argv[start + 6 :]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        "audio_captioner.name: " in err and "(existing) != None (now)" in err and len(err.splitlines()) == 1
+    )
 
 
-def test_filter_ranks_by_the_audio_caption_score_and_the_card_lists_the_group(audio_run, tmp_path):
+def test_filter_ranks_by_the_audio_caption_score_and_the_card_lists_the_group(
+    audio_run, tiny_qwen2_audio, tmp_path
+):
     out, _ = audio_run
     root = tmp_path / "copy"
     shutil.copytree(out, root)
@@ -156,6 +168,11 @@ def test_filter_ranks_by_the_audio_caption_score_and_the_card_lists_the_group(au
     for column in schema.AUDIO_CAPTION_COLUMNS:
         assert f"| `{column}` |" in card
     assert schema.COLUMN_ORIGINS["audio_captions"] in card
+    assert f"| audio caption prompt | `{PROMPT}` |" in card and "| caption prompt | none |" in card
+    assert (
+        f"| audio captioner | `{tiny_qwen2_audio.name}` (revision unknown), {WINDOWS} windows per clip"
+        in card
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncated weights", "wrong model_type"])
