@@ -113,6 +113,14 @@ def test_clip_chooses_the_visual_caption_and_the_llm_merges_audio_and_visual(
     )
     assert merger["generation"] == {"do_sample": False, "num_beams": 1, "max_new_tokens": MAX_NEW_TOKENS}
     assert "av_captioner" not in manifest
+    card = (out / layout.CARD_FILE).read_text()
+    assert (
+        f"| visual scorer | `{tiny_clip.name}` (revision unknown): visual_caption is the frame caption"
+        in card
+    )
+    assert str(tiny_caption_llm) not in card  # local models by folder name only (public.public_manifest)
+    assert f"| AV caption merger prompt | `{DEFAULT_MERGE_PROMPT.replace(chr(10), ' ')}` |" in card
+    assert "| caption prompt | none |" in card  # the merger's prompt does not answer for the captioner's
 
 
 def test_a_deleted_shard_of_the_merged_run_comes_back_byte_for_byte(merged_run):
