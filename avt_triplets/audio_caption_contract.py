@@ -11,17 +11,21 @@ Audio reaches the model as the dataset stores it: the clip's 16 kHz mono WAV, cu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
+
+from avt_triplets.captioner_contract import ManifestIdentity
 
 DEFAULT_AUDIO_PROMPT = "Describe the sounds in this audio in one sentence."
 
 
 @dataclass(frozen=True)
-class AudioCaptionerIdentity:
+class AudioCaptionerIdentity(ManifestIdentity):
     """What identifies a loaded audio captioner in the manifest (``audio_captioner``); every field required."""
+
+    what = "audio captioner"
 
     name: str
     revision: str | None  # resolved Hub commit; None for a local folder
@@ -33,18 +37,6 @@ class AudioCaptionerIdentity:
     windows: int  # --audio-caption-windows: candidates per clip
     sampling_rate: int  # the rate its feature extractor takes (the stored audio's, 16 kHz)
     adapter: str  # the family adapter (ADAPTERS) that formats the prompt
-
-    def record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["generation"] = dict(self.generation)
-        return record
-
-    @classmethod
-    def require_fields(cls, record: Mapping[str, Any]) -> None:
-        """Raise :class:`ValueError` naming the identity fields ``record`` lacks."""
-        missing = [f.name for f in fields(cls) if f.name not in record]
-        if missing:
-            raise ValueError(f"audio captioner record lacks identity field(s) {', '.join(missing)}")
 
 
 IDENTITY_FIELDS = tuple(f.name for f in fields(AudioCaptionerIdentity))

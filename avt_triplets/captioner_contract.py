@@ -39,9 +39,32 @@ WORKERS, MODEL_PROCESS = "decode workers", "model process"
 GREEDY = {"do_sample": False, "num_beams": 1}  # the generation settings of every transformers captioner
 
 
+class ManifestIdentity:
+    """A model's identity as a manifest record: a frozen dataclass whose every field is required (``what`` names
+    the record in errors); shared by every model role's identity (captioner, audio captioner)."""
+
+    what = "model"
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's record: every field, JSON-ready."""
+        record = asdict(self)
+        if "generation" in record:
+            record["generation"] = dict(record["generation"])
+        return record
+
+    @classmethod
+    def require_fields(cls, record: Mapping[str, Any]) -> None:
+        """Raise :class:`ValueError` naming the identity fields ``record`` lacks."""
+        missing = [f.name for f in fields(cls) if f.name not in record]
+        if missing:
+            raise ValueError(f"{cls.what} record lacks identity field(s) {', '.join(missing)}")
+
+
 @dataclass(frozen=True)
-class CaptionerIdentity:
+class CaptionerIdentity(ManifestIdentity):
     """What identifies a loaded captioner in the manifest; every field is required (no defaults)."""
+
+    what = "captioner"
 
     name: str
     revision: str | None  # resolved Hub commit; None for a local folder
@@ -52,19 +75,6 @@ class CaptionerIdentity:
     generation: Mapping[str, Any]  # generate() settings that decide the captions (greedy)
     image_size: int  # short side of the frames it captions (--caption-image-size; 0: the video's own size)
     adapter: str  # the family adapter (avt_triplets.captioner_adapters) that formats prompts and inputs
-
-    def record(self) -> dict[str, Any]:
-        """The manifest's ``captioner`` record: every field, JSON-ready."""
-        record = asdict(self)
-        record["generation"] = dict(self.generation)
-        return record
-
-    @classmethod
-    def require_fields(cls, record: Mapping[str, Any]) -> None:
-        """Raise :class:`ValueError` naming the identity fields ``record`` lacks."""
-        missing = [f.name for f in fields(cls) if f.name not in record]
-        if missing:
-            raise ValueError(f"captioner record lacks identity field(s) {', '.join(missing)}")
 
 
 @dataclass(frozen=True)
@@ -157,5 +167,6 @@ __all__ = [
     "Captioner",
     "CaptionerIdentity",
     "InputPlan",
+    "ManifestIdentity",
     "Layout",
 ]
