@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from avt_triplets.captioner_contract import ManifestIdentity
 from avt_triplets.model_sources import check_model_source, loading_errors, require_model_type
 from avt_triplets.revisions import local_digest, resolve_commit_hash
 
@@ -26,16 +27,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class ModelIdentity:
-    """What identifies one loaded model in the manifest (and what a resumed run must match)."""
+class ModelIdentity(ManifestIdentity):
+    """What identifies one loaded model in the manifest (and what a resumed run must match); the backends add
+    their prompt and generation settings to :meth:`record`."""
+
+    what = "caption-kind model"
 
     name: str
     revision: str | None  # resolved Hub commit; None for a local folder
     weights_digest: str | None  # content of a local checkpoint; None for Hub models
     dtype: str
-
-    def record(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
