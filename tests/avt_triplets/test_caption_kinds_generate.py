@@ -123,7 +123,7 @@ def test_clip_chooses_the_visual_caption_and_the_llm_merges_audio_and_visual(
     assert "| caption prompt | none |" in card  # the merger's prompt does not answer for the captioner's
 
 
-def test_a_deleted_shard_of_the_merged_run_comes_back_byte_for_byte(merged_run):
+def test_a_deleted_shard_comes_back_byte_for_byte_and_dropping_a_model_is_refused(merged_run, capsys):
     out, argv, _ = merged_run
     shard = layout.data_path(out, 1)
     kept = shard.read_bytes()
@@ -131,6 +131,12 @@ def test_a_deleted_shard_of_the_merged_run_comes_back_byte_for_byte(merged_run):
         path.unlink(missing_ok=True)
     assert cli.main(argv) == 0
     assert shard.read_bytes() == kept
+
+    capsys.readouterr()
+    at = argv.index("--visual-scorer")
+    assert cli.main(argv[:at] + argv[at + 2 :]) == 2  # the same output without the visual scorer
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "visual_scorer.name" in err and len(err.splitlines()) == 1
 
 
 def test_the_omni_candidates_are_the_thinkers_greedy_then_seeded_samples(
