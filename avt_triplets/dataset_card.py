@@ -88,11 +88,14 @@ class Provenance:
     package_versions: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     audio_captioner: dict[str, Any] | None = None  # its manifest record (--audio-captioner), None without
+    # the records of --visual-scorer, --av-captioner, --av-caption-from (those the run had), by record name
+    caption_kind_models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Provenance:
         # the audio captioner's record is read whole below; its keys must not answer the captioner's lookups
-        flat = flatten({key: value for key, value in manifest.items() if key != "audio_captioner"})
+        whole = ("audio_captioner", *_CAPTION_KIND_MODELS)
+        flat = flatten({key: value for key, value in manifest.items() if key not in whole})
         captioner = _lookup(flat, "captioner", "captioner.name", "captioner_name", "captioner.model")
         scorer = _lookup(flat, "scorer", "scorer.name", "scorer_name", "scorer.model")
         versions = _lookup(flat, "package_versions", "versions", default=None)
@@ -126,6 +129,7 @@ class Provenance:
             ),
             seed=_lookup(flat, "seed", default="unknown"),
             audio_captioner=manifest.get("audio_captioner") or None,
+            caption_kind_models={name: manifest[name] for name in _CAPTION_KIND_MODELS if manifest.get(name)},
             avt_version=str(_lookup(flat, "avt_version", "version", default="unknown")),
             package_versions={str(k): str(v) for k, v in versions.items()},
             options={k: v for k, v in flat.items() if not k.startswith(("package_versions.", "versions."))},
@@ -475,6 +479,30 @@ def _audio_captioner_rows(record: dict[str, Any] | None) -> list[str]:
     ]
 
 
+# the other caption-kind models' records (read whole: their keys must not answer the captioner's lookups), with
+# what each row of the card says they did
+_CAPTION_KIND_MODELS = {
+    "visual_scorer": ("visual scorer", "visual_caption is the frame caption it matches best to its own frame"),
+    "av_captioner": ("AV captioner", "frames and audio together; {candidates} candidate(s) per clip (greedy, then "
+                     "seeded samples), the av_caption chosen by the scorer"),
+    "caption_merger": ("AV caption merger", "merges each clip's audio_caption and visual_caption, greedily"),
+}  # fmt: skip
+
+
+def _caption_kind_model_rows(records: dict[str, dict[str, Any]]) -> list[str]:
+    """How the visual choice and the AV captions were made (no row for a model the run did not have)."""
+    rows = []
+    for name, (what, how) in _CAPTION_KIND_MODELS.items():
+        record = records.get(name)
+        if record:
+            revision = record.get("revision") or "unknown"
+            made = how.format(candidates=record.get("candidates", 1))
+            rows.append(f"| {what} | {_fmt(record.get('name'))} (revision {_fmt(revision)}): {made} |")
+            if record.get("prompt"):
+                rows.append(f"| {what} prompt | {_fmt(record['prompt'])} |")
+    return rows
+
+
 def _provenance_section(provenance: Provenance, captioned: bool) -> list[str]:
     if captioned:
         models = [
@@ -482,6 +510,7 @@ def _provenance_section(provenance: Provenance, captioned: bool) -> list[str]:
             f"| caption prompt | {_fmt(provenance.caption_prompt)} |",
             f"| scorer | {_fmt(provenance.scorer)} (revision {_fmt(provenance.scorer_revision)}) |",
             *_audio_captioner_rows(provenance.audio_captioner),
+            *_caption_kind_model_rows(provenance.caption_kind_models),
         ]
     else:
         models = ["| models | none (`--captioner none`) |"]

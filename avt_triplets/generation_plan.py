@@ -48,6 +48,14 @@ def model_sources(models: ModelOptions, planned: dict[str, Any]) -> list[ModelSo
             "audio captioner", models.audio_captioner, models.audio_captioner_revision, digest
         )
         found.append(audio)
+    for record, revision in (
+        ("visual_scorer", models.visual_scorer_revision),
+        ("av_captioner", models.av_captioner_revision),
+        ("caption_merger", models.av_caption_from_revision),
+    ):
+        if record in planned:  # the option was given (manifest.planned_models)
+            name, digest = planned[record]["name"], planned[record]["weights_digest"]
+            found.append(model_source(record.replace("_", " "), name, revision, digest))
     if not models.scorer.startswith("msclap"):
         digest = planned.get("scorer", {}).get("weights_digest")
         return [*found, model_source("scorer", models.scorer, models.scorer_revision, digest)]

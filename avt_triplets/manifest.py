@@ -23,6 +23,7 @@ from avt_core.errors import UsageError
 from avt_triplets import layout, schema
 from avt_triplets.audio_caption_contract import IDENTITY_FIELDS as AUDIO_IDENTITY_FIELDS
 from avt_triplets.audio_caption_contract import AudioCaptionerIdentity
+from avt_triplets.caption_merge_prompt import merger_model
 from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity
 from avt_triplets.inputs import InputSet, inputs_digest
 from avt_triplets.options import GenerationOptions, ModelOptions
@@ -38,6 +39,22 @@ class IncompatibleOutputError(UsageError, RuntimeError):
 
 # Keys (dotted paths into the manifest) whose values decide the rows; anything else (package
 # versions, worker counts, batch sizes, dates) may differ between the runs that fill one output.
+# The records of issue 21's other caption-kind models (avt_triplets.extra_models.ModelIdentity and what each adds);
+# each is there only when its option is given.
+CAPTION_KIND_MODEL_FIELDS = {
+    "visual_scorer": ("name", "revision", "weights_digest", "dtype"),
+    "av_captioner": (
+        "name",
+        "revision",
+        "weights_digest",
+        "dtype",
+        "prompt",
+        "generation",
+        "sampling",
+        "candidates",
+    ),
+    "caption_merger": ("name", "revision", "weights_digest", "dtype", "prompt", "generation"),
+}
 IDENTITY_KEYS = (
     "captioned",
     "captioner.name",
@@ -56,6 +73,7 @@ IDENTITY_KEYS = (
     "scorer.text_model_revision",
     "scorer.text_model_digest",
     *(f"audio_captioner.{name}" for name in AUDIO_IDENTITY_FIELDS),
+    *(f"{record}.{name}" for record, names in CAPTION_KIND_MODEL_FIELDS.items() for name in names),
     "fps",
     "clip_seconds",
     "shard_size",
@@ -68,10 +86,10 @@ IDENTITY_KEYS = (
 )
 # The keys known before any model is loaded: checked first, so a wrong rerun fails in seconds.
 # Every model role's record (avt_triplets.model_host.ROLES): a role the options do not ask for has none.
-MODEL_RECORDS = ("captioner", "audio_captioner", "scorer")
+MODEL_RECORDS = ("captioner", "audio_captioner", "scorer", *CAPTION_KIND_MODEL_FIELDS)
 # The records of roles a captioned run may or may not have: absent means "no such model" (None), so adding or
 # dropping one on a resume is a difference, said as one, and known before any model loads.
-OPTIONAL_RECORDS = ("audio_captioner",)
+OPTIONAL_RECORDS = ("audio_captioner", *CAPTION_KIND_MODEL_FIELDS)
 RUN_IDENTITY_KEYS = tuple(k for k in IDENTITY_KEYS if k.split(".")[0] not in MODEL_RECORDS)
 # Identity keys added after the first manifests, with the value every older manifest implies.
 IMPLIED_BEFORE_RECORDED = {
@@ -88,6 +106,7 @@ NAME_DIGESTS = {
     "scorer.name": "scorer.weights_digest",
     "scorer.text_model": "scorer.text_model_digest",
     "audio_captioner.name": "audio_captioner.weights_digest",
+    **{f"{record}.name": f"{record}.weights_digest" for record in CAPTION_KIND_MODEL_FIELDS},
 }
 # The model keys known before any model loads (from the options: name, local weights' digest, ...), so one refusal
 # lists a model change together with an fps change instead of the second only after the models loaded.
@@ -103,6 +122,7 @@ PLANNED_MODEL_KEYS = (
     "audio_captioner.prompt",
     "audio_captioner.max_new_tokens",
     "audio_captioner.windows",
+    *(f"{record}.{key}" for record in CAPTION_KIND_MODEL_FIELDS for key in ("name", "weights_digest")),
 )
 
 
@@ -315,7 +335,17 @@ def planned_models(models: ModelOptions | None, remember: bool = True) -> dict[s
             "windows": models.audio_caption_windows,
             **({"prompt": models.audio_caption_prompt} if models.audio_caption_prompt is not None else {}),
         }
+    for record, name in _caption_kind_models(models).items():
+        planned[record] = {"name": name, "weights_digest": local_digest(name, remember)}
     return planned
+
+
+def _caption_kind_models(models: ModelOptions) -> dict[str, str]:
+    """The model names of the caption-kind options given (record -> name; the merger's without ``llm:``)."""
+    named = {"visual_scorer": models.visual_scorer, "av_captioner": models.av_captioner}
+    if models.av_caption_from is not None:
+        named["caption_merger"] = merger_model(models.av_caption_from)
+    return {record: str(name) for record, name in named.items() if name is not None}
 
 
 def models_manifest(captioner: Any, scorer: Any) -> dict[str, Any]:

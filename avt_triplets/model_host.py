@@ -55,7 +55,10 @@ from avt_triplets.model_inputs import InputPreparer, audio_preprocessor_of, imag
 from avt_triplets.options import GenerationOptions, ModelOptions
 from avt_triplets.probe_board import ProbeBoard, Verdict
 from avt_triplets.stages.audio_captions import AudioCaptionStep
+from avt_triplets.stages.av_captions import AvCaptionStep
+from avt_triplets.stages.caption_merge import CaptionMergeStep
 from avt_triplets.stages.reader import Chunk
+from avt_triplets.stages.visual_choice import VisualChoiceStep
 from avt_triplets.stages.worker import CaptionStep, ChunkWorker, PackStep, ScoreStep
 
 T = TypeVar("T")
@@ -138,6 +141,42 @@ def _audio_caption_chunk(captioner: Any, options: GenerationOptions) -> ChunkSte
     return AudioCaptionStep(captioner, options.audio_caption_batch_size)
 
 
+def _check_visual_scorer(scorer: Any, options: GenerationOptions, handed: dict[str, Any]) -> dict[str, Any]:
+    from avt_triplets.visual_scorers import check_visual_scorer
+
+    check_visual_scorer(scorer)
+    return {}
+
+
+def _check_av_captioner(captioner: Any, options: GenerationOptions, handed: dict[str, Any]) -> dict[str, Any]:
+    from avt_triplets.av_captioners import check_av_captioner
+
+    return {"av_caption": check_av_captioner(captioner, options.clip_seconds)}
+
+
+def _check_caption_merger(merger: Any, options: GenerationOptions, handed: dict[str, Any]) -> dict[str, Any]:
+    from avt_triplets.caption_mergers import check_caption_merger
+
+    return {"av_caption": check_caption_merger(merger)}
+
+
+def _visual_choice_chunk(scorer: Any, options: GenerationOptions) -> ChunkStep:
+    return VisualChoiceStep(scorer, options.visual_score_batch_size)
+
+
+def _av_caption_chunk(captioner: Any, options: GenerationOptions) -> ChunkStep:
+    return AvCaptionStep(captioner, captioner.candidates, options.seed, options.fps)
+
+
+def _caption_merge_chunk(merger: Any, options: GenerationOptions) -> ChunkStep:
+    return CaptionMergeStep(merger, options.merge_batch_size)
+
+
+def _record_of(model: Any) -> dict[str, Any]:
+    """The record of a caption-kind model (``extra_models.ModelIdentity`` and what the model adds)."""
+    return model.record()
+
+
 def _always(models: ModelOptions) -> bool:
     return True
 
@@ -182,9 +221,10 @@ class Role:
         return Probed(self.record(model), preprocess=preprocess, caption_batch_size=size, hands_on=hands_on)
 
 
-# The roles in the order the worker stage runs them: the captioner first (it takes the decoded clips), the scorer
-# last (it scores every kind's candidates and makes the rows); the ones between take and return the captioned
-# chunk (``CaptionedChunk.extra``, one entry per caption kind). Adding a model is one entry here, one options field
+# The roles in the order the worker stage runs them: the captioner first (it takes the decoded clips), then the
+# scorer (it scores every kind's candidates and makes the rows); the ones between take and return the captioned
+# chunk (``CaptionedChunk.extra``, one entry per caption kind; ``visual_choice``), the ones after it the rows
+# (``ChunkResult``: the caption merger, which needs the audio caption the scorer chose). Adding a model is one entry here, one options field
 # (ModelOptions; its batch size and GPU share in GenerationOptions), one backend module, its manifest record
 # (manifest.IDENTITY_KEYS, schema.CAPTION_KIND_RECORDS for the columns it makes) and a check in preflight.
 ROLES: tuple[Role, ...] = (
@@ -200,6 +240,15 @@ ROLES: tuple[Role, ...] = (
         sizes_caption_batch=True,
     ),
     Role(
+        "visual_scorer",
+        lambda options, device: models.load_visual_scorer_from(options, device),
+        _record_of,
+        _check_visual_scorer,
+        _visual_choice_chunk,
+        Pool("visual_scorer_gpus", 0.25),
+        wanted=lambda options: options.visual_scorer is not None,
+    ),
+    Role(
         "audio_captioner",
         lambda options, device: models.load_audio_captioner_from(options, device),
         manifest.audio_captioner_record,
@@ -207,6 +256,15 @@ ROLES: tuple[Role, ...] = (
         _audio_caption_chunk,
         Pool("audio_captioner_gpus", 0.5),
         wanted=lambda options: options.audio_captioner is not None,
+    ),
+    Role(
+        "av_captioner",
+        lambda options, device: models.load_av_captioner_from(options, device),
+        _record_of,
+        _check_av_captioner,
+        _av_caption_chunk,
+        Pool("av_captioner_gpus", 0.5),
+        wanted=lambda options: options.av_captioner is not None,
     ),
     Role(
         "scorer",
@@ -217,6 +275,16 @@ ROLES: tuple[Role, ...] = (
         Pool("scorer_gpus", 0.25, "scorer_replicas"),
         prepares="audio",
         preprocessor=audio_preprocessor_of,
+    ),
+    # after the scorer: it merges the audio caption the scorer chose (takes and returns the ChunkResult)
+    Role(
+        "caption_merger",
+        lambda options, device: models.load_caption_merger_from(options, device),
+        _record_of,
+        _check_caption_merger,
+        _caption_merge_chunk,
+        Pool("caption_merger_gpus", 0.25),
+        wanted=lambda options: options.av_caption_from is not None,
     ),
 )
 CORE_ROLES = ("captioner", "scorer")  # every captioned run has them; the others are there when asked for
@@ -484,9 +552,12 @@ class LoadedHost:
 
 
 def _chunk_worker(roles: tuple[Role, ...], loaded: dict[str, Any], options: GenerationOptions) -> ChunkWorker:
-    """Every role's step in this process: captioner, the roles between, scorer."""
-    middle = [role.step(loaded[role.name], options) for role in roles if role.name not in CORE_ROLES]
-    return ChunkWorker(loaded["captioner"], loaded["scorer"], options, middle)
+    """Every role's step in this process: captioner, the roles between, scorer, the roles after it."""
+    scorer_at = [role.name for role in roles].index("scorer")
+    steps = [role.step(loaded[role.name], options) if role.name not in CORE_ROLES else None for role in roles]
+    middle = [step for step in steps[:scorer_at] if step is not None]
+    after = [step for step in steps[scorer_at + 1 :] if step is not None]
+    return ChunkWorker(loaded["captioner"], loaded["scorer"], options, middle, after)
 
 
 class DeferredHost:

@@ -20,6 +20,7 @@ def check_model_options(models: ModelOptions) -> None:
     check_device(models.device)
     captioners.check_captioner_options(models.captioner, models.dtype)
     check_audio_captioner_options(models.audio_captioner)
+    check_caption_kind_options(models)
     scorers.check_scorer_options(models.scorer, models.scorer_weights, models.scorer_text_model)
 
 
@@ -55,6 +56,60 @@ def load_audio_captioner_from(models: ModelOptions, device):
     )
 
 
+def check_caption_kind_options(models: ModelOptions) -> None:
+    """``--visual-scorer``, ``--av-captioner``, ``--av-caption-from``: sources and local folders' model types."""
+    from avt_triplets.av_captioners import check_av_captioner_options
+    from avt_triplets.caption_mergers import check_merger_options
+    from avt_triplets.visual_scorers import check_visual_scorer_options
+
+    if models.visual_scorer is not None:
+        check_visual_scorer_options(models.visual_scorer, models.visual_scorer_revision)
+    if models.av_captioner is not None:
+        check_av_captioner_options(models.av_captioner, models.av_captioner_revision)
+    if models.av_caption_from is not None:
+        check_merger_options(
+            models.av_caption_from, models.av_caption_prompt, models.av_caption_from_revision
+        )
+
+
+def load_visual_scorer_from(models: ModelOptions, device):
+    """The ``--visual-scorer`` (same ``--dtype`` as the captioner)."""
+    from avt_triplets.visual_scorers import load_visual_scorer
+
+    return load_visual_scorer(
+        models.visual_scorer, device=device, dtype=models.dtype, revision=models.visual_scorer_revision
+    )
+
+
+def load_av_captioner_from(models: ModelOptions, device):
+    """The ``--av-captioner`` (same ``--dtype`` and ``--max-new-tokens`` as the captioner)."""
+    from avt_triplets.av_captioners import load_av_captioner
+
+    return load_av_captioner(
+        models.av_captioner,
+        prompt=models.av_caption_prompt,
+        device=device,
+        dtype=models.dtype,
+        revision=models.av_captioner_revision,
+        max_new_tokens=models.max_new_tokens,
+        candidates=models.av_captions,
+    )
+
+
+def load_caption_merger_from(models: ModelOptions, device):
+    """The LLM of ``--av-caption-from llm:MODEL`` (same ``--dtype`` and ``--max-new-tokens`` as the captioner)."""
+    from avt_triplets.caption_mergers import load_caption_merger
+
+    return load_caption_merger(
+        models.av_caption_from,
+        prompt=models.av_caption_prompt,
+        device=device,
+        dtype=models.dtype,
+        revision=models.av_caption_from_revision,
+        max_new_tokens=models.max_new_tokens,
+    )
+
+
 def load_scorer_from(models: ModelOptions, device) -> AudioTextScorer:
     return scorers.load_scorer(
         models.scorer,
@@ -85,7 +140,11 @@ def labels_only(
 __all__ = [
     "check_model_options",
     "labels_only",
+    "check_caption_kind_options",
     "load_audio_captioner_from",
+    "load_av_captioner_from",
+    "load_caption_merger_from",
+    "load_visual_scorer_from",
     "load_captioner_from",
     "load_models",
     "load_scorer_from",

@@ -23,6 +23,7 @@ from avt_core.dataclass_cli import (
     require_positive,
 )
 from avt_core.errors import UsageError
+from avt_triplets.caption_merge_prompt import check_merge_prompt, merger_model
 from avt_triplets.inputs import DEFAULT_PATH_TEMPLATE
 
 DEFAULT_CAPTIONER = "Salesforce/blip2-opt-2.7b"
@@ -37,6 +38,9 @@ RAY_OPTIONS = (
     "captioner_gpus",
     "scorer_gpus",
     "audio_captioner_gpus",
+    "visual_scorer_gpus",
+    "av_captioner_gpus",
+    "caption_merger_gpus",
     "captioner_replicas",
     "scorer_replicas",
 )
@@ -160,12 +164,59 @@ class ModelOptions:
         help="Audio caption candidates per clip: the clip's audio cut into N equal windows, one caption each "
         "(1: the whole clip).",
     )
+    visual_scorer: str | None = option(
+        None,
+        group=MODELS,
+        metavar="MODEL",
+        help="Visual scorer: a CLIP model (Hub id or local folder) that scores each frame caption against its own "
+        "frame; visual_caption is the caption of the best pair. None: visual_caption is the frame caption with "
+        "the highest CLAP score (caption), as before.",
+    )
+    visual_scorer_revision: str | None = option(
+        None, group=MODELS, help="Hub branch, tag or commit of --visual-scorer."
+    )
+    av_captioner: str | None = option(
+        None,
+        group=MODELS,
+        metavar="MODEL",
+        help="Audio-visual captioner: a Qwen2.5-Omni model (Hub id or local folder, the whole model or its "
+        "thinker) given each clip's frames and audio together; its --av-captions candidates are scored by "
+        "--scorer against the audio and written as av_captions / av_caption. None: no AV captioner.",
+    )
+    av_captioner_revision: str | None = option(
+        None, group=MODELS, help="Hub branch, tag or commit of --av-captioner."
+    )
+    av_captions: int = option(
+        1,
+        group=MODELS,
+        metavar="N",
+        help="--av-captioner candidates per clip: the greedy caption, then N-1 sampled ones, each seeded by the "
+        "run's --seed, the clip and its number (the same candidates on every rerun).",
+    )
+    av_caption_from: str | None = option(
+        None,
+        group=MODELS,
+        metavar="llm:MODEL",
+        help="Make av_caption by merging each clip's chosen audio and visual captions with a local chat LLM "
+        "(AutoModelForCausalLM, Hub id or folder), greedily: AVCaps's GPT-4 step done locally. Needs "
+        "--audio-captioner; not with --av-captioner.",
+    )
+    av_caption_from_revision: str | None = option(
+        None, group=MODELS, help="Hub branch, tag or commit of --av-caption-from's model."
+    )
+    av_caption_prompt: str | None = option(
+        None,
+        group=MODELS,
+        help="The instruction of --av-captioner, or the merge prompt of --av-caption-from (must contain "
+        "{audio_caption} and {visual_caption}). None: the documented default (README).",
+    )
     device: str | None = option(
         None, group=MODELS, help="Device for the models. None: this process's accelerate device."
     )
 
     def __post_init__(self) -> None:
-        require_positive(self, "max_new_tokens", "audio_caption_windows")
+        require_positive(self, "max_new_tokens", "audio_caption_windows", "av_captions")
+        self._check_av_options()
         size = self.caption_image_size
         if size != "native" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise UsageError(
@@ -173,6 +224,22 @@ class ModelOptions:
             )
         if self.labels_only:
             self._refuse_model_settings()
+
+    def _check_av_options(self) -> None:
+        """The AV caption options that contradict each other, in one line before anything loads."""
+        if self.av_captioner is not None and self.av_caption_from is not None:
+            raise UsageError("--av-captioner and --av-caption-from both make av_caption(s); give one of them")
+        if self.av_caption_from is not None:
+            merger_model(self.av_caption_from)
+            if self.audio_captioner is None:
+                raise UsageError(
+                    "--av-caption-from merges each clip's audio caption with its visual caption; it needs "
+                    "--audio-captioner"
+                )
+            if self.av_caption_prompt is not None:
+                check_merge_prompt(self.av_caption_prompt)
+        if self.av_captions != 1 and self.av_captioner is None:
+            raise UsageError("--av-captions counts --av-captioner candidates; give --av-captioner")
 
     @property
     def labels_only(self) -> bool:
@@ -295,6 +362,14 @@ class GenerationOptions:
     audio_caption_batch_size: int = option(
         8, group=RUN, help="Audio windows per --audio-captioner call (fixed: batches are cut by content)."
     )
+    visual_score_batch_size: int = option(
+        64,
+        group=RUN,
+        help="(frame, caption) pairs per --visual-scorer call (fixed: batches are cut by content).",
+    )
+    merge_batch_size: int = option(
+        8, group=RUN, help="Caption pairs per --av-caption-from call (fixed: batches are cut by content)."
+    )
     retry_failed: bool = option(
         False, group=RUN, help="Also rerun clips recorded in finished shards' failure tables."
     )
@@ -342,6 +417,21 @@ class GenerationOptions:
         group=RAY,
         help="GPU share of each --audio-captioner replica. None: 0.5 on a cluster with GPUs, else 0.",
     )
+    visual_scorer_gpus: float | None = option(
+        None,
+        group=RAY,
+        help="GPU share of each --visual-scorer replica. None: 0.25 on a cluster with GPUs, else 0.",
+    )
+    av_captioner_gpus: float | None = option(
+        None,
+        group=RAY,
+        help="GPU share of each --av-captioner replica. None: 0.5 on a cluster with GPUs, else 0.",
+    )
+    caption_merger_gpus: float | None = option(
+        None,
+        group=RAY,
+        help="GPU share of each --av-caption-from replica. None: 0.25 on a cluster with GPUs, else 0.",
+    )
     captioner_replicas: int | None = option(
         None,
         group=RAY,
@@ -380,6 +470,8 @@ class GenerationOptions:
             "chunk_size",
             "score_batch_size",
             "audio_caption_batch_size",
+            "visual_score_batch_size",
+            "merge_batch_size",
         )
         if self.caption_batch_size != "auto":
             if isinstance(self.caption_batch_size, bool) or not isinstance(self.caption_batch_size, int):
@@ -389,7 +481,16 @@ class GenerationOptions:
             require_positive(self, "caption_batch_size")
         require_positive(self, "limit", "prefetch", "decoder_threads")
         self.card_license()  # refused now, before any model loads
-        require_non_negative(self, "num_workers", "captioner_gpus", "scorer_gpus", "audio_captioner_gpus")
+        require_non_negative(
+            self,
+            "num_workers",
+            "captioner_gpus",
+            "scorer_gpus",
+            "audio_captioner_gpus",
+            "visual_scorer_gpus",
+            "av_captioner_gpus",
+            "caption_merger_gpus",
+        )
         require_positive(self, "captioner_replicas", "scorer_replicas")
         given = [name for name in RAY_OPTIONS if getattr(self, name) is not None]
         if given and self.distributor != "ray":

@@ -27,6 +27,9 @@ _MODEL_NAMES = (
     ("scorer", "name", "weights_digest"),
     ("scorer", "text_model", "text_model_digest"),
     ("audio_captioner", "name", "weights_digest"),
+    ("visual_scorer", "name", "weights_digest"),
+    ("av_captioner", "name", "weights_digest"),
+    ("caption_merger", "name", "weights_digest"),
 )
 _SCAN_BLOCK = 1 << 20
 

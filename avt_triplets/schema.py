@@ -38,9 +38,10 @@ AUDIO_CAPTION_COLUMNS = (
 )
 AV_CAPTION_COLUMNS = ("av_captions", "av_caption")
 MODALITY_CAPTION_COLUMNS = VISUAL_CAPTION_COLUMNS + AUDIO_CAPTION_COLUMNS + AV_CAPTION_COLUMNS
-# The manifest record of the model (its role, avt_triplets.model_host.ROLES) whose presence means an output's rows
+# The manifest records of the models (their roles, avt_triplets.model_host.ROLES) whose presence means an output's rows
 # carry a caption kind's columns: how the writer of a resumed run knows the columns (shards.recorded_caption_kinds).
-CAPTION_KIND_RECORDS = {"audio": "audio_captioner"}
+# ``av``: either model makes it (the omni AV captioner, or the LLM merging audio and visual captions).
+CAPTION_KIND_RECORDS = {"audio": ("audio_captioner",), "av": ("av_captioner", "caption_merger")}
 # The CLAP text embedding (same text tower, same normalisation as ``text_embedding``) of each kind's chosen caption:
 # what `avt pretrain --text-source modality` contrasts the audio and visual streams with.
 MODALITY_TEXT_EMBEDDINGS = {"audio": "audio_text_embedding", "visual": "visual_text_embedding"}

@@ -116,7 +116,9 @@ def recorded_caption_kinds(root: Path) -> tuple[str, ...]:
     """The further caption kinds an output's rows carry (``audio``, ...): those whose model the manifest records
     (``schema.CAPTION_KIND_RECORDS``), so every shard of the output has the same columns."""
     manifest = read_json(storage.as_path(root) / layout.MANIFEST_FILE) or {}
-    return tuple(kind for kind, record in schema.CAPTION_KIND_RECORDS.items() if manifest.get(record))
+    return tuple(
+        kind for kind, records in schema.CAPTION_KIND_RECORDS.items() if any(manifest.get(r) for r in records)
+    )
 
 
 def is_done(root: Path, index: int) -> bool:

@@ -108,6 +108,8 @@ class CaptionedChunk:
     # what further roles made of the chunk: per caption kind (``audio``, ...; ``schema.CAPTION_KIND_RECORDS``),
     # for each clip its candidates (a caption or :class:`Failed` each; None for a clip that did not decode)
     extra: dict[str, list[list[str | Failed] | None]] = field(default_factory=dict)
+    # ``--visual-scorer``: per clip, the frame whose caption is its visual caption (None: CLAP's choice, as without)
+    visual_choice: list[int | None] | None = None
 
     def without_frames(self) -> CaptionedChunk:
         """The same chunk without the decoded pixels or the captioner's inputs, which nothing after the
@@ -286,6 +288,8 @@ class ScoreStep:
         cache.update({t: e for t, e in embedded.items() if not isinstance(e, Failed)})
         for i, audio_embedding in zip(usable, audio):
             row = _best_caption_row(items[i], captions[i], audio_embedding, cache, embedded)
+            if captioned.visual_choice is not None and "failure" not in row:
+                row = _with_visual_choice(row, captions[i], captioned.visual_choice[i], cache)
             for kind, candidates in captioned.extra.items():
                 if "failure" not in row:
                     row = _with_kind(row, kind, items[i], candidates[i], audio_embedding, cache, embedded)
@@ -344,6 +348,21 @@ def _best_caption_row(
     if not isinstance(choice, _Choice):
         return choice
     return triplet_row(item, captions, choice.scores, choice.best, choice.embedding)
+
+
+def _with_visual_choice(
+    row: dict[str, Any], captions: list[str], frame: int | None, cache: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """``row`` whose visual caption is frame ``frame``'s (the visual scorer's choice), with that caption's CLAP text
+    embedding, normalised as ``text_embedding`` is; ``frame`` None keeps CLAP's choice."""
+    if frame is None:
+        return row
+    embedding = l2_normalise(np.stack([cache[captions[frame]]]))[0]
+    return {
+        **row,
+        "visual_caption": captions[frame],
+        "visual_text_embedding": embedding.astype(np.float32).tolist(),
+    }
 
 
 def _with_kind(
@@ -431,7 +450,8 @@ class ChunkWorker:
     """Every role's step in one process: what the ``local`` and ``accelerate`` distributors run per chunk. The
     captioner comes first (it takes the stream of decoded clips), the scorer last; ``middle`` are the steps of
     the roles between them (:data:`avt_triplets.model_host.ROLES`: an audio captioner), each taking and
-    returning the :class:`CaptionedChunk`."""
+    returning the :class:`CaptionedChunk`; ``after`` the steps of the roles after the scorer (a caption merger),
+    each taking and returning the :class:`ChunkResult`."""
 
     captioned = True
 
@@ -441,16 +461,20 @@ class ChunkWorker:
         scorer: AudioTextScorer,
         options: GenerationOptions,
         middle: Sequence[Callable[[Chunk, CaptionedChunk], CaptionedChunk]] = (),
+        after: Sequence[Callable[[Chunk, ChunkResult], ChunkResult]] = (),
     ):
         self.caption = CaptionStep(captioner, options.caption_batch_size, options.seed)
-        self.middle = list(middle)
+        self.middle, self.after = list(middle), list(after)
         self.score = ScoreStep(scorer, options.score_batch_size)
 
     def __call__(self, chunk: Chunk, items: Sequence[DecodedItem]) -> ChunkResult:
         captioned = self.caption(chunk, items)
         for step in self.middle:
             captioned = step(chunk, captioned)
-        return self.score(captioned)
+        result = self.score(captioned)
+        for step in self.after:
+            result = step(chunk, result)
+        return result
 
 
 class PackStep:

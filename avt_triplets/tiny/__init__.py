@@ -20,6 +20,8 @@ _BUILDERS = {
     "make_tiny_llava_onevision": "avt_triplets.tiny.vlm_families",
     "make_tiny_internvl": "avt_triplets.tiny.vlm_families",
     "make_tiny_qwen3_vl": "avt_triplets.tiny.vlm_families",
+    "make_tiny_qwen2_5_omni": "avt_triplets.tiny.av_models",
+    "make_tiny_caption_llm": "avt_triplets.tiny.av_models",
     "make_tiny_qwen2_audio": "avt_triplets.tiny.audio_models",
     "make_tiny_audio_flamingo3": "avt_triplets.tiny.audio_models",
     "make_tiny_clap": "avt_triplets.tiny.clap",

@@ -32,6 +32,8 @@ BATCH_FLAGS = {
     "--caption-batch-size",  # generate: frames per captioner call
     "--score-batch-size",  # generate: clips or captions per scorer call
     "--audio-caption-batch-size",  # generate: audio windows per audio captioner call
+    "--visual-score-batch-size",  # generate: (frame, caption) pairs per visual scorer call
+    "--merge-batch-size",  # generate: caption pairs per caption merger call
     "--feature-batch-size",  # pretrain-slava: clips per frozen-tower forward pass
 }
 SPLIT_FLAGS = {"--train-split", "--eval-split", "--split"}  # --split: generate's rows of an input list

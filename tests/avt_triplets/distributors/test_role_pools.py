@@ -48,3 +48,25 @@ def test_the_roles_of_a_run_are_the_ones_its_options_ask_for():
     assert [role.name for role in roles_for(audio)] == ["captioner", "audio_captioner", "scorer"]
     with pytest.raises(UsageError, match="--captioner none loads no model, so --audio-captioner"):
         ModelOptions(captioner="none", audio_captioner="a")
+
+
+def test_the_caption_kind_roles_run_in_order_each_with_its_own_pool():
+    merged = ModelOptions(
+        captioner="c", scorer="s", visual_scorer="v", audio_captioner="a", av_caption_from="llm:m"
+    )
+    names = [role.name for role in roles_for(merged)]
+    assert names == [
+        "captioner",
+        "visual_scorer",
+        "audio_captioner",
+        "scorer",
+        "caption_merger",
+    ]  # merger after
+    omni = ModelOptions(captioner="c", scorer="s", av_captioner="o", av_captions=3)
+    assert [role.name for role in roles_for(omni)] == ["captioner", "av_captioner", "scorer"]
+    extra = {name: role_named(name).pool for name in ("visual_scorer", "av_captioner", "caption_merger")}
+    options = GenerationOptions(distributor="ray", av_captioner_gpus=1.0)
+    plan = plan_resources(options, [Node(cpus=16, gpus=2)], extra)
+    shares = {name: plan.pool(name).gpus for name in extra}
+    assert shares == {"visual_scorer": 0.25, "av_captioner": 1.0, "caption_merger": 0.25}
+    assert "1 av captioner actor (1 GPU + 1 CPU)" in describe_requests(plan, captioned=True)
