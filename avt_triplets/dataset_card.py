@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class Provenance:
     fps: Any = "unknown"
     clip_seconds: Any = "unknown"
     seed: Any = "unknown"
+    caption_unit: str = "frame"  # --caption-unit (older manifests: frame)
+    clip_prompts: list[str] = field(default_factory=list)  # clip unit: the prompt of each candidate
     avt_version: str = "unknown"
     package_versions: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
@@ -123,10 +126,23 @@ class Provenance:
                 default="unknown",
             ),
             seed=_lookup(flat, "seed", default="unknown"),
+            caption_unit=str(_lookup(flat, "captioner.caption_unit", default="frame")),
+            clip_prompts=list((manifest.get("captioner") or {}).get("clip_prompts") or []),
             avt_version=str(_lookup(flat, "avt_version", "version", default="unknown")),
             package_versions={str(k): str(v) for k, v in versions.items()},
             options={k: v for k, v in flat.items() if not k.startswith(("package_versions.", "versions."))},
         )
+
+    def unit_text(self) -> str:
+        """What one caption describes (``--caption-unit``): "per frame", or "per clip window of up to N frames,
+        as one video"."""
+        if self.caption_unit != "clip":
+            return "per frame"
+        try:
+            count = max(1, math.ceil(float(self.clip_seconds) * float(self.fps) - 1e-9))
+        except (TypeError, ValueError):
+            return "per clip window (its sampled frames as one video)"
+        return f"per clip window of up to {count} frames, as one video"
 
 
 def data_features(root: str | Path, data_files: Iterable[Path] | None = None) -> datasets.Features | None:
@@ -370,11 +386,21 @@ def _intro(card: CardContent) -> list[str]:
             f"{', '.join(f'`{c}`' for c in schema.CAPTION_COLUMNS)} are absent (not empty), there is no "
             "`clap_score` to rank clips by, and `avt filter` makes `random{k}` subsets only.",
         ]
+    provenance = card.provenance
+    if provenance.caption_unit != "clip":
+        return [
+            "Audio-visual-text triplets made with `avt generate`, following LG-CAV-MAE §2.3: every "
+            "sampled frame of a clip is captioned, every caption is scored against the clip's audio with CLAP, "
+            "and the best-scoring caption is kept with its score (`clap_score`). Subsets `top{k}` keep the k% "
+            "best-scoring clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
+        ]
     return [
-        "Audio-visual-text triplets made with `avt generate`, following LG-CAV-MAE §2.3: every "
-        "sampled frame of a clip is captioned, every caption is scored against the clip's audio with CLAP, "
-        "and the best-scoring caption is kept with its score (`clap_score`). Subsets `top{k}` keep the k% "
-        "best-scoring clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
+        f"Audio-visual-text triplets made with `avt generate --caption-unit clip`: captions are "
+        f"{provenance.unit_text()}. The captioner gives {len(provenance.clip_prompts) or 'several'} candidates "
+        "per clip, one per prompt (`caption_index` is the candidate's position, its prompt the manifest's "
+        "`captioner.clip_prompts`); every candidate is scored against the clip's audio with CLAP and the "
+        "best-scoring one is kept with its score (`clap_score`). Subsets `top{k}` keep the k% best-scoring "
+        "clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
     ]
 
 
@@ -465,6 +491,7 @@ def _provenance_section(provenance: Provenance, captioned: bool) -> list[str]:
         models = [
             f"| captioner | {_fmt(provenance.captioner)} (revision {_fmt(provenance.captioner_revision)}) |",
             f"| caption prompt | {_fmt(provenance.caption_prompt)} |",
+            f"| captions | {provenance.unit_text()} |",
             f"| scorer | {_fmt(provenance.scorer)} (revision {_fmt(provenance.scorer_revision)}) |",
         ]
     else:
