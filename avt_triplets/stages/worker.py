@@ -192,8 +192,8 @@ class CaptionStep:
                 None if frames is None else self.clips(clip_frames(frames), item.job.clip.clip_id)
             )
             model_seconds += time.perf_counter() - started
-        made = [c for clip in captions if clip is not None for c in clip]
-        empty = sum(1 for c in made if isinstance(c, str) and selection.is_empty_caption(c))
+        made = [c for clip in captions if clip is not None for c in clip if isinstance(c, str)]
+        empty = sum(1 for c in made if selection.is_empty_caption(c))
         seconds = {"decode": sum(item.seconds for item in done), "caption": model_seconds}
         return CaptionedChunk(chunk, done, captions, seconds, len(made), empty)
 
