@@ -576,8 +576,9 @@ def _load_section(subsets: selection.SubsetsFile, load_path: str, captioned: boo
     ]
 
 
-def _columns_section(features: datasets.Features) -> list[str]:
-    """The columns this dataset has, their types and how each was made (``schema.COLUMN_ORIGINS``)."""
+def _columns_section(features: datasets.Features, caption_unit: str = "frame") -> list[str]:
+    """The columns this dataset has, their types and how each was made (``schema.column_origins``)."""
+    origins = schema.column_origins(caption_unit)
     lines = ["## Columns", "", "| column | type | how it was made |", "|---|---|---|"]
     for column, feature in features.items():
         kind = type(feature).__name__
@@ -586,7 +587,7 @@ def _columns_section(features: datasets.Features) -> list[str]:
         elif isinstance(feature, datasets.List):
             inner = feature.feature
             kind = f"list of {inner.dtype if isinstance(inner, datasets.Value) else type(inner).__name__}"
-        lines.append(f"| `{column}` | {kind} | {schema.COLUMN_ORIGINS.get(column, '')} |")
+        lines.append(f"| `{column}` | {kind} | {origins.get(column, '')} |")
     kinds = [k for k, c in _CAPTION_KIND_COLUMNS.items() if c in features]
     if "caption" in features:
         lines += [
@@ -623,7 +624,7 @@ def _card_body(card: CardContent) -> str:
         _provenance_section(card.provenance, card.captioned),
         _subsets_section(card.subsets, card.captioned),
         _load_section(card.subsets, card.load_path, card.captioned),
-        _columns_section(card.features) if card.features is not None else [],
+        _columns_section(card.features, card.provenance.caption_unit) if card.features is not None else [],
         [
             "## License",
             "",

@@ -91,7 +91,11 @@ def test_clip_captions_are_a_plain_transformers_video_call_scored_by_clap(
 
     card = (out / "README.md").read_text()
     assert "| captions | per clip window of up to 2 frames, as one video |" in card
-    assert "`--caption-unit clip`" in card or "--caption-unit clip" in card
+    assert "made with `avt generate --caption-unit clip`" in card
+    assert (
+        "| `caption_index` | int32 | the candidate of `caption` (its prompt: manifest captioner.clip_prompts) |"
+        in card
+    )
 
     if family != "qwen2_5_vl":
         return  # the rest is the same for every family: once is enough
@@ -153,3 +157,26 @@ def test_clip_prompts_are_the_documented_list_with_the_given_prompt_first():
     given = ModelOptions(caption_unit="clip", clip_captions=2, caption_prompt="What sounds here?")
     assert given.clip_prompts == ("What sounds here?", CLIP_PROMPTS[1])
     assert ModelOptions().clip_prompts == ()
+
+
+@pytest.mark.parametrize(("family", "keys"), [("qwen3_vl", 2), ("internvl", 1)])
+def test_every_declared_video_family_captions_a_video_as_transformers_does(family, keys, tiny_vlm):
+    """The other video families, through the loaded captioner (no CLI run): the adapter's video inputs carry the
+    keys it declares, and ``caption_video`` equals the plain transformers call on the same frames."""
+    from PIL import Image
+
+    from avt_triplets.captioners import load_captioner
+
+    model_dir = tiny_vlm(family)
+    captioner = load_captioner(
+        model_dir, device="cpu", max_new_tokens=MAX_NEW_TOKENS, clip_prompts=CLIP_PROMPTS[:1]
+    )
+    assert captioner.input_plan().layout == "video" and captioner.image_preprocessor() is None
+    declared = captioner.adapter.video.keys
+    assert len(declared) == keys
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    text = captioner.adapter.render_video_prompt(captioner.processor, CLIP_PROMPTS[0])
+    assert set(declared) <= set(captioner.adapter.video_inputs(captioner.processor, text, frames, FPS).keys())
+    expected = plain_video_captions(model_dir, [Image.fromarray(f) for f in frames], [CLIP_PROMPTS[0]])
+    assert [captioner.caption_video(frames, FPS, CLIP_PROMPTS[0])] == expected
