@@ -180,3 +180,16 @@ def test_every_declared_video_family_captions_a_video_as_transformers_does(famil
     assert set(declared) <= set(captioner.adapter.video_inputs(captioner.processor, text, frames, FPS).keys())
     expected = plain_video_captions(model_dir, [Image.fromarray(f) for f in frames], [CLIP_PROMPTS[0]])
     assert [captioner.caption_video(frames, FPS, CLIP_PROMPTS[0])] == expected
+
+
+def test_the_run_summary_counts_clip_caption_candidates_not_frames(tmp_path):
+    from avt_triplets.summary import GenerationSummary
+
+    counts = dict(shards_total=1, shards_done=1, clips=4, triplets=0, failures_by_reason={}, seconds={})
+    summary = GenerationSummary(tmp_path, **counts, captioned_frames=8, empty_captions=6, caption_unit="clip")
+    assert "empty         6 of 8 clip caption candidates" in summary.format()
+    assert summary.empty_result.startswith(
+        "the captioner gave 6 of 8 clip caption candidates an empty caption"
+    )
+    frames = GenerationSummary(tmp_path, **counts, captioned_frames=8, empty_captions=6)
+    assert "empty         6 of 8 frame captions" in frames.format()
