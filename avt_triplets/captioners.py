@@ -349,7 +349,7 @@ class TransformersCaptioner(Captioner):
     def input_plan(self) -> InputPlan:
         if self._plan is None and self.caption_unit == "clip":
             keys = ", ".join(self.adapter.video.keys)
-            reason = f"--caption-unit clip: each clip's frames go through the processor's video path as one video ({keys})"
+            reason = f"--caption-unit clip: each clip's frames are one video through the processor's ({keys})"
             self._plan = InputPlan("video", reason)
         if self._plan is None:
             self._plan = plan_inputs(self.processor, self._prompt_text, self.adapter)

@@ -131,10 +131,11 @@ def _probe_captions(captioner: Any) -> list[str]:
 
 
 def check_captioner(captioner: Any) -> str:
-    """Caption two synthetic frames (with ``--caption-unit clip``: as one video), preprocessed as the decode workers will (:mod:`avt_triplets.model_inputs`);
-    returns the first caption, or raises :class:`RunAborted` naming the captioner. A captioner that loads but
-    produces nothing (NaN weights, only end-of-sequence tokens) captions them as empty strings: it is refused here,
-    before any video is decoded, instead of filling the dataset with empty captions."""
+    """Caption two synthetic frames, preprocessed as the decode workers will (:mod:`avt_triplets.model_inputs`;
+    with ``--caption-unit clip``: the two as one video, with each clip prompt); returns the first caption, or
+    raises :class:`RunAborted` naming the captioner. A captioner that loads but produces nothing (NaN weights,
+    only end-of-sequence tokens) captions them as empty strings: it is refused here, before any video is decoded,
+    instead of filling the dataset with empty captions."""
     try:
         captions = _probe_captions(captioner)
     except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run

@@ -5,8 +5,8 @@ An adapter says what differs between image-text-to-text families and nothing els
 part of the resume identity), which processor outputs besides ``pixel_values`` describe an image (Qwen's
 ``image_grid_thw``, Idefics3's ``pixel_attention_mask``) and the model's native input size
 (``--caption-image-size native``), and whether and how the family takes a clip's frames as one video
-(``--caption-unit clip``: :class:`VideoInput`). Batching, transport and the fast-path checks are the same for every family
-(:mod:`avt_triplets.captioners`, :mod:`avt_triplets.image_batches`).
+(``--caption-unit clip``: :class:`VideoInput`). Batching, transport and the fast-path checks are the same for every
+family (:mod:`avt_triplets.captioners`, :mod:`avt_triplets.image_batches`).
 """
 
 from __future__ import annotations
