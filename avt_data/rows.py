@@ -67,6 +67,24 @@ def recorded_class_table(specs: Sequence[str | DatasetSpec]):
     return first
 
 
+def recorded_caption_units(specs: Sequence[str | DatasetSpec]) -> dict[str, str]:
+    """What one caption of each dataset describes, as its manifest records it (``avt generate --caption-unit``:
+    "per frame", "per clip window of up to N frames, as one video"), by argument, for the model card. Folders and
+    fsspec URLs only: a dataset without a readable manifest (a Hub id) is left out."""
+    from avt_triplets.dataset_card import Provenance, read_manifest
+
+    units = {}
+    for raw in specs:
+        spec = raw if isinstance(raw, DatasetSpec) else DatasetSpec.parse(raw)
+        try:
+            manifest = read_manifest(spec.path)
+        except (OSError, ValueError):  # not a folder avt wrote (a Hub id, an unreachable store)
+            continue
+        if manifest.get("captioner"):
+            units[str(raw)] = Provenance.from_manifest(manifest).unit_text()
+    return units
+
+
 def has_text_embeddings(column_names) -> bool:
     """Whether rows carry the CLAP text embedding of their caption (text losses, text retrieval)."""
     return TEXT_EMBEDDING_COLUMN in set(column_names)

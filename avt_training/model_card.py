@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from avt_data.rows import DatasetSpec
+from avt_data.rows import DatasetSpec, recorded_caption_units
 from avt_training.tracking import SECRET_OPTIONS
 from avt_triplets.cards import AVT_TAG, EMPTY_CARD, carry_over, read_card_text
 from avt_triplets.model_sources import looks_like_local_path
@@ -50,6 +50,8 @@ class TrainingRun:
     results: list[Result] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # steps, clips, ... (shown as given)
     classes: list[str] | None = None
+    # dataset argument -> what one of its captions describes (its manifest's --caption-unit), where recorded
+    caption_units: dict[str, str] = field(default_factory=dict)
 
 
 def hub_id(name: str | None) -> str | None:
@@ -103,10 +105,15 @@ def _option_value(value: Any) -> str:
     return f"`{text}`".replace("|", "\\|")
 
 
+def _captions_of(run: TrainingRun, argument: str) -> str:
+    unit = run.caption_units.get(argument)
+    return f": captions {unit}" if unit else ""
+
+
 def training_sections(run: TrainingRun) -> str:
     """Training data, options, final metrics and classes, as Markdown."""
     lines = ["## Training data", ""]
-    lines += [f"- `{_dataset_name(a)}`" for a in run.datasets]
+    lines += [f"- `{_dataset_name(a)}`{_captions_of(run, a)}" for a in run.datasets]
     if run.base_model:
         lines += ["", f"Initialised from `{public_reference(run.base_model)}`."]
     if run.facts:
@@ -190,6 +197,7 @@ def pretrain_run(config, summary: dict[str, Any]) -> TrainingRun:
         base_model=config.model_name_or_path or config.init_from_vitmae,
         results=results,
         facts=facts,
+        caption_units=recorded_caption_units(config.datasets),
     )
 
 
@@ -215,6 +223,7 @@ def finetune_run(config, results: dict[str, Any], classes: list[str]) -> Trainin
         results=found,
         facts=facts,
         classes=list(classes),
+        caption_units=recorded_caption_units(config.datasets),
     )
 
 

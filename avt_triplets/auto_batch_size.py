@@ -96,6 +96,8 @@ def resolve_caption_batch_size(captioner: Any, options: GenerationOptions, recor
     if recorded is not None:
         logger.info("caption batch size %d, as recorded in the output's manifest", recorded)
         return int(recorded)
+    if captioner.caption_unit == "clip":
+        return 1  # --caption-unit clip: one video per model call, whatever the batch size
     device = captioner.device
     if device is None or getattr(device, "type", str(device)) in ("cpu", "meta"):
         return DEFAULT_CAPTION_BATCH_SIZE

@@ -11,7 +11,9 @@ The pipeline reads nothing of a captioner that :class:`Captioner` does not decla
 * **batch layout** (:meth:`Captioner.stack`): the rows of one batch as one host batch: one fixed-size tensor,
   or, for variable-resolution families (Qwen's ``image_grid_thw``, SmolVLM's image tiles), tensors collated with
   their metadata (:mod:`avt_triplets.image_batches`);
-* **captioning** (:meth:`Captioner.caption` of PIL images, :meth:`Captioner.caption_pixels` of ready inputs);
+* **captioning** (:meth:`Captioner.caption` of PIL images, :meth:`Captioner.caption_pixels` of ready inputs;
+  with ``caption_unit`` ``"clip"``, :meth:`Captioner.caption_video`: one caption of a clip's frames as one
+  video, per prompt of ``clip_prompts``);
 * **probe** (:func:`avt_triplets.preflight.check_captioner`) runs two synthetic frames through exactly these
   calls, as the decode workers and the model process will.
 
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-Layout = Literal["fixed", "variable", "raw"]
+Layout = Literal["fixed", "variable", "raw", "video"]
+CaptionUnit = Literal["frame", "clip"]
+CAPTION_UNITS: tuple[str, ...] = ("frame", "clip")
 WORKERS, MODEL_PROCESS = "decode workers", "model process"
 GREEDY = {"do_sample": False, "num_beams": 1}  # the generation settings of every transformers captioner
 
@@ -75,6 +79,24 @@ class CaptionerIdentity(ManifestIdentity):
     generation: Mapping[str, Any]  # generate() settings that decide the captions (greedy)
     image_size: int  # short side of the frames it captions (--caption-image-size; 0: the video's own size)
     adapter: str  # the family adapter (avt_triplets.captioner_adapters) that formats prompts and inputs
+    # "frame": a caption per frame; "clip": candidates per clip window, its frames as one video
+    caption_unit: str
+    # "clip": the prompt of each candidate, in order (what caption_index points at); "frame": none
+    clip_prompts: Sequence[str]
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's ``captioner`` record: every field, JSON-ready."""
+        record = asdict(self)
+        record["generation"] = dict(self.generation)
+        record["clip_prompts"] = list(self.clip_prompts)
+        return record
+
+    @classmethod
+    def require_fields(cls, record: Mapping[str, Any]) -> None:
+        """Raise :class:`ValueError` naming the identity fields ``record`` lacks."""
+        missing = [f.name for f in fields(cls) if f.name not in record]
+        if missing:
+            raise ValueError(f"captioner record lacks identity field(s) {', '.join(missing)}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,8 @@ class Captioner(ABC):
     max_new_tokens: int | None = None
     # extra generate() options: --caption-compile's cache, the batch-size probe's min_new_tokens (None: none)
     generate_kwargs: dict[str, Any] | None = None
+    caption_unit: CaptionUnit = "frame"  # "clip": caption_video per clip window instead of caption per frame
+    clip_prompts: tuple[str, ...] = ()  # "clip": one candidate caption per prompt, in this order
 
     @property
     def device(self) -> torch.device | None:
@@ -132,6 +156,8 @@ class Captioner(ABC):
             generation={},
             image_size=self.image_short_side(),
             adapter="custom",
+            caption_unit=self.caption_unit,
+            clip_prompts=self.clip_prompts,
         )
 
     def input_plan(self) -> InputPlan:
@@ -158,12 +184,19 @@ class Captioner(ABC):
         preprocessor)."""
         raise NotImplementedError(f"{type(self).__name__} has no image preprocessor")
 
+    def caption_video(self, frames: Sequence[np.ndarray], fps: float, prompt: str) -> str:
+        """One caption of a clip's RGB frames (in time order, sampled at ``fps``) as one video, asked with
+        ``prompt`` (one of ``clip_prompts``); only called when ``caption_unit`` is ``"clip"``."""
+        raise NotImplementedError(f"{type(self).__name__} does not caption videos")
+
 
 __all__ = [
+    "CAPTION_UNITS",
     "GREEDY",
     "MODEL_PROCESS",
     "RAW_FRAMES",
     "WORKERS",
+    "CaptionUnit",
     "Captioner",
     "CaptionerIdentity",
     "InputPlan",

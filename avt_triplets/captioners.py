@@ -12,6 +12,11 @@ inputs vary in size (Qwen's patch grids, SmolVLM's tiles) are preprocessed one a
 their metadata and prompt ids, and collated per batch, when that collation equals the processor's own batch of the
 same images (checked on synthetic images); anything else is preprocessed in the model process.
 
+``caption_unit="clip"`` (``--caption-unit clip``, families whose adapter declares a video input): a clip's sampled
+frames go through the processor's ``videos=`` path as one video with each prompt of ``clip_prompts``, one
+caption per prompt (:meth:`TransformersCaptioner.caption_video`); the video is preprocessed in the model process
+(the load log says so). Any other family is refused before its weights load, naming the families that can.
+
 Choices that make captions reproducible and comparable:
 
 * greedy decoding (``do_sample=False``, ``num_beams=1``), so a rerun yields the same captions;
@@ -40,8 +45,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avt_core.errors import UsageError
-from avt_triplets.captioner_adapters import DEFAULT_CHAT_PROMPT, GENERIC, CaptionerAdapter, adapter_for
-from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity, InputPlan
+from avt_triplets.captioner_adapters import (
+    DEFAULT_CHAT_PROMPT,
+    GENERIC,
+    CaptionerAdapter,
+    adapter_for,
+    video_families,
+)
+from avt_triplets.captioner_contract import GREEDY, Captioner, CaptionerIdentity, CaptionUnit, InputPlan
 from avt_triplets.devices import batch_to_device, default_device
 from avt_triplets.image_batches import CollatedBatch, collate_rows
 from avt_triplets.legacy_checkpoints import fill_missing_fields
@@ -65,6 +76,7 @@ __all__ = [
     "load_captioner",
     "plan_inputs",
     "resolve_dtype",
+    "require_video_support",
     "variable_layout_reason",
 ]
 
@@ -87,23 +99,45 @@ def resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
     return dtype
 
 
-def check_captioner_options(name_or_path: str | os.PathLike, dtype: Any = None) -> None:
+def check_captioner_options(
+    name_or_path: str | os.PathLike, dtype: Any = None, caption_unit: CaptionUnit = "frame"
+) -> None:
     """Raise :class:`UsageError` for captioner options that cannot work, before anything is loaded."""
     check_model_source(name_or_path, "--captioner")
     resolve_dtype(dtype, default_device("cpu"))
     if os.path.isdir(name_or_path):  # a local folder's config costs nothing to read: a wrong model fails here
         with loading_errors("the captioner", name_or_path):
-            _require_captioner_type(name_or_path)
+            config = _require_captioner_type(name_or_path)
+        require_video_support(name_or_path, getattr(config, "model_type", None), caption_unit)
 
 
-def _require_captioner_type(name_or_path: str | os.PathLike, revision: str | None = None) -> None:
-    """The model's config is one ``AutoModelForImageTextToText`` loads (BLIP-2, LLaVA, ...)."""
+def require_video_support(
+    name_or_path: Any,
+    model_type: str | None,
+    caption_unit: CaptionUnit,
+    adapter: CaptionerAdapter | None = None,
+) -> None:
+    """``--caption-unit clip`` needs a family whose adapter declares a video input (read from ``config.json``'s
+    ``model_type``, before any weights load); else one :class:`UsageError` naming the families that have one."""
+    adapter = adapter or adapter_for(model_type)
+    if caption_unit != "clip" or adapter.video is not None:
+        return
+    raise UsageError(
+        f"--caption-unit clip: {name_or_path} is a {model_type!r} model, whose adapter "
+        f"({adapter.name}) takes images only; video-capable families: "
+        f"{', '.join(video_families())} (or use --caption-unit frame)"
+    )
+
+
+def _require_captioner_type(name_or_path: str | os.PathLike, revision: str | None = None) -> Any:
+    """The model's config, one ``AutoModelForImageTextToText`` loads (BLIP-2, LLaVA, ...)."""
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     config = AutoConfig.from_pretrained(name_or_path, revision=revision)
     kind = "an image-text-to-text model (BLIP-2, LLaVA, ...) that AutoModelForImageTextToText loads"
     require_model_type("--captioner", name_or_path, config, MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES, kind)
+    return config
 
 
 def vision_dtype(model: Any, adapter: CaptionerAdapter = GENERIC) -> torch.dtype:
@@ -258,6 +292,7 @@ class TransformersCaptioner(Captioner):
         weights_digest: str | None = None,
         adapter: CaptionerAdapter | None = None,
         image_size: int | str = FRAME_SHORT_SIDE,
+        clip_prompts: Sequence[str] = (),
     ) -> None:
         self.model = model.eval()
         self.processor = processor
@@ -277,6 +312,10 @@ class TransformersCaptioner(Captioner):
         self.clean_up_spaces = bool(getattr(tokenizer, "clean_up_tokenization_spaces", False))
         self._prompt_text = self.adapter.render_prompt(processor, self.prompt, self.uses_chat_template)
         self.image_size = _resolve_image_size(image_size, self.adapter, processor)
+        self.caption_unit: CaptionUnit = "clip" if clip_prompts else "frame"
+        self.clip_prompts = tuple(clip_prompts)  # clip unit: one candidate caption per prompt
+        if clip_prompts:
+            require_video_support(name, getattr(config, "model_type", None), "clip", self.adapter)
         self._plan: InputPlan | None = None  # found out on the first input_plan() call
         self._prompt_tensors: dict[str, torch.Tensor] | None = None  # the prompt's ids, for caption_pixels
 
@@ -301,15 +340,28 @@ class TransformersCaptioner(Captioner):
             generation=GREEDY,
             image_size=self.image_size,
             adapter=self.adapter.name,
+            caption_unit=self.caption_unit,
+            clip_prompts=self.clip_prompts,
         )
 
     def image_short_side(self) -> int:
         return self.image_size
 
     def input_plan(self) -> InputPlan:
+        if self._plan is None and self.caption_unit == "clip":
+            keys = ", ".join(self.adapter.video.keys)
+            reason = f"--caption-unit clip: each clip's frames are one video through the processor's ({keys})"
+            self._plan = InputPlan("video", reason)
         if self._plan is None:
             self._plan = plan_inputs(self.processor, self._prompt_text, self.adapter)
         return self._plan
+
+    def caption_video(self, frames: Sequence[np.ndarray], fps: float, prompt: str) -> str:
+        """One caption of a clip's frames as one video (the processor runs here, in this process), greedy, as
+        the family's documented usage: the chat template's video turn, ``videos=``, a batch of one."""
+        text = self.adapter.render_video_prompt(self.processor, prompt)
+        inputs = self.adapter.video_inputs(self.processor, text, frames, fps)
+        return self._generate(inputs.to(self.device, dtype=self.input_dtype))[0]
 
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
         """One caption per PIL image: the processor runs here, in this process."""
@@ -399,6 +451,7 @@ def load_captioner(
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     revision: str | None = None,
     image_size: int | str = FRAME_SHORT_SIDE,
+    clip_prompts: Sequence[str] = (),
 ) -> TransformersCaptioner:
     """Load an image-text-to-text model (Hub id or local folder) as a greedy captioner.
 
@@ -406,6 +459,8 @@ def load_captioner(
     (default: none, plain captioning). ``dtype``: torch dtype or its name; default bf16 on GPU, fp32 on CPU.
     ``revision``: Hub branch, tag or commit; the resolved commit is recorded as ``captioner.revision``.
     ``image_size``: the short side frames are captioned at (``"native"``: the model's, see the adapters).
+    ``clip_prompts``: caption whole clips as videos (``--caption-unit clip``), one candidate per prompt; a family
+    without a video input is refused from its config, before the weights load.
     A local path that does not exist, or a model that cannot be loaded, is a
     :class:`~avt_core.errors.UsageError`.
     """
@@ -417,7 +472,11 @@ def load_captioner(
     commit = resolve_commit_hash(name_or_path, revision)
     load_revision = commit or revision
     with loading_errors("the captioner", name_or_path):
-        _require_captioner_type(name_or_path, load_revision)
+        config = _require_captioner_type(name_or_path, load_revision)
+    require_video_support(
+        name_or_path, getattr(config, "model_type", None), "clip" if clip_prompts else "frame"
+    )
+    with loading_errors("the captioner", name_or_path):
         processor = AutoProcessor.from_pretrained(name_or_path, revision=load_revision)
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, revision=load_revision, dtype=dtype)
     model.to(device)
@@ -437,6 +496,7 @@ def load_captioner(
         max_new_tokens=max_new_tokens,
         weights_digest=local_digest(name_or_path),
         image_size=image_size,
+        clip_prompts=clip_prompts,
     )
     logger.info("loaded %r on %s (%s)", captioner, device, dtype)
     _log_plan(captioner, getattr(model.config, "model_type", None))

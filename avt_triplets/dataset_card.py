@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class Provenance:
     fps: Any = "unknown"
     clip_seconds: Any = "unknown"
     seed: Any = "unknown"
+    caption_unit: str = "frame"  # --caption-unit (older manifests: frame)
+    clip_prompts: list[str] = field(default_factory=list)  # clip unit: the prompt of each candidate
     avt_version: str = "unknown"
     package_versions: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
@@ -130,10 +133,23 @@ class Provenance:
             seed=_lookup(flat, "seed", default="unknown"),
             audio_captioner=manifest.get("audio_captioner") or None,
             caption_kind_models={name: manifest[name] for name in _CAPTION_KIND_MODELS if manifest.get(name)},
+            caption_unit=str(_lookup(flat, "captioner.caption_unit", default="frame")),
+            clip_prompts=list((manifest.get("captioner") or {}).get("clip_prompts") or []),
             avt_version=str(_lookup(flat, "avt_version", "version", default="unknown")),
             package_versions={str(k): str(v) for k, v in versions.items()},
             options={k: v for k, v in flat.items() if not k.startswith(("package_versions.", "versions."))},
         )
+
+    def unit_text(self) -> str:
+        """What one caption describes (``--caption-unit``): "per frame", or "per clip window of up to N frames,
+        as one video"."""
+        if self.caption_unit != "clip":
+            return "per frame"
+        try:
+            count = max(1, math.ceil(float(self.clip_seconds) * float(self.fps) - 1e-9))
+        except (TypeError, ValueError):
+            return "per clip window (its sampled frames as one video)"
+        return f"per clip window of up to {count} frames, as one video"
 
 
 def data_features(root: str | Path, data_files: Iterable[Path] | None = None) -> datasets.Features | None:
@@ -377,11 +393,21 @@ def _intro(card: CardContent) -> list[str]:
             f"{', '.join(f'`{c}`' for c in schema.CAPTION_COLUMNS)} are absent (not empty), there is no "
             "`clap_score` to rank clips by, and `avt filter` makes `random{k}` subsets only.",
         ]
+    provenance = card.provenance
+    if provenance.caption_unit != "clip":
+        return [
+            "Audio-visual-text triplets made with `avt generate`, following LG-CAV-MAE §2.3: every "
+            "sampled frame of a clip is captioned, every caption is scored against the clip's audio with CLAP, "
+            "and the best-scoring caption is kept with its score (`clap_score`). Subsets `top{k}` keep the k% "
+            "best-scoring clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
+        ]
     return [
-        "Audio-visual-text triplets made with `avt generate`, following LG-CAV-MAE §2.3: every "
-        "sampled frame of a clip is captioned, every caption is scored against the clip's audio with CLAP, "
-        "and the best-scoring caption is kept with its score (`clap_score`). Subsets `top{k}` keep the k% "
-        "best-scoring clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
+        f"Audio-visual-text triplets made with `avt generate --caption-unit clip`: captions are "
+        f"{provenance.unit_text()}. The captioner gives {len(provenance.clip_prompts) or 'several'} candidates "
+        "per clip, one per prompt (`caption_index` is the candidate's position, its prompt the manifest's "
+        "`captioner.clip_prompts`); every candidate is scored against the clip's audio with CLAP and the "
+        "best-scoring one is kept with its score (`clap_score`). Subsets `top{k}` keep the k% best-scoring "
+        "clips; `random{k}` are seeded random samples of the same size (the paper's baseline).",
     ]
 
 
@@ -508,6 +534,7 @@ def _provenance_section(provenance: Provenance, captioned: bool) -> list[str]:
         models = [
             f"| captioner | {_fmt(provenance.captioner)} (revision {_fmt(provenance.captioner_revision)}) |",
             f"| caption prompt | {_fmt(provenance.caption_prompt)} |",
+            f"| captions | {provenance.unit_text()} |",
             f"| scorer | {_fmt(provenance.scorer)} (revision {_fmt(provenance.scorer_revision)}) |",
             *_audio_captioner_rows(provenance.audio_captioner),
             *_caption_kind_model_rows(provenance.caption_kind_models),
@@ -594,8 +621,9 @@ def _load_section(subsets: selection.SubsetsFile, load_path: str, captioned: boo
     ]
 
 
-def _columns_section(features: datasets.Features) -> list[str]:
-    """The columns this dataset has, their types and how each was made (``schema.COLUMN_ORIGINS``)."""
+def _columns_section(features: datasets.Features, caption_unit: str = "frame") -> list[str]:
+    """The columns this dataset has, their types and how each was made (``schema.column_origins``)."""
+    origins = schema.column_origins(caption_unit)
     lines = ["## Columns", "", "| column | type | how it was made |", "|---|---|---|"]
     for column, feature in features.items():
         kind = type(feature).__name__
@@ -604,7 +632,7 @@ def _columns_section(features: datasets.Features) -> list[str]:
         elif isinstance(feature, datasets.List):
             inner = feature.feature
             kind = f"list of {inner.dtype if isinstance(inner, datasets.Value) else type(inner).__name__}"
-        lines.append(f"| `{column}` | {kind} | {schema.COLUMN_ORIGINS.get(column, '')} |")
+        lines.append(f"| `{column}` | {kind} | {origins.get(column, '')} |")
     kinds = [k for k, c in _CAPTION_KIND_COLUMNS.items() if c in features]
     if "caption" in features:
         lines += [
@@ -641,7 +669,7 @@ def _card_body(card: CardContent) -> str:
         _provenance_section(card.provenance, card.captioned),
         _subsets_section(card.subsets, card.captioned),
         _load_section(card.subsets, card.load_path, card.captioned),
-        _columns_section(card.features) if card.features is not None else [],
+        _columns_section(card.features, card.provenance.caption_unit) if card.features is not None else [],
         [
             "## License",
             "",

@@ -65,6 +65,8 @@ IDENTITY_KEYS = (
     "captioner.max_new_tokens",
     "captioner.generation",
     "captioner.image_size",
+    "captioner.caption_unit",
+    "captioner.clip_prompts",
     "scorer.name",
     "scorer.revision",
     "scorer.weights_digest",
@@ -96,6 +98,8 @@ IMPLIED_BEFORE_RECORDED = {
     "captioned": True,  # `--captioner none` came later: older outputs are captioned
     "captioner.generation": dict(GREEDY),  # recorded since the captioner contract; always greedy before
     "captioner.image_size": schema.FRAME_SHORT_SIDE,  # --caption-image-size came later: frames were 224 px
+    "captioner.caption_unit": "frame",  # --caption-unit came later: captions were per frame
+    "captioner.clip_prompts": [],
 }
 
 
@@ -115,6 +119,8 @@ PLANNED_MODEL_KEYS = (
     "captioner.weights_digest",
     "captioner.prompt",
     "captioner.max_new_tokens",
+    "captioner.caption_unit",
+    "captioner.clip_prompts",
     "scorer.name",
     "scorer.weights_digest",
     "audio_captioner.name",
@@ -320,6 +326,8 @@ def planned_models(models: ModelOptions | None, remember: bool = True) -> dict[s
         "name": str(models.captioner),
         "weights_digest": local_digest(models.captioner, remember),
         "max_new_tokens": models.max_new_tokens,
+        "caption_unit": models.caption_unit,
+        "clip_prompts": list(models.clip_prompts),
     }
     if models.caption_prompt is not None:
         captioner["prompt"] = models.caption_prompt

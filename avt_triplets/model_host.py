@@ -121,7 +121,7 @@ class _CaptionChunk:
     the captioner needs them: less to move to a scorer elsewhere)."""
 
     def __init__(self, captioner: Any, options: GenerationOptions):
-        self.step = CaptionStep(captioner, options.caption_batch_size, options.seed)
+        self.step = CaptionStep(captioner, options.caption_batch_size, options.seed, options.fps)
 
     def __call__(self, chunk: Chunk, items: Any) -> Any:
         return self.step(chunk, items).without_frames()

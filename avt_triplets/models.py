@@ -18,7 +18,7 @@ def check_model_options(models: ModelOptions) -> None:
     from avt_triplets.devices import check_device
 
     check_device(models.device)
-    captioners.check_captioner_options(models.captioner, models.dtype)
+    captioners.check_captioner_options(models.captioner, models.dtype, models.caption_unit)
     check_audio_captioner_options(models.audio_captioner)
     check_caption_kind_options(models)
     scorers.check_scorer_options(models.scorer, models.scorer_weights, models.scorer_text_model)
@@ -33,6 +33,7 @@ def load_captioner_from(models: ModelOptions, device) -> Captioner:
         max_new_tokens=models.max_new_tokens,
         revision=models.captioner_revision,
         image_size=models.caption_image_size,
+        clip_prompts=models.clip_prompts,
     )
     if models.caption_compile:
         from avt_triplets.caption_compile import compile_captioner

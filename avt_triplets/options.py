@@ -32,6 +32,7 @@ NO_CAPTIONER = "none"  # ``--captioner none``: package clips with their labels, 
 # ModelOptions fields that still mean something without models (the others must keep their defaults then).
 _USED_WITHOUT_MODELS = ("captioner",)
 DEFAULT_MAX_NEW_TOKENS = 30
+DEFAULT_CLIP_CAPTIONS = 3  # --caption-unit clip: candidate captions per clip window
 MODELS, CLIPS, RUN, RAY = "models", "clips", "run", "ray distributor"
 RAY_OPTIONS = (
     "ray_address",
@@ -113,6 +114,21 @@ class ModelOptions:
         help="Short side, in pixels, of the frames the captioner sees. native: the model's own input size, read "
         "from its image processor (a tile for SmolVLM; the decoded video's size for Qwen, which takes any). The "
         "stored frames stay at 224 px either way.",
+    )
+    caption_unit: Literal["frame", "clip"] = option(
+        "frame",
+        group=MODELS,
+        help="What one caption describes. frame: each sampled frame (an image) gets a caption, the best by CLAP "
+        "is the row's caption. clip: the clip window's sampled frames go to the captioner as one video, which "
+        "gives --clip-captions candidates (one per prompt of a fixed list), the best by CLAP is the row's caption "
+        "(video-capable families only: Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision, InternVL).",
+    )
+    clip_captions: int | None = option(
+        None,
+        group=MODELS,
+        metavar="N",
+        help=f"With --caption-unit clip: candidate captions per clip, each asked with its own prompt (README: "
+        f"'Whole-clip captions'; --caption-prompt replaces the first). None: {DEFAULT_CLIP_CAPTIONS}.",
     )
     caption_compile: bool = option(
         False,
@@ -222,6 +238,7 @@ class ModelOptions:
             raise UsageError(
                 f"--caption-image-size must be a positive number of pixels or 'native', got {size!r}"
             )
+        self._check_caption_unit()
         if self.labels_only:
             self._refuse_model_settings()
 
@@ -240,6 +257,31 @@ class ModelOptions:
                 check_merge_prompt(self.av_caption_prompt)
         if self.av_captions != 1 and self.av_captioner is None:
             raise UsageError("--av-captions counts --av-captioner candidates; give --av-captioner")
+
+    def _check_caption_unit(self) -> None:
+        from avt_triplets.captioner_adapters import CLIP_PROMPTS
+
+        if self.caption_unit not in ("frame", "clip"):
+            raise UsageError(f"--caption-unit must be 'frame' or 'clip', got {self.caption_unit!r}")
+        if self.clip_captions is None:
+            return
+        if self.caption_unit != "clip":
+            raise UsageError("--clip-captions only applies to --caption-unit clip")
+        if isinstance(self.clip_captions, bool) or not 1 <= self.clip_captions <= len(CLIP_PROMPTS):
+            raise UsageError(
+                f"--clip-captions must be 1 to {len(CLIP_PROMPTS)} (one per clip prompt), got {self.clip_captions!r}"
+            )
+
+    @property
+    def clip_prompts(self) -> tuple[str, ...]:
+        """``--caption-unit clip``: the prompt of each candidate caption (``--caption-prompt`` first if given);
+        empty for frame captions."""
+        from avt_triplets.captioner_adapters import CLIP_PROMPTS
+
+        if self.caption_unit != "clip":
+            return ()
+        prompts = CLIP_PROMPTS if self.caption_prompt is None else (self.caption_prompt, *CLIP_PROMPTS[1:])
+        return tuple(prompts[: self.clip_captions or DEFAULT_CLIP_CAPTIONS])
 
     @property
     def labels_only(self) -> bool:
@@ -517,6 +559,7 @@ class GenerationOptions:
 
 __all__ = [
     "DEFAULT_CAPTIONER",
+    "DEFAULT_CLIP_CAPTIONS",
     "DEFAULT_MAX_NEW_TOKENS",
     "DEFAULT_SCORER",
     "NO_CAPTIONER",

@@ -114,17 +114,30 @@ def probe_frames() -> list[np.ndarray]:
     return [frame, np.ascontiguousarray(frame[:, ::-1, ::-1])]
 
 
+def _probe_captions(captioner: Any) -> list[str]:
+    """The captions of the synthetic frames: each frame's (as the decode workers prepare them), or with
+    ``--caption-unit clip`` the frames as one video with each clip prompt."""
+    if captioner.caption_unit == "clip":
+        captions = [captioner.caption_video(probe_frames(), 1.0, p) for p in captioner.clip_prompts]
+        if not captions or not all(isinstance(c, str) for c in captions):
+            raise ValueError(f"expected one caption string per clip prompt, got {captions!r}")
+        return captions
+    frames = frame_inputs(probe_frames(), image_preprocessor_of(captioner))
+    rows = [frames.row(k) for k in range(frames.num_unique)]
+    captions = caption_rows(captioner, rows, frames.preprocessed)
+    if len(captions) != frames.num_unique or not all(isinstance(c, str) for c in captions):
+        raise ValueError(f"expected one caption string per image, got {captions!r}")
+    return captions
+
+
 def check_captioner(captioner: Any) -> str:
-    """Caption two synthetic frames, preprocessed as the decode workers will (:mod:`avt_triplets.model_inputs`);
-    returns the first caption, or raises :class:`RunAborted` naming the captioner. A captioner that loads but
-    produces nothing (NaN weights, only end-of-sequence tokens) captions them as empty strings: it is refused here,
-    before any video is decoded, instead of filling the dataset with empty captions."""
+    """Caption two synthetic frames, preprocessed as the decode workers will (:mod:`avt_triplets.model_inputs`;
+    with ``--caption-unit clip``: the two as one video, with each clip prompt); returns the first caption, or
+    raises :class:`RunAborted` naming the captioner. A captioner that loads but produces nothing (NaN weights,
+    only end-of-sequence tokens) captions them as empty strings: it is refused here, before any video is decoded,
+    instead of filling the dataset with empty captions."""
     try:
-        frames = frame_inputs(probe_frames(), image_preprocessor_of(captioner))
-        rows = [frames.row(k) for k in range(frames.num_unique)]
-        captions = caption_rows(captioner, rows, frames.preprocessed)
-        if len(captions) != frames.num_unique or not all(isinstance(c, str) for c in captions):
-            raise ValueError(f"expected one caption string per image, got {captions!r}")
+        captions = _probe_captions(captioner)
     except Exception as error:  # noqa: BLE001 - any failure means the captioner can't run
         raise _abort("captioner", captioner, error) from error
     if any(is_empty_caption(c) for c in captions):

@@ -76,6 +76,20 @@ COLUMN_ORIGINS = {
     "split": "the input list's split of the clip (--split all)",
     "sample_key": "uniform [0, 1) hash of clip_id: the key of the random{k} subsets",
 }
+# How the caption columns are made with `avt generate --caption-unit clip` (the manifest's captioner.caption_unit)
+CLIP_UNIT_ORIGINS = {
+    "captions": "candidate captions of the clip window's frames as one video, one per prompt (the captioner)",
+    "caption_scores": "CLAP cosine of each candidate with the clip's audio (the scorer)",
+    "caption": "the candidate with the highest CLAP score",
+    "caption_index": "the candidate of `caption` (its prompt: manifest captioner.clip_prompts)",
+    "visual_captions": "the visual captions: the clip's candidates (`captions`)",
+    "visual_caption": "the chosen visual caption: the candidate with the highest CLAP score (`caption`)",
+}
+
+
+def column_origins(caption_unit: str = "frame") -> dict[str, str]:
+    """How each column is made (for the card), for an output of ``caption_unit`` ``frame`` or ``clip``."""
+    return {**COLUMN_ORIGINS, **(CLIP_UNIT_ORIGINS if caption_unit == "clip" else {})}
 
 
 def has_captions(column_names) -> bool:

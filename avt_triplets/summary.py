@@ -37,8 +37,19 @@ class GenerationSummary:
     skipped_inputs: tuple[str, ...] = ()  # files of a folder input that are not videos
     captioned: bool = True  # False: `--captioner none` (rows are labelled clips, no model ran)
     missing_videos: str | None = None  # more listed videos missing than --max-missing-fraction allows: why
-    captioned_frames: int = 0  # distinct frames the captioner ran on, over the finished shards
+    # distinct frames the captioner ran on (clip unit: captions made), over the finished shards
+    captioned_frames: int = 0
     empty_captions: int = 0  # of which it captioned as empty
+    caption_unit: str = "frame"  # the manifest's captioner.caption_unit: what captioned_frames counts
+
+    @property
+    def _captioned_things(self) -> str:
+        """What ``captioned_frames`` counts, in words."""
+        return "frames" if self.caption_unit == "frame" else "clip caption candidates"
+
+    @property
+    def _captions_counted(self) -> str:
+        return "frame captions" if self.caption_unit == "frame" else "clip caption candidates"
 
     @property
     def complete(self) -> bool:
@@ -59,7 +70,8 @@ class GenerationSummary:
         captions mostly empty (a captioner that loads but produces nothing: such triplets describe nothing)."""
         if self.captions_mostly_empty:
             return (
-                f"the captioner gave {self.empty_captions} of {self.captioned_frames} frames an empty caption: it "
+                f"the captioner gave {self.empty_captions} of {self.captioned_frames} {self._captioned_things} an "
+                "empty caption: it "
                 "is broken (NaN weights, or it emits only end-of-sequence tokens); check --captioner and --dtype"
             )
         if self.triplets or not self.clips:
@@ -79,7 +91,7 @@ class GenerationSummary:
             f"clips         {self.clips}",
             rows + ("" if self.captioned else "  (labelled clips, no captions: --captioner none)"),
             *(
-                [f"empty         {self.empty_captions} of {self.captioned_frames} frame captions"]
+                [f"empty         {self.empty_captions} of {self.captioned_frames} {self._captions_counted}"]
                 if self.empty_captions
                 else []
             ),
@@ -141,6 +153,7 @@ def summarize(output_dir: str | os.PathLike, shards_total: int | None = None) ->
         captioned=bool(manifest.get("captioned", True)),
         captioned_frames=int(totals.stats_sums.get("captioned_frames", 0)),
         empty_captions=int(totals.stats_sums.get("empty_captions", 0)),
+        caption_unit=str((manifest.get("captioner") or {}).get("caption_unit", "frame")),
     )
 
 

@@ -8,7 +8,13 @@ gets :data:`GENERIC`, and the load log says so.
 
 from __future__ import annotations
 
-from avt_triplets.captioner_adapters.base import DEFAULT_CHAT_PROMPT, GENERIC, CaptionerAdapter
+from avt_triplets.captioner_adapters.base import (
+    CLIP_PROMPTS,
+    DEFAULT_CHAT_PROMPT,
+    GENERIC,
+    CaptionerAdapter,
+    VideoInput,
+)
 from avt_triplets.captioner_adapters.blip2 import BLIP2
 from avt_triplets.captioner_adapters.gemma3 import GEMMA3
 from avt_triplets.captioner_adapters.idefics3 import IDEFICS3
@@ -35,4 +41,18 @@ def adapter_for(model_type: str | None) -> CaptionerAdapter:
     return ADAPTERS.get(model_type or "", GENERIC)
 
 
-__all__ = ["ADAPTERS", "DEFAULT_CHAT_PROMPT", "GENERIC", "CaptionerAdapter", "adapter_for"]
+def video_families() -> list[str]:
+    """The adapters that declare a video input (``--caption-unit clip``), by name, in table order."""
+    return [adapter.name for adapter in _FAMILIES if adapter.video is not None]
+
+
+__all__ = [
+    "ADAPTERS",
+    "CLIP_PROMPTS",
+    "DEFAULT_CHAT_PROMPT",
+    "GENERIC",
+    "CaptionerAdapter",
+    "VideoInput",
+    "adapter_for",
+    "video_families",
+]

@@ -4,16 +4,39 @@ An adapter says what differs between image-text-to-text families and nothing els
 (chat template or raw text), the default prompt, where the vision tower is (its dtype is the input dtype and
 part of the resume identity), which processor outputs besides ``pixel_values`` describe an image (Qwen's
 ``image_grid_thw``, Idefics3's ``pixel_attention_mask``) and the model's native input size
-(``--caption-image-size native``). Batching, transport and the fast-path checks are the same for every family
-(:mod:`avt_triplets.captioners`, :mod:`avt_triplets.image_batches`).
+(``--caption-image-size native``), and whether and how the family takes a clip's frames as one video
+(``--caption-unit clip``: :class:`VideoInput`). Batching, transport and the fast-path checks are the same for every
+family (:mod:`avt_triplets.captioners`, :mod:`avt_triplets.image_batches`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_CHAT_PROMPT = "Describe this image in one short sentence."
+# ``--caption-unit clip``: candidate k of a clip is captioned with prompt k (``--caption-prompt`` replaces the first),
+# so CLAP chooses among differently worded descriptions of the same video, greedily and deterministically.
+CLIP_PROMPTS = (
+    "Describe this video in one short sentence.",
+    "What is happening in this video? Answer in one sentence.",
+    "Describe what makes the sounds in this video, in one sentence.",
+    "Describe the scene and the action of this video in one sentence.",
+)
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """How a family takes a clip's sampled frames as one video: its processor's ``videos=`` path (frames already
+    sampled: ``do_sample_frames=False``; their rate as ``video_metadata``, which Qwen turns into temporal position
+    ids and Qwen3-VL into timestamps in the prompt) and a ``{"type": "video"}`` item in the chat template's user
+    turn. ``keys``: the processor outputs that carry the video (for the log and the README)."""
+
+    keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,7 @@ class CaptionerAdapter:
     # processor outputs generate() does not take (PaliGemma's training labels): dropped where they are made
     unused_keys: tuple[str, ...] = ()
     recommended_prompt: str = DEFAULT_CHAT_PROMPT  # what the README recommends for this family
+    video: VideoInput | None = None  # None: the family captions images only (no --caption-unit clip)
 
     def default_prompt(self, uses_chat_template: bool) -> str | None:
         return self.chat_prompt if uses_chat_template else self.plain_prompt
@@ -40,6 +64,25 @@ class CaptionerAdapter:
             return prompt
         conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         return processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+    def render_video_prompt(self, processor: Any, prompt: str) -> str:
+        """The chat-formatted prompt of one video (a user turn with a video item, then ``prompt``)."""
+        conversation = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
+        return processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+
+    def video_inputs(self, processor: Any, text: str, frames: Sequence[np.ndarray], fps: float) -> Any:
+        """The processor's inputs for one clip's RGB frames (sampled at ``fps``) as one video with ``text``."""
+        import numpy as np
+
+        count = len(frames)
+        metadata = {"total_num_frames": count, "fps": float(fps), "frames_indices": list(range(count))}
+        return processor(
+            text=[text],
+            videos=[np.stack([np.asarray(frame) for frame in frames])],
+            video_metadata=[metadata],
+            do_sample_frames=False,
+            return_tensors="pt",
+        )
 
     def vision_dtype(self, model: Any) -> Any:
         """The dtype of the vision tower (its first floating parameter whose name has one of

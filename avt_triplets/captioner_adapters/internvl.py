@@ -2,7 +2,7 @@
 a thumbnail (the tile count, and with it the rows of ``pixel_values`` and the image tokens of the prompt, depends
 on the frame's shape). ChatML turns; InternVL's own prompt for a short description."""
 
-from avt_triplets.captioner_adapters.base import CaptionerAdapter
+from avt_triplets.captioner_adapters.base import CaptionerAdapter, VideoInput
 
 INTERNVL_PROMPT = "Please describe the image shortly."
 
@@ -12,4 +12,5 @@ INTERNVL = CaptionerAdapter(
     vision_tower=("vision_tower",),
     chat_prompt=INTERNVL_PROMPT,
     recommended_prompt=INTERNVL_PROMPT,
+    video=VideoInput(("pixel_values",)),
 )

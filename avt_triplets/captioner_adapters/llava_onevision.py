@@ -2,7 +2,7 @@
 tile plus the tiles of the best ``image_grid_pinpoints`` grid, so the image token count depends on the frame's
 shape); ``image_sizes`` and ``batch_num_images`` travel with each frame's pixels. ChatML turns."""
 
-from avt_triplets.captioner_adapters.base import DEFAULT_CHAT_PROMPT, CaptionerAdapter
+from avt_triplets.captioner_adapters.base import DEFAULT_CHAT_PROMPT, CaptionerAdapter, VideoInput
 
 LLAVA_ONEVISION = CaptionerAdapter(
     name="llava-onevision",
@@ -10,4 +10,5 @@ LLAVA_ONEVISION = CaptionerAdapter(
     vision_tower=("vision_tower",),
     image_keys=("image_sizes", "batch_num_images"),
     recommended_prompt=DEFAULT_CHAT_PROMPT,
+    video=VideoInput(("pixel_values_videos",)),
 )

@@ -4,7 +4,7 @@ patch rows with its grid (``image_grid_thw``) and as many image tokens in the pr
 
 from typing import Any
 
-from avt_triplets.captioner_adapters.base import CaptionerAdapter
+from avt_triplets.captioner_adapters.base import CaptionerAdapter, VideoInput
 
 QWEN_PROMPT = "Describe this image in one sentence."
 
@@ -22,4 +22,5 @@ QWEN2_5_VL = QwenVLAdapter(
     chat_prompt=QWEN_PROMPT,
     image_keys=("image_grid_thw",),
     recommended_prompt=QWEN_PROMPT,
+    video=VideoInput(("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")),
 )

@@ -2,6 +2,7 @@
 ``image_grid_thw``), 16 px patches, a DeepStack vision tower named ``visual``, ``mm_token_type_ids`` beside the
 prompt ids."""
 
+from avt_triplets.captioner_adapters.base import VideoInput
 from avt_triplets.captioner_adapters.qwen2_5_vl import QWEN_PROMPT, QwenVLAdapter
 
 QWEN3_VL = QwenVLAdapter(
@@ -11,4 +12,5 @@ QWEN3_VL = QwenVLAdapter(
     chat_prompt=QWEN_PROMPT,
     image_keys=("image_grid_thw",),
     recommended_prompt=QWEN_PROMPT,
+    video=VideoInput(("pixel_values_videos", "video_grid_thw")),
 )

@@ -118,6 +118,16 @@ def _unfinished_note(root, subsets) -> str | None:
     )
 
 
+def _captions_note(root) -> str:
+    """What one caption of this output describes (``--caption-unit``), for a captioned output."""
+    from avt_triplets import dataset_card
+
+    manifest = dataset_card.read_manifest(root)
+    if not manifest.get("captioner"):
+        return ""
+    return f"; captions {dataset_card.Provenance.from_manifest(manifest).unit_text()}"
+
+
 def run(args: argparse.Namespace) -> int:
     from avt_core import storage
     from avt_core.errors import UsageError
@@ -168,7 +178,7 @@ def _filter(root, args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unfinished", category=UserWarning)
         card = dataset_card.write_dataset_card(root, subsets=subsets)  # the card, then subsets.json
-    print(f"{subsets.total} clips in {len(subsets.data_files)} finished shard(s)")
+    print(f"{subsets.total} clips in {len(subsets.data_files)} finished shard(s){_captions_note(root)}")
     print(f"{'config':<12} {'rows':>9}  selection")
     for subset in subsets.subsets:
         print(f"{subset.name:<12} {subset.size:>9}  {subset.describe()}")

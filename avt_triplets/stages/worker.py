@@ -59,6 +59,7 @@ from avt_triplets.model_inputs import (
 from avt_triplets.options import GenerationOptions
 from avt_triplets.scorers import AudioTextScorer
 from avt_triplets.stages.caption_batches import CaptionBatches
+from avt_triplets.stages.clip_captions import ClipCaptioner, clip_frames
 from avt_triplets.stages.reader import Chunk, chunk_seed
 from avt_triplets.windowed_scorer import l2_normalise
 
@@ -153,18 +154,22 @@ class CaptionStep:
     captioned through ``caption``.
     """
 
-    def __init__(self, captioner: Captioner, batch_size: int, seed: int = 0):
+    def __init__(self, captioner: Captioner, batch_size: int, seed: int = 0, fps: float = 1.0):
         self.captioner = captioner
         self.batcher = BackoffBatcher(self._caption, batch_size, "captioner")
         self.seed = seed
         self.image_preprocessor = image_preprocessor_of(captioner)  # for items decoded without inputs
         self._stacker: ThreadPoolExecutor | None = None
+        # --caption-unit clip: each clip's frames as one video (fps: the rate they were sampled at)
+        self.clips = ClipCaptioner(captioner, fps) if captioner.caption_unit == "clip" else None
 
     def __call__(self, chunk: Chunk, items: Iterable[DecodedItem]) -> CaptionedChunk:
         from accelerate.utils import set_seed
 
         self.batcher.reset()
         set_seed(chunk_seed(self.seed, chunk.shard, chunk.start))  # sampling captioners repeat anywhere
+        if self.clips is not None:
+            return self._caption_clips(chunk, items)
         if self._stacker is None:
             self._stacker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avt-stack-frames")
         pin = pins_memory(self.captioner.device)
@@ -182,6 +187,23 @@ class CaptionStep:
         seconds = {"decode": sum(item.seconds for item in run.items), "caption": run.model_seconds}
         empty = sum(1 for c in run.captions.values() if isinstance(c, str) and selection.is_empty_caption(c))
         return CaptionedChunk(chunk, run.items, captions, seconds, run.captioned, empty)
+
+    def _caption_clips(self, chunk: Chunk, items: Iterable[DecodedItem]) -> CaptionedChunk:
+        """``--caption-unit clip``: each decodable clip's candidates as it arrives (a batch of one video per
+        prompt, :mod:`avt_triplets.stages.clip_captions`); ``captioned_frames`` counts the captions made."""
+        done, captions, model_seconds = [], [], 0.0
+        for item in items:
+            done.append(item)
+            frames = self.frame_inputs(item)
+            started = time.perf_counter()
+            captions.append(
+                None if frames is None else self.clips(clip_frames(frames), item.job.clip.clip_id)
+            )
+            model_seconds += time.perf_counter() - started
+        made = [c for clip in captions if clip is not None for c in clip if isinstance(c, str)]
+        empty = sum(1 for c in made if selection.is_empty_caption(c))
+        seconds = {"decode": sum(item.seconds for item in done), "caption": model_seconds}
+        return CaptionedChunk(chunk, done, captions, seconds, len(made), empty)
 
     def frame_inputs(self, item: DecodedItem) -> FrameInputs | None:
         """The item's frames as the captioner takes them (made here if its decoder did not); None if it failed."""
@@ -463,7 +485,7 @@ class ChunkWorker:
         middle: Sequence[Callable[[Chunk, CaptionedChunk], CaptionedChunk]] = (),
         after: Sequence[Callable[[Chunk, ChunkResult], ChunkResult]] = (),
     ):
-        self.caption = CaptionStep(captioner, options.caption_batch_size, options.seed)
+        self.caption = CaptionStep(captioner, options.caption_batch_size, options.seed, options.fps)
         self.middle, self.after = list(middle), list(after)
         self.score = ScoreStep(scorer, options.score_batch_size)
 

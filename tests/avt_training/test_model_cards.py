@@ -122,3 +122,36 @@ def test_card_metadata_names_hub_models_and_datasets():
         "top30",
         0.5,
     )
+
+
+def test_the_card_says_which_caption_unit_each_training_dataset_used(tmp_path):
+    """The training data section names each dataset's caption unit, read from its generation manifest (a manifest
+    older than --caption-unit holds frame captions; a labelled-only set has none to name)."""
+    import json
+
+    from avt_data.rows import recorded_caption_units
+    from avt_training.model_card import TrainingRun, training_sections
+
+    def output(name: str, captioner: dict | None) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        manifest = {"format": "avt-triplets/1", "captioned": captioner is not None, "captioner": captioner}
+        manifest.update({"fps": 1.0, "clip_seconds": 10.0})
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        return str(folder)
+
+    clip = output(
+        "clip", {"name": "Qwen/Qwen2.5-VL-3B-Instruct", "caption_unit": "clip", "clip_prompts": ["a"]}
+    )
+    older = output("older", {"name": "Salesforce/blip2-opt-2.7b", "prompt": None})
+    labels = output("labels", None)
+    units = recorded_caption_units([clip, f"{older}:top30", labels, "org/hub-dataset"])
+    assert units == {
+        clip: "per clip window of up to 10 frames, as one video",
+        f"{older}:top30": "per frame",
+    }
+    run = TrainingRun("pretrain", {}, [clip, f"{older}:top30", labels], caption_units=units)
+    text = training_sections(run)
+    assert "- `clip`: captions per clip window of up to 10 frames, as one video" in text
+    assert "- `older (top30)`: captions per frame" in text
+    assert "- `labels`\n" in text

@@ -127,9 +127,10 @@ def test_the_manifest_records_every_identity_field(qwen):
     record = captioner_record(qwen)
     assert set(record) == {
         "name", "revision", "weights_digest", "dtype", "prompt", "max_new_tokens", "generation", "image_size",
-        "adapter",
+        "adapter", "caption_unit", "clip_prompts",
     }  # fmt: skip
     assert record["generation"] == {"do_sample": False, "num_beams": 1} and record["adapter"] == "qwen2.5-vl"
+    assert (record["caption_unit"], record["clip_prompts"]) == ("frame", [])  # the default --caption-unit
     assert record["image_size"] == 224  # the default --caption-image-size
     with pytest.raises(ValueError, match="lacks identity field\\(s\\) generation, adapter"):
         CaptionerIdentity.require_fields(
@@ -158,6 +159,22 @@ def test_an_output_started_before_generation_settings_were_recorded_resumes():
     assert manifest_differences(old, larger, keys) == ["captioner.image_size: 224 (existing) != 384 (now)"]
     labels_only = {"captioned": False, "captioner": None}
     assert manifest_differences(labels_only, labels_only, keys) == []
+
+
+def test_an_output_started_before_caption_units_resumes_as_frame_captions_only():
+    """Manifests older than --caption-unit hold frame captions: a frame run resumes them, a clip run is refused."""
+    keys = ("captioner.caption_unit", "captioner.clip_prompts")
+    old = {"captioned": True, "captioner": {"name": "m"}}
+    frame = {"captioned": True, "captioner": {"name": "m", "caption_unit": "frame", "clip_prompts": []}}
+    assert manifest_differences(old, frame, keys) == []
+    clip = {
+        "captioned": True,
+        "captioner": {"name": "m", "caption_unit": "clip", "clip_prompts": ["Describe."]},
+    }
+    assert manifest_differences(old, clip, keys) == [
+        "captioner.caption_unit: 'frame' (existing) != 'clip' (now)",
+        "captioner.clip_prompts: [] (existing) != ['Describe.'] (now)",
+    ]
 
 
 def test_a_caption_image_size_that_cannot_work_is_refused_before_models_load(tmp_path, capsys):

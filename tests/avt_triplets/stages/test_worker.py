@@ -45,7 +45,7 @@ class KnownScorer:
         return np.asarray([TEXTS[t] for t in texts], np.float32)
 
 
-OPTIONS = SimpleNamespace(caption_batch_size=4, score_batch_size=2, seed=0)
+OPTIONS = SimpleNamespace(caption_batch_size=4, score_batch_size=2, seed=0, fps=1.0)
 
 
 def test_the_caption_closest_to_the_audio_wins_and_failures_keep_their_place():
@@ -88,6 +88,61 @@ def test_a_clip_whose_every_caption_is_empty_is_a_caption_failure():
     assert [(f["reason"], f["detail"]) for f in result.failures] == [
         ("caption_failed", "every frame's caption is empty")
     ]
+
+
+class KnownVideoCaptioner(Captioner):
+    """``--caption-unit clip`` with known answers: candidate k of a clip is the caption of prompt k, the text
+    ``CAPTIONS[first frame's pixel value + k]``; a clip whose first frame is 20 is rejected (as an unusable input)."""
+
+    name, revision, prompt = "known/video-captioner", None, None
+    caption_unit, clip_prompts = "clip", ("first prompt", "second prompt")
+
+    def __init__(self):
+        self.calls: list[tuple[list[int], float, str]] = []
+
+    def caption(self, images):
+        raise AssertionError("clip captions never caption single frames")
+
+    def caption_video(self, frames, fps, prompt):
+        from avt_triplets.batching import InputRejected
+
+        pixels = [int(np.asarray(frame).mean()) for frame in frames]
+        self.calls.append((pixels, fps, prompt))
+        if pixels[0] == 20:
+            raise InputRejected("video too long for the model")
+        return CAPTIONS[pixels[0] + self.clip_prompts.index(prompt)]
+
+
+def test_clip_captions_are_one_video_per_prompt_and_clap_picks_the_candidate():
+    """Each decodable clip is captioned once per prompt from all its frames in time order (duplicates kept), one
+    video per call; CLAP chooses among the candidates as among frame captions; a rejected video fails its clip."""
+    clips = specs(4)
+    items = [
+        decoded(clips[0], 0, [10, 10, 11], audio=[0.1, 0.9, 0.0]),  # "a dog barking" / "rain on a roof": rain
+        decoded(clips[1], 1, [], [], failure=("undecodable", "truncated file")),
+        decoded(clips[2], 2, [20, 10], audio=[1.0, 0.0, 0.0]),
+        decoded(clips[3], 3, [11], audio=[0.0, 0.0, 1.0]),  # "rain on a roof" / "": never the empty one
+    ]
+    captioner = KnownVideoCaptioner()
+    options = SimpleNamespace(caption_batch_size=4, score_batch_size=2, seed=0, fps=0.5)
+    result = ChunkWorker(captioner, KnownScorer(), options)(chunk_of(clips), iter(items))
+
+    assert captioner.calls[:2] == [([10, 10, 11], 0.5, "first prompt"), ([10, 10, 11], 0.5, "second prompt")]
+    assert [row["clip_id"] for row in result.rows] == [clips[0].clip_id, clips[3].clip_id]
+    assert [row["captions"] for row in result.rows] == [
+        ["a dog barking", "rain on a roof"],
+        ["rain on a roof", ""],
+    ]
+    assert [(row["caption"], row["caption_index"]) for row in result.rows] == [
+        ("rain on a roof", 1),
+        ("rain on a roof", 0),
+    ]
+    assert [(f["clip_id"], f["reason"]) for f in result.failures] == [
+        (clips[1].clip_id, "undecodable"),
+        (clips[2].clip_id, "caption_failed"),
+    ]
+    assert "video too long" in result.failures[1]["detail"]
+    assert (result.captioned_frames, result.empty_captions) == (4, 1)  # captions made (2 per decodable clip)
 
 
 def test_without_models_the_stage_packs_labelled_rows():
