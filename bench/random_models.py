@@ -205,17 +205,20 @@ QWEN2_5_VL_3B: dict[str, Any] = {
         "fullatt_block_indexes": [7, 15, 23, 31],
     },
 }
+_SMOKE_TEXT: dict[str, Any] = {  # the text model of both smoke VLMs
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 1024,
+    "vocab_size": 512,
+}
 QWEN2_5_VL_SMOKE: dict[str, Any] = {
     "name": "random-weight Qwen2.5-VL (smoke sizes)",
     "model_type": "qwen2_5_vl",
     "text": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 1024,
-        "vocab_size": 512,
+        **_SMOKE_TEXT,
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
     },
     "vision": {
@@ -262,16 +265,7 @@ SMOLVLM_SMOKE: dict[str, Any] = {  # the tiny builder's tiles: 32 px, 8 px patch
     "name": "random-weight SmolVLM (smoke sizes)",
     "model_type": "idefics3",
     "scale_factor": 2,
-    "text": {
-        "model_type": "llama",
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 1024,
-        "vocab_size": 512,
-    },
+    "text": {"model_type": "llama", **_SMOKE_TEXT},
     "vision": {
         "hidden_size": 32,
         "intermediate_size": 64,

@@ -29,10 +29,8 @@ class _BrokenScorer:
         return self.inner.embed_text(texts)
 
 
-@pytest.mark.parametrize("broken", ["captioner", "scorer"])
-def test_a_broken_model_stops_the_run_before_any_clip_is_decoded(
-    broken, gen_inputs, blip2_captioner, clap_scorer, monkeypatch, tmp_path
-):
+def _stopped_before_decoding(gen_inputs, captioner, scorer, out, monkeypatch) -> RunAborted:
+    """The error a run of these models stops with; decoding a clip fails the test."""
     import avt_triplets.distributors.local as pipeline
 
     def no_decoding(*args, **kwargs):
@@ -40,17 +38,23 @@ def test_a_broken_model_stops_the_run_before_any_clip_is_decoded(
         yield
 
     monkeypatch.setattr(pipeline, "iter_decoded", no_decoding)
-    captioner = _BrokenCaptioner() if broken == "captioner" else blip2_captioner
-    scorer = _BrokenScorer(clap_scorer) if broken == "scorer" else clap_scorer
-    out = tmp_path / "out"
     with pytest.raises(RunAborted) as stopped:
         generate_triplets(
             gen_inputs["good_csv"], out, captioner, scorer, rank=0, world_size=1, progress=False
         )
-    message = str(stopped.value)
+    assert not (out / layout.DATA_DIR).exists() and not stopped.value.resumable
+    return stopped.value
+
+
+@pytest.mark.parametrize("broken", ["captioner", "scorer"])
+def test_a_broken_model_stops_the_run_before_any_clip_is_decoded(
+    broken, gen_inputs, blip2_captioner, clap_scorer, monkeypatch, tmp_path
+):
+    captioner = _BrokenCaptioner() if broken == "captioner" else blip2_captioner
+    scorer = _BrokenScorer(clap_scorer) if broken == "scorer" else clap_scorer
+    message = str(_stopped_before_decoding(gen_inputs, captioner, scorer, tmp_path / "out", monkeypatch))
     assert f"the {broken} 'broken/{broken}' fails on a synthetic test input" in message
     assert ("weights are garbage" if broken == "captioner" else "expected 64 mel bins") in message
-    assert not (out / layout.DATA_DIR).exists() and not stopped.value.resumable
 
 
 # variable-size family -> (tiny model fixture, a processor setting that no longer matches the model, its value)
@@ -70,7 +74,6 @@ def test_a_broken_variable_size_family_stops_the_run_before_any_clip_is_decoded(
     import json
     import shutil
 
-    import avt_triplets.distributors.local as pipeline
     from avt_triplets.captioners import load_captioner
 
     fixture, keys, value = _MISMATCHED[family]
@@ -83,20 +86,8 @@ def test_a_broken_variable_size_family_stops_the_run_before_any_clip_is_decoded(
         target = target[key]
     target[leaf] = value
     config_path.write_text(json.dumps(config))
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("clips were decoded for a run whose model is broken")
-        yield
-
-    monkeypatch.setattr(pipeline, "iter_decoded", no_decoding)
     captioner = load_captioner(folder, device="cpu", max_new_tokens=2)
     assert captioner.input_plan().layout == "variable"
-    out = tmp_path / "out"
-    with pytest.raises(RunAborted) as stopped:
-        generate_triplets(
-            gen_inputs["good_csv"], out, captioner, clap_scorer, rank=0, world_size=1, progress=False
-        )
-    message = str(stopped.value)
+    message = str(_stopped_before_decoding(gen_inputs, captioner, clap_scorer, tmp_path / "out", monkeypatch))
     assert f"the captioner '{folder}' fails on a synthetic test input" in message
     assert "mismatch" in message.lower() or "do not match" in message.lower()  # the model's own shape check
-    assert not (out / layout.DATA_DIR).exists() and not stopped.value.resumable
