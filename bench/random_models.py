@@ -266,14 +266,7 @@ SMOLVLM_SMOKE: dict[str, Any] = {  # the tiny builder's tiles: 32 px, 8 px patch
     "model_type": "idefics3",
     "scale_factor": 2,
     "text": {"model_type": "llama", **_SMOKE_TEXT},
-    "vision": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "image_size": 32,
-        "patch_size": 8,
-    },
+    "vision": dict(BLIP2_SMOKE["vision"]),  # the same 2-layer tower on 32 px images of 8 px patches
 }
 
 
