@@ -31,22 +31,29 @@ def _padded(array: np.ndarray, shape: tuple[int, ...], value: int | float, left:
     return np.pad(array, widths, constant_values=value)
 
 
-def collate_key(key: str, parts: Sequence[np.ndarray], pad_id: int) -> np.ndarray:
-    """One key of a batch: the rows' arrays padded to a common shape (see the module) and concatenated."""
+def padded_parts(key: str, parts: Sequence[np.ndarray], pad_id: int) -> list[np.ndarray]:
+    """One key's rows padded to a common shape (see the module); rows already of that shape are not copied."""
     shape = tuple(max(part.shape[d] for part in parts) for d in range(1, parts[0].ndim))
     text = key in TEXT_KEYS
     value = pad_id if key == "input_ids" else 0
-    return np.concatenate([_padded(np.asarray(part), shape, value, left=text) for part in parts])
+    return [_padded(np.asarray(part), shape, value, left=text) for part in parts]
+
+
+def collate_key(key: str, parts: Sequence[np.ndarray], pad_id: int) -> np.ndarray:
+    """One key of a batch: the rows' arrays padded to a common shape (see the module) and concatenated."""
+    return np.concatenate(padded_parts(key, parts, pad_id))
 
 
 def collate_rows(
     rows: Sequence[Mapping[str, np.ndarray]], pad_id: int, pin: bool = False
 ) -> dict[str, torch.Tensor]:
-    """Rows of one-image processor outputs as one batch of host tensors (page-locked when ``pin``)."""
+    """Rows of one-image processor outputs as one batch of host tensors (page-locked when ``pin``). Each key is
+    copied once, from the rows straight into its host tensor: a Qwen batch at 224 px is ~2 MB of patch rows per
+    frame, and a second copy cost the stacking thread as much as the first (bench/bench_family_inputs.py)."""
     from avt_triplets.devices import stack_on_host
 
     return {
-        key: stack_on_host([collate_key(key, [row[key] for row in rows], pad_id)], concatenate=True, pin=pin)
+        key: stack_on_host(padded_parts(key, [row[key] for row in rows], pad_id), concatenate=True, pin=pin)
         for key in rows[0]
     }
 
@@ -75,4 +82,4 @@ class CollatedBatch:
         return CollatedBatch(self.rows[index], self.pad_id, self.pin)
 
 
-__all__ = ["TEXT_KEYS", "CollatedBatch", "collate_key", "collate_rows"]
+__all__ = ["TEXT_KEYS", "CollatedBatch", "collate_key", "collate_rows", "padded_parts"]

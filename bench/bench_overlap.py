@@ -22,6 +22,7 @@ Measured on ``--clips`` synthetic clips (``--seconds`` long, ``--fps`` frames pe
 Prints JSON, with the load average of the machine before and after (the sandbox is shared).
 
     python bench/bench_overlap.py --clips 200 --model-ms-per-frame 15 --num-workers 2
+    python bench/bench_overlap.py --family qwen2_5_vl --caption-image-size native   # Qwen2.5-VL-style inputs
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ def end_to_end(list_csv: Path, out: Path, captioner, scorer, options) -> dict:
     }
 
 
+def make_captioner(args, workdir: Path):
+    """The stand-in captioner over BLIP-2's processor, or over ``--family``'s at its published settings."""
+    from stand_in_models import stand_in_captioner, stand_in_family_captioner
+
+    size = args.caption_image_size if args.caption_image_size == "native" else int(args.caption_image_size)
+    if args.family is None:
+        return stand_in_captioner(args.model_ms_per_frame)
+    return stand_in_family_captioner(args.family, args.model_ms_per_frame, workdir, size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=200, help="Clips in the timed runs.")
@@ -103,19 +114,28 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=1000)
     parser.add_argument("--caption-batch-size", type=int, default=32)
     parser.add_argument("--score-batch-size", type=int, default=64)
+    parser.add_argument(
+        "--family",
+        default=None,
+        help="Captioner family (model_type, see bench/published_processors.py) whose real processor at its "
+        "published settings the stand-in uses, e.g. qwen2_5_vl, idefics3 (default: BLIP-2's at 224 px).",
+    )
+    parser.add_argument(
+        "--caption-image-size", default="224", help="Short side frames are captioned at, or 'native'."
+    )
     args = parser.parse_args()
 
     import torch
     from bench_generate import bench_options, make_clip_list
-    from stand_in_models import StandInScorer, stand_in_captioner
+    from stand_in_models import StandInScorer
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     options = bench_options(args, fps=args.fps, clip_seconds=args.seconds, chunk_size=args.chunk_size)
-    captioner = stand_in_captioner(args.model_ms_per_frame)
     scorer = StandInScorer(args.scorer_ms_per_window, args.scorer_ms_per_text)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        captioner = make_captioner(args, tmp)
         list_csv = make_clip_list(tmp / "videos", args.clips, args.seconds)
         warm = make_clip_list(tmp / "warm", 4, args.seconds)
         end_to_end(warm, tmp / "warm_out", captioner, scorer, options)  # imports, first-call costs
@@ -133,6 +153,9 @@ def main() -> None:
                 "frames_per_clip": round(args.seconds * args.fps),
                 "num_workers": args.num_workers,
                 "model_ms_per_frame": args.model_ms_per_frame,
+                "family": args.family or "blip-2",
+                "caption_layout": captioner.input_plan().layout,
+                "caption_image_size": captioner.image_short_side(),
                 "decode_clips_per_s": decode["clips_per_s"],
                 "stand_in_clips_per_s": round(stand_in_rate, 3),
                 "decode_over_stand_in": round(

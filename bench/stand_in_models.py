@@ -7,6 +7,8 @@ the model call is the code users run:
 * :func:`stand_in_captioner`: a :class:`~avt_triplets.captioners.TransformersCaptioner` whose processor is
   BLIP-2's real image processor at 224 px (the CPU cost of preprocessing is the real one) and whose model's
   ``generate`` holds ``ms_per_frame`` per frame of the batch and returns one fixed caption;
+* :func:`stand_in_family_captioner`: the same over another family's real processor at its published settings
+  (Qwen2.5-VL's dynamic resolution, SmolVLM's tiles, ...), inputs in that family's batch layout;
 * :class:`StandInScorer`: a :class:`~avt_triplets.windowed_scorer.WindowedScorer` with msclap's audio layout
   (44.1 kHz, 7 s windows) that holds ``ms_per_window`` per audio window and ``ms_per_text`` per caption and
   returns fixed embeddings.
@@ -30,6 +32,7 @@ _CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 _CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 _IMAGE_TOKEN = 50265
 _CAPTION = "w10 w11 w12 w13 w14 w15"
+_TEXT_CAPTION = "a dog barking in the yard"  # words of the tiny tokenizers' vocabulary
 
 
 class HoldingCaptionModel(torch.nn.Module):
@@ -52,13 +55,15 @@ class HoldingCaptionModel(torch.nn.Module):
     def dtype(self) -> torch.dtype:
         return torch.float32
 
-    def generate(self, pixel_values: torch.Tensor, **_: object) -> torch.Tensor:
+    def generate(self, pixel_values: torch.Tensor, input_ids: torch.Tensor | None = None, **_: object):
+        # one prompt per image; a variable-size batch's pixel rows are patches or tiles, not images
+        images = pixel_values.shape[0] if input_ids is None else input_ids.shape[0]
         started = time.perf_counter()
-        time.sleep(self.ms_per_frame * pixel_values.shape[0] / 1000)
+        time.sleep(self.ms_per_frame * images / 1000)
         self.holds.append((started, time.perf_counter()))
         self.held_s += self.holds[-1][1] - started
-        self.frames += pixel_values.shape[0]
-        return self.caption_ids.expand(pixel_values.shape[0], -1)
+        self.frames += images
+        return self.caption_ids.expand(images, -1)
 
 
 def stand_in_captioner(ms_per_frame: float, max_new_tokens: int = 30):
@@ -77,6 +82,31 @@ def stand_in_captioner(ms_per_frame: float, max_new_tokens: int = 30):
     model = HoldingCaptionModel(ms_per_frame, ids)
     return TransformersCaptioner(
         model, processor, name="stand-in captioner", revision=None, prompt=None, max_new_tokens=max_new_tokens
+    )
+
+
+def stand_in_family_captioner(model_type: str, ms_per_frame: float, workdir, image_size: int | str = 224):
+    """The product's captioner class over a :class:`HoldingCaptionModel` and the family's real processor at its
+    published image settings (:mod:`published_processors`), with the family's adapter: Qwen2.5-VL's patch rows
+    and ``image_grid_thw``, SmolVLM's tiles, as the pipeline prepares, ships and collates them."""
+    from published_processors import published_processor
+
+    from avt_triplets.captioner_adapters import adapter_for
+    from avt_triplets.captioners import TransformersCaptioner
+
+    processor = published_processor(model_type, workdir)
+    tokenizer = processor.tokenizer
+    ids = tokenizer(_TEXT_CAPTION, add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id not in ids, "the tiny vocabulary lacks the stand-in caption's words"
+    model = HoldingCaptionModel(ms_per_frame, [*ids, tokenizer.eos_token_id])
+    return TransformersCaptioner(
+        model,
+        processor,
+        name=f"stand-in {model_type} captioner",
+        revision=None,
+        prompt=None,
+        adapter=adapter_for(model_type),
+        image_size=image_size,
     )
 
 

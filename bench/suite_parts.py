@@ -183,6 +183,100 @@ def _equal_fraction(captioner, reference: list[str], size: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
+# (a2) captioner families: SmolVLM-256M and Qwen2.5-VL-3B frames/s at auto batch size, peak memory
+
+FAMILY_SPECS = {  # label -> (model_type, smoke spec, published spec), names in bench/random_models.py
+    "smolvlm_256m": ("idefics3", "SMOLVLM_SMOKE", "SMOLVLM_256M"),
+    "qwen2_5_vl_3b": ("qwen2_5_vl", "QWEN2_5_VL_SMOKE", "QWEN2_5_VL_3B"),
+}
+FAMILY_PROBE_START = 256  # largest batch the auto probe tries on a GPU (a chunk of 64 clips x 4 frames)
+
+
+def _family_captioner(ctx: Context, model_type: str, spec: dict, max_new_tokens: int):
+    """The random model around the family's processor: published image settings at the published sizes, the
+    tiny builder's (32 px tiles) at the smoke sizes, so the tower's input size matches."""
+    import torch
+    from published_processors import published_processor, tiny_folder
+    from random_models import build_family_captioner
+    from transformers import AutoProcessor
+
+    if ctx.smoke:
+        processor = AutoProcessor.from_pretrained(tiny_folder(model_type, ctx.workdir))
+    else:
+        processor = published_processor(model_type, ctx.workdir)
+    dtype = torch.bfloat16 if ctx.cuda else torch.float32
+    return build_family_captioner(
+        spec, processor, device=ctx.device, dtype=dtype, max_new_tokens=max_new_tokens
+    )
+
+
+def _time_family(ctx: Context, captioner, size: int, repeats: int) -> dict[str, Any]:
+    """Frames/s of ``caption_pixels`` on batches of ``size`` rows stacked as the pipeline stacks them, from 16
+    distinct frames preprocessed once (a published SmolVLM frame is 13 tiles: preprocessing every row of a
+    large batch would take minutes of one CPU core, which decode workers share out in a run)."""
+    from avt_triplets.model_inputs import rows_of
+
+    distinct = [np.asarray(frame) for frame in _frames(16)]
+    started = time.perf_counter()
+    rows = rows_of(captioner.image_preprocessor()(distinct))
+    preprocess_s = time.perf_counter() - started
+    started = time.perf_counter()
+    batch = captioner.stack([rows[i % len(rows)] for i in range(size)], pin=ctx.cuda)
+    stack_s = time.perf_counter() - started
+    _reset_peak(ctx)
+    times = []
+    for _ in range(repeats + 1):  # the first is the warm-up
+        if len(times) > 1 and ctx.time_left() < 2 * times[-1] + 5:
+            break
+        started = time.perf_counter()
+        captioner.caption_pixels(batch)
+        times.append(time.perf_counter() - started)
+    median = statistics.median(times[1:] or times)
+    return {
+        "batch_size": size,
+        "frames_per_s": round(size / median, 2),
+        "batch_s_median": round(median, 4),
+        "timed_batches": len(times) - 1,
+        "peak_memory_gib": _peak_gib(ctx),
+        "preprocess_ms_per_frame": round(1000 * preprocess_s / len(distinct), 2),
+        "stack_ms_per_frame": round(1000 * stack_s / size, 3),
+        "row_shapes": {key: list(value.shape) for key, value in rows[0].items()},
+    }
+
+
+def captioner_families_part(ctx: Context) -> None:
+    import random_models
+
+    from avt_triplets.auto_batch_size import probe_caption_batch_size
+
+    max_new_tokens = 8 if ctx.smoke else 30
+    for label, (model_type, smoke_name, published_name) in FAMILY_SPECS.items():
+        if ctx.time_left() < (5 if ctx.smoke else 30):
+            ctx.record(label, {"skipped": "out of time"})
+            continue
+        spec = getattr(random_models, smoke_name if ctx.smoke else published_name)
+        started = time.perf_counter()
+        captioner = _family_captioner(ctx, model_type, spec, max_new_tokens)
+        model = {
+            "name": spec["name"],
+            "parameters_b": round(sum(p.numel() for p in captioner.model.parameters()) / 1e9, 3),
+            "dtype": captioner.dtype,
+            "adapter": captioner.adapter.name,
+            "layout": captioner.input_plan().layout,
+            "build_s": round(time.perf_counter() - started, 1),
+        }
+        try:
+            auto = probe_caption_batch_size(captioner, 8 if ctx.smoke else FAMILY_PROBE_START)
+            result = {"model": model, "auto_batch_size": auto}
+            result.update(_time_family(ctx, captioner, auto, 1 if ctx.smoke else 3))
+        except Exception as error:  # noqa: BLE001 - record and go on with the other family
+            result = {"model": model, "error": f"{type(error).__name__}: {error}"[:500]}
+        ctx.record(label, result)
+        del captioner
+        release_memory()
+
+
+# ----------------------------------------------------------------------------------------------
 # (b) scorer: msclap 2023 audio clips/s and captions/s
 
 
@@ -465,6 +559,7 @@ def dataloader_part(ctx: Context) -> None:
 
 PARTS: dict[str, Callable[[Context], None]] = {
     "captioner": captioner_part,
+    "captioner_families": captioner_families_part,
     "scorer": scorer_part,
     "generate": generate_part,
     "train_step": train_step_part,

@@ -1,9 +1,10 @@
 """Per-family captioner adapters, selected by the model config's ``model_type`` in one table.
 
 To add a family: one module here defining its :class:`CaptionerAdapter` (only what differs from
-:data:`GENERIC`), one entry in :data:`_FAMILIES`, a tiny builder in :mod:`avt_triplets.tiny.captioners` and one
-test through ``avt generate`` (``tests/avt_triplets/test_captioner_families.py``). A model type not listed
-gets :data:`GENERIC`, and the load log says so.
+:data:`GENERIC`), one entry in :data:`_FAMILIES`, a tiny builder in :mod:`avt_triplets.tiny.vlm_families`
+(``FAMILY_BUILDERS``) and one test entry through ``avt generate``
+(``tests/avt_triplets/test_vlm_family_captions.py``; docs/architecture.md, "How to add a family"). A model type
+not listed gets :data:`GENERIC`, and the load log says so.
 """
 
 from __future__ import annotations

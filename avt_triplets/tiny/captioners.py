@@ -35,20 +35,29 @@ def _silence_special_tokens(model, token_ids: list[int]) -> None:
         model.get_output_embeddings().weight[token_ids] = 0.0
 
 
-def save_tiny(
-    model_class, config, tokenizer, processor, output_dir: Path, seed: int, image_token_id: int | None = None
+def save_silenced(
+    model_class,
+    config,
+    tokenizer,
+    processor,
+    output_dir: Path,
+    seed: int,
+    silenced: list[int],
+    zero_init: tuple[str, ...] = (),
 ) -> Path:
-    """Build ``model_class(config)`` from ``seed``, silence the special tokens, set greedy generation, save it all."""
+    """Build ``model_class(config)`` from ``seed``, zero the output rows of the ``silenced`` token ids, set greedy
+    generation, save model and processor: what every tiny captioner builder ends with. ``zero_init``: parameters
+    the family initialises to zero (Gemma 3's image projection), drawn at random instead so that the image
+    reaches the caption."""
     import torch
     from transformers import GenerationConfig
 
     torch.manual_seed(seed)
     model = model_class(config).eval()
-    image_token_id = config.image_token_index if image_token_id is None else image_token_id
-    added = [
-        i for i, token in tokenizer.added_tokens_decoder.items() if token.special
-    ]  # Idefics3's tile tags
-    _silence_special_tokens(model, sorted({*tokenizer.all_special_ids, *added, image_token_id}))
+    with torch.no_grad():
+        for name in zero_init:
+            model.get_parameter(name).normal_(0.0, INIT_STD)
+    _silence_special_tokens(model, silenced)
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -58,6 +67,17 @@ def save_tiny(
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
     return output_dir
+
+
+def save_tiny(
+    model_class, config, tokenizer, processor, output_dir: Path, seed: int, image_token_id: int | None = None
+) -> Path:
+    """:func:`save_silenced` with the special tokens, the special added ones (Idefics3's tile tags) and the image
+    token silenced."""
+    image_token_id = config.image_token_index if image_token_id is None else image_token_id
+    added = [i for i, token in tokenizer.added_tokens_decoder.items() if token.special]
+    silenced = sorted({*tokenizer.all_special_ids, *added, image_token_id})
+    return save_silenced(model_class, config, tokenizer, processor, output_dir, seed, silenced)
 
 
 def make_tiny_blip2(output_dir: str | Path, seed: int = 0) -> Path:

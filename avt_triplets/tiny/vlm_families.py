@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from avt_triplets.tiny._text import train_word_tokenizer
+from avt_triplets.tiny.captioners import INIT_STD, save_silenced
 
 TILE = 32  # image / tile side in pixels
 PATCH = 8  # vision patch side: (32 / 8) ** 2 = 16 patches per tile
-MAX_NEW_TOKENS = 8
-INIT_STD = 0.3  # as the tiny BLIP-2 / LLaVA: the image visibly changes the caption
 
 _TOWER = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
 _TEXT = {
@@ -94,27 +93,9 @@ def _silenced_ids(tokenizer) -> list[int]:
 def _save(
     model_class, config, tokenizer, processor, output_dir: Path, seed: int, zero_init: tuple = ()
 ) -> Path:
-    """Build ``model_class(config)`` from ``seed``, silence special tokens, set greedy generation, save it all.
-    ``zero_init``: parameters the family initialises to zero (Gemma 3's image projection), drawn at random
-    instead so that the image reaches the caption."""
-    import torch
-    from transformers import GenerationConfig
-
-    torch.manual_seed(seed)
-    model = model_class(config).eval()
-    with torch.no_grad():
-        for name in zero_init:
-            model.get_parameter(name).normal_(0.0, INIT_STD)
-        model.get_output_embeddings().weight[_silenced_ids(tokenizer)] = 0.0
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=MAX_NEW_TOKENS,
-    )
-    model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    return output_dir
+    """:func:`~avt_triplets.tiny.captioners.save_silenced` with every special or added token silenced."""
+    silenced = _silenced_ids(tokenizer)
+    return save_silenced(model_class, config, tokenizer, processor, output_dir, seed, silenced, zero_init)
 
 
 def _siglip(**extra: Any) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import shutil
 
+import pytest
 import torch
 
 from avt_triplets import layout, shards
@@ -66,7 +67,22 @@ def _reordered_list(gen_inputs, path) -> None:
             writer.writerow([str(gen_inputs["root"] / row["video_path"]), row["start_s"], row["labels"]])
 
 
-def test_resumed_shards_are_byte_identical_to_uninterrupted_ones(gen_inputs, tiny_clap, tmp_path):
+def _fresh_captioner(kind: str, request):
+    """A new captioner object, as a new process would have: the word captioner, or the tiny Qwen2.5-VL, whose
+    variable-size batches (patch rows, grids, left-padded prompts) are collated from what is in each batch."""
+    if kind == "words":
+        return _WordCaptioner()
+    from avt_triplets.captioners import load_captioner
+
+    captioner = load_captioner(request.getfixturevalue("tiny_qwen2_5_vl"), device="cpu", max_new_tokens=3)
+    assert captioner.input_plan().layout == "variable"
+    return captioner
+
+
+@pytest.mark.parametrize("captioner", ["words", "qwen2.5-vl"])
+def test_resumed_shards_are_byte_identical_to_uninterrupted_ones(
+    captioner, gen_inputs, tiny_clap, request, tmp_path
+):
     listing = tmp_path / "clips.csv"
     _reordered_list(gen_inputs, listing)
     options = dict(
@@ -77,14 +93,18 @@ def test_resumed_shards_are_byte_identical_to_uninterrupted_ones(gen_inputs, tin
         num_workers=0,
     )
     options.update(progress=False, rank=0, world_size=1)
+    if captioner != "words":
+        options["fps"] = 0.25  # 2-3 frames a clip: batches still mix clips and frame shapes, in a few seconds
     whole = tmp_path / "uninterrupted"
-    summary = generate_triplets(listing, whole, _WordCaptioner(), _fresh_scorer(tiny_clap), **options)
+    first = _fresh_captioner(captioner, request)
+    summary = generate_triplets(listing, whole, first, _fresh_scorer(tiny_clap), **options)
     assert summary.complete and summary.triplets == 6
 
     resumed = shutil.copytree(whole, tmp_path / "resumed")
     for index in (1, 2):  # killed after shard 0
         shards.remove_shard(resumed, index)
-    again = generate_triplets(listing, resumed, _WordCaptioner(), _fresh_scorer(tiny_clap), **options)
+    second = _fresh_captioner(captioner, request)
+    again = generate_triplets(listing, resumed, second, _fresh_scorer(tiny_clap), **options)
     assert again.complete and again.processed_this_run == 4
     for index in range(3):
         ours, theirs = layout.data_path(resumed, index), layout.data_path(whole, index)

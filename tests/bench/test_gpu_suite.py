@@ -25,6 +25,12 @@ REQUIRED = {
         "compiled_bs2.frames_per_s",
         "auto_batch_size",
     ],
+    "captioner_families": [
+        "smolvlm_256m.frames_per_s",
+        "smolvlm_256m.auto_batch_size",
+        "qwen2_5_vl_3b.frames_per_s",
+        "qwen2_5_vl_3b.auto_batch_size",
+    ],
     "scorer": ["audio_clips_per_s", "captions_per_s", "audio_bs4.per_s", "text_bs4.per_s"],
     "generate": ["end_to_end_clips_per_s", "models_alone_clips_per_s", "end_to_end_over_models_alone"],
     "train_step": [
@@ -80,6 +86,15 @@ def test_smoke_run_reports_every_part_with_figures(tmp_path):
         train["first_step_loss_rel_diff"] < 0.01
     )  # bf16 + SDPA vs fp16 + eager on the same weights and batch
     assert doc["parts"]["generate"]["results"]["gpu_utilisation"]["mean_percent"] is None  # no GPU: said so
+    families = doc["parts"]["captioner_families"]["results"]
+    for label, adapter in (("smolvlm_256m", "idefics3"), ("qwen2_5_vl_3b", "qwen2.5-vl")):
+        # the family's adapter and the variable-size fast path: rows collated as in a run, not PIL images
+        assert (
+            families[label]["model"]["adapter"] == adapter
+            and families[label]["model"]["layout"] == "variable"
+        )
+        assert families[label]["peak_memory_gib"] is None  # CPU: no device memory to report
+    assert families["qwen2_5_vl_3b"]["row_shapes"]["image_grid_thw"] == [1, 3]
 
 
 @pytest.mark.slow

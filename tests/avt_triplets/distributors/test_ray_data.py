@@ -280,3 +280,29 @@ def test_a_labelled_only_ray_decode_task_imports_neither_torch_nor_transformers(
     task = ray.remote(_decode_listing_imports).options(runtime_env=fresh)
     row = {"chunk": Chunk(0, 0, clips)}
     assert ray.get(task.remote(row, decode_settings(GenerationOptions(), None))) == []
+
+
+def test_a_variable_size_family_writes_the_local_distributors_files_through_ray(
+    ray_address, gen_inputs, tiny_qwen2_5_vl, tiny_clap, tmp_path
+):
+    """Qwen2.5-VL (patch rows with ``image_grid_thw``, prompts whose image tokens depend on the frame) under Ray:
+    its decode tasks prepare each frame's rows, the actors collate them, and the files equal the local run's."""
+    import torch
+
+    qwen = ModelOptions(captioner=str(tiny_qwen2_5_vl), scorer=str(tiny_clap), device="cpu", max_new_tokens=3)
+    options = {**OPTIONS, "fps": 0.25, "limit": 3}  # 3 clips (16:9 and 4:3 frames), 2-3 frames each
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the Ray workers compute
+    try:
+        local = generate_triplets(
+            gen_inputs["good_csv"], tmp_path / "local", models=qwen, num_workers=0, **options
+        )
+    finally:
+        torch.set_num_threads(threads)
+    ray_run = generate_triplets(
+        gen_inputs["good_csv"], tmp_path / "ray", models=qwen, distributor="ray", **options
+    )
+    assert local.complete and ray_run.complete and ray_run.triplets == 3, ray_run.format()
+    assert shard_files(tmp_path / "ray") == shard_files(tmp_path / "local")
+    record = _manifest(tmp_path / "ray")["captioner"]
+    assert record == _manifest(tmp_path / "local")["captioner"] and record["adapter"] == "qwen2.5-vl"
