@@ -24,6 +24,15 @@ BLIP2_NUM_QUERY_TOKENS = 4
 MAX_NEW_TOKENS = 8
 # Larger than the usual 0.02 so the image, through the tiny towers, visibly changes the caption.
 INIT_STD = 0.3
+# The text model of every tiny VLM (vlm_captioners, vlm_families): 2 layers of 32, grouped-query attention.
+TINY_TEXT = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "initializer_range": INIT_STD,
+}
 
 
 def _silence_special_tokens(model, token_ids: list[int]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from avt_triplets.tiny._text import train_word_tokenizer
-from avt_triplets.tiny.captioners import INIT_STD, save_tiny
+from avt_triplets.tiny.captioners import INIT_STD, TINY_TEXT, save_tiny
 
 QWEN_SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -68,17 +68,7 @@ def _tokenizer(specials: list[str], **tokens: str):
 
 
 def _small_text(tokenizer, **ids: int | None) -> dict:
-    return dict(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        initializer_range=INIT_STD,
-        **ids,
-    )
+    return dict(vocab_size=len(tokenizer), **TINY_TEXT, max_position_embeddings=1024, **ids)
 
 
 def make_tiny_qwen2_5_vl(output_dir: str | Path, seed: int = 0) -> Path:

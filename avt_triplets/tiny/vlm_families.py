@@ -21,21 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from avt_triplets.tiny._text import train_word_tokenizer
-from avt_triplets.tiny.captioners import INIT_STD, save_silenced
+from avt_triplets.tiny.captioners import INIT_STD, TINY_TEXT, save_silenced
 
 TILE = 32  # image / tile side in pixels
 PATCH = 8  # vision patch side: (32 / 8) ** 2 = 16 patches per tile
 
 _TOWER = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
-_TEXT = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "max_position_embeddings": 256,
-    "initializer_range": INIT_STD,
-}
+_TEXT = {**TINY_TEXT, "max_position_embeddings": 256}
 
 # ChatML (Qwen, InternVL, LLaVA-OneVision-Qwen2) with the family's image placeholder, as their templates write it
 _CHATML = (
