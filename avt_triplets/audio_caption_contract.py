@@ -62,7 +62,7 @@ class AudioAdapter:
     chat the processor's template formats."""
 
     name: str
-    model_class: str  # the transformers class (AutoModelForMultimodalLM loads every family listed)
+    model_class: str  # the transformers class that loads it (AF3 is in no Auto class of generating models)
 
     def messages(self, prompt: str) -> list[dict[str, Any]]:
         """One user turn: the audio, then the instruction (Qwen2-Audio's template writes the audio tokens)."""
@@ -72,6 +72,7 @@ class AudioAdapter:
 # One entry per family, by config.model_type; a new family is one entry (and a tiny builder and its oracle test).
 ADAPTERS: dict[str, AudioAdapter] = {
     "qwen2_audio": AudioAdapter("qwen2_audio", "Qwen2AudioForConditionalGeneration"),
+    "audioflamingo3": AudioAdapter("audioflamingo3", "AudioFlamingo3ForConditionalGeneration"),
 }
 
 

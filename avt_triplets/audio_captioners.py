@@ -73,7 +73,9 @@ class TransformersAudioCaptioner:
             audio=[np.asarray(w, np.float32) for w in windows],
             sampling_rate=self.sampling_rate,
             return_tensors="pt",
-            padding=True,
+            # prompts padded on the left for batched generation; the audio as the family pads it (Qwen2-Audio's
+            # encoder takes fixed-length features, AF3's the window's own length)
+            text_kwargs={"padding": True, "padding_side": "left"},
         )
         return inputs.to(self.device, dtype=self.dtype)
 
@@ -128,7 +130,7 @@ def load_audio_captioner(
 ) -> TransformersAudioCaptioner:
     """Load an audio-text-to-text model (Hub id or local folder) as a greedy audio captioner; ``dtype``: bf16 on
     GPU, fp32 on CPU by default (as the captioner)."""
-    from transformers import AutoModelForMultimodalLM, AutoProcessor
+    import transformers
 
     from avt_triplets.captioners import resolve_dtype  # one dtype policy for every model of a run
 
@@ -138,10 +140,9 @@ def load_audio_captioner(
     commit = resolve_commit_hash(name_or_path, revision)
     with loading_errors("the audio captioner", name_or_path):
         adapter = _adapter_of(name_or_path, commit or revision)
-        processor = AutoProcessor.from_pretrained(name_or_path, revision=commit or revision)
-        model = AutoModelForMultimodalLM.from_pretrained(
-            name_or_path, revision=commit or revision, dtype=dtype
-        )
+        processor = transformers.AutoProcessor.from_pretrained(name_or_path, revision=commit or revision)
+        model_class = getattr(transformers, adapter.model_class)  # the family's class (see ADAPTERS)
+        model = model_class.from_pretrained(name_or_path, revision=commit or revision, dtype=dtype)
     rate = getattr(getattr(processor, "feature_extractor", None), "sampling_rate", None)
     if rate != AUDIO_SAMPLING_RATE:
         raise UsageError(

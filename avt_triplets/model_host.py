@@ -203,13 +203,14 @@ class Role:
     prepares: str | None = None
     preprocessor: Callable[[Any], Any] | None = None
     wanted: Callable[[ModelOptions], bool] = _always
+    sizes_caption_batch: bool = False  # its probe resolves ``--caption-batch-size auto`` (the captioner)
 
     def probe(self, model: Any, options: GenerationOptions, handed: dict[str, Any]) -> Probed:
         """The check, then what the run needs from the model: its record, its preprocessing for the decoders and
         (captioner) the ``auto`` caption batch size its resources hold."""
         hands_on = self.check(model, options, handed)
         size = None
-        if self.name == "captioner" and options.caption_batch_size == "auto":
+        if self.sizes_caption_batch and options.caption_batch_size == "auto":
             size = resolve_caption_batch_size(model, options, None)
         preprocess = None if self.preprocessor is None else self.preprocessor(model)
         return Probed(self.record(model), preprocess=preprocess, caption_batch_size=size, hands_on=hands_on)
@@ -231,6 +232,7 @@ ROLES: tuple[Role, ...] = (
         Pool("captioner_gpus", 0.75, "captioner_replicas"),
         prepares="image",
         preprocessor=image_preprocessor_of,
+        sizes_caption_batch=True,
     ),
     Role(
         "visual_scorer",

@@ -145,9 +145,9 @@ class ModelOptions:
         None,
         group=MODELS,
         metavar="MODEL",
-        help="Audio captioner: an audio-text-to-text Hub id or local folder (Qwen2-Audio) that captions each "
-        "clip's audio; its candidates are scored by --scorer against the audio and written as the audio_caption "
-        "columns. None: no audio captions (the columns are absent).",
+        help="Audio captioner: an audio-text-to-text Hub id or local folder (Qwen2-Audio, Audio Flamingo 3) that "
+        "captions each clip's stored audio; its candidates are scored by --scorer against the audio and written as "
+        "the audio_caption columns. None: no audio captions (the columns are absent).",
     )
     audio_captioner_revision: str | None = option(
         None, group=MODELS, help="Hub branch, tag or commit of --audio-captioner."

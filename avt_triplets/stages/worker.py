@@ -3,7 +3,10 @@
 This is the only code that calls the models, and every distributor runs it unchanged, as the model host
 (:mod:`avt_triplets.model_host`) hands it out: the ``local`` and ``accelerate`` distributors call
 :class:`ChunkWorker` in the process that holds the models, the ``ray`` distributor runs :class:`CaptionStep` in
-captioner actors and :class:`ScoreStep` in scorer actors (one actor pool per model role).
+captioner actors and :class:`ScoreStep` in scorer actors (one actor pool per model role). The roles between them
+(an audio captioner: :mod:`avt_triplets.stages.audio_captions`) add caption candidates of their kind to the
+:class:`CaptionedChunk` (``extra``); :class:`ScoreStep` scores them against the clip's audio as it scores the frame
+captions and writes each kind's column group.
 
 Without models (``avt generate --captioner none``) the stage is :class:`PackStep`: a chunk of decoded clips
 -> rows of media and labels (no caption columns, ``row_features(captioned=False)``) or failures. It takes and

@@ -23,6 +23,7 @@ _BUILDERS = {
     "make_tiny_qwen2_5_omni": "avt_triplets.tiny.av_models",
     "make_tiny_caption_llm": "avt_triplets.tiny.av_models",
     "make_tiny_qwen2_audio": "avt_triplets.tiny.audio_models",
+    "make_tiny_audio_flamingo3": "avt_triplets.tiny.audio_models",
     "make_tiny_clap": "avt_triplets.tiny.clap",
     "make_tiny_clip": "avt_triplets.tiny.clip",
     "make_tiny_msclap": "avt_triplets.tiny.msclap",

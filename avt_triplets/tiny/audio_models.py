@@ -3,9 +3,11 @@
 Qwen2-Audio (``Qwen/Qwen2-Audio-7B-Instruct``): the real config classes (``Qwen2AudioConfig`` with a Whisper-style
 ``Qwen2AudioEncoderConfig`` and a ``Qwen2Config`` text model), the real ``Qwen2AudioProcessor`` (a
 ``WhisperFeatureExtractor`` and a ChatML tokenizer with ``<|AUDIO|>``, ``<|audio_bos|>``, ``<|audio_eos|>``) and its
-own default chat template, so the product's loading code (``AutoProcessor`` + ``AutoModelForMultimodalLM``) is
-what loads it. Hidden size 32, one encoder and two text layers, 32 mel bins and 10 s feature windows (the real
-model's are 128 and 30 s), so a caption costs milliseconds on a CPU. As the other tiny models, the output rows of
+own default chat template. Audio Flamingo 3 (``nvidia/audio-flamingo-3-hf``): ``AudioFlamingo3Config`` and
+``AudioFlamingo3Processor`` (Whisper features, ``<sound>`` in a ChatML template). The product's loading code
+(``AutoProcessor`` + the class the family's adapter names) is what loads them. Hidden size 32, one encoder and two
+text layers, 32 mel bins and 10 s feature windows (the real models' are 128 and 30 s), so a caption costs
+milliseconds on a CPU. As the other tiny models, the output rows of
 every special token are zeroed, so greedy decoding emits readable words.
 """
 
@@ -68,4 +70,54 @@ def make_tiny_qwen2_audio(output_dir: str | Path, seed: int = 0) -> Path:
     return _save(Qwen2AudioForConditionalGeneration, config, tokenizer, processor, Path(output_dir), seed)
 
 
-__all__ = ["make_tiny_qwen2_audio"]
+# ChatML, the audio written as AF3's ``<sound>`` placeholder (the processor expands it to one per audio frame)
+AF3_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'audio' %}<sound>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_tiny_audio_flamingo3(output_dir: str | Path, seed: int = 0) -> Path:
+    """Write a tiny Audio Flamingo 3 (Whisper-style encoder + pooling + projector + Qwen2 text model) with its
+    AudioFlamingo3Processor (WhisperFeatureExtractor, ChatML tokenizer with ``<sound>``) to ``output_dir``."""
+    from transformers import (
+        AudioFlamingo3Config,
+        AudioFlamingo3EncoderConfig,
+        AudioFlamingo3ForConditionalGeneration,
+        AudioFlamingo3Processor,
+        Qwen2Config,
+        WhisperFeatureExtractor,
+    )
+
+    tokenizer = _chatml_tokenizer(["<sound>"], {"audio_token": "<sound>"})
+    features = WhisperFeatureExtractor(
+        feature_size=MEL_BINS, sampling_rate=16_000, hop_length=HOP, chunk_length=CHUNK_SECONDS, n_fft=400
+    )
+    processor = AudioFlamingo3Processor(features, tokenizer, chat_template=AF3_CHAT_TEMPLATE)
+    encoder = AudioFlamingo3EncoderConfig(
+        num_mel_bins=MEL_BINS,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        hidden_size=32,
+        max_source_positions=CHUNK_SECONDS * 16_000 // HOP // 2,
+        initializer_range=INIT_STD,
+    )
+    ids = tokenizer.convert_tokens_to_ids
+    text = Qwen2Config(
+        **_TEXT,
+        vocab_size=len(tokenizer),
+        eos_token_id=ids("<|im_end|>"),
+        pad_token_id=ids("<|endoftext|>"),
+        tie_word_embeddings=False,
+    )
+    config = AudioFlamingo3Config(
+        audio_config=encoder.to_dict(), text_config=text.to_dict(), audio_token_id=ids("<sound>")
+    )
+    return _save(AudioFlamingo3ForConditionalGeneration, config, tokenizer, processor, Path(output_dir), seed)
+
+
+__all__ = ["make_tiny_audio_flamingo3", "make_tiny_qwen2_audio"]

@@ -193,3 +193,40 @@ def test_a_broken_audio_captioner_stops_the_run_in_one_line_before_decoding(
     assert err.startswith("error:") and re.search("audio[ -]captioner", err) and str(broken) in err
     assert len(err.splitlines()) == 1
     assert not (out / "data").exists() or not any((out / "data").iterdir())  # nothing decoded or written
+
+
+def test_audio_flamingo3_captions_a_batch_of_windows_as_plain_transformers_does_one_by_one(
+    tiny_audio_flamingo3,
+):
+    """The second family through the same backend (its adapter names its class; its processor pads the audio to
+    the window, not to a fixed length): a batch of windows of different lengths captions as each window alone
+    does with the documented usage (chat template, processor, greedy generate), and the pre-run check passes."""
+    from transformers import AudioFlamingo3ForConditionalGeneration, AutoProcessor
+
+    from avt_triplets.audio_captioners import load_audio_captioner
+    from avt_triplets.preflight import check_audio_captioner
+
+    captioner = load_audio_captioner(
+        tiny_audio_flamingo3, prompt=PROMPT, max_new_tokens=MAX_NEW_TOKENS, windows=2
+    )
+    assert captioner.identity().adapter == "audioflamingo3"
+    t = np.arange(16_000) / 16_000
+    windows = [
+        (0.2 * np.sin(2 * np.pi * f * t[:n])).astype(np.float32) for f, n in ((220, 8000), (880, 11_000))
+    ]
+    captions = captioner.caption_audio(windows)
+
+    processor = AutoProcessor.from_pretrained(tiny_audio_flamingo3)
+    model = AudioFlamingo3ForConditionalGeneration.from_pretrained(tiny_audio_flamingo3).eval()
+    turn = [{"type": "audio", "path": "window.wav"}, {"type": "text", "text": PROMPT}]
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": turn}], add_generation_prompt=True, tokenize=False
+    )
+    expected = []
+    for window in windows:
+        inputs = processor(text=text, audio=window, return_tensors="pt")
+        generated = model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=MAX_NEW_TOKENS)
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+        expected.append(" ".join(processor.batch_decode(new_tokens, skip_special_tokens=True)[0].split()))
+    assert captions == expected and len(set(captions)) == 2
+    assert check_audio_captioner(captioner, clip_seconds=1.0)

@@ -95,8 +95,10 @@ def test_an_audio_captioner_asked_for_is_one_more_role_probed_placed_and_run_bef
     assert [replica.role for replica in deferred.replicas(options)] == placement.roles
     step = Replica("audio_captioner", deferred.source, records["audio_captioner"]).start(options)
     assert isinstance(step, AudioCaptionStep) and step.batcher.batch_size == 3
-    worker = deferred.worker(options)  # captioner, the audio captioner's step, scorer: in this process
-    assert [type(middle) for middle in worker.middle] == [AudioCaptionStep]
+    settings = deferred.decode_settings(
+        options
+    )  # its audio is prepared in the model process, not the decoders
+    assert settings.prepare.image is not None and settings.prepare.audio is not None
 
 
 def test_a_replica_refuses_a_model_other_than_the_recorded_one(model_options, blip2_captioner):
