@@ -70,3 +70,8 @@ def test_the_caption_kind_roles_run_in_order_each_with_its_own_pool():
     shares = {name: plan.pool(name).gpus for name in extra}
     assert shares == {"visual_scorer": 0.25, "av_captioner": 1.0, "caption_merger": 0.25}
     assert "1 av captioner actor (1 GPU + 1 CPU)" in describe_requests(plan, captioned=True)
+    with pytest.raises(UsageError, match="Lower --captioner-gpus / --scorer-gpus / --visual-scorer-gpus / "
+                                         "--av-captioner-gpus / --caption-merger-gpus \\(0"):  # fmt: skip
+        check_placeable(
+            plan_resources(options, [Node(cpus=16, gpus=1)], extra), [Node(cpus=16, gpus=1)], True, "x"
+        )
