@@ -1,6 +1,8 @@
 """InternVL (``OpenGVLab/InternVL3-1B-hf``, transformers-native): InternViT tower, each image cut into tiles plus
 a thumbnail (the tile count, and with it the rows of ``pixel_values`` and the image tokens of the prompt, depends
-on the frame's shape). ChatML turns; InternVL's own prompt for a short description."""
+on the frame's shape). ChatML turns; InternVL's own prompt for a short description.
+A clip's frames as one video (``--caption-unit clip``): one tile per frame in ``pixel_values``, ``<video>`` in the
+user turn."""
 
 from avt_triplets.captioner_adapters.base import CaptionerAdapter, VideoInput
 

@@ -1,6 +1,7 @@
 """LLaVA-OneVision (``llava-hf/llava-onevision-qwen2-0.5b-ov-hf``): SigLIP tower, any-resolution images (a base
 tile plus the tiles of the best ``image_grid_pinpoints`` grid, so the image token count depends on the frame's
-shape); ``image_sizes`` and ``batch_num_images`` travel with each frame's pixels. ChatML turns."""
+shape); ``image_sizes`` and ``batch_num_images`` travel with each frame's pixels. ChatML turns.
+A clip's frames as one video (``--caption-unit clip``): ``pixel_values_videos``, ``<video>`` in the user turn."""
 
 from avt_triplets.captioner_adapters.base import DEFAULT_CHAT_PROMPT, CaptionerAdapter, VideoInput
 

@@ -1,6 +1,8 @@
 """Qwen2.5-VL (``Qwen/Qwen2.5-VL-3B-Instruct``): dynamic resolution. Each image becomes a variable number of
 patch rows with its grid (``image_grid_thw``) and as many image tokens in the prompt; the vision tower is
-``visual``, not ``vision``."""
+``visual``, not ``vision``.
+A clip's frames as one video (``--caption-unit clip``): ``pixel_values_videos`` with ``video_grid_thw`` and
+``second_per_grid_ts`` (from the frames' rate)."""
 
 from typing import Any
 
