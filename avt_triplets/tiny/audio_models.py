@@ -27,6 +27,29 @@ MEL_BINS = 32
 HOP = 160  # 10 ms frames at 16 kHz, Whisper's
 
 
+def _whisper_features():
+    """Whisper's log-mel features at 16 kHz, with the tiny models' mel bins and window."""
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(
+        feature_size=MEL_BINS, sampling_rate=16_000, hop_length=HOP, chunk_length=CHUNK_SECONDS, n_fft=400
+    )
+
+
+def _qwen2_text(tokenizer) -> dict:
+    """The Qwen2 text model both families decode with (ChatML ids of ``tokenizer``), as a config dict."""
+    from transformers import Qwen2Config
+
+    ids = tokenizer.convert_tokens_to_ids
+    return Qwen2Config(
+        **_TEXT,
+        vocab_size=len(tokenizer),
+        eos_token_id=ids("<|im_end|>"),
+        pad_token_id=ids("<|endoftext|>"),
+        tie_word_embeddings=False,
+    ).to_dict()
+
+
 def make_tiny_qwen2_audio(output_dir: str | Path, seed: int = 0) -> Path:
     """Write a tiny Qwen2-Audio (Whisper-style encoder + average pool + projector + Qwen2 text model) with its
     Qwen2AudioProcessor to ``output_dir``."""
@@ -35,14 +58,10 @@ def make_tiny_qwen2_audio(output_dir: str | Path, seed: int = 0) -> Path:
         Qwen2AudioEncoderConfig,
         Qwen2AudioForConditionalGeneration,
         Qwen2AudioProcessor,
-        Qwen2Config,
-        WhisperFeatureExtractor,
     )
 
     tokenizer = _chatml_tokenizer(list(AUDIO_TOKENS.values()), AUDIO_TOKENS)
-    features = WhisperFeatureExtractor(
-        feature_size=MEL_BINS, sampling_rate=16_000, hop_length=HOP, chunk_length=CHUNK_SECONDS, n_fft=400
-    )
+    features = _whisper_features()
     processor = Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer)
     frames = CHUNK_SECONDS * 16_000 // HOP
     encoder = Qwen2AudioEncoderConfig(
@@ -55,16 +74,10 @@ def make_tiny_qwen2_audio(output_dir: str | Path, seed: int = 0) -> Path:
         initializer_range=INIT_STD,
     )
     ids = tokenizer.convert_tokens_to_ids
-    text = Qwen2Config(
-        **_TEXT,
-        vocab_size=len(tokenizer),
-        eos_token_id=ids("<|im_end|>"),
-        pad_token_id=ids("<|endoftext|>"),
-        tie_word_embeddings=False,
-    )
+    text = _qwen2_text(tokenizer)
     config = Qwen2AudioConfig(
         audio_config=encoder.to_dict(),
-        text_config=text.to_dict(),
+        text_config=text,
         audio_token_index=ids(AUDIO_TOKENS["audio_token"]),
     )
     return _save(Qwen2AudioForConditionalGeneration, config, tokenizer, processor, Path(output_dir), seed)
@@ -88,14 +101,10 @@ def make_tiny_audio_flamingo3(output_dir: str | Path, seed: int = 0) -> Path:
         AudioFlamingo3EncoderConfig,
         AudioFlamingo3ForConditionalGeneration,
         AudioFlamingo3Processor,
-        Qwen2Config,
-        WhisperFeatureExtractor,
     )
 
     tokenizer = _chatml_tokenizer(["<sound>"], {"audio_token": "<sound>"})
-    features = WhisperFeatureExtractor(
-        feature_size=MEL_BINS, sampling_rate=16_000, hop_length=HOP, chunk_length=CHUNK_SECONDS, n_fft=400
-    )
+    features = _whisper_features()
     processor = AudioFlamingo3Processor(features, tokenizer, chat_template=AF3_CHAT_TEMPLATE)
     encoder = AudioFlamingo3EncoderConfig(
         num_mel_bins=MEL_BINS,
@@ -107,15 +116,9 @@ def make_tiny_audio_flamingo3(output_dir: str | Path, seed: int = 0) -> Path:
         initializer_range=INIT_STD,
     )
     ids = tokenizer.convert_tokens_to_ids
-    text = Qwen2Config(
-        **_TEXT,
-        vocab_size=len(tokenizer),
-        eos_token_id=ids("<|im_end|>"),
-        pad_token_id=ids("<|endoftext|>"),
-        tie_word_embeddings=False,
-    )
+    text = _qwen2_text(tokenizer)
     config = AudioFlamingo3Config(
-        audio_config=encoder.to_dict(), text_config=text.to_dict(), audio_token_id=ids("<sound>")
+        audio_config=encoder.to_dict(), text_config=text, audio_token_id=ids("<sound>")
     )
     return _save(AudioFlamingo3ForConditionalGeneration, config, tokenizer, processor, Path(output_dir), seed)
 
