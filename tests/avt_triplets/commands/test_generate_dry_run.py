@@ -148,6 +148,11 @@ def test_models_are_named_by_digest_or_commit_and_never_loaded(
         weights.write_bytes(b"not a safetensors file")
     for module, name in ((captioners, "load_captioner"), (scorers, "load_scorer")):
         monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("a dry run loaded a model"))
+    # every module that binds resolve_commit_hash by name is imported first: one imported while it is patched would
+    # keep the stand-in for the rest of the session (another test's card would name this made-up commit)
+    import avt_triplets.audio_captioners
+    import avt_triplets.extra_models  # noqa: F401
+
     commit = "0123456789abcdef0123456789abcdef01234567"
     asked = []
     monkeypatch.setattr(
