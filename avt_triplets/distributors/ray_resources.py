@@ -4,8 +4,9 @@ Ray places a task or an actor only on one node that holds everything it asks for
 hold waits forever, without a word. So:
 
 - requests are sized from the cluster's nodes: a model actor without a GPU takes half a CPU, a decode task one
-  CPU, but on nodes of one or two CPUs both shrink (a quarter of the smallest node for each CPU-only actor, half
-  of it for a decode task), so a decode task still fits on a node that holds both model actors;
+  CPU, but on nodes of one or two CPUs both shrink (with captioner and scorer a quarter of the smallest node for
+  each CPU-only actor, a sixth with a third role such as the audio captioner; half of it for a decode task), so a
+  decode task still fits on a node that holds one actor of every model role;
 - before any model loads, the smallest plan that must run at once (each pool's minimum actors and a decode task)
   is packed onto the nodes; when it cannot be placed the run is refused in one line saying what was
   asked and what the cluster has.
@@ -102,7 +103,15 @@ def _fits(gpus_in_cluster: float, share: float) -> int:
     return int(gpus_in_cluster // share)
 
 
-def plan_pools(options: GenerationOptions, nodes: Sequence[Node]) -> tuple[PoolPlan, PoolPlan]:
+def _cpu_actor_cpus(nodes: Sequence[Node], model_roles: int) -> float:
+    """CPUs of a model actor without a GPU share: half a CPU, less on small nodes so that one actor of each of the
+    run's ``model_roles`` and a decode task fit on the smallest node together (two roles: a quarter of it each)."""
+    return min(CPU_ACTOR_CPUS, _smallest_cpus(nodes) / (2 * model_roles))
+
+
+def plan_pools(
+    options: GenerationOptions, nodes: Sequence[Node], model_roles: int = 2
+) -> tuple[PoolPlan, PoolPlan]:
     """The captioner and scorer pools: the options, else 0.75 + 0.25 of each GPU (0 without GPUs)."""
     cluster_gpus = sum(node.gpus for node in nodes)
     caption_gpus = (
@@ -113,7 +122,7 @@ def plan_pools(options: GenerationOptions, nodes: Sequence[Node]) -> tuple[PoolP
     score_max = options.scorer_replicas or max(
         1, min(_fits(cluster_gpus, score_gpus), math.ceil(caption_max / 4))
     )
-    actor_cpus = min(CPU_ACTOR_CPUS, _smallest_cpus(nodes) / 4)
+    actor_cpus = _cpu_actor_cpus(nodes, model_roles)
 
     def pool(gpus: float, given: int | None, largest: int) -> PoolPlan:
         return PoolPlan(gpus, 1.0 if gpus > 0 else actor_cpus, given or 1, given or largest)
@@ -129,7 +138,9 @@ def _smallest_cpus(nodes: Sequence[Node]) -> float:
     return min((node.cpus for node in nodes if node.cpus > 0), default=0.0)
 
 
-def plan_extra_pool(options: GenerationOptions, nodes: Sequence[Node], spec: Any) -> PoolPlan:
+def plan_extra_pool(
+    options: GenerationOptions, nodes: Sequence[Node], spec: Any, model_roles: int = 3
+) -> PoolPlan:
     """The pool of a role beyond captioner and scorer (``spec``: its :class:`~avt_triplets.model_host.Pool`):
     its GPU share option, else its default share on a cluster with GPUs (0 without); from 1 replica up to what
     the GPUs hold, or its replicas option."""
@@ -137,7 +148,7 @@ def plan_extra_pool(options: GenerationOptions, nodes: Sequence[Node], spec: Any
     given = getattr(options, spec.gpus_option)
     gpus = given if given is not None else (spec.default_gpus if cluster_gpus else 0)
     replicas = getattr(options, spec.replicas_option) if spec.replicas_option else None
-    cpus = 1.0 if gpus > 0 else min(CPU_ACTOR_CPUS, _smallest_cpus(nodes) / 4)
+    cpus = 1.0 if gpus > 0 else _cpu_actor_cpus(nodes, model_roles)
     return PoolPlan(gpus, cpus, replicas or 1, replicas or max(1, _fits(cluster_gpus, gpus)))
 
 
@@ -145,8 +156,10 @@ def plan_resources(
     options: GenerationOptions, nodes: Sequence[Node], extra: Mapping[str, Any] | None = None
 ) -> ResourcePlan:
     """Every pool of the run: captioner and scorer, and ``extra`` (role name -> its ``Pool`` spec)."""
-    caption, score = plan_pools(options, nodes)
-    pools = {role: plan_extra_pool(options, nodes, spec) for role, spec in (extra or {}).items()}
+    extra = extra or {}
+    roles = 2 + len(extra)
+    caption, score = plan_pools(options, nodes, roles)
+    pools = {role: plan_extra_pool(options, nodes, spec, roles) for role, spec in extra.items()}
     return ResourcePlan(caption, score, decode_cpus=min(DECODE_CPUS, _smallest_cpus(nodes) / 2), extra=pools)
 
 

@@ -24,6 +24,11 @@ def test_the_audio_captioner_is_one_more_pool_with_its_own_gpu_share():
     assert (default.gpus, default.max_size) == (0.5, 4)  # unset: half a GPU on a cluster with GPUs
     cpu_only = plan_resources(GenerationOptions(distributor="ray"), [Node(cpus=4, gpus=0)], AUDIO)
     assert (cpu_only.pool("audio_captioner").gpus, cpu_only.pool("audio_captioner").cpus) == (0, 0.5)
+    # a two-CPU machine still holds one actor of each of the three roles beside a decode task
+    small = [Node(cpus=2, gpus=0)]
+    check_placeable(
+        plan_resources(GenerationOptions(distributor="ray"), small, AUDIO), small, True, "this machine"
+    )
     without = plan_resources(GenerationOptions(distributor="ray"), nodes)
     assert "audio captioner" not in describe_requests(without, captioned=True)
     with pytest.raises(KeyError):
