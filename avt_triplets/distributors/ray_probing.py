@@ -35,9 +35,9 @@ class RemoteBoard:
 
     @classmethod
     def start(cls, ray, roles: list[str]) -> RemoteBoard:
-        board = ray.remote(ProbeBoard).options(
+        board = ray.remote(
             num_cpus=0, max_concurrency=POSTING_THREADS, concurrency_groups={WAITS: WAITING_THREADS}
-        )
+        )(ProbeBoard)
         return cls(board.remote(roles))
 
     def _call(self, method: str, *args: Any, waits: bool = False) -> Any:
