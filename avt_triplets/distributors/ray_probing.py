@@ -19,9 +19,8 @@ from avt_triplets.probe_board import ProbeBoard, Sealed, Verdict
 if TYPE_CHECKING:
     from avt_triplets.decoding import DecodeSettings
 
-WAITS = (
-    "waits"  # the board's calls that block until others report (their own threads: never starve the reports)
-)
+# The board's calls that block until others post run in threads of their own: waiters never starve the reports.
+WAITS = "waits"
 WAITING_THREADS = 256  # waits served at once (every model actor and decode task waits once; more queue)
 POSTING_THREADS = 4
 
