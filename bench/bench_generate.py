@@ -377,8 +377,10 @@ def compare_distributors(args) -> dict:
                 **os.environ,
                 "OMP_NUM_THREADS": str(args.torch_threads),
             }  # the models' threads, here and in Ray
-            output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-            results[kind] = json.loads(output.strip().splitlines()[-1])
+            done = subprocess.run(command, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                raise SystemExit(f"the {kind} run failed:\n{done.stderr[-5000:]}")
+            results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
     if "local" in results and "ray" in results:
         ray, local = results["ray"], results["local"]
         results["ray_over_local"] = {  # goal: both <= 1.2 (times after Ray started; a rate inverted)

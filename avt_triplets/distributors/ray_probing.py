@@ -19,9 +19,8 @@ from avt_triplets.probe_board import ProbeBoard, Sealed, Verdict
 if TYPE_CHECKING:
     from avt_triplets.decoding import DecodeSettings
 
-WAITS = (
-    "waits"  # the board's calls that block until others report (their own threads: never starve the reports)
-)
+# The board's calls that block until others post run in threads of their own: waiters never starve the reports.
+WAITS = "waits"
 WAITING_THREADS = 256  # waits served at once (every model actor and decode task waits once; more queue)
 POSTING_THREADS = 4
 
@@ -35,9 +34,9 @@ class RemoteBoard:
 
     @classmethod
     def start(cls, ray, roles: list[str]) -> RemoteBoard:
-        board = ray.remote(ProbeBoard).options(
+        board = ray.remote(
             num_cpus=0, max_concurrency=POSTING_THREADS, concurrency_groups={WAITS: WAITING_THREADS}
-        )
+        )(ProbeBoard)
         return cls(board.remote(roles))
 
     def _call(self, method: str, *args: Any, waits: bool = False) -> Any:
