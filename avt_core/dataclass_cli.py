@@ -64,6 +64,12 @@ def optional_int(text: str) -> int | None:
     return None if text.lower() in ("none", "0", "") else int(text)
 
 
+def int_or_none(text: str) -> int | None:
+    """`none` or empty leave an integer option unset; any number is kept (``0`` included, so a check can refuse
+    it instead of it silently meaning "unset")."""
+    return None if text.lower() in ("none", "") else int(text)
+
+
 def optional_str(text: str) -> str | None:
     """`none` or empty turn a text option off."""
     return None if text.lower() in ("none", "") else text

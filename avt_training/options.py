@@ -14,6 +14,7 @@ from typing import Any, Literal
 from avt_core.dataclass_cli import (
     add_options,
     flag,
+    int_or_none,
     num_workers_option,
     option,
     optional_int,
@@ -117,9 +118,9 @@ def adam_beta_option(
 def max_steps_option(group: str) -> Any:
     return option(
         None,
-        type=optional_int,
+        type=int_or_none,
         group=group,
-        help="stop after this many optimizer steps (overrides --num-epochs)",
+        help="stop after this many optimizer steps (overrides --num-epochs; `none`: train every epoch)",
     )
 
 
