@@ -34,8 +34,15 @@ class RemoteBoard:
 
     @classmethod
     def start(cls, ray, roles: list[str]) -> RemoteBoard:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # on the driver's node: a board on a node the cluster loses would take the run's settled verdict with it
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
         board = ray.remote(
-            num_cpus=0, max_concurrency=POSTING_THREADS, concurrency_groups={WAITS: WAITING_THREADS}
+            num_cpus=0,
+            max_concurrency=POSTING_THREADS,
+            concurrency_groups={WAITS: WAITING_THREADS},
+            scheduling_strategy=here,
         )(ProbeBoard)
         return cls(board.remote(roles))
 

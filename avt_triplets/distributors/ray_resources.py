@@ -224,7 +224,9 @@ def describe_nodes(nodes: Sequence[Node]) -> str:
 def check_placeable(plan: ResourcePlan, nodes: Sequence[Node], captioned: bool, address: str) -> None:
     """Refuse in one line a plan that Ray could never start (it would wait forever at 0 clips)."""
     if unplaceable(plan, nodes, captioned):
-        shares = " / ".join(f"--{role.replace('_', '-')}-gpus" for role in ("captioner", "scorer", *plan.extra))
+        shares = " / ".join(
+            f"--{role.replace('_', '-')}-gpus" for role in ("captioner", "scorer", *plan.extra)
+        )
         raise UsageError(
             f"the Ray cluster at {address} cannot run this plan: it needs at once "
             f"{describe_requests(plan, captioned)}, but the cluster has {describe_nodes(nodes)}. Lower "

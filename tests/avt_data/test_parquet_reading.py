@@ -396,13 +396,33 @@ def test_a_missing_split_is_a_usage_error_that_optional_splits_can_skip(generati
         assert isinstance(caught.value, UsageError) and isinstance(caught.value, ValueError)
 
 
-def test_an_open_file_keeps_no_copy_of_the_row_group_it_read(generation_output):
+# The remote half runs in a fresh interpreter: tracemalloc.stop() while other threads allocate (this worker's
+# local Hub server threads, tqdm monitors) can crash CPython 3.11 (a race fixed in 3.12.9 / 3.13.2).
+_REMOTE_READ_CHECK = """
+import gc, json, sys, tracemalloc
+import fsspec, pyarrow.parquet as pq
+from avt_data.parquet_index import open_parquet
+
+path, columns = sys.argv[1], sys.argv[2].split(",")
+memory = fsspec.filesystem("memory")
+with open(path, "rb") as source:
+    memory.pipe("/avt-test/shard.parquet", source.read())
+remote = open_parquet("memory://avt-test/shard.parquet")
+gc.collect()
+tracemalloc.start()  # a remote file's reads arrive as Python bytes
+table = remote.read_row_group(0, columns=columns, use_threads=False)
+gc.collect()
+held, _ = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+same = table.equals(pq.read_table(path, columns=columns).slice(0, table.num_rows))
+second = remote.read_row_group(1, columns=["clip_id"]).num_rows == remote.metadata.row_group(1).num_rows
+print(json.dumps({"held": held, "nbytes": table.nbytes, "same": same, "second": second}))
+"""
+
+
+def test_an_open_file_keeps_no_copy_of_the_row_group_it_read(generation_output, subprocess_env):
     """pyarrow's default pre-buffering kept each open file's last row group as raw bytes until its next read: a
     reader (up to MAX_OPEN_FILES open files) held a second copy of what it had read."""
-    import gc
-    import tracemalloc
-
-    import fsspec
     import pyarrow as pa
 
     from avt_data.parquet_index import open_parquet
@@ -415,18 +435,12 @@ def test_an_open_file_keeps_no_copy_of_the_row_group_it_read(generation_output):
     assert pa.total_allocated_bytes() - before < table.nbytes * 1.1  # the table only, with its handle open
     del table
 
-    memory = fsspec.filesystem("memory")
-    memory.pipe("/avt-test/shard.parquet", path.read_bytes())
-    remote = open_parquet("memory://avt-test/shard.parquet")
-    gc.collect()
-    tracemalloc.start()  # a remote file's reads arrive as Python bytes
-    try:
-        table = remote.read_row_group(0, columns=list(COLUMNS), use_threads=False)
-        gc.collect()
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-        memory.rm("/avt-test", recursive=True)
-    assert held < table.nbytes / 4, f"the open remote file holds {held} bytes after a read of {table.nbytes}"
-    assert table.equals(pq.read_table(path, columns=list(COLUMNS)).slice(0, table.num_rows))
-    assert remote.read_row_group(1, columns=["clip_id"]).num_rows == remote.metadata.row_group(1).num_rows
+    command = [sys.executable, "-c", _REMOTE_READ_CHECK, str(path), ",".join(COLUMNS)]
+    result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    assert remote["nbytes"] > 1_000_000
+    assert remote["held"] < remote["nbytes"] / 4, (
+        f"the open remote file holds {remote['held']} bytes after a read"
+    )
+    assert remote["same"] and remote["second"]
