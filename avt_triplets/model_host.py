@@ -573,7 +573,7 @@ class DeferredHost:
         self.placement, self.source = placement, ModelSource(options=models)
         self.roles = roles_for(models)
         self.probed: dict[str, Probed] | None = None
-        self.probes_in_replicas = bool(getattr(placement, "probes_in_replicas", False))
+        self.probes_in_replicas = placement.probes_in_replicas
 
     def accept(self, probed: dict[str, Probed]) -> None:
         """The reports of the replicas that probed each role (:meth:`Replica.start_probing`), in place of the

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 class RecordingPlacement:
     """This process as the place of every role, remembering what the host asked of it."""
 
-    hosts_models_here = True
+    hosts_models_here, probes_in_replicas = True, False
 
     def __init__(self, agreed: Any = None):
         self.roles: list[str] = []

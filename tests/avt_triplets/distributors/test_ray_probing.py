@@ -29,7 +29,7 @@ from avt_triplets.stages.writer import prepare_output
 class NoProbeTasks:
     """A placement whose probe tasks must not run: the replicas probe."""
 
-    hosts_models_here, is_main = False, True
+    hosts_models_here, probes_in_replicas, is_main = False, False, True
 
     def run_where(self, role, fn):
         raise AssertionError(f"a separate probe of the {role} ran")
